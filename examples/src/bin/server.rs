@@ -1,0 +1,2 @@
+//! The example receiver (being written).
+fn main() {}

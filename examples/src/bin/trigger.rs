@@ -1,0 +1,2 @@
+//! The trigger tool (being written).
+fn main() {}

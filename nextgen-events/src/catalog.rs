@@ -1,0 +1,114 @@
+//! The event catalog: every event type NextGen sends and the payload type it carries.
+//!
+//! Generated from the same table the `#[nextgen_event]` macro checks names against, so the
+//! runtime and the compile-time checks cannot disagree.
+//!
+//! ```
+//! use nextgen_events::catalog::{self, event_types};
+//!
+//! let charge = catalog::lookup(event_types::CHARGE_SUCCEEDED).unwrap();
+//! assert_eq!(charge.payload(), "Charge");
+//! assert!(catalog::lookup("charge.succeded").is_none());
+//! ```
+
+use std::any::Any;
+
+use serde::de::DeserializeOwned;
+
+use crate::envelope::{EnvelopeError, Event, RawEvent};
+
+/// An event parsed into its payload type, with that type erased so handlers of any event can
+/// sit in one registry. Each handler downcasts it back to `Event<ItsPayload>`.
+pub type ErasedEvent = Box<dyn Any + Send>;
+
+/// How to parse and copy the payload of one event type.
+#[derive(Clone, Copy)]
+pub(crate) struct PayloadKind {
+    pub(crate) parse: fn(&RawEvent<'_>) -> Result<ErasedEvent, EnvelopeError>,
+    pub(crate) duplicate: fn(&ErasedEvent) -> Option<ErasedEvent>,
+}
+
+impl PayloadKind {
+    pub(crate) const fn of<T: DeserializeOwned + Clone + Send + 'static>() -> Self {
+        PayloadKind {
+            parse: parse_erased::<T>,
+            duplicate: duplicate_erased::<T>,
+        }
+    }
+}
+
+fn parse_erased<T: DeserializeOwned + Send + 'static>(
+    raw: &RawEvent<'_>,
+) -> Result<ErasedEvent, EnvelopeError> {
+    let object = raw.payload::<T>()?;
+    Ok(Box::new(raw.with_object(object)))
+}
+
+fn duplicate_erased<T: Clone + Send + 'static>(event: &ErasedEvent) -> Option<ErasedEvent> {
+    let event = event.downcast_ref::<Event<T>>()?;
+    Some(Box::new(event.clone()))
+}
+
+/// One entry of the catalog: an event type and its payload type.
+#[derive(Clone, Copy)]
+pub struct EventType {
+    name: &'static str,
+    payload: &'static str,
+    pub(crate) kind: PayloadKind,
+}
+
+impl EventType {
+    /// The event type, such as `charge.succeeded`.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The name of its payload type in [`payloads`](crate::payloads), such as `Charge`.
+    pub fn payload(&self) -> &'static str {
+        self.payload
+    }
+}
+
+impl std::fmt::Debug for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventType")
+            .field("name", &self.name)
+            .field("payload", &self.payload)
+            .finish()
+    }
+}
+
+macro_rules! define_catalog {
+    ($($name:literal => $payload:ident as $constant:ident),* $(,)?) => {
+        /// Every event type as a constant: a misspelt constant does not compile, a misspelt
+        /// string would silently never match.
+        pub mod event_types {
+            $(
+                #[doc = concat!("`", $name, "`, carrying a [`", stringify!($payload), "`](crate::payloads::", stringify!($payload), ").")]
+                pub const $constant: &str = $name;
+            )*
+        }
+
+        /// Every event type of the catalog, in catalog order.
+        pub const EVENT_TYPES: &[EventType] = &[
+            $(EventType {
+                name: $name,
+                payload: stringify!($payload),
+                kind: PayloadKind::of::<crate::payloads::$payload>(),
+            }),*
+        ];
+    };
+}
+
+nextgen_macros::__catalog!(define_catalog);
+
+/// Matches every event, known to the catalog or not; its handlers take `Event<serde_json::Value>`.
+pub const WILDCARD: &str = "*";
+
+/// How wildcard handlers see every event: as JSON.
+pub(crate) const UNTYPED: PayloadKind = PayloadKind::of::<serde_json::Value>();
+
+/// Looks an event type up by name.
+pub fn lookup(name: &str) -> Option<&'static EventType> {
+    EVENT_TYPES.iter().find(|event| event.name == name)
+}

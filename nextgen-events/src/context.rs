@@ -1,0 +1,86 @@
+//! The dispatch context: where handlers' later arguments (app data) come from.
+
+use actix_web::HttpRequest;
+use actix_web::dev::Extensions;
+use actix_web::web;
+
+use crate::handler::HandlerError;
+
+/// What a delivery is dispatched with, besides the event: the app's data.
+///
+/// Over HTTP it wraps the request, so `web::Data<T>` registered on the `App` reaches handlers.
+/// In tests, add data by hand:
+///
+/// ```
+/// use actix_web::web;
+/// use nextgen_events::Context;
+///
+/// struct Db;
+/// let context = Context::new().with_data(web::Data::new(Db));
+/// assert!(context.app_data::<web::Data<Db>>().is_some());
+/// ```
+#[derive(Default)]
+pub struct Context<'a> {
+    request: Option<&'a HttpRequest>,
+    data: Extensions,
+}
+
+impl<'a> Context<'a> {
+    /// An empty context: handlers that take app data will fail with
+    /// [`HandlerError::MissingAppData`].
+    pub fn new() -> Self {
+        Context::default()
+    }
+
+    /// The context of an HTTP request: its app data is the `App`'s.
+    pub fn from_request(request: &'a HttpRequest) -> Self {
+        Context {
+            request: Some(request),
+            data: Extensions::new(),
+        }
+    }
+
+    /// Adds a value, usually a `web::Data<T>`; it takes precedence over the request's app data.
+    pub fn with_data<T: 'static>(mut self, value: T) -> Self {
+        self.data.insert(value);
+        self
+    }
+
+    /// A value of type `T`, from the values added here or else from the request's app data.
+    pub fn app_data<T: 'static>(&self) -> Option<&T> {
+        self.data
+            .get::<T>()
+            .or_else(|| self.request.and_then(|request| request.app_data::<T>()))
+    }
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("request", &self.request.map(|request| request.path()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A handler argument after the first: resolved from the [`Context`] when a delivery is
+/// dispatched.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a webhook handler argument",
+    label = "not resolvable from the app",
+    note = "arguments after the payload come from the app: use `web::Data<T>`, or implement `nextgen_events::FromContext` for `{Self}`"
+)]
+pub trait FromContext: Sized {
+    /// Resolves the argument.
+    fn from_context(context: &Context<'_>) -> Result<Self, HandlerError>;
+}
+
+impl<T: ?Sized + 'static> FromContext for web::Data<T> {
+    fn from_context(context: &Context<'_>) -> Result<Self, HandlerError> {
+        context
+            .app_data::<web::Data<T>>()
+            .cloned()
+            .ok_or(HandlerError::MissingAppData {
+                type_name: std::any::type_name::<web::Data<T>>(),
+            })
+    }
+}

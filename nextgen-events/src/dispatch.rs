@@ -1,0 +1,189 @@
+//! Dispatch: run the handlers of a verified delivery and report how each one did.
+//!
+//! The envelope is read once; `data.object` is parsed once into the catalog's payload type for
+//! the typed handlers and once into JSON for the `*` handlers, and only when such handlers
+//! exist. Handlers run one after another, typed ones first, each group in name order: a
+//! predictable order, and a failing handler never stops the others from running.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use tracing::Instrument;
+
+use crate::catalog::{self, ErasedEvent, PayloadKind};
+use crate::context::Context;
+use crate::envelope::{EnvelopeError, RawEvent};
+use crate::handler::{Handler, HandlerError, HandlerFuture};
+use crate::registry::Registry;
+
+/// How one handler did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerOutcome {
+    /// The handler's full path.
+    pub handler: &'static str,
+    /// `Ok` when it completed, or why it did not.
+    pub result: Result<(), HandlerError>,
+    /// How long it ran.
+    pub duration: Duration,
+}
+
+/// What a dispatch did: which handlers ran, which failed and why, and how long each took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchReport {
+    /// The event's id.
+    pub event_id: String,
+    /// The event's type.
+    pub event_type: String,
+    /// One outcome per handler that matched, in the order they ran.
+    pub outcomes: Vec<HandlerOutcome>,
+}
+
+impl DispatchReport {
+    /// Whether every matching handler succeeded (also true when none matched).
+    pub fn is_success(&self) -> bool {
+        self.outcomes.iter().all(|outcome| outcome.result.is_ok())
+    }
+
+    /// The handlers that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &HandlerOutcome> {
+        self.outcomes
+            .iter()
+            .filter(|outcome| outcome.result.is_err())
+    }
+}
+
+/// A dispatch whose handlers have been given their arguments but not yet run.
+///
+/// Preparing borrows the body and the context; running does not, so the future of
+/// [`run`](PreparedDispatch::run) is `Send` and can be spawned.
+pub struct PreparedDispatch {
+    event_id: String,
+    event_type: String,
+    calls: Vec<(&'static Handler, Result<HandlerFuture, HandlerError>)>,
+}
+
+impl std::fmt::Debug for PreparedDispatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedDispatch")
+            .field("event_id", &self.event_id)
+            .field("event_type", &self.event_type)
+            .field("handlers", &self.calls.len())
+            .finish()
+    }
+}
+
+/// Parses the payload for the handlers of `raw`'s event type and starts each handler.
+///
+/// Fails only when `data.object` does not fit the catalog's payload type; then no handler
+/// runs, so a redelivery after the fix finds the event untouched.
+pub fn prepare(
+    raw: &RawEvent<'_>,
+    registry: &Registry,
+    context: &Context<'_>,
+) -> Result<PreparedDispatch, EnvelopeError> {
+    let typed = registry.handlers_for(&raw.event_type);
+    let wildcard = registry.wildcard_handlers();
+    let mut calls = Vec::with_capacity(typed.len() + wildcard.len());
+    // The macro only accepts catalog names, so typed handlers always have a catalog entry.
+    if let Some(event_type) = catalog::lookup(&raw.event_type).filter(|_| !typed.is_empty()) {
+        let event = (event_type.kind.parse)(raw)?;
+        start_all(typed, event, event_type.kind, context, &mut calls);
+    }
+    if !wildcard.is_empty() {
+        let event = (catalog::UNTYPED.parse)(raw)?;
+        start_all(wildcard, event, catalog::UNTYPED, context, &mut calls);
+    }
+    Ok(PreparedDispatch {
+        event_id: raw.id.clone(),
+        event_type: raw.event_type.clone(),
+        calls,
+    })
+}
+
+fn start_all(
+    handlers: &[&'static Handler],
+    event: ErasedEvent,
+    kind: PayloadKind,
+    context: &Context<'_>,
+    calls: &mut Vec<(&'static Handler, Result<HandlerFuture, HandlerError>)>,
+) {
+    let mut event = Some(event);
+    for (index, handler) in handlers.iter().enumerate() {
+        // The last handler takes the parsed event; the others get copies.
+        let own = if index + 1 == handlers.len() {
+            event.take()
+        } else {
+            event.as_ref().and_then(kind.duplicate)
+        };
+        let started = match own {
+            Some(own) => std::panic::catch_unwind(AssertUnwindSafe(|| handler.start(own, context)))
+                .unwrap_or_else(|panic| Err(HandlerError::Panicked(panic_message(&*panic)))),
+            None => Err(HandlerError::WrongPayload {
+                expected: "a copy of the event",
+            }),
+        };
+        calls.push((handler, started));
+    }
+}
+
+impl PreparedDispatch {
+    /// Runs the handlers one after another. A handler that panics is caught and reported.
+    pub async fn run(self) -> DispatchReport {
+        let mut outcomes = Vec::with_capacity(self.calls.len());
+        for (handler, started) in self.calls {
+            let span = tracing::info_span!("nextgen_handler", handler = handler.name());
+            let clock = Instant::now();
+            let result = match started {
+                Ok(future) => AssertUnwindSafe(future)
+                    .catch_unwind()
+                    .instrument(span.clone())
+                    .await
+                    .unwrap_or_else(|panic| Err(HandlerError::Panicked(panic_message(&*panic)))),
+                Err(error) => Err(error),
+            };
+            let duration = clock.elapsed();
+            span.in_scope(|| match &result {
+                Ok(()) => tracing::info!(outcome = "ok", ?duration, "handler succeeded"),
+                Err(error) => {
+                    tracing::error!(outcome = "failed", ?duration, %error, "handler failed")
+                }
+            });
+            outcomes.push(HandlerOutcome {
+                handler: handler.name(),
+                result,
+                duration,
+            });
+        }
+        DispatchReport {
+            event_id: self.event_id,
+            event_type: self.event_type,
+            outcomes,
+        }
+    }
+}
+
+/// Parses a verified body and runs every matching handler of the global registry.
+///
+/// `body` must already be verified (see [`signature`](crate::signature)); the
+/// [`actix`](crate::actix) integration and [`VerifiedDelivery`](crate::VerifiedDelivery) do
+/// both steps.
+pub async fn dispatch(body: &[u8], context: &Context<'_>) -> Result<DispatchReport, EnvelopeError> {
+    let raw = RawEvent::parse(body)?;
+    let span =
+        tracing::info_span!("nextgen_delivery", event_id = %raw.id, event_type = %raw.event_type);
+    let prepared = span.in_scope(|| prepare(&raw, Registry::global(), context))?;
+    Ok(prepared.run().instrument(span).await)
+}
+
+/// The message of a caught panic, when it has one.
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}

@@ -1,0 +1,150 @@
+//! Handlers: what `#[nextgen_event]` registers, and the traits its expansion checks types with.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::catalog::ErasedEvent;
+use crate::context::Context;
+use crate::envelope::Event;
+
+/// Why one handler did not complete a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandlerError {
+    /// The handler returned `Err`; holds its error's `Display` output.
+    #[error("the handler returned an error: {0}")]
+    Failed(String),
+    /// The handler panicked; holds the panic message.
+    #[error("the handler panicked: {0}")]
+    Panicked(String),
+    /// The handler takes an argument from app data that the app does not register.
+    #[error(
+        "the handler needs app data of type `{type_name}`, which the app does not register: add `.app_data(...)` with it to the App (or `Context::with_data` in tests)"
+    )]
+    MissingAppData {
+        /// The missing type, as `std::any::type_name` spells it.
+        type_name: &'static str,
+    },
+    /// The handler was given a payload of another type than it was registered for.
+    #[error(
+        "the handler was given a payload of the wrong type (expected `{expected}`): this is a bug in nextgen-events, please report it"
+    )]
+    WrongPayload {
+        /// The type the handler expected.
+        expected: &'static str,
+    },
+}
+
+/// The future a handler call returns.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>;
+
+/// Extracts a handler's arguments from the event and the context, then starts the handler.
+/// The extraction is synchronous so the returned future does not borrow the context.
+pub type HandlerFn = fn(ErasedEvent, &Context<'_>) -> Result<HandlerFuture, HandlerError>;
+
+/// A registered handler: one `#[nextgen_event]` function.
+pub struct Handler {
+    event_type: &'static str,
+    name: &'static str,
+    call: HandlerFn,
+}
+
+impl Handler {
+    /// Describes a handler; called by the `#[nextgen_event]` expansion.
+    #[doc(hidden)]
+    pub const fn new(event_type: &'static str, name: &'static str, call: HandlerFn) -> Self {
+        Handler {
+            event_type,
+            name,
+            call,
+        }
+    }
+
+    /// The event type it handles, or `*`.
+    pub fn event_type(&self) -> &'static str {
+        self.event_type
+    }
+
+    /// Its full path, such as `my_service::webhooks::on_charge`.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub(crate) fn start(
+        &self,
+        event: ErasedEvent,
+        context: &Context<'_>,
+    ) -> Result<HandlerFuture, HandlerError> {
+        (self.call)(event, context)
+    }
+}
+
+impl fmt::Debug for Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handler")
+            .field("event_type", &self.event_type)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+inventory::collect!(Handler);
+
+/// A handler's first argument: the payload `P` itself or the whole `Event<P>`.
+#[diagnostic::on_unimplemented(
+    message = "this handler's first argument is `{Self}`, but the event carries `{P}`",
+    label = "expected `{P}` or `Event<{P}>`",
+    note = "the event catalog gives each event type one payload type: take it, or the whole `Event<..>` around it"
+)]
+pub trait FromEvent<P>: Sized {
+    /// Takes the argument out of the event.
+    fn from_event(event: Event<P>) -> Self;
+}
+
+impl<P> FromEvent<P> for P {
+    fn from_event(event: Event<P>) -> Self {
+        event.data.object
+    }
+}
+
+impl<P> FromEvent<P> for Event<P> {
+    fn from_event(event: Event<P>) -> Self {
+        event
+    }
+}
+
+/// What a handler may return: `()` or `Result<(), E>` with `E: Display`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be returned from a webhook handler",
+    label = "return `()` or `Result<(), E>` where `E: Display`",
+    note = "an `Err` is reported and answered with 500, so the sender delivers the event again"
+)]
+pub trait IntoHandlerResult {
+    /// Turns the handler's return value into its outcome.
+    fn into_handler_result(self) -> Result<(), HandlerError>;
+}
+
+impl IntoHandlerResult for () {
+    fn into_handler_result(self) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
+
+impl<E: fmt::Display> IntoHandlerResult for Result<(), E> {
+    fn into_handler_result(self) -> Result<(), HandlerError> {
+        // `{:#}` gives error chains (anyhow and friends) their causes on one line.
+        self.map_err(|error| HandlerError::Failed(format!("{error:#}")))
+    }
+}
+
+/// Takes the type-erased event back out as the payload type the handler was registered for.
+#[doc(hidden)]
+pub fn downcast<P: 'static>(event: ErasedEvent) -> Result<Event<P>, HandlerError> {
+    event
+        .downcast::<Event<P>>()
+        .map(|event| *event)
+        .map_err(|_| HandlerError::WrongPayload {
+            expected: std::any::type_name::<P>(),
+        })
+}

@@ -1,0 +1,83 @@
+//! Receive NextGen payment webhooks: verified, typed, compile-time checked handlers.
+
+pub mod catalog;
+pub mod context;
+pub mod dispatch;
+pub mod envelope;
+pub mod handler;
+pub mod payloads;
+pub mod registry;
+pub mod signature;
+
+/// Registers an `async fn` as the handler of a NextGen event type.
+///
+/// ```
+/// use nextgen_events::prelude::*;
+///
+/// #[derive(Debug)]
+/// struct StoreDown;
+/// impl std::fmt::Display for StoreDown {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("the order store is down")
+///     }
+/// }
+///
+/// // The payload itself...
+/// #[nextgen_event("charge.succeeded")]
+/// async fn on_charge(charge: Charge) -> Result<(), StoreDown> {
+///     println!("charge {} for {} {}", charge.id, charge.amount, charge.currency);
+///     Ok(())
+/// }
+///
+/// // ...or the whole envelope, and app data registered on the actix `App`.
+/// struct Ledger;
+/// #[nextgen_event("refund.created")]
+/// async fn on_refund(event: Event<Refund>, ledger: web::Data<Ledger>) {
+///     let _ = (event.id, event.data.object.amount, ledger);
+/// }
+///
+/// // Every event, known to the catalog or not.
+/// #[nextgen_event("*")]
+/// async fn audit(event: Event<serde_json::Value>) {
+///     println!("{} {}", event.event_type, event.id);
+/// }
+/// # fn main() {}
+/// ```
+///
+/// - The event type is checked against the catalog at compile time (with a "did you mean").
+/// - The first argument is the catalog's payload for the event type, or `Event<ThatPayload>`;
+///   `"*"` handlers take `Event<serde_json::Value>`.
+/// - Later arguments implement [`FromContext`]: `web::Data<T>` from the app.
+/// - The return type is `()` or `Result<(), E>` with `E: Display`; an `Err` answers 500, so
+///   the sender delivers the event again.
+/// - The function stays callable as written. It is registered through `inventory`, also from
+///   library crates, as long as the binary links them (`use my_handlers as _;`).
+/// - Several handlers of one event all run.
+pub use nextgen_macros::nextgen_event;
+
+pub use context::{Context, FromContext};
+pub use dispatch::{DispatchReport, HandlerOutcome, dispatch};
+pub use envelope::{EnvelopeError, Event, EventData, UntypedEvent};
+pub use handler::{Handler, HandlerError};
+pub use registry::Registry;
+pub use signature::{SignatureError, Verifier, sign, verify};
+
+/// Not public API: what the `#[nextgen_event]` expansion names.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::catalog::ErasedEvent;
+    pub use crate::handler::{FromEvent, HandlerFn, HandlerFuture, IntoHandlerResult, downcast};
+    pub use inventory;
+    pub use serde_json::Value;
+}
+
+/// What a handler author needs: `use nextgen_events::prelude::*;`.
+pub mod prelude {
+    pub use crate::nextgen_event;
+    pub use crate::payloads::{
+        Charge, ChargeStatus, Customer, Dispute, DisputeReason, DisputeStatus, Invoice,
+        InvoiceStatus, Refund, RefundReason, RefundStatus,
+    };
+    pub use crate::{Context, Event, FromContext, HandlerError, SignatureError};
+    pub use actix_web::web;
+}

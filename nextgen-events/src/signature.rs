@@ -1,0 +1,528 @@
+//! The `NextGen-Signature` scheme: parse the header, verify a delivery, sign a payload.
+//!
+//! Every delivery carries `NextGen-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>...]`, where
+//! each `v1` is the lowercase hex HMAC-SHA256 of `"<t>.<raw body>"` keyed with the endpoint
+//! secret's UTF-8 bytes (the `whsec_` prefix included). A delivery is genuine when any `v1`
+//! matches any configured secret and `t` is within the tolerance of the current time.
+//!
+//! ```
+//! use nextgen_events::signature::{sign, Verifier};
+//!
+//! let body = br#"{"id":"evt_1","object":"event","type":"charge.succeeded"}"#;
+//! let header = sign(body, "whsec_test_secret", 1_713_745_200);
+//!
+//! let verifier = Verifier::new("whsec_test_secret");
+//! let timestamp = verifier.verify_at(body, &header, 1_713_745_260)?;
+//! assert_eq!(timestamp, 1_713_745_200);
+//! # Ok::<(), nextgen_events::signature::SignatureError>(())
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+/// The name of the HTTP header that carries the signature.
+pub const HEADER: &str = "NextGen-Signature";
+
+/// How far a delivery's timestamp may be from the current time, in either direction, by default.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// The longest header accepted, in bytes: room for a timestamp and [`MAX_SIGNATURES`] entries.
+pub const MAX_HEADER_LEN: usize = 4096;
+
+/// The most `v1` entries accepted in one header. A sender signs once per active secret, so a
+/// handful is normal; hundreds are an attack on our CPU and are rejected before any HMAC runs.
+pub const MAX_SIGNATURES: usize = 16;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The length of one HMAC-SHA256 signature, in bytes (64 hex digits).
+const SIGNATURE_LEN: usize = 32;
+
+/// An endpoint secret (`whsec_...`), kept exactly as configured.
+///
+/// Its `Debug` output is redacted, and it has no `Display`: a secret never reaches a log line.
+///
+/// ```
+/// use nextgen_events::signature::Secret;
+///
+/// let secret = Secret::new("whsec_test_secret");
+/// assert_eq!(format!("{secret:?}"), "Secret(\"whsec_…\")");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret. It is used byte for byte: surrounding whitespace is *not* trimmed, because
+    /// the sender does not trim it either; a verification failure points it out instead.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Secret(secret.into())
+    }
+
+    /// The secret's bytes, the HMAC key.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    fn has_surrounding_whitespace(&self) -> bool {
+        self.0.trim() != self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.starts_with("whsec_") {
+            f.write_str("Secret(\"whsec_…\")")
+        } else {
+            f.write_str("Secret(\"…\")")
+        }
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(secret: &str) -> Self {
+        Secret::new(secret)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(secret: String) -> Self {
+        Secret::new(secret)
+    }
+}
+
+/// Why a `NextGen-Signature` header could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderProblem {
+    /// The header is longer than [`MAX_HEADER_LEN`].
+    TooLong {
+        /// The header's length in bytes.
+        len: usize,
+    },
+    /// The header has more than [`MAX_SIGNATURES`] `v1` entries.
+    TooManySignatures,
+    /// An element has no `=` between its key and value.
+    MissingEquals {
+        /// The element's position, counting from 1.
+        element: usize,
+    },
+    /// There is no `t=` element.
+    MissingTimestamp,
+    /// There is more than one `t=` element.
+    DuplicateTimestamp,
+    /// `t` is not a non-negative whole number of seconds that fits in 64 bits.
+    InvalidTimestamp,
+    /// A `v1` value is not hexadecimal.
+    InvalidHex {
+        /// The element's position, counting from 1.
+        element: usize,
+    },
+    /// A `v1` value is hexadecimal but not 64 digits long.
+    WrongLength {
+        /// The element's position, counting from 1.
+        element: usize,
+        /// How many hex digits it had.
+        digits: usize,
+    },
+}
+
+impl fmt::Display for HeaderProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderProblem::TooLong { len } => {
+                write!(
+                    f,
+                    "it is {len} bytes long, more than the {MAX_HEADER_LEN} accepted"
+                )
+            }
+            HeaderProblem::TooManySignatures => {
+                write!(f, "it has more than {MAX_SIGNATURES} `v1` signatures")
+            }
+            HeaderProblem::MissingEquals { element } => {
+                write!(f, "element {element} is not a `key=value` pair")
+            }
+            HeaderProblem::MissingTimestamp => f.write_str("it has no `t=` timestamp"),
+            HeaderProblem::DuplicateTimestamp => f.write_str("it has more than one `t=` timestamp"),
+            HeaderProblem::InvalidTimestamp => f.write_str(
+                "`t` is not a whole number of seconds since the Unix epoch (digits only, no sign)",
+            ),
+            HeaderProblem::InvalidHex { element } => {
+                write!(
+                    f,
+                    "the `v1` signature in element {element} is not hexadecimal"
+                )
+            }
+            HeaderProblem::WrongLength { element, digits } => write!(
+                f,
+                "the `v1` signature in element {element} has {digits} hex digits instead of {}",
+                SIGNATURE_LEN * 2
+            ),
+        }
+    }
+}
+
+/// Why a delivery's signature was rejected. Each variant is one failure class, with a stable
+/// [`code`](SignatureError::code) for machine-readable responses.
+///
+/// No variant holds a secret or an expected signature, so these errors are safe to log and to
+/// send back to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// The request has no `NextGen-Signature` header.
+    #[error(
+        "the `NextGen-Signature` header is missing: the request was not sent by NextGen, or a proxy removed the header"
+    )]
+    MissingHeader,
+    /// The header is present but cannot be read.
+    #[error(
+        "the `NextGen-Signature` header is malformed: {0}; expected `t=<unix seconds>,v1=<64 hex digits>`"
+    )]
+    MalformedHeader(HeaderProblem),
+    /// The header has a timestamp but no `v1` entry (perhaps only other schemes).
+    #[error(
+        "the `NextGen-Signature` header has no `v1` signature: expected at least one `v1=<64 hex digits>` element"
+    )]
+    NoV1Signature,
+    /// The signature's timestamp is too far from the current time (a replay, or a wrong clock).
+    #[error(
+        "the signature's timestamp is {} s in the {}, beyond the tolerance of {tolerance} s: this is a replayed delivery, or the sender's or this server's clock is wrong",
+        skew.unsigned_abs(),
+        if *skew > 0 { "past" } else { "future" }
+    )]
+    TimestampOutsideTolerance {
+        /// The timestamp from the header.
+        timestamp: u64,
+        /// How many seconds the timestamp is behind the current time; negative when ahead.
+        skew: i64,
+        /// The tolerance in seconds.
+        tolerance: u64,
+    },
+    /// No `v1` entry matched any configured secret.
+    #[error(
+        "no signature in the `NextGen-Signature` header matches the configured secret{}: check that the secret is this endpoint's, and that the raw request body is verified as received (a re-parsed or re-serialized body never matches){}",
+        if *secrets > 1 { "s" } else { "" },
+        if *secret_has_whitespace { "; note: a configured secret has leading or trailing whitespace, which is part of the key" } else { "" }
+    )]
+    NoMatch {
+        /// How many secrets were tried.
+        secrets: usize,
+        /// Whether a configured secret starts or ends with whitespace (a common copy-paste slip).
+        secret_has_whitespace: bool,
+    },
+}
+
+impl SignatureError {
+    /// A stable, machine-readable code for this failure class.
+    ///
+    /// ```
+    /// use nextgen_events::signature::SignatureError;
+    /// assert_eq!(SignatureError::MissingHeader.code(), "signature_missing");
+    /// ```
+    pub fn code(&self) -> &'static str {
+        match self {
+            SignatureError::MissingHeader => "signature_missing",
+            SignatureError::MalformedHeader(_) => "signature_malformed",
+            SignatureError::NoV1Signature => "signature_no_v1",
+            SignatureError::TimestampOutsideTolerance { .. } => "timestamp_outside_tolerance",
+            SignatureError::NoMatch { .. } => "signature_mismatch",
+        }
+    }
+}
+
+/// A parsed `NextGen-Signature` header: its timestamp and its `v1` signatures.
+///
+/// ```
+/// use nextgen_events::signature::SignatureHeader;
+///
+/// let header = SignatureHeader::parse("v0=abc, t=1713745200, v1=3c0019d4413c961d885bc03dc77ea86fb0d5962dc385513588364c00046bad32")?;
+/// assert_eq!(header.timestamp(), 1_713_745_200);
+/// assert_eq!(header.signatures().len(), 1);
+/// # Ok::<(), nextgen_events::signature::SignatureError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureHeader<'a> {
+    // The digits exactly as sent: the sender signed this text, not our re-formatting of it.
+    timestamp_text: &'a str,
+    timestamp: u64,
+    signatures: Vec<[u8; SIGNATURE_LEN]>,
+}
+
+impl<'a> SignatureHeader<'a> {
+    /// Parses a header value. Elements may come in any order with whitespace around them;
+    /// entries of other schemes (`v0=`, unknown keys) are ignored.
+    pub fn parse(header: &'a str) -> Result<Self, SignatureError> {
+        use SignatureError::MalformedHeader as Malformed;
+
+        if header.len() > MAX_HEADER_LEN {
+            return Err(Malformed(HeaderProblem::TooLong { len: header.len() }));
+        }
+        let mut timestamp_text = None;
+        let mut signatures = Vec::new();
+        for (index, element) in header.split(',').enumerate() {
+            let element_no = index + 1;
+            let element = element.trim();
+            if element.is_empty() {
+                continue;
+            }
+            let (key, value) =
+                element
+                    .split_once('=')
+                    .ok_or(Malformed(HeaderProblem::MissingEquals {
+                        element: element_no,
+                    }))?;
+            match key.trim() {
+                // The first `t` is kept; a second one is an error, not a silent override.
+                "t" if timestamp_text.replace(value.trim()).is_some() => {
+                    return Err(Malformed(HeaderProblem::DuplicateTimestamp));
+                }
+                "t" => {}
+                "v1" => {
+                    if signatures.len() == MAX_SIGNATURES {
+                        return Err(Malformed(HeaderProblem::TooManySignatures));
+                    }
+                    signatures.push(decode_signature(value.trim(), element_no)?);
+                }
+                _ => {}
+            }
+        }
+        let timestamp_text = timestamp_text.ok_or(Malformed(HeaderProblem::MissingTimestamp))?;
+        let timestamp = parse_timestamp(timestamp_text)?;
+        if signatures.is_empty() {
+            return Err(SignatureError::NoV1Signature);
+        }
+        Ok(SignatureHeader {
+            timestamp_text,
+            timestamp,
+            signatures,
+        })
+    }
+
+    /// The timestamp `t`, in seconds since the Unix epoch.
+    pub fn timestamp(&self) -> u64 {
+        self.timestamp
+    }
+
+    /// The decoded `v1` signatures, in header order.
+    pub fn signatures(&self) -> &[[u8; SIGNATURE_LEN]] {
+        &self.signatures
+    }
+}
+
+fn parse_timestamp(text: &str) -> Result<u64, SignatureError> {
+    // `u64::from_str` accepts a leading `+`; a signed timestamp is not what any sender writes.
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(SignatureError::MalformedHeader(
+            HeaderProblem::InvalidTimestamp,
+        ));
+    }
+    text.parse()
+        .map_err(|_| SignatureError::MalformedHeader(HeaderProblem::InvalidTimestamp))
+}
+
+fn decode_signature(hex_text: &str, element: usize) -> Result<[u8; SIGNATURE_LEN], SignatureError> {
+    if !hex_text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(SignatureError::MalformedHeader(HeaderProblem::InvalidHex {
+            element,
+        }));
+    }
+    let mut signature = [0u8; SIGNATURE_LEN];
+    hex::decode_to_slice(hex_text, &mut signature).map_err(|_| {
+        SignatureError::MalformedHeader(HeaderProblem::WrongLength {
+            element,
+            digits: hex_text.len(),
+        })
+    })?;
+    Ok(signature)
+}
+
+/// The MAC over `"<timestamp>.<payload>"`, fed in pieces so the body is never copied.
+fn mac(secret: &[u8], timestamp: &[u8], payload: &[u8]) -> HmacSha256 {
+    // HMAC accepts keys of any length, so this never fails.
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(timestamp);
+    mac.update(b".");
+    mac.update(payload);
+    mac
+}
+
+/// Computes a `NextGen-Signature` header value, `t=<timestamp>,v1=<hex>`, for a payload.
+///
+/// For tests, for the `trigger` tool, and for your own tests of your webhook endpoint.
+///
+/// ```
+/// use nextgen_events::signature::sign;
+///
+/// let header = sign(b"", "whsec_x", 0);
+/// assert_eq!(header, "t=0,v1=4e8c2621ad6b7e8ee9325e803d12429025d82e5abc79b476cf0efabfaf9a6e57");
+/// ```
+pub fn sign(payload: &[u8], secret: &str, timestamp: u64) -> String {
+    let timestamp = timestamp.to_string();
+    let tag = mac(secret.as_bytes(), timestamp.as_bytes(), payload)
+        .finalize()
+        .into_bytes();
+    format!("t={timestamp},v1={}", hex::encode(tag))
+}
+
+/// Verifies a delivery against one secret with the default tolerance and the system clock.
+/// Returns the verified timestamp.
+///
+/// Pass the raw request body exactly as received. For several secrets (rotation), a custom
+/// tolerance or an injected clock, use [`Verifier`].
+///
+/// ```
+/// use nextgen_events::signature::{sign, verify, SignatureError};
+///
+/// let body = br#"{"id":"evt_1"}"#;
+/// let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+/// let header = sign(body, "whsec_test_secret", now);
+/// assert!(verify(body, &header, "whsec_test_secret").is_ok());
+///
+/// let err = verify(br#"{"id": "evt_1"}"#, &header, "whsec_test_secret").unwrap_err();
+/// assert_eq!(err.code(), "signature_mismatch");
+/// ```
+pub fn verify(payload: &[u8], header: &str, secret: &str) -> Result<u64, SignatureError> {
+    Verifier::new(secret).verify(payload, header)
+}
+
+/// The current time in seconds since the Unix epoch, as [`Verifier`] reads it.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+fn system_clock() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// Verifies deliveries against one or several secrets, with a tolerance and a clock.
+///
+/// ```
+/// use std::time::Duration;
+/// use nextgen_events::signature::{sign, Verifier};
+///
+/// // During a rotation both the old and the new secret are accepted.
+/// let verifier = Verifier::new("whsec_old")
+///     .with_secret("whsec_new")
+///     .tolerance(Duration::from_secs(60))
+///     .clock(|| 1_000_060);
+///
+/// let header = sign(b"{}", "whsec_new", 1_000_000);
+/// assert_eq!(verifier.verify(b"{}", &header)?, 1_000_000);
+///
+/// let late = sign(b"{}", "whsec_new", 999_999);
+/// assert_eq!(verifier.verify(b"{}", &late).unwrap_err().code(), "timestamp_outside_tolerance");
+/// # Ok::<(), nextgen_events::signature::SignatureError>(())
+/// ```
+#[derive(Clone)]
+pub struct Verifier {
+    secrets: Vec<Secret>,
+    tolerance: Duration,
+    clock: Clock,
+}
+
+impl Verifier {
+    /// A verifier for one secret, with the default tolerance and the system clock.
+    pub fn new(secret: impl Into<Secret>) -> Self {
+        Verifier {
+            secrets: vec![secret.into()],
+            tolerance: DEFAULT_TOLERANCE,
+            clock: Arc::new(system_clock),
+        }
+    }
+
+    /// Accepts one more secret: a delivery is genuine when it matches any of them.
+    pub fn with_secret(mut self, secret: impl Into<Secret>) -> Self {
+        self.secrets.push(secret.into());
+        self
+    }
+
+    /// Sets how far the timestamp may be from now, in either direction. Whole seconds count.
+    pub fn tolerance(mut self, tolerance: Duration) -> Self {
+        self.tolerance = tolerance;
+        self
+    }
+
+    /// Replaces the system clock, e.g. with a fixed time in tests.
+    pub fn clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The configured secrets.
+    pub fn secrets(&self) -> &[Secret] {
+        &self.secrets
+    }
+
+    /// The configured tolerance.
+    pub fn tolerance_duration(&self) -> Duration {
+        self.tolerance
+    }
+
+    /// The current time according to this verifier's clock.
+    pub fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    /// Verifies `payload` (the raw body) against `header` at the clock's current time.
+    /// Returns the verified timestamp.
+    pub fn verify(&self, payload: &[u8], header: &str) -> Result<u64, SignatureError> {
+        self.verify_at(payload, header, self.now())
+    }
+
+    /// Verifies as if the current time were `now` (seconds since the Unix epoch): for events
+    /// that were queued when received and are checked later against their arrival time.
+    pub fn verify_at(&self, payload: &[u8], header: &str, now: u64) -> Result<u64, SignatureError> {
+        let header = SignatureHeader::parse(header)?;
+        self.verify_parsed(payload, &header, now)
+    }
+
+    /// Verifies a header that was already parsed.
+    pub fn verify_parsed(
+        &self,
+        payload: &[u8],
+        header: &SignatureHeader<'_>,
+        now: u64,
+    ) -> Result<u64, SignatureError> {
+        // Signature first: a timestamp error then tells the caller the delivery was genuine
+        // but late, which points at clocks or replays rather than at the secret.
+        let matched = self.secrets.iter().any(|secret| {
+            let expected = mac(secret.expose(), header.timestamp_text.as_bytes(), payload)
+                .finalize()
+                .into_bytes();
+            // Every entry is compared, in constant time each: rotation sends several.
+            header.signatures.iter().fold(false, |found, candidate| {
+                found | bool::from(candidate.as_slice().ct_eq(expected.as_slice()))
+            })
+        });
+        if !matched {
+            return Err(SignatureError::NoMatch {
+                secrets: self.secrets.len(),
+                secret_has_whitespace: self.secrets.iter().any(Secret::has_surrounding_whitespace),
+            });
+        }
+        let skew = i128::from(now) - i128::from(header.timestamp);
+        if skew.unsigned_abs() > u128::from(self.tolerance.as_secs()) {
+            return Err(SignatureError::TimestampOutsideTolerance {
+                timestamp: header.timestamp,
+                skew: i64::try_from(skew).unwrap_or(if skew > 0 { i64::MAX } else { i64::MIN }),
+                tolerance: self.tolerance.as_secs(),
+            });
+        }
+        Ok(header.timestamp)
+    }
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("secrets", &self.secrets)
+            .field("tolerance", &self.tolerance)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,1 @@
+//! Handlers shared by the end-to-end tests.
