@@ -65,9 +65,9 @@ impl std::fmt::Debug for Context<'_> {
 /// A handler argument after the first: resolved from the [`Context`] when a delivery is
 /// dispatched.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be a webhook handler argument",
-    label = "not resolvable from the app",
-    note = "arguments after the payload come from the app: use `web::Data<T>`, or implement `nextgen_events::FromContext` for `{Self}`"
+    message = "`{Self}` cannot be a webhook handler argument: the arguments after the payload come from the app",
+    label = "expected `web::Data<T>`, or a type that implements `FromContext`",
+    note = "register the value on the actix `App` with `.app_data(web::Data::new(value))` and take `web::Data<YourType>`, or implement `nextgen_events::FromContext` for a type of yours"
 )]
 pub trait FromContext: Sized {
     /// Resolves the argument.

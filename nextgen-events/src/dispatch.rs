@@ -15,6 +15,7 @@ use tracing::Instrument;
 use crate::catalog::{self, ErasedEvent, PayloadKind};
 use crate::context::Context;
 use crate::envelope::{EnvelopeError, RawEvent};
+use crate::error::WebhookError;
 use crate::handler::{Handler, HandlerError, HandlerFuture};
 use crate::registry::Registry;
 
@@ -44,6 +45,15 @@ impl DispatchReport {
     /// Whether every matching handler succeeded (also true when none matched).
     pub fn is_success(&self) -> bool {
         self.outcomes.iter().all(|outcome| outcome.result.is_ok())
+    }
+
+    /// `Ok(self)` when every handler succeeded, else [`WebhookError::HandlersFailed`].
+    pub fn into_result(self) -> Result<Self, WebhookError> {
+        if self.is_success() {
+            Ok(self)
+        } else {
+            Err(WebhookError::HandlersFailed(self))
+        }
     }
 
     /// The handlers that failed.
@@ -131,6 +141,7 @@ fn start_all(
 impl PreparedDispatch {
     /// Runs the handlers one after another. A handler that panics is caught and reported.
     pub async fn run(self) -> DispatchReport {
+        let started = Instant::now();
         let mut outcomes = Vec::with_capacity(self.calls.len());
         for (handler, started) in self.calls {
             let span = tracing::info_span!("nextgen_handler", handler = handler.name());
@@ -155,6 +166,21 @@ impl PreparedDispatch {
                 result,
                 duration,
             });
+        }
+        let failed = outcomes
+            .iter()
+            .filter(|outcome| outcome.result.is_err())
+            .count();
+        let duration = started.elapsed();
+        if failed == 0 {
+            tracing::info!(handlers = outcomes.len(), ?duration, "event handled");
+        } else {
+            tracing::warn!(
+                handlers = outcomes.len(),
+                failed,
+                ?duration,
+                "event not fully handled"
+            );
         }
         DispatchReport {
             event_id: self.event_id,

@@ -156,6 +156,13 @@ impl<T: DeserializeOwned> Event<T> {
 impl<'a> RawEvent<'a> {
     /// Reads the envelope of a body, leaving `data.object` unparsed.
     pub fn parse(body: &'a [u8]) -> Result<Self, EnvelopeError> {
+        // serde's derive also reads structs from arrays, field by field: an event is an object.
+        if body.trim_ascii_start().starts_with(b"[") {
+            return Err(EnvelopeError::NotAnEvent {
+                path: "(top level)".to_owned(),
+                message: "expected an event object, found an array".to_owned(),
+            });
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(body);
         let event: RawEvent<'a> =
             serde_path_to_error::deserialize(&mut deserializer).map_err(EnvelopeError::envelope)?;
@@ -179,12 +186,12 @@ impl<'a> RawEvent<'a> {
             EnvelopeError::PayloadMismatch {
                 event_type: self.event_type.clone(),
                 payload: short_type_name::<T>(),
-                path: if path == "." {
-                    "data.object".to_owned()
-                } else {
-                    format!("data.object.{path}")
+                path: match path.as_str() {
+                    "." => "data.object".to_owned(),
+                    index if index.starts_with('[') => format!("data.object{index}"),
+                    field => format!("data.object.{field}"),
                 },
-                message: error.into_inner().to_string(),
+                message: without_position(&error.into_inner()),
             }
         })
     }
@@ -207,6 +214,16 @@ impl<T> Event<T> {
             },
         }
     }
+}
+
+/// serde_json's message without its "at line L column C": inside `data.object` those count
+/// from the object, not from the body, and would send a reader to the wrong place.
+fn without_position(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    message
+        .strip_suffix(&position)
+        .map_or_else(|| message.clone(), str::to_owned)
 }
 
 /// `nextgen_events::payloads::Charge` -> `Charge`, for messages a person reads.

@@ -1,13 +1,18 @@
 //! Receive NextGen payment webhooks: verified, typed, compile-time checked handlers.
 
+pub mod actix;
 pub mod catalog;
+pub mod config;
 pub mod context;
+pub mod delivery;
 pub mod dispatch;
 pub mod envelope;
+pub mod error;
 pub mod handler;
 pub mod payloads;
 pub mod registry;
 pub mod signature;
+pub mod testing;
 
 /// Registers an `async fn` as the handler of a NextGen event type.
 ///
@@ -55,9 +60,12 @@ pub mod signature;
 /// - Several handlers of one event all run.
 pub use nextgen_macros::nextgen_event;
 
+pub use config::{ConfigError, WebhookConfig};
 pub use context::{Context, FromContext};
+pub use delivery::{VerifiedDelivery, receive};
 pub use dispatch::{DispatchReport, HandlerOutcome, dispatch};
 pub use envelope::{EnvelopeError, Event, EventData, UntypedEvent};
+pub use error::WebhookError;
 pub use handler::{Handler, HandlerError};
 pub use registry::Registry;
 pub use signature::{SignatureError, Verifier, sign, verify};
@@ -78,6 +86,8 @@ pub mod prelude {
         Charge, ChargeStatus, Customer, Dispute, DisputeReason, DisputeStatus, Invoice,
         InvoiceStatus, Refund, RefundReason, RefundStatus,
     };
-    pub use crate::{Context, Event, FromContext, HandlerError, SignatureError};
+    pub use crate::{
+        Context, Event, FromContext, HandlerError, SignatureError, WebhookConfig, WebhookError,
+    };
     pub use actix_web::web;
 }

@@ -99,6 +99,8 @@ impl From<String> for Secret {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HeaderProblem {
+    /// The header has bytes that are not visible ASCII.
+    NotAscii,
     /// The header is longer than [`MAX_HEADER_LEN`].
     TooLong {
         /// The header's length in bytes.
@@ -140,6 +142,7 @@ impl fmt::Display for HeaderProblem {
                     "it is {len} bytes long, more than the {MAX_HEADER_LEN} accepted"
                 )
             }
+            HeaderProblem::NotAscii => f.write_str("it contains bytes that are not visible ASCII"),
             HeaderProblem::TooManySignatures => {
                 write!(f, "it has more than {MAX_SIGNATURES} `v1` signatures")
             }

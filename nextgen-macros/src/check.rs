@@ -19,30 +19,41 @@ pub(crate) fn check(handler: &Handler<'_>) -> syn::Result<()> {
         let message = match catalog::suggest(&event) {
             Some(close) => format!("unknown event type `{event}`: did you mean `{close}`?"),
             None => format!(
-                "unknown event type `{event}`: use one of the catalog's event types (see `nextgen_events::catalog::event_types`), or \"*\" for every event"
+                "unknown event type `{event}`: the catalog has {} events (see `nextgen_events::catalog::event_types`); use \"*\" to receive every event, known or not",
+                families()
             ),
         };
         errors.push(syn::Error::new(handler.event.span(), message));
     }
-    if sig.asyncness.is_none() {
-        errors.push(syn::Error::new(
+    match (&sig.constness, &sig.asyncness) {
+        (None, Some(_)) => {}
+        (None, None) => errors.push(syn::Error::new(
             sig.fn_token.span(),
             format!(
                 "a webhook handler must be an `async fn`: write `async fn {}(...)`",
                 sig.ident
             ),
-        ));
-    }
-    if let Some(constness) = &sig.constness {
-        errors.push(syn::Error::new(
+        )),
+        (Some(constness), None) => errors.push(syn::Error::new(
             constness.span(),
-            "a webhook handler cannot be a `const fn`: remove `const`",
-        ));
+            format!(
+                "a webhook handler must be an `async fn`, not a `const fn`: write `async fn {}(...)`",
+                sig.ident
+            ),
+        )),
+        // rustc reports `const async fn` itself ("functions cannot be both `const` and
+        // `async`"), on the function we emit either way: a second error would only repeat it.
+        (Some(_), Some(_)) => {}
     }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+    if !sig.generics.params.is_empty() {
         errors.push(syn::Error::new_spanned(
             &sig.generics,
             "a webhook handler cannot be generic: its argument types come from the event type; remove the generic parameters",
+        ));
+    } else if let Some(where_clause) = &sig.generics.where_clause {
+        errors.push(syn::Error::new_spanned(
+            where_clause,
+            "a webhook handler cannot have a `where` clause: its argument types come from the event type; remove it",
         ));
     }
     for ty in &handler.arg_types {
@@ -73,6 +84,29 @@ pub(crate) fn check(handler: &Handler<'_>) -> syn::Result<()> {
         ));
     }
     combine(errors)
+}
+
+/// The catalog's event families, as `` `charge.*`, `customer.*` and `refund.*` ``, in catalog order.
+fn families() -> String {
+    let mut families: Vec<&str> = Vec::new();
+    for (name, _) in catalog::EVENTS {
+        let family = name.rsplit_once('.').map_or(*name, |(family, _)| family);
+        if !families.contains(&family) {
+            families.push(family);
+        }
+    }
+    let mut text = String::new();
+    for (index, family) in families.iter().enumerate() {
+        if index > 0 {
+            text.push_str(if index + 1 == families.len() {
+                " and "
+            } else {
+                ", "
+            });
+        }
+        text.push_str(&format!("`{family}.*`"));
+    }
+    text
 }
 
 /// Folds several errors into one, or `Ok` when there are none.

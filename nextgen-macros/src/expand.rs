@@ -2,13 +2,22 @@
 //!
 //! Everything is named through `::nextgen_events`, which re-exports this macro, so users depend
 //! on one crate. Type checks are trait bounds spanned on the user's own tokens, so the compiler
-//! points at the argument or return type that is wrong, in the words of the traits'
-//! `#[diagnostic::on_unimplemented]`.
+//! points at the argument or return type that is wrong.
+//!
+//! The first argument and the return type go through traits declared in the expansion itself,
+//! each implemented in terms of the runtime's (`FromEvent`, `IntoHandlerResult`) and carrying a
+//! `#[diagnostic::on_unimplemented]` written for this one handler: the error names the event
+//! type, the type the user wrote and the type to write instead, in one message at the offending
+//! tokens. Their impls are `#[diagnostic::do_not_recommend]`, so the compiler reports the bound
+//! on our trait instead of digging into the runtime's impls (which would give a generic
+//! message, or `Display`'s own).
 
-use proc_macro2::TokenStream;
+use std::collections::HashSet;
+
+use proc_macro2::{Ident, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
-use syn::ItemFn;
 use syn::spanned::Spanned;
+use syn::{GenericArgument, ItemFn, PathArguments, Type};
 
 use crate::catalog;
 use crate::parse::Handler;
@@ -16,20 +25,30 @@ use crate::parse::Handler;
 pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
     let name = &function.sig.ident;
     let event = handler.event.value();
-    let payload = match catalog::payload_of(&event) {
+    let (payload, payload_text) = match catalog::payload_of(&event) {
         Some(payload) => {
-            let payload = format_ident!("{}", payload);
-            quote!(::nextgen_events::payloads::#payload)
+            let ident = format_ident!("{}", payload);
+            (quote!(::nextgen_events::payloads::#ident), payload)
         }
-        None => quote!(::nextgen_events::__private::Value),
+        None => (
+            quote!(::nextgen_events::__private::Value),
+            "serde_json::Value",
+        ),
     };
 
     let Some((first, rest)) = handler.arg_types.split_first() else {
         // `check` has already reported a handler without arguments.
         return quote!(#function);
     };
+    // The traits are named for the help line rustc adds ("the trait `ChargeSucceededPayload` is
+    // not implemented for `Refund`"), and renamed if the signature uses the same name, which
+    // they would shadow inside the expansion.
+    let taken = signature_idents(function);
+    let first_trait = unused_ident(&payload_trait_name(&event), &taken);
+    let return_trait_name = unused_ident("WebhookHandlerReturn", &taken);
+    let first_arg_trait = first_argument_trait(&first_trait, &event, payload_text, first, &payload);
     let first_arg = quote_spanned! {first.span()=>
-        <#first as ::nextgen_events::__private::FromEvent<#payload>>::from_event(event)
+        <#first as #first_trait>::__nextgen_take(event)
     };
     let rest_names: Vec<_> = (1..=rest.len())
         .map(|i| format_ident!("__arg{}", i))
@@ -40,14 +59,18 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
         }
     });
     let (return_type, return_span) = handler.return_type();
+    let return_trait = return_trait(&return_trait_name, name, &function.sig.output);
     let into_result = quote_spanned! {return_span=>
-        <#return_type as ::nextgen_events::__private::IntoHandlerResult>::into_handler_result(result)
+        <#return_type as #return_trait_name>::__nextgen_into_result(result)
     };
 
     quote! {
         #function
 
         const _: () = {
+            #first_arg_trait
+            #return_trait
+
             fn __nextgen_start(
                 event: ::nextgen_events::__private::ErasedEvent,
                 context: &::nextgen_events::Context<'_>,
@@ -73,4 +96,201 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
             }
         };
     }
+}
+
+/// The trait the first argument must implement: the runtime's `FromEvent<Payload>`, with an
+/// error message naming this handler's event type and the type written.
+fn first_argument_trait(
+    trait_name: &Ident,
+    event: &str,
+    payload_text: &str,
+    first: &Type,
+    payload: &TokenStream,
+) -> TokenStream {
+    let written = escape(&type_text(first));
+    let payload_text = escape(payload_text);
+    let (message, label, note) = if event == catalog::WILDCARD {
+        (
+            format!(
+                "a `\"*\"` handler cannot take `{written}`: it sees every event, known or not, as JSON"
+            ),
+            format!("expected `Event<{payload_text}>` or `{payload_text}`"),
+            format!(
+                "take `event: Event<{payload_text}>`, or name the event type to get a typed payload, as in `#[nextgen_event(\"charge.succeeded\")]` with `charge: Charge`"
+            ),
+        )
+    } else {
+        let argument = payload_text.to_lowercase();
+        (
+            format!(
+                "a `{event}` handler cannot take `{written}`: the event carries a `{payload_text}`"
+            ),
+            format!("expected `{payload_text}` or `Event<{payload_text}>`"),
+            format!(
+                "the event catalog gives each event type one payload type: take it, as in `{argument}: {payload_text}`, or the whole envelope, as in `event: Event<{payload_text}>`"
+            ),
+        )
+    };
+    quote! {
+        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+        trait #trait_name: ::core::marker::Sized {
+            fn __nextgen_take(event: ::nextgen_events::Event<#payload>) -> Self;
+        }
+
+        #[diagnostic::do_not_recommend]
+        impl<T: ::nextgen_events::__private::FromEvent<#payload>> #trait_name for T {
+            fn __nextgen_take(event: ::nextgen_events::Event<#payload>) -> Self {
+                <T as ::nextgen_events::__private::FromEvent<#payload>>::from_event(event)
+            }
+        }
+    }
+}
+
+/// The trait the return type must implement: the runtime's `IntoHandlerResult`, with an error
+/// message naming the type written, and its error type when it is spelt `Result<(), E>`.
+fn return_trait(trait_name: &Ident, name: &Ident, output: &syn::ReturnType) -> TokenStream {
+    let (message, label, note) = match output {
+        syn::ReturnType::Type(_, ty) => match result_error_type(ty) {
+            Some(error) => {
+                let error = escape(&type_text(error));
+                (
+                    format!(
+                        "the error type of webhook handler `{name}` must implement `Display`, and `{error}` does not"
+                    ),
+                    format!("`{error}` does not implement `std::fmt::Display`"),
+                    "a handler's `Err` is reported by its `Display` text (and answered with 500, so the sender delivers the event again): implement `Display` for it (`thiserror` does), or return `Result<(), String>`, `Result<(), Box<dyn std::error::Error + Send + Sync>>` or `anyhow::Result<()>`".to_owned(),
+                )
+            }
+            None => {
+                let written = escape(&type_text(ty));
+                (
+                    format!("webhook handler `{name}` cannot return `{written}`"),
+                    "return `()` or `Result<(), E>` where `E: Display`".to_owned(),
+                    "an `Err` is reported and answered with 500, so the sender delivers the event again".to_owned(),
+                )
+            }
+        },
+        // `()` always works; the trait is still declared so the expansion is uniform.
+        syn::ReturnType::Default => (
+            format!("webhook handler `{name}` cannot return `()`"),
+            "return `()` or `Result<(), E>` where `E: Display`".to_owned(),
+            "this is a bug in nextgen-events, please report it".to_owned(),
+        ),
+    };
+    quote! {
+        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+        trait #trait_name {
+            fn __nextgen_into_result(
+                self,
+            ) -> ::core::result::Result<(), ::nextgen_events::HandlerError>;
+        }
+
+        #[diagnostic::do_not_recommend]
+        impl #trait_name for () {
+            fn __nextgen_into_result(
+                self,
+            ) -> ::core::result::Result<(), ::nextgen_events::HandlerError> {
+                ::nextgen_events::__private::IntoHandlerResult::into_handler_result(self)
+            }
+        }
+
+        #[diagnostic::do_not_recommend]
+        impl<E: ::core::fmt::Display> #trait_name for ::core::result::Result<(), E> {
+            fn __nextgen_into_result(
+                self,
+            ) -> ::core::result::Result<(), ::nextgen_events::HandlerError> {
+                ::nextgen_events::__private::IntoHandlerResult::into_handler_result(self)
+            }
+        }
+    }
+}
+
+/// `E` when `ty` is spelt `Result<(), E>` (any path ending in `Result`).
+fn result_error_type(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(arguments) = &last.arguments else {
+        return None;
+    };
+    let mut types = arguments.args.iter().filter_map(|argument| match argument {
+        GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    });
+    match (types.next(), types.next(), types.next()) {
+        (Some(Type::Tuple(unit)), Some(error), None) if unit.elems.is_empty() => Some(error),
+        _ => None,
+    }
+}
+
+/// A type as the user wrote it, spaced the way rustc prints types: `Event<Refund>`, not
+/// `Event < Refund >`.
+fn type_text(ty: &Type) -> String {
+    let mut text = quote!(#ty).to_string();
+    for (from, to) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        ("& ", "&"),
+        ("( )", "()"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// Escapes `{` and `}`, which `on_unimplemented` reads as format arguments.
+fn escape(text: &str) -> String {
+    text.replace('{', "{{").replace('}', "}}")
+}
+
+/// `charge.dispute.created` -> `ChargeDisputeCreatedPayload`; `*` -> `AnyEventPayload`.
+fn payload_trait_name(event: &str) -> String {
+    if event == catalog::WILDCARD {
+        return "AnyEventPayload".to_owned();
+    }
+    let mut name = String::new();
+    for word in event.split(['.', '_']) {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            name.push(first.to_ascii_uppercase());
+            name.extend(chars);
+        }
+    }
+    name.push_str("Payload");
+    name
+}
+
+/// Every identifier in the function's signature.
+fn signature_idents(function: &ItemFn) -> HashSet<String> {
+    fn walk(tokens: TokenStream, idents: &mut HashSet<String>) {
+        for token in tokens {
+            match token {
+                TokenTree::Ident(ident) => {
+                    idents.insert(ident.to_string());
+                }
+                TokenTree::Group(group) => walk(group.stream(), idents),
+                TokenTree::Punct(_) | TokenTree::Literal(_) => {}
+            }
+        }
+    }
+    let sig = &function.sig;
+    let mut idents = HashSet::new();
+    walk(quote!(#sig), &mut idents);
+    idents
+}
+
+/// `name`, with underscores appended until it is not in `taken`.
+fn unused_ident(name: &str, taken: &HashSet<String>) -> Ident {
+    let mut name = name.to_owned();
+    while taken.contains(&name) {
+        name.push('_');
+    }
+    format_ident!("{}", name)
 }

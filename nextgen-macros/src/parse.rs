@@ -22,21 +22,38 @@ struct EventArg(LitStr);
 impl Parse for EventArg {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         if input.is_empty() {
-            return Err(input.error(
+            // `input.error` would start with "unexpected end of input"; the attribute itself is
+            // the place to point at.
+            return Err(syn::Error::new(
+                Span::call_site(),
                 "missing event type: write `#[nextgen_event(\"charge.succeeded\")]`, or `#[nextgen_event(\"*\")]` for every event",
             ));
         }
-        let event = input.parse::<LitStr>().map_err(|error| {
-            syn::Error::new(
-                error.span(),
-                "the event type must be a string literal: write `#[nextgen_event(\"charge.succeeded\")]`",
-            )
-        })?;
+        if !input.peek(LitStr) {
+            let tokens: TokenStream = input.parse()?;
+            let written = tokens.to_string().replace(' ', "");
+            // `charge.succeeded` or `*` unquoted: suggest the same, quoted.
+            let looks_like_event = written == "*"
+                || (written.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && written.contains('.')
+                    && written
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_'));
+            let message = if looks_like_event {
+                format!(
+                    "the event type must be a string literal: write `#[nextgen_event(\"{written}\")]`"
+                )
+            } else {
+                "the event type must be a string literal, as in `#[nextgen_event(\"charge.succeeded\")]`".to_owned()
+            };
+            return Err(syn::Error::new_spanned(tokens, message));
+        }
+        let event = input.parse::<LitStr>()?;
         if !input.is_empty() {
             let rest: TokenStream = input.parse()?;
             return Err(syn::Error::new_spanned(
                 rest,
-                "unexpected tokens after the event type: the attribute takes one string, as in `#[nextgen_event(\"charge.succeeded\")]`",
+                "unexpected tokens after the event type: the attribute takes one string, as in `#[nextgen_event(\"charge.succeeded\")]`; for several events, write one handler each",
             ));
         }
         Ok(EventArg(event))

@@ -1,2 +1,377 @@
-//! The trigger tool (being written).
-fn main() {}
+//! The trigger tool: sends a signed sample NextGen event to a webhook endpoint, the way a
+//! payments CLI's "trigger" command does.
+//!
+//! ```text
+//! cargo run -p nextgen-examples --bin trigger -- charge.succeeded
+//! cargo run -p nextgen-examples --bin trigger -- refund.created --url http://127.0.0.1:9000/webhook
+//! cargo run -p nextgen-examples --bin trigger -- --data event.json --id evt_replay_1
+//! cargo run -p nextgen-examples --bin trigger -- --list
+//! ```
+//!
+//! The body is signed at the current time with `nextgen_events::sign`, with the secret from
+//! `--secret`, else `NEXTGEN_WEBHOOK_SECRET` (the first one, when it lists several), else the
+//! test secret the example server uses by default.
+//!
+//! Exit status: 0 when the endpoint answered 2xx; 1 when it answered otherwise or could not be
+//! reached; 2 for a usage error (unknown event type, unreadable or invalid `--data` file).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+use nextgen_events::catalog::EVENT_TYPES;
+use nextgen_events::config::SECRET_ENV;
+use nextgen_events::signature::{self, sign};
+use nextgen_events::{Event, UntypedEvent};
+use nextgen_examples::{DEFAULT_WEBHOOK_URL, TEST_SECRET, closest_event_type, sample};
+use serde_json::Value;
+
+const SERVER_COMMAND: &str = "cargo run -p nextgen-examples --bin server";
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Send a signed sample NextGen event to a webhook endpoint.
+#[derive(Debug, Parser)]
+#[command(name = "trigger", version)]
+struct Args {
+    /// The event type to send, such as `charge.succeeded` (`--list` shows them all). Optional
+    /// with `--data`, where the file's type is sent.
+    #[arg(value_name = "EVENT_TYPE", required_unless_present_any = ["list", "data"])]
+    event_type: Option<String>,
+
+    /// The webhook endpoint (plain http).
+    #[arg(long, value_name = "URL", default_value = DEFAULT_WEBHOOK_URL)]
+    url: String,
+
+    /// The endpoint's signing secret [default: the example server's test secret].
+    #[arg(long, value_name = "SECRET", env = SECRET_ENV, hide_env_values = true)]
+    secret: Option<String>,
+
+    /// Send this JSON event envelope instead of a sample, byte for byte as read.
+    #[arg(long, value_name = "FILE")]
+    data: Option<PathBuf>,
+
+    /// The event id to send instead of a fresh `evt_...` (same id twice: a redelivery).
+    #[arg(long, value_name = "ID")]
+    id: Option<String>,
+
+    /// List the catalog's event types and their payload types, then exit.
+    #[arg(long)]
+    list: bool,
+}
+
+/// Why the tool stopped: a message for stderr and the exit status.
+struct Failure {
+    message: String,
+    status: u8,
+}
+
+impl Failure {
+    /// The input was wrong: exit status 2.
+    fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            status: 2,
+        }
+    }
+
+    /// The delivery failed: exit status 1.
+    fn delivery(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            status: 1,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.list {
+        list();
+        return ExitCode::SUCCESS;
+    }
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.status)
+        }
+    }
+}
+
+fn list() {
+    print!("{}", catalog_table(""));
+}
+
+/// The catalog's event types and payload types, one a line, aligned, with a heading.
+fn catalog_table(indent: &str) -> String {
+    let width = EVENT_TYPES
+        .iter()
+        .map(|entry| entry.name().len())
+        .max()
+        .unwrap_or(0)
+        .max("EVENT TYPE".len());
+    let mut table = format!("{indent}{:width$}  PAYLOAD\n", "EVENT TYPE");
+    for entry in EVENT_TYPES {
+        table.push_str(&format!(
+            "{indent}{:width$}  {}\n",
+            entry.name(),
+            entry.payload()
+        ));
+    }
+    table
+}
+
+fn run(args: &Args) -> Result<(), Failure> {
+    let url = check_url(&args.url)?;
+    let secret = secret(args)?;
+    let (event_type, event_id, body) = match &args.data {
+        Some(path) => from_file(path, args)?,
+        None => from_sample(args)?,
+    };
+
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let signature = sign(&body, &secret, timestamp);
+
+    println!("Sending {event_type} ({event_id}) to {url}");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .map_err(|error| Failure::delivery(format!("could not set up the HTTP client: {error}")))?;
+    let response = client
+        .post(url.clone())
+        .header(signature::HEADER, signature)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .map_err(|error| request_failure(&url, &error))?;
+
+    let status = response.status();
+    let text = response
+        .text()
+        .unwrap_or_else(|error| format!("(the response body could not be read: {error})"));
+    println!("{status}");
+    println!("{text}");
+    if status.is_success() {
+        return Ok(());
+    }
+    let mut message = format!("the endpoint answered {status}");
+    if let Some(hint) = hint(&text) {
+        message.push_str(": ");
+        message.push_str(hint);
+    }
+    Err(Failure::delivery(message))
+}
+
+/// The endpoint URL, parsed; only plain http (this tool is built without TLS).
+fn check_url(url: &str) -> Result<reqwest::Url, Failure> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|error| Failure::usage(format!("`{url}` is not a valid URL: {error}")))?;
+    match parsed.scheme() {
+        "http" => Ok(parsed),
+        "https" => Err(Failure::usage(format!(
+            "`{url}`: this tool sends plain http only (it is built without TLS); use an http:// URL, e.g. {DEFAULT_WEBHOOK_URL}"
+        ))),
+        scheme => Err(Failure::usage(format!(
+            "`{url}`: unsupported scheme `{scheme}`; use an http:// URL, e.g. {DEFAULT_WEBHOOK_URL}"
+        ))),
+    }
+}
+
+/// The secret to sign with: `--secret` or the environment (the first of a comma-separated
+/// rotation list, as the server reads it), else the test secret.
+fn secret(args: &Args) -> Result<String, Failure> {
+    let Some(given) = &args.secret else {
+        return Ok(TEST_SECRET.to_owned());
+    };
+    given
+        .split(',')
+        .map(str::trim)
+        .find(|secret| !secret.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "the secret (from --secret or {SECRET_ENV}) is empty: pass the endpoint's `whsec_...` secret"
+            ))
+        })
+}
+
+/// A fresh sample of a catalog event type, with `--id` applied.
+fn from_sample(args: &Args) -> Result<(String, String, Vec<u8>), Failure> {
+    let Some(event_type) = &args.event_type else {
+        return Err(Failure::usage(
+            "name an event type to send, such as `charge.succeeded` (see --list)",
+        ));
+    };
+    let mut event = sample(event_type).ok_or_else(|| unknown_event_type(event_type))?;
+    if let Some(id) = &args.id {
+        event["id"] = Value::String(checked_id(id)?);
+    }
+    let id = event["id"].as_str().unwrap_or_default().to_owned();
+    let body = serde_json::to_vec_pretty(&event)
+        .map_err(|error| Failure::usage(format!("could not serialize the sample: {error}")))?;
+    Ok((event_type.clone(), id, body))
+}
+
+/// The `--data` file: sent as read, or re-serialized with the `--id` replaced.
+fn from_file(path: &Path, args: &Args) -> Result<(String, String, Vec<u8>), Failure> {
+    let shown = path.display();
+    let bytes = std::fs::read(path)
+        .map_err(|error| Failure::usage(format!("could not read --data {shown}: {error}")))?;
+    let event: UntypedEvent = Event::from_slice(&bytes)
+        .map_err(|error| Failure::usage(format!("--data {shown}: {error}")))?;
+    if let Some(expected) = args.event_type.as_ref().filter(|t| **t != event.event_type) {
+        return Err(Failure::usage(format!(
+            "--data {shown} holds a `{}` event, not `{expected}`: leave the event type out to send the file as it is",
+            event.event_type
+        )));
+    }
+    let Some(id) = &args.id else {
+        return Ok((event.event_type, event.id, bytes));
+    };
+    let id = checked_id(id)?;
+    let mut json: Value = serde_json::from_slice(&bytes)
+        .map_err(|error| Failure::usage(format!("--data {shown}: {error}")))?;
+    json["id"] = Value::String(id.clone());
+    let body = serde_json::to_vec_pretty(&json)
+        .map_err(|error| Failure::usage(format!("--data {shown}: {error}")))?;
+    Ok((event.event_type, id, body))
+}
+
+fn checked_id(id: &str) -> Result<String, Failure> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Err(Failure::usage(
+            "--id is empty: pass an event id such as `evt_test_1`",
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+fn unknown_event_type(event_type: &str) -> Failure {
+    let mut message = format!("`{event_type}` is not an event type of the catalog");
+    if let Some(closest) = closest_event_type(event_type) {
+        message.push_str(&format!("; did you mean `{closest}`?"));
+    }
+    message.push_str("\nThe catalog's event types:\n");
+    message.push_str(&catalog_table("  "));
+    // A type outside the catalog can still be sent from a file: the server acknowledges it.
+    message.push_str("To send another type, write the event to a file and pass --data FILE.");
+    Failure::usage(message)
+}
+
+fn request_failure(url: &reqwest::Url, error: &reqwest::Error) -> Failure {
+    let cause = root_cause(error);
+    if error.is_connect() {
+        Failure::delivery(format!(
+            "could not connect to {url} ({cause}): the server is not running at {url}; start it with `{SERVER_COMMAND}`, or pass the right --url"
+        ))
+    } else if error.is_timeout() {
+        Failure::delivery(format!(
+            "{url} did not answer within {} s",
+            TIMEOUT.as_secs()
+        ))
+    } else {
+        Failure::delivery(format!("the request to {url} failed: {error} ({cause})"))
+    }
+}
+
+/// The innermost error, which says what actually went wrong ("Connection refused", ...).
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+/// What to do about an error answer, from its `error.code`.
+fn hint(body: &str) -> Option<&'static str> {
+    let answer: Value = serde_json::from_str(body).ok()?;
+    let code = answer["error"]["code"].as_str()?;
+    Some(match code {
+        "signature_mismatch" => {
+            "the signature did not match: sign with the server's secret (--secret, or NEXTGEN_WEBHOOK_SECRET)"
+        }
+        "timestamp_outside_tolerance" => {
+            "the signature's timestamp was rejected: check this machine's and the server's clocks"
+        }
+        "handler_failed" => {
+            "a handler failed: see the server's log; NextGen would deliver the event again"
+        }
+        "payload_mismatch" => "the event's data.object does not fit the event type's payload type",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn args(line: &[&str]) -> Args {
+        match Args::try_parse_from(std::iter::once("trigger").chain(line.iter().copied())) {
+            Ok(args) => args,
+            Err(error) => panic!("{line:?}: {error}"),
+        }
+    }
+
+    #[test]
+    fn command_line_is_consistent() {
+        Args::command().debug_assert();
+        assert!(Args::try_parse_from(["trigger"]).is_err());
+        assert!(args(&["--list"]).list);
+        assert_eq!(args(&["--data", "e.json"]).event_type, None);
+        let parsed = args(&["charge.failed", "--id", "evt_1"]);
+        assert_eq!(parsed.url, DEFAULT_WEBHOOK_URL);
+        assert_eq!(parsed.id.as_deref(), Some("evt_1"));
+    }
+
+    #[test]
+    fn secret_takes_the_first_of_a_rotation_list() {
+        let mut parsed = args(&["charge.failed"]);
+        parsed.secret = Some(" whsec_new , whsec_old".into());
+        assert_eq!(secret(&parsed).ok().as_deref(), Some("whsec_new"));
+        parsed.secret = Some(" , ".into());
+        assert!(secret(&parsed).is_err());
+        parsed.secret = None;
+        assert_eq!(secret(&parsed).ok().as_deref(), Some(TEST_SECRET));
+    }
+
+    #[test]
+    fn only_plain_http_urls() {
+        assert!(check_url("http://127.0.0.1:8080/webhook").is_ok());
+        assert!(check_url("https://example.com/webhook").is_err());
+        assert!(check_url("127.0.0.1:8080").is_err());
+    }
+
+    #[test]
+    fn sample_with_id_is_signed_as_sent() {
+        let parsed = args(&["refund.created", "--id", "evt_fixed"]);
+        let Ok((event_type, id, body)) = from_sample(&parsed) else {
+            panic!("no sample");
+        };
+        assert_eq!(
+            (event_type.as_str(), id.as_str()),
+            ("refund.created", "evt_fixed")
+        );
+        let header = sign(&body, TEST_SECRET, 1_713_745_200);
+        let verifier = nextgen_events::Verifier::new(TEST_SECRET);
+        assert!(verifier.verify_at(&body, &header, 1_713_745_200).is_ok());
+        let unknown = args(&["refund.craeted"]);
+        let Err(failure) = from_sample(&unknown) else {
+            panic!("unknown type accepted");
+        };
+        assert_eq!(failure.status, 2);
+        assert!(failure.message.contains("did you mean `refund.created`?"));
+    }
+
+    #[test]
+    fn hints_name_the_fix() {
+        let body = r#"{"error":{"code":"signature_mismatch","message":"...","type":"invalid_request_error"}}"#;
+        assert!(hint(body).is_some_and(|hint| hint.contains("--secret")));
+        assert_eq!(hint("not json"), None);
+    }
+}

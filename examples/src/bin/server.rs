@@ -1,2 +1,0 @@
-//! The example receiver (being written).
-fn main() {}

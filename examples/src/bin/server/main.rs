@@ -1,0 +1,162 @@
+//! The example receiver: an actix-web server that verifies NextGen webhooks and dispatches them
+//! to the `#[nextgen_event]` handlers in `handlers.rs`.
+//!
+//! ```text
+//! cargo run -p nextgen-examples --bin server
+//! cargo run -p nextgen-examples --bin trigger -- charge.succeeded
+//! ```
+//!
+//! - `POST /webhook`: the NextGen endpoint (`nextgen_events::actix::webhooks`).
+//! - `GET /healthz`: liveness, 200 `ok`.
+//! - `GET /ledger`: the totals the `charge.succeeded` handler keeps in app state.
+//! - `POST /echo`: reads the body (same 1 MiB limit) and answers 200 `{"received": true}`,
+//!   without verifying or parsing: a baseline for benchmarks.
+//!
+//! Environment: `NEXTGEN_WEBHOOK_SECRET` (the endpoint's secret, or several separated by commas
+//! during a rotation; without it the server runs with the trigger tool's test secret),
+//! `HOST` (default `127.0.0.1`), `PORT` (default `8080`, `0` for any free port),
+//! `RUST_LOG` (default `info`).
+
+mod handlers;
+
+use std::io::IsTerminal;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::process::ExitCode;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use nextgen_events::config::SECRET_ENV;
+use nextgen_events::{ConfigError, WebhookConfig};
+use nextgen_examples::TEST_SECRET;
+use tracing_subscriber::EnvFilter;
+
+use crate::handlers::Ledger;
+
+const DEFAULT_HOST: &str = "127.0.0.1";
+const DEFAULT_PORT: u16 = 8080;
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    init_logging();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
+}
+
+async fn run() -> Result<(), String> {
+    let (config, custom_secret) = webhook_config()?;
+    let host = std::env::var("HOST").unwrap_or_else(|_| DEFAULT_HOST.to_owned());
+    let port = match std::env::var("PORT") {
+        Ok(port) => port
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| format!("PORT must be a port number (0-65535), not `{port}`"))?,
+        Err(_) => DEFAULT_PORT,
+    };
+
+    let body_limit = config.max_body_bytes();
+    let ledger = web::Data::new(Ledger::default());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(ledger.clone())
+            .configure(nextgen_events::actix::webhooks("/webhook", config.clone()))
+            .route("/healthz", web::get().to(healthz))
+            .route("/ledger", web::get().to(ledger_totals))
+            .service(
+                web::resource("/echo")
+                    .app_data(web::PayloadConfig::new(body_limit))
+                    .route(web::post().to(echo)),
+            )
+    })
+    .bind((host.as_str(), port))
+    .map_err(|error| format!("could not listen on {host}:{port}: {error}"))?;
+
+    let address = server
+        .addrs()
+        .first()
+        .copied()
+        .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    let url = format!("http://{}/webhook", reachable(&host, address));
+    tracing::info!("receiving NextGen webhooks at {url}");
+    println!("Send it a test event with:");
+    println!(
+        "  cargo run -p nextgen-examples --bin trigger -- charge.succeeded --url {url}{}",
+        if custom_secret {
+            // The secret itself is never printed: the command reads it from the environment.
+            format!(" --secret \"${SECRET_ENV}\"")
+        } else {
+            String::new()
+        }
+    );
+
+    server
+        .run()
+        .await
+        .map_err(|error| format!("the server stopped: {error}"))
+}
+
+/// The configuration from `NEXTGEN_WEBHOOK_SECRET`, or with the test secret when it is unset;
+/// and whether a secret other than the test secret is in use.
+fn webhook_config() -> Result<(WebhookConfig, bool), String> {
+    match WebhookConfig::from_env() {
+        Ok(config) => {
+            let custom =
+                !matches!(std::env::var(SECRET_ENV), Ok(value) if value.trim() == TEST_SECRET);
+            tracing::info!(
+                secrets = config.secret_count(),
+                "verifying signatures with the secret(s) from {SECRET_ENV}"
+            );
+            Ok((config, custom))
+        }
+        Err(ConfigError::MissingSecret { .. }) => {
+            tracing::warn!(
+                "{SECRET_ENV} is not set: verifying signatures with the built-in test secret \
+                 (the trigger tool's default); set {SECRET_ENV} to your endpoint's secret \
+                 for anything but local testing"
+            );
+            Ok((WebhookConfig::new(TEST_SECRET), false))
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// The address to send requests to: a wildcard listen address (`0.0.0.0`, `::`) is reached
+/// through loopback; a host name is kept as given.
+fn reachable(host: &str, bound: SocketAddr) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(ip) if ip.is_unspecified() => {
+            let loopback = match ip {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            };
+            SocketAddr::new(loopback, bound.port()).to_string()
+        }
+        Ok(ip) => SocketAddr::new(ip, bound.port()).to_string(),
+        Err(_) => format!("{host}:{}", bound.port()),
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+async fn ledger_totals(ledger: web::Data<Ledger>) -> HttpResponse {
+    HttpResponse::Ok().json(ledger.snapshot())
+}
+
+/// Reads the body (up to the webhook body limit) and acknowledges it, doing nothing else.
+async fn echo(body: web::Bytes) -> HttpResponse {
+    let _ = body;
+    nextgen_events::actix::received()
+}

@@ -1,0 +1,119 @@
+//! The README's promise, run for real: the `server` binary receives what the `trigger` binary
+//! sends, and the handler's log line shows it.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+/// The example server on a free port, with its output lines arriving on a channel.
+struct Server {
+    child: Child,
+    lines: Receiver<String>,
+    url: String,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .env("HOST", "127.0.0.1")
+            .env("PORT", "0")
+            .env("RUST_LOG", "info")
+            .env_remove("NEXTGEN_WEBHOOK_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            lines,
+            url: String::new(),
+        };
+        let command = server.wait_for("--bin trigger -- charge.succeeded --url");
+        server.url = command
+            .split_whitespace()
+            .skip_while(|word| *word != "--url")
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        server
+    }
+
+    /// Waits up to 20 s for an output line containing `needle`.
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("the server never printed `{needle}`");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn trigger(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trigger"))
+        .args(args)
+        .env_remove("NEXTGEN_WEBHOOK_SECRET")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn trigger_reaches_the_servers_handler() {
+    let server = Server::start();
+    let output = trigger(&["charge.succeeded", "--url", &server.url]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("200"), "{stdout}");
+    assert!(stdout.contains(r#""received":true"#), "{stdout}");
+    server.wait_for("charge ch_1J2k3L4m5N6o succeeded: 2000 usd");
+}
+
+#[test]
+fn trigger_fails_on_a_wrong_secret_and_on_a_refused_connection() {
+    let server = Server::start();
+    let output = trigger(&[
+        "customer.created",
+        "--url",
+        &server.url,
+        "--secret",
+        "whsec_wrong",
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("signature_mismatch"));
+
+    let url = server.url.clone();
+    drop(server);
+    let output = trigger(&["customer.created", "--url", &url]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cargo run -p nextgen-examples --bin server"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,228 @@
+//! actix-web integration: the one-line webhook route and the [`VerifiedEvent`] extractor.
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer};
+//! use nextgen_events::{actix::webhooks, WebhookConfig};
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let config = WebhookConfig::from_env().expect("NEXTGEN_WEBHOOK_SECRET");
+//!     HttpServer::new(move || App::new().configure(webhooks("/webhook", config.clone())))
+//!         .bind(("127.0.0.1", 8080))?
+//!         .run()
+//!         .await
+//! }
+//! ```
+
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
+use actix_web::http::{StatusCode, header};
+use actix_web::web::{self, Bytes, BytesMut};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
+use futures_util::{Stream, StreamExt};
+
+use crate::config::WebhookConfig;
+use crate::context::Context;
+use crate::delivery::VerifiedDelivery;
+use crate::dispatch::{self, DispatchReport};
+use crate::error::WebhookError;
+use crate::signature::{self, HeaderProblem, SignatureError, SignatureHeader};
+
+/// Mounts the webhook endpoint: `POST path` verifies, parses and dispatches every delivery to
+/// the `#[nextgen_event]` handlers, and answers as the [`WebhookError`] docs describe.
+///
+/// ```
+/// use actix_web::App;
+/// use nextgen_events::{actix::webhooks, WebhookConfig};
+///
+/// let config = WebhookConfig::new("whsec_test_secret");
+/// let app = App::new().configure(webhooks("/webhook", config));
+/// ```
+pub fn webhooks(path: &str, config: WebhookConfig) -> impl FnOnce(&mut web::ServiceConfig) {
+    let path = path.to_owned();
+    move |service: &mut web::ServiceConfig| {
+        service.service(
+            web::resource(path)
+                // Resource-level data: several endpoints with their own secrets can coexist,
+                // while the handlers' own `web::Data` still comes from the App.
+                .app_data(web::Data::new(config))
+                .route(web::post().to(webhook_route))
+                .default_service(web::to(method_not_allowed)),
+        );
+    }
+}
+
+async fn webhook_route(
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, WebhookError> {
+    let config = webhook_config(&request)?;
+    // Cheap rejections first: no body is read for a request that cannot be genuine.
+    let header = SignatureHeader::parse(signature_header(&request)?)?;
+    let body = read_body(&request, payload, config.max_body_bytes()).await?;
+    config
+        .verifier()
+        .verify_parsed(&body, &header, config.verifier().now())?;
+    dispatch::dispatch(&body, &Context::from_request(&request))
+        .await?
+        .into_result()?;
+    Ok(received())
+}
+
+/// The acknowledgement NextGen expects: 200 `{"received": true}`.
+pub fn received() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "received": true }))
+}
+
+async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "POST"))
+        .json(error_body(
+            "invalid_request_error",
+            "method_not_allowed",
+            &format!(
+                "{} is not accepted here: NextGen delivers webhooks with POST",
+                request.method()
+            ),
+        ))
+}
+
+fn webhook_config(request: &HttpRequest) -> Result<&WebhookConfig, WebhookError> {
+    request
+        .app_data::<web::Data<WebhookConfig>>()
+        .map(|data| data.get_ref())
+        .or_else(|| request.app_data::<WebhookConfig>())
+        .ok_or(WebhookError::NotConfigured)
+}
+
+fn signature_header(request: &HttpRequest) -> Result<&str, SignatureError> {
+    let value = request
+        .headers()
+        .get(signature::HEADER)
+        .ok_or(SignatureError::MissingHeader)?;
+    value
+        .to_str()
+        .map_err(|_| SignatureError::MalformedHeader(HeaderProblem::NotAscii))
+}
+
+/// Reads the body up to `limit` bytes, refusing early on a larger `Content-Length` and never
+/// buffering more than the limit whatever the sender claims.
+async fn read_body(
+    request: &HttpRequest,
+    mut payload: impl Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+    limit: usize,
+) -> Result<Bytes, WebhookError> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(WebhookError::BodyTooLarge { limit });
+    }
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| WebhookError::BodyUnreadable(error.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(WebhookError::BodyTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn error_body(error_type: &str, code: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({ "error": { "type": error_type, "code": code, "message": message } })
+}
+
+impl ResponseError for WebhookError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        // The handlers' own errors were logged with their names as they failed; here the
+        // delivery's outcome. Neither carries the body nor a secret.
+        if self.status() >= 500 {
+            tracing::error!(
+                status = self.status(),
+                code = self.code(),
+                "webhook failed: {self}"
+            );
+        } else {
+            tracing::warn!(
+                status = self.status(),
+                code = self.code(),
+                "webhook rejected: {self}"
+            );
+        }
+        HttpResponse::build(self.status_code()).json(error_body(
+            self.error_type(),
+            self.code(),
+            &self.to_string(),
+        ))
+    }
+}
+
+/// An extractor for writing your own route: the request's body, verified against the
+/// [`WebhookConfig`] in the app data and read as an event envelope.
+///
+/// ```
+/// use actix_web::{post, web, App, HttpRequest, HttpResponse};
+/// use nextgen_events::actix::{received, VerifiedEvent};
+/// use nextgen_events::{WebhookConfig, WebhookError};
+///
+/// #[post("/payments/webhook")]
+/// async fn webhook(event: VerifiedEvent, request: HttpRequest) -> Result<HttpResponse, WebhookError> {
+///     tracing::info!(id = %event.event_id, "verified");
+///     event.dispatch(&request).await?;
+///     Ok(received())
+/// }
+///
+/// let app = App::new()
+///     .app_data(web::Data::new(WebhookConfig::new("whsec_test_secret")))
+///     .service(webhook);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedEvent(VerifiedDelivery);
+
+impl VerifiedEvent {
+    /// Runs every matching handler, with the request's app data as their context.
+    pub async fn dispatch(&self, request: &HttpRequest) -> Result<DispatchReport, WebhookError> {
+        self.0.dispatch(&Context::from_request(request)).await
+    }
+
+    /// The serializable delivery, for queueing it and handling it later.
+    pub fn into_delivery(self) -> VerifiedDelivery {
+        self.0
+    }
+}
+
+impl Deref for VerifiedEvent {
+    type Target = VerifiedDelivery;
+
+    fn deref(&self) -> &VerifiedDelivery {
+        &self.0
+    }
+}
+
+impl FromRequest for VerifiedEvent {
+    type Error = WebhookError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, WebhookError>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        let payload = payload.take();
+        Box::pin(async move {
+            let config = webhook_config(&request)?;
+            let signature = signature_header(&request)?;
+            SignatureHeader::parse(signature)?;
+            let body = read_body(&request, payload, config.max_body_bytes()).await?;
+            VerifiedDelivery::verify(config, body, Some(signature)).map(VerifiedEvent)
+        })
+    }
+}

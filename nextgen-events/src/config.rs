@@ -1,0 +1,142 @@
+//! Endpoint configuration: secrets, replay tolerance, body limit.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::signature::{Secret, Verifier};
+
+/// The environment variable [`WebhookConfig::from_env`] reads.
+pub const SECRET_ENV: &str = "NEXTGEN_WEBHOOK_SECRET";
+
+/// The default body limit: 1 MiB. NextGen events are a few KiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// How a webhook endpoint verifies and reads deliveries.
+///
+/// ```
+/// use std::time::Duration;
+/// use nextgen_events::WebhookConfig;
+///
+/// let config = WebhookConfig::new("whsec_current")
+///     .with_secret("whsec_previous") // accepted too, during a rotation
+///     .tolerance(Duration::from_secs(120))
+///     .body_limit(256 * 1024);
+/// assert_eq!(config.secret_count(), 2);
+/// // Secrets never show in Debug output.
+/// assert!(!format!("{config:?}").contains("whsec_current"));
+/// ```
+#[derive(Clone)]
+pub struct WebhookConfig {
+    verifier: Verifier,
+    body_limit: usize,
+}
+
+/// Why a [`WebhookConfig`] could not be built from the environment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The variable is not set.
+    #[error(
+        "the environment variable `{variable}` is not set: set it to the endpoint's signing secret (`whsec_...`), or to several secrets separated by commas during a rotation"
+    )]
+    MissingSecret {
+        /// The variable's name.
+        variable: &'static str,
+    },
+    /// The variable is set but holds no secret (empty, or only commas and spaces).
+    #[error(
+        "the environment variable `{variable}` is empty: set it to the endpoint's signing secret (`whsec_...`)"
+    )]
+    EmptySecret {
+        /// The variable's name.
+        variable: &'static str,
+    },
+    /// The variable is not valid UTF-8.
+    #[error("the environment variable `{variable}` is not valid UTF-8")]
+    NotUnicode {
+        /// The variable's name.
+        variable: &'static str,
+    },
+}
+
+impl WebhookConfig {
+    /// A configuration with one secret, the default tolerance (300 s) and body limit (1 MiB).
+    pub fn new(secret: impl Into<Secret>) -> Self {
+        WebhookConfig {
+            verifier: Verifier::new(secret),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// Reads the secrets from `NEXTGEN_WEBHOOK_SECRET`: one secret, or several separated by
+    /// commas (spaces around each are ignored) while a secret is being rotated.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let value = std::env::var(SECRET_ENV).map_err(|error| match error {
+            std::env::VarError::NotPresent => ConfigError::MissingSecret {
+                variable: SECRET_ENV,
+            },
+            std::env::VarError::NotUnicode(_) => ConfigError::NotUnicode {
+                variable: SECRET_ENV,
+            },
+        })?;
+        Self::from_secret_list(&value)
+    }
+
+    /// Builds a configuration from a comma-separated list of secrets, as `from_env` reads it.
+    pub fn from_secret_list(list: &str) -> Result<Self, ConfigError> {
+        let mut secrets = list.split(',').map(str::trim).filter(|s| !s.is_empty());
+        let first = secrets.next().ok_or(ConfigError::EmptySecret {
+            variable: SECRET_ENV,
+        })?;
+        Ok(secrets.fold(WebhookConfig::new(first), WebhookConfig::with_secret))
+    }
+
+    /// Accepts one more secret: a delivery is genuine when it matches any of them.
+    pub fn with_secret(mut self, secret: impl Into<Secret>) -> Self {
+        self.verifier = self.verifier.with_secret(secret);
+        self
+    }
+
+    /// How far a delivery's timestamp may be from now, in either direction (default 300 s).
+    pub fn tolerance(mut self, tolerance: Duration) -> Self {
+        self.verifier = self.verifier.tolerance(tolerance);
+        self
+    }
+
+    /// The largest body accepted, in bytes (default 1 MiB); larger ones are answered 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Replaces the system clock (seconds since the Unix epoch), e.g. in tests.
+    pub fn clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.verifier = self.verifier.clock(clock);
+        self
+    }
+
+    /// The verifier built from this configuration.
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// The body limit in bytes.
+    pub fn max_body_bytes(&self) -> usize {
+        self.body_limit
+    }
+
+    /// How many secrets are accepted.
+    pub fn secret_count(&self) -> usize {
+        self.verifier.secrets().len()
+    }
+}
+
+impl fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("secrets", &self.verifier.secrets())
+            .field("tolerance", &self.verifier.tolerance_duration())
+            .field("body_limit", &self.body_limit)
+            .finish()
+    }
+}

@@ -1,0 +1,135 @@
+//! Deliveries: verify a raw body, then dispatch it now or keep it for later.
+
+use actix_web::web::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::config::WebhookConfig;
+use crate::context::Context;
+use crate::dispatch::{self, DispatchReport};
+use crate::envelope::{EnvelopeError, Event, RawEvent};
+use crate::error::WebhookError;
+use crate::signature::SignatureError;
+
+/// Verifies a delivery and runs every matching handler: the whole path of one webhook,
+/// without HTTP. `signature` is the `NextGen-Signature` header value, if the request had one.
+///
+/// Handler failures come back as [`WebhookError::HandlersFailed`] with the full report.
+///
+/// ```
+/// use nextgen_events::{receive, Context, WebhookConfig, sign};
+///
+/// # actix_rt::System::new().block_on(async {
+/// let config = WebhookConfig::new("whsec_test").clock(|| 1_713_745_200);
+/// let body = br#"{"id":"evt_1","object":"event","type":"something.new","created":1713745200,
+///                 "livemode":false,"data":{"object":{}}}"#;
+/// let header = sign(body, "whsec_test", 1_713_745_200);
+///
+/// let report = receive(&config, body, Some(&header), &Context::new()).await?;
+/// assert_eq!(report.event_id, "evt_1");
+///
+/// let forged = receive(&config, body, Some("t=1713745200,v1=00"), &Context::new()).await;
+/// assert_eq!(forged.unwrap_err().code(), "signature_malformed");
+/// # Ok::<(), nextgen_events::WebhookError>(())
+/// # }).unwrap();
+/// ```
+pub async fn receive(
+    config: &WebhookConfig,
+    body: &[u8],
+    signature: Option<&str>,
+    context: &Context<'_>,
+) -> Result<DispatchReport, WebhookError> {
+    let signature = signature.ok_or(SignatureError::MissingHeader)?;
+    config.verifier().verify(body, signature)?;
+    // Parsed only once verified: unauthenticated bytes never reach the JSON parser.
+    dispatch::dispatch(body, context).await?.into_result()
+}
+
+/// A delivery whose signature has been verified but whose handlers have not run yet.
+///
+/// Serializable, for services that queue events when they arrive and handle them later: the
+/// body is kept byte for byte, with the event's id, type and verified timestamp beside it.
+///
+/// ```
+/// use nextgen_events::{Context, VerifiedDelivery, WebhookConfig, sign};
+///
+/// let config = WebhookConfig::new("whsec_test").clock(|| 1_713_745_200);
+/// let body = br#"{"id":"evt_1","object":"event","type":"customer.created","created":1713745200,
+///                 "livemode":false,"data":{"object":{"id":"cus_1","balance":0,"created":1713745200}}}"#;
+/// let header = sign(body, "whsec_test", 1_713_745_200);
+///
+/// let delivery = VerifiedDelivery::verify(&config, body.to_vec(), Some(&header))?;
+/// let queued = serde_json::to_string(&delivery).unwrap();
+///
+/// let later: VerifiedDelivery = serde_json::from_str(&queued).unwrap();
+/// assert_eq!(later, delivery);
+/// assert_eq!(later.event_type, "customer.created");
+/// let customer = later.event::<nextgen_events::payloads::Customer>()?;
+/// assert_eq!(customer.data.object.id, "cus_1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedDelivery {
+    /// The event's id.
+    pub event_id: String,
+    /// The event's type.
+    pub event_type: String,
+    /// The signature's verified timestamp, in seconds since the Unix epoch.
+    pub timestamp: u64,
+    #[serde(with = "body_text")]
+    body: Bytes,
+}
+
+impl VerifiedDelivery {
+    /// Verifies `body` against the `NextGen-Signature` header value and reads its envelope.
+    pub fn verify(
+        config: &WebhookConfig,
+        body: impl Into<Bytes>,
+        signature: Option<&str>,
+    ) -> Result<Self, WebhookError> {
+        let body = body.into();
+        let signature = signature.ok_or(SignatureError::MissingHeader)?;
+        let timestamp = config.verifier().verify(&body, signature)?;
+        let raw = RawEvent::parse(&body)?;
+        Ok(VerifiedDelivery {
+            event_id: raw.id,
+            event_type: raw.event_type,
+            timestamp,
+            body,
+        })
+    }
+
+    /// The raw body, exactly as it was signed.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Parses the event with its payload as `T`.
+    pub fn event<T: DeserializeOwned>(&self) -> Result<Event<T>, EnvelopeError> {
+        Event::from_slice(&self.body)
+    }
+
+    /// Runs every matching handler. Handler failures come back as
+    /// [`WebhookError::HandlersFailed`] with the full report.
+    pub async fn dispatch(&self, context: &Context<'_>) -> Result<DispatchReport, WebhookError> {
+        dispatch::dispatch(&self.body, context).await?.into_result()
+    }
+}
+
+/// The body as a JSON string: it is JSON text, so it is valid UTF-8 once its envelope parsed.
+mod body_text {
+    use actix_web::web::Bytes;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _, ser::Error as _};
+
+    pub(super) fn serialize<S: Serializer>(body: &Bytes, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = std::str::from_utf8(body).map_err(S::Error::custom)?;
+        serializer.serialize_str(text)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Bytes, D::Error> {
+        let text = String::deserialize(deserializer).map_err(D::Error::custom)?;
+        Ok(Bytes::from(text))
+    }
+}

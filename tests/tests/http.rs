@@ -1,0 +1,324 @@
+//! End-to-end tests over real HTTP: a real `HttpServer` on a loopback port, a real client.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actix_web::web;
+use nextgen_events::prelude::*;
+use nextgen_events::sign;
+use serde_json::{Value, json};
+use support::{SECRET, TestServer, now, post};
+
+/// What the handlers saw: `(event id, what happened)`.
+static SEEN: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+fn record(event_id: &str, what: String) {
+    SEEN.lock().unwrap().push((event_id.to_owned(), what));
+}
+
+fn seen(event_id: &str) -> Vec<String> {
+    let seen = SEEN.lock().unwrap();
+    seen.iter()
+        .filter(|(id, _)| id == event_id)
+        .map(|(_, what)| what.clone())
+        .collect()
+}
+
+#[nextgen_event("charge.succeeded")]
+async fn on_charge(event: Event<Charge>) {
+    let charge = event.data.object;
+    record(
+        &event.id,
+        format!("charge {} {}", charge.amount, charge.currency),
+    );
+}
+
+/// Fails or panics on request, through the charge's description.
+#[nextgen_event("charge.failed")]
+async fn flaky(event: Event<Charge>) -> Result<(), String> {
+    match event.data.object.description.as_deref() {
+        Some("fail") => Err("the ledger is unavailable".to_owned()),
+        Some("panic") => panic!("handler blew up on purpose"),
+        _ => {
+            record(&event.id, "flaky ok".to_owned());
+            Ok(())
+        }
+    }
+}
+
+struct Counter(AtomicUsize);
+
+#[nextgen_event("invoice.paid")]
+async fn count_invoices(invoice: Invoice, counter: web::Data<Counter>) {
+    let total = counter.0.fetch_add(1, Ordering::SeqCst) + 1;
+    record(&invoice.id, format!("invoice counted, total {total}"));
+}
+
+struct NeverRegistered;
+
+#[nextgen_event("invoice.payment_failed")]
+async fn needs_unregistered(_invoice: Invoice, _data: web::Data<NeverRegistered>) {}
+
+#[nextgen_event("*")]
+async fn audit(event: Event<Value>) {
+    record(&event.id, format!("audit {}", event.event_type));
+}
+
+fn envelope(id: &str, event_type: &str, object: Value) -> Vec<u8> {
+    json!({
+        "id": id, "object": "event", "api_version": "2026-04-17", "created": 1_713_745_200,
+        "livemode": false, "type": event_type, "pending_webhooks": 1,
+        "data": { "object": object }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn charge(description: &str) -> Value {
+    json!({ "id": "ch_1J2k3L4m5N6o", "object": "charge", "amount": 2000, "amount_refunded": 0,
+            "currency": "usd", "description": description, "paid": true, "status": "succeeded" })
+}
+
+fn invoice(id: &str) -> Value {
+    json!({ "id": id, "object": "invoice", "amount_due": 5000, "amount_paid": 5000,
+            "amount_remaining": 0, "currency": "usd", "created": 1_713_745_200, "status": "paid" })
+}
+
+fn server() -> TestServer {
+    TestServer::start(WebhookConfig::new(SECRET), |app| {
+        app.app_data(web::Data::new(Counter(AtomicUsize::new(0))));
+    })
+}
+
+#[actix_rt::test]
+async fn a_signed_charge_reaches_its_typed_handler() {
+    let server = server();
+    let body = envelope("evt_http_charge", "charge.succeeded", charge("ok"));
+    let answer = post(
+        &server.url("/webhook"),
+        body.clone(),
+        Some(&sign(&body, SECRET, now())),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, json!({ "received": true }));
+    assert_eq!(
+        seen("evt_http_charge"),
+        ["charge 2000 usd", "audit charge.succeeded"]
+    );
+}
+
+#[actix_rt::test]
+async fn each_signature_failure_is_a_400_with_its_own_code() {
+    let server = server();
+    let url = server.url("/webhook");
+    let body = envelope("evt_http_forged", "charge.succeeded", charge("ok"));
+    let now = now();
+    let good = sign(&body, SECRET, now);
+    let v1 = good.split_once(",v1=").unwrap().1;
+    let cases: [(Option<String>, &str); 7] = [
+        (None, "signature_missing"),
+        (Some(format!("t=abc,v1={v1}")), "signature_malformed"),
+        (Some(format!("t={now},v1=zz")), "signature_malformed"),
+        (Some(format!("t={now},v0={v1}")), "signature_no_v1"),
+        (
+            Some(sign(&body, SECRET, now - 301)),
+            "timestamp_outside_tolerance",
+        ),
+        (
+            Some(sign(&body, SECRET, now + 301)),
+            "timestamp_outside_tolerance",
+        ),
+        (
+            Some(sign(&body, "whsec_someone_else", now)),
+            "signature_mismatch",
+        ),
+    ];
+    for (signature, code) in cases {
+        let answer = post(&url, body.clone(), signature.as_deref()).await;
+        assert_eq!(answer.status, 400, "{signature:?}: {:?}", answer.body);
+        assert_eq!(answer.code(), code, "{signature:?}");
+        assert_eq!(answer.body["error"]["type"], "invalid_request_error");
+        assert!(!answer.message().contains(SECRET));
+        assert!(
+            !answer.message().contains(v1),
+            "the expected signature leaked"
+        );
+    }
+    assert!(
+        seen("evt_http_forged").is_empty(),
+        "a forged delivery reached a handler"
+    );
+}
+
+#[actix_rt::test]
+async fn a_body_over_the_limit_is_a_413() {
+    let server = TestServer::start(WebhookConfig::new(SECRET).body_limit(1024), |_| {});
+    let body = envelope(
+        "evt_http_big",
+        "charge.succeeded",
+        charge(&"x".repeat(2048)),
+    );
+    let answer = post(
+        &server.url("/webhook"),
+        body.clone(),
+        Some(&sign(&body, SECRET, now())),
+    )
+    .await;
+    assert_eq!(answer.status, 413);
+    assert_eq!(answer.code(), "body_too_large");
+    assert!(seen("evt_http_big").is_empty());
+}
+
+#[actix_rt::test]
+async fn a_declared_oversized_body_is_refused_before_it_is_sent() {
+    let server = server();
+    let addr = server.addr;
+    let signature = sign(b"{}", SECRET, now());
+    // Only the head goes out: the answer must come without the 10 MiB ever being sent.
+    let head = format!(
+        "POST /webhook HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nNextGen-Signature: {signature}\r\nContent-Length: {}\r\n\r\n",
+        10 * 1024 * 1024
+    );
+    let response = web::block(move || {
+        let mut stream = std::net::TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+        stream.write_all(head.as_bytes())?;
+        let mut response = vec![0; 4096];
+        let read = stream.read(&mut response)?;
+        response.truncate(read);
+        std::io::Result::Ok(String::from_utf8_lossy(&response).into_owned())
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("body_too_large"), "{response}");
+}
+
+#[actix_rt::test]
+async fn bodies_that_are_not_events_are_a_400() {
+    let server = server();
+    let url = server.url("/webhook");
+    for (body, code) in [
+        (&b"not json at all"[..], "invalid_json"),
+        (b"[1, 2, 3]", "invalid_event"),
+        (
+            br#"{"id":"evt_x","type":"charge.succeeded","created":1,"livemode":false}"#,
+            "invalid_event",
+        ),
+    ] {
+        let answer = post(&url, body, Some(&sign(body, SECRET, now()))).await;
+        assert_eq!(answer.status, 400, "{:?}", answer.body);
+        assert_eq!(answer.code(), code);
+    }
+}
+
+#[actix_rt::test]
+async fn a_payload_that_does_not_fit_is_a_500_naming_the_path_and_runs_nothing() {
+    let server = server();
+    let mut object = charge("ok");
+    object["amount"] = json!("20");
+    let body = envelope("evt_http_drift", "charge.succeeded", object);
+    let answer = post(
+        &server.url("/webhook"),
+        body.clone(),
+        Some(&sign(&body, SECRET, now())),
+    )
+    .await;
+    assert_eq!(answer.status, 500);
+    assert_eq!(answer.code(), "payload_mismatch");
+    assert!(
+        answer.message().contains("data.object.amount"),
+        "{}",
+        answer.message()
+    );
+    assert!(
+        seen("evt_http_drift").is_empty(),
+        "a handler ran on a payload that did not fit"
+    );
+}
+
+#[actix_rt::test]
+async fn an_unknown_event_type_is_acknowledged_and_reaches_only_wildcard_handlers() {
+    let server = server();
+    let body = envelope(
+        "evt_http_unknown",
+        "payout.teleported",
+        json!({ "id": "po_1" }),
+    );
+    let answer = post(
+        &server.url("/webhook"),
+        body.clone(),
+        Some(&sign(&body, SECRET, now())),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, json!({ "received": true }));
+    assert_eq!(seen("evt_http_unknown"), ["audit payout.teleported"]);
+}
+
+#[actix_rt::test]
+async fn a_failing_handler_is_a_500_and_a_panicking_one_does_not_take_the_server_down() {
+    let server = server();
+    let url = server.url("/webhook");
+
+    let body = envelope("evt_http_fail", "charge.failed", charge("fail"));
+    let answer = post(&url, body.clone(), Some(&sign(&body, SECRET, now()))).await;
+    assert_eq!(answer.status, 500);
+    assert_eq!(answer.code(), "handler_failed");
+    assert_eq!(answer.body["error"]["type"], "api_error");
+    // The other handlers still ran.
+    assert_eq!(seen("evt_http_fail"), ["audit charge.failed"]);
+
+    let body = envelope("evt_http_panic", "charge.failed", charge("panic"));
+    let answer = post(&url, body.clone(), Some(&sign(&body, SECRET, now()))).await;
+    assert_eq!(answer.status, 500);
+    assert_eq!(answer.code(), "handler_failed");
+
+    let body = envelope("evt_http_after_panic", "charge.failed", charge("ok"));
+    let answer = post(&url, body.clone(), Some(&sign(&body, SECRET, now()))).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        seen("evt_http_after_panic"),
+        ["flaky ok", "audit charge.failed"]
+    );
+}
+
+#[actix_rt::test]
+async fn handlers_get_app_data_and_missing_app_data_is_a_500() {
+    let server = server();
+    let url = server.url("/webhook");
+    for (event_id, invoice_id) in [("evt_http_inv_1", "in_1"), ("evt_http_inv_2", "in_2")] {
+        let body = envelope(event_id, "invoice.paid", invoice(invoice_id));
+        let answer = post(&url, body.clone(), Some(&sign(&body, SECRET, now()))).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    }
+    assert_eq!(seen("in_1"), ["invoice counted, total 1"]);
+    assert_eq!(seen("in_2"), ["invoice counted, total 2"]);
+
+    let body = envelope(
+        "evt_http_missing",
+        "invoice.payment_failed",
+        invoice("in_3"),
+    );
+    let answer = post(&url, body.clone(), Some(&sign(&body, SECRET, now()))).await;
+    assert_eq!(answer.status, 500);
+    assert_eq!(answer.code(), "handler_failed");
+}
+
+#[actix_rt::test]
+async fn other_methods_are_a_405_and_secrets_never_reach_a_response() {
+    let server = server();
+    let response = reqwest::get(server.url("/webhook")).await.unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    let answer = support::answer(response).await;
+    assert_eq!(answer.code(), "method_not_allowed");
+    assert!(!answer.body.to_string().contains(SECRET));
+}

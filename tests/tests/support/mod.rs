@@ -1,0 +1,102 @@
+//! Shared by the end-to-end tests: a real `HttpServer` on a free loopback port.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web};
+use nextgen_events::WebhookConfig;
+use nextgen_events::actix::webhooks;
+
+/// The secret every end-to-end test signs with.
+pub const SECRET: &str = "whsec_e2e_secret";
+
+/// A running server; stopped when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+}
+
+impl TestServer {
+    /// Starts the webhook endpoint at `/webhook` with `config`, plus any app data `data` adds.
+    pub fn start(
+        config: WebhookConfig,
+        data: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+    ) -> TestServer {
+        let server = HttpServer::new(move || {
+            App::new()
+                .configure(data.clone())
+                .configure(webhooks("/webhook", config.clone()))
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .expect("bind a loopback port");
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        TestServer { addr, handle }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Not awaited: the test's runtime stops right after, taking the server with it.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// A response's status and JSON body.
+pub struct Answer {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    /// The `error.code` of an error answer.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or("<no error code>")
+    }
+
+    /// The `error.message` of an error answer.
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"]
+            .as_str()
+            .unwrap_or("<no error message>")
+    }
+}
+
+/// POSTs `body` to `url` with an optional `NextGen-Signature` header.
+pub async fn post(url: &str, body: impl Into<Vec<u8>>, signature: Option<&str>) -> Answer {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.into());
+    if let Some(signature) = signature {
+        request = request.header("NextGen-Signature", signature);
+    }
+    answer(request.send().await.expect("the server answers")).await
+}
+
+pub async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("a readable body");
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    Answer { status, body }
+}
+
+/// The current time in Unix seconds.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs()
+}

@@ -1,0 +1,8 @@
+use nextgen_events::prelude::*;
+
+#[nextgen_event]
+async fn on_charge(charge: Charge) {
+    let _ = charge;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use nextgen_events::prelude::*;
+
+#[nextgen_event("charge.succeeded")]
+async fn on_charge() {}
+
+fn main() {}
