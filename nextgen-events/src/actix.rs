@@ -67,7 +67,7 @@ async fn webhook_route(
     config
         .verifier()
         .verify_parsed(&body, &header, config.verifier().now())?;
-    dispatch::dispatch(&body, &Context::from_request(&request))
+    dispatch::dispatch_with(&body, &Context::from_request(&request), config)
         .await?
         .into_result()?;
     Ok(received())
@@ -193,7 +193,10 @@ pub struct VerifiedEvent(VerifiedDelivery);
 impl VerifiedEvent {
     /// Runs every matching handler, with the request's app data as their context.
     pub async fn dispatch(&self, request: &HttpRequest) -> Result<DispatchReport, WebhookError> {
-        self.0.dispatch(&Context::from_request(request)).await
+        let config = webhook_config(request)?;
+        self.0
+            .dispatch(config, &Context::from_request(request))
+            .await
     }
 
     /// The serializable delivery, for queueing it and handling it later.

@@ -3,6 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use crate::idempotency::{DEFAULT_LEASE, IdempotencyStore, MemoryStore};
 use crate::signature::{Secret, Verifier};
 
 /// The environment variable [`WebhookConfig::from_env`] reads.
@@ -29,6 +32,9 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 pub struct WebhookConfig {
     verifier: Verifier,
     body_limit: usize,
+    // Shared by every clone, so all of a server's workers see the same claims and markers.
+    store: Option<Arc<dyn IdempotencyStore>>,
+    lease: Duration,
 }
 
 /// Why a [`WebhookConfig`] could not be built from the environment.
@@ -65,6 +71,8 @@ impl WebhookConfig {
         WebhookConfig {
             verifier: Verifier::new(secret),
             body_limit: DEFAULT_BODY_LIMIT,
+            store: Some(Arc::new(MemoryStore::default())),
+            lease: DEFAULT_LEASE,
         }
     }
 
@@ -115,6 +123,36 @@ impl WebhookConfig {
         self
     }
 
+    /// Where handled events are remembered, so a redelivered event id does not run its
+    /// successful handlers again. The default is a [`MemoryStore`] (72 h, 100,000 entries).
+    pub fn idempotency_store(mut self, store: impl IdempotencyStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Turns redelivery detection off: every delivery runs every matching handler.
+    pub fn without_idempotency(mut self) -> Self {
+        self.store = None;
+        self
+    }
+
+    /// How long a handler's claim on an event holds (default 5 min): a delivery of the same
+    /// event id meanwhile does not run it, and after it a crashed run is retried.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The idempotency store, unless turned off.
+    pub fn store(&self) -> Option<&dyn IdempotencyStore> {
+        self.store.as_deref()
+    }
+
+    /// The claim lease.
+    pub fn lease_duration(&self) -> Duration {
+        self.lease
+    }
+
     /// The verifier built from this configuration.
     pub fn verifier(&self) -> &Verifier {
         &self.verifier
@@ -137,6 +175,8 @@ impl fmt::Debug for WebhookConfig {
             .field("secrets", &self.verifier.secrets())
             .field("tolerance", &self.verifier.tolerance_duration())
             .field("body_limit", &self.body_limit)
+            .field("idempotency", &self.store.is_some())
+            .field("lease", &self.lease)
             .finish()
     }
 }

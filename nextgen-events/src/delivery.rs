@@ -42,7 +42,9 @@ pub async fn receive(
     let signature = signature.ok_or(SignatureError::MissingHeader)?;
     config.verifier().verify(body, signature)?;
     // Parsed only once verified: unauthenticated bytes never reach the JSON parser.
-    dispatch::dispatch(body, context).await?.into_result()
+    dispatch::dispatch_with(body, context, config)
+        .await?
+        .into_result()
 }
 
 /// A delivery whose signature has been verified but whose handlers have not run yet.
@@ -109,10 +111,17 @@ impl VerifiedDelivery {
         Event::from_slice(&self.body)
     }
 
-    /// Runs every matching handler. Handler failures come back as
+    /// Runs every matching handler, skipping those that already succeeded for this event id
+    /// according to `config`'s idempotency store. Handler failures come back as
     /// [`WebhookError::HandlersFailed`] with the full report.
-    pub async fn dispatch(&self, context: &Context<'_>) -> Result<DispatchReport, WebhookError> {
-        dispatch::dispatch(&self.body, context).await?.into_result()
+    pub async fn dispatch(
+        &self,
+        config: &WebhookConfig,
+        context: &Context<'_>,
+    ) -> Result<DispatchReport, WebhookError> {
+        dispatch::dispatch_with(&self.body, context, config)
+            .await?
+            .into_result()
     }
 }
 

@@ -13,10 +13,12 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::catalog::{self, ErasedEvent, PayloadKind};
+use crate::config::WebhookConfig;
 use crate::context::Context;
 use crate::envelope::{EnvelopeError, RawEvent};
 use crate::error::WebhookError;
 use crate::handler::{Handler, HandlerError, HandlerFuture};
+use crate::idempotency::{Claim, IdempotencyStore, StoreError};
 use crate::registry::Registry;
 
 /// How one handler did.
@@ -28,6 +30,8 @@ pub struct HandlerOutcome {
     pub result: Result<(), HandlerError>,
     /// How long it ran.
     pub duration: Duration,
+    /// True when it was not run because it already succeeded for this event id.
+    pub skipped: bool,
 }
 
 /// What a dispatch did: which handlers ran, which failed and why, and how long each took.
@@ -54,6 +58,13 @@ impl DispatchReport {
         } else {
             Err(WebhookError::HandlersFailed(self))
         }
+    }
+
+    /// Whether the only failures are handlers another delivery of the event is running.
+    pub fn only_in_progress(&self) -> bool {
+        let mut failures = self.failures().peekable();
+        failures.peek().is_some()
+            && failures.all(|outcome| outcome.result == Err(HandlerError::InProgress))
     }
 
     /// The handlers that failed.
@@ -93,8 +104,21 @@ pub fn prepare(
     registry: &Registry,
     context: &Context<'_>,
 ) -> Result<PreparedDispatch, EnvelopeError> {
-    let typed = registry.handlers_for(&raw.event_type);
-    let wildcard = registry.wildcard_handlers();
+    prepare_handlers(
+        raw,
+        registry.handlers_for(&raw.event_type),
+        registry.wildcard_handlers(),
+        context,
+    )
+}
+
+/// [`prepare`] for the given handlers only: those of the event type, and the `*` ones.
+fn prepare_handlers(
+    raw: &RawEvent<'_>,
+    typed: &[&'static Handler],
+    wildcard: &[&'static Handler],
+    context: &Context<'_>,
+) -> Result<PreparedDispatch, EnvelopeError> {
     let mut calls = Vec::with_capacity(typed.len() + wildcard.len());
     // The macro only accepts catalog names, so typed handlers always have a catalog entry.
     if let Some(event_type) = catalog::lookup(&raw.event_type).filter(|_| !typed.is_empty()) {
@@ -165,6 +189,7 @@ impl PreparedDispatch {
                 handler: handler.name(),
                 result,
                 duration,
+                skipped: false,
             });
         }
         let failed = outcomes
@@ -190,17 +215,136 @@ impl PreparedDispatch {
     }
 }
 
-/// Parses a verified body and runs every matching handler of the global registry.
+/// Parses a verified body and runs every matching handler of the global registry, without
+/// redelivery detection: every call runs every handler. [`dispatch_with`] uses the
+/// configuration's idempotency store.
 ///
 /// `body` must already be verified (see [`signature`](crate::signature)); the
-/// [`actix`](crate::actix) integration and [`VerifiedDelivery`](crate::VerifiedDelivery) do
-/// both steps.
+/// [`actix`](crate::actix) integration, [`receive`](crate::receive) and
+/// [`VerifiedDelivery`](crate::VerifiedDelivery) do both steps.
 pub async fn dispatch(body: &[u8], context: &Context<'_>) -> Result<DispatchReport, EnvelopeError> {
     let raw = RawEvent::parse(body)?;
-    let span =
-        tracing::info_span!("nextgen_delivery", event_id = %raw.id, event_type = %raw.event_type);
+    let span = delivery_span(&raw);
     let prepared = span.in_scope(|| prepare(&raw, Registry::global(), context))?;
     Ok(prepared.run().instrument(span).await)
+}
+
+/// Like [`dispatch`], but each handler that already succeeded for this event id is skipped,
+/// and one that another delivery is running right now is not run twice (it is reported as
+/// [`HandlerError::InProgress`]), through the configuration's
+/// [`IdempotencyStore`](crate::idempotency::IdempotencyStore), when it has one.
+pub async fn dispatch_with(
+    body: &[u8],
+    context: &Context<'_>,
+    config: &WebhookConfig,
+) -> Result<DispatchReport, WebhookError> {
+    let raw = RawEvent::parse(body)?;
+    let span = delivery_span(&raw);
+    async {
+        let registry = Registry::global();
+        let typed = registry.handlers_for(&raw.event_type);
+        let wildcard = registry.wildcard_handlers();
+        let Some(store) = config.store() else {
+            return Ok(prepare_handlers(&raw, typed, wildcard, context)?.run().await);
+        };
+        let claims = Claims::take(store, &raw.id, typed, wildcard, config.lease_duration()).await?;
+        let prepared = match prepare_handlers(&raw, &claims.typed, &claims.wildcard, context) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                claims.release(store, &raw.id).await;
+                return Err(error.into());
+            }
+        };
+        let mut report = prepared.run().await;
+        for outcome in &report.outcomes {
+            let recorded = match outcome.result {
+                Ok(()) => store.complete(&raw.id, outcome.handler).await,
+                Err(_) => store.release(&raw.id, outcome.handler).await,
+            };
+            if let Err(error) = recorded {
+                // The handler's own outcome stands; at worst a redelivery runs it again.
+                tracing::error!(handler = outcome.handler, %error, "could not record the handler's outcome");
+            }
+        }
+        report.outcomes.extend(claims.not_run);
+        Ok(report)
+    }
+    .instrument(span)
+    .await
+}
+
+fn delivery_span(raw: &RawEvent<'_>) -> tracing::Span {
+    tracing::info_span!("nextgen_delivery", event_id = %raw.id, event_type = %raw.event_type)
+}
+
+/// The handlers of one delivery sorted by what their claims said.
+struct Claims {
+    typed: Vec<&'static Handler>,
+    wildcard: Vec<&'static Handler>,
+    /// Skipped (already done) and in-progress handlers, as outcomes.
+    not_run: Vec<HandlerOutcome>,
+}
+
+impl Claims {
+    async fn take(
+        store: &dyn IdempotencyStore,
+        event_id: &str,
+        typed: &[&'static Handler],
+        wildcard: &[&'static Handler],
+        lease: Duration,
+    ) -> Result<Claims, StoreError> {
+        let mut claims = Claims {
+            typed: Vec::with_capacity(typed.len()),
+            wildcard: Vec::with_capacity(wildcard.len()),
+            not_run: Vec::new(),
+        };
+        let all = typed
+            .iter()
+            .map(|h| (h, false))
+            .chain(wildcard.iter().map(|h| (h, true)));
+        for (&handler, is_wildcard) in all {
+            let claim = match store.claim(event_id, handler.name(), lease).await {
+                Ok(claim) => claim,
+                Err(error) => {
+                    claims.release(store, event_id).await;
+                    return Err(error);
+                }
+            };
+            let not_run = |result, skipped| HandlerOutcome {
+                handler: handler.name(),
+                result,
+                duration: Duration::ZERO,
+                skipped,
+            };
+            match claim {
+                Claim::Claimed if is_wildcard => claims.wildcard.push(handler),
+                Claim::Claimed => claims.typed.push(handler),
+                Claim::AlreadyDone => {
+                    tracing::info!(handler = handler.name(), "already handled: skipped");
+                    claims.not_run.push(not_run(Ok(()), true));
+                }
+                Claim::InProgress => {
+                    tracing::info!(
+                        handler = handler.name(),
+                        "being handled by another delivery"
+                    );
+                    claims
+                        .not_run
+                        .push(not_run(Err(HandlerError::InProgress), false));
+                }
+            }
+        }
+        Ok(claims)
+    }
+
+    /// Gives back every claim taken, when the delivery stops before running the handlers.
+    async fn release(&self, store: &dyn IdempotencyStore, event_id: &str) {
+        for handler in self.typed.iter().chain(&self.wildcard) {
+            if let Err(error) = store.release(event_id, handler.name()).await {
+                tracing::error!(handler = handler.name(), %error, "could not release a claim");
+            }
+        }
+    }
 }
 
 /// The message of a caught panic, when it has one.

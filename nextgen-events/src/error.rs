@@ -5,9 +5,10 @@ use crate::envelope::EnvelopeError;
 use crate::signature::SignatureError;
 
 /// Why a delivery was not acknowledged. Each variant maps to an HTTP status:
-/// 400 for a delivery that will never be good, 413 for a body over the limit, and 500 for
-/// what a retry can fix (a failing handler, a payload this version cannot read), so the
-/// sender keeps the event and delivers it again.
+/// 400 for a delivery that will never be good, 413 for a body over the limit, 409 while
+/// another delivery of the same event is being handled, and 500 for what a retry can fix (a
+/// failing handler, a payload this version cannot read, an unreachable idempotency store), so
+/// the sender keeps the event and delivers it again.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookError {
@@ -33,6 +34,9 @@ pub enum WebhookError {
         "no `WebhookConfig` is registered for this route: add `.app_data(web::Data::new(config))` to the App or use `nextgen_events::actix::webhooks`"
     )]
     NotConfigured,
+    /// The idempotency store failed; no handler ran without its claim.
+    #[error("{0}: the event will be delivered again")]
+    Store(#[from] crate::idempotency::StoreError),
     /// One or more handlers failed or panicked; the report says which and why.
     #[error(
         "{} of {} handlers failed for event {}; the event will be delivered again",
@@ -51,7 +55,10 @@ impl WebhookError {
             WebhookError::Envelope(EnvelopeError::PayloadMismatch { .. }) => 500,
             WebhookError::Envelope(_) => 400,
             WebhookError::BodyTooLarge { .. } => 413,
-            WebhookError::NotConfigured | WebhookError::HandlersFailed(_) => 500,
+            WebhookError::HandlersFailed(report) if report.only_in_progress() => 409,
+            WebhookError::NotConfigured
+            | WebhookError::Store(_)
+            | WebhookError::HandlersFailed(_) => 500,
         }
     }
 
@@ -63,6 +70,10 @@ impl WebhookError {
             WebhookError::BodyTooLarge { .. } => "body_too_large",
             WebhookError::BodyUnreadable(_) => "body_unreadable",
             WebhookError::NotConfigured => "not_configured",
+            WebhookError::Store(_) => "idempotency_store_failed",
+            WebhookError::HandlersFailed(report) if report.only_in_progress() => {
+                "event_in_progress"
+            }
             WebhookError::HandlersFailed(_) => "handler_failed",
         }
     }

@@ -26,6 +26,10 @@ pub enum HandlerError {
         /// The missing type, as `std::any::type_name` spells it.
         type_name: &'static str,
     },
+    /// Another delivery of the same event id is running this handler right now; a redelivery
+    /// will find it done, or run it if that delivery failed.
+    #[error("another delivery of this event is running the handler right now")]
+    InProgress,
     /// The handler was given a payload of another type than it was registered for.
     #[error(
         "the handler was given a payload of the wrong type (expected `{expected}`): this is a bug in nextgen-events, please report it"

@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod envelope;
 pub mod error;
 pub mod handler;
+pub mod idempotency;
 pub mod payloads;
 pub mod registry;
 pub mod signature;
