@@ -1,0 +1,91 @@
+//! Secret hygiene: everything the library logs, at every level, for passing and failing
+//! deliveries, holds neither the secret, the expected signature nor the body.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use nextgen_events::prelude::*;
+use nextgen_events::sign;
+use serde_json::json;
+use support::{SECRET, TestServer, now, post};
+
+/// Collects every formatted log line.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[nextgen_event("charge.captured")]
+async fn capture(charge: Charge) -> Result<(), String> {
+    if charge.description.as_deref() == Some("fail BODY-MARKER-7f3a") {
+        Err("the ledger said no".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+#[nextgen_event("*")]
+async fn audit(event: Event<serde_json::Value>) {
+    let _ = event;
+}
+
+#[actix_rt::test]
+async fn logs_never_hold_the_secret_the_expected_signature_or_the_body() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let server = TestServer::start(WebhookConfig::new(SECRET), |_| {});
+    let url = server.url("/webhook");
+    let mut expected_signatures = Vec::new();
+    for (id, description) in [
+        ("evt_hyg_ok", "ok BODY-MARKER-7f3a"),
+        ("evt_hyg_fail", "fail BODY-MARKER-7f3a"),
+    ] {
+        let body = json!({ "id": id, "object": "event", "created": 1, "livemode": false,
+                           "type": "charge.captured",
+                           "data": { "object": { "id": "ch_1", "amount": 2000, "amount_refunded": 0,
+                                                 "currency": "usd", "paid": true, "status": "succeeded",
+                                                 "description": description } } })
+        .to_string();
+        let signature = sign(body.as_bytes(), SECRET, now());
+        expected_signatures.push(signature.split_once(",v1=").unwrap().1.to_owned());
+        post(&url, body.clone(), Some(&signature)).await;
+        // The same body signed with another secret: the expected signature is ours.
+        post(&url, body, Some(&sign(b"x", "whsec_other", now()))).await;
+    }
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    // The logs are there, so their absence below means something.
+    assert!(
+        logs.contains("evt_hyg_ok") && logs.contains("evt_hyg_fail"),
+        "{logs}"
+    );
+    assert!(logs.contains("signature_mismatch"), "{logs}");
+    assert!(logs.contains("the ledger said no"), "{logs}");
+    assert!(!logs.contains(SECRET), "the secret was logged");
+    assert!(
+        !logs.contains(&SECRET["whsec_".len()..]),
+        "the secret was logged"
+    );
+    for signature in &expected_signatures {
+        assert!(!logs.contains(signature.as_str()), "a signature was logged");
+    }
+    assert!(!logs.contains("BODY-MARKER-7f3a"), "the body was logged");
+}
