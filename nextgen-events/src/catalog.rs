@@ -26,6 +26,8 @@ pub type ErasedEvent = Box<dyn Any + Send>;
 pub(crate) struct PayloadKind {
     pub(crate) parse: fn(&RawEvent<'_>) -> Result<ErasedEvent, EnvelopeError>,
     pub(crate) duplicate: fn(&ErasedEvent) -> Option<ErasedEvent>,
+    /// Puts an object parsed by `deserialize_payload` into its envelope.
+    pub(crate) assemble: fn(Event<()>, Box<dyn Any + Send>) -> Option<ErasedEvent>,
 }
 
 impl PayloadKind {
@@ -33,6 +35,7 @@ impl PayloadKind {
         PayloadKind {
             parse: parse_erased::<T>,
             duplicate: duplicate_erased::<T>,
+            assemble: assemble_erased::<T>,
         }
     }
 }
@@ -47,6 +50,14 @@ fn parse_erased<T: DeserializeOwned + Send + 'static>(
 fn duplicate_erased<T: Clone + Send + 'static>(event: &ErasedEvent) -> Option<ErasedEvent> {
     let event = event.downcast_ref::<Event<T>>()?;
     Some(Box::new(event.clone()))
+}
+
+fn assemble_erased<T: Send + 'static>(
+    meta: Event<()>,
+    object: Box<dyn Any + Send>,
+) -> Option<ErasedEvent> {
+    let object = object.downcast::<T>().ok()?;
+    Some(Box::new(meta.map_object(*object)))
 }
 
 /// One entry of the catalog: an event type and its payload type.
@@ -87,6 +98,18 @@ macro_rules! define_catalog {
                 #[doc = concat!("`", $name, "`, carrying a [`", stringify!($payload), "`](crate::payloads::", stringify!($payload), ").")]
                 pub const $constant: &str = $name;
             )*
+        }
+
+        /// Deserializes `data.object` of a catalog event type into its payload type, boxed.
+        pub(crate) fn deserialize_payload<'de, D: serde::Deserializer<'de>>(
+            event_type: &str,
+            deserializer: D,
+        ) -> Result<Box<dyn Any + Send>, D::Error> {
+            match event_type {
+                $($name => <crate::payloads::$payload as serde::Deserialize>::deserialize(deserializer)
+                    .map(|object| Box::new(object) as Box<dyn Any + Send>),)*
+                other => Err(serde::de::Error::custom(format_args!("`{other}` is not in the catalog"))),
+            }
         }
 
         /// Every event type of the catalog, in catalog order.

@@ -15,8 +15,9 @@ use tracing::Instrument;
 use crate::catalog::{self, ErasedEvent, PayloadKind};
 use crate::config::WebhookConfig;
 use crate::context::Context;
-use crate::envelope::{EnvelopeError, RawEvent};
+use crate::envelope::{EnvelopeError, Event, RawEvent};
 use crate::error::WebhookError;
+use crate::fastpath::{self, Envelope, Object};
 use crate::handler::{Handler, HandlerError, HandlerFuture};
 use crate::idempotency::{Claim, IdempotencyStore, StoreError};
 use crate::registry::Registry;
@@ -136,6 +137,62 @@ fn prepare_handlers(
     })
 }
 
+/// Reads a verified body for dispatch: in one pass, payload included, when only typed
+/// handlers want it; otherwise the envelope, with the payload left raw.
+fn read<'a>(body: &'a [u8], registry: &Registry) -> Result<Envelope<'a>, EnvelopeError> {
+    // `*` handlers need the payload as JSON too: then both are parsed from the raw object.
+    let eager = |event_type: &str| {
+        registry.wildcard_handlers().is_empty() && !registry.handlers_for(event_type).is_empty()
+    };
+    if let Some(envelope) = fastpath::read(body, &eager) {
+        return Ok(envelope);
+    }
+    // The thorough way: its errors say what is wrong and where. When the envelope is fine,
+    // the payload is what failed, and `prepare_handlers` parses it again to say where.
+    let raw = RawEvent::parse(body)?;
+    let object = raw.data.object;
+    Ok(Envelope {
+        meta: raw.map_object(()),
+        object: Object::Raw(object),
+    })
+}
+
+/// [`prepare_handlers`] for an envelope read by [`read`].
+fn prepare_envelope(
+    envelope: Envelope<'_>,
+    typed: &[&'static Handler],
+    wildcard: &[&'static Handler],
+    context: &Context<'_>,
+) -> Result<PreparedDispatch, EnvelopeError> {
+    let object = match envelope.object {
+        Object::Raw(raw) => {
+            return prepare_handlers(&envelope.meta.map_object(raw), typed, wildcard, context);
+        }
+        Object::Typed(object) => object,
+    };
+    // A typed object is only read when there are no `*` handlers (see `read`).
+    let event_id = envelope.meta.id.clone();
+    let event_type = envelope.meta.event_type.clone();
+    let kind = catalog::lookup(&event_type).map(|entry| entry.kind);
+    let mut calls = Vec::with_capacity(typed.len());
+    match kind.and_then(|kind| Some((kind, (kind.assemble)(envelope.meta, object)?))) {
+        Some((kind, event)) => start_all(typed, event, kind, context, &mut calls),
+        None => calls.extend(typed.iter().map(|&handler| {
+            (
+                handler,
+                Err(HandlerError::WrongPayload {
+                    expected: "the catalog's payload",
+                }),
+            )
+        })),
+    }
+    Ok(PreparedDispatch {
+        event_id,
+        event_type,
+        calls,
+    })
+}
+
 fn start_all(
     handlers: &[&'static Handler],
     event: ErasedEvent,
@@ -165,7 +222,6 @@ fn start_all(
 impl PreparedDispatch {
     /// Runs the handlers one after another. A handler that panics is caught and reported.
     pub async fn run(self) -> DispatchReport {
-        let started = Instant::now();
         let mut outcomes = Vec::with_capacity(self.calls.len());
         for (handler, started) in self.calls {
             let span = tracing::info_span!("nextgen_handler", handler = handler.name());
@@ -196,7 +252,7 @@ impl PreparedDispatch {
             .iter()
             .filter(|outcome| outcome.result.is_err())
             .count();
-        let duration = started.elapsed();
+        let duration: Duration = outcomes.iter().map(|outcome| outcome.duration).sum();
         if failed == 0 {
             tracing::info!(handlers = outcomes.len(), ?duration, "event handled");
         } else {
@@ -223,9 +279,12 @@ impl PreparedDispatch {
 /// [`actix`](crate::actix) integration, [`receive`](crate::receive) and
 /// [`VerifiedDelivery`](crate::VerifiedDelivery) do both steps.
 pub async fn dispatch(body: &[u8], context: &Context<'_>) -> Result<DispatchReport, EnvelopeError> {
-    let raw = RawEvent::parse(body)?;
-    let span = delivery_span(&raw);
-    let prepared = span.in_scope(|| prepare(&raw, Registry::global(), context))?;
+    let registry = Registry::global();
+    let envelope = read(body, registry)?;
+    let span = delivery_span(&envelope.meta);
+    let typed = registry.handlers_for(&envelope.meta.event_type);
+    let wildcard = registry.wildcard_handlers();
+    let prepared = span.in_scope(|| prepare_envelope(envelope, typed, wildcard, context))?;
     Ok(prepared.run().instrument(span).await)
 }
 
@@ -238,28 +297,29 @@ pub async fn dispatch_with(
     context: &Context<'_>,
     config: &WebhookConfig,
 ) -> Result<DispatchReport, WebhookError> {
-    let raw = RawEvent::parse(body)?;
-    let span = delivery_span(&raw);
+    let registry = Registry::global();
+    let envelope = read(body, registry)?;
+    let span = delivery_span(&envelope.meta);
     async {
-        let registry = Registry::global();
-        let typed = registry.handlers_for(&raw.event_type);
+        let typed = registry.handlers_for(&envelope.meta.event_type);
         let wildcard = registry.wildcard_handlers();
         let Some(store) = config.store() else {
-            return Ok(prepare_handlers(&raw, typed, wildcard, context)?.run().await);
+            return Ok(prepare_envelope(envelope, typed, wildcard, context)?.run().await);
         };
-        let claims = Claims::take(store, &raw.id, typed, wildcard, config.lease_duration()).await?;
-        let prepared = match prepare_handlers(&raw, &claims.typed, &claims.wildcard, context) {
+        let event_id = envelope.meta.id.clone();
+        let claims = Claims::take(store, &event_id, typed, wildcard, config.lease_duration()).await?;
+        let prepared = match prepare_envelope(envelope, &claims.typed, &claims.wildcard, context) {
             Ok(prepared) => prepared,
             Err(error) => {
-                claims.release(store, &raw.id).await;
+                claims.release(store, &event_id).await;
                 return Err(error.into());
             }
         };
         let mut report = prepared.run().await;
         for outcome in &report.outcomes {
             let recorded = match outcome.result {
-                Ok(()) => store.complete(&raw.id, outcome.handler).await,
-                Err(_) => store.release(&raw.id, outcome.handler).await,
+                Ok(()) => store.complete(&event_id, outcome.handler).await,
+                Err(_) => store.release(&event_id, outcome.handler).await,
             };
             if let Err(error) = recorded {
                 // The handler's own outcome stands; at worst a redelivery runs it again.
@@ -273,8 +333,8 @@ pub async fn dispatch_with(
     .await
 }
 
-fn delivery_span(raw: &RawEvent<'_>) -> tracing::Span {
-    tracing::info_span!("nextgen_delivery", event_id = %raw.id, event_type = %raw.event_type)
+fn delivery_span<T>(event: &Event<T>) -> tracing::Span {
+    tracing::info_span!("nextgen_delivery", event_id = %event.id, event_type = %event.event_type)
 }
 
 /// The handlers of one delivery sorted by what their claims said.
@@ -331,6 +391,13 @@ impl Claims {
                     claims
                         .not_run
                         .push(not_run(Err(HandlerError::InProgress), false));
+                    // Back off entirely: the delivery already running leaves none of the
+                    // event's handlers to a second one, so of two concurrent deliveries one
+                    // answers 200 rather than each holding half the handlers and both 409.
+                    claims.release(store, event_id).await;
+                    claims.typed.clear();
+                    claims.wildcard.clear();
+                    return Ok(claims);
                 }
             }
         }

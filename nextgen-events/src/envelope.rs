@@ -163,6 +163,12 @@ impl<'a> RawEvent<'a> {
                 message: "expected an event object, found an array".to_owned(),
             });
         }
+        // Path tracking costs on every value: the good path goes without it, and a body that
+        // fails is read again with it to say where.
+        serde_json::from_slice(body).or_else(|_| Self::parse_tracking_path(body))
+    }
+
+    fn parse_tracking_path(body: &'a [u8]) -> Result<Self, EnvelopeError> {
         let mut deserializer = serde_json::Deserializer::from_slice(body);
         let event: RawEvent<'a> =
             serde_path_to_error::deserialize(&mut deserializer).map_err(EnvelopeError::envelope)?;
@@ -180,6 +186,10 @@ impl<'a> RawEvent<'a> {
 
     /// Parses `data.object` into `T`, leaving this raw event as it is.
     pub fn payload<T: DeserializeOwned>(&self) -> Result<T, EnvelopeError> {
+        serde_json::from_str(self.data.object.get()).or_else(|_| self.payload_tracking_path())
+    }
+
+    fn payload_tracking_path<T: DeserializeOwned>(&self) -> Result<T, EnvelopeError> {
         let mut deserializer = serde_json::Deserializer::from_str(self.data.object.get());
         serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
             let path = error.path().to_string();
@@ -198,6 +208,23 @@ impl<'a> RawEvent<'a> {
 }
 
 impl<T> Event<T> {
+    /// This envelope around another object.
+    pub fn map_object<U>(self, object: U) -> Event<U> {
+        Event {
+            id: self.id,
+            event_type: self.event_type,
+            api_version: self.api_version,
+            created: self.created,
+            livemode: self.livemode,
+            pending_webhooks: self.pending_webhooks,
+            request: self.request,
+            data: EventData {
+                object,
+                previous_attributes: self.data.previous_attributes,
+            },
+        }
+    }
+
     /// The same envelope around another object.
     pub fn with_object<U>(&self, object: U) -> Event<U> {
         Event {

@@ -8,9 +8,13 @@ pub mod delivery;
 pub mod dispatch;
 pub mod envelope;
 pub mod error;
+mod fastpath;
 pub mod handler;
 pub mod idempotency;
 pub mod payloads;
+/// A Redis-backed idempotency store shared by several replicas (cargo feature `redis`).
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod registry;
 pub mod signature;
 pub mod testing;

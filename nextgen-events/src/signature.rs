@@ -248,12 +248,14 @@ impl SignatureError {
 /// assert_eq!(header.signatures().len(), 1);
 /// # Ok::<(), nextgen_events::signature::SignatureError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SignatureHeader<'a> {
     // The digits exactly as sent: the sender signed this text, not our re-formatting of it.
     timestamp_text: &'a str,
     timestamp: u64,
-    signatures: Vec<[u8; SIGNATURE_LEN]>,
+    // Inline, not a Vec: parsing a header allocates nothing.
+    signatures: [[u8; SIGNATURE_LEN]; MAX_SIGNATURES],
+    count: usize,
 }
 
 impl<'a> SignatureHeader<'a> {
@@ -266,7 +268,8 @@ impl<'a> SignatureHeader<'a> {
             return Err(Malformed(HeaderProblem::TooLong { len: header.len() }));
         }
         let mut timestamp_text = None;
-        let mut signatures = Vec::new();
+        let mut signatures = [[0; SIGNATURE_LEN]; MAX_SIGNATURES];
+        let mut count = 0;
         for (index, element) in header.split(',').enumerate() {
             let element_no = index + 1;
             let element = element.trim();
@@ -286,23 +289,25 @@ impl<'a> SignatureHeader<'a> {
                 }
                 "t" => {}
                 "v1" => {
-                    if signatures.len() == MAX_SIGNATURES {
-                        return Err(Malformed(HeaderProblem::TooManySignatures));
-                    }
-                    signatures.push(decode_signature(value.trim(), element_no)?);
+                    let slot = signatures
+                        .get_mut(count)
+                        .ok_or(Malformed(HeaderProblem::TooManySignatures))?;
+                    *slot = decode_signature(value.trim(), element_no)?;
+                    count += 1;
                 }
                 _ => {}
             }
         }
         let timestamp_text = timestamp_text.ok_or(Malformed(HeaderProblem::MissingTimestamp))?;
         let timestamp = parse_timestamp(timestamp_text)?;
-        if signatures.is_empty() {
+        if count == 0 {
             return Err(SignatureError::NoV1Signature);
         }
         Ok(SignatureHeader {
             timestamp_text,
             timestamp,
             signatures,
+            count,
         })
     }
 
@@ -313,7 +318,16 @@ impl<'a> SignatureHeader<'a> {
 
     /// The decoded `v1` signatures, in header order.
     pub fn signatures(&self) -> &[[u8; SIGNATURE_LEN]] {
-        &self.signatures
+        &self.signatures[..self.count]
+    }
+}
+
+impl fmt::Debug for SignatureHeader<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignatureHeader")
+            .field("timestamp", &self.timestamp)
+            .field("signatures", &self.count)
+            .finish()
     }
 }
 
@@ -329,16 +343,17 @@ fn parse_timestamp(text: &str) -> Result<u64, SignatureError> {
 }
 
 fn decode_signature(hex_text: &str, element: usize) -> Result<[u8; SIGNATURE_LEN], SignatureError> {
-    if !hex_text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(SignatureError::MalformedHeader(HeaderProblem::InvalidHex {
-            element,
-        }));
-    }
     let mut signature = [0u8; SIGNATURE_LEN];
-    hex::decode_to_slice(hex_text, &mut signature).map_err(|_| {
-        SignatureError::MalformedHeader(HeaderProblem::WrongLength {
-            element,
-            digits: hex_text.len(),
+    hex::decode_to_slice(hex_text, &mut signature).map_err(|error| {
+        SignatureError::MalformedHeader(match error {
+            hex::FromHexError::InvalidHexCharacter { .. } => HeaderProblem::InvalidHex { element },
+            _ if !hex_text.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                HeaderProblem::InvalidHex { element }
+            }
+            _ => HeaderProblem::WrongLength {
+                element,
+                digits: hex_text.len(),
+            },
         })
     })?;
     Ok(signature)

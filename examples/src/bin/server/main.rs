@@ -15,7 +15,9 @@
 //! Environment: `NEXTGEN_WEBHOOK_SECRET` (the endpoint's secret, or several separated by commas
 //! during a rotation; without it the server runs with the trigger tool's test secret),
 //! `HOST` (default `127.0.0.1`), `PORT` (default `8080`, `0` for any free port),
-//! `RUST_LOG` (default `info`).
+//! `RUST_LOG` (default `info`), `NEXTGEN_REDIS_URL` (when set, handled events are remembered in
+//! that Redis, shared by every replica, instead of in this process's memory; needs the `redis`
+//! feature, on by default).
 
 mod handlers;
 
@@ -56,6 +58,7 @@ fn init_logging() {
 
 async fn run() -> Result<(), String> {
     let (config, custom_secret) = webhook_config()?;
+    let config = idempotency_store(config).await?;
     let host = std::env::var("HOST").unwrap_or_else(|_| DEFAULT_HOST.to_owned());
     let port = match std::env::var("PORT") {
         Ok(port) => port
@@ -129,6 +132,52 @@ fn webhook_config() -> Result<(WebhookConfig, bool), String> {
         }
         Err(error) => Err(error.to_string()),
     }
+}
+
+/// The environment variable naming the Redis that replicas share their idempotency store in.
+const REDIS_URL_ENV: &str = "NEXTGEN_REDIS_URL";
+
+/// The key prefix of the example's Redis keys.
+#[cfg(feature = "redis")]
+const REDIS_PREFIX: &str = "nextgen:example";
+
+/// `config` with the Redis idempotency store when `NEXTGEN_REDIS_URL` is set, else as it is
+/// (the in-memory store); says which at start-up. A Redis that is set but unreachable stops
+/// the server: replicas silently falling back to memory would run handlers twice.
+async fn idempotency_store(config: WebhookConfig) -> Result<WebhookConfig, String> {
+    let url = std::env::var(REDIS_URL_ENV)
+        .ok()
+        .filter(|url| !url.trim().is_empty());
+    let Some(url) = url else {
+        tracing::info!(
+            "idempotency store: in memory, this process only (set {REDIS_URL_ENV} to share it \
+             between replicas)"
+        );
+        return Ok(config);
+    };
+    redis_store(config, url.trim()).await
+}
+
+#[cfg(feature = "redis")]
+async fn redis_store(config: WebhookConfig, url: &str) -> Result<WebhookConfig, String> {
+    use nextgen_events::redis::{RedisIdempotencyStore, redact_url};
+
+    let store = RedisIdempotencyStore::connect(url, REDIS_PREFIX)
+        .await
+        .map_err(|error| format!("{REDIS_URL_ENV}: {error}"))?;
+    tracing::info!(
+        "idempotency store: Redis at {}, keys `{REDIS_PREFIX}:<event id>:<handler>`",
+        redact_url(url)
+    );
+    Ok(config.idempotency_store(store))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_store(_: WebhookConfig, _: &str) -> Result<WebhookConfig, String> {
+    Err(format!(
+        "{REDIS_URL_ENV} is set, but this server was built without the `redis` feature: \
+         build it with `--features redis`, or unset {REDIS_URL_ENV} to use the in-memory store"
+    ))
 }
 
 /// The address to send requests to: a wildcard listen address (`0.0.0.0`, `::`) is reached

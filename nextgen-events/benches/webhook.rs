@@ -1,0 +1,130 @@
+//! What our framework adds to one delivery, against the unavoidable floor: one HMAC-SHA256
+//! over the body and one typed JSON parse.
+//!
+//! `cargo bench -p nextgen-events --bench webhook`
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+use futures_util::FutureExt;
+use hmac::{Hmac, Mac};
+use nextgen_events::prelude::*;
+use nextgen_events::{receive, sign};
+use serde_json::json;
+use sha2::Sha256;
+
+const SECRET: &str = "whsec_bench_secret";
+const T: u64 = 1_713_745_200;
+
+#[nextgen_event("charge.succeeded")]
+async fn noop(charge: Charge) {
+    black_box(charge);
+}
+
+/// A realistic `charge.succeeded` delivery of about `size` bytes; the bulk, when there is
+/// one, is in `metadata` and `description` as real integrations put it there.
+fn charge_event(event_id: &str, size: usize) -> Vec<u8> {
+    let mut event = json!({
+        "id": event_id, "object": "event", "api_version": "2026-04-17", "created": T,
+        "livemode": false, "type": "charge.succeeded", "pending_webhooks": 1,
+        "request": { "id": "req_8bN2mQ4x", "idempotency_key": "5d3c9a0e-0a8f-4c1e-9b6a-2f1e7d4c3b2a" },
+        "data": { "object": {
+            "id": "ch_1J2k3L4m5N6o", "object": "charge", "amount": 2000, "amount_captured": 2000,
+            "amount_refunded": 0, "balance_transaction": "txn_1J2k3L4m5N6oP7q",
+            "captured": true, "created": T, "currency": "usd",
+            "customer": "cus_8mNq2Lp5Zk9Xw", "description": "My First Test Charge",
+            "disputed": false, "failure_code": null, "failure_message": null,
+            "invoice": null, "livemode": false,
+            "metadata": { "order_id": "6735", "customer_tier": "gold" },
+            "paid": true, "payment_intent": "pi_3L9mZ1K0Xp4Qw",
+            "receipt_email": "jane.doe@example.com",
+            "receipt_url": "https://pay.nextgen.tech/receipts/ch_1J2k3L4m5N6o",
+            "refunded": false, "statement_descriptor": "NEXTGEN*SHOP", "status": "succeeded"
+        } }
+    });
+    let object = &mut event["data"]["object"];
+    let mut index = 0;
+    while event_len(object) + 200 < size {
+        object["metadata"][format!("line_item_{index:04}")] = json!(format!(
+            "sku_{index:06} x{} @ {} usd",
+            index % 7 + 1,
+            100 + index * 13
+        ));
+        index += 1;
+        if index % 50 == 0 {
+            let description = object["description"].as_str().unwrap().to_owned();
+            object["description"] = json!(format!(
+                "{description}; bundle {index} of the spring catalogue"
+            ));
+        }
+    }
+    let body = serde_json::to_vec(&event).unwrap();
+    assert!(body.len() <= size + 256, "{} for {size}", body.len());
+    body
+}
+
+fn event_len(object: &serde_json::Value) -> usize {
+    serde_json::to_vec(object).unwrap().len() + 400
+}
+
+/// The floor, written directly against `hmac`, `sha2`, `hex` and `serde_json`.
+fn baseline(body: &[u8], header: &str) -> Event<Charge> {
+    let (t, v1) = header.split_once(",v1=").unwrap();
+    let t = t.strip_prefix("t=").unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(t.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let mut expected = [0u8; 32];
+    hex::decode_to_slice(v1, &mut expected).unwrap();
+    mac.verify_slice(&expected).unwrap();
+    serde_json::from_slice(body).unwrap()
+}
+
+fn webhook(c: &mut Criterion) {
+    let plain = WebhookConfig::new(SECRET).without_idempotency().clock(|| T);
+    let context = Context::new();
+    let mut group = c.benchmark_group("webhook");
+    for (label, size) in [("1KiB", 1024), ("64KiB", 64 * 1024)] {
+        let body = charge_event("evt_3MtwBwLkdIwHu7ix28a3tqPa", size);
+        let header = sign(&body, SECRET, T);
+        group.throughput(criterion::Throughput::Bytes(body.len() as u64));
+        group.bench_function(BenchmarkId::new("baseline", label), |b| {
+            b.iter(|| baseline(black_box(&body), black_box(&header)))
+        });
+        group.bench_function(BenchmarkId::new("nextgen", label), |b| {
+            b.iter(|| {
+                receive(&plain, black_box(&body), Some(black_box(&header)), &context)
+                    .now_or_never()
+                    .unwrap()
+                    .unwrap()
+            })
+        });
+    }
+
+    let deduplicating = WebhookConfig::new(SECRET).clock(|| T);
+    let mut next_id = 0u64;
+    group.bench_function(BenchmarkId::new("nextgen_dedup", "1KiB"), |b| {
+        b.iter_batched(
+            || {
+                next_id += 1;
+                let body = charge_event(&format!("evt_{next_id:024}"), 1024);
+                let header = sign(&body, SECRET, T);
+                (body, header)
+            },
+            |(body, header)| {
+                receive(&deduplicating, &body, Some(&header), &context)
+                    .now_or_never()
+                    .unwrap()
+                    .unwrap()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, webhook);
+criterion_main!(benches);

@@ -1,0 +1,210 @@
+//! The one-pass envelope reader dispatch uses: when `type` comes before `data` (NextGen's
+//! order), `data.object` is deserialized straight into its payload type while the envelope is
+//! read, so a delivery's JSON is scanned once, as a hand-written `serde_json::from_slice`
+//! would.
+//!
+//! It only ever has to be right on good input: on any error the caller reads the body again
+//! the thorough way (the raw envelope, then the path-tracking payload parse), whose errors are
+//! the ones users see (see `RawEvent::parse`).
+
+use std::any::Any;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::catalog;
+use crate::envelope::{Event, EventData, EventRequest};
+
+/// `data.object`, either parsed already or left for later.
+pub(crate) enum Object<'a> {
+    /// Parsed into the catalog's payload type for the event type (a `Box<Payload>`).
+    Typed(Box<dyn Any + Send>),
+    /// Not parsed: `type` came after `data`, or the caller did not want it parsed.
+    Raw(&'a RawValue),
+}
+
+/// An envelope read in one pass; `meta.data.object` is a placeholder for [`Object`].
+pub(crate) struct Envelope<'a> {
+    pub(crate) meta: Event<()>,
+    pub(crate) object: Object<'a>,
+}
+
+/// Reads `body` in one pass, parsing `data.object` when `eager(event_type)` says so.
+/// `None` means "read it the thorough way".
+pub(crate) fn read<'a>(body: &'a [u8], eager: &dyn Fn(&str) -> bool) -> Option<Envelope<'a>> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let envelope = EnvelopeSeed { eager, body }
+        .deserialize(&mut deserializer)
+        .ok()?;
+    deserializer.end().ok()?;
+    Some(envelope)
+}
+
+struct EnvelopeSeed<'e> {
+    eager: &'e dyn Fn(&str) -> bool,
+    body: &'e [u8],
+}
+
+/// The value of the last `"type": "..."` in the body. When members come in alphabetical order,
+/// as many senders write them, `type` is the envelope's last member and `data` comes before
+/// it: this guesses the type so `data.object` can still be parsed in the same pass. The guess
+/// is checked against the real `type` once it is read.
+fn last_type(body: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"\"type\"";
+    let at = body.windows(KEY.len()).rposition(|window| window == KEY)?;
+    let rest = body[at + KEY.len()..]
+        .trim_ascii_start()
+        .strip_prefix(b":")?;
+    let rest = rest.trim_ascii_start().strip_prefix(b"\"")?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+impl<'de> DeserializeSeed<'de> for EnvelopeSeed<'_> {
+    type Value = Envelope<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
+    type Value = Envelope<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut id: Option<String> = None;
+        let mut event_type: Option<String> = None;
+        let mut api_version: Option<Option<String>> = None;
+        let mut created: Option<i64> = None;
+        let mut livemode: Option<bool> = None;
+        let mut pending_webhooks: Option<Option<u32>> = None;
+        let mut request: Option<Option<EventRequest>> = None;
+        let mut data: Option<(Object<'de>, Option<Map<String, Value>>)> = None;
+        let mut guessed_type = None;
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match key {
+                "id" => set(&mut id, map.next_value()?)?,
+                "type" => set(&mut event_type, map.next_value()?)?,
+                "api_version" => set(&mut api_version, map.next_value()?)?,
+                "created" => set(&mut created, map.next_value()?)?,
+                "livemode" => set(&mut livemode, map.next_value()?)?,
+                "pending_webhooks" => set(&mut pending_webhooks, map.next_value()?)?,
+                "request" => set(&mut request, map.next_value()?)?,
+                "data" => {
+                    let known = event_type.as_deref();
+                    if known.is_none() {
+                        guessed_type = last_type(self.body);
+                    }
+                    let eager_type = known.or(guessed_type).filter(|name| (self.eager)(name));
+                    set(&mut data, map.next_value_seed(DataSeed { eager_type })?)?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let missing = |field| de::Error::missing_field(field);
+        let (object, previous_attributes) = data.ok_or_else(|| missing("data"))?;
+        if let (Object::Typed(_), Some(guess)) = (&object, guessed_type) {
+            if event_type.as_deref() != Some(guess) {
+                return Err(de::Error::custom(
+                    "the payload was parsed for another event type",
+                ));
+            }
+        }
+        Ok(Envelope {
+            meta: Event {
+                id: id.ok_or_else(|| missing("id"))?,
+                event_type: event_type.ok_or_else(|| missing("type"))?,
+                api_version: api_version.flatten(),
+                created: created.ok_or_else(|| missing("created"))?,
+                livemode: livemode.ok_or_else(|| missing("livemode"))?,
+                pending_webhooks: pending_webhooks.flatten(),
+                request: request.flatten(),
+                data: EventData {
+                    object: (),
+                    previous_attributes,
+                },
+            },
+            object,
+        })
+    }
+}
+
+fn set<T, E: de::Error>(slot: &mut Option<T>, value: T) -> Result<(), E> {
+    match slot.replace(value) {
+        None => Ok(()),
+        Some(_) => Err(E::custom("duplicate field")),
+    }
+}
+
+struct DataSeed<'t> {
+    eager_type: Option<&'t str>,
+}
+
+impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
+    type Value = (Object<'de>, Option<Map<String, Value>>);
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DataSeed<'_> {
+    type Value = (Object<'de>, Option<Map<String, Value>>);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the event's data object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = None;
+        let mut previous_attributes: Option<Option<Map<String, Value>>> = None;
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match key {
+                "object" => {
+                    let value = match self.eager_type {
+                        Some(event_type) => {
+                            Object::Typed(map.next_value_seed(PayloadSeed { event_type })?)
+                        }
+                        None => Object::Raw(map.next_value()?),
+                    };
+                    set(&mut object, value)?;
+                }
+                "previous_attributes" => set(&mut previous_attributes, map.next_value()?)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let object = object.ok_or_else(|| de::Error::missing_field("object"))?;
+        Ok((object, previous_attributes.flatten()))
+    }
+}
+
+struct PayloadSeed<'t> {
+    event_type: &'t str,
+}
+
+impl<'de> DeserializeSeed<'de> for PayloadSeed<'_> {
+    type Value = Box<dyn Any + Send>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        catalog::deserialize_payload(self.event_type, deserializer)
+    }
+}

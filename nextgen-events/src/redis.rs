@@ -1,0 +1,423 @@
+//! A Redis-backed [`IdempotencyStore`]: several replicas of a receiver share their claims and
+//! done markers, so an event delivered to two of them at once runs each handler once.
+//!
+//! Enabled by the cargo feature `redis`. Built on the [`redis`](https://docs.rs/redis) crate's
+//! async [`ConnectionManager`] (tokio, which actix runs on): one multiplexed connection,
+//! re-established in the background after it drops.
+//!
+//! # What is stored
+//!
+//! One string key per `(event id, handler)`: `<prefix>:<event id>:<handler path>`, for example
+//! `payments:evt_1Oq2nA9Zt8x3Jk2L:my_service::handlers::on_charge`. In the event id, `%` and
+//! `:` are written `%25` and `%3A` (NextGen's ids contain neither), so keys never collide.
+//!
+//! | value | written by | expires after |
+//! |---|---|---|
+//! | `claimed` | a claim, when the key is absent | the lease ([`WebhookConfig::lease`](crate::WebhookConfig::lease), 5 min by default) |
+//! | `done` | a handler's success | the retention ([`RedisIdempotencyStore::retention`], 72 h by default) |
+//!
+//! A failed handler's `claimed` key is deleted (only while it still says `claimed`), so a
+//! redelivery runs it again. Claims and releases are Lua scripts, atomic on the server.
+//!
+//! # Failures
+//!
+//! Every Redis error becomes a [`StoreError`] naming the operation, with any password
+//! removed. A claim that fails answers the delivery 500 without running a handler, so the
+//! sender delivers it again; a success that was recorded as `done` is never run again, whatever
+//! happens to the connection. A command that could not reach the server (connection refused
+//! or dropped) is sent once more on a fresh connection before it fails.
+//!
+//! ```no_run
+//! use nextgen_events::WebhookConfig;
+//! use nextgen_events::redis::RedisIdempotencyStore;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // Inside the runtime that serves the app (e.g. in `#[actix_web::main]`): the connection's
+//! // background task lives there.
+//! let store = RedisIdempotencyStore::connect("redis://127.0.0.1:6379/", "payments").await?;
+//! let config = WebhookConfig::from_env()?.idempotency_store(store);
+//! # let _ = config; Ok(()) }
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{RedisError, Script};
+
+use crate::idempotency::{Claim, DEFAULT_RETENTION, IdempotencyStore, StoreError, StoreFuture};
+
+/// The value of a claimed key.
+pub const CLAIMED: &str = "claimed";
+
+/// The value of a done marker.
+pub const DONE: &str = "done";
+
+/// `KEYS[1]`: the key; `ARGV[1]`: the lease in milliseconds.
+/// Returns 0 when claimed now, 1 when done, 2 when claimed by another delivery.
+static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local value = redis.call('GET', KEYS[1])
+if value == 'done' then return 1 end
+if value then return 2 end
+redis.call('SET', KEYS[1], 'claimed', 'PX', ARGV[1])
+return 0
+",
+    )
+});
+
+/// `KEYS[1]`: the key. Deletes it only while it is a claim, never a done marker.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == 'claimed' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+",
+    )
+});
+
+/// Claims and done markers in Redis, shared by every replica using the same Redis and prefix.
+///
+/// Clones share the connection. See the [module documentation](self) for the keys it writes.
+#[derive(Clone)]
+pub struct RedisIdempotencyStore {
+    connection: ConnectionManager,
+    prefix: String,
+    retention: Duration,
+    /// The password of the URL connected to, removed from every error message.
+    password: Option<String>,
+}
+
+impl fmt::Debug for RedisIdempotencyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisIdempotencyStore")
+            .field("prefix", &self.prefix)
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisIdempotencyStore {
+    /// A store on an existing connection, writing keys that start with `<key_prefix>:`.
+    ///
+    /// Replicas of one endpoint use the same prefix; endpoints sharing one Redis use
+    /// different ones.
+    pub fn new(connection: ConnectionManager, key_prefix: impl Into<String>) -> Self {
+        RedisIdempotencyStore {
+            connection,
+            prefix: key_prefix.into(),
+            retention: DEFAULT_RETENTION,
+            password: None,
+        }
+    }
+
+    /// Connects to the Redis at `url` (`redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://` where the `redis` crate is built with TLS) and checks that it answers.
+    ///
+    /// The connection gives up on a command after 500 ms and on a connection attempt after
+    /// 1 s, and re-connects with one retry, so a delivery arriving while Redis is down is
+    /// answered 500 within about a second instead of waiting. For other settings, build a
+    /// [`ConnectionManager`] yourself and use [`new`](Self::new).
+    ///
+    /// The error never contains the URL's password.
+    pub async fn connect(url: &str, key_prefix: impl Into<String>) -> Result<Self, StoreError> {
+        let shown = redact_url(url);
+        let client = ::redis::Client::open(url).map_err(|error| {
+            StoreError(scrub(
+                format!("invalid Redis URL {shown}: {error}"),
+                password_in(url).as_deref(),
+            ))
+        })?;
+        let password = client
+            .get_connection_info()
+            .redis_settings()
+            .password()
+            .map(str::to_owned);
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200))
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_millis(500)));
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|error| {
+                StoreError(scrub(
+                    format!("could not connect to Redis at {shown}: {error}"),
+                    password.as_deref(),
+                ))
+            })?;
+        let mut store = RedisIdempotencyStore::new(connection, key_prefix);
+        store.password = password;
+        store
+            .run("ping", |mut connection| async move {
+                ::redis::cmd("PING")
+                    .query_async::<()>(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(store)
+    }
+
+    /// How long done markers are kept (default 72 h, as long as NextGen retries an event).
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The key of `(event_id, handler)`: `<prefix>:<event id>:<handler>`, with `%` and `:` in
+    /// the event id written `%25` and `%3A`.
+    pub fn key(&self, event_id: &str, handler: &str) -> String {
+        key(&self.prefix, event_id, handler)
+    }
+
+    /// The underlying connection (cheap to clone), e.g. for health checks.
+    pub fn connection(&self) -> &ConnectionManager {
+        &self.connection
+    }
+
+    /// Runs `command` on a clone of the connection; once more if the connection was refused
+    /// or dropped (the manager reconnects meanwhile); any error becomes a [`StoreError`].
+    async fn run<T, F, Fut>(&self, operation: &str, command: F) -> Result<T, StoreError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        let result = match command(self.connection.clone()).await {
+            Err(error) if worth_retrying(&error) => command(self.connection.clone()).await,
+            result => result,
+        };
+        result.map_err(|error| {
+            StoreError(scrub(
+                format!("Redis {operation} failed: {error}"),
+                self.password.as_deref(),
+            ))
+        })
+    }
+}
+
+fn key(prefix: &str, event_id: &str, handler: &str) -> String {
+    let event_id: Cow<'_, str> = if event_id.contains([':', '%']) {
+        event_id.replace('%', "%25").replace(':', "%3A").into()
+    } else {
+        event_id.into()
+    };
+    format!("{prefix}:{event_id}:{handler}")
+}
+
+/// Whether the connection was refused or dropped: worth one more try on a new connection.
+///
+/// Sending again is safe: `complete` and `release` are idempotent, and a claim that did reach
+/// Redis before the connection dropped finds its own claim and answers `InProgress` (the
+/// delivery gets a 409 and the sender retries), never a second `Claimed`.
+fn worth_retrying(error: &RedisError) -> bool {
+    error.is_connection_refusal() || error.is_connection_dropped()
+}
+
+/// Milliseconds for `PX`, which refuses 0.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+impl IdempotencyStore for RedisIdempotencyStore {
+    fn claim<'a>(
+        &'a self,
+        event_id: &'a str,
+        handler: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, Claim> {
+        Box::pin(async move {
+            let key = self.key(event_id, handler);
+            let lease = millis(lease);
+            let answer: i64 = self
+                .run("claim", |mut connection| {
+                    let key = &key;
+                    async move {
+                        CLAIM
+                            .key(key)
+                            .arg(lease)
+                            .invoke_async(&mut connection)
+                            .await
+                    }
+                })
+                .await?;
+            match answer {
+                0 => Ok(Claim::Claimed),
+                1 => Ok(Claim::AlreadyDone),
+                2 => Ok(Claim::InProgress),
+                other => Err(StoreError(format!(
+                    "Redis claim failed: unexpected answer {other}"
+                ))),
+            }
+        })
+    }
+
+    fn complete<'a>(&'a self, event_id: &'a str, handler: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let key = self.key(event_id, handler);
+            let retention = millis(self.retention);
+            self.run("complete", |mut connection| {
+                let key = &key;
+                async move {
+                    ::redis::cmd("SET")
+                        .arg(key)
+                        .arg(DONE)
+                        .arg("PX")
+                        .arg(retention)
+                        .query_async::<()>(&mut connection)
+                        .await
+                }
+            })
+            .await
+        })
+    }
+
+    fn release<'a>(&'a self, event_id: &'a str, handler: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let key = self.key(event_id, handler);
+            self.run("release", |mut connection| {
+                let key = &key;
+                async move {
+                    RELEASE
+                        .key(key)
+                        .invoke_async::<i64>(&mut connection)
+                        .await
+                        .map(drop)
+                }
+            })
+            .await
+        })
+    }
+}
+
+/// `url` with its password (and a bare `user@` credential, which Redis reads as one) replaced
+/// by `***`: safe to log.
+///
+/// ```
+/// use nextgen_events::redis::redact_url;
+///
+/// assert_eq!(redact_url("redis://app:s3cret@cache:6379/0"), "redis://app:***@cache:6379/0");
+/// assert_eq!(redact_url("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
+/// assert_eq!(redact_url("redis+unix:///run/redis.sock?pass=s3cret"), "redis+unix:///run/redis.sock?pass=***");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("***@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if is_password_parameter(name) => format!("{name}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{authority}{tail}"),
+        None => format!("{authority}{tail}"),
+    }
+}
+
+fn is_password_parameter(name: &str) -> bool {
+    name.eq_ignore_ascii_case("pass") || name.eq_ignore_ascii_case("password")
+}
+
+/// The password a URL carries, before it is parsed (so a URL that fails to parse is scrubbed
+/// from the error too).
+fn password_in(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let userinfo = authority.rsplit_once('@')?.0;
+    let password = userinfo.split_once(':').map_or(userinfo, |(_, p)| p);
+    (!password.is_empty()).then(|| password.to_owned())
+}
+
+/// `message` with every occurrence of `password` replaced by `***`.
+fn scrub(message: String, password: Option<&str>) -> String {
+    match password {
+        Some(password) if !password.is_empty() && message.contains(password) => {
+            message.replace(password, "***")
+        }
+        _ => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_passwords() {
+        let cases = [
+            (
+                "redis://app:s3cret@cache:6379/0",
+                "redis://app:***@cache:6379/0",
+            ),
+            ("redis://:s3cret@cache", "redis://:***@cache"),
+            ("rediss://s3cret@cache:6380", "rediss://***@cache:6380"),
+            ("redis://127.0.0.1:6379/", "redis://127.0.0.1:6379/"),
+            ("redis://a:b@c@host/", "redis://a:***@host/"),
+            (
+                "unix:///tmp/r.sock?db=1&password=s3cret",
+                "unix:///tmp/r.sock?db=1&password=***",
+            ),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_url(url), shown, "{url}");
+            assert!(!redact_url(url).contains("s3cret"), "{url}");
+        }
+        assert_eq!(
+            password_in("redis://app:s3cret@cache/").as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(password_in("redis://cache/"), None);
+        assert_eq!(
+            scrub("bad s3cret here".to_owned(), Some("s3cret")),
+            "bad *** here"
+        );
+    }
+
+    #[test]
+    fn keys_are_readable_and_never_collide() {
+        assert_eq!(
+            key("p", "evt_1", "app::on_charge"),
+            "p:evt_1:app::on_charge"
+        );
+        // An id ending in `x:` would otherwise meet a handler path ending in `x::h`.
+        assert_ne!(key("p", "evt_1:x:", "m::h"), key("p", "evt_1", "x::m::h"));
+        assert_eq!(key("p", "a:b%c", "m::h"), "p:a%3Ab%25c:m::h");
+    }
+
+    #[test]
+    fn durations_become_positive_milliseconds() {
+        assert_eq!(millis(Duration::ZERO), 1);
+        assert_eq!(millis(Duration::from_secs(2)), 2000);
+        assert_eq!(millis(Duration::MAX), u64::MAX);
+    }
+}

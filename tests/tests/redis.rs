@@ -1,0 +1,591 @@
+//! The Redis idempotency store against a real `redis-server`: several replicas sharing one
+//! Redis, failures handed from one replica to another, and Redis going away mid-test.
+//!
+//! Needs `--features redis` and `NEXTGEN_TEST_REDIS_URL` (`.ci/run` starts a server and sets
+//! it). Without the variable the tests print that they were skipped, unless `CI` is set: then
+//! they fail. The stop/start test also runs a `redis-server` of its own (from `PATH`).
+//!
+//! ```text
+//! NEXTGEN_TEST_REDIS_URL=redis://127.0.0.1:6379/ cargo test -p nextgen-tests --features redis --test redis
+//! ```
+
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nextgen_events::idempotency::{Claim, IdempotencyStore};
+use nextgen_events::prelude::*;
+use nextgen_events::redis::RedisIdempotencyStore;
+use nextgen_events::sign;
+use serde_json::json;
+use support::{SECRET, TestServer, now, post};
+
+const URL_ENV: &str = "NEXTGEN_TEST_REDIS_URL";
+
+/// The shared Redis's URL; `None` (after saying so) when the tests should be skipped.
+fn redis_url() -> Option<String> {
+    match std::env::var(URL_ENV) {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "{URL_ENV} is not set, but CI is: .ci/run should have started redis-server and \
+             exported {URL_ENV}=redis://127.0.0.1:PORT/"
+        ),
+        _ => {
+            println!("skipped: {URL_ENV} not set");
+            None
+        }
+    }
+}
+
+/// A key prefix no other test or run uses.
+fn unique_prefix(test: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("nextgen-test:{test}:{}:{nanos}", std::process::id())
+}
+
+/// A store on `url` keeping markers for ten minutes: test keys do not linger for days.
+async fn store(url: &str, prefix: &str) -> RedisIdempotencyStore {
+    RedisIdempotencyStore::connect(url, prefix)
+        .await
+        .unwrap()
+        .retention(Duration::from_secs(600))
+}
+
+/// Which handler ran for which event id, in this test binary.
+static RUNS: Mutex<Vec<(String, &'static str)>> = Mutex::new(Vec::new());
+
+fn ran(event_id: &str, handler: &'static str) {
+    RUNS.lock().unwrap().push((event_id.to_owned(), handler));
+}
+
+fn runs(event_id: &str, handler: &str) -> usize {
+    RUNS.lock()
+        .unwrap()
+        .iter()
+        .filter(|(id, name)| id == event_id && *name == handler)
+        .count()
+}
+
+#[nextgen_event("refund.created")]
+async fn book_refund(event: Event<Refund>) {
+    ran(&event.id, "book_refund");
+    // Long enough for the other replica's delivery to arrive while this one runs.
+    actix_rt::time::sleep(Duration::from_millis(5)).await;
+}
+
+#[nextgen_event("refund.created")]
+async fn notify_refund(event: Event<Refund>) {
+    ran(&event.id, "notify_refund");
+}
+
+#[nextgen_event("refund.failed")]
+async fn steady(event: Event<Refund>) {
+    ran(&event.id, "steady");
+}
+
+/// Fails the first time it sees an event id, succeeds after.
+#[nextgen_event("refund.failed")]
+async fn flaky_once(event: Event<Refund>) -> Result<(), String> {
+    let first = runs(&event.id, "flaky_once") == 0;
+    ran(&event.id, "flaky_once");
+    if first {
+        Err("first attempt fails".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+#[nextgen_event("refund.updated")]
+async fn record_update(event: Event<Refund>) {
+    ran(&event.id, "record_update");
+}
+
+fn delivery(id: &str, event_type: &str) -> (Vec<u8>, String) {
+    let object = json!({ "id": "re_1", "object": "refund", "amount": 1000, "charge": "ch_1",
+                         "created": 1_713_745_800, "currency": "usd", "status": "succeeded" });
+    let body = json!({ "id": id, "object": "event", "created": 1_713_745_200, "livemode": false,
+                       "type": event_type, "data": { "object": object } })
+    .to_string()
+    .into_bytes();
+    let signature = sign(&body, SECRET, now());
+    (body, signature)
+}
+
+/// A fresh event id, like NextGen's.
+fn event_id(test: &str, n: usize) -> String {
+    format!("evt_{test}_{}_{n}", std::process::id())
+}
+
+#[actix_rt::test]
+async fn two_replicas_sharing_redis_run_each_handler_once_per_event() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix("replicas");
+    // Two replicas, each with its own connection to the same Redis.
+    let a = TestServer::start(
+        WebhookConfig::new(SECRET).idempotency_store(store(&url, &prefix).await),
+        |_| {},
+    );
+    let b = TestServer::start(
+        WebhookConfig::new(SECRET).idempotency_store(store(&url, &prefix).await),
+        |_| {},
+    );
+    let (url_a, url_b) = (a.url("/webhook"), b.url("/webhook"));
+    let (mut busy, mut both_busy) = (0, 0);
+    for n in 0..100 {
+        let id = event_id("replicas", n);
+        let (body, signature) = delivery(&id, "refund.created");
+        let (first, second) = tokio::join!(
+            post(&url_a, body.clone(), Some(&signature)),
+            post(&url_b, body.clone(), Some(&signature))
+        );
+        for answer in [&first, &second] {
+            assert!(
+                answer.status == 200
+                    || (answer.status == 409 && answer.code() == "event_in_progress"),
+                "{id}: {} {:?}",
+                answer.status,
+                answer.body
+            );
+        }
+        // Both can be 409: each replica claimed one of the two handlers first and reports the
+        // other as in progress. Each handler still ran once, and the sender's retry gets a 200.
+        both_busy += usize::from(first.status == 409 && second.status == 409);
+        busy += usize::from(first.status == 409) + usize::from(second.status == 409);
+        assert_eq!(runs(&id, "book_refund"), 1, "{id}");
+        assert_eq!(runs(&id, "notify_refund"), 1, "{id}");
+    }
+    // Redelivered later to either replica: acknowledged, nothing runs again.
+    for n in 0..100 {
+        let id = event_id("replicas", n);
+        let (body, signature) = delivery(&id, "refund.created");
+        let url = if n % 2 == 0 { &url_a } else { &url_b };
+        let answer = post(url, body, Some(&signature)).await;
+        assert_eq!(answer.status, 200, "{id}: {:?}", answer.body);
+        assert_eq!(runs(&id, "book_refund"), 1, "{id}");
+        assert_eq!(runs(&id, "notify_refund"), 1, "{id}");
+    }
+    println!(
+        "{busy} of 200 deliveries found the other replica running a handler (409), \
+         both of a pair in {both_busy} of 100"
+    );
+}
+
+#[actix_rt::test]
+async fn a_handler_that_failed_on_one_replica_succeeds_on_redelivery_to_another() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix("handover");
+    let a = TestServer::start(
+        WebhookConfig::new(SECRET).idempotency_store(store(&url, &prefix).await),
+        |_| {},
+    );
+    let b = TestServer::start(
+        WebhookConfig::new(SECRET).idempotency_store(store(&url, &prefix).await),
+        |_| {},
+    );
+    let id = event_id("handover", 0);
+    let (body, signature) = delivery(&id, "refund.failed");
+
+    let first = post(&a.url("/webhook"), body.clone(), Some(&signature)).await;
+    assert_eq!(first.status, 500, "{:?}", first.body);
+    assert_eq!(first.code(), "handler_failed");
+
+    let second = post(&b.url("/webhook"), body.clone(), Some(&signature)).await;
+    assert_eq!(second.status, 200, "{:?}", second.body);
+    assert_eq!(runs(&id, "flaky_once"), 2);
+    assert_eq!(
+        runs(&id, "steady"),
+        1,
+        "the handler that succeeded on A did not run on B"
+    );
+
+    let third = post(&a.url("/webhook"), body, Some(&signature)).await;
+    assert_eq!(third.status, 200, "{:?}", third.body);
+    assert_eq!(runs(&id, "flaky_once"), 2);
+    assert_eq!(runs(&id, "steady"), 1);
+}
+
+#[actix_rt::test]
+async fn the_store_has_the_memory_stores_semantics() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix("semantics");
+    let store = store(&url, &prefix).await;
+    let lease = Duration::from_secs(60);
+    let handler = "nextgen_tests::on_charge";
+
+    assert_eq!(
+        store.claim("evt_s1", handler, lease).await.unwrap(),
+        Claim::Claimed
+    );
+    assert_eq!(
+        store.claim("evt_s1", handler, lease).await.unwrap(),
+        Claim::InProgress
+    );
+    // Per handler and per event.
+    assert_eq!(
+        store
+            .claim("evt_s1", "nextgen_tests::other", lease)
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+    assert_eq!(
+        store.claim("evt_s2", handler, lease).await.unwrap(),
+        Claim::Claimed
+    );
+    store.complete("evt_s1", handler).await.unwrap();
+    assert_eq!(
+        store.claim("evt_s1", handler, lease).await.unwrap(),
+        Claim::AlreadyDone
+    );
+    // A release never removes a done marker...
+    store.release("evt_s1", handler).await.unwrap();
+    assert_eq!(
+        store.claim("evt_s1", handler, lease).await.unwrap(),
+        Claim::AlreadyDone
+    );
+    // ...but frees a claim.
+    store.release("evt_s2", handler).await.unwrap();
+    assert_eq!(
+        store.claim("evt_s2", handler, lease).await.unwrap(),
+        Claim::Claimed
+    );
+
+    // A lease expires: a crashed run is retried.
+    let short = Duration::from_millis(50);
+    assert_eq!(
+        store.claim("evt_s3", handler, short).await.unwrap(),
+        Claim::Claimed
+    );
+    actix_rt::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(
+        store.claim("evt_s3", handler, short).await.unwrap(),
+        Claim::Claimed
+    );
+
+    // What is stored, and for how long.
+    let mut admin = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = store.key("evt_s1", handler);
+    assert_eq!(key, format!("{prefix}:evt_s1:{handler}"));
+    let (value, ttl): (String, i64) = redis::pipe()
+        .get(&key)
+        .pttl(&key)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(value, "done");
+    assert!((590_000..=600_000).contains(&ttl), "PTTL {ttl}");
+    let claim_key = store.key("evt_s2", handler);
+    let (value, ttl): (String, i64) = redis::pipe()
+        .get(&claim_key)
+        .pttl(&claim_key)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(value, "claimed");
+    assert!((50_000..=60_000).contains(&ttl), "PTTL {ttl}");
+
+    // Another prefix (another endpoint) sees none of it.
+    let other = self::store(&url, &unique_prefix("semantics-other")).await;
+    assert_eq!(
+        other.claim("evt_s1", handler, lease).await.unwrap(),
+        Claim::Claimed
+    );
+    other.release("evt_s1", handler).await.unwrap();
+
+    // Ids with the separator in them get keys of their own.
+    assert_eq!(
+        store.claim("evt_s4:x:", "m::h", lease).await.unwrap(),
+        Claim::Claimed
+    );
+    store.complete("evt_s4:x:", "m::h").await.unwrap();
+    assert_eq!(
+        store.claim("evt_s4", "x::m::h", lease).await.unwrap(),
+        Claim::Claimed
+    );
+}
+
+#[actix_rt::test]
+async fn errors_name_the_operation_and_never_the_password() {
+    let Some(url) = redis_url() else { return };
+    // A port nothing listens on.
+    let port = free_port();
+    let error = RedisIdempotencyStore::connect(
+        &format!("redis://app:hunter2@127.0.0.1:{port}/"),
+        "nextgen-test:errors",
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("could not connect"), "{error}");
+    assert!(error.contains("app:***@127.0.0.1"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+
+    // The shared server has no password: AUTH fails, and says so without repeating it.
+    let with_password = url.replacen("redis://", "redis://app:hunter2@", 1);
+    let error = RedisIdempotencyStore::connect(&with_password, "nextgen-test:errors")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!error.contains("hunter2"), "{error}");
+
+    let error = RedisIdempotencyStore::connect("http://app:hunter2@example", "p")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("invalid Redis URL"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+}
+
+/// A loopback port free right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `redis-server` of the test's own, without persistence, that it can stop and start again
+/// on the same port. Killed when dropped.
+struct OwnRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    async fn start() -> OwnRedis {
+        let mut server = OwnRedis {
+            port: free_port(),
+            child: None,
+        };
+        server.restart().await;
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    async fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!("could not start `redis-server` (install the redis-server package): {error}")
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut connection) = self.connect().await {
+                if redis::cmd("PING")
+                    .query_async::<String>(&mut connection)
+                    .await
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {} did not answer within 10 s",
+                self.port
+            );
+            actix_rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn connect(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        redis::Client::open(self.url())?
+            .get_multiplexed_async_connection()
+            .await
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[actix_rt::test]
+async fn losing_redis_answers_500_and_runs_nothing_until_it_is_back() {
+    if redis_url().is_none() {
+        return;
+    }
+    let mut redis = OwnRedis::start().await;
+    let prefix = unique_prefix("outage");
+    let server = TestServer::start(
+        WebhookConfig::new(SECRET).idempotency_store(store(&redis.url(), &prefix).await),
+        |_| {},
+    );
+    let url = server.url("/webhook");
+
+    // Handled once while Redis is up.
+    let done = event_id("outage", 0);
+    let (done_body, done_signature) = delivery(&done, "refund.updated");
+    let answer = post(&url, done_body.clone(), Some(&done_signature)).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(runs(&done, "record_update"), 1);
+
+    // The connection drops (Redis keeps its data): the recorded success never runs again.
+    let mut admin = redis.connect().await.unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg(&["KILL", "TYPE", "normal", "SKIPME", "yes"][..])
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(killed >= 1, "the store's connection was not killed");
+    // The store sends the claim again on a fresh connection, so the sender is not even
+    // asked to retry.
+    for _ in 0..3 {
+        let answer = post(&url, done_body.clone(), Some(&done_signature)).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        assert_eq!(runs(&done, "record_update"), 1);
+    }
+    drop(admin);
+
+    // Redis stops: every delivery is answered 500 and no handler runs.
+    redis.stop();
+    let pending = event_id("outage", 1);
+    let (body, signature) = delivery(&pending, "refund.updated");
+    for _ in 0..3 {
+        let started = Instant::now();
+        let answer = post(&url, body.clone(), Some(&signature)).await;
+        assert_eq!(answer.status, 500, "{:?}", answer.body);
+        assert_eq!(answer.code(), "idempotency_store_failed");
+        assert!(
+            answer.message().contains("Redis claim failed"),
+            "{}",
+            answer.message()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a delivery waited {:?} for a Redis that is down",
+            started.elapsed()
+        );
+        assert_eq!(
+            runs(&pending, "record_update"),
+            0,
+            "a handler ran without its claim"
+        );
+    }
+
+    // Redis is back (empty: it kept nothing): the redelivery runs the handler, once.
+    redis.restart().await;
+    let answer = post(&url, body.clone(), Some(&signature)).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(runs(&pending, "record_update"), 1);
+    let answer = post(&url, body, Some(&signature)).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(runs(&pending, "record_update"), 1);
+}
+
+/// The numbers of the README's "Running several replicas": memory per million done markers,
+/// and the claim + complete round trip per delivery. On a Redis of its own, so other tests do
+/// not disturb `used_memory`.
+///
+/// ```text
+/// cargo test --release -p nextgen-tests --features redis --test redis -- --ignored --nocapture
+/// ```
+#[actix_rt::test]
+#[ignore = "a measurement, not a test: run it with --ignored --nocapture"]
+async fn measure_memory_and_round_trip() {
+    let redis = OwnRedis::start().await;
+    let mut admin = redis.connect().await.unwrap();
+    let prefix = "payments";
+    let handler = "payments_service::webhooks::on_charge_succeeded";
+    let store = RedisIdempotencyStore::connect(&redis.url(), prefix)
+        .await
+        .unwrap();
+    let retention_ms = 72 * 3600 * 1000_u64;
+
+    // Memory: 100,000 done markers, written as `complete` writes them, in pipelined batches.
+    let markers = 100_000;
+    let before = used_memory(&mut admin).await;
+    for batch in 0..markers / 1000 {
+        let mut pipe = redis::pipe();
+        for n in batch * 1000..(batch + 1) * 1000 {
+            // A realistic id: `evt_` and 24 alphanumerics.
+            let key = store.key(&format!("evt_1Pq{n:021}"), handler);
+            pipe.cmd("SET")
+                .arg(key)
+                .arg("done")
+                .arg("PX")
+                .arg(retention_ms)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut admin).await.unwrap();
+    }
+    let after = used_memory(&mut admin).await;
+    let per_marker = (after - before) as f64 / markers as f64;
+    let example_key = store.key("evt_1Pq000000000000000000000", handler);
+    println!(
+        "memory: {} bytes for {markers} markers = {per_marker:.0} bytes each = {:.0} MiB per million \
+         (key `{example_key}`, {} bytes)",
+        after - before,
+        per_marker * 1e6 / 1_048_576.0,
+        example_key.len()
+    );
+
+    // Round trip: claim + complete, as one delivery with one handler does, one after another.
+    let lease = Duration::from_secs(300);
+    let rounds = 10_000;
+    for n in 0..500 {
+        store
+            .claim(&format!("evt_warm{n}"), handler, lease)
+            .await
+            .unwrap();
+    }
+    let started = Instant::now();
+    for n in 0..rounds {
+        let id = format!("evt_2Rt{n:021}");
+        assert_eq!(
+            store.claim(&id, handler, lease).await.unwrap(),
+            Claim::Claimed
+        );
+        store.complete(&id, handler).await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "round trip: {rounds} claim+complete pairs in {elapsed:?} = {:.1} µs per delivery and handler",
+        elapsed.as_secs_f64() * 1e6 / f64::from(rounds)
+    );
+}
+
+async fn used_memory(connection: &mut redis::aio::MultiplexedConnection) -> i64 {
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(connection)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
