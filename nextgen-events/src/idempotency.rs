@@ -77,10 +77,11 @@ impl State {
 
 #[derive(Default)]
 struct Entries {
-    states: HashMap<String, (State, u64)>,
+    // One allocation per key, shared with `order`; lookups build no key (see `with_key`).
+    states: HashMap<Arc<str>, (State, u64)>,
     // Insertion order, oldest first, with the sequence number each key had when queued: a
     // key removed and inserted again leaves a stale record here, recognised by its number.
-    order: VecDeque<(u64, String)>,
+    order: VecDeque<(u64, Arc<str>)>,
     next: u64,
 }
 
@@ -158,11 +159,11 @@ impl MemoryStore {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn claim_now(&self, key: String, lease: Duration) -> Claim {
+    fn claim_now(&self, key: &str, lease: Duration) -> Claim {
         let now = (self.clock)();
         let mut entries = self.lock();
         entries.sweep(now, usize::MAX);
-        match entries.states.get(&key) {
+        match entries.states.get(key) {
             Some((State::Done { until }, _)) if *until > now => return Claim::AlreadyDone,
             Some((State::Claimed { until }, _)) if *until > now => return Claim::InProgress,
             _ => {}
@@ -172,11 +173,11 @@ impl MemoryStore {
         Claim::Claimed
     }
 
-    fn complete_now(&self, key: String) {
+    fn complete_now(&self, key: &str) {
         let now = (self.clock)();
         let until = now + self.retention;
         let mut entries = self.lock();
-        match entries.states.get_mut(&key) {
+        match entries.states.get_mut(key) {
             Some((state, _)) => *state = State::Done { until },
             None => {
                 entries.sweep(now, self.capacity);
@@ -194,10 +195,11 @@ impl MemoryStore {
 }
 
 impl Entries {
-    fn insert(&mut self, key: String, state: State) {
+    fn insert(&mut self, key: &str, state: State) {
+        let key: Arc<str> = Arc::from(key);
         let sequence = self.next;
         self.next += 1;
-        self.order.push_back((sequence, key.clone()));
+        self.order.push_back((sequence, Arc::clone(&key)));
         self.states.insert(key, (state, sequence));
     }
 
@@ -205,7 +207,11 @@ impl Entries {
     /// within `capacity`.
     fn sweep(&mut self, now: Instant, capacity: usize) {
         while let Some((sequence, key)) = self.order.front() {
-            let current = self.states.get(key).filter(|(_, s)| s == sequence).copied();
+            let current = self
+                .states
+                .get(key.as_ref())
+                .filter(|(_, s)| s == sequence)
+                .copied();
             let evict = match current {
                 None => true, // a stale record of a key since removed or re-inserted
                 Some((state, _)) => state.until() <= now || self.states.len() >= capacity,
@@ -214,16 +220,26 @@ impl Entries {
                 break;
             }
             if current.is_some() {
-                self.states.remove(key);
+                self.states.remove(key.as_ref());
             }
             self.order.pop_front();
         }
     }
 }
 
-fn key(event_id: &str, handler: &str) -> String {
-    // A NUL cannot occur in a handler's Rust path, so the pair is unambiguous.
-    format!("{event_id}\0{handler}")
+/// Runs `f` with the key of `(event id, handler)`, built in a reused per-thread buffer.
+fn with_key<T>(event_id: &str, handler: &str, f: impl FnOnce(&str) -> T) -> T {
+    thread_local! {
+        static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    KEY.with_borrow_mut(|key| {
+        key.clear();
+        // A NUL cannot occur in a handler's Rust path, so the pair is unambiguous.
+        key.push_str(event_id);
+        key.push('\0');
+        key.push_str(handler);
+        f(key)
+    })
 }
 
 impl IdempotencyStore for MemoryStore {
@@ -233,17 +249,17 @@ impl IdempotencyStore for MemoryStore {
         handler: &'a str,
         lease: Duration,
     ) -> StoreFuture<'a, Claim> {
-        let claim = self.claim_now(key(event_id, handler), lease);
+        let claim = with_key(event_id, handler, |key| self.claim_now(key, lease));
         Box::pin(std::future::ready(Ok(claim)))
     }
 
     fn complete<'a>(&'a self, event_id: &'a str, handler: &'a str) -> StoreFuture<'a, ()> {
-        self.complete_now(key(event_id, handler));
+        with_key(event_id, handler, |key| self.complete_now(key));
         Box::pin(std::future::ready(Ok(())))
     }
 
     fn release<'a>(&'a self, event_id: &'a str, handler: &'a str) -> StoreFuture<'a, ()> {
-        self.release_now(&key(event_id, handler));
+        with_key(event_id, handler, |key| self.release_now(key));
         Box::pin(std::future::ready(Ok(())))
     }
 }
