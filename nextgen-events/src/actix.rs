@@ -75,7 +75,9 @@ async fn webhook_route(
 
 /// The acknowledgement NextGen expects: 200 `{"received": true}`.
 pub fn received() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "received": true }))
+    HttpResponse::Ok()
+        .content_type(header::ContentType::json())
+        .body(r#"{"received":true}"#)
 }
 
 async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
