@@ -6,29 +6,12 @@ mod support;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nextgen_events::idempotency::{Claim, IdempotencyStore, MemoryStore, StoreError, StoreFuture};
 use nextgen_events::prelude::*;
-use nextgen_events::sign;
-use serde_json::json;
-use support::{SECRET, TestServer, now, post};
-
-/// How many times each handler ran, per event id.
-static RUNS: Mutex<Vec<(String, &'static str)>> = Mutex::new(Vec::new());
-
-fn ran(event_id: &str, handler: &'static str) {
-    RUNS.lock().unwrap().push((event_id.to_owned(), handler));
-}
-
-fn runs(event_id: &str, handler: &str) -> usize {
-    RUNS.lock()
-        .unwrap()
-        .iter()
-        .filter(|(id, name)| id == event_id && *name == handler)
-        .count()
-}
+use support::{SECRET, TestServer, delivery, post, ran, runs};
 
 #[nextgen_event("refund.updated")]
 async fn count_refund(event: Event<Refund>) {
@@ -56,21 +39,6 @@ async fn flaky_once(event: Event<Refund>) -> Result<(), String> {
 async fn slow(event: Event<Customer>) {
     ran(&event.id, "slow");
     actix_rt::time::sleep(Duration::from_millis(300)).await;
-}
-
-fn delivery(id: &str, event_type: &str) -> (Vec<u8>, String) {
-    let object = if event_type.starts_with("customer") {
-        json!({ "id": "cus_1", "object": "customer", "balance": 0, "created": 1_713_745_200 })
-    } else {
-        json!({ "id": "re_1", "object": "refund", "amount": 1000, "charge": "ch_1",
-                "created": 1_713_745_800, "currency": "usd", "status": "succeeded" })
-    };
-    let body = json!({ "id": id, "object": "event", "created": 1_713_745_200, "livemode": false,
-                       "type": event_type, "data": { "object": object } })
-    .to_string()
-    .into_bytes();
-    let signature = sign(&body, SECRET, now());
-    (body, signature)
 }
 
 #[actix_rt::test]

@@ -16,15 +16,12 @@ mod support;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nextgen_events::idempotency::{Claim, IdempotencyStore};
 use nextgen_events::prelude::*;
 use nextgen_events::redis::RedisIdempotencyStore;
-use nextgen_events::sign;
-use serde_json::json;
-use support::{SECRET, TestServer, now, post};
+use support::{SECRET, TestServer, delivery, post, ran, runs};
 
 const URL_ENV: &str = "NEXTGEN_TEST_REDIS_URL";
 
@@ -60,21 +57,6 @@ async fn store(url: &str, prefix: &str) -> RedisIdempotencyStore {
         .retention(Duration::from_secs(600))
 }
 
-/// Which handler ran for which event id, in this test binary.
-static RUNS: Mutex<Vec<(String, &'static str)>> = Mutex::new(Vec::new());
-
-fn ran(event_id: &str, handler: &'static str) {
-    RUNS.lock().unwrap().push((event_id.to_owned(), handler));
-}
-
-fn runs(event_id: &str, handler: &str) -> usize {
-    RUNS.lock()
-        .unwrap()
-        .iter()
-        .filter(|(id, name)| id == event_id && *name == handler)
-        .count()
-}
-
 #[nextgen_event("refund.created")]
 async fn book_refund(event: Event<Refund>) {
     ran(&event.id, "book_refund");
@@ -107,17 +89,6 @@ async fn flaky_once(event: Event<Refund>) -> Result<(), String> {
 #[nextgen_event("refund.updated")]
 async fn record_update(event: Event<Refund>) {
     ran(&event.id, "record_update");
-}
-
-fn delivery(id: &str, event_type: &str) -> (Vec<u8>, String) {
-    let object = json!({ "id": "re_1", "object": "refund", "amount": 1000, "charge": "ch_1",
-                         "created": 1_713_745_800, "currency": "usd", "status": "succeeded" });
-    let body = json!({ "id": id, "object": "event", "created": 1_713_745_200, "livemode": false,
-                       "type": event_type, "data": { "object": object } })
-    .to_string()
-    .into_bytes();
-    let signature = sign(&body, SECRET, now());
-    (body, signature)
 }
 
 /// A fresh event id, like NextGen's.

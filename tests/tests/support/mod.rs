@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Mutex;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
@@ -99,4 +100,40 @@ pub fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("a clock after 1970")
         .as_secs()
+}
+
+/// Which handler ran for which event id, in order: `ran` records, `runs` counts.
+static RUNS: Mutex<Vec<(String, &'static str)>> = Mutex::new(Vec::new());
+
+/// Records that `handler` ran for `event_id`.
+pub fn ran(event_id: &str, handler: &'static str) {
+    RUNS.lock()
+        .expect("RUNS")
+        .push((event_id.to_owned(), handler));
+}
+
+/// How many times `handler` ran for `event_id`.
+pub fn runs(event_id: &str, handler: &str) -> usize {
+    RUNS.lock()
+        .expect("RUNS")
+        .iter()
+        .filter(|(id, name)| id == event_id && *name == handler)
+        .count()
+}
+
+/// A signed delivery of `event_type` (a `customer.*` or `refund.*` type) with id `id`:
+/// `(body, NextGen-Signature)`.
+pub fn delivery(id: &str, event_type: &str) -> (Vec<u8>, String) {
+    let object = if event_type.starts_with("customer") {
+        serde_json::json!({ "id": "cus_1", "object": "customer", "balance": 0, "created": 1_713_745_200 })
+    } else {
+        serde_json::json!({ "id": "re_1", "object": "refund", "amount": 1000, "charge": "ch_1",
+                "created": 1_713_745_800, "currency": "usd", "status": "succeeded" })
+    };
+    let body = serde_json::json!({ "id": id, "object": "event", "created": 1_713_745_200,
+                       "livemode": false, "type": event_type, "data": { "object": object } })
+    .to_string()
+    .into_bytes();
+    let signature = nextgen_events::sign(&body, SECRET, now());
+    (body, signature)
 }
