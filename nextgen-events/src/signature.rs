@@ -99,7 +99,7 @@ impl From<String> for Secret {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HeaderProblem {
-    /// The header has bytes that are not visible ASCII.
+    /// The header has characters that are not ASCII.
     NotAscii,
     /// The header is longer than [`MAX_HEADER_LEN`].
     TooLong {
@@ -142,7 +142,7 @@ impl fmt::Display for HeaderProblem {
                     "it is {len} bytes long, more than the {MAX_HEADER_LEN} accepted"
                 )
             }
-            HeaderProblem::NotAscii => f.write_str("it contains bytes that are not visible ASCII"),
+            HeaderProblem::NotAscii => f.write_str("it contains characters that are not ASCII"),
             HeaderProblem::TooManySignatures => {
                 write!(f, "it has more than {MAX_SIGNATURES} `v1` signatures")
             }
@@ -267,12 +267,16 @@ impl<'a> SignatureHeader<'a> {
         if header.len() > MAX_HEADER_LEN {
             return Err(Malformed(HeaderProblem::TooLong { len: header.len() }));
         }
+        // HTTP header values are ASCII; anything else is not a header NextGen wrote.
+        if !header.is_ascii() {
+            return Err(Malformed(HeaderProblem::NotAscii));
+        }
         let mut timestamp_text = None;
         let mut signatures = [[0; SIGNATURE_LEN]; MAX_SIGNATURES];
         let mut count = 0;
         for (index, element) in header.split(',').enumerate() {
             let element_no = index + 1;
-            let element = element.trim();
+            let element = element.trim_ascii();
             if element.is_empty() {
                 continue;
             }
@@ -282,9 +286,9 @@ impl<'a> SignatureHeader<'a> {
                     .ok_or(Malformed(HeaderProblem::MissingEquals {
                         element: element_no,
                     }))?;
-            match key.trim() {
+            match key.trim_ascii() {
                 // The first `t` is kept; a second one is an error, not a silent override.
-                "t" if timestamp_text.replace(value.trim()).is_some() => {
+                "t" if timestamp_text.replace(value.trim_ascii()).is_some() => {
                     return Err(Malformed(HeaderProblem::DuplicateTimestamp));
                 }
                 "t" => {}
@@ -292,7 +296,7 @@ impl<'a> SignatureHeader<'a> {
                     let slot = signatures
                         .get_mut(count)
                         .ok_or(Malformed(HeaderProblem::TooManySignatures))?;
-                    *slot = decode_signature(value.trim(), element_no)?;
+                    *slot = decode_signature(value.trim_ascii(), element_no)?;
                     count += 1;
                 }
                 _ => {}
@@ -514,7 +518,7 @@ impl Verifier {
                 .finalize()
                 .into_bytes();
             // Every entry is compared, in constant time each: rotation sends several.
-            header.signatures.iter().fold(false, |found, candidate| {
+            header.signatures().iter().fold(false, |found, candidate| {
                 found | bool::from(candidate.as_slice().ct_eq(expected.as_slice()))
             })
         });

@@ -377,11 +377,12 @@ fn malformed_invalid_hex() {
         malformed(&format!("v1={good},t={NOW},v1=not-hex")),
         HeaderProblem::InvalidHex { element: 3 }
     );
-    // Non-ASCII is malformed too, without a panic on a char boundary (which problem it is
-    // reported as is left open: `InvalidHex` today, perhaps a dedicated non-ASCII problem).
+    // Non-ASCII is malformed too, without a panic on a char boundary.
     let accented = format!("é{}", &good[2..]);
-    let error = check_err(&verifier(), BODY, &format!("t={NOW},v1={accented}"), NOW);
-    assert_malformed_message(&error);
+    assert_eq!(
+        malformed(&format!("t={NOW},v1={accented}")),
+        HeaderProblem::NotAscii
+    );
     let error = check_err(&verifier(), BODY, &format!("t={NOW},v1={not_hex}"), NOW);
     assert_malformed_message(&error);
     let message = error.to_string();
@@ -989,5 +990,18 @@ proptest! {
             matches!(result, Err(SignatureError::NoMatch { .. })),
             "{:?}", result
         );
+    }
+}
+
+#[test]
+fn a_header_with_non_ascii_characters_is_malformed() {
+    let good = format!("t={NOW},v1={}", v1(BODY, SECRET, NOW));
+    // Unicode whitespace is not trimmed into something valid: a header is ASCII.
+    for header in [
+        format!("\u{3000}{good}"),
+        format!("t={NOW},\u{a0}v1={}", v1(BODY, SECRET, NOW)),
+        format!("{good},note=café"),
+    ] {
+        assert_eq!(malformed(&header), HeaderProblem::NotAscii, "{header:?}");
     }
 }
