@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::catalog::{self, ErasedEvent, PayloadKind};
 use crate::config::WebhookConfig;
 use crate::context::Context;
-use crate::envelope::{EnvelopeError, Event, RawEvent};
+use crate::envelope::{self, EnvelopeError, Event, RawEvent};
 use crate::error::WebhookError;
 use crate::fastpath::{self, Envelope, Object};
 use crate::handler::{Handler, HandlerError, HandlerFuture};
@@ -127,8 +127,16 @@ fn prepare_handlers(
         start_all(typed, event, event_type.kind, context, &mut calls);
     }
     if !wildcard.is_empty() {
-        let event = (catalog::UNTYPED.parse)(raw)?;
-        start_all(wildcard, event, catalog::UNTYPED, context, &mut calls);
+        match (catalog::UNTYPED.parse)(raw) {
+            Ok(event) => start_all(wildcard, event, catalog::UNTYPED, context, &mut calls),
+            // Valid JSON that `serde_json::Value` cannot hold (a number beyond f64, a lone
+            // surrogate, nesting past 128 levels). A type outside the catalog is acknowledged
+            // all the same: its sender would retry it for days, and no retry would change it.
+            Err(error) if catalog::lookup(&raw.event_type).is_none() => {
+                tracing::error!(%error, "`*` handlers skipped: the event cannot be read as JSON");
+            }
+            Err(error) => return Err(error),
+        }
     }
     Ok(PreparedDispatch {
         event_id: raw.id.clone(),
@@ -144,6 +152,7 @@ fn read<'a>(body: &'a [u8], registry: &Registry) -> Result<Envelope<'a>, Envelop
     let eager = |event_type: &str| {
         registry.wildcard_handlers().is_empty() && !registry.handlers_for(event_type).is_empty()
     };
+    envelope::check_utf8(body)?;
     if let Some(envelope) = fastpath::read(body, &eager) {
         return Ok(envelope);
     }

@@ -156,6 +156,7 @@ impl<T: DeserializeOwned> Event<T> {
 impl<'a> RawEvent<'a> {
     /// Reads the envelope of a body, leaving `data.object` unparsed.
     pub fn parse(body: &'a [u8]) -> Result<Self, EnvelopeError> {
+        check_utf8(body)?;
         // serde's derive also reads structs from arrays, field by field: an event is an object.
         if body.trim_ascii_start().starts_with(b"[") {
             return Err(EnvelopeError::NotAnEvent {
@@ -241,6 +242,16 @@ impl<T> Event<T> {
             },
         }
     }
+}
+
+/// JSON is UTF-8 throughout, but serde_json does not check the members it skips: check the
+/// whole body, so that no path accepts what another refuses.
+pub(crate) fn check_utf8(body: &[u8]) -> Result<(), EnvelopeError> {
+    std::str::from_utf8(body)
+        .map(drop)
+        .map_err(|error| EnvelopeError::NotJson {
+            message: format!("the body is not valid UTF-8: {error}"),
+        })
 }
 
 /// serde_json's message without its "at line L column C": inside `data.object` those count

@@ -98,6 +98,7 @@ fn cases() -> Vec<Case> {
         signed("an id that is a number", br#"{"id":1,"type":"charge.succeeded","created":1,"livemode":false,"data":{"object":{}}}"#, 400, "invalid_event"),
         signed("a truncated body", &body[..body.len() / 2], 400, "invalid_json"),
         signed("invalid UTF-8", b"{\"id\":\"evt_\xff\xfe\",\"type\":\"x\"}", 400, "invalid_json"),
+        signed("invalid UTF-8 in a member nobody reads", b"{\"id\":\"evt_1\",\"object\":\"ev\xffent\",\"type\":\"x.y\",\"created\":1,\"livemode\":false,\"data\":{\"object\":{}}}", 400, "invalid_json"),
         signed("trailing garbage", &[&body[..], b"}}"].concat(), 400, "invalid_json"),
         signed("10 MiB body", &vec![b' '; 10 * 1024 * 1024], 413, "body_too_large"),
     ]

@@ -5,8 +5,8 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nextgen_events::idempotency::{Claim, IdempotencyStore, MemoryStore, StoreError, StoreFuture};
