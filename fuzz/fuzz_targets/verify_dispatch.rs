@@ -328,8 +328,12 @@ fn check_genuine(body: &[u8], result: &Result<DispatchReport, WebhookError>, wit
     assert_eq!(report.event_id, raw.id);
     assert_eq!(report.event_type, raw.event_type);
     let registry = Registry::global();
-    let expected =
-        registry.handlers_for(&raw.event_type).len() + registry.wildcard_handlers().len();
+    // `*` handlers see every event as JSON; an event outside the catalog that JSON values
+    // cannot hold (1e400, a lone surrogate) is acknowledged without them.
+    let as_json = raw.payload::<serde_json::Value>().is_ok()
+        || nextgen_events::catalog::lookup(&raw.event_type).is_some();
+    let expected = registry.handlers_for(&raw.event_type).len()
+        + if as_json { registry.wildcard_handlers().len() } else { 0 };
     assert_eq!(
         report.outcomes.len(),
         expected,

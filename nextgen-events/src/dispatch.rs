@@ -325,14 +325,20 @@ pub async fn dispatch_with(
             }
         };
         let mut report = prepared.run().await;
-        for outcome in &report.outcomes {
-            let recorded = match outcome.result {
-                Ok(()) => store.complete(&event_id, outcome.handler).await,
-                Err(_) => store.release(&event_id, outcome.handler).await,
+        for handler in claims.typed.iter().chain(&claims.wildcard) {
+            let outcome = report
+                .outcomes
+                .iter()
+                .find(|outcome| outcome.handler == handler.name());
+            // A claimed handler that did not run (`*` handlers of an event they cannot be
+            // given) is released, like a failed one: nothing was recorded for it.
+            let recorded = match outcome.map(|outcome| &outcome.result) {
+                Some(Ok(())) => store.complete(&event_id, handler.name()).await,
+                Some(Err(_)) | None => store.release(&event_id, handler.name()).await,
             };
             if let Err(error) = recorded {
                 // The handler's own outcome stands; at worst a redelivery runs it again.
-                tracing::error!(handler = outcome.handler, %error, "could not record the handler's outcome");
+                tracing::error!(handler = handler.name(), %error, "could not record the handler's outcome");
             }
         }
         report.outcomes.extend(claims.not_run);
