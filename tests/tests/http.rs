@@ -328,13 +328,12 @@ async fn an_unknown_event_that_json_values_cannot_hold_is_still_acknowledged() {
     let server = server();
     // Valid JSON, but beyond what `serde_json::Value` holds: `*` handlers cannot be given it.
     let body = br#"{"id":"evt_http_huge","object":"event","type":"payout.teleported","created":1,"livemode":false,"data":{"object":{"amount":1e400}}}"#;
-    let answer = post(
-        &server.url("/webhook"),
-        &body[..],
-        Some(&sign(body, SECRET, now())),
-    )
-    .await;
-    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    for _ in 0..2 {
+        // The second time too: the skipped handlers' claims were given back.
+        let signature = sign(body, SECRET, now());
+        let answer = post(&server.url("/webhook"), &body[..], Some(&signature)).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    }
     assert!(seen("evt_http_huge").is_empty());
 
     // A catalog event that does not fit is API drift: 500, and the sender keeps it.
