@@ -8,14 +8,14 @@
 #
 # Each route is measured twice, alternating (echo, webhook, echo, webhook), and the better run
 # of each counts, so that a slow moment of the machine does not decide the ratio.
-# NEXTGEN_LOAD_EVENTS (default 1000) distinct events are cycled through: after its first
+# NEXTGEN_LOAD_EVENTS (default 10000) distinct events are cycled through: after its first
 # delivery an event id is answered by the idempotency store without running the handlers
 # again, as a redelivery is; verification and parsing run for every request.
 set -euo pipefail
 
 duration=${1:-20}
 connections=${2:-64}
-events=${NEXTGEN_LOAD_EVENTS:-1000}
+events=${NEXTGEN_LOAD_EVENTS:-10000}
 [[ $duration =~ ^[0-9]+$ && $duration -gt 0 && $duration -le 60 ]] ||
     { echo "usage: $0 [DURATION_SECONDS=20, at most 60] [CONNECTIONS=64]" >&2; exit 2; }
 [[ $connections =~ ^[0-9]+$ && $connections -ge 2 ]] ||

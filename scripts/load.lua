@@ -2,8 +2,9 @@
 --
 -- wrk's Lua has no HMAC, so load.sh signs the requests beforehand and passes the file's path
 -- in the environment: NEXTGEN_LOAD_REQUESTS, one request per line, "<NextGen-Signature>\t<body>".
--- Each thread formats every request once in init() and then cycles through them, starting
--- at its own offset so that two threads do not send the same event at the same moment.
+-- Each thread takes its own share of the requests (line n goes to thread n mod threads),
+-- formats them once in init() and cycles through them: two threads never send the same event
+-- at the same moment, which the server would rightly answer 409 (a concurrent redelivery).
 
 local threads = {}
 local next_id = 0
@@ -26,9 +27,12 @@ function init(args)
    end
    -- bench-http.sh sends the same requests to the bare /echo route as well.
    local target = os.getenv("NEXTGEN_LOAD_PATH") or "/webhook"
+   local threads_total = tonumber(os.getenv("NEXTGEN_LOAD_THREADS") or "2")
+   local line_no = 0
    for line in file:lines() do
+      line_no = line_no + 1
       local signature, body = line:match("^([^\t]+)\t(.*)$")
-      if signature then
+      if signature and (line_no - 1) % threads_total == (id or 0) then
          requests[#requests + 1] = wrk.format("POST", target, {
             ["Content-Type"] = "application/json",
             ["NextGen-Signature"] = signature,
@@ -39,8 +43,7 @@ function init(args)
    if #requests == 0 then
       error("no signed request in " .. path)
    end
-   -- Threads start half a cycle (or a share of it) apart.
-   index = (math.floor(#requests * (id or 0) / 2) % #requests) + 1
+   index = 1
 end
 
 function request()

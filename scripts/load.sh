@@ -6,7 +6,7 @@
 # 1. installs wrk with apt-get when it is missing;
 # 2. builds the example server in release mode and starts it on a free loopback port, with
 #    RUST_LOG=warn (so logging does not dominate) and a fresh NEXTGEN_WEBHOOK_SECRET;
-# 3. signs NEXTGEN_LOAD_EVENTS (default 1000) distinct charge.succeeded deliveries at the
+# 3. signs NEXTGEN_LOAD_EVENTS (default 10000) distinct charge.succeeded deliveries at the
 #    current time (scripts/sign-deliveries.py: wrk's Lua has no HMAC);
 # 4. runs `wrk -t2 -c$CONNECTIONS -d${DURATION}s --latency -s scripts/load.lua` against
 #    POST /webhook, cycling through the signed deliveries;
@@ -22,7 +22,7 @@ set -euo pipefail
 
 duration=${1:-60}
 connections=${2:-64}
-events=${NEXTGEN_LOAD_EVENTS:-1000}
+events=${NEXTGEN_LOAD_EVENTS:-10000}
 [[ $duration =~ ^[0-9]+$ && $duration -gt 0 ]] || { echo "usage: $0 [DURATION_SECONDS=60] [CONNECTIONS=64]" >&2; exit 2; }
 [[ $connections =~ ^[0-9]+$ && $connections -ge 2 ]] || { echo "CONNECTIONS must be 2 or more (wrk -t2)" >&2; exit 2; }
 if ((duration > 240)); then
