@@ -224,10 +224,9 @@ impl FromRequest for VerifiedEvent {
         let payload = payload.take();
         Box::pin(async move {
             let config = webhook_config(&request)?;
-            let signature = signature_header(&request)?;
-            SignatureHeader::parse(signature)?;
+            let header = SignatureHeader::parse(signature_header(&request)?)?;
             let body = read_body(&request, payload, config.max_body_bytes()).await?;
-            VerifiedDelivery::verify(config, body, Some(signature)).map(VerifiedEvent)
+            VerifiedDelivery::verify_parsed(config, body, &header).map(VerifiedEvent)
         })
     }
 }

@@ -9,7 +9,7 @@ use crate::context::Context;
 use crate::dispatch::{self, DispatchReport};
 use crate::envelope::{EnvelopeError, Event, RawEvent};
 use crate::error::WebhookError;
-use crate::signature::SignatureError;
+use crate::signature::{SignatureError, SignatureHeader};
 
 /// Verifies a delivery and runs every matching handler: the whole path of one webhook,
 /// without HTTP. `signature` is the `NextGen-Signature` header value, if the request had one.
@@ -89,9 +89,19 @@ impl VerifiedDelivery {
         body: impl Into<Bytes>,
         signature: Option<&str>,
     ) -> Result<Self, WebhookError> {
-        let body = body.into();
         let signature = signature.ok_or(SignatureError::MissingHeader)?;
-        let timestamp = config.verifier().verify(&body, signature)?;
+        Self::verify_parsed(config, body.into(), &SignatureHeader::parse(signature)?)
+    }
+
+    /// [`verify`](VerifiedDelivery::verify) for a header already parsed (the extractor
+    /// parses it before reading the body, to refuse unsigned requests cheaply).
+    pub(crate) fn verify_parsed(
+        config: &WebhookConfig,
+        body: Bytes,
+        header: &SignatureHeader<'_>,
+    ) -> Result<Self, WebhookError> {
+        let verifier = config.verifier();
+        let timestamp = verifier.verify_parsed(&body, header, verifier.now())?;
         let raw = RawEvent::parse(&body)?;
         Ok(VerifiedDelivery {
             event_id: raw.id,
