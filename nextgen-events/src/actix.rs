@@ -17,6 +17,7 @@
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
@@ -28,12 +29,21 @@ use futures_util::{Stream, StreamExt};
 use crate::config::WebhookConfig;
 use crate::context::Context;
 use crate::delivery::VerifiedDelivery;
-use crate::dispatch::{self, DispatchReport};
+use crate::dispatch;
+use crate::registry::Registry;
+use crate::report::DispatchReport;
 use crate::error::WebhookError;
 use crate::signature::{self, HeaderProblem, SignatureError, SignatureHeader};
+use crate::throttle::Throttle;
 
 /// Mounts the webhook endpoint: `POST path` verifies, parses and dispatches every delivery to
 /// the `#[nextgen_event]` handlers, and answers as the [`WebhookError`] docs describe.
+///
+/// # Panics
+///
+/// When two handlers linked into the binary share a name (see
+/// [`Registry::check_names`]): they would share their idempotency records, so the app stops
+/// at start-up with a message naming both and the fix.
 ///
 /// ```
 /// use actix_web::App;
@@ -44,6 +54,9 @@ use crate::signature::{self, HeaderProblem, SignatureError, SignatureHeader};
 /// ```
 pub fn webhooks(path: &str, config: WebhookConfig) -> impl FnOnce(&mut web::ServiceConfig) {
     let path = path.to_owned();
+    if let Err(duplicate) = Registry::global().check_names() {
+        panic!("cannot mount the webhook route at `{path}`: {duplicate}");
+    }
     move |service: &mut web::ServiceConfig| {
         service.service(
             web::resource(path)
@@ -63,7 +76,7 @@ async fn webhook_route(
     let config = webhook_config(&request)?;
     // Cheap rejections first: no body is read for a request that cannot be genuine.
     let header = SignatureHeader::parse(signature_header(&request)?)?;
-    let body = read_body(&request, payload, config.max_body_bytes()).await?;
+    let body = read_body(&request, payload, config).await?;
     config
         .verifier()
         .verify_parsed(&body, &header, config.verifier().now())?;
@@ -111,13 +124,18 @@ fn signature_header(request: &HttpRequest) -> Result<&str, SignatureError> {
         .map_err(|_| SignatureError::MalformedHeader(HeaderProblem::NotAscii))
 }
 
-/// Reads the body up to `limit` bytes, refusing early on a larger `Content-Length` and never
-/// buffering more than the limit whatever the sender claims.
+/// What is allocated for a body before its bytes arrive, whatever `Content-Length` says.
+const FIRST_ALLOCATION: usize = 16 * 1024;
+
+/// Reads the body up to the configured limit and within the configured time, refusing early
+/// on a larger `Content-Length` and never buffering more than the limit whatever the sender
+/// claims.
 async fn read_body(
     request: &HttpRequest,
-    mut payload: impl Stream<Item = Result<Bytes, PayloadError>> + Unpin,
-    limit: usize,
+    payload: impl Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+    config: &WebhookConfig,
 ) -> Result<Bytes, WebhookError> {
+    let limit = config.max_body_bytes();
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -126,7 +144,19 @@ async fn read_body(
     if declared.is_some_and(|length| length > limit) {
         return Err(WebhookError::BodyTooLarge { limit });
     }
-    let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
+    let timeout = config.max_body_duration();
+    let capacity = declared.unwrap_or(0).min(FIRST_ALLOCATION);
+    tokio::time::timeout(timeout, read_chunks(payload, limit, capacity))
+        .await
+        .map_err(|_| WebhookError::BodyTimeout { timeout })?
+}
+
+async fn read_chunks(
+    mut payload: impl Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+    limit: usize,
+    capacity: usize,
+) -> Result<Bytes, WebhookError> {
+    let mut body = BytesMut::with_capacity(capacity);
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|error| WebhookError::BodyUnreadable(error.to_string()))?;
         if body.len() + chunk.len() > limit {
@@ -148,25 +178,36 @@ impl ResponseError for WebhookError {
 
     fn error_response(&self) -> HttpResponse {
         // The handlers' own errors were logged with their names as they failed; here the
-        // delivery's outcome. Neither carries the body nor a secret.
+        // delivery's outcome. Neither carries the body nor a secret. Rejections can be caused
+        // by anyone who can reach the endpoint, so their warnings are rate-limited.
+        static REJECTIONS: Throttle = Throttle::new(20, Duration::from_secs(10));
         if self.status() >= 500 {
             tracing::error!(
                 status = self.status(),
                 code = self.code(),
                 "webhook failed: {self}"
             );
-        } else {
+        } else if let Some(suppressed) = REJECTIONS.admit(Instant::now()) {
             tracing::warn!(
                 status = self.status(),
                 code = self.code(),
+                suppressed,
                 "webhook rejected: {self}"
             );
         }
-        HttpResponse::build(self.status_code()).json(error_body(
-            self.error_type(),
-            self.code(),
-            &self.to_string(),
-        ))
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(retry_after) = self.retry_after() {
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response.insert_header((header::RETRY_AFTER, seconds.max(1)));
+        }
+        // The rest of the body was not read: the connection cannot carry another request.
+        if matches!(
+            self,
+            WebhookError::BodyTimeout { .. } | WebhookError::BodyTooLarge { .. }
+        ) {
+            response.force_close();
+        }
+        response.json(error_body(self.error_type(), self.code(), &self.answer()))
     }
 }
 
@@ -225,7 +266,7 @@ impl FromRequest for VerifiedEvent {
         Box::pin(async move {
             let config = webhook_config(&request)?;
             let header = SignatureHeader::parse(signature_header(&request)?)?;
-            let body = read_body(&request, payload, config.max_body_bytes()).await?;
+            let body = read_body(&request, payload, config).await?;
             VerifiedDelivery::verify_parsed(config, body, &header).map(VerifiedEvent)
         })
     }

@@ -1,11 +1,10 @@
 //! Endpoint configuration: secrets, replay tolerance, body limit.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use crate::idempotency::{DEFAULT_LEASE, IdempotencyStore, MemoryStore};
+use crate::idempotency::{Claims, DEFAULT_LEASE, EventLocks, IdempotencyStore, MemoryStore};
 use crate::signature::{Secret, Verifier};
 
 /// The environment variable [`WebhookConfig::from_env`] reads.
@@ -13,6 +12,9 @@ pub const SECRET_ENV: &str = "NEXTGEN_WEBHOOK_SECRET";
 
 /// The default body limit: 1 MiB. NextGen events are a few KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// How long a body may take to arrive by default: NextGen sends a few KiB at once.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a webhook endpoint verifies and reads deliveries.
 ///
@@ -32,9 +34,11 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 pub struct WebhookConfig {
     verifier: Verifier,
     body_limit: usize,
+    body_timeout: Duration,
     // Shared by every clone, so all of a server's workers see the same claims and markers.
     store: Option<Arc<dyn IdempotencyStore>>,
     lease: Duration,
+    locks: Arc<EventLocks>,
 }
 
 /// Why a [`WebhookConfig`] could not be built from the environment.
@@ -71,8 +75,10 @@ impl WebhookConfig {
         WebhookConfig {
             verifier: Verifier::new(secret),
             body_limit: DEFAULT_BODY_LIMIT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             store: Some(Arc::new(MemoryStore::default())),
             lease: DEFAULT_LEASE,
+            locks: Arc::default(),
         }
     }
 
@@ -117,6 +123,14 @@ impl WebhookConfig {
         self
     }
 
+    /// How long the whole body may take to arrive once the headers are in (default 10 s); a
+    /// slower one is answered 408 `body_timeout` and its connection closed, so slow senders
+    /// cannot hold connections open.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
     /// Replaces the system clock (seconds since the Unix epoch), e.g. in tests.
     pub fn clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
         self.verifier = self.verifier.clock(clock);
@@ -136,8 +150,9 @@ impl WebhookConfig {
         self
     }
 
-    /// How long a handler's claim on an event holds (default 5 min): a delivery of the same
-    /// event id meanwhile does not run it, and after it a crashed run is retried.
+    /// How long a handler's claim on an event holds without renewal (default 60 s). It is
+    /// renewed about every third of it while the handler runs, so a slow handler keeps it; a
+    /// process that died stops renewing, and a redelivery after the lease runs the handler.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self
@@ -151,6 +166,20 @@ impl WebhookConfig {
     /// The claim lease.
     pub fn lease_duration(&self) -> Duration {
         self.lease
+    }
+
+    /// What dispatch claims handlers with, unless redelivery detection is off.
+    pub(crate) fn claims(&self) -> Option<Claims> {
+        self.store.as_ref().map(|store| Claims {
+            store: Arc::clone(store),
+            lease: self.lease,
+            locks: Arc::clone(&self.locks),
+        })
+    }
+
+    /// How long a body may take to arrive.
+    pub fn max_body_duration(&self) -> Duration {
+        self.body_timeout
     }
 
     /// The verifier built from this configuration.
@@ -175,6 +204,7 @@ impl fmt::Debug for WebhookConfig {
             .field("secrets", &self.verifier.secrets())
             .field("tolerance", &self.verifier.tolerance_duration())
             .field("body_limit", &self.body_limit)
+            .field("body_timeout", &self.body_timeout)
             .field("idempotency", &self.store.is_some())
             .field("lease", &self.lease)
             .finish()

@@ -4,7 +4,7 @@ use actix_web::HttpRequest;
 use actix_web::dev::Extensions;
 use actix_web::web;
 
-use crate::handler::HandlerError;
+use crate::report::HandlerError;
 
 /// What a delivery is dispatched with, besides the event: the app's data.
 ///

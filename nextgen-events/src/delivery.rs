@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::WebhookConfig;
 use crate::context::Context;
-use crate::dispatch::{self, DispatchReport};
+use crate::dispatch;
+use crate::report::DispatchReport;
 use crate::envelope::{EnvelopeError, Event, RawEvent};
 use crate::error::WebhookError;
 use crate::signature::{SignatureError, SignatureHeader};

@@ -1,11 +1,12 @@
-//! Dispatch: run the handlers of a verified delivery and report how each one did.
+//! Dispatch: prepare the handlers of a verified delivery, then run them one at a time.
 //!
 //! The envelope is read once; `data.object` is parsed once into the catalog's payload type for
 //! the typed handlers and once into JSON for the `*` handlers, and only when such handlers
 //! exist. Handlers run one after another, typed ones first, each group in name order: a
-//! predictable order, and a failing handler never stops the others from running.
+//! predictable order, and a failing handler never stops the others from running. With an
+//! idempotency store each handler is claimed, run and recorded before the next one starts
+//! (see [`idempotency`](crate::idempotency)).
 
-use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
@@ -15,102 +16,45 @@ use tracing::Instrument;
 use crate::catalog::{self, ErasedEvent, PayloadKind};
 use crate::config::WebhookConfig;
 use crate::context::Context;
-use crate::envelope::{self, EnvelopeError, Event, RawEvent};
+use crate::envelope::{EnvelopeError, Event, RawEvent};
 use crate::error::WebhookError;
-use crate::fastpath::{self, Envelope, Object};
-use crate::handler::{Handler, HandlerError, HandlerFuture};
-use crate::idempotency::{Claim, IdempotencyStore, StoreError};
+use crate::handler::{Handler, HandlerFuture};
+use crate::idempotency::{Claims, StoreError, Turn, take_turn};
+use crate::read::{Envelope, Object, read_verified};
 use crate::registry::Registry;
+use crate::report::{DispatchReport, HandlerError, HandlerOutcome, panic_message};
 
-/// How one handler did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandlerOutcome {
-    /// The handler's full path.
-    pub handler: &'static str,
-    /// `Ok` when it completed, or why it did not.
-    pub result: Result<(), HandlerError>,
-    /// How long it ran.
-    pub duration: Duration,
-    /// True when it was not run because it already succeeded for this event id.
-    pub skipped: bool,
-}
-
-/// What a dispatch did: which handlers ran, which failed and why, and how long each took.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DispatchReport {
-    /// The event's id.
-    pub event_id: String,
-    /// The event's type.
-    pub event_type: String,
-    /// One outcome per handler that matched, in the order they ran.
-    pub outcomes: Vec<HandlerOutcome>,
-}
-
-impl DispatchReport {
-    /// Whether every matching handler succeeded (also true when none matched).
-    pub fn is_success(&self) -> bool {
-        self.outcomes.iter().all(|outcome| outcome.result.is_ok())
-    }
-
-    /// `Ok(self)` when every handler succeeded, else [`WebhookError::HandlersFailed`].
-    pub fn into_result(self) -> Result<Self, WebhookError> {
-        if self.is_success() {
-            Ok(self)
-        } else {
-            Err(WebhookError::HandlersFailed(self))
-        }
-    }
-
-    /// Whether the only failures are handlers another delivery of the event is running.
-    pub fn only_in_progress(&self) -> bool {
-        let mut failures = self.failures().peekable();
-        failures.peek().is_some()
-            && failures.all(|outcome| outcome.result == Err(HandlerError::InProgress))
-    }
-
-    /// The handlers that failed.
-    pub fn failures(&self) -> impl Iterator<Item = &HandlerOutcome> {
-        self.outcomes
-            .iter()
-            .filter(|outcome| outcome.result.is_err())
-    }
-}
+type Call = (&'static Handler, Result<HandlerFuture, HandlerError>);
 
 /// A dispatch whose handlers have been given their arguments but not yet run.
 ///
-/// Preparing borrows the body and the context; running does not, so the future of
-/// [`run`](PreparedDispatch::run) is `Send` and can be spawned.
-pub struct PreparedDispatch {
+/// Preparing borrows the body and the context; running does not, so the future of a run is
+/// `Send + 'static` and runs detached from the request that brought the delivery.
+pub(crate) struct PreparedDispatch {
     event_id: String,
     event_type: String,
-    calls: Vec<(&'static Handler, Result<HandlerFuture, HandlerError>)>,
+    calls: Vec<Call>,
 }
 
-impl std::fmt::Debug for PreparedDispatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreparedDispatch")
-            .field("event_id", &self.event_id)
-            .field("event_type", &self.event_type)
-            .field("handlers", &self.calls.len())
-            .finish()
-    }
-}
-
-/// Parses the payload for the handlers of `raw`'s event type and starts each handler.
+/// Reads a verified body and gives each matching handler of `registry` its arguments.
 ///
-/// Fails only when `data.object` does not fit the catalog's payload type; then no handler
-/// runs, so a redelivery after the fix finds the event untouched.
-pub fn prepare(
-    raw: &RawEvent<'_>,
+/// Fails only when the body is not an event, or `data.object` does not fit the catalog's
+/// payload type; then no handler runs, so a redelivery after the fix finds the event untouched.
+pub(crate) fn prepare(
+    body: &[u8],
     registry: &Registry,
     context: &Context<'_>,
-) -> Result<PreparedDispatch, EnvelopeError> {
-    prepare_handlers(
-        raw,
-        registry.handlers_for(&raw.event_type),
-        registry.wildcard_handlers(),
-        context,
-    )
+) -> Result<(PreparedDispatch, tracing::Span), EnvelopeError> {
+    // `*` handlers need the payload as JSON too: then both are parsed from the raw object.
+    let eager = |event_type: &str| {
+        registry.wildcard_handlers().is_empty() && !registry.handlers_for(event_type).is_empty()
+    };
+    let envelope = read_verified(body, &eager)?;
+    let span = delivery_span(&envelope.meta);
+    let typed = registry.handlers_for(&envelope.meta.event_type);
+    let wildcard = registry.wildcard_handlers();
+    let prepared = span.in_scope(|| prepare_envelope(envelope, typed, wildcard, context))?;
+    Ok((prepared, span))
 }
 
 /// [`prepare`] for the given handlers only: those of the event type, and the `*` ones.
@@ -145,28 +89,7 @@ fn prepare_handlers(
     })
 }
 
-/// Reads a verified body for dispatch: in one pass, payload included, when only typed
-/// handlers want it; otherwise the envelope, with the payload left raw.
-fn read<'a>(body: &'a [u8], registry: &Registry) -> Result<Envelope<'a>, EnvelopeError> {
-    // `*` handlers need the payload as JSON too: then both are parsed from the raw object.
-    let eager = |event_type: &str| {
-        registry.wildcard_handlers().is_empty() && !registry.handlers_for(event_type).is_empty()
-    };
-    envelope::check_utf8(body)?;
-    if let Some(envelope) = fastpath::read(body, &eager) {
-        return Ok(envelope);
-    }
-    // The thorough way: its errors say what is wrong and where. When the envelope is fine,
-    // the payload is what failed, and `prepare_handlers` parses it again to say where.
-    let raw = RawEvent::parse(body)?;
-    let object = raw.data.object;
-    Ok(Envelope {
-        meta: raw.map_object(()),
-        object: Object::Raw(object),
-    })
-}
-
-/// [`prepare_handlers`] for an envelope read by [`read`].
+/// [`prepare_handlers`] for an envelope read by [`read_verified`].
 fn prepare_envelope(
     envelope: Envelope<'_>,
     typed: &[&'static Handler],
@@ -207,7 +130,7 @@ fn start_all(
     event: ErasedEvent,
     kind: PayloadKind,
     context: &Context<'_>,
-    calls: &mut Vec<(&'static Handler, Result<HandlerFuture, HandlerError>)>,
+    calls: &mut Vec<Call>,
 ) {
     let mut event = Some(event);
     for (index, handler) in handlers.iter().enumerate() {
@@ -229,213 +152,161 @@ fn start_all(
 }
 
 impl PreparedDispatch {
-    /// Runs the handlers one after another. A handler that panics is caught and reported.
-    pub async fn run(self) -> DispatchReport {
+    /// Runs every handler, without claims.
+    pub(crate) async fn run_unclaimed(self) -> DispatchReport {
         let mut outcomes = Vec::with_capacity(self.calls.len());
         for (handler, started) in self.calls {
-            let span = tracing::info_span!("nextgen_handler", handler = handler.name());
-            let clock = Instant::now();
-            let result = match started {
-                Ok(future) => AssertUnwindSafe(future)
-                    .catch_unwind()
-                    .instrument(span.clone())
-                    .await
-                    .unwrap_or_else(|panic| Err(HandlerError::Panicked(panic_message(&*panic)))),
-                Err(error) => Err(error),
-            };
-            let duration = clock.elapsed();
-            span.in_scope(|| match &result {
-                Ok(()) => tracing::info!(outcome = "ok", ?duration, "handler succeeded"),
-                Err(error) => {
-                    tracing::error!(outcome = "failed", ?duration, %error, "handler failed")
+            outcomes.push(run_one(handler, started).await);
+        }
+        finish(self.event_id, self.event_type, outcomes)
+    }
+
+    /// Runs the handlers one at a time, each claimed, run under a renewed lease and recorded
+    /// before the next starts. Deliveries of one event id in this process take turns; a
+    /// handler that another process holds stops the run (answered 409, retried by NextGen).
+    pub(crate) async fn run_claimed(self, claims: &Claims) -> Result<DispatchReport, StoreError> {
+        let _turn = claims.locks.lock(&self.event_id).await;
+        let store = &*claims.store;
+        let mut outcomes = Vec::with_capacity(self.calls.len());
+        for (handler, started) in self.calls {
+            let name = handler.name();
+            match take_turn(store, &self.event_id, name, claims.lease).await? {
+                Turn::AlreadyDone => {
+                    tracing::info!(handler = name, "already handled: skipped");
+                    outcomes.push(not_run(handler, Ok(()), true));
                 }
-            });
-            outcomes.push(HandlerOutcome {
-                handler: handler.name(),
-                result,
-                duration,
-                skipped: false,
-            });
+                Turn::InProgress => {
+                    tracing::info!(handler = name, "being handled by another delivery");
+                    outcomes.push(not_run(handler, Err(HandlerError::InProgress), false));
+                    // The delivery holding it runs the handlers after it too.
+                    break;
+                }
+                Turn::Run(lease) => {
+                    let outcome = lease.hold_while(run_one(handler, started)).await;
+                    lease.record(outcome.result.is_ok()).await;
+                    outcomes.push(outcome);
+                }
+            }
         }
-        let failed = outcomes
-            .iter()
-            .filter(|outcome| outcome.result.is_err())
-            .count();
-        let duration: Duration = outcomes.iter().map(|outcome| outcome.duration).sum();
-        if failed == 0 {
-            tracing::info!(handlers = outcomes.len(), ?duration, "event handled");
-        } else {
-            tracing::warn!(
-                handlers = outcomes.len(),
-                failed,
-                ?duration,
-                "event not fully handled"
-            );
-        }
-        DispatchReport {
-            event_id: self.event_id,
-            event_type: self.event_type,
-            outcomes,
-        }
+        Ok(finish(self.event_id, self.event_type, outcomes))
     }
 }
 
-/// Parses a verified body and runs every matching handler of the global registry, without
-/// redelivery detection: every call runs every handler. [`dispatch_with`] uses the
-/// configuration's idempotency store.
+/// Runs one started handler, catching a panic, and logs how it did.
+async fn run_one(
+    handler: &'static Handler,
+    started: Result<HandlerFuture, HandlerError>,
+) -> HandlerOutcome {
+    let span = tracing::info_span!("nextgen_handler", handler = handler.name());
+    let clock = Instant::now();
+    let result = match started {
+        Ok(future) => AssertUnwindSafe(future)
+            .catch_unwind()
+            .instrument(span.clone())
+            .await
+            .unwrap_or_else(|panic| Err(HandlerError::Panicked(panic_message(&*panic)))),
+        Err(error) => Err(error),
+    };
+    let duration = clock.elapsed();
+    span.in_scope(|| match &result {
+        Ok(()) => tracing::info!(outcome = "ok", ?duration, "handler succeeded"),
+        Err(error) => tracing::error!(outcome = "failed", ?duration, %error, "handler failed"),
+    });
+    HandlerOutcome {
+        handler: handler.name(),
+        result,
+        duration,
+        skipped: false,
+    }
+}
+
+fn not_run(
+    handler: &'static Handler,
+    result: Result<(), HandlerError>,
+    skipped: bool,
+) -> HandlerOutcome {
+    HandlerOutcome {
+        handler: handler.name(),
+        result,
+        duration: Duration::ZERO,
+        skipped,
+    }
+}
+
+fn finish(event_id: String, event_type: String, outcomes: Vec<HandlerOutcome>) -> DispatchReport {
+    let failed = outcomes
+        .iter()
+        .filter(|outcome| outcome.result.is_err())
+        .count();
+    let duration: Duration = outcomes.iter().map(|outcome| outcome.duration).sum();
+    if failed == 0 {
+        tracing::info!(handlers = outcomes.len(), ?duration, "event handled");
+    } else {
+        tracing::warn!(
+            handlers = outcomes.len(),
+            failed,
+            ?duration,
+            "event not fully handled"
+        );
+    }
+    DispatchReport {
+        event_id,
+        event_type,
+        outcomes,
+    }
+}
+
+/// Parses a verified body and runs every matching handler of the global registry, in the
+/// caller's task and without redelivery detection: every call runs every handler.
+/// [`dispatch_with`] uses the configuration's idempotency store and runs detached.
 ///
 /// `body` must already be verified (see [`signature`](crate::signature)); the
 /// [`actix`](crate::actix) integration, [`receive`](crate::receive) and
 /// [`VerifiedDelivery`](crate::VerifiedDelivery) do both steps.
 pub async fn dispatch(body: &[u8], context: &Context<'_>) -> Result<DispatchReport, EnvelopeError> {
-    let registry = Registry::global();
-    let envelope = read(body, registry)?;
-    let span = delivery_span(&envelope.meta);
-    let typed = registry.handlers_for(&envelope.meta.event_type);
-    let wildcard = registry.wildcard_handlers();
-    let prepared = span.in_scope(|| prepare_envelope(envelope, typed, wildcard, context))?;
-    Ok(prepared.run().instrument(span).await)
+    let (prepared, span) = prepare(body, Registry::global(), context)?;
+    Ok(prepared.run_unclaimed().instrument(span).await)
 }
 
-/// Like [`dispatch`], but each handler that already succeeded for this event id is skipped,
-/// and one that another delivery is running right now is not run twice (it is reported as
-/// [`HandlerError::InProgress`]), through the configuration's
-/// [`IdempotencyStore`](crate::idempotency::IdempotencyStore), when it has one.
+/// Like [`dispatch`], but with the configuration's
+/// [`IdempotencyStore`](crate::idempotency::IdempotencyStore), when it has one: each handler
+/// that already succeeded for this event id is skipped, and one that another delivery is
+/// running right now is not run twice (it is reported as [`HandlerError::InProgress`]).
+///
+/// The handlers run detached from the caller, on the current tokio runtime: if the caller's
+/// future is dropped (a client hung up), they still finish and their outcomes are recorded.
 pub async fn dispatch_with(
     body: &[u8],
     context: &Context<'_>,
     config: &WebhookConfig,
 ) -> Result<DispatchReport, WebhookError> {
     let registry = Registry::global();
-    let envelope = read(body, registry)?;
-    let span = delivery_span(&envelope.meta);
-    async {
-        let typed = registry.handlers_for(&envelope.meta.event_type);
-        let wildcard = registry.wildcard_handlers();
-        let Some(store) = config.store() else {
-            return Ok(prepare_envelope(envelope, typed, wildcard, context)?.run().await);
-        };
-        let event_id = envelope.meta.id.clone();
-        let claims = Claims::take(store, &event_id, typed, wildcard, config.lease_duration()).await?;
-        let prepared = match prepare_envelope(envelope, &claims.typed, &claims.wildcard, context) {
-            Ok(prepared) => prepared,
-            Err(error) => {
-                claims.release(store, &event_id).await;
-                return Err(error.into());
-            }
-        };
-        let mut report = prepared.run().await;
-        for handler in claims.typed.iter().chain(&claims.wildcard) {
-            let outcome = report
-                .outcomes
-                .iter()
-                .find(|outcome| outcome.handler == handler.name());
-            // A claimed handler that did not run (`*` handlers of an event they cannot be
-            // given) is released, like a failed one: nothing was recorded for it.
-            let recorded = match outcome.map(|outcome| &outcome.result) {
-                Some(Ok(())) => store.complete(&event_id, handler.name()).await,
-                Some(Err(_)) | None => store.release(&event_id, handler.name()).await,
-            };
-            if let Err(error) = recorded {
-                // The handler's own outcome stands; at worst a redelivery runs it again.
-                tracing::error!(handler = handler.name(), %error, "could not record the handler's outcome");
-            }
+    registry.check_names()?;
+    let (prepared, span) = prepare(body, registry, context)?;
+    match config.claims() {
+        None => detached(prepared.run_unclaimed().instrument(span)).await,
+        Some(claims) => {
+            let run = async move { prepared.run_claimed(&claims).await };
+            detached(run.instrument(span)).await?.map_err(WebhookError::from)
         }
-        report.outcomes.extend(claims.not_run);
-        Ok(report)
     }
-    .instrument(span)
-    .await
+}
+
+/// Runs `work` as its own task on the current tokio runtime, so that dropping the caller does
+/// not stop it half-way; in place when there is no runtime.
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, WebhookError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime
+            .spawn(work)
+            .await
+            // Handlers' panics are caught inside, so only a runtime shutting down gets here.
+            .map_err(|_| WebhookError::Interrupted),
+        Err(_) => Ok(work.await),
+    }
 }
 
 fn delivery_span<T>(event: &Event<T>) -> tracing::Span {
     tracing::info_span!("nextgen_delivery", event_id = %event.id, event_type = %event.event_type)
-}
-
-/// The handlers of one delivery sorted by what their claims said.
-struct Claims {
-    typed: Vec<&'static Handler>,
-    wildcard: Vec<&'static Handler>,
-    /// Skipped (already done) and in-progress handlers, as outcomes.
-    not_run: Vec<HandlerOutcome>,
-}
-
-impl Claims {
-    async fn take(
-        store: &dyn IdempotencyStore,
-        event_id: &str,
-        typed: &[&'static Handler],
-        wildcard: &[&'static Handler],
-        lease: Duration,
-    ) -> Result<Claims, StoreError> {
-        let mut claims = Claims {
-            typed: Vec::with_capacity(typed.len()),
-            wildcard: Vec::with_capacity(wildcard.len()),
-            not_run: Vec::new(),
-        };
-        let all = typed
-            .iter()
-            .map(|h| (h, false))
-            .chain(wildcard.iter().map(|h| (h, true)));
-        for (&handler, is_wildcard) in all {
-            let claim = match store.claim(event_id, handler.name(), lease).await {
-                Ok(claim) => claim,
-                Err(error) => {
-                    claims.release(store, event_id).await;
-                    return Err(error);
-                }
-            };
-            let not_run = |result, skipped| HandlerOutcome {
-                handler: handler.name(),
-                result,
-                duration: Duration::ZERO,
-                skipped,
-            };
-            match claim {
-                Claim::Claimed if is_wildcard => claims.wildcard.push(handler),
-                Claim::Claimed => claims.typed.push(handler),
-                Claim::AlreadyDone => {
-                    tracing::info!(handler = handler.name(), "already handled: skipped");
-                    claims.not_run.push(not_run(Ok(()), true));
-                }
-                Claim::InProgress => {
-                    tracing::info!(
-                        handler = handler.name(),
-                        "being handled by another delivery"
-                    );
-                    claims
-                        .not_run
-                        .push(not_run(Err(HandlerError::InProgress), false));
-                    // Back off entirely: the delivery already running leaves none of the
-                    // event's handlers to a second one, so of two concurrent deliveries one
-                    // answers 200 rather than each holding half the handlers and both 409.
-                    claims.release(store, event_id).await;
-                    claims.typed.clear();
-                    claims.wildcard.clear();
-                    return Ok(claims);
-                }
-            }
-        }
-        Ok(claims)
-    }
-
-    /// Gives back every claim taken, when the delivery stops before running the handlers.
-    async fn release(&self, store: &dyn IdempotencyStore, event_id: &str) {
-        for handler in self.typed.iter().chain(&self.wildcard) {
-            if let Err(error) = store.release(event_id, handler.name()).await {
-                tracing::error!(handler = handler.name(), %error, "could not release a claim");
-            }
-        }
-    }
-}
-
-/// The message of a caught panic, when it has one.
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(message) = panic.downcast_ref::<&str>() {
-        (*message).to_owned()
-    } else if let Some(message) = panic.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "a panic without a message".to_owned()
-    }
 }

@@ -134,7 +134,7 @@ impl EnvelopeError {
         if inner.is_data() {
             EnvelopeError::NotAnEvent {
                 path,
-                message: inner.to_string(),
+                message: without_values(&inner.to_string()),
             }
         } else {
             EnvelopeError::NotJson {
@@ -202,7 +202,7 @@ impl<'a> RawEvent<'a> {
                     index if index.starts_with('[') => format!("data.object{index}"),
                     field => format!("data.object.{field}"),
                 },
-                message: without_position(&error.into_inner()),
+                message: without_values(&without_position(&error.into_inner())),
             }
         })
     }
@@ -252,6 +252,47 @@ pub(crate) fn check_utf8(body: &[u8]) -> Result<(), EnvelopeError> {
         .map_err(|error| EnvelopeError::NotJson {
             message: format!("the body is not valid UTF-8: {error}"),
         })
+}
+
+/// A serde message with anything quoted from the body left out: answers and logs say where
+/// and what was expected, never what a sender wrote (it may be personal data).
+///
+/// serde words its messages `invalid type: string "x", expected u64`, `unknown variant `x`,
+/// expected one of ...`, `invalid length 3, expected ...`: the `expected` part names our types,
+/// the rest is the body's. Any other message that quotes something is replaced whole.
+pub(crate) fn without_values(message: &str) -> String {
+    let found = |unexpected: &str| {
+        // `string "x"` -> `a string`, `integer `5`` -> `an integer`, `map` -> `a map`.
+        let kind = unexpected
+            .split(['"', '`'])
+            .next()
+            .unwrap_or(unexpected)
+            .trim();
+        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        format!("{article} {kind}")
+    };
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some((unexpected, expected)) = message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split_once(", expected "))
+        {
+            return format!("expected {expected}, found {}", found(unexpected));
+        }
+    }
+    for prefix in ["unknown variant ", "unknown field ", "invalid length "] {
+        if let Some((_, expected)) = message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split_once(", expected "))
+        {
+            return format!("{}, expected {expected}", prefix.trim_end());
+        }
+    }
+    let quotes_the_body = message.contains(['"', '`']) && !message.starts_with("missing field ");
+    if quotes_the_body {
+        "the value does not fit the expected type".to_owned()
+    } else {
+        message.to_owned()
+    }
 }
 
 /// serde_json's message without its "at line L column C": inside `data.object` those count

@@ -1,14 +1,17 @@
 //! `WebhookError`: everything that can go wrong with one delivery, and the answer it gets.
 
-use crate::dispatch::DispatchReport;
+use crate::report::DispatchReport;
 use crate::envelope::EnvelopeError;
+use crate::idempotency::StoreError;
+use crate::registry::DuplicateHandlerName;
 use crate::signature::SignatureError;
 
 /// Why a delivery was not acknowledged. Each variant maps to an HTTP status:
-/// 400 for a delivery that will never be good, 413 for a body over the limit, 409 while
-/// another delivery of the same event is being handled, and 500 for what a retry can fix (a
-/// failing handler, a payload this version cannot read, an unreachable idempotency store), so
-/// the sender keeps the event and delivers it again.
+/// 400 for a delivery that will never be good, 408 for a body that did not arrive in time,
+/// 413 for a body over the limit, 409 while another process is handling the same event, 503
+/// (with `Retry-After`) while the idempotency store is full of live claims, and 500 for what a
+/// retry can fix (a failing handler, a payload this version cannot read, an unreachable
+/// idempotency store), so the sender keeps the event and delivers it again.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookError {
@@ -26,6 +29,15 @@ pub enum WebhookError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The body did not arrive within the configured time.
+    #[error(
+        "the body did not arrive within {} s: send it at once, or raise `WebhookConfig::body_timeout`",
+        .timeout.as_secs_f64()
+    )]
+    BodyTimeout {
+        /// The configured time.
+        timeout: std::time::Duration,
+    },
     /// The body could not be read from the connection.
     #[error("the request body could not be read: {0}")]
     BodyUnreadable(String),
@@ -34,9 +46,15 @@ pub enum WebhookError {
         "no `WebhookConfig` is registered for this route: add `.app_data(web::Data::new(config))` to the App or use `nextgen_events::actix::webhooks`"
     )]
     NotConfigured,
-    /// The idempotency store failed; no handler ran without its claim.
-    #[error("{0}: the event will be delivered again")]
-    Store(#[from] crate::idempotency::StoreError),
+    /// The idempotency store failed or is full; no handler ran without its claim.
+    #[error("{0}; the event will be delivered again")]
+    Store(#[from] StoreError),
+    /// Two handlers share a name, so they would share their idempotency records.
+    #[error(transparent)]
+    DuplicateHandlerName(#[from] DuplicateHandlerName),
+    /// The runtime shut down while the handlers ran.
+    #[error("the server shut down before the handlers finished; the event will be delivered again")]
+    Interrupted,
     /// One or more handlers failed or panicked; the report says which and why.
     #[error(
         "{} of {} handlers failed for event {}; the event will be delivered again",
@@ -55,9 +73,13 @@ impl WebhookError {
             WebhookError::Envelope(EnvelopeError::PayloadMismatch { .. }) => 500,
             WebhookError::Envelope(_) => 400,
             WebhookError::BodyTooLarge { .. } => 413,
+            WebhookError::BodyTimeout { .. } => 408,
+            WebhookError::Store(StoreError::Full { .. }) => 503,
             WebhookError::HandlersFailed(report) if report.only_in_progress() => 409,
             WebhookError::NotConfigured
             | WebhookError::Store(_)
+            | WebhookError::DuplicateHandlerName(_)
+            | WebhookError::Interrupted
             | WebhookError::HandlersFailed(_) => 500,
         }
     }
@@ -68,13 +90,37 @@ impl WebhookError {
             WebhookError::Signature(error) => error.code(),
             WebhookError::Envelope(error) => error.code(),
             WebhookError::BodyTooLarge { .. } => "body_too_large",
+            WebhookError::BodyTimeout { .. } => "body_timeout",
             WebhookError::BodyUnreadable(_) => "body_unreadable",
             WebhookError::NotConfigured => "not_configured",
+            WebhookError::Store(StoreError::Full { .. }) => "idempotency_store_full",
             WebhookError::Store(_) => "idempotency_store_failed",
+            WebhookError::DuplicateHandlerName(_) => "duplicate_handler_name",
+            WebhookError::Interrupted => "interrupted",
             WebhookError::HandlersFailed(report) if report.only_in_progress() => {
                 "event_in_progress"
             }
             WebhookError::HandlersFailed(_) => "handler_failed",
+        }
+    }
+
+    /// How long the sender should wait before delivering again, when that is known (the
+    /// `Retry-After` of a 503).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            WebhookError::Store(StoreError::Full { retry_after, .. }) => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// The message the sender is answered with: the `Display` text, except that a signature
+    /// mismatch gets a generic one (its hints about the secret go to the log only).
+    pub fn answer(&self) -> String {
+        match self {
+            WebhookError::Signature(SignatureError::NoMatch { .. }) => {
+                "no signature in the `NextGen-Signature` header matches this endpoint's secret".to_owned()
+            }
+            other => other.to_string(),
         }
     }
 
@@ -84,6 +130,17 @@ impl WebhookError {
             "api_error"
         } else {
             "invalid_request_error"
+        }
+    }
+}
+
+impl DispatchReport {
+    /// `Ok(self)` when every handler succeeded, else [`WebhookError::HandlersFailed`].
+    pub fn into_result(self) -> Result<Self, WebhookError> {
+        if self.is_success() {
+            Ok(self)
+        } else {
+            Err(WebhookError::HandlersFailed(self))
         }
     }
 }

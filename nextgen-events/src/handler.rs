@@ -7,38 +7,7 @@ use std::pin::Pin;
 use crate::catalog::ErasedEvent;
 use crate::context::Context;
 use crate::envelope::Event;
-
-/// Why one handler did not complete a delivery.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum HandlerError {
-    /// The handler returned `Err`; holds its error's `Display` output.
-    #[error("the handler returned an error: {0}")]
-    Failed(String),
-    /// The handler panicked; holds the panic message.
-    #[error("the handler panicked: {0}")]
-    Panicked(String),
-    /// The handler takes an argument from app data that the app does not register.
-    #[error(
-        "the handler needs app data of type `{type_name}`, which the app does not register: add `.app_data(...)` with it to the App (or `Context::with_data` in tests)"
-    )]
-    MissingAppData {
-        /// The missing type, as `std::any::type_name` spells it.
-        type_name: &'static str,
-    },
-    /// Another delivery of the same event id is running this handler right now; a redelivery
-    /// will find it done, or run it if that delivery failed.
-    #[error("another delivery of this event is running the handler right now")]
-    InProgress,
-    /// The handler was given a payload of another type than it was registered for.
-    #[error(
-        "the handler was given a payload of the wrong type (expected `{expected}`): this is a bug in nextgen-events, please report it"
-    )]
-    WrongPayload {
-        /// The type the handler expected.
-        expected: &'static str,
-    },
-}
+use crate::report::HandlerError;
 
 /// The future a handler call returns.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>;
@@ -51,6 +20,7 @@ pub type HandlerFn = fn(ErasedEvent, &Context<'_>) -> Result<HandlerFuture, Hand
 pub struct Handler {
     event_type: &'static str,
     name: &'static str,
+    function: &'static str,
     call: HandlerFn,
 }
 
@@ -61,8 +31,17 @@ impl Handler {
         Handler {
             event_type,
             name,
+            function: name,
             call,
         }
+    }
+
+    /// Sets the function's path, when the name was pinned to something else; called by the
+    /// `#[nextgen_event]` expansion.
+    #[doc(hidden)]
+    pub const fn defined_at(mut self, function: &'static str) -> Self {
+        self.function = function;
+        self
     }
 
     /// The event type it handles, or `*`.
@@ -70,9 +49,16 @@ impl Handler {
         self.event_type
     }
 
-    /// Its full path, such as `my_service::webhooks::on_charge`.
+    /// Its name: the function's full path, such as `my_service::webhooks::on_charge`, or the
+    /// one pinned with `#[nextgen_event("...", name = "...")]`. It keys the handler's
+    /// idempotency records, so it must not change while events may be redelivered.
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// The function's full path, whatever its name.
+    pub fn function(&self) -> &'static str {
+        self.function
     }
 
     pub(crate) fn start(
@@ -89,7 +75,14 @@ impl fmt::Debug for Handler {
         f.debug_struct("Handler")
             .field("event_type", &self.event_type)
             .field("name", &self.name)
+            .field("function", &self.function)
             .finish()
+    }
+}
+
+impl fmt::Display for Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (\"{}\")", self.function, self.event_type)
     }
 }
 

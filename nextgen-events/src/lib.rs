@@ -8,16 +8,18 @@ pub mod delivery;
 pub mod dispatch;
 pub mod envelope;
 pub mod error;
-mod fastpath;
 pub mod handler;
 pub mod idempotency;
 pub mod payloads;
+mod read;
 /// A Redis-backed idempotency store shared by several replicas (cargo feature `redis`).
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod registry;
+mod report;
 pub mod signature;
 pub mod testing;
+mod throttle;
 
 /// Registers an `async fn` as the handler of a NextGen event type.
 ///
@@ -68,11 +70,12 @@ pub use nextgen_macros::nextgen_event;
 pub use config::{ConfigError, WebhookConfig};
 pub use context::{Context, FromContext};
 pub use delivery::{VerifiedDelivery, receive};
-pub use dispatch::{DispatchReport, HandlerOutcome, dispatch};
+pub use dispatch::{dispatch, dispatch_with};
 pub use envelope::{EnvelopeError, Event, EventData, UntypedEvent};
 pub use error::WebhookError;
-pub use handler::{Handler, HandlerError};
-pub use registry::Registry;
+pub use handler::Handler;
+pub use report::{DispatchReport, HandlerError, HandlerOutcome};
+pub use registry::{DuplicateHandlerName, Registry};
 pub use signature::{SignatureError, Verifier, sign, verify};
 
 /// Not public API: what the `#[nextgen_event]` expansion names.

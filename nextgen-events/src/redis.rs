@@ -13,11 +13,13 @@
 //!
 //! | value | written by | expires after |
 //! |---|---|---|
-//! | `claimed` | a claim, when the key is absent | the lease ([`WebhookConfig::lease`](crate::WebhookConfig::lease), 5 min by default) |
-//! | `done` | a handler's success | the retention ([`RedisIdempotencyStore::retention`], 72 h by default) |
+//! | the claim's owner token (32 hex digits) | a claim, when the key is absent | the lease ([`WebhookConfig::lease`](crate::WebhookConfig::lease), 60 s by default, renewed while the handler runs) |
+//! | `done` | a handler's success, by the claim's owner | the retention ([`RedisIdempotencyStore::retention`], 72 h by default) |
 //!
-//! A failed handler's `claimed` key is deleted (only while it still says `claimed`), so a
-//! redelivery runs it again. Claims and releases are Lua scripts, atomic on the server.
+//! A failed handler's claim is deleted, so a redelivery runs it again. Every operation is a
+//! Lua script, atomic on the server, and renew, complete and release act only while the key
+//! still holds the caller's token: a delivery whose lease lapsed cannot touch the claim of the
+//! delivery that took over.
 //!
 //! # Failures
 //!
@@ -47,36 +49,56 @@ use std::time::Duration;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{RedisError, Script};
 
-use crate::idempotency::{Claim, DEFAULT_RETENTION, IdempotencyStore, StoreError, StoreFuture};
-
-/// The value of a claimed key.
-pub const CLAIMED: &str = "claimed";
+use crate::idempotency::{
+    Claim, DEFAULT_RETENTION, IdempotencyStore, OwnerToken, StoreError, StoreFuture,
+};
 
 /// The value of a done marker.
 pub const DONE: &str = "done";
 
-/// `KEYS[1]`: the key; `ARGV[1]`: the lease in milliseconds.
-/// Returns 0 when claimed now, 1 when done, 2 when claimed by another delivery.
+/// `KEYS[1]`: the key; `ARGV[1]`: the new owner's token; `ARGV[2]`: the lease in ms.
+/// Returns 0 when claimed now (or already by this very token: a retried claim), 1 when done,
+/// 2 when claimed by another delivery.
 static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local value = redis.call('GET', KEYS[1])
 if value == 'done' then return 1 end
-if value then return 2 end
-redis.call('SET', KEYS[1], 'claimed', 'PX', ARGV[1])
+if value and value ~= ARGV[1] then return 2 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 0
 ",
     )
 });
 
-/// `KEYS[1]`: the key. Deletes it only while it is a claim, never a done marker.
+/// `KEYS[1]`: the key; `ARGV[1]`: the owner's token; `ARGV[2]`: the new lease in ms.
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+",
+    )
+});
+
+/// `KEYS[1]`: the key; `ARGV[1]`: the owner's token; `ARGV[2]`: the retention in ms.
+static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2])
+return 1
+",
+    )
+});
+
+/// `KEYS[1]`: the key; `ARGV[1]`: the owner's token.
 static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('GET', KEYS[1]) == 'claimed' then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
 ",
     )
 });
@@ -128,7 +150,7 @@ impl RedisIdempotencyStore {
     pub async fn connect(url: &str, key_prefix: impl Into<String>) -> Result<Self, StoreError> {
         let shown = redact_url(url);
         let client = ::redis::Client::open(url).map_err(|error| {
-            StoreError(scrub(
+            StoreError::Unavailable(scrub(
                 format!("invalid Redis URL {shown}: {error}"),
                 password_in(url).as_deref(),
             ))
@@ -146,7 +168,7 @@ impl RedisIdempotencyStore {
         let connection = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|error| {
-                StoreError(scrub(
+                StoreError::Unavailable(scrub(
                     format!("could not connect to Redis at {shown}: {error}"),
                     password.as_deref(),
                 ))
@@ -197,7 +219,7 @@ impl RedisIdempotencyStore {
             result => result,
         };
         result.map_err(|error| {
-            StoreError(scrub(
+            StoreError::Unavailable(scrub(
                 format!("Redis {operation} failed: {error}"),
                 self.password.as_deref(),
             ))
@@ -216,9 +238,9 @@ fn key(prefix: &str, event_id: &str, handler: &str) -> String {
 
 /// Whether the connection was refused or dropped: worth one more try on a new connection.
 ///
-/// Sending again is safe: `complete` and `release` are idempotent, and a claim that did reach
-/// Redis before the connection dropped finds its own claim and answers `InProgress` (the
-/// delivery gets a 409 and the sender retries), never a second `Claimed`.
+/// Sending again is safe: every script is idempotent for its token. A claim that did reach
+/// Redis before the connection dropped finds its own token and is claimed still; a complete
+/// or release sent twice finds `done` or nothing the second time and changes nothing.
 fn worth_retrying(error: &RedisError) -> bool {
     error.is_connection_refusal() || error.is_connection_dropped()
 }
@@ -230,6 +252,34 @@ fn millis(duration: Duration) -> u64 {
         .max(1)
 }
 
+impl RedisIdempotencyStore {
+    /// Runs an ownership script (`RENEW`, `COMPLETE`, `RELEASE`): whether the token owned
+    /// the live claim. (A complete or release that went through just before the connection
+    /// dropped, and is sent again, answers `false` the second time: dispatch then logs a lost
+    /// claim that was in fact recorded.)
+    async fn owned(
+        &self,
+        operation: &str,
+        script: &Script,
+        key: &str,
+        token: OwnerToken,
+        millis: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let token = token.to_string();
+        let answer: i64 = self
+            .run(operation, |mut connection| {
+                let mut invocation = script.key(key);
+                invocation.arg(&token);
+                if let Some(millis) = millis {
+                    invocation.arg(millis);
+                }
+                async move { invocation.invoke_async(&mut connection).await }
+            })
+            .await?;
+        Ok(answer == 1)
+    }
+}
+
 impl IdempotencyStore for RedisIdempotencyStore {
     fn claim<'a>(
         &'a self,
@@ -239,64 +289,64 @@ impl IdempotencyStore for RedisIdempotencyStore {
     ) -> StoreFuture<'a, Claim> {
         Box::pin(async move {
             let key = self.key(event_id, handler);
+            let token = OwnerToken::new();
+            let text = token.to_string();
             let lease = millis(lease);
             let answer: i64 = self
                 .run("claim", |mut connection| {
-                    let key = &key;
-                    async move {
-                        CLAIM
-                            .key(key)
-                            .arg(lease)
-                            .invoke_async(&mut connection)
-                            .await
-                    }
+                    let mut invocation = CLAIM.key(&key);
+                    invocation.arg(&text).arg(lease);
+                    async move { invocation.invoke_async(&mut connection).await }
                 })
                 .await?;
             match answer {
-                0 => Ok(Claim::Claimed),
+                0 => Ok(Claim::Claimed(token)),
                 1 => Ok(Claim::AlreadyDone),
                 2 => Ok(Claim::InProgress),
-                other => Err(StoreError(format!(
+                other => Err(StoreError::Unavailable(format!(
                     "Redis claim failed: unexpected answer {other}"
                 ))),
             }
         })
     }
 
-    fn complete<'a>(&'a self, event_id: &'a str, handler: &'a str) -> StoreFuture<'a, ()> {
+    fn renew<'a>(
+        &'a self,
+        event_id: &'a str,
+        handler: &'a str,
+        token: OwnerToken,
+        lease: Duration,
+    ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let key = self.key(event_id, handler);
-            let retention = millis(self.retention);
-            self.run("complete", |mut connection| {
-                let key = &key;
-                async move {
-                    ::redis::cmd("SET")
-                        .arg(key)
-                        .arg(DONE)
-                        .arg("PX")
-                        .arg(retention)
-                        .query_async::<()>(&mut connection)
-                        .await
-                }
-            })
-            .await
+            self.owned("renew", &RENEW, &key, token, Some(millis(lease)))
+                .await
         })
     }
 
-    fn release<'a>(&'a self, event_id: &'a str, handler: &'a str) -> StoreFuture<'a, ()> {
+    fn complete<'a>(
+        &'a self,
+        event_id: &'a str,
+        handler: &'a str,
+        token: OwnerToken,
+    ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let key = self.key(event_id, handler);
-            self.run("release", |mut connection| {
-                let key = &key;
-                async move {
-                    RELEASE
-                        .key(key)
-                        .invoke_async::<i64>(&mut connection)
-                        .await
-                        .map(drop)
-                }
-            })
-            .await
+            let retention = millis(self.retention);
+            self.owned("complete", &COMPLETE, &key, token, Some(retention))
+                .await
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        event_id: &'a str,
+        handler: &'a str,
+        token: OwnerToken,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let key = self.key(event_id, handler);
+            self.owned("release", &RELEASE, &key, token, None).await
         })
     }
 }

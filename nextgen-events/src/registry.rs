@@ -24,6 +24,22 @@ use crate::handler::Handler;
 pub struct Registry {
     by_event: HashMap<&'static str, Vec<&'static Handler>>,
     wildcard: Vec<&'static Handler>,
+    duplicate: Option<DuplicateHandlerName>,
+}
+
+/// Two handlers share one name. A handler's name is its identity in the idempotency store, so
+/// they would share their claims and done markers: the app refuses to start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "two webhook handlers are named `{name}`: `{first}` and `{second}`; give one of them another name with `#[nextgen_event(\"...\", name = \"...\")]` (the name keys its idempotency records)"
+)]
+pub struct DuplicateHandlerName {
+    /// The name both have.
+    pub name: &'static str,
+    /// Where the first one is: its event type and function.
+    pub first: String,
+    /// Where the second one is.
+    pub second: String,
 }
 
 impl Registry {
@@ -51,7 +67,27 @@ impl Registry {
             handlers.sort_by_key(|handler| handler.name());
         }
         wildcard.sort_by_key(|handler| handler.name());
-        Registry { by_event, wildcard }
+        let mut all: Vec<&'static Handler> = by_event.values().flatten().chain(&wildcard).copied().collect();
+        all.sort_by_key(|handler| (handler.name(), handler.event_type(), handler.function()));
+        let duplicate = all
+            .windows(2)
+            .find(|pair| pair[0].name() == pair[1].name())
+            .map(|pair| DuplicateHandlerName {
+                name: pair[0].name(),
+                first: pair[0].to_string(),
+                second: pair[1].to_string(),
+            });
+        Registry {
+            by_event,
+            wildcard,
+            duplicate,
+        }
+    }
+
+    /// Refuses a registry where two handlers share a name. The actix route calls it when it
+    /// is mounted, so such an app stops at start-up; dispatch refuses to run with it too.
+    pub fn check_names(&self) -> Result<(), DuplicateHandlerName> {
+        self.duplicate.clone().map_or(Ok(()), Err)
     }
 
     /// The handlers registered for exactly this event type (not the wildcard ones).

@@ -6,6 +6,8 @@
 //! recorded in [`CALLS`] under a key the test chose (a customer id, an event id), so tests that
 //! run in parallel threads only ever look at their own calls.
 
+pub mod contract;
+
 use std::sync::{Mutex, PoisonError};
 
 use nextgen_events::prelude::*;

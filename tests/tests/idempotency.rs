@@ -9,8 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use nextgen_events::idempotency::{Claim, IdempotencyStore, MemoryStore, StoreError, StoreFuture};
+use nextgen_events::idempotency::{
+    Claim, IdempotencyStore, MemoryStore, OwnerToken, StoreError, StoreFuture,
+};
 use nextgen_events::prelude::*;
+use nextgen_tests::contract::StoreUnderTest;
 use support::{SECRET, TestServer, delivery, post, ran, runs};
 
 #[nextgen_event("refund.updated")]
@@ -35,10 +38,17 @@ async fn flaky_once(event: Event<Refund>) -> Result<(), String> {
     }
 }
 
+/// Entered by the first delivery of `evt_idem_race`; held until the test lets it go.
+static RACE_ENTERED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+static RACE_RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
 #[nextgen_event("customer.updated")]
 async fn slow(event: Event<Customer>) {
     ran(&event.id, "slow");
-    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    if event.id == "evt_idem_race" {
+        RACE_ENTERED.notify_one();
+        RACE_RELEASE.notified().await;
+    }
 }
 
 #[actix_rt::test]
@@ -70,17 +80,23 @@ async fn concurrent_duplicates_run_the_handler_once() {
     let server = TestServer::start(WebhookConfig::new(SECRET), |_| {});
     let (body, signature) = delivery("evt_idem_race", "customer.updated");
     let url = server.url("/webhook");
-    let (a, b) = tokio::join!(
-        post(&url, body.clone(), Some(&signature)),
-        post(&url, body.clone(), Some(&signature))
-    );
-    let mut statuses = [a.status, b.status];
-    statuses.sort_unstable();
-    assert_eq!(statuses, [200, 409], "{:?} {:?}", a.body, b.body);
-    let busy = if a.status == 409 { a } else { b };
-    assert_eq!(busy.code(), "event_in_progress");
+    let first = actix_rt::spawn({
+        let (url, body, signature) = (url.clone(), body.clone(), signature.clone());
+        async move { post(&url, body, Some(&signature)).await }
+    });
+    // The first delivery is inside the handler: the duplicate certainly overlaps it.
+    RACE_ENTERED.notified().await;
+    let second = actix_rt::spawn({
+        let (url, body, signature) = (url.clone(), body.clone(), signature.clone());
+        async move { post(&url, body, Some(&signature)).await }
+    });
+    actix_rt::time::sleep(Duration::from_millis(100)).await;
+    assert!(!second.is_finished(), "the duplicate waits for the running delivery");
+    RACE_RELEASE.notify_one();
+    let (a, b) = (first.await.unwrap(), second.await.unwrap());
+    // In one process the duplicate waits its turn, then finds the handler done.
+    assert_eq!((a.status, b.status), (200, 200), "{:?} {:?}", a.body, b.body);
     assert_eq!(runs("evt_idem_race", "slow"), 1);
-    // Once the first delivery finished, a redelivery is acknowledged without running it.
     let again = post(&url, body, Some(&signature)).await;
     assert_eq!(again.status, 200);
     assert_eq!(runs("evt_idem_race", "slow"), 1);
@@ -100,15 +116,28 @@ async fn idempotency_can_be_turned_off() {
 /// A store whose backend is down.
 struct Unreachable;
 
+fn refused<'a, T: Send + 'a>() -> StoreFuture<'a, T> {
+    Box::pin(async { Err(StoreError::Unavailable("connection refused".to_owned())) })
+}
+
 impl IdempotencyStore for Unreachable {
     fn claim<'a>(&'a self, _: &'a str, _: &'a str, _: Duration) -> StoreFuture<'a, Claim> {
-        Box::pin(async { Err(StoreError("connection refused".to_owned())) })
+        refused()
     }
-    fn complete<'a>(&'a self, _: &'a str, _: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async { Err(StoreError("connection refused".to_owned())) })
+    fn renew<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: OwnerToken,
+        _: Duration,
+    ) -> StoreFuture<'a, bool> {
+        refused()
     }
-    fn release<'a>(&'a self, _: &'a str, _: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async { Err(StoreError("connection refused".to_owned())) })
+    fn complete<'a>(&'a self, _: &'a str, _: &'a str, _: OwnerToken) -> StoreFuture<'a, bool> {
+        refused()
+    }
+    fn release<'a>(&'a self, _: &'a str, _: &'a str, _: OwnerToken) -> StoreFuture<'a, bool> {
+        refused()
     }
 }
 
@@ -126,99 +155,165 @@ async fn an_unreachable_store_is_a_500_and_no_handler_runs() {
 }
 
 /// A clock the test moves by hand.
-fn manual_clock() -> (Arc<AtomicU64>, impl Fn() -> Instant + Send + Sync + 'static) {
-    let start = Instant::now();
-    let offset = Arc::new(AtomicU64::new(0));
-    let reader = offset.clone();
-    (offset, move || {
-        start + Duration::from_secs(reader.load(Ordering::SeqCst))
-    })
+#[derive(Clone)]
+struct ManualClock {
+    start: Instant,
+    offset_ms: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    fn new() -> Self {
+        ManualClock {
+            start: Instant::now(),
+            offset_ms: Arc::default(),
+        }
+    }
+
+    fn advance(&self, by: Duration) {
+        let millis = u64::try_from(by.as_millis()).unwrap();
+        self.offset_ms.fetch_add(millis, Ordering::SeqCst);
+    }
+
+    fn reader(&self) -> impl Fn() -> Instant + Send + Sync + 'static {
+        let clock = self.clone();
+        move || clock.start + Duration::from_millis(clock.offset_ms.load(Ordering::SeqCst))
+    }
+
+    fn store(&self, retention: Duration, capacity: usize) -> MemoryStore {
+        MemoryStore::new(retention, capacity).with_clock(self.reader())
+    }
+}
+
+/// The memory store under the shared contract, on a moved clock.
+struct MemoryHarness {
+    clock: ManualClock,
+    store: MemoryStore,
+}
+
+impl MemoryHarness {
+    fn new() -> Self {
+        let clock = ManualClock::new();
+        let store = clock.store(Duration::from_secs(3600), 10_000);
+        MemoryHarness { clock, store }
+    }
+}
+
+impl StoreUnderTest for MemoryHarness {
+    type Store = MemoryStore;
+    fn store(&self) -> MemoryStore {
+        self.store.clone()
+    }
+    fn lease(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+    fn retention(&self) -> Duration {
+        Duration::from_secs(3600)
+    }
+    async fn pass(&self, duration: Duration) {
+        self.clock.advance(duration);
+    }
+}
+
+nextgen_tests::store_contract_tests!(MemoryHarness::new());
+
+async fn token(store: &MemoryStore, id: &str, lease: Duration) -> OwnerToken {
+    match store.claim(id, "h", lease).await.unwrap() {
+        Claim::Claimed(token) => token,
+        other => panic!("{id}: {other:?}"),
+    }
 }
 
 #[actix_rt::test]
-async fn a_lease_expires_so_a_crashed_run_is_retried() {
-    let (clock, now) = manual_clock();
-    let store = MemoryStore::new(Duration::from_secs(3600), 100).with_clock(now);
-    let lease = Duration::from_secs(60);
-    assert_eq!(
-        store.claim("evt_1", "h", lease).await.unwrap(),
-        Claim::Claimed
-    );
-    clock.store(59, Ordering::SeqCst);
-    assert_eq!(
-        store.claim("evt_1", "h", lease).await.unwrap(),
-        Claim::InProgress
-    );
-    // The process died: no complete, no release. After the lease, it may run again.
-    clock.store(61, Ordering::SeqCst);
-    assert_eq!(
-        store.claim("evt_1", "h", lease).await.unwrap(),
-        Claim::Claimed
-    );
-    store.release("evt_1", "h").await.unwrap();
-    assert_eq!(
-        store.claim("evt_1", "h", lease).await.unwrap(),
-        Claim::Claimed
-    );
-}
-
-#[actix_rt::test]
-async fn done_markers_expire_after_the_retention_and_the_oldest_go_first_when_full() {
-    let (clock, now) = manual_clock();
-    let store = MemoryStore::new(Duration::from_secs(3600), 3).with_clock(now);
+async fn when_full_the_oldest_done_markers_go_first_and_live_claims_never() {
+    let clock = ManualClock::new();
+    let store = clock.store(Duration::from_secs(3600), 4);
     let lease = Duration::from_secs(60);
     for id in ["evt_a", "evt_b", "evt_c"] {
-        assert_eq!(store.claim(id, "h", lease).await.unwrap(), Claim::Claimed);
-        store.complete(id, "h").await.unwrap();
+        let token = token(&store, id, lease).await;
+        assert!(store.complete(id, "h", token).await.unwrap());
+        clock.advance(Duration::from_secs(1));
     }
-    assert_eq!(
-        store.claim("evt_c", "h", lease).await.unwrap(),
-        Claim::AlreadyDone
-    );
-    // A fourth event evicts the oldest, `evt_a`, and nothing else.
-    assert_eq!(
-        store.claim("evt_d", "h", lease).await.unwrap(),
-        Claim::Claimed
-    );
-    assert!(store.len() <= 3);
-    assert_eq!(
-        store.claim("evt_b", "h", lease).await.unwrap(),
-        Claim::AlreadyDone
-    );
-    assert_eq!(
-        store.claim("evt_a", "h", lease).await.unwrap(),
-        Claim::Claimed
-    );
+    let live = token(&store, "evt_live", lease).await;
+    // Full: a fifth entry evicts the oldest done marker, `evt_a`, and nothing else.
+    token(&store, "evt_d", lease).await;
+    let stats = store.stats();
+    assert_eq!(stats.entries, 4);
+    assert_eq!(stats.evicted_done_markers, 1);
+    for id in ["evt_b", "evt_c"] {
+        assert_eq!(store.claim(id, "h", lease).await.unwrap(), Claim::AlreadyDone, "{id}");
+    }
+    for id in ["evt_live", "evt_d"] {
+        assert_eq!(store.claim(id, "h", lease).await.unwrap(), Claim::InProgress, "{id}");
+    }
+    assert!(store.renew("evt_live", "h", live, lease).await.unwrap());
+    // `evt_a` was the one forgotten: it can be claimed again (evicting `evt_b`).
+    token(&store, "evt_a", lease).await;
+    assert_eq!(store.stats().evicted_done_markers, 2);
+}
 
-    let (clock2, now2) = manual_clock();
-    let store = MemoryStore::new(Duration::from_secs(3600), 100).with_clock(now2);
-    store.complete("evt_x", "h").await.unwrap();
-    clock2.store(3599, Ordering::SeqCst);
-    assert_eq!(
-        store.claim("evt_x", "h", lease).await.unwrap(),
-        Claim::AlreadyDone
-    );
-    clock2.store(3601, Ordering::SeqCst);
-    assert_eq!(
-        store.claim("evt_x", "h", lease).await.unwrap(),
-        Claim::Claimed
-    );
-    drop(clock);
+#[actix_rt::test]
+async fn a_store_full_of_live_claims_refuses_with_when_to_retry() {
+    let clock = ManualClock::new();
+    let store = clock.store(Duration::from_secs(3600), 2);
+    let lease = Duration::from_secs(60);
+    token(&store, "evt_1", lease).await;
+    clock.advance(Duration::from_secs(20));
+    token(&store, "evt_2", lease).await;
+    match store.claim("evt_3", "h", lease).await {
+        Err(StoreError::Full { capacity, retry_after }) => {
+            assert_eq!(capacity, 2);
+            // `evt_1`'s lease ends first, 40 s from now.
+            assert_eq!(retry_after, Duration::from_secs(40));
+        }
+        other => panic!("a full store answered {other:?}"),
+    }
+    // Once a lease lapses its entry makes room.
+    clock.advance(Duration::from_secs(41));
+    token(&store, "evt_3", lease).await;
+}
+
+#[actix_rt::test]
+async fn bookkeeping_stays_within_capacity_over_long_claim_release_cycles() {
+    let clock = ManualClock::new();
+    let store = clock.store(Duration::from_secs(3600), 64);
+    let lease = Duration::from_secs(60);
+    // One key, claimed and released many times.
+    for _ in 0..20_000 {
+        let token = token(&store, "evt_cycle", lease).await;
+        assert!(store.release("evt_cycle", "h", token).await.unwrap());
+    }
+    let stats = store.stats();
+    assert_eq!(stats.entries, 0);
+    assert!(stats.table_capacity <= 16, "one key's cycles grew the table to {}", stats.table_capacity);
+    // Many keys: claimed, released or completed, with time moving on.
+    for round in 0..2_000_u32 {
+        let id = format!("evt_{round}");
+        let token = token(&store, &id, lease).await;
+        if round % 2 == 0 {
+            assert!(store.release(&id, "h", token).await.unwrap());
+        } else {
+            assert!(store.complete(&id, "h", token).await.unwrap());
+        }
+        clock.advance(Duration::from_secs(1));
+        let stats = store.stats();
+        assert!(stats.entries <= 64, "round {round}: {stats:?}");
+        // The table may keep room for deleted slots, but never grows past a fixed multiple.
+        assert!(stats.table_capacity <= 4 * 64, "round {round}: {stats:?}");
+    }
+    assert!(store.stats().evicted_done_markers > 0);
 }
 
 #[actix_rt::test]
 async fn markers_are_per_handler_and_per_event() {
     let store = MemoryStore::default();
     let lease = Duration::from_secs(60);
-    store.complete("evt_1", "a").await.unwrap();
+    let token = token(&store, "evt_1", lease).await;
+    assert!(store.complete("evt_1", "h", token).await.unwrap());
     let mut claims = HashMap::new();
-    for (id, handler) in [("evt_1", "a"), ("evt_1", "b"), ("evt_2", "a")] {
-        claims.insert(
-            (id, handler),
-            store.claim(id, handler, lease).await.unwrap(),
-        );
+    for (id, handler) in [("evt_1", "h"), ("evt_1", "b"), ("evt_2", "h")] {
+        claims.insert((id, handler), store.claim(id, handler, lease).await.unwrap());
     }
-    assert_eq!(claims[&("evt_1", "a")], Claim::AlreadyDone);
-    assert_eq!(claims[&("evt_1", "b")], Claim::Claimed);
-    assert_eq!(claims[&("evt_2", "a")], Claim::Claimed);
+    assert_eq!(claims[&("evt_1", "h")], Claim::AlreadyDone);
+    assert!(matches!(claims[&("evt_1", "b")], Claim::Claimed(_)));
+    assert!(matches!(claims[&("evt_2", "h")], Claim::Claimed(_)));
 }

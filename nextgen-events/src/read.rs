@@ -1,11 +1,12 @@
-//! The one-pass envelope reader dispatch uses: when `type` comes before `data` (NextGen's
-//! order), `data.object` is deserialized straight into its payload type while the envelope is
-//! read, so a delivery's JSON is scanned once, as a hand-written `serde_json::from_slice`
-//! would.
+//! Reading a verified body: the UTF-8 check, the one-pass reader, the thorough fallback.
 //!
-//! It only ever has to be right on good input: on any error the caller reads the body again
-//! the thorough way (the raw envelope, then the path-tracking payload parse), whose errors are
-//! the ones users see (see `RawEvent::parse`).
+//! The one-pass reader: when `type` comes before `data` (NextGen's order), `data.object` is
+//! deserialized straight into its payload type while the envelope is read, so a delivery's
+//! JSON is scanned once, as a hand-written `serde_json::from_slice` would.
+//!
+//! It only ever has to be right on good input: on any error the body is read again the
+//! thorough way (the raw envelope, then the path-tracking payload parse), whose errors are the
+//! ones users see (see `RawEvent::parse`).
 
 use std::any::Any;
 use std::fmt;
@@ -15,7 +16,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::catalog;
-use crate::envelope::{Event, EventData, EventRequest};
+use crate::envelope::{self, EnvelopeError, Event, EventData, EventRequest, RawEvent};
 
 /// `data.object`, either parsed already or left for later.
 pub(crate) enum Object<'a> {
@@ -31,9 +32,29 @@ pub(crate) struct Envelope<'a> {
     pub(crate) object: Object<'a>,
 }
 
-/// Reads `body` in one pass, parsing `data.object` when `eager(event_type)` says so.
+/// Reads a verified body for dispatch: in one pass, payload included, when
+/// `eager(event_type)` says its payload is wanted typed; otherwise the envelope, with the
+/// payload left raw. Errors say what is wrong and where.
+pub(crate) fn read_verified<'a>(
+    body: &'a [u8],
+    eager: &dyn Fn(&str) -> bool,
+) -> Result<Envelope<'a>, EnvelopeError> {
+    envelope::check_utf8(body)?;
+    if let Some(envelope) = read_one_pass(body, eager) {
+        return Ok(envelope);
+    }
+    // The thorough way: its errors say what is wrong and where. When the envelope is fine,
+    // the payload is what failed, and dispatch parses it again to say where.
+    let raw = RawEvent::parse(body)?;
+    let object = raw.data.object;
+    Ok(Envelope {
+        meta: raw.map_object(()),
+        object: Object::Raw(object),
+    })
+}
+
 /// `None` means "read it the thorough way".
-pub(crate) fn read<'a>(body: &'a [u8], eager: &dyn Fn(&str) -> bool) -> Option<Envelope<'a>> {
+fn read_one_pass<'a>(body: &'a [u8], eager: &dyn Fn(&str) -> bool) -> Option<Envelope<'a>> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let envelope = EnvelopeSeed { eager, body }
         .deserialize(&mut deserializer)

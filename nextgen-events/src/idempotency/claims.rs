@@ -1,0 +1,183 @@
+//! The claim protocol dispatch follows for each handler: claim, run while renewing, record.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures_util::future::{Either, select};
+
+use super::{Claim, IdempotencyStore, OwnerToken, StoreError};
+
+
+/// What a claim decided for one handler of one delivery.
+pub(crate) enum Turn<'s> {
+    /// Ours to run, under this lease.
+    Run(Lease<'s>),
+    /// It already succeeded for this event id.
+    AlreadyDone,
+    /// Another delivery holds it right now.
+    InProgress,
+}
+
+/// A live claim on one `(event id, handler)`, held by this delivery.
+pub(crate) struct Lease<'s> {
+    store: &'s dyn IdempotencyStore,
+    event_id: &'s str,
+    handler: &'s str,
+    token: OwnerToken,
+    duration: Duration,
+}
+
+/// Claims `handler` for `event_id`.
+pub(crate) async fn take_turn<'s>(
+    store: &'s dyn IdempotencyStore,
+    event_id: &'s str,
+    handler: &'s str,
+    duration: Duration,
+) -> Result<Turn<'s>, StoreError> {
+    Ok(match store.claim(event_id, handler, duration).await? {
+        Claim::Claimed(token) => Turn::Run(Lease {
+            store,
+            event_id,
+            handler,
+            token,
+            duration,
+        }),
+        Claim::AlreadyDone => Turn::AlreadyDone,
+        Claim::InProgress => Turn::InProgress,
+    })
+}
+
+impl Lease<'_> {
+    /// Runs `work`, renewing the lease about every third of it until `work` ends, so a
+    /// handler slower than the lease is never started a second time meanwhile.
+    pub(crate) async fn hold_while<T>(&self, work: impl Future<Output = T>) -> T {
+        // Renewing needs a timer; without a tokio runtime the lease simply runs its course.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return work.await;
+        }
+        let work = std::pin::pin!(work);
+        let renewals = std::pin::pin!(self.renew_forever());
+        match select(work, renewals).await {
+            Either::Left((output, _)) => output,
+            Either::Right((never, _)) => match never {},
+        }
+    }
+
+    async fn renew_forever(&self) -> std::convert::Infallible {
+        let period = (self.duration / 3).max(Duration::from_millis(1));
+        let mut held = true;
+        loop {
+            tokio::time::sleep(period).await;
+            if !held {
+                continue;
+            }
+            match self
+                .store
+                .renew(self.event_id, self.handler, self.token, self.duration)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    held = false;
+                    tracing::error!(
+                        handler = self.handler,
+                        "the handler's claim lapsed before it could be renewed (the process stalled for longer than the lease?): another delivery may run it too; raise `WebhookConfig::lease`"
+                    );
+                }
+                // The next renewal may get through; until the lease ends the claim holds.
+                Err(error) => {
+                    tracing::warn!(handler = self.handler, %error, "could not renew the handler's claim")
+                }
+            }
+        }
+    }
+
+    /// Records the handler's outcome: a done marker on success, the claim dropped otherwise.
+    pub(crate) async fn record(self, succeeded: bool) {
+        let recorded = if succeeded {
+            self.store
+                .complete(self.event_id, self.handler, self.token)
+                .await
+        } else {
+            self.store
+                .release(self.event_id, self.handler, self.token)
+                .await
+        };
+        match recorded {
+            Ok(true) => {}
+            Ok(false) => tracing::error!(
+                handler = self.handler,
+                succeeded,
+                "the handler's claim had lapsed when its outcome was recorded: nothing was written, and a redelivery may run it again; raise `WebhookConfig::lease`"
+            ),
+            // The handler's own outcome stands; at worst its claim lapses and a redelivery
+            // runs it again.
+            Err(error) => tracing::error!(
+                handler = self.handler,
+                succeeded,
+                %error,
+                "could not record the handler's outcome"
+            ),
+        }
+    }
+}
+
+/// Turns taken by deliveries of one event id in this process: a redelivery that arrives while
+/// the event is being dispatched waits for that dispatch, then finds its handlers done,
+/// instead of being refused.
+#[derive(Debug, Default)]
+pub(crate) struct EventLocks {
+    locks: Mutex<HashMap<Box<str>, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// This delivery's turn on its event id; the next delivery of the id goes when it drops.
+pub(crate) struct EventTurn {
+    locks: Arc<EventLocks>,
+    event_id: Box<str>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl EventLocks {
+    /// Waits for this process's other deliveries of `event_id` to finish.
+    pub(crate) async fn lock(self: &Arc<Self>, event_id: &str) -> EventTurn {
+        // Built before waiting, so that a wait given up still removes the entry it added.
+        let mut turn = EventTurn {
+            locks: Arc::clone(self),
+            event_id: event_id.into(),
+            guard: None,
+        };
+        let mutex = Arc::clone(self.map().entry(turn.event_id.clone()).or_default());
+        turn.guard = Some(mutex.lock_owned().await);
+        turn
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<tokio::sync::Mutex<()>>>> {
+        // Every update is one insert or remove: consistent whatever panicked.
+        self.locks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for EventTurn {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut map = self.locks.map();
+        // Only the map holds it: no delivery runs or waits, so the entry goes.
+        if map
+            .get(&self.event_id)
+            .is_some_and(|mutex| Arc::strong_count(mutex) == 1)
+        {
+            map.remove(&self.event_id);
+        }
+    }
+}
+
+/// Where a dispatch keeps its handlers' claims.
+#[derive(Clone)]
+pub(crate) struct Claims {
+    pub(crate) store: Arc<dyn IdempotencyStore>,
+    pub(crate) lease: Duration,
+    pub(crate) locks: Arc<EventLocks>,
+}
+

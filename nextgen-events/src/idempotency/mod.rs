@@ -1,0 +1,177 @@
+//! Idempotency: deliveries come at least once, each handler runs once per event id.
+//!
+//! Per `(event id, handler)` a store holds a small state machine:
+//!
+//! ```text
+//! absent --claim--> claimed(owner token, lease) --complete--> done (kept for the retention)
+//!                          |  ^ renew                 \--release--> absent
+//!                          \--lease lapses--> absent (a redelivery may claim it)
+//! ```
+//!
+//! A claim returns an [`OwnerToken`]; [`renew`](IdempotencyStore::renew),
+//! [`complete`](IdempotencyStore::complete) and [`release`](IdempotencyStore::release) act only
+//! for the owner of the live claim, so a delivery whose lease lapsed can neither delete nor
+//! complete the claim of the delivery that took over. Dispatch claims one handler at a time,
+//! renews the lease while the handler runs, and records the outcome before the next handler
+//! starts (see [`WebhookConfig::lease`](crate::WebhookConfig::lease)).
+//!
+//! Every store passes one contract: [`MemoryStore`] (the default, one process),
+//! [`RedisIdempotencyStore`](crate::redis::RedisIdempotencyStore) (replicas, feature `redis`).
+
+mod claims;
+mod memory;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub(crate) use claims::{Claims, EventLocks, Turn, take_turn};
+pub use memory::{MemoryStore, MemoryStoreStats};
+
+/// The future an [`IdempotencyStore`] method returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// How long a claim holds by default before it must be renewed; dispatch renews it about every
+/// third of it while the handler runs, so only a process that died lets it lapse.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// How long done markers are kept by default: NextGen retries for up to three days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(72 * 60 * 60);
+
+/// How many entries the in-memory store holds by default.
+pub const DEFAULT_CAPACITY: usize = 100_000;
+
+/// Who holds a claim: a random value per claim, checked by every later operation on it.
+///
+/// Its text form (32 lowercase hex digits) is what stores that keep text (Redis) write.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OwnerToken(u128);
+
+impl OwnerToken {
+    /// A token no other claim has: a per-process random half and a per-claim counter, so
+    /// tokens never repeat in one process and differ between processes.
+    pub fn new() -> Self {
+        static PROCESS: LazyLock<u64> = LazyLock::new(|| {
+            let mut seed = [0; 8];
+            // Without an OS source (never seen in practice), the time and the pid still make
+            // collisions between processes sharing a store very unlikely.
+            if getrandom::fill(&mut seed).is_err() {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+                seed = (nanos ^ u64::from(std::process::id()).rotate_left(32)).to_le_bytes();
+            }
+            u64::from_le_bytes(seed)
+        });
+        static COUNTER: AtomicU64 = AtomicU64::new(1);
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        OwnerToken((u128::from(*PROCESS) << 64) | u128::from(count))
+    }
+
+    /// The token as a number, for stores that keep numbers.
+    pub fn as_u128(self) -> u128 {
+        self.0
+    }
+
+    /// The token from [`as_u128`](Self::as_u128).
+    pub fn from_u128(value: u128) -> Self {
+        OwnerToken(value)
+    }
+}
+
+impl Default for OwnerToken {
+    fn default() -> Self {
+        OwnerToken::new()
+    }
+}
+
+impl fmt::Display for OwnerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for OwnerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OwnerToken({self})")
+    }
+}
+
+/// The answer to a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The handler is ours to run now; later operations on the claim pass this token.
+    Claimed(OwnerToken),
+    /// The handler already succeeded for this event id: skip it.
+    AlreadyDone,
+    /// Another delivery holds a live claim on the handler for this event id right now.
+    InProgress,
+}
+
+/// Why an idempotency store did not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store could not be reached or failed; the message says how (never a password).
+    #[error("the idempotency store failed: {0}")]
+    Unavailable(String),
+    /// The store is full of live claims and cannot take another before one ends.
+    #[error(
+        "the idempotency store is full: all {capacity} entries are live claims; retry in {} s, or raise the store's capacity",
+        retry_after.as_secs().max(1)
+    )]
+    Full {
+        /// The store's capacity.
+        capacity: usize,
+        /// When a claim will have ended at the latest, as far as the store knows.
+        retry_after: Duration,
+    },
+}
+
+/// Where claims and done markers live, per `(event id, handler)`.
+///
+/// The in-memory [`MemoryStore`] serves one process; a store shared by several replicas
+/// (Redis, a database) implements this trait with atomic operations. Every implementation
+/// must keep the state machine of the [module docs](self): in particular, `renew`,
+/// `complete` and `release` change nothing unless `token` owns the live claim, and answer
+/// `false` then.
+pub trait IdempotencyStore: Send + Sync + 'static {
+    /// Claims the handler for this event id for `lease`, unless it is done or claimed live.
+    fn claim<'a>(
+        &'a self,
+        event_id: &'a str,
+        handler: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, Claim>;
+
+    /// Extends the live claim owned by `token` to `lease` from now. `false` when `token` no
+    /// longer owns a live claim (it lapsed, maybe taken over).
+    fn renew<'a>(
+        &'a self,
+        event_id: &'a str,
+        handler: &'a str,
+        token: OwnerToken,
+        lease: Duration,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Records that the handler succeeded, turning the claim owned by `token` into a done
+    /// marker. `false` (and nothing written) when `token` no longer owns a live claim.
+    fn complete<'a>(
+        &'a self,
+        event_id: &'a str,
+        handler: &'a str,
+        token: OwnerToken,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Drops the claim owned by `token` after a failure, so a redelivery runs the handler
+    /// again. `false` (and nothing changed) when `token` no longer owns a live claim.
+    fn release<'a>(
+        &'a self,
+        event_id: &'a str,
+        handler: &'a str,
+        token: OwnerToken,
+    ) -> StoreFuture<'a, bool>;
+}
