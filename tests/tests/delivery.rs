@@ -1,0 +1,317 @@
+//! Delivery semantics over real HTTP: one handler at a time, leases renewed while a slow
+//! handler runs, dispatch that survives a client hanging up, slow and oversized bodies, and a
+//! full store.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use nextgen_events::idempotency::{Claim, IdempotencyStore, MemoryStore};
+use nextgen_events::prelude::*;
+use nextgen_events::{Context, receive, sign};
+use support::{SECRET, TestServer, now, post, ran, runs};
+use tokio::sync::Notify;
+
+/// How long the slow handler takes; the lease in that test is a quarter of it.
+const SLOW: Duration = Duration::from_millis(1200);
+
+static SLOW_RUNNING: AtomicUsize = AtomicUsize::new(0);
+static SLOW_MOST_AT_ONCE: AtomicUsize = AtomicUsize::new(0);
+
+#[nextgen_event("charge.succeeded")]
+async fn a_book_charge(event: Event<Charge>) {
+    ran(&event.id, "a_book_charge");
+}
+
+#[nextgen_event("charge.succeeded")]
+async fn b_slow_charge(event: Event<Charge>) {
+    let running = SLOW_RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+    SLOW_MOST_AT_ONCE.fetch_max(running, Ordering::SeqCst);
+    ran(&event.id, "b_slow_charge");
+    tokio::time::sleep(SLOW).await;
+    SLOW_RUNNING.fetch_sub(1, Ordering::SeqCst);
+}
+
+#[nextgen_event("charge.failed")]
+async fn a_first(event: Event<Charge>) {
+    ran(&event.id, "a_first");
+}
+
+#[nextgen_event("charge.failed")]
+async fn b_fails_once(event: Event<Charge>) -> Result<(), String> {
+    let first = runs(&event.id, "b_fails_once") == 0;
+    ran(&event.id, "b_fails_once");
+    if first {
+        Err("the ledger is down".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+static HANGUP_ENTERED: Notify = Notify::const_new();
+static HANGUP_FINISHED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+#[nextgen_event("charge.captured")]
+async fn captured_slowly(event: Event<Charge>) {
+    ran(&event.id, "captured_slowly");
+    HANGUP_ENTERED.notify_one();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    HANGUP_FINISHED.lock().unwrap().push(event.id.clone());
+}
+
+/// A signed delivery of a charge event: `(body, NextGen-Signature)`.
+fn charge_delivery(id: &str, event_type: &str) -> (Vec<u8>, String) {
+    let body = serde_json::json!({
+        "id": id, "object": "event", "created": 1_713_745_200, "livemode": false,
+        "type": event_type,
+        "data": { "object": { "id": "ch_1", "object": "charge", "amount": 2000,
+            "amount_refunded": 0, "currency": "usd", "paid": true, "status": "succeeded" } }
+    })
+    .to_string()
+    .into_bytes();
+    let signature = sign(&body, SECRET, now());
+    (body, signature)
+}
+
+fn spawn_post(url: &str, body: &[u8], signature: &str) -> actix_rt::task::JoinHandle<support::Answer> {
+    let (url, body, signature) = (url.to_owned(), body.to_vec(), signature.to_owned());
+    actix_rt::spawn(async move { post(&url, body, Some(&signature)).await })
+}
+
+#[actix_rt::test]
+async fn a_handler_slower_than_its_lease_never_runs_twice_at_once() {
+    // Two replicas sharing one store, with a lease a quarter of the slow handler's time.
+    let store = MemoryStore::default();
+    let replica = || {
+        WebhookConfig::new(SECRET)
+            .idempotency_store(store.clone())
+            .lease(SLOW / 4)
+    };
+    let a = TestServer::start(replica(), |_| {});
+    let b = TestServer::start(replica(), |_| {});
+    let id = "evt_slow_1";
+    let (body, signature) = charge_delivery(id, "charge.succeeded");
+
+    let first = spawn_post(&a.url("/webhook"), &body, &signature);
+    // Mid-way, past several leases: the other replica finds the slow handler held.
+    tokio::time::sleep(SLOW / 2 + SLOW / 8).await;
+    let other_replica = post(&b.url("/webhook"), body.clone(), Some(&signature)).await;
+    assert_eq!(
+        (other_replica.status, other_replica.code()),
+        (409, "event_in_progress"),
+        "{:?}",
+        other_replica.body
+    );
+    // The same replica waits for the running delivery, then finds everything done.
+    let same_replica = post(&a.url("/webhook"), body.clone(), Some(&signature)).await;
+    assert_eq!(same_replica.status, 200, "{:?}", same_replica.body);
+    assert_eq!(first.await.unwrap().status, 200);
+
+    assert_eq!(runs(id, "a_book_charge"), 1, "the fast handler ran again");
+    assert_eq!(runs(id, "b_slow_charge"), 1, "the slow handler ran again");
+    assert_eq!(SLOW_MOST_AT_ONCE.load(Ordering::SeqCst), 1);
+    // Long after, on either replica: acknowledged, nothing runs.
+    let later = post(&b.url("/webhook"), body, Some(&signature)).await;
+    assert_eq!(later.status, 200, "{:?}", later.body);
+    assert_eq!(runs(id, "b_slow_charge"), 1);
+    assert_eq!(store.stats().live_claims, 0);
+}
+
+#[actix_rt::test]
+async fn a_later_failure_never_runs_an_earlier_success_again() {
+    let server = TestServer::start(WebhookConfig::new(SECRET), |_| {});
+    let id = "evt_later_failure";
+    let (body, signature) = charge_delivery(id, "charge.failed");
+    let first = post(&server.url("/webhook"), body.clone(), Some(&signature)).await;
+    assert_eq!((first.status, first.code()), (500, "handler_failed"));
+    let second = post(&server.url("/webhook"), body, Some(&signature)).await;
+    assert_eq!(second.status, 200, "{:?}", second.body);
+    assert_eq!(runs(id, "a_first"), 1);
+    assert_eq!(runs(id, "b_fails_once"), 2);
+
+    // The report says which handler was skipped and which ran.
+    let config = WebhookConfig::new(SECRET);
+    let id = "evt_later_failure_report";
+    let (body, signature) = charge_delivery(id, "charge.failed");
+    let failed = receive(&config, &body, Some(&signature), &Context::new()).await;
+    let Err(WebhookError::HandlersFailed(report)) = failed else {
+        panic!("{failed:?}")
+    };
+    let outcome = |report: &nextgen_events::DispatchReport, suffix: &str| {
+        report
+            .outcomes
+            .iter()
+            .find(|outcome| outcome.handler.ends_with(suffix))
+            .cloned()
+            .unwrap()
+    };
+    assert!(outcome(&report, "::a_first").result.is_ok());
+    assert!(!outcome(&report, "::a_first").skipped);
+    assert!(outcome(&report, "::b_fails_once").result.is_err());
+    let report = receive(&config, &body, Some(&signature), &Context::new())
+        .await
+        .unwrap();
+    assert!(outcome(&report, "::a_first").skipped, "{report:?}");
+    assert!(!outcome(&report, "::b_fails_once").skipped, "{report:?}");
+    assert_eq!(runs(id, "a_first"), 1);
+    assert_eq!(runs(id, "b_fails_once"), 2);
+}
+
+/// Sends raw bytes and returns the connection, for requests reqwest will not make.
+fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    stream
+}
+
+/// Reads an HTTP response's status line and headers (and whatever of the body came along).
+fn read_head(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let mut buffer = [0; 4096];
+    while !received.windows(4).any(|window| window == b"\r\n\r\n") {
+        let read = stream.read(&mut buffer).unwrap();
+        assert!(read > 0, "the connection closed before an answer: {received:?}");
+        received.extend_from_slice(&buffer[..read]);
+    }
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+fn status_of(head: &str) -> u16 {
+    head.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
+}
+
+#[actix_rt::test]
+async fn a_client_hanging_up_does_not_stop_the_dispatch() {
+    let server = TestServer::start(WebhookConfig::new(SECRET), |_| {});
+    let id = "evt_hangup";
+    let (body, signature) = charge_delivery(id, "charge.captured");
+    let head = format!(
+        "POST /webhook HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nNextGen-Signature: {signature}\r\nContent-Length: {}\r\n\r\n",
+        server.addr,
+        body.len()
+    );
+    let stream = raw(server.addr, &head, &body);
+    HANGUP_ENTERED.notified().await;
+    // The sender gives up mid-handler.
+    stream.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(stream);
+    // Its retry comes at once: answered 200 when the first dispatch is done, not after a lease.
+    let started = Instant::now();
+    let retry = post(&server.url("/webhook"), body, Some(&signature)).await;
+    assert_eq!(retry.status, 200, "{:?}", retry.body);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(HANGUP_FINISHED.lock().unwrap().as_slice(), [id], "the handler was cut off");
+    assert_eq!(runs(id, "captured_slowly"), 1);
+}
+
+#[actix_rt::test]
+async fn a_chunked_body_over_the_limit_is_413() {
+    let server = TestServer::start(WebhookConfig::new(SECRET).body_limit(1024), |_| {});
+    let head = format!(
+        "POST /webhook HTTP/1.1\r\nHost: {}\r\nNextGen-Signature: t={},v1={}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        server.addr,
+        now(),
+        "0".repeat(64)
+    );
+    let chunk = format!("200\r\n{}\r\n", "x".repeat(512));
+    let addr = server.addr;
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = raw(addr, &head, chunk.as_bytes());
+        for _ in 0..3 {
+            // The server may already have answered and closed: later chunks may not go out.
+            let _ = stream.write_all(chunk.as_bytes());
+        }
+        let _ = stream.write_all(b"0\r\n\r\n");
+        read_head(&mut stream)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status_of(&answer), 413, "{answer}");
+    assert!(answer.contains("body_too_large"), "{answer}");
+}
+
+#[actix_rt::test]
+async fn a_stalled_body_is_408_within_the_timeout_and_the_connection_closed() {
+    let timeout = Duration::from_millis(500);
+    let server = TestServer::start(WebhookConfig::new(SECRET).body_timeout(timeout), |_| {});
+    let head = format!(
+        "POST /webhook HTTP/1.1\r\nHost: {}\r\nNextGen-Signature: t={},v1={}\r\nContent-Length: 100000\r\n\r\n",
+        server.addr,
+        now(),
+        "0".repeat(64)
+    );
+    let addr = server.addr;
+    let (answer, waited, closed) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut stream = raw(addr, &head, b"{\"id\":");
+        let answer = read_head(&mut stream);
+        let waited = started.elapsed();
+        // Then the server closes the connection: reading ends.
+        let mut rest = Vec::new();
+        let closed = stream.read_to_end(&mut rest).is_ok();
+        (answer, waited, closed)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status_of(&answer), 408, "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    assert!(waited >= timeout, "answered after {waited:?}");
+    assert!(waited < timeout * 4, "answered after {waited:?}");
+    assert!(closed, "the connection was left open");
+}
+
+#[actix_rt::test]
+async fn a_store_full_of_live_claims_is_503_with_retry_after() {
+    let store = MemoryStore::new(Duration::from_secs(3600), 1);
+    let Claim::Claimed(_) = store
+        .claim("evt_elsewhere", "h", Duration::from_secs(30))
+        .await
+        .unwrap()
+    else {
+        panic!("an empty store refused a claim")
+    };
+    let server = TestServer::start(WebhookConfig::new(SECRET).idempotency_store(store), |_| {});
+    let (body, signature) = charge_delivery("evt_store_full", "charge.failed");
+    let response = reqwest::Client::new()
+        .post(server.url("/webhook"))
+        .header("NextGen-Signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry_after), "Retry-After: {retry_after}");
+    let answer = support::answer(response).await;
+    assert_eq!(answer.code(), "idempotency_store_full");
+    assert_eq!(runs("evt_store_full", "a_first"), 0);
+}
+
+#[actix_rt::test]
+async fn a_dropped_request_future_does_not_stop_the_dispatch() {
+    let config = WebhookConfig::new(SECRET);
+    let id = "evt_dropped_future";
+    let (body, signature) = charge_delivery(id, "charge.captured");
+    // The caller gives up mid-handler: its future is dropped.
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(100),
+        receive(&config, &body, Some(&signature), &Context::new()),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the handler takes longer than the caller waits");
+    // A redelivery waits for the detached dispatch and finds it done.
+    let report = receive(&config, &body, Some(&signature), &Context::new())
+        .await
+        .unwrap();
+    assert!(report.outcomes.iter().all(|outcome| outcome.skipped), "{report:?}");
+    assert!(HANGUP_FINISHED.lock().unwrap().iter().any(|finished| finished == id));
+    assert_eq!(runs(id, "captured_slowly"), 1);
+}
