@@ -89,6 +89,9 @@ fn invoice(id: &str) -> Value {
             "amount_remaining": 0, "currency": "usd", "created": 1_713_745_200, "status": "paid" })
 }
 
+/// The server's "now" in the tests that inject a clock, so no case depends on the wall clock.
+const FIXED_NOW: u64 = 1_713_745_200;
+
 fn server() -> TestServer {
     TestServer::start(WebhookConfig::new(SECRET), |app| {
         app.app_data(web::Data::new(Counter(AtomicUsize::new(0))));
@@ -115,10 +118,12 @@ async fn a_signed_charge_reaches_its_typed_handler() {
 
 #[actix_rt::test]
 async fn each_signature_failure_is_a_400_with_its_own_code() {
-    let server = server();
+    // The server reads a fixed clock: signed with the wall clock, the "+301 s" case became
+    // exactly +300 s (accepted, 200) whenever the second ticked between signing and verifying.
+    let now = FIXED_NOW;
+    let server = TestServer::start(WebhookConfig::new(SECRET).clock(|| FIXED_NOW), |_| {});
     let url = server.url("/webhook");
     let body = envelope("evt_http_forged", "charge.succeeded", charge("ok"));
-    let now = now();
     let good = sign(&body, SECRET, now);
     let v1 = good.split_once(",v1=").unwrap().1;
     let cases: [(Option<String>, &str); 7] = [
