@@ -365,6 +365,125 @@ fn largest_timestamp_is_valid() {
     assert_eq!(error.code(), "timestamp_outside_tolerance");
 }
 
+// ---------------------------------------------------------------------------------------------
+// The timestamp is MACed as the text the header sends, not as our formatting of the number
+// ---------------------------------------------------------------------------------------------
+
+/// The lowercase hex HMAC-SHA256 of `"<timestamp_text>.<body>"`, computed here with the `hmac`
+/// crate directly (not through `sign`), so a test can sign any spelling of `t`.
+fn mac_over_text(secret: &str, timestamp_text: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(timestamp_text.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[test]
+fn mac_over_text_agrees_with_sign_for_the_canonical_spelling() {
+    assert_eq!(
+        mac_over_text(SECRET, &NOW.to_string(), BODY),
+        v1(BODY, SECRET, NOW)
+    );
+}
+
+#[test]
+fn leading_zeros_in_t_are_another_message_not_the_same_signature() {
+    // `t=0<now>` parses to the same number, but the sender signed the text it sent: a
+    // signature over the canonical `<now>` does not match, and one over `0<now>` does.
+    let canonical = v1(BODY, SECRET, NOW);
+    for zeros in ["0", "00", "0000000000"] {
+        let text = format!("{zeros}{NOW}");
+        assert_eq!(
+            SignatureHeader::parse(&format!("t={text},v1={canonical}"))
+                .unwrap()
+                .timestamp(),
+            NOW
+        );
+
+        let header = format!("t={text},v1={canonical}");
+        assert_eq!(
+            check_err(&verifier(), BODY, &header, NOW),
+            SignatureError::NoMatch {
+                secrets: 1,
+                secret_has_whitespace: false,
+            },
+            "{header}: a signature over {NOW:?} verified against t={text:?}"
+        );
+
+        let as_sent = format!("t={text},v1={}", mac_over_text(SECRET, &text, BODY));
+        assert_eq!(
+            check(&verifier(), BODY, &as_sent, NOW),
+            Ok(NOW),
+            "{as_sent}: a signature over the text as sent must verify"
+        );
+        // ...and that signature does not verify under the canonical spelling either.
+        let canonical_t = format!("t={NOW},v1={}", mac_over_text(SECRET, &text, BODY));
+        assert_eq!(
+            check_err(&verifier(), BODY, &canonical_t, NOW).code(),
+            "signature_mismatch",
+            "{canonical_t}"
+        );
+    }
+    // `t=0` is canonical for zero; `t=00` is not.
+    let zero = v1(BODY, SECRET, 0);
+    assert_eq!(
+        check(&verifier(), BODY, &format!("t=0,v1={zero}"), 0),
+        Ok(0)
+    );
+    assert_eq!(
+        check_err(&verifier(), BODY, &format!("t=00,v1={zero}"), 0).code(),
+        "signature_mismatch"
+    );
+}
+
+#[test]
+fn signed_or_spaced_spellings_of_t() {
+    let canonical = v1(BODY, SECRET, NOW);
+    // A sign is not a spelling the parser accepts: malformed, whichever text it was MACed over.
+    for text in [format!("+{NOW}"), format!("+0{NOW}"), format!("-{NOW}")] {
+        for signature in [canonical.clone(), mac_over_text(SECRET, &text, BODY)] {
+            let header = format!("t={text},v1={signature}");
+            assert_eq!(
+                malformed(&header),
+                HeaderProblem::InvalidTimestamp,
+                "{header}"
+            );
+        }
+    }
+    // Whitespace around the value is not part of it: trimmed, the text is the canonical one.
+    let header = format!("t= {NOW} ,v1={canonical}");
+    assert_eq!(check(&verifier(), BODY, &header, NOW), Ok(NOW));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn prop_leading_zeros_in_t_do_not_verify_a_canonical_signature(
+        body in body_strategy(0),
+        secret in secret_strategy(),
+        timestamp in any::<u64>(),
+        zeros in 1_usize..=24,
+    ) {
+        let canonical = v1(&body, &secret, timestamp);
+        let text = format!("{}{timestamp}", "0".repeat(zeros));
+        let header = format!("t={text},v1={canonical}");
+        // Even with every timestamp in tolerance, only the MAC decides.
+        let verifier = Verifier::new(secret.as_str()).tolerance(Duration::from_secs(u64::MAX));
+        prop_assert_eq!(SignatureHeader::parse(&header).unwrap().timestamp(), timestamp);
+        let result = verifier.verify_at(&body, &header, timestamp);
+        prop_assert!(
+            matches!(result, Err(SignatureError::NoMatch { .. })),
+            "{}: {:?}", header, result
+        );
+        // The signature over the text as sent verifies, as the same timestamp.
+        let as_sent = format!("t={text},v1={}", mac_over_text(&secret, &text, &body));
+        prop_assert_eq!(verifier.verify_at(&body, &as_sent, timestamp), Ok(timestamp));
+    }
+}
+
 #[test]
 fn malformed_invalid_hex() {
     let good = v1(BODY, SECRET, NOW);
