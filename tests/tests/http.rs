@@ -162,6 +162,57 @@ async fn each_signature_failure_is_a_400_with_its_own_code() {
 }
 
 #[actix_rt::test]
+async fn the_configured_tolerance_decides_over_http_in_both_directions() {
+    // Below and above the 300 s default: a tolerance setting that is ignored fails one of them.
+    for n in [10_u64, 1000] {
+        let config = WebhookConfig::new(SECRET)
+            .tolerance(std::time::Duration::from_secs(n))
+            .clock(|| FIXED_NOW);
+        let server = TestServer::start(config, |_| {});
+        let url = server.url("/webhook");
+        let cases = [
+            (FIXED_NOW - n, "past", 200),
+            (FIXED_NOW + n, "future", 200),
+            (FIXED_NOW - n - 1, "past", 400),
+            (FIXED_NOW + n + 1, "future", 400),
+        ];
+        for (timestamp, side, status) in cases {
+            let id = format!("evt_http_tolerance_{n}_{side}_{status}");
+            let body = envelope(&id, "charge.succeeded", charge("ok"));
+            let answer = post(&url, body.clone(), Some(&sign(&body, SECRET, timestamp))).await;
+            let what = format!("tolerance {n} s, signed {side} at {timestamp} (now {FIXED_NOW})");
+            assert_eq!(answer.status, status, "{what}: {:?}", answer.body);
+            if status == 200 {
+                assert_eq!(answer.body, json!({ "received": true }), "{what}");
+                assert_eq!(
+                    seen(&id),
+                    ["charge 2000 usd", "audit charge.succeeded"],
+                    "{what}"
+                );
+            } else {
+                assert_eq!(answer.code(), "timestamp_outside_tolerance", "{what}");
+                assert!(
+                    answer
+                        .message()
+                        .contains(&format!("{} s in the {side}", n + 1)),
+                    "{what}: {}",
+                    answer.message()
+                );
+                assert!(
+                    answer.message().contains(&format!("tolerance of {n} s")),
+                    "{what}: {}",
+                    answer.message()
+                );
+                assert!(
+                    seen(&id).is_empty(),
+                    "{what}: a rejected delivery ran handlers"
+                );
+            }
+        }
+    }
+}
+
+#[actix_rt::test]
 async fn a_body_over_the_limit_is_a_413() {
     let server = TestServer::start(WebhookConfig::new(SECRET).body_limit(1024), |_| {});
     let body = envelope(
