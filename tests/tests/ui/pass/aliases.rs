@@ -42,4 +42,35 @@ fn main() {
         let _ = event;
     }
     let _ = nested::on_refund_failed;
+
+    // Compiling is not registering: each handler above must be in the registry, under its
+    // event type, by its own name (trybuild runs this `main`, a panic fails the case).
+    let registry = nextgen_events::Registry::global();
+    for (event_type, name) in [
+        ("refund.updated", "local"),
+        ("charge.succeeded", "on_payment"),
+        ("charge.captured", "on_capture"),
+        ("charge.refunded", "on_refunded"),
+        ("refund.failed", "on_refund_failed"),
+    ] {
+        let handlers = registry.handlers_for(event_type);
+        let names: Vec<&str> = handlers.iter().map(|handler| handler.name()).collect();
+        assert!(
+            handlers
+                .iter()
+                .any(|handler| handler.event_type() == event_type
+                    && handler.name().rsplit("::").next() == Some(name)),
+            "no handler `{name}` registered for {event_type:?}; registered: {names:?}"
+        );
+        assert_eq!(handlers.len(), 1, "{event_type}: {names:?}");
+    }
+    assert_eq!(
+        registry.iter().count(),
+        5,
+        "registered: {:?}",
+        registry
+            .iter()
+            .map(|handler| handler.name())
+            .collect::<Vec<_>>()
+    );
 }
