@@ -39,14 +39,7 @@ pub(crate) fn payload_of(event: &str) -> Option<&'static str> {
 
 /// The catalog name closest to a misspelt one, when one is close enough to be a likely typo.
 pub(crate) fn suggest(event: &str) -> Option<&'static str> {
-    // darling's threshold: close enough that the suggestion is usually right.
-    const THRESHOLD: f64 = 0.8;
-    EVENTS
-        .iter()
-        .map(|(name, _)| (*name, strsim::jaro_winkler(event, name)))
-        .filter(|(_, score)| *score > THRESHOLD)
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(name, _)| name)
+    crate::errors::closest(event, EVENTS.iter().map(|(name, _)| *name))
 }
 
 /// The Rust constant name for an event type: `charge.dispute.created` -> `CHARGE_DISPUTE_CREATED`.

@@ -25,6 +25,9 @@ pub(crate) fn check(handler: &Handler<'_>) -> syn::Result<()> {
         };
         errors.push(syn::Error::new(handler.event.span(), message));
     }
+    if let Some(name) = &handler.name {
+        errors.extend(check_name(name));
+    }
     match (&sig.constness, &sig.asyncness) {
         (None, Some(_)) => {}
         (None, None) => errors.push(syn::Error::new(
@@ -83,39 +86,50 @@ pub(crate) fn check(handler: &Handler<'_>) -> syn::Result<()> {
             format!("a webhook handler takes the event as its first argument: add {example}"),
         ));
     }
-    combine(errors)
+    crate::errors::combine(errors)
+}
+
+/// `name = "..."`: the runtime's idempotency key for the handler, so it must be something a
+/// store can key by (the in-memory store joins it to the event id with a NUL).
+fn check_name(name: &syn::LitStr) -> Option<syn::Error> {
+    let value = name.value();
+    let is_bad = |c: char| c.is_whitespace() || c.is_control();
+    let words: Vec<&str> = value
+        .split(is_bad)
+        .filter(|word| !word.is_empty())
+        .collect();
+    if words.is_empty() {
+        let what = if value.is_empty() { "empty" } else { "blank" };
+        return Some(syn::Error::new(
+            name.span(),
+            format!(
+                "the handler name cannot be {what}: write one that stays the same when the code moves, as in `name = \"ledger.book_charge\"`, or remove `name` to use the function's path"
+            ),
+        ));
+    }
+    let bad = value.chars().find(|c| is_bad(*c))?;
+    let found = match bad {
+        ' ' => "a space".to_owned(),
+        c => format!("'{}'", c.escape_debug()),
+    };
+    Some(syn::Error::new(
+        name.span(),
+        format!(
+            "the handler name cannot contain whitespace or control characters, and this one has {found}: write `name = {:?}`",
+            words.join("_")
+        ),
+    ))
 }
 
 /// The catalog's event families, as `` `charge.*`, `customer.*` and `refund.*` ``, in catalog order.
 fn families() -> String {
-    let mut families: Vec<&str> = Vec::new();
+    let mut families: Vec<String> = Vec::new();
     for (name, _) in catalog::EVENTS {
         let family = name.rsplit_once('.').map_or(*name, |(family, _)| family);
+        let family = format!("`{family}.*`");
         if !families.contains(&family) {
             families.push(family);
         }
     }
-    let mut text = String::new();
-    for (index, family) in families.iter().enumerate() {
-        if index > 0 {
-            text.push_str(if index + 1 == families.len() {
-                " and "
-            } else {
-                ", "
-            });
-        }
-        text.push_str(&format!("`{family}.*`"));
-    }
-    text
-}
-
-/// Folds several errors into one, or `Ok` when there are none.
-pub(crate) fn combine(errors: Vec<syn::Error>) -> syn::Result<()> {
-    errors
-        .into_iter()
-        .reduce(|mut all, error| {
-            all.combine(error);
-            all
-        })
-        .map_or(Ok(()), Err)
+    crate::errors::and_list(&families)
 }

@@ -58,6 +58,16 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
             let #arg = <#ty as ::nextgen_events::FromContext>::from_context(context)?;
         }
     });
+    // The runtime keys idempotency records by the name: `name = "..."` keeps it when the
+    // function moves or is renamed.
+    let handler_name = match &handler.name {
+        Some(pinned) => quote!(#pinned),
+        None => quote!(::core::concat!(
+            ::core::module_path!(),
+            "::",
+            ::core::stringify!(#name)
+        )),
+    };
     let (return_type, return_span) = handler.return_type();
     let return_trait = return_trait(&return_trait_name, name, &function.sig.output);
     let into_result = quote_spanned! {return_span=>
@@ -90,7 +100,7 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
             ::nextgen_events::__private::inventory::submit! {
                 ::nextgen_events::Handler::new(
                     #event,
-                    ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
+                    #handler_name,
                     __nextgen_start,
                 )
             }

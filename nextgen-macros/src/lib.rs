@@ -1,11 +1,17 @@
 //! The `#[nextgen_event("...")]` attribute. Use it through `nextgen-events`, which re-exports it
 //! and documents it.
 //!
+//! It takes the event type, then optionally `name = "..."`, which pins the handler's name (its
+//! idempotency key) in place of the function's path:
+//! `#[nextgen_event("charge.succeeded", name = "ledger.book_charge")]`.
+//!
 //! Laid out like dtolnay's derive crates: [`parse`] reads the tokens into our own model,
 //! [`check`] validates it against the event catalog, [`expand`] writes the registration.
+//! [`errors`] holds what the first two share to report errors.
 
 mod catalog;
 mod check;
+mod errors;
 mod expand;
 mod parse;
 

@@ -5,4 +5,14 @@ async fn on_charge(charge: Charge) {
     let _ = charge;
 }
 
+#[nextgen_event("charge.succeeded" name = "ledger.book_charge")]
+async fn book_charge(charge: Charge) {
+    let _ = charge;
+}
+
+#[nextgen_event("charge.succeeded", = "ledger.book_charge")]
+async fn ledger_charge(charge: Charge) {
+    let _ = charge;
+}
+
 fn main() {}

@@ -1,0 +1,18 @@
+use nextgen_events::prelude::*;
+
+#[nextgen_event("charge.succeeded", name = 5)]
+async fn on_charge(charge: Charge) {
+    let _ = charge;
+}
+
+#[nextgen_event("charge.succeeded", name = book_charge)]
+async fn book_charge(charge: Charge) {
+    let _ = charge;
+}
+
+#[nextgen_event("charge.succeeded", name = ledger.book_charge)]
+async fn ledger_charge(charge: Charge) {
+    let _ = charge;
+}
+
+fn main() {}
