@@ -74,6 +74,8 @@ pub trait FromContext: Sized {
     fn from_context(context: &Context<'_>) -> Result<Self, HandlerError>;
 }
 
+// Not suggested in errors: rustc would quote this impl's source line under our message.
+#[diagnostic::do_not_recommend]
 impl<T: ?Sized + 'static> FromContext for web::Data<T> {
     fn from_context(context: &Context<'_>) -> Result<Self, HandlerError> {
         context

@@ -103,6 +103,7 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
                     #handler_name,
                     __nextgen_start,
                 )
+                .defined_at(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)))
             }
         };
     }
