@@ -117,3 +117,21 @@ fn trigger_fails_on_a_wrong_secret_and_on_a_refused_connection() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_server_refuses_the_test_secret_on_a_public_address() {
+    let output = Command::new(env!("CARGO_BIN_EXE_server"))
+        .env("HOST", "0.0.0.0")
+        .env("PORT", "0")
+        .env_remove("NEXTGEN_WEBHOOK_SECRET")
+        .env_remove("NEXTGEN_REDIS_URL")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "the server started");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refusing to listen on `0.0.0.0` with the built-in test secret"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("NEXTGEN_WEBHOOK_SECRET"), "{stderr}");
+}

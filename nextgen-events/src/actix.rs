@@ -30,9 +30,9 @@ use crate::config::WebhookConfig;
 use crate::context::Context;
 use crate::delivery::VerifiedDelivery;
 use crate::dispatch;
+use crate::error::WebhookError;
 use crate::registry::Registry;
 use crate::report::DispatchReport;
-use crate::error::WebhookError;
 use crate::signature::{self, HeaderProblem, SignatureError, SignatureHeader};
 use crate::throttle::Throttle;
 

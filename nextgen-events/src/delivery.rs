@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::WebhookConfig;
 use crate::context::Context;
 use crate::dispatch;
-use crate::report::DispatchReport;
 use crate::envelope::{EnvelopeError, Event, RawEvent};
 use crate::error::WebhookError;
+use crate::report::DispatchReport;
 use crate::signature::{SignatureError, SignatureHeader};
 
 /// Verifies a delivery and runs every matching handler: the whole path of one webhook,

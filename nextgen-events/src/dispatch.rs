@@ -287,7 +287,9 @@ pub async fn dispatch_with(
         None => detached(prepared.run_unclaimed().instrument(span)).await,
         Some(claims) => {
             let run = async move { prepared.run_claimed(&claims).await };
-            detached(run.instrument(span)).await?.map_err(WebhookError::from)
+            detached(run.instrument(span))
+                .await?
+                .map_err(WebhookError::from)
         }
     }
 }

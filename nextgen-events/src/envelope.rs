@@ -268,7 +268,11 @@ pub(crate) fn without_values(message: &str) -> String {
             .next()
             .unwrap_or(unexpected)
             .trim();
-        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
         format!("{article} {kind}")
     };
     for prefix in ["invalid type: ", "invalid value: "] {
@@ -287,7 +291,11 @@ pub(crate) fn without_values(message: &str) -> String {
             return format!("{}, expected {expected}", prefix.trim_end());
         }
     }
-    let quotes_the_body = message.contains(['"', '`']) && !message.starts_with("missing field ");
+    // These quote a field name of ours, not a value of the sender's.
+    let names_our_field = ["missing field ", "duplicate field "]
+        .iter()
+        .any(|prefix| message.starts_with(prefix));
+    let quotes_the_body = message.contains(['"', '`']) && !names_our_field;
     if quotes_the_body {
         "the value does not fit the expected type".to_owned()
     } else {

@@ -1,9 +1,9 @@
 //! `WebhookError`: everything that can go wrong with one delivery, and the answer it gets.
 
-use crate::report::DispatchReport;
 use crate::envelope::EnvelopeError;
 use crate::idempotency::StoreError;
 use crate::registry::DuplicateHandlerName;
+use crate::report::DispatchReport;
 use crate::signature::SignatureError;
 
 /// Why a delivery was not acknowledged. Each variant maps to an HTTP status:
@@ -118,7 +118,8 @@ impl WebhookError {
     pub fn answer(&self) -> String {
         match self {
             WebhookError::Signature(SignatureError::NoMatch { .. }) => {
-                "no signature in the `NextGen-Signature` header matches this endpoint's secret".to_owned()
+                "no signature in the `NextGen-Signature` header matches this endpoint's secret"
+                    .to_owned()
             }
             other => other.to_string(),
         }

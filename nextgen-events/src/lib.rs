@@ -74,8 +74,8 @@ pub use dispatch::{dispatch, dispatch_with};
 pub use envelope::{EnvelopeError, Event, EventData, UntypedEvent};
 pub use error::WebhookError;
 pub use handler::Handler;
-pub use report::{DispatchReport, HandlerError, HandlerOutcome};
 pub use registry::{DuplicateHandlerName, Registry};
+pub use report::{DispatchReport, HandlerError, HandlerOutcome};
 pub use signature::{SignatureError, Verifier, sign, verify};
 
 /// Not public API: what the `#[nextgen_event]` expansion names.

@@ -67,7 +67,12 @@ impl Registry {
             handlers.sort_by_key(|handler| handler.name());
         }
         wildcard.sort_by_key(|handler| handler.name());
-        let mut all: Vec<&'static Handler> = by_event.values().flatten().chain(&wildcard).copied().collect();
+        let mut all: Vec<&'static Handler> = by_event
+            .values()
+            .flatten()
+            .chain(&wildcard)
+            .copied()
+            .collect();
         all.sort_by_key(|handler| (handler.name(), handler.event_type(), handler.function()));
         let duplicate = all
             .windows(2)

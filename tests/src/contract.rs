@@ -30,10 +30,18 @@ pub trait StoreUnderTest: Send + Sync + 'static {
 pub fn unique(label: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let process = std::process::id();
-    format!("evt_{label}_{process}_{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "evt_{label}_{process}_{}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
-async fn claimed(store: &impl IdempotencyStore, id: &str, handler: &str, lease: Duration) -> OwnerToken {
+async fn claimed(
+    store: &impl IdempotencyStore,
+    id: &str,
+    handler: &str,
+    lease: Duration,
+) -> OwnerToken {
     match store.claim(id, handler, lease).await {
         Ok(Claim::Claimed(token)) => token,
         other => panic!("claiming a free ({id}, {handler}) answered {other:?}, not Claimed"),
@@ -70,7 +78,11 @@ pub async fn release_frees_the_claim<S: StoreUnderTest>(s: &S) {
     assert_eq!(store.release(&id, "h", first).await, Ok(true));
     let second = claimed(&store, &id, "h", lease).await;
     assert_ne!(first, second, "two claims got one token");
-    assert_eq!(store.release(&id, "h", first).await, Ok(false), "the first owner released the second's claim");
+    assert_eq!(
+        store.release(&id, "h", first).await,
+        Ok(false),
+        "the first owner released the second's claim"
+    );
     assert_eq!(claim(&store, &id, "h", lease).await, Claim::InProgress);
 }
 
@@ -82,7 +94,11 @@ pub async fn only_the_owner_acts<S: StoreUnderTest>(s: &S) {
     assert_eq!(store.renew(&id, "h", stranger, lease).await, Ok(false));
     assert_eq!(store.complete(&id, "h", stranger).await, Ok(false));
     assert_eq!(store.release(&id, "h", stranger).await, Ok(false));
-    assert_eq!(claim(&store, &id, "h", lease).await, Claim::InProgress, "a stranger changed the claim");
+    assert_eq!(
+        claim(&store, &id, "h", lease).await,
+        Claim::InProgress,
+        "a stranger changed the claim"
+    );
     assert_eq!(store.renew(&id, "h", owner, lease).await, Ok(true));
     assert_eq!(store.release(&id, "h", owner).await, Ok(true));
 }
@@ -96,8 +112,16 @@ pub async fn lapsed_lease_is_taken_over<S: StoreUnderTest>(s: &S) {
     assert_eq!(store.renew(&id, "h", stale, lease).await, Ok(false));
     assert_eq!(store.complete(&id, "h", stale).await, Ok(false));
     let fresh = claimed(&store, &id, "h", lease).await;
-    assert_eq!(store.release(&id, "h", stale).await, Ok(false), "a stale owner deleted the live claim");
-    assert_eq!(store.complete(&id, "h", stale).await, Ok(false), "a stale owner completed the live claim");
+    assert_eq!(
+        store.release(&id, "h", stale).await,
+        Ok(false),
+        "a stale owner deleted the live claim"
+    );
+    assert_eq!(
+        store.complete(&id, "h", stale).await,
+        Ok(false),
+        "a stale owner completed the live claim"
+    );
     assert_eq!(claim(&store, &id, "h", lease).await, Claim::InProgress);
     assert_eq!(store.complete(&id, "h", fresh).await, Ok(true));
     assert_eq!(claim(&store, &id, "h", lease).await, Claim::AlreadyDone);

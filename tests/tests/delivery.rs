@@ -60,7 +60,9 @@ static HANGUP_FINISHED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 #[nextgen_event("charge.captured")]
 async fn captured_slowly(event: Event<Charge>) {
     ran(&event.id, "captured_slowly");
-    HANGUP_ENTERED.notify_one();
+    if event.id == "evt_hangup" {
+        HANGUP_ENTERED.notify_one();
+    }
     tokio::time::sleep(Duration::from_millis(600)).await;
     HANGUP_FINISHED.lock().unwrap().push(event.id.clone());
 }
@@ -79,7 +81,11 @@ fn charge_delivery(id: &str, event_type: &str) -> (Vec<u8>, String) {
     (body, signature)
 }
 
-fn spawn_post(url: &str, body: &[u8], signature: &str) -> actix_rt::task::JoinHandle<support::Answer> {
+fn spawn_post(
+    url: &str,
+    body: &[u8],
+    signature: &str,
+) -> actix_rt::task::JoinHandle<support::Answer> {
     let (url, body, signature) = (url.to_owned(), body.to_vec(), signature.to_owned());
     actix_rt::spawn(async move { post(&url, body, Some(&signature)).await })
 }
@@ -166,7 +172,9 @@ async fn a_later_failure_never_runs_an_earlier_success_again() {
 /// Sends raw bytes and returns the connection, for requests reqwest will not make.
 fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> TcpStream {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(body).unwrap();
     stream
@@ -178,14 +186,20 @@ fn read_head(stream: &mut TcpStream) -> String {
     let mut buffer = [0; 4096];
     while !received.windows(4).any(|window| window == b"\r\n\r\n") {
         let read = stream.read(&mut buffer).unwrap();
-        assert!(read > 0, "the connection closed before an answer: {received:?}");
+        assert!(
+            read > 0,
+            "the connection closed before an answer: {received:?}"
+        );
         received.extend_from_slice(&buffer[..read]);
     }
     String::from_utf8_lossy(&received).into_owned()
 }
 
 fn status_of(head: &str) -> u16 {
-    head.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
+    head.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
 }
 
 #[actix_rt::test]
@@ -208,7 +222,14 @@ async fn a_client_hanging_up_does_not_stop_the_dispatch() {
     let retry = post(&server.url("/webhook"), body, Some(&signature)).await;
     assert_eq!(retry.status, 200, "{:?}", retry.body);
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(HANGUP_FINISHED.lock().unwrap().as_slice(), [id], "the handler was cut off");
+    assert!(
+        HANGUP_FINISHED
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|finished| finished == id),
+        "the handler was cut off"
+    );
     assert_eq!(runs(id, "captured_slowly"), 1);
 }
 
@@ -288,8 +309,15 @@ async fn a_store_full_of_live_claims_is_503_with_retry_after() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 503);
-    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((1..=30).contains(&retry_after), "Retry-After: {retry_after}");
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=30).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
     let answer = support::answer(response).await;
     assert_eq!(answer.code(), "idempotency_store_full");
     assert_eq!(runs("evt_store_full", "a_first"), 0);
@@ -306,12 +334,24 @@ async fn a_dropped_request_future_does_not_stop_the_dispatch() {
         receive(&config, &body, Some(&signature), &Context::new()),
     )
     .await;
-    assert!(gave_up.is_err(), "the handler takes longer than the caller waits");
+    assert!(
+        gave_up.is_err(),
+        "the handler takes longer than the caller waits"
+    );
     // A redelivery waits for the detached dispatch and finds it done.
     let report = receive(&config, &body, Some(&signature), &Context::new())
         .await
         .unwrap();
-    assert!(report.outcomes.iter().all(|outcome| outcome.skipped), "{report:?}");
-    assert!(HANGUP_FINISHED.lock().unwrap().iter().any(|finished| finished == id));
+    assert!(
+        report.outcomes.iter().all(|outcome| outcome.skipped),
+        "{report:?}"
+    );
+    assert!(
+        HANGUP_FINISHED
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|finished| finished == id)
+    );
     assert_eq!(runs(id, "captured_slowly"), 1);
 }

@@ -40,11 +40,11 @@ fn mounting_the_route_stops_the_app_at_start_up() {
     })
     .err()
     .expect("mounting the route must fail");
-    let message = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
-    assert!(message.contains("two webhook handlers are named `ledger.book`"), "{message}");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("two webhook handlers are named `ledger.book`"),
+        "{message}"
+    );
 }
 
 #[actix_rt::test]
@@ -55,5 +55,8 @@ async fn dispatch_refuses_to_run_them() {
     let error = receive(&config, body, Some(&header), &Context::new())
         .await
         .unwrap_err();
-    assert_eq!((error.status(), error.code()), (500, "duplicate_handler_name"));
+    assert_eq!(
+        (error.status(), error.code()),
+        (500, "duplicate_handler_name")
+    );
 }

@@ -358,7 +358,10 @@ async fn a_payload_that_does_not_fit_is_an_error_and_no_handler_runs() {
             assert_eq!(event_type, "charge.succeeded");
             assert_eq!(*payload, "Charge");
             assert_eq!(path, "data.object.amount");
-            assert!(message.contains("invalid type"), "{message}");
+            assert!(
+                message.contains("expected i64, found a string"),
+                "{message}"
+            );
         }
         other => panic!("expected PayloadMismatch, got {other:?}"),
     }

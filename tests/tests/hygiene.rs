@@ -41,15 +41,28 @@ async fn audit(event: Event<serde_json::Value>) {
     let _ = event;
 }
 
+/// Every line logged by any thread of this test binary, at every level; installed once, as
+/// the global subscriber (the servers' worker threads log there), and shared by the tests.
+fn captured() -> Captured {
+    static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    CAPTURED
+        .get_or_init(|| {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            tracing_subscriber::fmt()
+                .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .try_init()
+                .unwrap();
+            captured
+        })
+        .clone()
+}
+
 #[actix_rt::test]
 async fn logs_never_hold_the_secret_the_expected_signature_or_the_body() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let captured = captured();
 
     let server = TestServer::start(WebhookConfig::new(SECRET), |_| {});
     let url = server.url("/webhook");
@@ -88,4 +101,73 @@ async fn logs_never_hold_the_secret_the_expected_signature_or_the_body() {
         assert!(!logs.contains(signature.as_str()), "a signature was logged");
     }
     assert!(!logs.contains("BODY-MARKER-7f3a"), "the body was logged");
+}
+
+#[actix_rt::test]
+async fn a_payload_mismatch_names_the_path_and_type_never_the_value() {
+    let captured = captured();
+    let server = TestServer::start(WebhookConfig::new(SECRET), |_| {});
+    let body =
+        json!({ "id": "evt_hyg_mismatch", "object": "event", "created": 1, "livemode": false,
+                       "type": "charge.captured",
+                       "data": { "object": { "id": "ch_1", "amount": "VALUE-MARKER-91c2",
+                                             "amount_refunded": 0, "currency": "usd", "paid": true,
+                                             "status": "succeeded" } } })
+        .to_string();
+    let answer = post(
+        &server.url("/webhook"),
+        body.clone(),
+        Some(&sign(body.as_bytes(), SECRET, now())),
+    )
+    .await;
+    assert_eq!((answer.status, answer.code()), (500, "payload_mismatch"));
+    assert!(
+        answer.message().contains("data.object.amount"),
+        "{}",
+        answer.message()
+    );
+    assert!(
+        answer.message().contains("expected i64"),
+        "{}",
+        answer.message()
+    );
+    assert!(
+        !answer.message().contains("VALUE-MARKER"),
+        "{}",
+        answer.message()
+    );
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("data.object.amount"), "{logs}");
+    assert!(
+        !logs.contains("VALUE-MARKER"),
+        "a value from the body was logged"
+    );
+}
+
+#[actix_rt::test]
+async fn a_signature_mismatch_answers_generically_and_logs_the_hints() {
+    let captured = captured();
+    // A secret pasted with a trailing newline: the hint belongs in the log, not the answer.
+    let server = TestServer::start(WebhookConfig::new("whsec_hyg_pasted\n"), |_| {});
+    let body = r#"{"id":"evt_hyg_hint","object":"event","type":"x.y","created":1,"livemode":false,"data":{"object":{}}}"#;
+    let answer = post(
+        &server.url("/webhook"),
+        body,
+        Some(&sign(body.as_bytes(), "whsec_hyg_pasted", now())),
+    )
+    .await;
+    assert_eq!((answer.status, answer.code()), (400, "signature_mismatch"));
+    assert!(
+        !answer.message().contains("whitespace"),
+        "{}",
+        answer.message()
+    );
+    assert!(
+        !answer.message().contains("re-serialized"),
+        "{}",
+        answer.message()
+    );
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("leading or trailing whitespace"), "{logs}");
 }

@@ -91,11 +91,20 @@ async fn concurrent_duplicates_run_the_handler_once() {
         async move { post(&url, body, Some(&signature)).await }
     });
     actix_rt::time::sleep(Duration::from_millis(100)).await;
-    assert!(!second.is_finished(), "the duplicate waits for the running delivery");
+    assert!(
+        !second.is_finished(),
+        "the duplicate waits for the running delivery"
+    );
     RACE_RELEASE.notify_one();
     let (a, b) = (first.await.unwrap(), second.await.unwrap());
     // In one process the duplicate waits its turn, then finds the handler done.
-    assert_eq!((a.status, b.status), (200, 200), "{:?} {:?}", a.body, b.body);
+    assert_eq!(
+        (a.status, b.status),
+        (200, 200),
+        "{:?} {:?}",
+        a.body,
+        b.body
+    );
     assert_eq!(runs("evt_idem_race", "slow"), 1);
     let again = post(&url, body, Some(&signature)).await;
     assert_eq!(again.status, 200);
@@ -240,10 +249,18 @@ async fn when_full_the_oldest_done_markers_go_first_and_live_claims_never() {
     assert_eq!(stats.entries, 4);
     assert_eq!(stats.evicted_done_markers, 1);
     for id in ["evt_b", "evt_c"] {
-        assert_eq!(store.claim(id, "h", lease).await.unwrap(), Claim::AlreadyDone, "{id}");
+        assert_eq!(
+            store.claim(id, "h", lease).await.unwrap(),
+            Claim::AlreadyDone,
+            "{id}"
+        );
     }
     for id in ["evt_live", "evt_d"] {
-        assert_eq!(store.claim(id, "h", lease).await.unwrap(), Claim::InProgress, "{id}");
+        assert_eq!(
+            store.claim(id, "h", lease).await.unwrap(),
+            Claim::InProgress,
+            "{id}"
+        );
     }
     assert!(store.renew("evt_live", "h", live, lease).await.unwrap());
     // `evt_a` was the one forgotten: it can be claimed again (evicting `evt_b`).
@@ -260,7 +277,10 @@ async fn a_store_full_of_live_claims_refuses_with_when_to_retry() {
     clock.advance(Duration::from_secs(20));
     token(&store, "evt_2", lease).await;
     match store.claim("evt_3", "h", lease).await {
-        Err(StoreError::Full { capacity, retry_after }) => {
+        Err(StoreError::Full {
+            capacity,
+            retry_after,
+        }) => {
             assert_eq!(capacity, 2);
             // `evt_1`'s lease ends first, 40 s from now.
             assert_eq!(retry_after, Duration::from_secs(40));
@@ -284,7 +304,11 @@ async fn bookkeeping_stays_within_capacity_over_long_claim_release_cycles() {
     }
     let stats = store.stats();
     assert_eq!(stats.entries, 0);
-    assert!(stats.table_capacity <= 16, "one key's cycles grew the table to {}", stats.table_capacity);
+    assert!(
+        stats.table_capacity <= 16,
+        "one key's cycles grew the table to {}",
+        stats.table_capacity
+    );
     // Many keys: claimed, released or completed, with time moving on.
     for round in 0..2_000_u32 {
         let id = format!("evt_{round}");
@@ -311,7 +335,10 @@ async fn markers_are_per_handler_and_per_event() {
     assert!(store.complete("evt_1", "h", token).await.unwrap());
     let mut claims = HashMap::new();
     for (id, handler) in [("evt_1", "h"), ("evt_1", "b"), ("evt_2", "h")] {
-        claims.insert((id, handler), store.claim(id, handler, lease).await.unwrap());
+        claims.insert(
+            (id, handler),
+            store.claim(id, handler, lease).await.unwrap(),
+        );
     }
     assert_eq!(claims[&("evt_1", "h")], Claim::AlreadyDone);
     assert!(matches!(claims[&("evt_1", "b")], Claim::Claimed(_)));

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
 use nextgen_events::idempotency::{Claim, IdempotencyStore};
-use nextgen_tests::contract::StoreUnderTest;
 use nextgen_events::prelude::*;
 use nextgen_events::redis::RedisIdempotencyStore;
+use nextgen_tests::contract::StoreUnderTest;
 use support::{SECRET, TestServer, delivery, post, ran, runs};
 
 const URL_ENV: &str = "NEXTGEN_TEST_REDIS_URL";
@@ -150,7 +150,11 @@ async fn two_replicas_sharing_redis_run_each_handler_once_per_event() {
     for n in 0..20 {
         let id = event_id("replicas", n);
         let (body, signature) = delivery(&id, "refund.created");
-        let (first, second) = if n % 2 == 0 { (&url_a, &url_b) } else { (&url_b, &url_a) };
+        let (first, second) = if n % 2 == 0 {
+            (&url_a, &url_b)
+        } else {
+            (&url_b, &url_a)
+        };
         let (entered, release) = gate(&id);
         let running = actix_rt::spawn({
             let (url, body, signature) = (first.clone(), body.clone(), signature.clone());

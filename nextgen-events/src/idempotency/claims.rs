@@ -9,7 +9,6 @@ use futures_util::future::{Either, select};
 
 use super::{Claim, IdempotencyStore, OwnerToken, StoreError};
 
-
 /// What a claim decided for one handler of one delivery.
 pub(crate) enum Turn<'s> {
     /// Ours to run, under this lease.
@@ -180,4 +179,3 @@ pub(crate) struct Claims {
     pub(crate) lease: Duration,
     pub(crate) locks: Arc<EventLocks>,
 }
-

@@ -58,8 +58,14 @@ fn init_logging() {
 
 async fn run() -> Result<(), String> {
     let (config, custom_secret) = webhook_config()?;
-    let config = idempotency_store(config).await?;
     let host = std::env::var("HOST").unwrap_or_else(|_| DEFAULT_HOST.to_owned());
+    if !custom_secret && !is_loopback(&host) {
+        return Err(format!(
+            "refusing to listen on `{host}` with the built-in test secret, which anyone can sign \
+             with: set {SECRET_ENV} to your endpoint's secret, or listen on 127.0.0.1 (HOST)"
+        ));
+    }
+    let config = idempotency_store(config).await?;
     let port = match std::env::var("PORT") {
         Ok(port) => port
             .trim()
@@ -178,6 +184,14 @@ async fn redis_store(_: WebhookConfig, _: &str) -> Result<WebhookConfig, String>
         "{REDIS_URL_ENV} is set, but this server was built without the `redis` feature: \
          build it with `--features redis`, or unset {REDIS_URL_ENV} to use the in-memory store"
     ))
+}
+
+/// Whether `host` only accepts connections from this machine.
+fn is_loopback(host: &str) -> bool {
+    match host.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
 }
 
 /// The address to send requests to: a wildcard listen address (`0.0.0.0`, `::`) is reached
