@@ -66,8 +66,10 @@ async fn store(url: &str, prefix: &str) -> RedisIdempotencyStore {
 }
 
 /// Gates a test sets up per event id: the handler says it entered, then waits to be let go.
-static GATES: std::sync::Mutex<Vec<(String, Arc<Notify>, Arc<Notify>)>> =
-    std::sync::Mutex::new(Vec::new());
+/// An event id's gate: entered, release.
+type Gate = (String, Arc<Notify>, Arc<Notify>);
+
+static GATES: std::sync::Mutex<Vec<Gate>> = std::sync::Mutex::new(Vec::new());
 
 fn gate(id: &str) -> (Arc<Notify>, Arc<Notify>) {
     let (entered, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
