@@ -144,7 +144,7 @@ async fn read_body(
     if declared.is_some_and(|length| length > limit) {
         return Err(WebhookError::BodyTooLarge { limit });
     }
-    let timeout = config.max_body_duration();
+    let timeout = config.body_timeout_duration();
     let capacity = declared.unwrap_or(0).min(FIRST_ALLOCATION);
     tokio::time::timeout(timeout, read_chunks(payload, limit, capacity))
         .await

@@ -178,7 +178,7 @@ impl WebhookConfig {
     }
 
     /// How long a body may take to arrive.
-    pub fn max_body_duration(&self) -> Duration {
+    pub fn body_timeout_duration(&self) -> Duration {
         self.body_timeout
     }
 
