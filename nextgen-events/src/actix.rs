@@ -28,7 +28,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::config::WebhookConfig;
 use crate::context::Context;
-use crate::delivery::VerifiedDelivery;
+use crate::delivery::{self, VerifiedDelivery};
 use crate::dispatch;
 use crate::error::WebhookError;
 use crate::registry::Registry;
@@ -57,6 +57,7 @@ pub fn webhooks(path: &str, config: WebhookConfig) -> impl FnOnce(&mut web::Serv
     if let Err(duplicate) = Registry::global().check_names() {
         panic!("cannot mount the webhook route at `{path}`: {duplicate}");
     }
+    config.start_inbox_workers();
     move |service: &mut web::ServiceConfig| {
         service.service(
             web::resource(path)
@@ -77,9 +78,13 @@ async fn webhook_route(
     // Cheap rejections first: no body is read for a request that cannot be genuine.
     let header = SignatureHeader::parse(signature_header(&request)?)?;
     let body = read_body(&request, payload, config).await?;
-    config
+    let signed_at = config
         .verifier()
         .verify_parsed(&body, &header, config.verifier().now())?;
+    if let Some(inbox) = config.inbox_mode() {
+        delivery::enqueue(inbox, &body, signed_at).await?;
+        return Ok(received());
+    }
     dispatch::dispatch_with(&body, &Context::from_request(&request), config)
         .await?
         .into_result()?;

@@ -4,7 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::context::AppData;
 use crate::idempotency::{Claims, DEFAULT_LEASE, EventLocks, IdempotencyStore, MemoryStore};
+use crate::inbox::WorkerSettings;
+use crate::inbox::{Inbox, InboxMode, RetryPolicy};
 use crate::signature::{Secret, Verifier};
 
 /// The environment variable [`WebhookConfig::from_env`] reads.
@@ -39,7 +42,15 @@ pub struct WebhookConfig {
     store: Option<Arc<dyn IdempotencyStore>>,
     lease: Duration,
     locks: Arc<EventLocks>,
+    inbox: Option<Arc<InboxMode>>,
+    workers: usize,
+    retry: RetryPolicy,
+    poll: Duration,
+    data: AppData,
 }
+
+/// How many inbox workers run by default.
+pub const DEFAULT_INBOX_WORKERS: usize = 2;
 
 /// Why a [`WebhookConfig`] could not be built from the environment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,6 +90,11 @@ impl WebhookConfig {
             store: Some(Arc::new(MemoryStore::default())),
             lease: DEFAULT_LEASE,
             locks: Arc::default(),
+            inbox: None,
+            workers: DEFAULT_INBOX_WORKERS,
+            retry: RetryPolicy::default(),
+            poll: Duration::from_secs(1),
+            data: AppData::default(),
         }
     }
 
@@ -158,6 +174,74 @@ impl WebhookConfig {
         self
     }
 
+    /// Inbox mode: the route answers 200 once a verified delivery is durably in `inbox`, and
+    /// workers started with the app handle it in the background, retrying failures (see
+    /// [`inbox`](crate::inbox)). The handlers' claims and done markers go to the inbox's own
+    /// idempotency store. Handler arguments from app data come from
+    /// [`app_data`](Self::app_data), since there is no request to take them from.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "sqlite")] {
+    /// use nextgen_events::sqlite::SqliteInbox;
+    /// use nextgen_events::WebhookConfig;
+    ///
+    /// let inbox = SqliteInbox::open("webhooks.sqlite3").expect("a writable file");
+    /// let config = WebhookConfig::new("whsec_...").inbox(inbox).inbox_workers(4);
+    /// # let _ = config; }
+    /// ```
+    pub fn inbox(mut self, inbox: impl Inbox) -> Self {
+        let inbox: Arc<dyn Inbox> = Arc::new(inbox);
+        self.store = Some(inbox.idempotency_store());
+        self.inbox = Some(Arc::new(InboxMode::new(inbox)));
+        self
+    }
+
+    /// How many inbox workers run (default 2); each handles one delivery at a time.
+    pub fn inbox_workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// When failed inbox deliveries are retried, and when they become dead letters.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How often idle inbox workers look for due deliveries (default 1 s; a new delivery
+    /// wakes one at once).
+    pub fn inbox_poll(mut self, every: Duration) -> Self {
+        self.poll = every;
+        self
+    }
+
+    /// A value for handlers' arguments in inbox mode, usually the same `web::Data<T>` the
+    /// `App` registers: the workers dispatch away from any request.
+    pub fn app_data<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.data.insert(value);
+        self
+    }
+
+    /// The inbox, in inbox mode.
+    pub(crate) fn inbox_mode(&self) -> Option<&InboxMode> {
+        self.inbox.as_deref()
+    }
+
+    /// Starts the inbox's workers, once, in inbox mode; the route does it when mounted.
+    pub(crate) fn start_inbox_workers(&self) {
+        let (Some(mode), Some(claims)) = (&self.inbox, self.claims()) else {
+            return;
+        };
+        mode.start(|| WorkerSettings {
+            count: self.workers,
+            retry: self.retry,
+            poll: self.poll,
+            shutdown_timeout: Duration::from_secs(30),
+            claims,
+            data: self.data.clone(),
+        });
+    }
+
     /// The idempotency store, unless turned off.
     pub fn store(&self) -> Option<&dyn IdempotencyStore> {
         self.store.as_deref()
@@ -207,6 +291,7 @@ impl fmt::Debug for WebhookConfig {
             .field("body_timeout", &self.body_timeout)
             .field("idempotency", &self.store.is_some())
             .field("lease", &self.lease)
+            .field("inbox", &self.inbox)
             .finish()
     }
 }

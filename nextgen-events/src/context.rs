@@ -1,5 +1,9 @@
 //! The dispatch context: where handlers' later arguments (app data) come from.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use actix_web::HttpRequest;
 use actix_web::dev::Extensions;
 use actix_web::web;
@@ -22,7 +26,46 @@ use crate::report::HandlerError;
 #[derive(Default)]
 pub struct Context<'a> {
     request: Option<&'a HttpRequest>,
+    shared: Option<&'a AppData>,
     data: Extensions,
+}
+
+/// Values for handlers' arguments that do not come from a request: what the inbox's workers
+/// dispatch with (see [`WebhookConfig::app_data`](crate::WebhookConfig::app_data)).
+/// Clones share the values.
+#[derive(Clone, Default)]
+pub struct AppData {
+    values: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+}
+
+impl AppData {
+    /// Adds a value, usually a `web::Data<T>`, replacing one of the same type.
+    pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
+        self.values.insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    /// The value of type `T`, if one was added.
+    pub fn get<T: 'static>(&self) -> Option<&T> {
+        self.values.get(&TypeId::of::<T>())?.downcast_ref()
+    }
+
+    /// How many values it holds.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+impl std::fmt::Debug for AppData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppData")
+            .field("values", &self.values.len())
+            .finish()
+    }
 }
 
 impl<'a> Context<'a> {
@@ -36,6 +79,16 @@ impl<'a> Context<'a> {
     pub fn from_request(request: &'a HttpRequest) -> Self {
         Context {
             request: Some(request),
+            shared: None,
+            data: Extensions::new(),
+        }
+    }
+
+    /// The context of a delivery handled away from its request: the values of `shared`.
+    pub fn from_app_data(shared: &'a AppData) -> Self {
+        Context {
+            request: None,
+            shared: Some(shared),
             data: Extensions::new(),
         }
     }
@@ -46,10 +99,12 @@ impl<'a> Context<'a> {
         self
     }
 
-    /// A value of type `T`, from the values added here or else from the request's app data.
+    /// A value of type `T`, from the values added here, else the shared app data, else the
+    /// request's app data.
     pub fn app_data<T: 'static>(&self) -> Option<&T> {
         self.data
             .get::<T>()
+            .or_else(|| self.shared.and_then(AppData::get::<T>))
             .or_else(|| self.request.and_then(|request| request.app_data::<T>()))
     }
 }

@@ -9,6 +9,7 @@ use crate::context::Context;
 use crate::dispatch;
 use crate::envelope::{EnvelopeError, Event, RawEvent};
 use crate::error::WebhookError;
+use crate::inbox::{Appended, InboxEntry, InboxMode};
 use crate::report::DispatchReport;
 use crate::signature::{SignatureError, SignatureHeader};
 
@@ -152,4 +153,35 @@ mod body_text {
         let text = String::deserialize(deserializer).map_err(D::Error::custom)?;
         Ok(Bytes::from(text))
     }
+}
+
+/// Inbox mode's half of a delivery: checks the envelope of a verified body and appends it to
+/// the inbox, durably; a new entry wakes a worker.
+pub(crate) async fn enqueue(
+    mode: &InboxMode,
+    body: &[u8],
+    signed_at: u64,
+) -> Result<Appended, WebhookError> {
+    let raw = RawEvent::parse(body)?;
+    let entry = InboxEntry {
+        event_id: raw.id,
+        event_type: raw.event_type,
+        body: body.to_vec(),
+        signed_at,
+        received_at_ms: mode.inbox.now_ms(),
+    };
+    let event_id = entry.event_id.clone();
+    let appended = mode
+        .inbox
+        .append(entry)
+        .await
+        .map_err(WebhookError::Inbox)?;
+    match appended {
+        Appended::New => {
+            tracing::info!(%event_id, "delivery kept in the inbox");
+            mode.wake();
+        }
+        Appended::Duplicate => tracing::info!(%event_id, "delivery already in the inbox"),
+    }
+    Ok(appended)
 }

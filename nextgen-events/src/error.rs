@@ -49,6 +49,9 @@ pub enum WebhookError {
     /// The idempotency store failed or is full; no handler ran without its claim.
     #[error("{0}; the event will be delivered again")]
     Store(#[from] StoreError),
+    /// Inbox mode: the inbox could not durably take the delivery; nothing was acknowledged.
+    #[error("the inbox could not keep the delivery: {0}; the event will be delivered again")]
+    Inbox(StoreError),
     /// Two handlers share a name, so they would share their idempotency records.
     #[error(transparent)]
     DuplicateHandlerName(#[from] DuplicateHandlerName),
@@ -79,6 +82,7 @@ impl WebhookError {
             WebhookError::NotConfigured
             | WebhookError::Store(_)
             | WebhookError::DuplicateHandlerName(_)
+            | WebhookError::Inbox(_)
             | WebhookError::Interrupted
             | WebhookError::HandlersFailed(_) => 500,
         }
@@ -96,6 +100,7 @@ impl WebhookError {
             WebhookError::Store(StoreError::Full { .. }) => "idempotency_store_full",
             WebhookError::Store(_) => "idempotency_store_failed",
             WebhookError::DuplicateHandlerName(_) => "duplicate_handler_name",
+            WebhookError::Inbox(_) => "inbox_failed",
             WebhookError::Interrupted => "interrupted",
             WebhookError::HandlersFailed(report) if report.only_in_progress() => {
                 "event_in_progress"

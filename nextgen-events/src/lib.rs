@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod error;
 pub mod handler;
 pub mod idempotency;
+pub mod inbox;
 pub mod payloads;
 mod read;
 /// A Redis-backed idempotency store shared by several replicas (cargo feature `redis`).
@@ -18,6 +19,9 @@ pub mod redis;
 pub mod registry;
 mod report;
 pub mod signature;
+/// SQLite: the inbox and the idempotency store in one durable file (cargo feature `sqlite`).
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod testing;
 mod throttle;
 
@@ -68,7 +72,7 @@ mod throttle;
 pub use nextgen_macros::nextgen_event;
 
 pub use config::{ConfigError, WebhookConfig};
-pub use context::{Context, FromContext};
+pub use context::{AppData, Context, FromContext};
 pub use delivery::{VerifiedDelivery, receive};
 pub use dispatch::{dispatch, dispatch_with};
 pub use envelope::{EnvelopeError, Event, EventData, UntypedEvent};

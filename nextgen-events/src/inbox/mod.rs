@@ -1,0 +1,300 @@
+//! The inbox: acknowledge a delivery once it is durably written, handle it in the background.
+//!
+//! In inbox mode ([`WebhookConfig::inbox`](crate::WebhookConfig::inbox)) the route verifies a
+//! delivery, checks its envelope, appends it to the inbox and answers 200; a redelivery of an
+//! id already there is answered 200 without a second entry. Workers started with the app take
+//! due deliveries one at a time and dispatch them with the per-handler semantics of
+//! [`idempotency`](crate::idempotency): a retry never runs a handler that already succeeded.
+//! A delivery that fails is retried with exponential backoff and jitter ([`RetryPolicy`]),
+//! then kept as a dead letter with each failing handler's last error, for a
+//! [replay](Inbox::replay) once the cause is fixed. A payload that does not fit its type (API
+//! drift) goes the same way: kept, not lost.
+
+mod retry;
+mod workers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use retry::RetryPolicy;
+pub(crate) use workers::{InboxMode, WorkerSettings};
+
+use crate::idempotency::{IdempotencyStore, OwnerToken, StoreFuture};
+
+/// A verified delivery as the inbox keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxEntry {
+    /// The event's id: one entry per id.
+    pub event_id: String,
+    /// The event's type.
+    pub event_type: String,
+    /// The raw body, byte for byte as signed.
+    pub body: Vec<u8>,
+    /// The signature's verified timestamp (Unix seconds).
+    pub signed_at: u64,
+    /// When it was received (Unix milliseconds).
+    pub received_at_ms: u64,
+}
+
+/// What appending did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// The delivery is a new entry.
+    New,
+    /// An entry with this event id was there already; nothing was written.
+    Duplicate,
+}
+
+/// A delivery a worker took from the inbox, under a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
+    /// The delivery.
+    pub entry: InboxEntry,
+    /// The lease's owner token: renew and finish with it.
+    pub token: OwnerToken,
+    /// How many times it has been taken, this time included.
+    pub attempts: u32,
+    /// When it first failed (Unix milliseconds), if it has.
+    pub first_failed_at_ms: Option<u64>,
+}
+
+/// One handler's failure, as a dead letter keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandlerFailure {
+    /// The handler's name, or `(payload)` when the payload did not fit its type, or
+    /// `(idempotency store)` when the store failed.
+    pub handler: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// How a taken delivery ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// Every handler succeeded.
+    Handled,
+    /// Some failed: take it again at `at_ms`.
+    Retry {
+        /// When it is due again (Unix milliseconds).
+        at_ms: u64,
+        /// The failures of this attempt.
+        errors: Vec<HandlerFailure>,
+    },
+    /// Some failed and the retry policy gave up: a dead letter.
+    Dead {
+        /// The failures of the last attempt.
+        errors: Vec<HandlerFailure>,
+    },
+}
+
+/// Where an entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboxState {
+    /// Waiting for its first attempt.
+    Pending,
+    /// Failed before; waiting for its next attempt.
+    Retrying,
+    /// A worker holds it now.
+    Running,
+    /// Every handler succeeded.
+    Handled,
+    /// The retry policy gave up: waiting for a replay.
+    Dead,
+}
+
+impl InboxState {
+    /// Every state, in the order a delivery goes through them.
+    pub const ALL: [InboxState; 5] = [
+        InboxState::Pending,
+        InboxState::Retrying,
+        InboxState::Running,
+        InboxState::Handled,
+        InboxState::Dead,
+    ];
+
+    /// The state's name, as `--state` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboxState::Pending => "pending",
+            InboxState::Retrying => "retrying",
+            InboxState::Running => "running",
+            InboxState::Handled => "handled",
+            InboxState::Dead => "dead",
+        }
+    }
+}
+
+impl std::str::FromStr for InboxState {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        InboxState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == name)
+            .ok_or_else(|| {
+                format!(
+                    "unknown state `{name}`: use one of pending, retrying, running, handled, dead"
+                )
+            })
+    }
+}
+
+/// How many entries are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxStats {
+    /// Waiting for a first attempt.
+    pub pending: u64,
+    /// Failed, waiting for another attempt.
+    pub retrying: u64,
+    /// Held by a worker.
+    pub running: u64,
+    /// Handled.
+    pub handled: u64,
+    /// Dead letters.
+    pub dead: u64,
+}
+
+/// One entry as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxRecord {
+    /// The event's id.
+    pub event_id: String,
+    /// The event's type.
+    pub event_type: String,
+    /// Where it stands.
+    pub state: InboxState,
+    /// When it was received (Unix milliseconds).
+    pub received_at_ms: u64,
+    /// The signature's timestamp (Unix seconds).
+    pub signed_at: u64,
+    /// How many attempts were made.
+    pub attempts: u32,
+    /// When it is due next, while pending or retrying (Unix milliseconds).
+    pub due_at_ms: Option<u64>,
+    /// When it first failed (Unix milliseconds).
+    pub first_failed_at_ms: Option<u64>,
+    /// When it was handled or given up (Unix milliseconds).
+    pub finished_at_ms: Option<u64>,
+    /// Each failing handler's last error.
+    pub last_errors: Vec<HandlerFailure>,
+    /// The body, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+/// Which entries [`Inbox::list`] returns, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Only entries in this state.
+    pub state: Option<InboxState>,
+    /// Only entries of this event type.
+    pub event_type: Option<String>,
+    /// At most this many (0: a default of 50).
+    pub limit: usize,
+}
+
+/// A durable inbox of verified deliveries. [`SqliteInbox`](crate::sqlite::SqliteInbox) keeps
+/// one in a file.
+pub trait Inbox: Send + Sync + 'static {
+    /// Appends a delivery, durably, unless an entry with its id is there.
+    fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended>;
+
+    /// Takes the delivery due first, for `lease`; `None` when none is due. A delivery whose
+    /// lease lapsed (its worker died) is due again.
+    fn take(&self, lease: Duration) -> StoreFuture<'_, Option<Taken>>;
+
+    /// Extends the lease `token` holds; `false` when it no longer holds it.
+    fn renew<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        lease: Duration,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Ends the attempt `token` holds; `false` (nothing changed) when it no longer holds it.
+    fn finish<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        finish: Finish,
+    ) -> StoreFuture<'a, bool>;
+
+    /// The idempotency store the handlers' claims and done markers live in.
+    fn idempotency_store(&self) -> Arc<dyn IdempotencyStore>;
+
+    /// The inbox's clock, in Unix milliseconds: retries are scheduled on it.
+    fn now_ms(&self) -> u64;
+
+    /// How many entries are in each state.
+    fn stats(&self) -> StoreFuture<'_, InboxStats>;
+
+    /// Entries, newest first.
+    fn list(&self, filter: ListFilter) -> StoreFuture<'_, Vec<InboxRecord>>;
+
+    /// One entry, its body too when `with_body`.
+    fn show<'a>(
+        &'a self,
+        event_id: &'a str,
+        with_body: bool,
+    ) -> StoreFuture<'a, Option<InboxRecord>>;
+
+    /// Puts entries back to pending, due now, attempts reset; handlers that succeeded stay
+    /// skipped. Returns the ids that were found (handled, dead or retrying ones alike).
+    fn replay<'a>(&'a self, event_ids: &'a [String]) -> StoreFuture<'a, Vec<String>>;
+
+    /// Puts every dead letter (received at or after `since_ms`, when given) back to pending.
+    fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, Vec<String>>;
+}
+
+impl<I: Inbox + ?Sized> Inbox for Arc<I> {
+    fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
+        (**self).append(entry)
+    }
+    fn take(&self, lease: Duration) -> StoreFuture<'_, Option<Taken>> {
+        (**self).take(lease)
+    }
+    fn renew<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        lease: Duration,
+    ) -> StoreFuture<'a, bool> {
+        (**self).renew(event_id, token, lease)
+    }
+    fn finish<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        finish: Finish,
+    ) -> StoreFuture<'a, bool> {
+        (**self).finish(event_id, token, finish)
+    }
+    fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
+        (**self).idempotency_store()
+    }
+    fn now_ms(&self) -> u64 {
+        (**self).now_ms()
+    }
+    fn stats(&self) -> StoreFuture<'_, InboxStats> {
+        (**self).stats()
+    }
+    fn list(&self, filter: ListFilter) -> StoreFuture<'_, Vec<InboxRecord>> {
+        (**self).list(filter)
+    }
+    fn show<'a>(
+        &'a self,
+        event_id: &'a str,
+        with_body: bool,
+    ) -> StoreFuture<'a, Option<InboxRecord>> {
+        (**self).show(event_id, with_body)
+    }
+    fn replay<'a>(&'a self, event_ids: &'a [String]) -> StoreFuture<'a, Vec<String>> {
+        (**self).replay(event_ids)
+    }
+    fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, Vec<String>> {
+        (**self).replay_dead(since_ms)
+    }
+}

@@ -1,0 +1,326 @@
+//! The SQLite inbox: verified deliveries in the `nextgen_inbox` table, one row per event id.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Clock, Database, Durability, SqliteStore, millis};
+use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
+use crate::inbox::{
+    Appended, Finish, HandlerFailure, Inbox, InboxEntry, InboxRecord, InboxState, InboxStats,
+    ListFilter, Taken,
+};
+
+/// An [`Inbox`] in a SQLite file, with its [`SqliteStore`] in the same file.
+///
+/// A delivery is committed (`synchronous=FULL` by default) before the route answers 200.
+/// Concurrent deliveries share one commit. See the [module docs](super) for the file.
+#[derive(Clone, Debug)]
+pub struct SqliteInbox {
+    database: Arc<Database>,
+    store: SqliteStore,
+}
+
+const COLUMNS: &str = "event_id, event_type, state, attempts, received_at_ms, signed_at, due_at_ms, first_failed_at_ms, finished_at_ms, last_errors";
+
+impl SqliteInbox {
+    /// Opens (or creates) the file at `path`, with `synchronous=FULL`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, Durability::Full)
+    }
+
+    /// Opens (or creates) the file at `path` with the given durability.
+    pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Self, StoreError> {
+        Ok(Self::on(Database::open(path.as_ref(), durability, None)?))
+    }
+
+    /// Opens the file with a clock in Unix milliseconds, e.g. to let retries come due in
+    /// tests without waiting.
+    pub fn open_with_clock(
+        path: impl AsRef<Path>,
+        clock: impl Fn() -> u64 + Send + Sync + 'static,
+    ) -> Result<Self, StoreError> {
+        let clock: Clock = Arc::new(clock);
+        Ok(Self::on(Database::open(
+            path.as_ref(),
+            Durability::Full,
+            Some(clock),
+        )?))
+    }
+
+    fn on(database: Arc<Database>) -> Self {
+        SqliteInbox {
+            store: SqliteStore::on(Arc::clone(&database)),
+            database,
+        }
+    }
+
+    /// The idempotency store in the same file.
+    pub fn store(&self) -> SqliteStore {
+        self.store.clone()
+    }
+}
+
+fn record(row: &Row<'_>) -> rusqlite::Result<InboxRecord> {
+    let state: String = row.get(2)?;
+    let attempts: u32 = row.get(3)?;
+    let state = match state.as_str() {
+        "pending" if attempts > 0 => InboxState::Retrying,
+        "pending" => InboxState::Pending,
+        "running" => InboxState::Running,
+        "handled" => InboxState::Handled,
+        _ => InboxState::Dead,
+    };
+    let errors: Option<String> = row.get(9)?;
+    let waiting = matches!(state, InboxState::Pending | InboxState::Retrying);
+    Ok(InboxRecord {
+        event_id: row.get(0)?,
+        event_type: row.get(1)?,
+        state,
+        attempts,
+        received_at_ms: row.get(4)?,
+        signed_at: row.get(5)?,
+        due_at_ms: if waiting { row.get(6)? } else { None },
+        first_failed_at_ms: row.get(7)?,
+        finished_at_ms: row.get(8)?,
+        last_errors: errors
+            .and_then(|errors| serde_json::from_str(&errors).ok())
+            .unwrap_or_default(),
+        body: None,
+    })
+}
+
+fn errors_json(errors: &[HandlerFailure]) -> String {
+    serde_json::to_string(errors).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// The SQL condition of a listed state.
+fn state_condition(state: InboxState) -> &'static str {
+    match state {
+        InboxState::Pending => "state = 'pending' AND attempts = 0",
+        InboxState::Retrying => "state = 'pending' AND attempts > 0",
+        InboxState::Running => "state = 'running'",
+        InboxState::Handled => "state = 'handled'",
+        InboxState::Dead => "state = 'dead'",
+    }
+}
+
+const REPLAYED: &str = "state = 'pending', owner = NULL, due_at_ms = ?1, attempts = 0, first_failed_at_ms = NULL, finished_at_ms = NULL";
+
+impl Inbox for SqliteInbox {
+    fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
+        Box::pin(async move {
+            self.database
+                .write(move |connection| {
+                    let added = connection.execute(
+                        "INSERT INTO nextgen_inbox (event_id, event_type, body, signed_at, received_at_ms, state, due_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?5) ON CONFLICT (event_id) DO NOTHING",
+                        params![entry.event_id, entry.event_type, entry.body, entry.signed_at, entry.received_at_ms],
+                    )?;
+                    Ok(if added == 1 { Appended::New } else { Appended::Duplicate })
+                })
+                .await
+        })
+    }
+
+    fn take(&self, lease: Duration) -> StoreFuture<'_, Option<Taken>> {
+        let now = self.database.now_ms();
+        let token = OwnerToken::new();
+        Box::pin(async move {
+            self.database
+                .write(move |connection| {
+                    connection
+                        .query_row(
+                            "UPDATE nextgen_inbox SET state = 'running', owner = ?1, due_at_ms = ?2, attempts = attempts + 1
+                             WHERE event_id = (SELECT event_id FROM nextgen_inbox
+                                               WHERE state IN ('pending', 'running') AND due_at_ms <= ?3
+                                               ORDER BY due_at_ms LIMIT 1)
+                             RETURNING event_id, event_type, body, signed_at, received_at_ms, attempts, first_failed_at_ms",
+                            params![token.to_string(), now.saturating_add(millis(lease)), now],
+                            |row| {
+                                Ok(Taken {
+                                    entry: InboxEntry {
+                                        event_id: row.get(0)?,
+                                        event_type: row.get(1)?,
+                                        body: row.get(2)?,
+                                        signed_at: row.get(3)?,
+                                        received_at_ms: row.get(4)?,
+                                    },
+                                    token,
+                                    attempts: row.get(5)?,
+                                    first_failed_at_ms: row.get(6)?,
+                                })
+                            },
+                        )
+                        .optional()
+                })
+                .await
+        })
+    }
+
+    fn renew<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        lease: Duration,
+    ) -> StoreFuture<'a, bool> {
+        let now = self.database.now_ms();
+        let event_id = event_id.to_owned();
+        Box::pin(async move {
+            self.database
+                .write(move |connection| {
+                    let renewed = connection.execute(
+                        "UPDATE nextgen_inbox SET due_at_ms = ?3 WHERE event_id = ?1 AND owner = ?2 AND state = 'running' AND due_at_ms > ?4",
+                        params![event_id, token.to_string(), now.saturating_add(millis(lease)), now],
+                    )?;
+                    Ok(renewed == 1)
+                })
+                .await
+        })
+    }
+
+    fn finish<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        finish: Finish,
+    ) -> StoreFuture<'a, bool> {
+        let now = self.database.now_ms();
+        let event_id = event_id.to_owned();
+        Box::pin(async move {
+            self.database
+                .write(move |connection| {
+                    let owner = token.to_string();
+                    let changed = match finish {
+                        Finish::Handled => connection.execute(
+                            "UPDATE nextgen_inbox SET state = 'handled', owner = NULL, finished_at_ms = ?3 WHERE event_id = ?1 AND owner = ?2 AND state = 'running'",
+                            params![event_id, owner, now],
+                        )?,
+                        Finish::Retry { at_ms, errors } => connection.execute(
+                            "UPDATE nextgen_inbox SET state = 'pending', owner = NULL, due_at_ms = ?4, first_failed_at_ms = COALESCE(first_failed_at_ms, ?3), last_errors = ?5 WHERE event_id = ?1 AND owner = ?2 AND state = 'running'",
+                            params![event_id, owner, now, at_ms, errors_json(&errors)],
+                        )?,
+                        Finish::Dead { errors } => connection.execute(
+                            "UPDATE nextgen_inbox SET state = 'dead', owner = NULL, finished_at_ms = ?3, first_failed_at_ms = COALESCE(first_failed_at_ms, ?3), last_errors = ?4 WHERE event_id = ?1 AND owner = ?2 AND state = 'running'",
+                            params![event_id, owner, now, errors_json(&errors)],
+                        )?,
+                    };
+                    Ok(changed == 1)
+                })
+                .await
+        })
+    }
+
+    fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
+        Arc::new(self.store.clone())
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.database.now_ms()).unwrap_or(0)
+    }
+
+    fn stats(&self) -> StoreFuture<'_, InboxStats> {
+        Box::pin(self.database.read(|connection| {
+            connection.query_row(
+                "SELECT
+                    COUNT(*) FILTER (WHERE state = 'pending' AND attempts = 0),
+                    COUNT(*) FILTER (WHERE state = 'pending' AND attempts > 0),
+                    COUNT(*) FILTER (WHERE state = 'running'),
+                    COUNT(*) FILTER (WHERE state = 'handled'),
+                    COUNT(*) FILTER (WHERE state = 'dead')
+                 FROM nextgen_inbox",
+                [],
+                |row| {
+                    Ok(InboxStats {
+                        pending: row.get(0)?,
+                        retrying: row.get(1)?,
+                        running: row.get(2)?,
+                        handled: row.get(3)?,
+                        dead: row.get(4)?,
+                    })
+                },
+            )
+        }))
+    }
+
+    fn list(&self, filter: ListFilter) -> StoreFuture<'_, Vec<InboxRecord>> {
+        Box::pin(self.database.read(move |connection| {
+            let state = filter.state.map_or("1 = 1", state_condition);
+            let limit = if filter.limit == 0 { 50 } else { filter.limit };
+            let mut statement = connection.prepare(&format!(
+                "SELECT {COLUMNS} FROM nextgen_inbox WHERE {state} AND (?1 IS NULL OR event_type = ?1)
+                 ORDER BY received_at_ms DESC, event_id DESC LIMIT ?2"
+            ))?;
+            let records = statement
+                .query_map(params![filter.event_type, i64::try_from(limit).unwrap_or(i64::MAX)], record)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(records)
+        }))
+    }
+
+    fn show<'a>(
+        &'a self,
+        event_id: &'a str,
+        with_body: bool,
+    ) -> StoreFuture<'a, Option<InboxRecord>> {
+        let event_id = event_id.to_owned();
+        Box::pin(self.database.read(move |connection| {
+            connection
+                .query_row(
+                    &format!("SELECT {COLUMNS}, body FROM nextgen_inbox WHERE event_id = ?1"),
+                    [&event_id],
+                    |row| {
+                        let mut record = record(row)?;
+                        if with_body {
+                            let body: Vec<u8> = row.get(10)?;
+                            record.body = Some(String::from_utf8_lossy(&body).into_owned());
+                        }
+                        Ok(record)
+                    },
+                )
+                .optional()
+        }))
+    }
+
+    fn replay<'a>(&'a self, event_ids: &'a [String]) -> StoreFuture<'a, Vec<String>> {
+        let now = self.database.now_ms();
+        let event_ids = event_ids.to_vec();
+        Box::pin(async move {
+            self.database
+                .write(move |connection| {
+                    let mut statement = connection.prepare(&format!(
+                        "UPDATE nextgen_inbox SET {REPLAYED} WHERE event_id = ?2 AND state != 'running' RETURNING event_id"
+                    ))?;
+                    let mut replayed = Vec::new();
+                    for event_id in &event_ids {
+                        if let Some(id) = statement
+                            .query_row(params![now, event_id], |row| row.get(0))
+                            .optional()?
+                        {
+                            replayed.push(id);
+                        }
+                    }
+                    Ok(replayed)
+                })
+                .await
+        })
+    }
+
+    fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, Vec<String>> {
+        let now = self.database.now_ms();
+        Box::pin(async move {
+            self.database
+                .write(move |connection| {
+                    let mut statement = connection.prepare(&format!(
+                        "UPDATE nextgen_inbox SET {REPLAYED} WHERE state = 'dead' AND (?2 IS NULL OR received_at_ms >= ?2) RETURNING event_id"
+                    ))?;
+                    let replayed = statement
+                        .query_map(params![now, since_ms], |row| row.get(0))?
+                        .collect::<rusqlite::Result<Vec<String>>>()?;
+                    Ok(replayed)
+                })
+                .await
+        })
+    }
+}

@@ -1,0 +1,182 @@
+//! SQLite: one durable file holding the inbox and the idempotency records (cargo feature
+//! `sqlite`).
+//!
+//! [`SqliteStore`] is an [`IdempotencyStore`](crate::idempotency::IdempotencyStore) whose done
+//! markers survive a restart, for the inline mode. [`SqliteInbox`] is an
+//! [`Inbox`](crate::inbox::Inbox): deliveries are written to the file before the 200, and the
+//! app's workers handle them in the background. Both can share one file.
+//!
+//! The file is in WAL mode with `synchronous=FULL` by default: a write is on disk before it is
+//! acknowledged, so a power cut loses nothing that was answered 200. Writes go through one
+//! writer thread that commits everything waiting in one transaction (group commit); reads use
+//! connections of their own.
+//!
+//! ```no_run
+//! use nextgen_events::sqlite::SqliteInbox;
+//! use nextgen_events::WebhookConfig;
+//!
+//! # fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let inbox = SqliteInbox::open("webhooks.sqlite3")?;
+//! let config = WebhookConfig::from_env()?.inbox(inbox);
+//! # let _ = config; Ok(()) }
+//! ```
+
+mod inbox;
+mod store;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use inbox::SqliteInbox;
+pub use store::SqliteStore;
+
+use crate::idempotency::StoreError;
+use writer::{Writer, failed};
+
+/// How a commit reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL` (the default): a write is on disk before it is acknowledged; a
+    /// power cut loses nothing that was answered 200.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: faster; a power cut (not a crash of the process) may lose the
+    /// last writes, which NextGen was told it need not send again.
+    Normal,
+}
+
+/// A clock in milliseconds since the Unix epoch.
+pub(crate) type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| {
+                u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+            })
+    })
+}
+
+pub(crate) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// One SQLite file: its writer, a connection for reads, its clock.
+pub(crate) struct Database {
+    path: PathBuf,
+    writer: Writer,
+    reader: Mutex<Connection>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS nextgen_handlers (
+    event_id TEXT NOT NULL,
+    handler TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('claimed', 'done')),
+    owner TEXT,
+    until_ms INTEGER NOT NULL,
+    PRIMARY KEY (event_id, handler)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nextgen_handlers_until ON nextgen_handlers (until_ms);
+CREATE TABLE IF NOT EXISTS nextgen_inbox (
+    event_id TEXT PRIMARY KEY NOT NULL,
+    event_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    signed_at INTEGER NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'handled', 'dead')),
+    due_at_ms INTEGER NOT NULL,
+    owner TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    first_failed_at_ms INTEGER,
+    last_errors TEXT,
+    finished_at_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS nextgen_inbox_due ON nextgen_inbox (due_at_ms)
+    WHERE state IN ('pending', 'running');
+CREATE INDEX IF NOT EXISTS nextgen_inbox_received ON nextgen_inbox (received_at_ms);
+";
+
+impl Database {
+    pub(crate) fn open(
+        path: &Path,
+        durability: Durability,
+        clock: Option<Clock>,
+    ) -> Result<Arc<Database>, StoreError> {
+        let shown = path.display().to_string();
+        let open = |flags| {
+            Connection::open_with_flags(path, flags).map_err(|error| {
+                StoreError::Unavailable(format!(
+                    "could not open the SQLite file `{shown}`: {error}"
+                ))
+            })
+        };
+        let writer = open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
+        let synchronous = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        writer
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA busy_timeout = 5000;"
+            ))
+            .and_then(|()| writer.execute_batch(SCHEMA))
+            .map_err(|error| failed(&format!("set-up of `{shown}`"), &error))?;
+        let reader = open(OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        reader
+            .execute_batch("PRAGMA busy_timeout = 5000;")
+            .map_err(|error| failed("set-up", &error))?;
+        Ok(Arc::new(Database {
+            path: path.to_owned(),
+            writer: Writer::start(writer, path)?,
+            reader: Mutex::new(reader),
+            clock: clock.unwrap_or_else(system_clock),
+        }))
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        i64::try_from((self.clock)()).unwrap_or(i64::MAX)
+    }
+
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        operation: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.writer.write(operation).await
+    }
+
+    /// Runs a read on the read connection, off the async runtime.
+    pub(crate) async fn read<T: Send + 'static>(
+        self: &Arc<Self>,
+        operation: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let database = Arc::clone(self);
+        let read = move || {
+            let connection = database
+                .reader
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            operation(&connection).map_err(|error| failed("read", &error))
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.spawn_blocking(read).await.map_err(|error| {
+                StoreError::Unavailable(format!("a SQLite read stopped: {error}"))
+            })?,
+            Err(_) => read(),
+        }
+    }
+}

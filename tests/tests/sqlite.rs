@@ -1,0 +1,134 @@
+//! The SQLite idempotency store: the shared contract on a real file, and markers that survive
+//! a restart in inline mode.
+
+#![cfg(feature = "sqlite")]
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use nextgen_events::prelude::*;
+use nextgen_events::sqlite::SqliteStore;
+use nextgen_events::{Context, receive, sign};
+use nextgen_tests::contract::StoreUnderTest;
+use support::{SECRET, now, ran, runs};
+
+/// A fresh file in the temporary directory, removed with its WAL files when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(label: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "nextgen-{label}-{}-{}.sqlite3",
+            std::process::id(),
+            nextgen_tests::contract::unique("file")
+        ));
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+struct SqliteHarness {
+    _file: TempFile,
+    clock: Arc<AtomicU64>,
+    store: SqliteStore,
+}
+
+impl SqliteHarness {
+    fn new() -> Self {
+        let file = TempFile::new("contract");
+        let clock = Arc::new(AtomicU64::new(1_800_000_000_000));
+        let reader = Arc::clone(&clock);
+        let store = SqliteStore::open_with_clock(&file.0, move || reader.load(Ordering::SeqCst))
+            .unwrap()
+            .retention(Duration::from_secs(3600));
+        SqliteHarness {
+            _file: file,
+            clock,
+            store,
+        }
+    }
+}
+
+impl StoreUnderTest for SqliteHarness {
+    type Store = SqliteStore;
+    fn store(&self) -> SqliteStore {
+        self.store.clone()
+    }
+    fn lease(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+    fn retention(&self) -> Duration {
+        Duration::from_secs(3600)
+    }
+    async fn pass(&self, duration: Duration) {
+        let millis = u64::try_from(duration.as_millis()).unwrap();
+        self.clock.fetch_add(millis, Ordering::SeqCst);
+    }
+}
+
+nextgen_tests::store_contract_tests!(SqliteHarness::new());
+
+#[nextgen_event("charge.refunded")]
+async fn a_books_refund(event: Event<Charge>) {
+    ran(&event.id, "a_books_refund");
+}
+
+/// Fails until the test lets it succeed (by event id).
+static FIXED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+#[nextgen_event("charge.refunded")]
+async fn b_notifies(event: Event<Charge>) -> Result<(), String> {
+    ran(&event.id, "b_notifies");
+    if FIXED.lock().unwrap().contains(&event.id) {
+        Ok(())
+    } else {
+        Err("the mailer is down".to_owned())
+    }
+}
+
+#[actix_rt::test]
+async fn a_succeeded_handler_is_skipped_after_a_restart() {
+    let file = TempFile::new("restart");
+    let id = "evt_sqlite_restart";
+    let body = serde_json::json!({
+        "id": id, "object": "event", "created": 1_713_745_200, "livemode": false,
+        "type": "charge.refunded",
+        "data": { "object": { "id": "ch_1", "amount": 2000, "amount_refunded": 2000,
+            "currency": "usd", "paid": true, "status": "succeeded" } }
+    })
+    .to_string();
+    let signature = sign(body.as_bytes(), SECRET, now());
+    {
+        // First life of the process: one handler succeeds, the other fails.
+        let config =
+            WebhookConfig::new(SECRET).idempotency_store(SqliteStore::open(&file.0).unwrap());
+        let first = receive(&config, body.as_bytes(), Some(&signature), &Context::new()).await;
+        assert_eq!(first.unwrap_err().code(), "handler_failed");
+    }
+    FIXED.lock().unwrap().push(id.to_owned());
+    // Second life, on the same file: only the failed handler runs.
+    let config = WebhookConfig::new(SECRET).idempotency_store(SqliteStore::open(&file.0).unwrap());
+    let report = receive(&config, body.as_bytes(), Some(&signature), &Context::new())
+        .await
+        .unwrap();
+    assert_eq!(runs(id, "a_books_refund"), 1, "{report:?}");
+    assert_eq!(runs(id, "b_notifies"), 2, "{report:?}");
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .any(|outcome| outcome.skipped && outcome.handler.ends_with("a_books_refund"))
+    );
+}
