@@ -196,9 +196,10 @@ impl WebhookConfig {
         self
     }
 
-    /// How many inbox workers run (default 2); each handles one delivery at a time.
+    /// How many inbox workers run (default 2); each handles one delivery at a time. With 0
+    /// this process only takes deliveries in, for other processes on the same inbox to handle.
     pub fn inbox_workers(mut self, workers: usize) -> Self {
-        self.workers = workers.max(1);
+        self.workers = workers;
         self
     }
 

@@ -79,7 +79,7 @@ pub(crate) struct Workers {
 impl Workers {
     fn start(inbox: Arc<dyn Inbox>, wake: Arc<Notify>, settings: WorkerSettings) -> Workers {
         let stop = Arc::new(AtomicBool::new(false));
-        let threads = (0..settings.count.max(1))
+        let threads = (0..settings.count)
             .filter_map(|index| {
                 let worker = Worker {
                     inbox: Arc::clone(&inbox),

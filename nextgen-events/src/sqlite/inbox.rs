@@ -23,6 +23,10 @@ pub struct SqliteInbox {
     store: SqliteStore,
 }
 
+/// How long an inbox keeps done markers by default: the 3 days of retries, and time to fix
+/// and replay a dead letter.
+pub const DEFAULT_INBOX_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
 const COLUMNS: &str = "event_id, event_type, state, attempts, received_at_ms, signed_at, due_at_ms, first_failed_at_ms, finished_at_ms, last_errors";
 
 impl SqliteInbox {
@@ -52,9 +56,17 @@ impl SqliteInbox {
 
     fn on(database: Arc<Database>) -> Self {
         SqliteInbox {
-            store: SqliteStore::on(Arc::clone(&database)),
+            store: SqliteStore::on(Arc::clone(&database)).retention(DEFAULT_INBOX_RETENTION),
             database,
         }
+    }
+
+    /// How long the handlers' done markers are kept (default 30 days). A replay within it
+    /// skips the handlers that had succeeded; it must outlast the retry policy's give-up time
+    /// (3 days) plus the time you may take to fix and replay a dead letter.
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.store = self.store.retention(retention);
+        self
     }
 
     /// The idempotency store in the same file.
