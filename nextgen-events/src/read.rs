@@ -135,12 +135,12 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
         }
         let missing = |field| de::Error::missing_field(field);
         let (object, previous_attributes) = data.ok_or_else(|| missing("data"))?;
-        if let (Object::Typed(_), Some(guess)) = (&object, guessed_type) {
-            if event_type.as_deref() != Some(guess) {
-                return Err(de::Error::custom(
-                    "the payload was parsed for another event type",
-                ));
-            }
+        if let (Object::Typed(_), Some(guess)) = (&object, guessed_type)
+            && event_type.as_deref() != Some(guess)
+        {
+            return Err(de::Error::custom(
+                "the payload was parsed for another event type",
+            ));
         }
         Ok(Envelope {
             meta: Event {

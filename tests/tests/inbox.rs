@@ -81,12 +81,18 @@ impl Setup {
         let file = TempFile::new(label);
         let clock = Arc::new(AtomicU64::new(1_800_000_000_000));
         let reader = Arc::clone(&clock);
-        let inbox = SqliteInbox::open_with_clock(&file.0, move || reader.load(Ordering::SeqCst)).unwrap();
+        let inbox =
+            SqliteInbox::open_with_clock(&file.0, move || reader.load(Ordering::SeqCst)).unwrap();
         let config = WebhookConfig::new(SECRET)
             .inbox(inbox.clone())
             .inbox_poll(Duration::from_millis(10));
         let server = TestServer::start(config, |_| {});
-        Setup { file, clock, inbox, server }
+        Setup {
+            file,
+            clock,
+            inbox,
+            server,
+        }
     }
 
     fn advance(&self, by: Duration) {
@@ -114,7 +120,10 @@ impl Setup {
                 if done(&record) {
                     return record;
                 }
-                assert!(started.elapsed() < Duration::from_secs(10), "stuck at {record:?}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "stuck at {record:?}"
+                );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -129,14 +138,24 @@ async fn a_200_means_the_delivery_is_in_the_file_and_a_redelivery_adds_nothing()
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     // Another connection, as another process would open it, finds it committed.
     let other = SqliteInbox::open(&setup.file.0).unwrap();
-    let record = other.show(id, true).await.unwrap().expect("the acknowledged delivery");
+    let record = other
+        .show(id, true)
+        .await
+        .unwrap()
+        .expect("the acknowledged delivery");
     assert!(record.body.unwrap().contains("evt_inbox_durable"));
-    setup.until(id, |record| record.state == InboxState::Handled).await;
+    setup
+        .until(id, |record| record.state == InboxState::Handled)
+        .await;
     for _ in 0..2 {
         assert_eq!(setup.deliver(id, 2000.into()).await.status, 200);
     }
     let stats = other.stats().await.unwrap();
-    assert_eq!(stats.handled + stats.pending + stats.running, 1, "{stats:?}");
+    assert_eq!(
+        stats.handled + stats.pending + stats.running,
+        1,
+        "{stats:?}"
+    );
     assert_eq!(runs(id, "a_steady"), 1);
     assert_eq!(runs(id, "b_flaky"), 1);
 }
@@ -147,18 +166,25 @@ async fn a_failure_is_retried_after_the_backoff_and_the_success_is_not_run_again
     let id = "evt_inbox_retry";
     fail_times(id, 1);
     assert_eq!(setup.deliver(id, 2000.into()).await.status, 200);
-    let failed = setup.until(id, |record| record.state == InboxState::Retrying).await;
+    let failed = setup
+        .until(id, |record| record.state == InboxState::Retrying)
+        .await;
     assert_eq!(failed.attempts, 1);
     assert_eq!(failed.last_errors.len(), 1, "{failed:?}");
     assert!(failed.last_errors[0].handler.ends_with("b_flaky"));
     assert!(failed.last_errors[0].error.contains("the ledger is down"));
     // Not before its time: 30 s, plus up to 20% jitter.
     let due = failed.due_at_ms.unwrap();
-    assert!((30_000..=36_000).contains(&(due - 1_800_000_000_000)), "due at {due}");
+    assert!(
+        (30_000..=36_000).contains(&(due - 1_800_000_000_000)),
+        "due at {due}"
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(runs(id, "b_flaky"), 1, "retried before it was due");
     setup.advance(Duration::from_secs(37));
-    let handled = setup.until(id, |record| record.state == InboxState::Handled).await;
+    let handled = setup
+        .until(id, |record| record.state == InboxState::Handled)
+        .await;
     assert_eq!(handled.attempts, 2);
     assert_eq!(runs(id, "a_steady"), 1);
     assert_eq!(runs(id, "b_flaky"), 2);
@@ -170,15 +196,24 @@ async fn after_three_days_of_failures_a_dead_letter_is_kept_and_a_replay_runs_on
     let id = "evt_inbox_dead";
     fail_times(id, u32::MAX);
     assert_eq!(setup.deliver(id, 2000.into()).await.status, 200);
-    let mut record = setup.until(id, |record| record.attempts == 1 && record.state != InboxState::Running).await;
+    let mut record = setup
+        .until(id, |record| {
+            record.attempts == 1 && record.state != InboxState::Running
+        })
+        .await;
     let started = Instant::now();
     while record.state != InboxState::Dead {
-        assert!(started.elapsed() < Duration::from_secs(30), "never given up: {record:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never given up: {record:?}"
+        );
         // Past the longest wait (1 h plus jitter): the next attempt is due.
         setup.advance(Duration::from_secs(75 * 60));
         let attempts = record.attempts;
         record = setup
-            .until(id, |record| record.attempts > attempts && record.state != InboxState::Running)
+            .until(id, |record| {
+                record.attempts > attempts && record.state != InboxState::Running
+            })
             .await;
     }
     assert!(record.attempts > 50, "{record:?}");
@@ -192,7 +227,9 @@ async fn after_three_days_of_failures_a_dead_letter_is_kept_and_a_replay_runs_on
     fail_times(id, 0);
     let flaky_runs = runs(id, "b_flaky");
     assert_eq!(setup.inbox.replay_dead(None).await.unwrap(), [id]);
-    let handled = setup.until(id, |record| record.state == InboxState::Handled).await;
+    let handled = setup
+        .until(id, |record| record.state == InboxState::Handled)
+        .await;
     assert_eq!(handled.attempts, 1);
     assert_eq!(runs(id, "a_steady"), 1);
     assert_eq!(runs(id, "b_flaky"), flaky_runs + 1);
@@ -204,12 +241,22 @@ async fn a_payload_that_does_not_fit_is_kept_with_the_reason_not_lost() {
     let id = "evt_inbox_drift";
     // API drift: the amount is a string. The envelope is fine, so the delivery is kept.
     assert_eq!(setup.deliver(id, "2000".into()).await.status, 200);
-    let record = setup.until(id, |record| record.state == InboxState::Retrying).await;
+    let record = setup
+        .until(id, |record| record.state == InboxState::Retrying)
+        .await;
     assert_eq!(record.last_errors[0].handler, "(payload)");
-    assert!(record.last_errors[0].error.contains("data.object.amount"), "{record:?}");
+    assert!(
+        record.last_errors[0].error.contains("data.object.amount"),
+        "{record:?}"
+    );
     assert_eq!(runs(id, "a_steady"), 0);
     // Not an event at all: refused, nothing kept.
-    let answer = post(&setup.server.url("/webhook"), "[]", Some(&sign(b"[]", SECRET, now()))).await;
+    let answer = post(
+        &setup.server.url("/webhook"),
+        "[]",
+        Some(&sign(b"[]", SECRET, now())),
+    )
+    .await;
     assert_eq!((answer.status, answer.code()), (400, "invalid_event"));
     assert_eq!(setup.inbox.stats().await.unwrap().pending, 0);
 }
@@ -220,7 +267,9 @@ async fn list_and_replay_by_id() {
     for n in 0..3 {
         let id = format!("evt_inbox_list_{n}");
         assert_eq!(setup.deliver(&id, 2000.into()).await.status, 200);
-        setup.until(&id, |record| record.state == InboxState::Handled).await;
+        setup
+            .until(&id, |record| record.state == InboxState::Handled)
+            .await;
         setup.advance(Duration::from_secs(1));
     }
     let listed = setup
@@ -232,7 +281,10 @@ async fn list_and_replay_by_id() {
         })
         .await
         .unwrap();
-    let ids: Vec<_> = listed.iter().map(|record| record.event_id.as_str()).collect();
+    let ids: Vec<_> = listed
+        .iter()
+        .map(|record| record.event_id.as_str())
+        .collect();
     assert_eq!(ids, ["evt_inbox_list_2", "evt_inbox_list_1"]);
     let replayed = setup
         .inbox
@@ -241,6 +293,10 @@ async fn list_and_replay_by_id() {
         .unwrap();
     assert_eq!(replayed, ["evt_inbox_list_0"]);
     // Replayed, but every handler had succeeded: nothing runs again.
-    setup.until("evt_inbox_list_0", |record| record.state == InboxState::Handled).await;
+    setup
+        .until("evt_inbox_list_0", |record| {
+            record.state == InboxState::Handled
+        })
+        .await;
     assert_eq!(runs("evt_inbox_list_0", "a_steady"), 1);
 }

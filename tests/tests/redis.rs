@@ -359,14 +359,13 @@ impl OwnRedis {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(mut connection) = self.connect().await {
-                if redis::cmd("PING")
+            if let Ok(mut connection) = self.connect().await
+                && redis::cmd("PING")
                     .query_async::<String>(&mut connection)
                     .await
                     .is_ok()
-                {
-                    return;
-                }
+            {
+                return;
             }
             assert!(
                 Instant::now() < deadline,

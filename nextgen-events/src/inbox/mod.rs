@@ -222,6 +222,12 @@ pub trait Inbox: Send + Sync + 'static {
         finish: Finish,
     ) -> StoreFuture<'a, bool>;
 
+    /// Called once when this process's workers start: hands back, due now, what an earlier
+    /// run of this process left running when it died, where the inbox can tell (a SQLite file
+    /// belongs to one process). Returns how many deliveries it recovered. Elsewhere lapsed
+    /// leases do it, after their time.
+    fn recover(&self) -> StoreFuture<'_, u64>;
+
     /// The idempotency store the handlers' claims and done markers live in.
     fn idempotency_store(&self) -> Arc<dyn IdempotencyStore>;
 
@@ -271,6 +277,9 @@ impl<I: Inbox + ?Sized> Inbox for Arc<I> {
         finish: Finish,
     ) -> StoreFuture<'a, bool> {
         (**self).finish(event_id, token, finish)
+    }
+    fn recover(&self) -> StoreFuture<'_, u64> {
+        (**self).recover()
     }
     fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
         (**self).idempotency_store()

@@ -82,6 +82,7 @@ impl Workers {
         let threads = (0..settings.count)
             .filter_map(|index| {
                 let worker = Worker {
+                    recovers: index == 0,
                     inbox: Arc::clone(&inbox),
                     wake: Arc::clone(&wake),
                     stop: Arc::clone(&stop),
@@ -143,6 +144,8 @@ impl Drop for Workers {
 }
 
 struct Worker {
+    /// Whether this worker recovers what the previous run left, before taking deliveries.
+    recovers: bool,
     inbox: Arc<dyn Inbox>,
     wake: Arc<Notify>,
     stop: Arc<AtomicBool>,
@@ -166,6 +169,18 @@ impl Worker {
     }
 
     async fn work(&self) {
+        if self.recovers {
+            match self.inbox.recover().await {
+                Ok(0) => {}
+                Ok(recovered) => tracing::warn!(
+                    recovered,
+                    "the previous run stopped while handling deliveries: they are taken again (handlers that succeeded stay skipped)"
+                ),
+                Err(error) => {
+                    tracing::error!(%error, "could not recover the previous run's deliveries; their leases will lapse")
+                }
+            }
+        }
         while !self.stop.load(Ordering::SeqCst) {
             match self.inbox.take(self.settings.claims.lease).await {
                 Ok(Some(taken)) => self.handle(taken).await,

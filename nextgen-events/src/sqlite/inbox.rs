@@ -224,6 +224,24 @@ impl Inbox for SqliteInbox {
         })
     }
 
+    fn recover(&self) -> StoreFuture<'_, u64> {
+        let now = self.database.now_ms();
+        Box::pin(async move {
+            self.database
+                .write(move |connection| {
+                    // One process writes a file: a claim or a running delivery found at the
+                    // start is the remains of its previous run, not another's live work.
+                    connection.execute("DELETE FROM nextgen_handlers WHERE state = 'claimed'", [])?;
+                    let recovered = connection.execute(
+                        "UPDATE nextgen_inbox SET state = 'pending', owner = NULL, due_at_ms = ?1 WHERE state = 'running'",
+                        [now],
+                    )?;
+                    Ok(u64::try_from(recovered).unwrap_or(u64::MAX))
+                })
+                .await
+        })
+    }
+
     fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
         Arc::new(self.store.clone())
     }

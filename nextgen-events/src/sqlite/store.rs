@@ -109,7 +109,9 @@ impl IdempotencyStore for SqliteStore {
         lease: Duration,
     ) -> StoreFuture<'a, Claim> {
         static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let sweep = CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SWEEP_EVERY == 0;
+        let sweep = CLAIMS
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY);
         let now = self.database.now_ms();
         let until = now.saturating_add(millis(lease));
         let token = OwnerToken::new();

@@ -15,9 +15,15 @@
 //! Environment: `NEXTGEN_WEBHOOK_SECRET` (the endpoint's secret, or several separated by commas
 //! during a rotation; without it the server runs with the trigger tool's test secret),
 //! `HOST` (default `127.0.0.1`), `PORT` (default `8080`, `0` for any free port),
-//! `RUST_LOG` (default `info`), `NEXTGEN_REDIS_URL` (when set, handled events are remembered in
-//! that Redis, shared by every replica, instead of in this process's memory; needs the `redis`
-//! feature, on by default).
+//! `RUST_LOG` (default `info`). Where handled events are remembered, at most one of:
+//!
+//! - nothing set: in this process's memory, handlers run before the answer (inline);
+//! - `NEXTGEN_REDIS_URL`: in that Redis, shared by every replica (inline; feature `redis`);
+//! - `NEXTGEN_STORE_SQLITE=PATH`: in that SQLite file, kept across restarts (inline; feature
+//!   `sqlite`);
+//! - `NEXTGEN_INBOX_SQLITE=PATH`: inbox mode: each delivery is committed to that SQLite file,
+//!   answered 200, and handled in the background by `NEXTGEN_INBOX_WORKERS` workers (default 2;
+//!   0 only takes deliveries in), with retries and dead letters (feature `sqlite`).
 
 mod handlers;
 
@@ -65,7 +71,9 @@ async fn run() -> Result<(), String> {
              with: set {SECRET_ENV} to your endpoint's secret, or listen on 127.0.0.1 (HOST)"
         ));
     }
-    let config = idempotency_store(config).await?;
+    let ledger = web::Data::new(Ledger::default());
+    // Inbox workers dispatch away from any request: they get the app data from the config.
+    let config = idempotency_store(config.app_data(ledger.clone())).await?;
     let port = match std::env::var("PORT") {
         Ok(port) => port
             .trim()
@@ -75,7 +83,6 @@ async fn run() -> Result<(), String> {
     };
 
     let body_limit = config.max_body_bytes();
-    let ledger = web::Data::new(Ledger::default());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(ledger.clone())
@@ -147,21 +154,96 @@ const REDIS_URL_ENV: &str = "NEXTGEN_REDIS_URL";
 #[cfg(feature = "redis")]
 const REDIS_PREFIX: &str = "nextgen:example";
 
-/// `config` with the Redis idempotency store when `NEXTGEN_REDIS_URL` is set, else as it is
-/// (the in-memory store); says which at start-up. A Redis that is set but unreachable stops
-/// the server: replicas silently falling back to memory would run handlers twice.
+/// The environment variable naming the SQLite file of inbox mode.
+const INBOX_SQLITE_ENV: &str = "NEXTGEN_INBOX_SQLITE";
+
+/// The environment variable naming the SQLite file of the inline mode's durable store.
+const STORE_SQLITE_ENV: &str = "NEXTGEN_STORE_SQLITE";
+
+/// The environment variable with the number of inbox workers.
+const INBOX_WORKERS_ENV: &str = "NEXTGEN_INBOX_WORKERS";
+
+/// `config` with the store or inbox the environment names, or as it is (in memory, inline);
+/// says which at start-up. A store that is named but cannot be opened stops the server:
+/// replicas silently falling back to memory would run handlers twice.
 async fn idempotency_store(config: WebhookConfig) -> Result<WebhookConfig, String> {
-    let url = std::env::var(REDIS_URL_ENV)
-        .ok()
-        .filter(|url| !url.trim().is_empty());
-    let Some(url) = url else {
-        tracing::info!(
-            "idempotency store: in memory, this process only (set {REDIS_URL_ENV} to share it \
-             between replicas)"
-        );
-        return Ok(config);
+    let set = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
     };
-    redis_store(config, url.trim()).await
+    let chosen: Vec<(&str, String)> = [REDIS_URL_ENV, STORE_SQLITE_ENV, INBOX_SQLITE_ENV]
+        .into_iter()
+        .filter_map(|name| set(name).map(|value| (name, value)))
+        .collect();
+    match chosen.as_slice() {
+        [] => {
+            tracing::info!(
+                "idempotency store: in memory, this process only (set {REDIS_URL_ENV} to share it \
+                 between replicas, {STORE_SQLITE_ENV} to keep it across restarts, or \
+                 {INBOX_SQLITE_ENV} for inbox mode)"
+            );
+            Ok(config)
+        }
+        [(REDIS_URL_ENV, url)] => redis_store(config, url).await,
+        [(STORE_SQLITE_ENV, path)] => sqlite_store(config, path),
+        [(INBOX_SQLITE_ENV, path)] => {
+            let workers = match set(INBOX_WORKERS_ENV) {
+                Some(workers) => workers.parse::<usize>().map_err(|_| {
+                    format!("{INBOX_WORKERS_ENV} must be a number of workers, not `{workers}`")
+                })?,
+                None => nextgen_events::config::DEFAULT_INBOX_WORKERS,
+            };
+            sqlite_inbox(config, path, workers)
+        }
+        several => Err(format!(
+            "set at most one of {REDIS_URL_ENV}, {STORE_SQLITE_ENV} and {INBOX_SQLITE_ENV}; \
+             these are set: {}",
+            several
+                .iter()
+                .map(|(name, _)| *name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+#[cfg(feature = "sqlite")]
+fn sqlite_store(config: WebhookConfig, path: &str) -> Result<WebhookConfig, String> {
+    let store = nextgen_events::sqlite::SqliteStore::open(path)
+        .map_err(|error| format!("{STORE_SQLITE_ENV}: {error}"))?;
+    tracing::info!("idempotency store: SQLite file {path}, kept across restarts (inline mode)");
+    Ok(config.idempotency_store(store))
+}
+
+#[cfg(feature = "sqlite")]
+fn sqlite_inbox(
+    config: WebhookConfig,
+    path: &str,
+    workers: usize,
+) -> Result<WebhookConfig, String> {
+    let inbox = nextgen_events::sqlite::SqliteInbox::open(path)
+        .map_err(|error| format!("{INBOX_SQLITE_ENV}: {error}"))?;
+    tracing::info!(
+        workers,
+        "inbox mode: deliveries are committed to the SQLite file {path} before the 200, then handled in the background"
+    );
+    Ok(config.inbox(inbox).inbox_workers(workers))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn sqlite_store(_: WebhookConfig, _: &str) -> Result<WebhookConfig, String> {
+    Err(format!(
+        "{STORE_SQLITE_ENV} is set, but this server was built without the `sqlite` feature"
+    ))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn sqlite_inbox(_: WebhookConfig, _: &str, _: usize) -> Result<WebhookConfig, String> {
+    Err(format!(
+        "{INBOX_SQLITE_ENV} is set, but this server was built without the `sqlite` feature"
+    ))
 }
 
 #[cfg(feature = "redis")]
