@@ -300,3 +300,69 @@ async fn list_and_replay_by_id() {
         .await;
     assert_eq!(runs("evt_inbox_list_0", "a_steady"), 1);
 }
+
+#[actix_rt::test]
+async fn handled_entries_past_the_retention_are_pruned_and_dead_letters_kept() {
+    let setup = Setup::new("prune");
+    let (kept, dead) = ("evt_inbox_prune_kept", "evt_inbox_prune_dead");
+    fail_times(dead, u32::MAX);
+    for id in [kept, dead] {
+        assert_eq!(setup.deliver(id, 2000.into()).await.status, 200);
+    }
+    setup.until(kept, |record| record.state == InboxState::Handled).await;
+    setup.until(dead, |record| record.state == InboxState::Retrying).await;
+    // The dead letter: given up after three days (moved on by hand, one attempt each hour).
+    while setup.inbox.show(dead, false).await.unwrap().unwrap().state != InboxState::Dead {
+        setup.advance(Duration::from_secs(75 * 60));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let now = setup.inbox.now_ms();
+    assert_eq!(setup.inbox.prune(now - 31 * 24 * 3600 * 1000).await.unwrap(), 0);
+    setup.advance(Duration::from_secs(31 * 24 * 3600));
+    let retention = u64::try_from(setup.inbox.retention().as_millis()).unwrap();
+    let pruned = setup.inbox.prune(setup.inbox.now_ms() - retention).await.unwrap();
+    assert_eq!(pruned, 1);
+    assert!(setup.inbox.show(kept, false).await.unwrap().is_none());
+    assert_eq!(setup.inbox.show(dead, false).await.unwrap().unwrap().state, InboxState::Dead);
+}
+
+/// The README's "how big it grows": bytes per delivery of the example's 1 KiB event.
+///
+/// ```text
+/// cargo test --release -p nextgen-tests --test inbox -- --ignored --nocapture
+/// ```
+#[actix_rt::test]
+#[ignore = "a measurement, not a test: run it with --ignored --nocapture"]
+async fn measure_bytes_per_delivery() {
+    let file = TempFile::new("size");
+    let inbox = SqliteInbox::open(&file.0).unwrap();
+    let body = serde_json::json!({
+        "id": "evt_0000000000000000000000", "object": "event", "created": 1_713_745_200,
+        "livemode": false, "type": "charge.succeeded", "pending_webhooks": 1,
+        "data": { "object": { "id": "ch_1J2k3L4m5N6o", "amount": 2000, "amount_refunded": 0,
+            "currency": "usd", "paid": true, "status": "succeeded",
+            "description": "x".repeat(700) } }
+    })
+    .to_string();
+    let count = 10_000;
+    let mut appends = Vec::new();
+    for n in 0..count {
+        let entry = nextgen_events::inbox::InboxEntry {
+            event_id: format!("evt_{n:022}"),
+            event_type: "charge.succeeded".to_owned(),
+            body: body.clone().into_bytes(),
+            signed_at: 1_713_745_200,
+            received_at_ms: 1_713_745_200_000 + n,
+        };
+        appends.push(inbox.append(entry));
+    }
+    futures_util::future::join_all(appends).await;
+    drop(inbox);
+    let size = std::fs::metadata(&file.0).unwrap().len()
+        + std::fs::metadata(format!("{}-wal", file.0.display())).map_or(0, |m| m.len());
+    println!(
+        "{count} deliveries of {} bytes: {size} bytes on disk, {} bytes per delivery",
+        body.len(),
+        size / count
+    );
+}

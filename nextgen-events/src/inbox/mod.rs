@@ -228,6 +228,14 @@ pub trait Inbox: Send + Sync + 'static {
     /// leases do it, after their time.
     fn recover(&self) -> StoreFuture<'_, u64>;
 
+    /// Deletes handled entries that finished before `before_ms` (Unix milliseconds); dead
+    /// letters stay until replayed. Returns how many went. The workers call it hourly with
+    /// [`retention`](Inbox::retention).
+    fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64>;
+
+    /// How long handled entries and the handlers' done markers are kept.
+    fn retention(&self) -> Duration;
+
     /// The idempotency store the handlers' claims and done markers live in.
     fn idempotency_store(&self) -> Arc<dyn IdempotencyStore>;
 
@@ -280,6 +288,12 @@ impl<I: Inbox + ?Sized> Inbox for Arc<I> {
     }
     fn recover(&self) -> StoreFuture<'_, u64> {
         (**self).recover()
+    }
+    fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64> {
+        (**self).prune(before_ms)
+    }
+    fn retention(&self) -> Duration {
+        (**self).retention()
     }
     fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
         (**self).idempotency_store()

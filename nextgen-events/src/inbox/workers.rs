@@ -68,6 +68,9 @@ impl std::fmt::Debug for InboxMode {
     }
 }
 
+/// How often the first worker deletes handled entries past the retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
+
 /// The worker threads; dropping this stops them, each finishing the delivery it holds.
 pub(crate) struct Workers {
     stop: Arc<AtomicBool>,
@@ -181,7 +184,12 @@ impl Worker {
                 }
             }
         }
+        let mut pruned_at: Option<Instant> = None;
         while !self.stop.load(Ordering::SeqCst) {
+            if self.recovers && pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                pruned_at = Some(Instant::now());
+                self.prune().await;
+            }
             match self.inbox.take(self.settings.claims.lease).await {
                 Ok(Some(taken)) => self.handle(taken).await,
                 Ok(None) => self.idle().await,
@@ -190,6 +198,17 @@ impl Worker {
                     self.idle().await;
                 }
             }
+        }
+    }
+
+    /// Deletes handled entries older than the inbox's retention.
+    async fn prune(&self) {
+        let retention = u64::try_from(self.inbox.retention().as_millis()).unwrap_or(u64::MAX);
+        let before = self.inbox.now_ms().saturating_sub(retention);
+        match self.inbox.prune(before).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned handled inbox entries past their retention"),
+            Err(error) => tracing::warn!(%error, "could not prune the inbox"),
         }
     }
 

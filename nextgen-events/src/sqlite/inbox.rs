@@ -21,6 +21,7 @@ use crate::inbox::{
 pub struct SqliteInbox {
     database: Arc<Database>,
     store: SqliteStore,
+    retention: Duration,
 }
 
 /// How long an inbox keeps done markers by default: the 3 days of retries, and time to fix
@@ -58,14 +59,17 @@ impl SqliteInbox {
         SqliteInbox {
             store: SqliteStore::on(Arc::clone(&database)).retention(DEFAULT_INBOX_RETENTION),
             database,
+            retention: DEFAULT_INBOX_RETENTION,
         }
     }
 
-    /// How long the handlers' done markers are kept (default 30 days). A replay within it
-    /// skips the handlers that had succeeded; it must outlast the retry policy's give-up time
-    /// (3 days) plus the time you may take to fix and replay a dead letter.
-    pub fn retention(mut self, retention: Duration) -> Self {
+    /// How long handled entries and the handlers' done markers are kept (default 30 days).
+    /// A replay within it skips the handlers that had succeeded, and a redelivery of a
+    /// handled id is still recognised; it must outlast the retry policy's give-up time (3
+    /// days) plus the time you may take to fix and replay a dead letter.
+    pub fn with_retention(mut self, retention: Duration) -> Self {
         self.store = self.store.retention(retention);
+        self.retention = retention;
         self
     }
 
@@ -240,6 +244,24 @@ impl Inbox for SqliteInbox {
                 })
                 .await
         })
+    }
+
+    fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            self.database
+                .write(move |connection| {
+                    let pruned = connection.execute(
+                        "DELETE FROM nextgen_inbox WHERE state = 'handled' AND finished_at_ms < ?1",
+                        [before_ms],
+                    )?;
+                    Ok(u64::try_from(pruned).unwrap_or(u64::MAX))
+                })
+                .await
+        })
+    }
+
+    fn retention(&self) -> Duration {
+        self.retention
     }
 
     fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
