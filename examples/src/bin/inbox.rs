@@ -1,0 +1,797 @@
+//! The inbox tool: looks into a webhook inbox and puts deliveries back to pending, without the
+//! app's code.
+//!
+//! ```text
+//! cargo run -p nextgen-examples --bin inbox -- --sqlite webhooks.sqlite3 stats
+//! cargo run -p nextgen-examples --bin inbox -- --sqlite webhooks.sqlite3 list --state dead
+//! cargo run -p nextgen-examples --bin inbox -- --sqlite webhooks.sqlite3 show evt_123 --body
+//! cargo run -p nextgen-examples --bin inbox -- --sqlite webhooks.sqlite3 replay evt_123 evt_456
+//! cargo run -p nextgen-examples --bin inbox -- --sqlite webhooks.sqlite3 replay --dead --since 2026-11-25T08:00:00Z
+//! ```
+//!
+//! A replay puts deliveries back to pending: the app's workers take them again, and the
+//! handlers that already succeeded for them stay skipped. `--json` prints one JSON document on
+//! stdout instead of text; errors still go to stderr.
+//!
+//! Exit status: 0 on success; 1 when the inbox could not be opened or failed, or an id is
+//! unknown (or held by a worker, for `replay`); 2 for a usage error (bad arguments, no file at
+//! the `--sqlite` path, `--redis` in this version).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{ArgGroup, Args as ClapArgs, Parser, Subcommand};
+use nextgen_events::idempotency::StoreError;
+use nextgen_events::inbox::{Inbox, InboxRecord, InboxState, InboxStats, ListFilter};
+use serde_json::json;
+
+/// How many entries `list` shows by default.
+const DEFAULT_LIMIT: u64 = 50;
+
+/// How many characters of a handler's error `list` shows.
+const ERROR_WIDTH: usize = 60;
+
+/// The environment variable the example server opens its SQLite inbox from.
+const INBOX_SQLITE_ENV: &str = "NEXTGEN_INBOX_SQLITE";
+
+/// Look into a webhook inbox and replay deliveries, without the app's code.
+#[derive(Debug, Parser)]
+#[command(name = "inbox", version)]
+struct Args {
+    /// The SQLite inbox file (required: the server's NEXTGEN_INBOX_SQLITE file).
+    #[arg(long, value_name = "PATH", global = true, help_heading = "Inbox")]
+    sqlite: Option<PathBuf>,
+
+    /// A Redis inbox (not available in this version yet).
+    #[arg(long, value_name = "URL", global = true, help_heading = "Inbox")]
+    redis: Option<String>,
+
+    /// The Redis inbox's key prefix (with --redis).
+    #[arg(long, value_name = "P", global = true, help_heading = "Inbox")]
+    prefix: Option<String>,
+
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// How many entries are pending, retrying, running, handled and dead.
+    Stats,
+    /// Entries, newest first.
+    List(ListArgs),
+    /// One entry: its fields, attempts and each failing handler's last error.
+    Show(ShowArgs),
+    /// Put entries back to pending; handlers that already succeeded stay skipped.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+struct ListArgs {
+    /// Only entries in this state: pending, retrying, running, handled or dead.
+    #[arg(long, value_name = "STATE")]
+    state: Option<InboxState>,
+
+    /// Only entries of this event type, such as `charge.succeeded`.
+    #[arg(long = "type", value_name = "EVENT_TYPE")]
+    event_type: Option<String>,
+
+    /// At most this many entries.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_LIMIT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    limit: u64,
+}
+
+#[derive(Debug, ClapArgs)]
+struct ShowArgs {
+    /// The event id, such as `evt_1N2b3C4d5E6f`.
+    #[arg(value_name = "ID")]
+    id: String,
+
+    /// Print the body too, byte for byte as it was signed.
+    #[arg(long)]
+    body: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+#[command(group(ArgGroup::new("which").required(true).args(["ids", "dead"])))]
+struct ReplayArgs {
+    /// The event ids to replay.
+    #[arg(value_name = "ID")]
+    ids: Vec<String>,
+
+    /// Replay every dead letter.
+    #[arg(long)]
+    dead: bool,
+
+    /// With --dead: only those received at or after TIME (RFC 3339 such as
+    /// `2026-11-25T08:00:00Z`, or Unix seconds).
+    #[arg(long, value_name = "TIME", conflicts_with = "ids", value_parser = parse_time)]
+    since: Option<u64>,
+}
+
+/// Why the tool stopped: a message for stderr and the exit status.
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    status: u8,
+}
+
+impl Failure {
+    /// The command line was wrong: exit status 2.
+    fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            status: 2,
+        }
+    }
+
+    /// The inbox failed, or an id was not found: exit status 1.
+    fn failed(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            status: 1,
+        }
+    }
+}
+
+/// Which inbox to open.
+enum Backend {
+    Sqlite(PathBuf),
+    Redis { url: String, prefix: Option<String> },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: could not start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let failures = runtime.block_on(run(&args));
+    match failures {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failures) => {
+            let status = failures.iter().map(|f| f.status).max().unwrap_or(1);
+            for failure in failures {
+                eprintln!("error: {}", failure.message);
+            }
+            ExitCode::from(status)
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<(), Vec<Failure>> {
+    let inbox = open(backend(args).map_err(|f| vec![f])?)
+        .await
+        .map_err(|f| vec![f])?;
+    match &args.command {
+        Command::Stats => stats(&*inbox, args.json).await.map_err(|f| vec![f]),
+        Command::List(list_args) => list(&*inbox, list_args, args.json)
+            .await
+            .map_err(|f| vec![f]),
+        Command::Show(show_args) => show(&*inbox, show_args, args.json)
+            .await
+            .map_err(|f| vec![f]),
+        Command::Replay(replay_args) => replay(&*inbox, replay_args, args.json).await,
+    }
+}
+
+/// The inbox the options name.
+fn backend(args: &Args) -> Result<Backend, Failure> {
+    match (&args.sqlite, &args.redis) {
+        (Some(_), Some(_)) => Err(Failure::usage(
+            "pass either --sqlite PATH or --redis URL, not both",
+        )),
+        (Some(_), None) if args.prefix.is_some() => Err(Failure::usage(
+            "--prefix names the keys of a Redis inbox: it goes with --redis, not --sqlite",
+        )),
+        (Some(path), None) => Ok(Backend::Sqlite(path.clone())),
+        (None, Some(url)) => Ok(Backend::Redis {
+            url: url.clone(),
+            prefix: args.prefix.clone(),
+        }),
+        (None, None) => Err(Failure::usage(format!(
+            "name the inbox to open: --sqlite PATH (the file the server opens from {INBOX_SQLITE_ENV})"
+        ))),
+    }
+}
+
+async fn open(backend: Backend) -> Result<Arc<dyn Inbox>, Failure> {
+    match backend {
+        Backend::Sqlite(path) => open_sqlite(&path),
+        Backend::Redis { url, prefix } => open_redis(&url, prefix.as_deref()),
+    }
+}
+
+/// The Redis inbox comes in a later version: it opens here, from the URL and the key prefix.
+fn open_redis(_url: &str, _prefix: Option<&str>) -> Result<Arc<dyn Inbox>, Failure> {
+    Err(Failure::usage(
+        "the Redis inbox is not available in this version yet: use --sqlite",
+    ))
+}
+
+#[cfg(feature = "sqlite")]
+fn open_sqlite(path: &Path) -> Result<Arc<dyn Inbox>, Failure> {
+    use nextgen_events::sqlite::SqliteInbox;
+
+    let shown = path.display();
+    // Opening creates a missing file: look first, so a mistyped path is not an empty inbox.
+    match std::fs::metadata(path) {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Failure::usage(format!(
+                "no inbox at {shown}: the file does not exist (the server creates it on first start with {INBOX_SQLITE_ENV})"
+            )));
+        }
+        Err(error) => {
+            return Err(Failure::failed(format!(
+                "could not open the inbox at {shown}: {error}"
+            )));
+        }
+    }
+    let inbox = SqliteInbox::open(path)
+        .map_err(|error| store_failure(&format!("open the inbox at {shown}"), &error))?;
+    Ok(Arc::new(inbox))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn open_sqlite(_: &Path) -> Result<Arc<dyn Inbox>, Failure> {
+    Err(Failure::usage(
+        "this tool was built without the `sqlite` feature: build it with `--features sqlite`",
+    ))
+}
+
+/// The inbox's error, with what was being done.
+fn store_failure(doing: &str, error: &StoreError) -> Failure {
+    match error {
+        // The message says what failed; "the idempotency store failed" would mislead here.
+        StoreError::Unavailable(message) => {
+            Failure::failed(format!("could not {doing}: {message}"))
+        }
+        other => Failure::failed(format!("could not {doing}: {other}")),
+    }
+}
+
+/// Prints a JSON document (a `serde_json::to_string_pretty` result) on stdout.
+fn print_json(document: serde_json::Result<String>) -> Result<(), Failure> {
+    let text =
+        document.map_err(|error| Failure::failed(format!("could not write JSON: {error}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+async fn stats(inbox: &dyn Inbox, json: bool) -> Result<(), Failure> {
+    let stats = inbox
+        .stats()
+        .await
+        .map_err(|error| store_failure("count the entries", &error))?;
+    if json {
+        print_json(serde_json::to_string_pretty(&stats))?;
+    } else {
+        print!("{}", stats_text(&stats));
+    }
+    Ok(())
+}
+
+fn stats_text(stats: &InboxStats) -> String {
+    let counts = [
+        ("pending", stats.pending),
+        ("retrying", stats.retrying),
+        ("running", stats.running),
+        ("handled", stats.handled),
+        ("dead", stats.dead),
+    ];
+    counts
+        .iter()
+        .map(|(name, count)| format!("{name:<9} {count}\n"))
+        .collect()
+}
+
+async fn list(inbox: &dyn Inbox, args: &ListArgs, json: bool) -> Result<(), Failure> {
+    let filter = ListFilter {
+        state: args.state,
+        event_type: args.event_type.clone(),
+        limit: usize::try_from(args.limit).unwrap_or(usize::MAX),
+    };
+    let records = inbox
+        .list(filter)
+        .await
+        .map_err(|error| store_failure("list the entries", &error))?;
+    if json {
+        print_json(serde_json::to_string_pretty(&records))?;
+    } else if records.is_empty() {
+        println!("no entries");
+    } else {
+        print!("{}", list_text(&records));
+    }
+    Ok(())
+}
+
+/// One line per record, aligned, under a heading.
+fn list_text(records: &[InboxRecord]) -> String {
+    let rows: Vec<[String; 6]> = records
+        .iter()
+        .map(|record| {
+            [
+                record.event_id.clone(),
+                record.event_type.clone(),
+                record.state.as_str().to_owned(),
+                record.attempts.to_string(),
+                rfc3339(record.received_at_ms),
+                short_error(record),
+            ]
+        })
+        .collect();
+    let heading = ["ID", "TYPE", "STATE", "ATTEMPTS", "RECEIVED", "ERROR"].map(str::to_owned);
+    let mut widths = heading.clone().map(|title| title.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    std::iter::once(&heading)
+        .chain(&rows)
+        .map(|row| {
+            let mut line = String::new();
+            for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
+                if column + 1 == row.len() {
+                    line.push_str(cell);
+                } else {
+                    line.push_str(&format!("{cell:<width$}  "));
+                }
+            }
+            format!("{}\n", line.trim_end())
+        })
+        .collect()
+}
+
+/// The first failing handler's error, shortened, for a retrying or dead entry.
+fn short_error(record: &InboxRecord) -> String {
+    if !matches!(record.state, InboxState::Retrying | InboxState::Dead) {
+        return String::new();
+    }
+    let Some(first) = record.last_errors.first() else {
+        return String::new();
+    };
+    let mut text = format!("{}: {}", first.handler, first.error.replace('\n', " "));
+    if text.chars().count() > ERROR_WIDTH {
+        text = text.chars().take(ERROR_WIDTH - 1).collect();
+        text.push('…');
+    }
+    if record.last_errors.len() > 1 {
+        text.push_str(&format!(" (+{} more)", record.last_errors.len() - 1));
+    }
+    text
+}
+
+async fn show(inbox: &dyn Inbox, args: &ShowArgs, json: bool) -> Result<(), Failure> {
+    let record = inbox
+        .show(&args.id, args.body)
+        .await
+        .map_err(|error| store_failure(&format!("read `{}`", args.id), &error))?
+        .ok_or_else(|| Failure::failed(format!("unknown event id `{}`", args.id)))?;
+    if json {
+        print_json(serde_json::to_string_pretty(&record))?;
+    } else {
+        print!("{}", show_text(&record, args.body));
+    }
+    Ok(())
+}
+
+fn show_text(record: &InboxRecord, with_body: bool) -> String {
+    let time = |ms: Option<u64>| ms.map(rfc3339);
+    let fields = [
+        ("id", Some(record.event_id.clone())),
+        ("type", Some(record.event_type.clone())),
+        ("state", Some(record.state.as_str().to_owned())),
+        ("attempts", Some(record.attempts.to_string())),
+        ("received", Some(rfc3339(record.received_at_ms))),
+        (
+            "signed",
+            Some(rfc3339(record.signed_at.saturating_mul(1000))),
+        ),
+        ("due", time(record.due_at_ms)),
+        ("first failed", time(record.first_failed_at_ms)),
+        ("finished", time(record.finished_at_ms)),
+    ];
+    let mut text = String::new();
+    for (name, value) in fields {
+        if let Some(value) = value {
+            text.push_str(&format!("{:<13} {value}\n", format!("{name}:")));
+        }
+    }
+    if record.last_errors.is_empty() {
+        text.push_str("errors:       none\n");
+    } else {
+        text.push_str("errors:\n");
+        for failure in &record.last_errors {
+            text.push_str(&format!("  {}: {}\n", failure.handler, failure.error));
+        }
+    }
+    match (&record.body, with_body) {
+        (Some(body), _) => {
+            text.push_str("body:\n");
+            text.push_str(body);
+            if !body.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        (None, true) => text.push_str("body:         (none)\n"),
+        (None, false) => text.push_str("body:         (--body shows it)\n"),
+    }
+    text
+}
+
+async fn replay(inbox: &dyn Inbox, args: &ReplayArgs, json: bool) -> Result<(), Vec<Failure>> {
+    if args.dead {
+        return replay_dead(inbox, args.since, json)
+            .await
+            .map_err(|f| vec![f]);
+    }
+    // Each id once, in the order given.
+    let mut ids: Vec<String> = Vec::new();
+    for id in &args.ids {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    let replayed = inbox
+        .replay(&ids)
+        .await
+        .map_err(|error| vec![store_failure("replay", &error)])?;
+    let mut unknown = Vec::new();
+    let mut running = Vec::new();
+    for id in ids.iter().filter(|id| !replayed.contains(id)) {
+        // The inbox leaves an entry a worker holds alone; anything else not replayed is unknown.
+        match inbox.show(id, false).await {
+            Ok(Some(_)) => running.push(id.clone()),
+            Ok(None) => unknown.push(id.clone()),
+            Err(error) => return Err(vec![store_failure(&format!("read `{id}`"), &error)]),
+        }
+    }
+    if json {
+        print_json(serde_json::to_string_pretty(
+            &json!({ "replayed": replayed, "unknown": unknown, "running": running }),
+        ))
+        .map_err(|f| vec![f])?;
+    } else {
+        for id in &replayed {
+            println!("replayed {id}");
+        }
+        if !replayed.is_empty() {
+            println!("{}", replayed_note(replayed.len()));
+        }
+    }
+    let failures: Vec<Failure> = running
+        .iter()
+        .map(|id| {
+            Failure::failed(format!(
+                "`{id}` was not replayed: it is running (a worker holds it; if the server died, it is taken again at its restart or when the lease lapses)"
+            ))
+        })
+        .chain(
+            unknown
+                .iter()
+                .map(|id| Failure::failed(format!("unknown event id `{id}`"))),
+        )
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures)
+    }
+}
+
+async fn replay_dead(inbox: &dyn Inbox, since_ms: Option<u64>, json: bool) -> Result<(), Failure> {
+    let replayed = inbox
+        .replay_dead(since_ms)
+        .await
+        .map_err(|error| store_failure("replay the dead letters", &error))?;
+    if json {
+        print_json(serde_json::to_string_pretty(
+            &json!({ "replayed": replayed }),
+        ))?;
+        return Ok(());
+    }
+    if replayed.is_empty() {
+        match since_ms {
+            Some(since) => println!("no dead letters received since {}", rfc3339(since)),
+            None => println!("no dead letters"),
+        }
+        return Ok(());
+    }
+    for id in &replayed {
+        println!("replayed {id}");
+    }
+    println!("{}", replayed_note(replayed.len()));
+    Ok(())
+}
+
+fn replayed_note(count: usize) -> String {
+    let (entries, them) = if count == 1 {
+        ("entry", "it")
+    } else {
+        ("entries", "them")
+    };
+    format!(
+        "{count} {entries} back to pending: the app's workers take {them} again; handlers that already succeeded stay skipped"
+    )
+}
+
+/// `ms` (Unix milliseconds) as RFC 3339 in UTC, to the second: `2026-11-25T08:00:00Z`.
+fn rfc3339(ms: u64) -> String {
+    let seconds = ms / 1000;
+    let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX / 2);
+    let of_day = seconds % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60
+    )
+}
+
+/// The date `days` after 1970-01-01 (proleptic Gregorian; H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        u32::try_from(month).unwrap_or(1),
+        u32::try_from(day).unwrap_or(1),
+    )
+}
+
+/// Days from 1970-01-01 to the date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let shifted_month = i64::from((month + 9) % 12);
+    let day_of_year = (153 * shifted_month + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// `--since`: RFC 3339 (`2026-11-25T08:00:00Z`, `2026-11-25T09:00:00.5+01:00`) or Unix
+/// seconds, as Unix milliseconds.
+fn parse_time(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let invalid = || {
+        format!(
+            "`{text}` is not a time: use RFC 3339 such as 2026-11-25T08:00:00Z, or Unix seconds"
+        )
+    };
+    if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
+        return text
+            .parse::<u64>()
+            .ok()
+            .and_then(|seconds| seconds.checked_mul(1000))
+            .ok_or_else(invalid);
+    }
+    let ms = rfc3339_ms(text).ok_or_else(invalid)?;
+    u64::try_from(ms).map_err(|_| format!("`{text}` is before 1970"))
+}
+
+/// An RFC 3339 date-time as Unix milliseconds (negative before 1970).
+fn rfc3339_ms(text: &str) -> Option<i64> {
+    let number = |part: &str| -> Option<u32> {
+        (!part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit()))
+            .then(|| part.parse().ok())
+            .flatten()
+    };
+    let bytes = text.as_bytes();
+    if bytes.len() < 20
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || !matches!(bytes[10], b'T' | b't' | b' ')
+        || bytes[13] != b':'
+        || bytes[16] != b':'
+    {
+        return None;
+    }
+    let year = i64::from(number(text.get(0..4)?)?);
+    let month = number(text.get(5..7)?)?;
+    let day = number(text.get(8..10)?)?;
+    let hour = number(text.get(11..13)?)?;
+    let minute = number(text.get(14..16)?)?;
+    let second = number(text.get(17..19)?)?;
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = text.get(19..)?;
+    let mut millis = 0_i64;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let padded = format!("{:0<3}", &fraction[..digits.min(3)]);
+        millis = i64::from(number(&padded)?);
+        rest = &fraction[digits..];
+    }
+    let offset_minutes = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
+                return None;
+            }
+            let hours = number(rest.get(1..3)?)?;
+            let minutes = number(rest.get(4..6)?)?;
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            sign * i64::from(hours * 60 + minutes)
+        }
+    };
+    let seconds = days_from_civil(year, month, day) * 86_400
+        + i64::from(hour) * 3600
+        + i64::from(minute) * 60
+        + i64::from(second.min(59))
+        - offset_minutes * 60;
+    Some(seconds * 1000 + millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use nextgen_events::inbox::HandlerFailure;
+
+    fn args(line: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("inbox").chain(line.iter().copied()))
+    }
+
+    #[test]
+    fn command_line_is_consistent() {
+        Args::command().debug_assert();
+        assert!(args(&["--sqlite", "x", "stats"]).is_ok());
+        assert!(args(&["stats", "--sqlite", "x", "--json"]).is_ok_and(|a| a.json));
+        assert!(args(&["--sqlite", "x", "replay"]).is_err());
+        assert!(args(&["--sqlite", "x", "replay", "evt_1", "--dead"]).is_err());
+        assert!(args(&["--sqlite", "x", "replay", "evt_1", "--since", "0"]).is_err());
+        assert!(args(&["--sqlite", "x", "replay", "--dead", "--since", "0"]).is_ok());
+        assert!(args(&["--sqlite", "x", "list", "--limit", "0"]).is_err());
+        assert!(args(&["--sqlite", "x", "list", "--state", "gone"]).is_err());
+        let Ok(parsed) = args(&["--sqlite", "x", "list", "--state", "dead"]) else {
+            panic!("list --state dead refused");
+        };
+        let Command::List(list) = parsed.command else {
+            panic!("not list");
+        };
+        assert_eq!(
+            (list.state, list.limit),
+            (Some(InboxState::Dead), DEFAULT_LIMIT)
+        );
+    }
+
+    #[test]
+    fn backends() {
+        let Ok(parsed) = args(&["stats"]) else {
+            panic!("stats refused")
+        };
+        assert!(backend(&parsed).is_err_and(|f| f.status == 2));
+        let Ok(parsed) = args(&["--redis", "redis://127.0.0.1/", "--prefix", "p", "stats"]) else {
+            panic!("--redis refused")
+        };
+        assert!(matches!(
+            backend(&parsed),
+            Ok(Backend::Redis { url, prefix }) if url == "redis://127.0.0.1/" && prefix.as_deref() == Some("p")
+        ));
+        let Ok(parsed) = args(&["--sqlite", "x", "--prefix", "p", "stats"]) else {
+            panic!("--prefix refused")
+        };
+        assert!(backend(&parsed).is_err());
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_161_600_999), "2026-11-20T08:00:00Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(4_107_542_399_000), "2100-02-28T23:59:59Z");
+        for days in [-800_000, -1, 0, 59, 10_957, 20_000, 2_932_896] {
+            let (year, month, day) = civil_from_days(days);
+            assert_eq!(days_from_civil(year, month, day), days);
+        }
+    }
+
+    #[test]
+    fn since_takes_rfc3339_or_unix_seconds() {
+        assert_eq!(parse_time("2026-11-20T08:00:00Z"), Ok(1_795_161_600_000));
+        assert_eq!(parse_time("2026-11-20t08:00:00.25z"), Ok(1_795_161_600_250));
+        assert_eq!(
+            parse_time("2026-11-20T09:30:00+01:30"),
+            Ok(1_795_161_600_000)
+        );
+        assert_eq!(
+            parse_time("2026-11-20T06:00:00-02:00"),
+            Ok(1_795_161_600_000)
+        );
+        assert_eq!(parse_time("1795161600"), Ok(1_795_161_600_000));
+        for wrong in [
+            "",
+            "yesterday",
+            "2026-11-20",
+            "2026-11-20T08:00:00",
+            "2026-02-30T08:00:00Z",
+            "2026-11-20T24:00:00Z",
+            "2026-11-20T08:00:00+1",
+            "1969-12-31T23:59:59Z",
+            "99999999999999999999",
+        ] {
+            assert!(parse_time(wrong).is_err(), "{wrong} accepted");
+        }
+    }
+
+    #[test]
+    fn errors_are_shortened() {
+        let failure = |error: &str| HandlerFailure {
+            handler: "send_receipt".into(),
+            error: error.into(),
+        };
+        let mut record = InboxRecord {
+            event_id: "evt_1".into(),
+            event_type: "charge.failed".into(),
+            state: InboxState::Dead,
+            received_at_ms: 0,
+            signed_at: 0,
+            attempts: 3,
+            due_at_ms: None,
+            first_failed_at_ms: None,
+            finished_at_ms: None,
+            last_errors: vec![failure(&"é".repeat(100)), failure("second")],
+            body: None,
+        };
+        let short = short_error(&record);
+        assert!(short.starts_with("send_receipt: éé"));
+        assert!(short.ends_with("… (+1 more)"));
+        assert_eq!(short.chars().count(), ERROR_WIDTH + " (+1 more)".len());
+        record.state = InboxState::Handled;
+        assert_eq!(short_error(&record), "");
+    }
+}
