@@ -309,21 +309,39 @@ async fn handled_entries_past_the_retention_are_pruned_and_dead_letters_kept() {
     for id in [kept, dead] {
         assert_eq!(setup.deliver(id, 2000.into()).await.status, 200);
     }
-    setup.until(kept, |record| record.state == InboxState::Handled).await;
-    setup.until(dead, |record| record.state == InboxState::Retrying).await;
+    setup
+        .until(kept, |record| record.state == InboxState::Handled)
+        .await;
+    setup
+        .until(dead, |record| record.state == InboxState::Retrying)
+        .await;
     // The dead letter: given up after three days (moved on by hand, one attempt each hour).
     while setup.inbox.show(dead, false).await.unwrap().unwrap().state != InboxState::Dead {
         setup.advance(Duration::from_secs(75 * 60));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let now = setup.inbox.now_ms();
-    assert_eq!(setup.inbox.prune(now - 31 * 24 * 3600 * 1000).await.unwrap(), 0);
+    assert_eq!(
+        setup
+            .inbox
+            .prune(now - 31 * 24 * 3600 * 1000)
+            .await
+            .unwrap(),
+        0
+    );
     setup.advance(Duration::from_secs(31 * 24 * 3600));
     let retention = u64::try_from(setup.inbox.retention().as_millis()).unwrap();
-    let pruned = setup.inbox.prune(setup.inbox.now_ms() - retention).await.unwrap();
+    let pruned = setup
+        .inbox
+        .prune(setup.inbox.now_ms() - retention)
+        .await
+        .unwrap();
     assert_eq!(pruned, 1);
     assert!(setup.inbox.show(kept, false).await.unwrap().is_none());
-    assert_eq!(setup.inbox.show(dead, false).await.unwrap().unwrap().state, InboxState::Dead);
+    assert_eq!(
+        setup.inbox.show(dead, false).await.unwrap().unwrap().state,
+        InboxState::Dead
+    );
 }
 
 /// The README's "how big it grows": bytes per delivery of the example's 1 KiB event.

@@ -207,7 +207,9 @@ impl Worker {
         let before = self.inbox.now_ms().saturating_sub(retention);
         match self.inbox.prune(before).await {
             Ok(0) => {}
-            Ok(pruned) => tracing::info!(pruned, "pruned handled inbox entries past their retention"),
+            Ok(pruned) => {
+                tracing::info!(pruned, "pruned handled inbox entries past their retention")
+            }
             Err(error) => tracing::warn!(%error, "could not prune the inbox"),
         }
     }
