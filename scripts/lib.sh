@@ -27,18 +27,23 @@ need_tools() {
 }
 
 # Builds the example server in release mode and starts it on a free loopback port with a
-# fresh secret. Sets: secret, base (http://127.0.0.1:PORT), server_pid.
+# fresh secret (kept across restarts), and with the environment given as arguments
+# (`start_server NEXTGEN_INBOX_SQLITE=/tmp/x`). Sets: secret, base (http://127.0.0.1:PORT),
+# server_pid. `stop_server` stops it.
 start_server() {
-    echo "== building the example server (release)"
-    (cd "$root" && cargo build --release -q -p nextgen-examples --bin server)
+    if [[ -z ${server_built:-} ]]; then
+        echo "== building the example server (release)"
+        (cd "$root" && cargo build --release -q -p nextgen-examples --bin server)
+        server_built=1
+    fi
     local target_dir port
     target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-    secret=whsec_load_$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+    secret=${secret:-whsec_load_$(python3 -c 'import secrets; print(secrets.token_hex(16))')}
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
     base=http://127.0.0.1:$port
-    echo "== starting the server on 127.0.0.1:$port"
-    HOST=127.0.0.1 PORT=$port RUST_LOG=warn NEXTGEN_WEBHOOK_SECRET=$secret \
+    echo "== starting the server on 127.0.0.1:$port${*:+ with $*}"
+    env HOST=127.0.0.1 PORT=$port RUST_LOG=warn NEXTGEN_WEBHOOK_SECRET=$secret "$@" \
         "$target_dir/release/server" >"$work/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 100); do
@@ -52,6 +57,14 @@ start_server() {
     done
     echo "the server did not answer /healthz" >&2
     exit 1
+}
+
+stop_server() {
+    if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    server_pid=
 }
 
 # Signs $1 distinct charge.succeeded deliveries into $work/requests.tsv, checks the first

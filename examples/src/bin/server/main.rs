@@ -23,7 +23,8 @@
 //!   `sqlite`);
 //! - `NEXTGEN_INBOX_SQLITE=PATH`: inbox mode: each delivery is committed to that SQLite file,
 //!   answered 200, and handled in the background by `NEXTGEN_INBOX_WORKERS` workers (default 2;
-//!   0 only takes deliveries in), with retries and dead letters (feature `sqlite`).
+//!   0 only takes deliveries in), with retries and dead letters (feature `sqlite`);
+//!   `NEXTGEN_INBOX_DURABILITY=normal` trades a power cut's last writes for speed.
 
 mod handlers;
 
