@@ -179,6 +179,8 @@ impl WebhookConfig {
     /// [`inbox`](crate::inbox)). The handlers' claims and done markers go to the inbox's own
     /// idempotency store. Handler arguments from app data come from
     /// [`app_data`](Self::app_data), since there is no request to take them from.
+    /// [`receive`](crate::receive) and [`VerifiedDelivery::dispatch`](crate::VerifiedDelivery::dispatch)
+    /// still dispatch in place: the inbox is the route's.
     ///
     /// ```no_run
     /// # #[cfg(feature = "sqlite")] {
