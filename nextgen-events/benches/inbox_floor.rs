@@ -22,7 +22,10 @@ struct Row {
 
 fn main() {
     // `cargo bench` passes `--bench`; the numbers are ours.
-    let args: Vec<String> = std::env::args().skip(1).filter(|arg| !arg.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
     let seconds: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(10);
     let producers: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(64);
     let synchronous = match args.get(2).map(String::as_str) {
@@ -60,7 +63,9 @@ fn main() {
                     .prepare_cached("INSERT INTO inbox VALUES (?1, 'charge.succeeded', ?2, 1713745200, ?3, 'pending', ?3) ON CONFLICT DO NOTHING")
                     .unwrap();
                 for row in &batch {
-                    insert.execute(params![row.id, row.body, 1_713_745_200_000_i64]).unwrap();
+                    insert
+                        .execute(params![row.id, row.body, 1_713_745_200_000_i64])
+                        .unwrap();
                 }
             }
             connection.execute_batch("COMMIT").unwrap();
@@ -82,7 +87,12 @@ fn main() {
                 let mut n = 0_u64;
                 while Instant::now() < deadline {
                     let id = format!("evt_{producer}_{n}");
-                    rows.send(Row { id, body: body.clone(), done: done.clone() }).unwrap();
+                    rows.send(Row {
+                        id,
+                        body: body.clone(),
+                        done: done.clone(),
+                    })
+                    .unwrap();
                     committed.recv().unwrap();
                     n += 1;
                 }
@@ -102,5 +112,8 @@ fn main() {
         "{written} rows in {:.1} s by {producers} producers, synchronous={synchronous}",
         elapsed.as_secs_f64()
     );
-    println!("FLOOR rows_per_second {:.0}", written as f64 / elapsed.as_secs_f64());
+    println!(
+        "FLOOR rows_per_second {:.0}",
+        written as f64 / elapsed.as_secs_f64()
+    );
 }

@@ -130,10 +130,9 @@ impl Inbox for SqliteInbox {
         Box::pin(async move {
             self.database
                 .write(move |connection| {
-                    let added = connection.execute(
-                        "INSERT INTO nextgen_inbox (event_id, event_type, body, signed_at, received_at_ms, state, due_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?5) ON CONFLICT (event_id) DO NOTHING",
-                        params![entry.event_id, entry.event_type, entry.body, entry.signed_at, entry.received_at_ms],
-                    )?;
+                    let added = connection
+                        .prepare_cached("INSERT INTO nextgen_inbox (event_id, event_type, body, signed_at, received_at_ms, state, due_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?5) ON CONFLICT (event_id) DO NOTHING")?
+                        .execute(params![entry.event_id, entry.event_type, entry.body, entry.signed_at, entry.received_at_ms])?;
                     Ok(if added == 1 { Appended::New } else { Appended::Duplicate })
                 })
                 .await
@@ -147,12 +146,14 @@ impl Inbox for SqliteInbox {
             self.database
                 .write(move |connection| {
                     connection
-                        .query_row(
+                        .prepare_cached(
                             "UPDATE nextgen_inbox SET state = 'running', owner = ?1, due_at_ms = ?2, attempts = attempts + 1
                              WHERE event_id = (SELECT event_id FROM nextgen_inbox
                                                WHERE state IN ('pending', 'running') AND due_at_ms <= ?3
                                                ORDER BY due_at_ms LIMIT 1)
                              RETURNING event_id, event_type, body, signed_at, received_at_ms, attempts, first_failed_at_ms",
+                        )?
+                        .query_row(
                             params![token.to_string(), now.saturating_add(millis(lease)), now],
                             |row| {
                                 Ok(Taken {
@@ -186,10 +187,9 @@ impl Inbox for SqliteInbox {
         Box::pin(async move {
             self.database
                 .write(move |connection| {
-                    let renewed = connection.execute(
-                        "UPDATE nextgen_inbox SET due_at_ms = ?3 WHERE event_id = ?1 AND owner = ?2 AND state = 'running' AND due_at_ms > ?4",
-                        params![event_id, token.to_string(), now.saturating_add(millis(lease)), now],
-                    )?;
+                    let renewed = connection
+                        .prepare_cached("UPDATE nextgen_inbox SET due_at_ms = ?3 WHERE event_id = ?1 AND owner = ?2 AND state = 'running' AND due_at_ms > ?4")?
+                        .execute(params![event_id, token.to_string(), now.saturating_add(millis(lease)), now])?;
                     Ok(renewed == 1)
                 })
                 .await
@@ -209,18 +209,15 @@ impl Inbox for SqliteInbox {
                 .write(move |connection| {
                     let owner = token.to_string();
                     let changed = match finish {
-                        Finish::Handled => connection.execute(
-                            "UPDATE nextgen_inbox SET state = 'handled', owner = NULL, finished_at_ms = ?3 WHERE event_id = ?1 AND owner = ?2 AND state = 'running'",
-                            params![event_id, owner, now],
-                        )?,
-                        Finish::Retry { at_ms, errors } => connection.execute(
-                            "UPDATE nextgen_inbox SET state = 'pending', owner = NULL, due_at_ms = ?4, first_failed_at_ms = COALESCE(first_failed_at_ms, ?3), last_errors = ?5 WHERE event_id = ?1 AND owner = ?2 AND state = 'running'",
-                            params![event_id, owner, now, at_ms, errors_json(&errors)],
-                        )?,
-                        Finish::Dead { errors } => connection.execute(
-                            "UPDATE nextgen_inbox SET state = 'dead', owner = NULL, finished_at_ms = ?3, first_failed_at_ms = COALESCE(first_failed_at_ms, ?3), last_errors = ?4 WHERE event_id = ?1 AND owner = ?2 AND state = 'running'",
-                            params![event_id, owner, now, errors_json(&errors)],
-                        )?,
+                        Finish::Handled => connection
+                            .prepare_cached("UPDATE nextgen_inbox SET state = 'handled', owner = NULL, finished_at_ms = ?3 WHERE event_id = ?1 AND owner = ?2 AND state = 'running'")?
+                            .execute(params![event_id, owner, now])?,
+                        Finish::Retry { at_ms, errors } => connection
+                            .prepare_cached("UPDATE nextgen_inbox SET state = 'pending', owner = NULL, due_at_ms = ?4, first_failed_at_ms = COALESCE(first_failed_at_ms, ?3), last_errors = ?5 WHERE event_id = ?1 AND owner = ?2 AND state = 'running'")?
+                            .execute(params![event_id, owner, now, at_ms, errors_json(&errors)])?,
+                        Finish::Dead { errors } => connection
+                            .prepare_cached("UPDATE nextgen_inbox SET state = 'dead', owner = NULL, finished_at_ms = ?3, first_failed_at_ms = COALESCE(first_failed_at_ms, ?3), last_errors = ?4 WHERE event_id = ?1 AND owner = ?2 AND state = 'running'")?
+                            .execute(params![event_id, owner, now, errors_json(&errors)])?,
                     };
                     Ok(changed == 1)
                 })
@@ -236,10 +233,9 @@ impl Inbox for SqliteInbox {
                     // One process writes a file: a claim or a running delivery found at the
                     // start is the remains of its previous run, not another's live work.
                     connection.execute("DELETE FROM nextgen_handlers WHERE state = 'claimed'", [])?;
-                    let recovered = connection.execute(
-                        "UPDATE nextgen_inbox SET state = 'pending', owner = NULL, due_at_ms = ?1 WHERE state = 'running'",
-                        [now],
-                    )?;
+                    let recovered = connection
+                        .prepare_cached("UPDATE nextgen_inbox SET state = 'pending', owner = NULL, due_at_ms = ?1 WHERE state = 'running'")?
+                        .execute([now])?;
                     Ok(u64::try_from(recovered).unwrap_or(u64::MAX))
                 })
                 .await
@@ -250,10 +246,9 @@ impl Inbox for SqliteInbox {
         Box::pin(async move {
             self.database
                 .write(move |connection| {
-                    let pruned = connection.execute(
-                        "DELETE FROM nextgen_inbox WHERE state = 'handled' AND finished_at_ms < ?1",
-                        [before_ms],
-                    )?;
+                    let pruned = connection
+                        .prepare_cached("DELETE FROM nextgen_inbox WHERE state = 'handled' AND finished_at_ms < ?1")?
+                        .execute([before_ms])?;
                     Ok(u64::try_from(pruned).unwrap_or(u64::MAX))
                 })
                 .await

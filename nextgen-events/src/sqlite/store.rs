@@ -123,11 +123,10 @@ impl IdempotencyStore for SqliteStore {
                         connection.execute("DELETE FROM nextgen_handlers WHERE until_ms <= ?1", [now])?;
                     }
                     let current: Option<(String, i64)> = connection
-                        .query_row(
+                        .prepare_cached(
                             "SELECT state, until_ms FROM nextgen_handlers WHERE event_id = ?1 AND handler = ?2",
-                            params![event_id, handler],
-                            |row| Ok((row.get(0)?, row.get(1)?)),
-                        )
+                        )?
+                        .query_row(params![event_id, handler], |row| Ok((row.get(0)?, row.get(1)?)))
                         .optional()?;
                     match current {
                         Some((state, live_until)) if live_until > now => {
@@ -135,10 +134,9 @@ impl IdempotencyStore for SqliteStore {
                         }
                         _ => {}
                     }
-                    connection.execute(
-                        "INSERT OR REPLACE INTO nextgen_handlers (event_id, handler, state, owner, until_ms) VALUES (?1, ?2, 'claimed', ?3, ?4)",
-                        params![event_id, handler, token.to_string(), until],
-                    )?;
+                    connection
+                        .prepare_cached("INSERT OR REPLACE INTO nextgen_handlers (event_id, handler, state, owner, until_ms) VALUES (?1, ?2, 'claimed', ?3, ?4)")?
+                        .execute(params![event_id, handler, token.to_string(), until])?;
                     Ok(Claim::Claimed(token))
                 })
                 .await

@@ -38,14 +38,15 @@ impl Writer {
     }
 
     /// Runs `operation` inside the next transaction and answers once that transaction is
-    /// durable. An operation that fails is rolled back alone; the others in its batch commit.
+    /// durable. Each SQL statement is atomic; an operation that fails leaves the others of its
+    /// batch to commit (operations are written so that a partial one is harmless).
     pub(crate) async fn write<T: Send + 'static>(
         &self,
         operation: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(move |connection| {
-            let result = in_savepoint(connection, operation);
+            let result = operation(connection);
             Box::new(move |commit_error| {
                 let result = match commit_error {
                     Some(error) => Err(error.clone()),
@@ -72,23 +73,6 @@ fn stopped() -> StoreError {
 /// A rusqlite error as a [`StoreError`] naming the operation.
 pub(crate) fn failed(operation: &str, error: &rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("SQLite {operation} failed: {error}"))
-}
-
-fn in_savepoint<T>(
-    connection: &Connection,
-    operation: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    connection.execute_batch("SAVEPOINT job")?;
-    match operation(connection) {
-        Ok(value) => {
-            connection.execute_batch("RELEASE job")?;
-            Ok(value)
-        }
-        Err(error) => {
-            connection.execute_batch("ROLLBACK TO job; RELEASE job")?;
-            Err(error)
-        }
-    }
 }
 
 fn run(connection: Connection, mut queue: mpsc::Receiver<Job>) {
