@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -23,10 +24,67 @@ struct Entry {
     until: Instant,
 }
 
+/// An `(event id, handler)` pair as the store knows it: 128 bits of two independently seeded
+/// hashes of the pair.
+///
+/// Keeping the pair's text would cost an allocation per claim and about three times the
+/// memory. Two different pairs share a key only by chance: with 100,000 entries the odds are
+/// about 2^-95. The seeds are random per store, and the pairs come from verified deliveries
+/// (event ids are NextGen's, handler names ours), so no sender can search for a collision.
+type Key = u128;
+
+#[derive(Clone)]
+struct Keys {
+    high: foldhash::fast::RandomState,
+    low: foldhash::fast::RandomState,
+}
+
+impl Keys {
+    fn new() -> Self {
+        Keys {
+            high: foldhash::fast::RandomState::default(),
+            low: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    fn key(&self, event_id: &str, handler: &str) -> Key {
+        let half = |state: &foldhash::fast::RandomState| {
+            let mut hasher = state.build_hasher();
+            // The length first, so that the split between the two is unambiguous.
+            hasher.write_usize(event_id.len());
+            hasher.write(event_id.as_bytes());
+            hasher.write(handler.as_bytes());
+            hasher.finish()
+        };
+        (u128::from(half(&self.high)) << 64) | u128::from(half(&self.low))
+    }
+}
+
+/// Keys are uniformly random already: the table uses their low bits as they are.
+#[derive(Default)]
+struct KeyAsHash(u64);
+
+impl Hasher for KeyAsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u128` keys are hashed (through `write_u128`); anything else still spreads.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u128(&mut self, key: u128) {
+        self.0 = key as u64;
+    }
+}
+
 #[derive(Default)]
 struct Entries {
     // The only structure: its size is the number of entries, which never passes the capacity.
-    map: HashMap<Box<str>, Entry>,
+    map: HashMap<Key, Entry, BuildHasherDefault<KeyAsHash>>,
     evicted: u64,
 }
 
@@ -75,6 +133,7 @@ pub struct MemoryStoreStats {
 #[derive(Clone)]
 pub struct MemoryStore {
     entries: Arc<Mutex<Entries>>,
+    keys: Keys,
     retention: Duration,
     capacity: usize,
     clock: Arc<dyn Fn() -> Instant + Send + Sync>,
@@ -101,6 +160,7 @@ impl MemoryStore {
     pub fn new(retention: Duration, capacity: usize) -> Self {
         MemoryStore {
             entries: Arc::default(),
+            keys: Keys::new(),
             retention,
             capacity: capacity.max(1),
             clock: Arc::new(Instant::now),
@@ -149,7 +209,7 @@ impl MemoryStore {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn claim_now(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
+    fn claim_now(&self, key: Key, lease: Duration) -> Result<Claim, StoreError> {
         let now = (self.clock)();
         let token = OwnerToken::new();
         let claimed = Entry {
@@ -157,40 +217,47 @@ impl MemoryStore {
             until: now + lease,
         };
         let mut entries = self.lock();
-        match entries.map.get_mut(key) {
-            Some(entry) if entry.until > now => {
-                return Ok(match entry.state {
-                    State::Done => Claim::AlreadyDone,
-                    State::Claimed(_) => Claim::InProgress,
-                });
-            }
-            // An expired entry is taken over in place: no allocation, no growth.
-            Some(entry) => *entry = claimed,
-            None => {
-                if entries.map.len() >= self.capacity {
-                    entries.make_room(now, self.capacity)?;
+        if entries.map.len() >= self.capacity && !entries.map.contains_key(&key) {
+            entries.make_room(now, self.capacity)?;
+        }
+        // One lookup: an expired entry is taken over in place, a new one inserted.
+        match entries.map.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut occupied) => {
+                let entry = occupied.get_mut();
+                if entry.until > now {
+                    return Ok(match entry.state {
+                        State::Done => Claim::AlreadyDone,
+                        State::Claimed(_) => Claim::InProgress,
+                    });
                 }
-                entries.map.insert(key.into(), claimed);
+                *entry = claimed;
+            }
+            std::collections::hash_map::Entry::Vacant(vacant) => {
+                vacant.insert(claimed);
             }
         }
         Ok(Claim::Claimed(token))
     }
 
-    /// Applies `change` to the entry of `key` when `token` owns its live claim.
+    /// Applies `change` to the entry of `key` when `token` owns its live claim; `change` says
+    /// whether the entry stays.
     fn if_owner(
         &self,
-        key: &str,
+        key: Key,
         token: OwnerToken,
-        change: impl FnOnce(&mut Entries, Instant),
+        change: impl FnOnce(&mut Entry, Instant) -> bool,
     ) -> bool {
         let now = (self.clock)();
         let mut entries = self.lock();
-        let owned = matches!(
-            entries.map.get(key),
-            Some(Entry { state: State::Claimed(owner), until }) if *owner == token && *until > now
-        );
-        if owned {
-            change(&mut entries, now);
+        let std::collections::hash_map::Entry::Occupied(mut occupied) = entries.map.entry(key)
+        else {
+            return false;
+        };
+        let entry = occupied.get_mut();
+        let owned =
+            matches!(entry.state, State::Claimed(owner) if owner == token) && entry.until > now;
+        if owned && !change(entry, now) {
+            occupied.remove();
         }
         owned
     }
@@ -244,22 +311,6 @@ impl Entries {
     }
 }
 
-/// Runs `f` with the key of `(event id, handler)`, built in a reused per-thread buffer.
-fn with_key<T>(event_id: &str, handler: &str, f: impl FnOnce(&str) -> T) -> T {
-    thread_local! {
-        static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-    }
-    KEY.with_borrow_mut(|key| {
-        key.clear();
-        // Handler names hold no NUL (the macro refuses control characters), so the pair is
-        // unambiguous.
-        key.push_str(event_id);
-        key.push('\0');
-        key.push_str(handler);
-        f(key)
-    })
-}
-
 impl IdempotencyStore for MemoryStore {
     fn claim<'a>(
         &'a self,
@@ -267,7 +318,7 @@ impl IdempotencyStore for MemoryStore {
         handler: &'a str,
         lease: Duration,
     ) -> StoreFuture<'a, Claim> {
-        let claim = with_key(event_id, handler, |key| self.claim_now(key, lease));
+        let claim = self.claim_now(self.keys.key(event_id, handler), lease);
         Box::pin(std::future::ready(claim))
     }
 
@@ -278,12 +329,9 @@ impl IdempotencyStore for MemoryStore {
         token: OwnerToken,
         lease: Duration,
     ) -> StoreFuture<'a, bool> {
-        let renewed = with_key(event_id, handler, |key| {
-            self.if_owner(key, token, |entries, now| {
-                if let Some(entry) = entries.map.get_mut(key) {
-                    entry.until = now + lease;
-                }
-            })
+        let renewed = self.if_owner(self.keys.key(event_id, handler), token, |entry, now| {
+            entry.until = now + lease;
+            true
         });
         Box::pin(std::future::ready(Ok(renewed)))
     }
@@ -295,15 +343,12 @@ impl IdempotencyStore for MemoryStore {
         token: OwnerToken,
     ) -> StoreFuture<'a, bool> {
         let retention = self.retention;
-        let completed = with_key(event_id, handler, |key| {
-            self.if_owner(key, token, |entries, now| {
-                if let Some(entry) = entries.map.get_mut(key) {
-                    *entry = Entry {
-                        state: State::Done,
-                        until: now + retention,
-                    };
-                }
-            })
+        let completed = self.if_owner(self.keys.key(event_id, handler), token, |entry, now| {
+            *entry = Entry {
+                state: State::Done,
+                until: now + retention,
+            };
+            true
         });
         Box::pin(std::future::ready(Ok(completed)))
     }
@@ -314,11 +359,22 @@ impl IdempotencyStore for MemoryStore {
         handler: &'a str,
         token: OwnerToken,
     ) -> StoreFuture<'a, bool> {
-        let released = with_key(event_id, handler, |key| {
-            self.if_owner(key, token, |entries, _| {
-                entries.map.remove(key);
-            })
-        });
+        let released = self.if_owner(self.keys.key(event_id, handler), token, |_, _| false);
         Box::pin(std::future::ready(Ok(released)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_tell_pairs_apart_where_the_texts_run_together() {
+        let keys = Keys::new();
+        assert_ne!(keys.key("evt_ab", "c"), keys.key("evt_a", "bc"));
+        assert_ne!(keys.key("evt_1", "h"), keys.key("evt_1", "g"));
+        assert_eq!(keys.key("evt_1", "h"), keys.key("evt_1", "h"));
+        // Another store draws other seeds.
+        assert_ne!(Keys::new().key("evt_1", "h"), keys.key("evt_1", "h"));
     }
 }
