@@ -1,0 +1,61 @@
+//! The README's quickstart is `examples/quickstart.rs` as it stands (which `cargo test` builds),
+//! and its dependency list names every crate the code uses.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+
+/// The body of the first fenced block of `kind` after `heading` in `text`.
+fn block<'a>(text: &'a str, heading: &str, kind: &str) -> &'a str {
+    let section = &text[text
+        .find(heading)
+        .unwrap_or_else(|| panic!("no `{heading}`"))..];
+    let fence = format!("```{kind}");
+    let start = section
+        .find(&fence)
+        .unwrap_or_else(|| panic!("no {fence} block"));
+    let body = &section[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    &body[..body.find("```").unwrap()]
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap()
+}
+
+#[test]
+fn the_readme_quickstart_is_the_example_file() {
+    let readme = readme();
+    let shown = block(&readme, "## Quickstart", "rust");
+    let file = include_str!("../examples/quickstart.rs");
+    assert!(
+        shown == file,
+        "the README's quickstart differs from examples/quickstart.rs: copy the file into the README's block"
+    );
+}
+
+#[test]
+fn the_quickstart_lists_every_crate_it_uses() {
+    let readme = readme();
+    let listed: BTreeSet<String> = block(&readme, "## Quickstart", "toml")
+        .lines()
+        .filter_map(|line| {
+            line.split_once('=')
+                .map(|(name, _)| name.trim().replace('-', "_"))
+        })
+        .collect();
+    let code = include_str!("../examples/quickstart.rs");
+    // Crate names used as the first segment of a path: `use x::`, `x::` in expressions,
+    // and `#[x::...]` attributes.
+    let used: BTreeSet<String> = code
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+        .filter_map(|word| word.split_once("::").map(|(first, _)| first.to_owned()))
+        .filter(|first| !first.is_empty() && first.chars().all(|c| c.is_lowercase() || c == '_'))
+        .filter(|first| !["std", "core", "crate", "self", "super", "web"].contains(&first.as_str()))
+        .collect();
+    let missing: Vec<_> = used.difference(&listed).collect();
+    assert!(
+        missing.is_empty(),
+        "the quickstart uses {missing:?}, not in its [dependencies]: {listed:?}"
+    );
+}
