@@ -95,6 +95,19 @@ fn trigger_reaches_the_servers_handler() {
 }
 
 #[test]
+fn the_server_says_which_event_types_to_subscribe_to() {
+    let server = Server::start();
+    // Logged once, when the app's workers mount the route.
+    let hint = server.wait_for("subscribe this endpoint to");
+    // The example has a `*` audit handler and four typed ones.
+    assert!(hint.contains("every event type"), "{hint}");
+    assert!(
+        hint.contains("charge.succeeded, charge.refunded, customer.created, refund.created"),
+        "{hint}"
+    );
+}
+
+#[test]
 fn trigger_fails_on_a_wrong_secret_and_on_a_refused_connection() {
     let server = Server::start();
     let output = trigger(&[

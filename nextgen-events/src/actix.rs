@@ -58,6 +58,9 @@ pub fn webhooks(path: &str, config: WebhookConfig) -> impl FnOnce(&mut web::Serv
         panic!("cannot mount the webhook route at `{path}`: {duplicate}");
     }
     config.start_inbox_workers();
+    // Once per process, though every worker of the app mounts the route.
+    static SUBSCRIPTION_LOGGED: std::sync::Once = std::sync::Once::new();
+    SUBSCRIPTION_LOGGED.call_once(|| tracing::info!("{}", Registry::global().subscription_hint()));
     move |service: &mut web::ServiceConfig| {
         service.service(
             web::resource(path)

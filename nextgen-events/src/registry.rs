@@ -105,6 +105,44 @@ impl Registry {
         &self.wildcard
     }
 
+    /// The event types this app handles, in catalog order: what to subscribe the endpoint
+    /// to in NextGen's dashboard. Empty when only `*` handlers exist (see
+    /// [`handles_every_event`](Self::handles_every_event)).
+    ///
+    /// ```
+    /// use nextgen_events::{prelude::*, Registry};
+    ///
+    /// #[nextgen_event("customer.created")]
+    /// async fn welcome(customer: Customer) {}
+    ///
+    /// assert!(Registry::global().event_types().contains(&"customer.created"));
+    /// ```
+    pub fn event_types(&self) -> Vec<&'static str> {
+        crate::catalog::EVENT_TYPES
+            .iter()
+            .map(|entry| entry.name())
+            .filter(|name| self.by_event.contains_key(name))
+            .collect()
+    }
+
+    /// Whether a `*` handler is registered, so the app handles every event type.
+    pub fn handles_every_event(&self) -> bool {
+        !self.wildcard.is_empty()
+    }
+
+    /// The line the route logs at start-up: which event types to subscribe the endpoint to.
+    pub fn subscription_hint(&self) -> String {
+        let types = self.event_types();
+        match (self.handles_every_event(), types.is_empty()) {
+            (true, _) => format!(
+                "subscribe this endpoint to every event type (a `*` handler is registered); typed handlers: {}",
+                if types.is_empty() { "none".to_owned() } else { types.join(", ") }
+            ),
+            (false, true) => "no `#[nextgen_event]` handler is linked into this binary: every delivery will be acknowledged without running anything (a handler crate nothing refers to needs `use my_handlers as _;`)".to_owned(),
+            (false, false) => format!("subscribe this endpoint to: {}", types.join(", ")),
+        }
+    }
+
     /// Every registered handler.
     pub fn iter(&self) -> impl Iterator<Item = &'static Handler> + '_ {
         self.by_event
