@@ -1,0 +1,58 @@
+//! Metrics through the [`metrics`](https://docs.rs/metrics) facade: what is counted, under
+//! which names and labels. Install any exporter (`metrics-exporter-prometheus`, ...) in your
+//! app; without one, recording costs next to nothing.
+//!
+//! | name | kind | labels | what |
+//! |---|---|---|---|
+//! | `nextgen_webhook_deliveries_total` | counter | `event_type`, `outcome` | verified deliveries by answer: `handled` (200 inline), `queued` (200, in the inbox), `duplicate` (200, already in the inbox), `in_progress` (409), `failed` (500) |
+//! | `nextgen_webhook_rejections_total` | counter | `code` | deliveries answered 4xx, by error code (`signature_mismatch`, `body_too_large`, ...) |
+//! | `nextgen_webhook_handler_duration_seconds` | histogram | `handler`, `outcome` (`ok`, `failed`) | each handler run |
+//! | `nextgen_webhook_store_failures_total` | counter | `store` (`idempotency`, `inbox`) | a store that could not be reached or was full |
+//! | `nextgen_webhook_inbox_attempts_total` | counter | `event_type`, `outcome` (`handled`, `retry`, `dead`) | inbox attempts by how they ended: retries and dead letters |
+//!
+//! `event_type` is a catalog event type, or `other` for a type this version does not know,
+//! so that the label's values stay bounded.
+
+use std::time::Duration;
+
+use crate::catalog;
+
+/// Verified deliveries, by event type and outcome.
+pub const DELIVERIES: &str = "nextgen_webhook_deliveries_total";
+/// Deliveries answered 4xx, by code.
+pub const REJECTIONS: &str = "nextgen_webhook_rejections_total";
+/// Handler run time, by handler and outcome.
+pub const HANDLER_DURATION: &str = "nextgen_webhook_handler_duration_seconds";
+/// Store failures, by store.
+pub const STORE_FAILURES: &str = "nextgen_webhook_store_failures_total";
+/// Inbox attempts, by event type and outcome.
+pub const INBOX_ATTEMPTS: &str = "nextgen_webhook_inbox_attempts_total";
+
+/// The `event_type` label: bounded to the catalog.
+fn event_type_label(event_type: &str) -> &'static str {
+    catalog::lookup(event_type).map_or("other", |entry| entry.name())
+}
+
+pub(crate) fn delivery(event_type: &str, outcome: &'static str) {
+    ::metrics::counter!(DELIVERIES, "event_type" => event_type_label(event_type), "outcome" => outcome)
+        .increment(1);
+}
+
+pub(crate) fn rejection(code: &'static str) {
+    ::metrics::counter!(REJECTIONS, "code" => code).increment(1);
+}
+
+pub(crate) fn handler_ran(handler: &'static str, ok: bool, duration: Duration) {
+    let outcome = if ok { "ok" } else { "failed" };
+    ::metrics::histogram!(HANDLER_DURATION, "handler" => handler, "outcome" => outcome)
+        .record(duration.as_secs_f64());
+}
+
+pub(crate) fn store_failure(store: &'static str) {
+    ::metrics::counter!(STORE_FAILURES, "store" => store).increment(1);
+}
+
+pub(crate) fn inbox_attempt(event_type: &str, outcome: &'static str) {
+    ::metrics::counter!(INBOX_ATTEMPTS, "event_type" => event_type_label(event_type), "outcome" => outcome)
+        .increment(1);
+}
