@@ -13,7 +13,8 @@ pub mod idempotency;
 pub mod inbox;
 pub mod payloads;
 mod read;
-/// A Redis-backed idempotency store shared by several replicas (cargo feature `redis`).
+// Redis: an idempotency store and an inbox shared by several replicas (cargo feature `redis`).
+// Documented inside (an outer doc here would resolve the module's links from the crate root).
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod registry;

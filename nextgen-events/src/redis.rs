@@ -1,5 +1,7 @@
 //! A Redis-backed [`IdempotencyStore`]: several replicas of a receiver share their claims and
-//! done markers, so an event delivered to two of them at once runs each handler once.
+//! done markers, so an event delivered to two of them at once runs each handler once. And
+//! [`RedisInbox`], an [`Inbox`](crate::inbox::Inbox) on a Redis stream that replicas share in
+//! inbox mode (see [below](#the-inbox)).
 //!
 //! Enabled by the cargo feature `redis`. Built on the [`redis`](https://docs.rs/redis) crate's
 //! async [`ConnectionManager`] (tokio, which actix runs on): one multiplexed connection,
@@ -40,6 +42,36 @@
 //! let config = WebhookConfig::from_env()?.idempotency_store(store);
 //! # let _ = config; Ok(()) }
 //! ```
+//!
+//! # The inbox
+//!
+//! In inbox mode ([`WebhookConfig::inbox`](crate::WebhookConfig::inbox)) with a
+//! [`RedisInbox`], the route answers 200 once the delivery is written to Redis, and the
+//! workers of whichever replica takes it handle it; one that a replica that died was handling
+//! is taken over by another after an idle timeout. Its keys start with `<prefix>:inbox:`; the
+//! handlers' markers are this store's keys, under the same prefix. See [`RedisInbox`] for
+//! the keys and how a delivery moves between them.
+//!
+//! **Persistence.** Redis acknowledges a write once it is in its memory: that a delivery
+//! answered 200 survives a crash of Redis or a power cut depends on Redis's persistence. For
+//! the promise the SQLite inbox makes, run Redis with `appendonly yes` and
+//! `appendfsync always` (every write on disk before Redis answers). With `appendfsync
+//! everysec` (Redis's default with AOF) up to about the last second of acknowledged
+//! deliveries can be lost, and NextGen does not send them again; RDB snapshots alone, or an
+//! asynchronous replica alone, lose more. (The inbox does not send `WAITAOF`: it would block
+//! the one multiplexed connection that every other command shares.) Keep
+//! `maxmemory-policy noeviction`.
+//!
+//! ```no_run
+//! use nextgen_events::WebhookConfig;
+//! use nextgen_events::redis::RedisInbox;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // The same prefix on every replica of the endpoint.
+//! let inbox = RedisInbox::connect("redis://127.0.0.1:6379/", "payments").await?;
+//! let config = WebhookConfig::from_env()?.inbox(inbox);
+//! # let _ = config; Ok(()) }
+//! ```
 
 use std::borrow::Cow;
 use std::fmt;
@@ -52,6 +84,10 @@ use ::redis::{RedisError, Script};
 use crate::idempotency::{
     Claim, DEFAULT_RETENTION, IdempotencyStore, OwnerToken, StoreError, StoreFuture,
 };
+
+mod inbox;
+
+pub use inbox::RedisInbox;
 
 /// The value of a done marker.
 pub const DONE: &str = "done";

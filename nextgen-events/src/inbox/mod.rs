@@ -23,6 +23,10 @@ pub(crate) use workers::{InboxMode, WorkerSettings};
 
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreFuture};
 
+/// How long an inbox keeps handled entries and the handlers' done markers by default: the 3
+/// days of retries, and time to fix and replay a dead letter.
+pub const DEFAULT_INBOX_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
 /// A verified delivery as the inbox keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxEntry {
@@ -197,7 +201,7 @@ pub struct ListFilter {
 }
 
 /// A durable inbox of verified deliveries. [`SqliteInbox`](crate::sqlite::SqliteInbox) keeps
-/// one in a file.
+/// one in a file; [`RedisInbox`](crate::redis::RedisInbox) one in Redis, shared by replicas.
 pub trait Inbox: Send + Sync + 'static {
     /// Appends a delivery, durably, unless an entry with its id is there.
     fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended>;

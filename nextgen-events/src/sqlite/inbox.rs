@@ -24,9 +24,7 @@ pub struct SqliteInbox {
     retention: Duration,
 }
 
-/// How long an inbox keeps done markers by default: the 3 days of retries, and time to fix
-/// and replay a dead letter.
-pub const DEFAULT_INBOX_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+pub use crate::inbox::DEFAULT_INBOX_RETENTION;
 
 const COLUMNS: &str = "event_id, event_type, state, attempts, received_at_ms, signed_at, due_at_ms, first_failed_at_ms, finished_at_ms, last_errors";
 

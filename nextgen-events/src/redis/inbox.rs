@@ -1,0 +1,1047 @@
+//! The Redis inbox: deliveries on a Redis stream read by a consumer group, so that several
+//! replicas share one inbox. See [`RedisInbox`] for the keys and the scripts.
+
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ::redis::aio::ConnectionManager;
+use ::redis::{FromRedisValue, RedisError, Script};
+
+use super::{RedisIdempotencyStore, millis};
+use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
+use crate::inbox::{
+    Appended, DEFAULT_INBOX_RETENTION, Finish, HandlerFailure, Inbox, InboxEntry, InboxRecord,
+    InboxState, InboxStats, ListFilter, Taken,
+};
+
+/// A clock in milliseconds since the Unix epoch.
+type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// How many entries one call of a batched script (prune, replay of dead letters) handles.
+const BATCH: usize = 500;
+
+/// How many entries a filtered list reads per round trip.
+const LIST_PAGE: usize = 200;
+
+/// How long a consumer with nothing pending may stay silent before pruning removes it from the
+/// group (the name of a process that stopped; live ones poll every second or so).
+const STALE_CONSUMER: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The `KEYS` every script gets, in this order, and the first two `ARGV` (the prefix of the
+/// per-entry keys, `P:inbox:`, and the group), with helpers. Each script below is this
+/// prelude followed by its body.
+const PRELUDE: &str = r"
+local stream, retry, received, finished = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local listed = {pending = KEYS[5], retrying = KEYS[6], running = KEYS[7], handled = KEYS[8], dead = KEYS[9]}
+local inbox_prefix, group = ARGV[1], ARGV[2]
+
+local function entry_key(id) return inbox_prefix .. 'entry:' .. id end
+local function body_key(id) return inbox_prefix .. 'body:' .. id end
+
+-- Files `id` in the index of `state` alone (in none when `state` is nil), scored by its
+-- received time: stats count these, lists by state read them newest first.
+local function list_under(id, state, received_at)
+  for name, key in pairs(listed) do
+    if name ~= state then redis.call('ZREM', key, id) end
+  end
+  if state then redis.call('ZADD', listed[state], received_at, id) end
+end
+";
+
+/// Builds a script from the prelude and `body`.
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}{body}"))
+}
+
+/// Appends a delivery unless its id is there. `ARGV[3..7]`: id, type, body, signed_at,
+/// received_at_ms. Returns 1 when added, 0 for a duplicate (nothing written).
+static APPEND: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local id, received_at = ARGV[3], ARGV[7]
+local key = entry_key(id)
+if redis.call('EXISTS', key) == 1 then return 0 end
+local stream_id = redis.call('XADD', stream, '*', 'id', id)
+redis.call('HSET', key, 'event_type', ARGV[4], 'signed_at', ARGV[6],
+  'received_at_ms', received_at, 'state', 'pending', 'attempts', 0, 'due_at_ms', received_at,
+  'stream_id', stream_id)
+redis.call('SET', body_key(id), ARGV[5])
+redis.call('ZADD', received, received_at, id)
+list_under(id, 'pending', received_at)
+return 1
+",
+    )
+});
+
+/// Takes one delivery for the consumer `ARGV[4]` with the owner token `ARGV[6]`, at `ARGV[3]`
+/// (now, ms): moves due retries back into the stream, then takes over an entry idle in the
+/// group for at least `ARGV[5]` ms (its consumer stopped renewing: a dead replica), else reads
+/// a new one. Returns nil, or {id, type, body, signed_at, received_at_ms, attempts,
+/// first_failed_at_ms or ''}.
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local now, consumer, min_idle, token = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+
+local due = redis.call('ZRANGEBYSCORE', retry, '-inf', now, 'LIMIT', 0, 100)
+for _, id in ipairs(due) do
+  redis.call('ZREM', retry, id)
+  local key = entry_key(id)
+  if redis.call('HGET', key, 'state') == 'pending' then
+    redis.call('HSET', key, 'stream_id', redis.call('XADD', stream, '*', 'id', id))
+  end
+end
+
+-- Whether the stream entry `stream_id` (just delivered to this consumer) may be taken, its
+-- record being in one of `states`. A leftover (no record, or a record that moved on to another
+-- stream entry) is acknowledged and deleted; a record in another state is left to its owner.
+local function usable(stream_id, fields, states)
+  local id = fields and fields[1] == 'id' and fields[2]
+  local record = id and redis.call('HMGET', entry_key(id), 'state', 'stream_id')
+  if not record or record[2] ~= stream_id then
+    redis.call('XACK', stream, group, stream_id)
+    redis.call('XDEL', stream, stream_id)
+    return nil
+  end
+  if not states[record[1]] then
+    redis.call('XACK', stream, group, stream_id)
+    return nil
+  end
+  return id
+end
+
+local id
+local cursor = '0-0'
+for _ = 1, 100 do
+  local claimed = redis.call('XAUTOCLAIM', stream, group, consumer, min_idle, cursor, 'COUNT', 1)
+  cursor = claimed[1]
+  local entry = claimed[2][1]
+  if entry and entry[2] then
+    id = usable(entry[1], entry[2], {pending = true, running = true})
+    if id then break end
+  end
+  if cursor == '0-0' then break end
+end
+if not id then
+  for _ = 1, 100 do
+    local read = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', 1, 'STREAMS', stream, '>')
+    if not read then break end
+    local entry = read[1][2][1]
+    id = usable(entry[1], entry[2], {pending = true})
+    if id then break end
+  end
+end
+if not id then return nil end
+
+local key = entry_key(id)
+local attempts = redis.call('HINCRBY', key, 'attempts', 1)
+redis.call('HSET', key, 'state', 'running', 'owner', token)
+local record = redis.call('HMGET', key, 'event_type', 'signed_at', 'received_at_ms', 'first_failed_at_ms')
+list_under(id, 'running', record[3])
+local body = redis.call('GET', body_key(id)) or ''
+return {id, record[1], body, record[2], record[3], attempts, record[4] or ''}
+",
+    )
+});
+
+/// Renews the lease of `ARGV[3]` (id) for the token `ARGV[4]`: when that token still owns it,
+/// re-claims its stream entry for the consumer `ARGV[5]`, which resets the entry's idle time.
+/// Returns 1 when renewed, 0 when the token no longer holds it.
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local record = redis.call('HMGET', entry_key(ARGV[3]), 'state', 'owner', 'stream_id')
+if record[1] ~= 'running' or record[2] ~= ARGV[4] or not record[3] then return 0 end
+local claimed = redis.call('XCLAIM', stream, group, ARGV[5], 0, record[3], 'JUSTID')
+if #claimed == 0 then return 0 end
+return 1
+",
+    )
+});
+
+/// Ends the attempt the token `ARGV[4]` holds on `ARGV[3]` (id): `ARGV[5]` is `handled`,
+/// `retry` (due at `ARGV[7]`) or `dead`; `ARGV[6]` is now (ms), `ARGV[8]` the errors (JSON).
+/// Acknowledges and deletes the stream entry. Returns 1, or 0 (nothing changed) when the token
+/// no longer holds the entry.
+static FINISH: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local id, token, outcome, now = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local key = entry_key(id)
+local record = redis.call('HMGET', key, 'state', 'owner', 'stream_id', 'received_at_ms')
+if record[1] ~= 'running' or record[2] ~= token then return 0 end
+if record[3] then
+  redis.call('XACK', stream, group, record[3])
+  redis.call('XDEL', stream, record[3])
+end
+redis.call('HDEL', key, 'owner', 'stream_id')
+if outcome == 'handled' then
+  redis.call('HSET', key, 'state', 'handled', 'finished_at_ms', now)
+  redis.call('ZADD', finished, now, id)
+  list_under(id, 'handled', record[4])
+  return 1
+end
+redis.call('HSETNX', key, 'first_failed_at_ms', now)
+redis.call('HSET', key, 'last_errors', ARGV[8])
+if outcome == 'retry' then
+  redis.call('HSET', key, 'state', 'pending', 'due_at_ms', ARGV[7])
+  redis.call('ZADD', retry, ARGV[7], id)
+  list_under(id, 'retrying', record[4])
+else
+  redis.call('HSET', key, 'state', 'dead', 'finished_at_ms', now)
+  list_under(id, 'dead', record[4])
+end
+return 1
+",
+    )
+});
+
+/// The replay of one entry, shared by `REPLAY` and `REPLAY_DEAD`: back to pending, due now
+/// (`ARGV[3]`), attempts reset, unless it is running or unknown. Returns whether it was.
+const REPLAY_ONE: &str = r"
+local function replay(id, now)
+  local key = entry_key(id)
+  local record = redis.call('HMGET', key, 'state', 'stream_id', 'received_at_ms')
+  if not record[1] or record[1] == 'running' then return false end
+  redis.call('ZREM', retry, id)
+  redis.call('ZREM', finished, id)
+  redis.call('HDEL', key, 'owner', 'first_failed_at_ms', 'finished_at_ms')
+  redis.call('HSET', key, 'state', 'pending', 'attempts', 0, 'due_at_ms', now)
+  if not record[2] then
+    redis.call('HSET', key, 'stream_id', redis.call('XADD', stream, '*', 'id', id))
+  end
+  list_under(id, 'pending', record[3])
+  return true
+end
+";
+
+/// Replays the ids `ARGV[4..]` at `ARGV[3]` (now); returns those replayed.
+static REPLAY: LazyLock<Script> = LazyLock::new(|| {
+    script(&format!(
+        "{REPLAY_ONE}
+local replayed = {{}}
+for index = 4, #ARGV do
+  if replay(ARGV[index], ARGV[3]) then table.insert(replayed, ARGV[index]) end
+end
+return replayed
+"
+    ))
+});
+
+/// Replays up to `ARGV[5]` dead letters received at or after `ARGV[4]` (`-inf` for all), at
+/// `ARGV[3]` (now), oldest first; returns their ids.
+static REPLAY_DEAD: LazyLock<Script> = LazyLock::new(|| {
+    script(&format!(
+        "{REPLAY_ONE}
+local ids = redis.call('ZRANGEBYSCORE', listed.dead, ARGV[4], '+inf', 'LIMIT', 0, ARGV[5])
+for _, id in ipairs(ids) do replay(id, ARGV[3]) end
+return ids
+"
+    ))
+});
+
+/// Deletes up to `ARGV[4]` handled entries finished before `ARGV[3]` (ms); returns how many.
+static PRUNE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local ids = redis.call('ZRANGEBYSCORE', finished, '-inf', '(' .. ARGV[3], 'LIMIT', 0, ARGV[4])
+local pruned = 0
+for _, id in ipairs(ids) do
+  redis.call('ZREM', finished, id)
+  local key = entry_key(id)
+  if redis.call('HGET', key, 'state') == 'handled' then
+    redis.call('DEL', key, body_key(id))
+    redis.call('ZREM', received, id)
+    list_under(id, nil, 0)
+    pruned = pruned + 1
+  end
+end
+return pruned
+",
+    )
+});
+
+/// Removes from the group the consumers other than `ARGV[3]` with nothing pending and silent
+/// for more than `ARGV[4]` ms: the names of processes that stopped. (One with entries pending
+/// stays: deleting it would drop them from the group.) Returns how many went.
+static FORGET_CONSUMERS: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', stream, group)
+if not ok then return 0 end
+local forgotten = 0
+for _, consumer in ipairs(consumers) do
+  local fields = {}
+  for index = 1, #consumer, 2 do fields[consumer[index]] = consumer[index + 1] end
+  if fields.name ~= ARGV[3] and fields.pending == 0 and fields.idle > tonumber(ARGV[4]) then
+    redis.call('XGROUP', 'DELCONSUMER', stream, group, fields.name)
+    forgotten = forgotten + 1
+  end
+end
+return forgotten
+",
+    )
+});
+
+/// How long (ms) a delivery must have been idle in the group, with leases of `lease`, before
+/// another consumer takes it over: a lease and a half. The workers renew the delivery and the
+/// handler's claim on the same rhythm (every third of the lease), so by then the claim the dead
+/// worker held has lapsed too, and the replica taking over runs that handler instead of
+/// finding it in progress (which would count as a failed attempt).
+fn takeover_idle(lease: Duration) -> u64 {
+    let lease = millis(lease);
+    lease.saturating_add(lease / 2)
+}
+
+/// The keys of one inbox (prefix `P`).
+#[derive(Debug)]
+struct Keys {
+    /// `P:inbox:stream`, then the sorted sets: `P:inbox:retry`, `P:inbox:received`,
+    /// `P:inbox:finished`, and `P:inbox:state:<state>` for each [`InboxState`], in the order
+    /// of [`InboxState::ALL`]. Passed to every script as `KEYS`.
+    fixed: [String; 9],
+    /// `P:inbox:`: the entry's keys are this, then `entry:` or `body:`, then the event id.
+    inbox_prefix: String,
+    /// The consumer group, `P:inbox:workers`.
+    group: String,
+}
+
+impl Keys {
+    fn new(prefix: &str) -> Keys {
+        let key = |name: &str| format!("{prefix}:inbox:{name}");
+        let state = |state: InboxState| key(&format!("state:{}", state.as_str()));
+        Keys {
+            fixed: [
+                key("stream"),
+                key("retry"),
+                key("received"),
+                key("finished"),
+                state(InboxState::Pending),
+                state(InboxState::Retrying),
+                state(InboxState::Running),
+                state(InboxState::Handled),
+                state(InboxState::Dead),
+            ],
+            inbox_prefix: key(""),
+            group: key("workers"),
+        }
+    }
+
+    fn stream(&self) -> &str {
+        &self.fixed[0]
+    }
+
+    fn received(&self) -> &str {
+        &self.fixed[2]
+    }
+
+    /// The index of the entries in `state`, scored by received time.
+    fn state(&self, state: InboxState) -> &str {
+        let index = InboxState::ALL
+            .iter()
+            .position(|listed| *listed == state)
+            .unwrap_or(0);
+        &self.fixed[4 + index]
+    }
+
+    fn entry(&self, event_id: &str) -> String {
+        format!("{}entry:{event_id}", self.inbox_prefix)
+    }
+
+    fn body(&self, event_id: &str) -> String {
+        format!("{}body:{event_id}", self.inbox_prefix)
+    }
+}
+
+/// An [`Inbox`] in Redis, on a stream read by a consumer group: every replica connected with
+/// the same key prefix shares it, each delivery is handled by one of them, and a delivery left
+/// pending by a replica that died is taken over by another once it has been idle for a lease
+/// and a half.
+///
+/// Enabled by the cargo feature `redis`. Every change of an entry is one Lua script, atomic on
+/// the server, that keeps the entry and all the indexes below consistent.
+///
+/// ```no_run
+/// use nextgen_events::WebhookConfig;
+/// use nextgen_events::redis::RedisInbox;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// // Inside the runtime that serves the app (e.g. in `#[actix_web::main]`).
+/// let inbox = RedisInbox::connect("redis://127.0.0.1:6379/", "payments").await?;
+/// let config = WebhookConfig::from_env()?.inbox(inbox);
+/// # let _ = config; Ok(()) }
+/// ```
+///
+/// # Keys
+///
+/// With the prefix `P` (the same for every replica of one endpoint):
+///
+/// | key | type | holds |
+/// |---|---|---|
+/// | `P:inbox:entry:<event id>` | hash | `event_type`, `signed_at`, `received_at_ms`, `state` (`pending`, `running`, `handled`, `dead`), `attempts`, `due_at_ms`, `first_failed_at_ms`, `finished_at_ms`, `last_errors` (JSON), `owner` (the lease's token, while running), `stream_id` (while on the stream) |
+/// | `P:inbox:body:<event id>` | string | the raw body, byte for byte as signed (apart from the hash, so that the hash stays in Redis's compact encoding, which holds values of at most 64 bytes) |
+/// | `P:inbox:stream` | stream | one entry (field `id`) per delivery to take: appended on arrival, again when a retry comes due or on a replay; acknowledged and deleted when the attempt ends |
+/// | `P:inbox:workers` | consumer group of the stream | one consumer per `RedisInbox` value, shared by the process's workers ([`consumer`](Self::consumer)); its pending entries are the deliveries they are handling. Consumers with nothing pending and silent for a day are removed by the hourly prune |
+/// | `P:inbox:retry` | sorted set | failed deliveries by due time (ms): streams cannot delay an entry |
+/// | `P:inbox:received` | sorted set | every entry by received time: lists, newest first |
+/// | `P:inbox:finished` | sorted set | handled entries by finish time: pruning |
+/// | `P:inbox:state:<state>` | sorted sets | the entries in each listed state (`pending`, `retrying`, `running`, `handled`, `dead`) by received time: counts and lists by state |
+///
+/// The handlers' claims and done markers are the [`RedisIdempotencyStore`]'s keys
+/// `P:<event id>:<handler>` ([`idempotency_store`](Inbox::idempotency_store)), kept as long
+/// as handled entries (30 days by default, [`with_retention`](Self::with_retention)).
+///
+/// The scripts compute the per-entry keys from the prefix, so the inbox suits a single Redis
+/// (or a primary with replicas), not Redis Cluster.
+///
+/// # Taking over from a replica that died
+///
+/// A worker takes a delivery by reading it for its consumer; it stays pending in the group,
+/// and the worker re-claims it about every third of the lease (which resets its idle time)
+/// for as long as its handlers run. A replica that dies stops doing so: once the entry has
+/// been idle for a lease and a half ([`WebhookConfig::lease`](crate::WebhookConfig::lease),
+/// 60 s by default: 90 s; the same lease on every replica), the next replica to look claims it
+/// (`XAUTOCLAIM`) with a new owner token. The half lease lets the dead worker's handler claim
+/// lapse first, so the handler it was running runs again on the new replica; the handlers
+/// that had succeeded stay skipped. The idle time is Redis's own clock, in real time, whatever
+/// [`with_clock`](Self::with_clock) says.
+///
+/// # Durability
+///
+/// [`append`](Inbox::append) answers once Redis has executed the write, so a 200 means the
+/// delivery is in Redis's memory. That it survives a crash of Redis is Redis's persistence:
+/// configure `appendonly yes` with `appendfsync always` for the promise the SQLite inbox
+/// makes (every acknowledged write is on disk), or `appendfsync everysec` to risk the last
+/// second of deliveries on a power cut or a crash of Redis. A replica (`replicaof`) alone is
+/// not enough: replication is asynchronous. Keep `maxmemory-policy noeviction`. See the
+/// [module docs](super#the-inbox).
+#[derive(Clone)]
+pub struct RedisInbox {
+    store: RedisIdempotencyStore,
+    keys: Arc<Keys>,
+    consumer: Arc<str>,
+    retention: Duration,
+    clock: Clock,
+}
+
+impl fmt::Debug for RedisInbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisInbox")
+            .field("prefix", &self.store.prefix)
+            .field("consumer", &self.consumer)
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The system clock, in Unix milliseconds.
+fn system_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// A consumer name no other `RedisInbox` uses: the process id and a random part.
+fn consumer_name() -> String {
+    let token = OwnerToken::new().as_u128();
+    format!("{}-{:08x}", std::process::id(), token as u32)
+}
+
+impl RedisInbox {
+    /// Connects to the Redis at `url` as [`RedisIdempotencyStore::connect`] does (same
+    /// timeouts, errors without the password) and creates the consumer group if it is not
+    /// there. Keys start with `<key_prefix>:inbox:`; the handlers' markers with
+    /// `<key_prefix>:`.
+    pub async fn connect(url: &str, key_prefix: impl Into<String>) -> Result<Self, StoreError> {
+        let inbox = Self::on(RedisIdempotencyStore::connect(url, key_prefix).await?);
+        inbox.create_group().await?;
+        Ok(inbox)
+    }
+
+    /// Connects to an inbox that is there already, as a tool looking into it does: creates
+    /// nothing, and answers `None` when Redis has no inbox stream under `key_prefix` (a
+    /// mistyped prefix is not an empty inbox).
+    pub async fn connect_existing(
+        url: &str,
+        key_prefix: impl Into<String>,
+    ) -> Result<Option<Self>, StoreError> {
+        let inbox = Self::on(RedisIdempotencyStore::connect(url, key_prefix).await?);
+        let stream = inbox.keys.stream();
+        let exists: bool = inbox
+            .store
+            .run("lookup", |mut connection| async move {
+                ::redis::cmd("EXISTS")
+                    .arg(stream)
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(exists.then_some(inbox))
+    }
+
+    /// An inbox on an existing connection; creates the consumer group if it is not there.
+    pub async fn new(
+        connection: ConnectionManager,
+        key_prefix: impl Into<String>,
+    ) -> Result<Self, StoreError> {
+        let inbox = Self::on(RedisIdempotencyStore::new(connection, key_prefix));
+        inbox.create_group().await?;
+        Ok(inbox)
+    }
+
+    fn on(store: RedisIdempotencyStore) -> Self {
+        RedisInbox {
+            keys: Arc::new(Keys::new(&store.prefix)),
+            store: store.retention(DEFAULT_INBOX_RETENTION),
+            consumer: consumer_name().into(),
+            retention: DEFAULT_INBOX_RETENTION,
+            clock: Arc::new(system_now),
+        }
+    }
+
+    /// How long handled entries and the handlers' done markers are kept (default 30 days).
+    /// A replay within it skips the handlers that had succeeded, and a redelivery of a handled
+    /// id is still recognised; it must outlast the retry policy's give-up time (3 days) plus
+    /// the time you may take to fix and replay a dead letter.
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.store = self.store.retention(retention);
+        self.retention = retention;
+        self
+    }
+
+    /// A clock in Unix milliseconds for the inbox's times (received, due, finished), e.g. to
+    /// let retries come due in tests without waiting. Taking over from a dead replica goes by
+    /// Redis's idle times, in real time, whatever this clock says.
+    pub fn with_clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.store.prefix
+    }
+
+    /// This inbox's consumer name in the group: the process id and a random part.
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
+    /// The underlying connection (cheap to clone), e.g. for health checks.
+    pub fn connection(&self) -> &ConnectionManager {
+        &self.store.connection
+    }
+
+    /// Creates the consumer group, and the stream with it, unless the group is there.
+    async fn create_group(&self) -> Result<(), StoreError> {
+        let (stream, group) = (self.keys.stream(), &self.keys.group);
+        self.store
+            .run("consumer group creation", |mut connection| async move {
+                let created: Result<(), RedisError> = ::redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(stream)
+                    .arg(group)
+                    .arg("0")
+                    .arg("MKSTREAM")
+                    .query_async(&mut connection)
+                    .await;
+                match created {
+                    Err(error) if error.code() == Some("BUSYGROUP") => Ok(()),
+                    other => other,
+                }
+            })
+            .await
+    }
+
+    /// Runs `script` with the inbox's keys, its entry key prefix and group, then `args`.
+    async fn eval<T: FromRedisValue>(
+        &self,
+        operation: &str,
+        script: &Script,
+        args: &[&[u8]],
+    ) -> Result<T, StoreError> {
+        self.store
+            .run(operation, |mut connection| {
+                let mut invocation = script.prepare_invoke();
+                for key in &self.keys.fixed {
+                    invocation.key(key);
+                }
+                invocation
+                    .arg(&self.keys.inbox_prefix)
+                    .arg(&self.keys.group);
+                for arg in args {
+                    invocation.arg(*arg);
+                }
+                async move { invocation.invoke_async(&mut connection).await }
+            })
+            .await
+    }
+
+    async fn take_once(
+        &self,
+        lease: Duration,
+        token: OwnerToken,
+    ) -> Result<Option<Taken>, StoreError> {
+        let now = self.now_ms().to_string();
+        let owner = token.to_string();
+        let min_idle = takeover_idle(lease).to_string();
+        type Row = (String, String, Vec<u8>, u64, u64, u32, String);
+        let row: Option<Row> = self
+            .eval(
+                "take",
+                &TAKE,
+                &[
+                    now.as_bytes(),
+                    self.consumer.as_bytes(),
+                    min_idle.as_bytes(),
+                    owner.as_bytes(),
+                ],
+            )
+            .await?;
+        Ok(row.map(
+            |(event_id, event_type, body, signed_at, received_at_ms, attempts, first_failed)| {
+                Taken {
+                    entry: InboxEntry {
+                        event_id,
+                        event_type,
+                        body,
+                        signed_at,
+                        received_at_ms,
+                    },
+                    token,
+                    attempts,
+                    first_failed_at_ms: first_failed.parse().ok(),
+                }
+            },
+        ))
+    }
+
+    /// Reads the records of `ids`, skipping any gone meanwhile.
+    async fn records(
+        &self,
+        ids: &[String],
+        with_body: bool,
+    ) -> Result<Vec<InboxRecord>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<Vec<Option<Vec<u8>>>> = self
+            .store
+            .run("read", |mut connection| {
+                let mut pipe = ::redis::pipe();
+                for id in ids {
+                    pipe.cmd("HMGET")
+                        .arg(self.keys.entry(id))
+                        .arg(&RECORD_FIELDS);
+                    if with_body {
+                        // In a list of one, so that every answer has the same type.
+                        pipe.cmd("MGET").arg(self.keys.body(id));
+                    }
+                }
+                async move { pipe.query_async(&mut connection).await }
+            })
+            .await?;
+        let mut rows = rows.into_iter();
+        let mut records = Vec::new();
+        for id in ids {
+            let Some(row) = rows.next() else { break };
+            let body = if with_body {
+                rows.next().and_then(|mut body| body.pop().flatten())
+            } else {
+                None
+            };
+            if let Some(mut record) = record(id, row) {
+                if with_body {
+                    record.body =
+                        Some(String::from_utf8_lossy(&body.unwrap_or_default()).into_owned());
+                }
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+}
+
+/// The hash fields a record is read from, in this order.
+const RECORD_FIELDS: [&str; 9] = [
+    "event_type",
+    "state",
+    "attempts",
+    "received_at_ms",
+    "signed_at",
+    "due_at_ms",
+    "first_failed_at_ms",
+    "finished_at_ms",
+    "last_errors",
+];
+
+/// The record of `id` (without its body) from its `HMGET` row; `None` when the entry is gone.
+fn record(id: &str, row: Vec<Option<Vec<u8>>>) -> Option<InboxRecord> {
+    let text = |index: usize| -> Option<String> {
+        row.get(index)
+            .cloned()
+            .flatten()
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    };
+    let number = |index: usize| -> Option<u64> { text(index).and_then(|text| text.parse().ok()) };
+    let attempts = u32::try_from(number(2).unwrap_or(0)).unwrap_or(u32::MAX);
+    let state = match text(1)?.as_str() {
+        "pending" if attempts > 0 => InboxState::Retrying,
+        "pending" => InboxState::Pending,
+        "running" => InboxState::Running,
+        "handled" => InboxState::Handled,
+        _ => InboxState::Dead,
+    };
+    let waiting = matches!(state, InboxState::Pending | InboxState::Retrying);
+    Some(InboxRecord {
+        event_id: id.to_owned(),
+        event_type: text(0).unwrap_or_default(),
+        state,
+        received_at_ms: number(3).unwrap_or(0),
+        signed_at: number(4).unwrap_or(0),
+        attempts,
+        due_at_ms: if waiting { number(5) } else { None },
+        first_failed_at_ms: number(6),
+        finished_at_ms: number(7),
+        last_errors: text(8)
+            .and_then(|errors| serde_json::from_str::<Vec<HandlerFailure>>(&errors).ok())
+            .unwrap_or_default(),
+        body: None,
+    })
+}
+
+fn errors_json(errors: &[HandlerFailure]) -> String {
+    serde_json::to_string(errors).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Whether Redis says the group (or the stream with it) is gone, e.g. after a `FLUSHDB`.
+fn group_missing(error: &StoreError) -> bool {
+    matches!(error, StoreError::Unavailable(message) if message.contains("NOGROUP"))
+}
+
+impl Inbox for RedisInbox {
+    fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
+        Box::pin(async move {
+            let signed_at = entry.signed_at.to_string();
+            let received_at = entry.received_at_ms.to_string();
+            let added: i64 = self
+                .eval(
+                    "append",
+                    &APPEND,
+                    &[
+                        entry.event_id.as_bytes(),
+                        entry.event_type.as_bytes(),
+                        &entry.body,
+                        signed_at.as_bytes(),
+                        received_at.as_bytes(),
+                    ],
+                )
+                .await?;
+            Ok(if added == 1 {
+                Appended::New
+            } else {
+                Appended::Duplicate
+            })
+        })
+    }
+
+    fn take(&self, lease: Duration) -> StoreFuture<'_, Option<Taken>> {
+        Box::pin(async move {
+            let token = OwnerToken::new();
+            match self.take_once(lease, token).await {
+                Err(error) if group_missing(&error) => {
+                    self.create_group().await?;
+                    self.take_once(lease, token).await
+                }
+                taken => taken,
+            }
+        })
+    }
+
+    fn renew<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        _lease: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let token = token.to_string();
+            let renewed: i64 = self
+                .eval(
+                    "renew",
+                    &RENEW,
+                    &[
+                        event_id.as_bytes(),
+                        token.as_bytes(),
+                        self.consumer.as_bytes(),
+                    ],
+                )
+                .await?;
+            Ok(renewed == 1)
+        })
+    }
+
+    fn finish<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        finish: Finish,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let token = token.to_string();
+            let now = self.now_ms().to_string();
+            let (outcome, at_ms, errors) = match finish {
+                Finish::Handled => ("handled", String::new(), String::new()),
+                Finish::Retry { at_ms, errors } => {
+                    ("retry", at_ms.to_string(), errors_json(&errors))
+                }
+                Finish::Dead { errors } => ("dead", String::new(), errors_json(&errors)),
+            };
+            let finished: i64 = self
+                .eval(
+                    "finish",
+                    &FINISH,
+                    &[
+                        event_id.as_bytes(),
+                        token.as_bytes(),
+                        outcome.as_bytes(),
+                        now.as_bytes(),
+                        at_ms.as_bytes(),
+                        errors.as_bytes(),
+                    ],
+                )
+                .await?;
+            Ok(finished == 1)
+        })
+    }
+
+    /// Nothing to do: another replica may be alive and handling what looks running, so a
+    /// delivery a dead process held is taken over once idle for a lease, by any replica.
+    fn recover(&self) -> StoreFuture<'_, u64> {
+        Box::pin(async { Ok(0) })
+    }
+
+    fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let before = before_ms.to_string();
+            let batch = BATCH.to_string();
+            let mut pruned = 0;
+            loop {
+                let count: u64 = self
+                    .eval("prune", &PRUNE, &[before.as_bytes(), batch.as_bytes()])
+                    .await?;
+                pruned += count;
+                if count < BATCH as u64 {
+                    break;
+                }
+            }
+            let stale = millis(STALE_CONSUMER).to_string();
+            let forgotten: u64 = self
+                .eval(
+                    "prune",
+                    &FORGET_CONSUMERS,
+                    &[self.consumer.as_bytes(), stale.as_bytes()],
+                )
+                .await?;
+            if forgotten > 0 {
+                tracing::info!(
+                    forgotten,
+                    "removed consumers of stopped processes from the inbox's group"
+                );
+            }
+            Ok(pruned)
+        })
+    }
+
+    fn retention(&self) -> Duration {
+        self.retention
+    }
+
+    fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
+        Arc::new(self.store.clone())
+    }
+
+    fn now_ms(&self) -> u64 {
+        (self.clock)()
+    }
+
+    fn stats(&self) -> StoreFuture<'_, InboxStats> {
+        Box::pin(async move {
+            let counts: Vec<u64> = self
+                .store
+                .run("stats", |mut connection| {
+                    let mut pipe = ::redis::pipe();
+                    pipe.atomic();
+                    for state in InboxState::ALL {
+                        pipe.zcard(self.keys.state(state));
+                    }
+                    async move { pipe.query_async(&mut connection).await }
+                })
+                .await?;
+            let count = |index: usize| counts.get(index).copied().unwrap_or(0);
+            Ok(InboxStats {
+                pending: count(0),
+                retrying: count(1),
+                running: count(2),
+                handled: count(3),
+                dead: count(4),
+            })
+        })
+    }
+
+    fn list(&self, filter: ListFilter) -> StoreFuture<'_, Vec<InboxRecord>> {
+        Box::pin(async move {
+            let limit = if filter.limit == 0 { 50 } else { filter.limit };
+            let index = filter
+                .state
+                .map_or(self.keys.received(), |state| self.keys.state(state));
+            let page = if filter.event_type.is_some() {
+                LIST_PAGE
+            } else {
+                limit
+            };
+            let mut records = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            let mut start = 0;
+            while records.len() < limit {
+                let stop = isize::try_from(start + page - 1).unwrap_or(isize::MAX);
+                let from = isize::try_from(start).unwrap_or(isize::MAX);
+                let ids: Vec<String> = self
+                    .store
+                    .run("list", |mut connection| async move {
+                        ::redis::cmd("ZREVRANGE")
+                            .arg(index)
+                            .arg(from)
+                            .arg(stop)
+                            .query_async(&mut connection)
+                            .await
+                    })
+                    .await?;
+                let read = ids.len();
+                // Entries received while paging shift the ranks: never list one twice.
+                let ids: Vec<String> = ids
+                    .into_iter()
+                    .filter(|id| seen.insert(id.clone()))
+                    .collect();
+                for record in self.records(&ids, false).await? {
+                    let wanted = filter.state.is_none_or(|state| record.state == state)
+                        && filter
+                            .event_type
+                            .as_ref()
+                            .is_none_or(|event_type| record.event_type == *event_type);
+                    if wanted && records.len() < limit {
+                        records.push(record);
+                    }
+                }
+                if read < page {
+                    break;
+                }
+                start += page;
+            }
+            Ok(records)
+        })
+    }
+
+    fn show<'a>(
+        &'a self,
+        event_id: &'a str,
+        with_body: bool,
+    ) -> StoreFuture<'a, Option<InboxRecord>> {
+        Box::pin(async move {
+            let mut records = self.records(&[event_id.to_owned()], with_body).await?;
+            Ok(records.pop())
+        })
+    }
+
+    fn replay<'a>(&'a self, event_ids: &'a [String]) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let now = self.now_ms().to_string();
+            let mut replayed = Vec::new();
+            for ids in event_ids.chunks(BATCH) {
+                let args: Vec<&[u8]> = std::iter::once(now.as_bytes())
+                    .chain(ids.iter().map(|id| id.as_bytes()))
+                    .collect();
+                let done: Vec<String> = self.eval("replay", &REPLAY, &args).await?;
+                replayed.extend(done);
+            }
+            Ok(replayed)
+        })
+    }
+
+    fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            let now = self.now_ms().to_string();
+            let since = since_ms.map_or_else(|| "-inf".to_owned(), |since| since.to_string());
+            let batch = BATCH.to_string();
+            let mut replayed = Vec::new();
+            loop {
+                let ids: Vec<String> = self
+                    .eval(
+                        "replay",
+                        &REPLAY_DEAD,
+                        &[now.as_bytes(), since.as_bytes(), batch.as_bytes()],
+                    )
+                    .await?;
+                let count = ids.len();
+                replayed.extend(ids);
+                if count < BATCH {
+                    break;
+                }
+            }
+            Ok(replayed)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_is_taken_over_after_a_lease_and_a_half() {
+        assert_eq!(takeover_idle(Duration::from_secs(60)), 90_000);
+        assert_eq!(takeover_idle(Duration::from_millis(500)), 750);
+        assert_eq!(takeover_idle(Duration::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn keys_share_the_prefix() {
+        let keys = Keys::new("payments");
+        assert_eq!(keys.stream(), "payments:inbox:stream");
+        assert_eq!(keys.group, "payments:inbox:workers");
+        assert_eq!(keys.entry("evt_1"), "payments:inbox:entry:evt_1");
+        assert_eq!(keys.body("evt_1"), "payments:inbox:body:evt_1");
+        assert_eq!(
+            keys.state(InboxState::Pending),
+            "payments:inbox:state:pending"
+        );
+        assert_eq!(keys.state(InboxState::Dead), "payments:inbox:state:dead");
+        assert_eq!(keys.received(), "payments:inbox:received");
+    }
+
+    #[test]
+    fn records_read_from_hash_fields() {
+        let field = |text: &str| Some(text.as_bytes().to_vec());
+        let row = vec![
+            field("charge.succeeded"),
+            field("pending"),
+            field("2"),
+            field("1000"),
+            field("1"),
+            field("5000"),
+            field("2000"),
+            None,
+            field(r#"[{"handler":"h","error":"down"}]"#),
+        ];
+        let record = record("evt_1", row).expect("a record");
+        assert_eq!(record.state, InboxState::Retrying);
+        assert_eq!(record.due_at_ms, Some(5000));
+        assert_eq!(record.first_failed_at_ms, Some(2000));
+        assert_eq!(record.last_errors.len(), 1);
+        assert_eq!(record.body, None);
+        assert!(super::record("evt_gone", vec![None; 9]).is_none());
+    }
+}
