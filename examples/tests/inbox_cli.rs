@@ -1,15 +1,22 @@
-//! The `inbox` binary, run for real against a SQLite inbox file filled through the library.
+//! The `inbox` binary, run for real against inboxes filled through the library: a SQLite
+//! file, and a Redis inbox on a real `redis-server`, each command checked the same way on both.
+//!
+//! The Redis checks need the feature `redis-tests` and `NEXTGEN_TEST_REDIS_URL` (`.ci/run`
+//! starts a server and sets it); with the feature but without the variable they fail, unless
+//! `NEXTGEN_SKIP_REDIS_TESTS=1` asks to skip them.
+//!
+//! ```text
+//! NEXTGEN_TEST_REDIS_URL=redis://127.0.0.1:6379/ cargo test -p nextgen-examples --features redis-tests --test inbox_cli
+//! ```
 
-#![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nextgen_events::inbox::{Finish, HandlerFailure, Inbox, InboxEntry};
-use nextgen_events::sqlite::SqliteInbox;
 use serde_json::Value;
 
 /// 2026-11-20T08:00:00Z: the first entry's received time; the others follow a minute apart.
@@ -56,11 +63,16 @@ fn body(id: &str, event_type: &str) -> String {
     format!(r#"{{"id":"{id}","type":"{event_type}","data":{{"object":{{}}}}}}"#)
 }
 
-/// An inbox file with, oldest first:
+/// An inbox the tool is pointed at: the options naming it, and the file to remove after.
+struct Target {
+    options: Vec<String>,
+    _file: Option<TempPath>,
+}
+
+/// Fills `inbox` with, oldest first:
 /// `evt_1` handled, `evt_2` dead, `evt_3` retrying, `evt_4` dead, `evt_5` running,
 /// `evt_6` pending.
-fn filled_inbox() -> TempPath {
-    let path = TempPath::new("inbox.sqlite3");
+async fn fill(inbox: &dyn Inbox) {
     let types = [
         "charge.succeeded",
         "charge.failed",
@@ -69,12 +81,7 @@ fn filled_inbox() -> TempPath {
         "charge.succeeded",
         "charge.failed",
     ];
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let inbox = SqliteInbox::open(&path.0).unwrap();
+    {
         for (index, event_type) in types.iter().enumerate() {
             let id = format!("evt_{}", index + 1);
             let received_at_ms = BASE_MS + MINUTE_MS * index as u64;
@@ -112,8 +119,86 @@ fn filled_inbox() -> TempPath {
                 assert!(inbox.finish(&id, taken.token, finish).await.unwrap());
             }
         }
+    }
+}
+
+/// Runs `future` on a runtime of its own.
+fn block_on<T>(future: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// A filled SQLite inbox file.
+#[cfg(feature = "sqlite")]
+fn sqlite_inbox() -> Target {
+    let path = TempPath::new("inbox.sqlite3");
+    block_on(async {
+        let inbox = nextgen_events::sqlite::SqliteInbox::open(&path.0).unwrap();
+        fill(&inbox).await;
     });
-    path
+    Target {
+        options: vec!["--sqlite".to_owned(), path.0.to_str().unwrap().to_owned()],
+        _file: Some(path),
+    }
+}
+
+#[cfg(feature = "redis-tests")]
+const URL_ENV: &str = "NEXTGEN_TEST_REDIS_URL";
+
+#[cfg(feature = "redis-tests")]
+const SKIP_ENV: &str = "NEXTGEN_SKIP_REDIS_TESTS";
+
+/// The shared Redis's URL; `None` (after saying so) only when skipping was asked for.
+#[cfg(feature = "redis-tests")]
+fn redis_url() -> Option<String> {
+    match std::env::var(URL_ENV) {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        _ if std::env::var(SKIP_ENV).is_ok_and(|value| value == "1") => {
+            println!(
+                "SKIPPED: {SKIP_ENV}=1 and {URL_ENV} not set: the tool on Redis was not tested"
+            );
+            None
+        }
+        _ => panic!(
+            "{URL_ENV} is not set: start a redis-server and export {URL_ENV}=redis://127.0.0.1:PORT/ \
+             (.ci/run does both), or set {SKIP_ENV}=1 to skip these tests on purpose"
+        ),
+    }
+}
+
+/// A key prefix no other test or run uses.
+#[cfg(feature = "redis-tests")]
+fn unique_prefix(test: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "nextgen-cli-test:{test}:{}:{nanos}:{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A filled Redis inbox under a fresh prefix; `None` when the Redis tests are skipped.
+#[cfg(feature = "redis-tests")]
+fn redis_inbox() -> Option<Target> {
+    let url = redis_url()?;
+    let prefix = unique_prefix("filled");
+    block_on(async {
+        let inbox = nextgen_events::redis::RedisInbox::connect(&url, prefix.clone())
+            .await
+            .unwrap();
+        fill(&inbox).await;
+    });
+    Some(Target {
+        options: vec!["--redis".to_owned(), url, "--prefix".to_owned(), prefix],
+        _file: None,
+    })
 }
 
 fn inbox_tool(args: &[&str]) -> Output {
@@ -123,16 +208,16 @@ fn inbox_tool(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Runs the tool on `path` with `args` and `--json`; expects success and parses stdout.
-fn json(path: &Path, args: &[&str]) -> Value {
-    let output = on(path, &[args, &["--json"]].concat());
+/// Runs the tool on `target` with `args` and `--json`; expects success and parses stdout.
+fn json(target: &Target, args: &[&str]) -> Value {
+    let output = on(target, &[args, &["--json"]].concat());
     assert!(output.status.success(), "{args:?}: {}", stderr(&output));
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-fn on(path: &Path, args: &[&str]) -> Output {
-    let path = path.to_str().unwrap();
-    inbox_tool(&[&["--sqlite", path], args].concat())
+fn on(target: &Target, args: &[&str]) -> Output {
+    let options: Vec<&str> = target.options.iter().map(String::as_str).collect();
+    inbox_tool(&[&options, args].concat())
 }
 
 fn stdout(output: &Output) -> String {
@@ -157,23 +242,19 @@ fn ids(records: &Value) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn stats_counts_each_state() {
-    let path = filled_inbox();
-    let stats = json(&path.0, &["stats"]);
+fn check_stats_counts_each_state(path: &Target) {
+    let stats = json(path, &["stats"]);
     assert_eq!(
         stats,
         serde_json::json!({"pending": 1, "retrying": 1, "running": 1, "handled": 1, "dead": 2})
     );
-    let text = on(&path.0, &["stats"]);
+    let text = on(path, &["stats"]);
     assert!(text.status.success());
     assert!(stdout(&text).contains("dead      2"), "{}", stdout(&text));
 }
 
-#[test]
-fn list_is_newest_first_and_filters() {
-    let path = filled_inbox();
-    let all = json(&path.0, &["list"]);
+fn check_list_is_newest_first_and_filters(path: &Target) {
+    let all = json(path, &["list"]);
     assert_eq!(
         ids(&all),
         ["evt_6", "evt_5", "evt_4", "evt_3", "evt_2", "evt_1"]
@@ -187,34 +268,34 @@ fn list_is_newest_first_and_filters() {
     assert!(dead.get("body").is_none());
 
     assert_eq!(
-        ids(&json(&path.0, &["list", "--state", "dead"])),
+        ids(&json(path, &["list", "--state", "dead"])),
         ["evt_4", "evt_2"]
     );
     assert_eq!(
-        ids(&json(&path.0, &["list", "--state", "retrying"])),
+        ids(&json(path, &["list", "--state", "retrying"])),
         ["evt_3"]
     );
     assert_eq!(
-        ids(&json(&path.0, &["list", "--type", "charge.failed"])),
+        ids(&json(path, &["list", "--type", "charge.failed"])),
         ["evt_6", "evt_3", "evt_2"]
     );
     assert_eq!(
         ids(&json(
-            &path.0,
+            path,
             &["list", "--type", "charge.failed", "--state", "dead"]
         )),
         ["evt_2"]
     );
     assert_eq!(
-        ids(&json(&path.0, &["list", "--limit", "2"])),
+        ids(&json(path, &["list", "--limit", "2"])),
         ["evt_6", "evt_5"]
     );
     assert_eq!(
-        json(&path.0, &["list", "--type", "nothing.here"]),
+        json(path, &["list", "--type", "nothing.here"]),
         Value::Array(vec![])
     );
 
-    let text = on(&path.0, &["list"]);
+    let text = on(path, &["list"]);
     assert!(text.status.success());
     let text = stdout(&text);
     let lines: Vec<&str> = text.lines().collect();
@@ -239,7 +320,7 @@ fn list_is_newest_first_and_filters() {
     assert!(lines[4].ends_with('…'), "{text}");
     assert!(!lines[6].contains("smtp"), "{text}");
 
-    let bad = on(&path.0, &["list", "--state", "lost"]);
+    let bad = on(path, &["list", "--state", "lost"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(
         stderr(&bad).contains("unknown state `lost`"),
@@ -248,10 +329,8 @@ fn list_is_newest_first_and_filters() {
     );
 }
 
-#[test]
-fn show_has_the_errors_and_the_body_only_when_asked() {
-    let path = filled_inbox();
-    let record = json(&path.0, &["show", "evt_2"]);
+fn check_show_has_the_errors_and_the_body_only_when_asked(path: &Target) {
+    let record = json(path, &["show", "evt_2"]);
     assert_eq!(record["event_id"], "evt_2");
     assert_eq!(record["state"], "dead");
     assert_eq!(record["attempts"], 1);
@@ -262,10 +341,10 @@ fn show_has_the_errors_and_the_body_only_when_asked() {
     assert!(record["finished_at_ms"].is_u64());
     assert!(record.get("body").is_none());
 
-    let with_body = json(&path.0, &["show", "evt_2", "--body"]);
+    let with_body = json(path, &["show", "evt_2", "--body"]);
     assert_eq!(with_body["body"], body("evt_2", "charge.failed"));
 
-    let text = stdout(&on(&path.0, &["show", "evt_3"]));
+    let text = stdout(&on(path, &["show", "evt_3"]));
     for part in [
         "id:           evt_3",
         "state:        retrying",
@@ -276,10 +355,10 @@ fn show_has_the_errors_and_the_body_only_when_asked() {
         assert!(text.contains(part), "{part}: {text}");
     }
     assert!(!text.contains(r#""id":"evt_3""#), "{text}");
-    let text = stdout(&on(&path.0, &["show", "evt_3", "--body"]));
+    let text = stdout(&on(path, &["show", "evt_3", "--body"]));
     assert!(text.contains(r#""id":"evt_3""#), "{text}");
 
-    let unknown = on(&path.0, &["show", "evt_nope", "--json"]);
+    let unknown = on(path, &["show", "evt_nope", "--json"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(unknown.stdout.is_empty());
     assert_eq!(
@@ -288,20 +367,18 @@ fn show_has_the_errors_and_the_body_only_when_asked() {
     );
 }
 
-#[test]
-fn replay_puts_entries_back_to_pending() {
-    let path = filled_inbox();
-    let replayed = json(&path.0, &["replay", "evt_2", "evt_1"]);
+fn check_replay_puts_entries_back_to_pending(path: &Target) {
+    let replayed = json(path, &["replay", "evt_2", "evt_1"]);
     assert_eq!(ids(&replayed["replayed"]), ["evt_2", "evt_1"]);
     for id in ["evt_1", "evt_2"] {
-        let record = json(&path.0, &["show", id]);
+        let record = json(path, &["show", id]);
         assert_eq!(record["state"], "pending", "{id}");
         assert_eq!(record["attempts"], 0, "{id}");
     }
-    assert_eq!(json(&path.0, &["stats"])["pending"], 3);
+    assert_eq!(json(path, &["stats"])["pending"], 3);
 
     // Known ids are replayed, then the unknown and running ones fail.
-    let mixed = on(&path.0, &["replay", "evt_4", "evt_nope", "evt_5"]);
+    let mixed = on(path, &["replay", "evt_4", "evt_nope", "evt_5"]);
     assert_eq!(mixed.status.code(), Some(1));
     let errors = stderr(&mixed);
     assert!(
@@ -315,10 +392,10 @@ fn replay_puts_entries_back_to_pending() {
         text.contains("handlers that already succeeded stay skipped"),
         "{text}"
     );
-    assert_eq!(json(&path.0, &["show", "evt_4"])["state"], "pending");
-    assert_eq!(json(&path.0, &["show", "evt_5"])["state"], "running");
+    assert_eq!(json(path, &["show", "evt_4"])["state"], "pending");
+    assert_eq!(json(path, &["show", "evt_5"])["state"], "running");
 
-    let mixed = on(&path.0, &["replay", "evt_3", "evt_nope", "--json"]);
+    let mixed = on(path, &["replay", "evt_3", "evt_nope", "--json"]);
     assert_eq!(mixed.status.code(), Some(1));
     let document: Value = serde_json::from_slice(&mixed.stdout).unwrap();
     assert_eq!(
@@ -326,34 +403,29 @@ fn replay_puts_entries_back_to_pending() {
         serde_json::json!({"replayed": ["evt_3"], "unknown": ["evt_nope"], "running": []})
     );
 
-    let usage = on(&path.0, &["replay"]);
+    let usage = on(path, &["replay"]);
     assert_eq!(usage.status.code(), Some(2));
     assert!(stderr(&usage).contains("--dead"), "{}", stderr(&usage));
 }
 
-#[test]
-fn replay_dead_since_a_time() {
-    let path = filled_inbox();
+fn check_replay_dead_since_a_time(path: &Target) {
     // evt_2 was received at 08:01, evt_4 at 08:03.
     let since = json(
-        &path.0,
+        path,
         &["replay", "--dead", "--since", "2026-11-20T08:02:00Z"],
     );
     assert_eq!(ids(&since["replayed"]), ["evt_4"]);
-    assert_eq!(json(&path.0, &["show", "evt_4"])["state"], "pending");
-    assert_eq!(json(&path.0, &["show", "evt_2"])["state"], "dead");
+    assert_eq!(json(path, &["show", "evt_4"])["state"], "pending");
+    assert_eq!(json(path, &["show", "evt_2"])["state"], "dead");
 
     let later = (BASE_MS + 10 * MINUTE_MS) / 1000;
-    let none = on(
-        &path.0,
-        &["replay", "--dead", "--since", &later.to_string()],
-    );
+    let none = on(path, &["replay", "--dead", "--since", &later.to_string()]);
     assert!(none.status.success());
     assert!(stdout(&none).contains("no dead letters received since 2026-11-20T08:10:00Z"));
 
     let in_seconds = (BASE_MS + MINUTE_MS) / 1000;
     let text = on(
-        &path.0,
+        path,
         &["replay", "--dead", "--since", &in_seconds.to_string()],
     );
     assert!(text.status.success(), "{}", stderr(&text));
@@ -362,21 +434,61 @@ fn replay_dead_since_a_time() {
         "{}",
         stdout(&text)
     );
-    assert_eq!(json(&path.0, &["stats"])["dead"], 0);
+    assert_eq!(json(path, &["stats"])["dead"], 0);
     assert_eq!(
-        json(&path.0, &["replay", "--dead"]),
+        json(path, &["replay", "--dead"]),
         serde_json::json!({"replayed": []})
     );
 
-    let bad = on(&path.0, &["replay", "--dead", "--since", "yesterday"]);
+    let bad = on(path, &["replay", "--dead", "--since", "yesterday"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("RFC 3339"), "{}", stderr(&bad));
 }
 
+/// The tool's options for the SQLite file at `path`.
+#[cfg(feature = "sqlite")]
+fn sqlite_file(path: &TempPath) -> Target {
+    Target {
+        options: vec!["--sqlite".to_owned(), path.0.to_str().unwrap().to_owned()],
+        _file: None,
+    }
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn stats_counts_each_state() {
+    check_stats_counts_each_state(&sqlite_inbox());
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn list_is_newest_first_and_filters() {
+    check_list_is_newest_first_and_filters(&sqlite_inbox());
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn show_has_the_errors_and_the_body_only_when_asked() {
+    check_show_has_the_errors_and_the_body_only_when_asked(&sqlite_inbox());
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn replay_puts_entries_back_to_pending() {
+    check_replay_puts_entries_back_to_pending(&sqlite_inbox());
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn replay_dead_since_a_time() {
+    check_replay_dead_since_a_time(&sqlite_inbox());
+}
+
+#[cfg(feature = "sqlite")]
 #[test]
 fn a_missing_file_is_not_created() {
     let path = TempPath::new("missing.sqlite3");
-    let output = on(&path.0, &["stats"]);
+    let output = on(&sqlite_file(&path), &["stats"]);
     assert_eq!(output.status.code(), Some(2));
     let errors = stderr(&output);
     assert!(errors.contains("no inbox at"), "{errors}");
@@ -384,11 +496,12 @@ fn a_missing_file_is_not_created() {
     assert!(!path.0.exists());
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn a_directory_or_another_file_is_refused() {
     let dir = TempPath::new("dir");
     std::fs::create_dir(&dir.0).unwrap();
-    let output = on(&dir.0, &["stats"]);
+    let output = on(&sqlite_file(&dir), &["stats"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("could not open the inbox at"),
@@ -399,7 +512,7 @@ fn a_directory_or_another_file_is_refused() {
     let text = TempPath::new("notes.txt");
     let content = "not a database, just some notes that are long enough to look like a header\n";
     std::fs::write(&text.0, content).unwrap();
-    let output = on(&text.0, &["list"]);
+    let output = on(&sqlite_file(&text), &["list"]);
     assert_eq!(output.status.code(), Some(1));
     let errors = stderr(&output);
     assert!(errors.contains("could not open the inbox at"), "{errors}");
@@ -408,23 +521,112 @@ fn a_directory_or_another_file_is_refused() {
 }
 
 #[test]
-fn the_inbox_must_be_named_and_redis_is_not_there_yet() {
+fn the_inbox_must_be_named_and_a_redis_inbox_by_its_prefix() {
     let none = inbox_tool(&["stats"]);
     assert_eq!(none.status.code(), Some(2));
-    assert!(stderr(&none).contains("--sqlite PATH"), "{}", stderr(&none));
+    let errors = stderr(&none);
+    assert!(errors.contains("--sqlite PATH"), "{errors}");
+    assert!(errors.contains("--redis URL --prefix P"), "{errors}");
 
-    let redis = inbox_tool(&[
-        "--redis",
-        "redis://127.0.0.1:6379/",
-        "--prefix",
-        "nextgen",
-        "stats",
-        "--json",
-    ]);
-    assert_eq!(redis.status.code(), Some(2));
-    assert!(redis.stdout.is_empty());
-    assert_eq!(
-        stderr(&redis).trim(),
-        "error: the Redis inbox is not available in this version yet: use --sqlite"
+    let no_prefix = inbox_tool(&["--redis", "redis://127.0.0.1:6379/", "stats", "--json"]);
+    assert_eq!(no_prefix.status.code(), Some(2));
+    assert!(no_prefix.stdout.is_empty());
+    let errors = stderr(&no_prefix);
+    assert!(errors.contains("--redis needs --prefix P"), "{errors}");
+    assert!(errors.contains("NEXTGEN_INBOX_PREFIX"), "{errors}");
+}
+
+/// A loopback port nothing listens on (it was free a moment ago).
+#[cfg(feature = "redis")]
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn an_unreachable_redis_or_a_wrong_url_is_a_clear_error_without_the_password() {
+    let url = format!("redis://app:s3cret@127.0.0.1:{}/", closed_port());
+    let output = inbox_tool(&["--redis", &url, "--prefix", "p", "stats", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let errors = stderr(&output);
+    assert!(
+        errors.contains("could not open the Redis inbox: could not connect to Redis at redis://app:***@127.0.0.1:"),
+        "{errors}"
     );
+    assert!(!errors.contains("s3cret"), "{errors}");
+
+    let output = inbox_tool(&["--redis", "http://s3cret@cache/", "--prefix", "p", "stats"]);
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    assert!(errors.contains("invalid Redis URL"), "{errors}");
+    assert!(!errors.contains("s3cret"), "{errors}");
+}
+
+#[cfg(feature = "redis-tests")]
+#[test]
+fn redis_stats_counts_each_state() {
+    let Some(target) = redis_inbox() else { return };
+    check_stats_counts_each_state(&target);
+}
+
+#[cfg(feature = "redis-tests")]
+#[test]
+fn redis_list_is_newest_first_and_filters() {
+    let Some(target) = redis_inbox() else { return };
+    check_list_is_newest_first_and_filters(&target);
+}
+
+#[cfg(feature = "redis-tests")]
+#[test]
+fn redis_show_has_the_errors_and_the_body_only_when_asked() {
+    let Some(target) = redis_inbox() else { return };
+    check_show_has_the_errors_and_the_body_only_when_asked(&target);
+}
+
+#[cfg(feature = "redis-tests")]
+#[test]
+fn redis_replay_puts_entries_back_to_pending() {
+    let Some(target) = redis_inbox() else { return };
+    check_replay_puts_entries_back_to_pending(&target);
+}
+
+#[cfg(feature = "redis-tests")]
+#[test]
+fn redis_replay_dead_since_a_time() {
+    let Some(target) = redis_inbox() else { return };
+    check_replay_dead_since_a_time(&target);
+}
+
+#[cfg(feature = "redis-tests")]
+#[test]
+fn redis_an_unknown_prefix_is_not_created() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix("missing");
+    let target = Target {
+        options: vec![
+            "--redis".to_owned(),
+            url.clone(),
+            "--prefix".to_owned(),
+            prefix.clone(),
+        ],
+        _file: None,
+    };
+    for _ in 0..2 {
+        let output = on(&target, &["stats"]);
+        assert_eq!(output.status.code(), Some(2));
+        let errors = stderr(&output);
+        assert!(
+            errors.contains(&format!(
+                "no inbox with the prefix `{prefix}` in the Redis at {url}"
+            )),
+            "{errors}"
+        );
+        assert!(errors.contains("NEXTGEN_INBOX_REDIS"), "{errors}");
+    }
+    let existing = block_on(nextgen_events::redis::RedisInbox::connect_existing(
+        &url, prefix,
+    ));
+    assert!(existing.unwrap().is_none());
 }

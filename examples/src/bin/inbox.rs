@@ -7,7 +7,13 @@
 //! cargo run -p nextgen-examples --bin inbox -- --sqlite webhooks.sqlite3 show evt_123 --body
 //! cargo run -p nextgen-examples --bin inbox -- --sqlite webhooks.sqlite3 replay evt_123 evt_456
 //! cargo run -p nextgen-examples --bin inbox -- --sqlite webhooks.sqlite3 replay --dead --since 2026-11-25T08:00:00Z
+//! cargo run -p nextgen-examples --bin inbox -- --redis redis://127.0.0.1:6379/ --prefix nextgen:example stats
 //! ```
+//!
+//! `--sqlite PATH` opens the file of a SQLite inbox (the example server's
+//! `NEXTGEN_INBOX_SQLITE`); `--redis URL --prefix P` the Redis inbox whose keys start with
+//! `P:inbox:` (the example server's `NEXTGEN_INBOX_REDIS` and `NEXTGEN_INBOX_PREFIX`, by default
+//! `nextgen:example`).
 //!
 //! A replay puts deliveries back to pending: the app's workers take them again, and the
 //! handlers that already succeeded for them stay skipped. `--json` prints one JSON document on
@@ -15,7 +21,7 @@
 //!
 //! Exit status: 0 on success; 1 when the inbox could not be opened or failed, or an id is
 //! unknown (or held by a worker, for `replay`); 2 for a usage error (bad arguments, no file at
-//! the `--sqlite` path, `--redis` in this version).
+//! the `--sqlite` path, no inbox under the `--redis` URL's `--prefix`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -35,6 +41,13 @@ const ERROR_WIDTH: usize = 60;
 /// The environment variable the example server opens its SQLite inbox from.
 const INBOX_SQLITE_ENV: &str = "NEXTGEN_INBOX_SQLITE";
 
+/// The environment variables the example server opens its Redis inbox from, and its default
+/// key prefix.
+#[cfg(feature = "redis")]
+const INBOX_REDIS_ENV: &str = "NEXTGEN_INBOX_REDIS";
+const INBOX_PREFIX_ENV: &str = "NEXTGEN_INBOX_PREFIX";
+const EXAMPLE_PREFIX: &str = "nextgen:example";
+
 /// Look into a webhook inbox and replay deliveries, without the app's code.
 #[derive(Debug, Parser)]
 #[command(name = "inbox", version)]
@@ -43,11 +56,13 @@ struct Args {
     #[arg(long, value_name = "PATH", global = true, help_heading = "Inbox")]
     sqlite: Option<PathBuf>,
 
-    /// A Redis inbox (not available in this version yet).
+    /// The Redis of a Redis inbox, `redis://[user:password@]host[:port][/db]` (the server's
+    /// NEXTGEN_INBOX_REDIS); with --prefix.
     #[arg(long, value_name = "URL", global = true, help_heading = "Inbox")]
     redis: Option<String>,
 
-    /// The Redis inbox's key prefix (with --redis).
+    /// The Redis inbox's key prefix (required with --redis: the server's NEXTGEN_INBOX_PREFIX,
+    /// `nextgen:example` for the example server by default).
     #[arg(long, value_name = "P", global = true, help_heading = "Inbox")]
     prefix: Option<String>,
 
@@ -143,7 +158,7 @@ impl Failure {
 /// Which inbox to open.
 enum Backend {
     Sqlite(PathBuf),
-    Redis { url: String, prefix: Option<String> },
+    Redis { url: String, prefix: String },
 }
 
 fn main() -> ExitCode {
@@ -197,12 +212,17 @@ fn backend(args: &Args) -> Result<Backend, Failure> {
             "--prefix names the keys of a Redis inbox: it goes with --redis, not --sqlite",
         )),
         (Some(path), None) => Ok(Backend::Sqlite(path.clone())),
-        (None, Some(url)) => Ok(Backend::Redis {
-            url: url.clone(),
-            prefix: args.prefix.clone(),
-        }),
+        (None, Some(url)) => match &args.prefix {
+            Some(prefix) => Ok(Backend::Redis {
+                url: url.clone(),
+                prefix: prefix.clone(),
+            }),
+            None => Err(Failure::usage(format!(
+                "--redis needs --prefix P, the key prefix of the inbox (the server's {INBOX_PREFIX_ENV}; the example server's is {EXAMPLE_PREFIX} by default)"
+            ))),
+        },
         (None, None) => Err(Failure::usage(format!(
-            "name the inbox to open: --sqlite PATH (the file the server opens from {INBOX_SQLITE_ENV})"
+            "name the inbox to open: --sqlite PATH (the file the server opens from {INBOX_SQLITE_ENV}) or --redis URL --prefix P"
         ))),
     }
 }
@@ -210,14 +230,30 @@ fn backend(args: &Args) -> Result<Backend, Failure> {
 async fn open(backend: Backend) -> Result<Arc<dyn Inbox>, Failure> {
     match backend {
         Backend::Sqlite(path) => open_sqlite(&path),
-        Backend::Redis { url, prefix } => open_redis(&url, prefix.as_deref()),
+        Backend::Redis { url, prefix } => open_redis(&url, &prefix).await,
     }
 }
 
-/// The Redis inbox comes in a later version: it opens here, from the URL and the key prefix.
-fn open_redis(_url: &str, _prefix: Option<&str>) -> Result<Arc<dyn Inbox>, Failure> {
+/// The Redis inbox under `prefix` at `url`, if there is one: the tool creates nothing.
+#[cfg(feature = "redis")]
+async fn open_redis(url: &str, prefix: &str) -> Result<Arc<dyn Inbox>, Failure> {
+    use nextgen_events::redis::{RedisInbox, redact_url};
+
+    // The error names the URL without its password.
+    match RedisInbox::connect_existing(url, prefix).await {
+        Ok(Some(inbox)) => Ok(Arc::new(inbox)),
+        Ok(None) => Err(Failure::usage(format!(
+            "no inbox with the prefix `{prefix}` in the Redis at {}: its key {prefix}:inbox:stream does not exist (the server creates it on first start with {INBOX_REDIS_ENV} and {INBOX_PREFIX_ENV})",
+            redact_url(url)
+        ))),
+        Err(error) => Err(store_failure("open the Redis inbox", &error)),
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+async fn open_redis(_: &str, _: &str) -> Result<Arc<dyn Inbox>, Failure> {
     Err(Failure::usage(
-        "the Redis inbox is not available in this version yet: use --sqlite",
+        "this tool was built without the `redis` feature: build it with `--features redis`",
     ))
 }
 
@@ -720,12 +756,16 @@ mod tests {
         };
         assert!(matches!(
             backend(&parsed),
-            Ok(Backend::Redis { url, prefix }) if url == "redis://127.0.0.1/" && prefix.as_deref() == Some("p")
+            Ok(Backend::Redis { url, prefix }) if url == "redis://127.0.0.1/" && prefix == "p"
         ));
         let Ok(parsed) = args(&["--sqlite", "x", "--prefix", "p", "stats"]) else {
             panic!("--prefix refused")
         };
         assert!(backend(&parsed).is_err());
+        let Ok(parsed) = args(&["--redis", "redis://127.0.0.1/", "stats"]) else {
+            panic!("--redis refused")
+        };
+        assert!(backend(&parsed).is_err_and(|f| f.status == 2 && f.message.contains("--prefix")));
     }
 
     #[test]
