@@ -25,6 +25,10 @@
 //!   answered 200, and handled in the background by `NEXTGEN_INBOX_WORKERS` workers (default 2;
 //!   0 only takes deliveries in), with retries and dead letters (feature `sqlite`);
 //!   `NEXTGEN_INBOX_DURABILITY=normal` trades a power cut's last writes for speed.
+//! - `NEXTGEN_INBOX_REDIS=URL`: inbox mode on a Redis stream that replicas share, keys under
+//!   `NEXTGEN_INBOX_PREFIX` (default `nextgen:example`): each delivery is written to Redis,
+//!   answered 200, and handled by one replica's workers (`NEXTGEN_INBOX_WORKERS`); a delivery
+//!   a replica that died was handling is taken over by another (feature `redis`).
 
 mod handlers;
 
@@ -164,6 +168,13 @@ const STORE_SQLITE_ENV: &str = "NEXTGEN_STORE_SQLITE";
 /// The environment variable with the number of inbox workers.
 const INBOX_WORKERS_ENV: &str = "NEXTGEN_INBOX_WORKERS";
 
+/// The environment variable naming the Redis of inbox mode on Redis.
+const INBOX_REDIS_ENV: &str = "NEXTGEN_INBOX_REDIS";
+
+/// The environment variable with the key prefix of the Redis inbox (default `REDIS_PREFIX`).
+#[cfg(feature = "redis")]
+const INBOX_PREFIX_ENV: &str = "NEXTGEN_INBOX_PREFIX";
+
 /// `config` with the store or inbox the environment names, or as it is (in memory, inline);
 /// says which at start-up. A store that is named but cannot be opened stops the server:
 /// replicas silently falling back to memory would run handlers twice.
@@ -174,33 +185,37 @@ async fn idempotency_store(config: WebhookConfig) -> Result<WebhookConfig, Strin
             .map(|value| value.trim().to_owned())
             .filter(|value| !value.is_empty())
     };
-    let chosen: Vec<(&str, String)> = [REDIS_URL_ENV, STORE_SQLITE_ENV, INBOX_SQLITE_ENV]
-        .into_iter()
-        .filter_map(|name| set(name).map(|value| (name, value)))
-        .collect();
+    let chosen: Vec<(&str, String)> = [
+        REDIS_URL_ENV,
+        STORE_SQLITE_ENV,
+        INBOX_SQLITE_ENV,
+        INBOX_REDIS_ENV,
+    ]
+    .into_iter()
+    .filter_map(|name| set(name).map(|value| (name, value)))
+    .collect();
+    let workers = || match set(INBOX_WORKERS_ENV) {
+        Some(workers) => workers.parse::<usize>().map_err(|_| {
+            format!("{INBOX_WORKERS_ENV} must be a number of workers, not `{workers}`")
+        }),
+        None => Ok(nextgen_events::config::DEFAULT_INBOX_WORKERS),
+    };
     match chosen.as_slice() {
         [] => {
             tracing::info!(
                 "idempotency store: in memory, this process only (set {REDIS_URL_ENV} to share it \
                  between replicas, {STORE_SQLITE_ENV} to keep it across restarts, or \
-                 {INBOX_SQLITE_ENV} for inbox mode)"
+                 {INBOX_SQLITE_ENV} or {INBOX_REDIS_ENV} for inbox mode)"
             );
             Ok(config)
         }
         [(REDIS_URL_ENV, url)] => redis_store(config, url).await,
         [(STORE_SQLITE_ENV, path)] => sqlite_store(config, path),
-        [(INBOX_SQLITE_ENV, path)] => {
-            let workers = match set(INBOX_WORKERS_ENV) {
-                Some(workers) => workers.parse::<usize>().map_err(|_| {
-                    format!("{INBOX_WORKERS_ENV} must be a number of workers, not `{workers}`")
-                })?,
-                None => nextgen_events::config::DEFAULT_INBOX_WORKERS,
-            };
-            sqlite_inbox(config, path, workers)
-        }
+        [(INBOX_SQLITE_ENV, path)] => sqlite_inbox(config, path, workers()?),
+        [(INBOX_REDIS_ENV, url)] => redis_inbox(config, url, workers()?).await,
         several => Err(format!(
-            "set at most one of {REDIS_URL_ENV}, {STORE_SQLITE_ENV} and {INBOX_SQLITE_ENV}; \
-             these are set: {}",
+            "set at most one of {REDIS_URL_ENV}, {STORE_SQLITE_ENV}, {INBOX_SQLITE_ENV} and \
+             {INBOX_REDIS_ENV}; these are set: {}",
             several
                 .iter()
                 .map(|(name, _)| *name)
@@ -259,6 +274,38 @@ async fn redis_store(config: WebhookConfig, url: &str) -> Result<WebhookConfig, 
         redact_url(url)
     );
     Ok(config.idempotency_store(store))
+}
+
+#[cfg(feature = "redis")]
+async fn redis_inbox(
+    config: WebhookConfig,
+    url: &str,
+    workers: usize,
+) -> Result<WebhookConfig, String> {
+    use nextgen_events::redis::{RedisInbox, redact_url};
+
+    let prefix = std::env::var(INBOX_PREFIX_ENV)
+        .ok()
+        .map(|prefix| prefix.trim().to_owned())
+        .filter(|prefix| !prefix.is_empty())
+        .unwrap_or_else(|| REDIS_PREFIX.to_owned());
+    let inbox = RedisInbox::connect(url, prefix.clone())
+        .await
+        .map_err(|error| format!("{INBOX_REDIS_ENV}: {error}"))?;
+    tracing::info!(
+        workers,
+        consumer = inbox.consumer(),
+        "inbox mode: deliveries are written to the Redis at {} (keys `{prefix}:inbox:*`) before the 200, then handled in the background by the replicas sharing it",
+        redact_url(url)
+    );
+    Ok(config.inbox(inbox).inbox_workers(workers))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_inbox(_: WebhookConfig, _: &str, _: usize) -> Result<WebhookConfig, String> {
+    Err(format!(
+        "{INBOX_REDIS_ENV} is set, but this server was built without the `redis` feature"
+    ))
 }
 
 #[cfg(not(feature = "redis"))]
