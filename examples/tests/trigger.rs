@@ -17,7 +17,12 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    fn start_with(environment: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .envs(environment.iter().copied())
             .env("HOST", "127.0.0.1")
             .env("PORT", "0")
             .env("RUST_LOG", "info")
@@ -147,4 +152,27 @@ fn the_server_refuses_the_test_secret_on_a_public_address() {
         "{stderr}"
     );
     assert!(stderr.contains("NEXTGEN_WEBHOOK_SECRET"), "{stderr}");
+}
+
+#[test]
+fn the_server_exposes_the_metrics_when_asked() {
+    let server = Server::start_with(&[("NEXTGEN_METRICS", "1")]);
+    let output = trigger(&["charge.succeeded", "--url", &server.url]);
+    assert!(output.status.success());
+    server.wait_for("charge ch_1J2k3L4m5N6o succeeded: 2000 usd");
+    let metrics_url = server.url.replace("/webhook", "/metrics");
+    let text = reqwest::blocking::get(&metrics_url)
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"nextgen_webhook_deliveries_total{event_type="charge.succeeded",outcome="handled"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("nextgen_webhook_handler_duration_seconds"),
+        "{text}"
+    );
 }

@@ -30,7 +30,10 @@ use crate::config::WebhookConfig;
 use crate::context::Context;
 use crate::delivery::{self, VerifiedDelivery};
 use crate::dispatch;
+use crate::envelope::EnvelopeError;
 use crate::error::WebhookError;
+use crate::inbox::Appended;
+use crate::metrics;
 use crate::registry::Registry;
 use crate::report::DispatchReport;
 use crate::signature::{self, HeaderProblem, SignatureError, SignatureHeader};
@@ -77,21 +80,64 @@ async fn webhook_route(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, WebhookError> {
-    let config = webhook_config(&request)?;
+    let answered = handle_delivery(&request, payload).await;
+    count(&answered);
+    answered.map(|_| received())
+}
+
+/// What an acknowledged delivery was: its event type, and how it was taken.
+struct Acknowledged {
+    event_type: String,
+    outcome: &'static str,
+}
+
+async fn handle_delivery(
+    request: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Acknowledged, WebhookError> {
+    let config = webhook_config(request)?;
     // Cheap rejections first: no body is read for a request that cannot be genuine.
-    let header = SignatureHeader::parse(signature_header(&request)?)?;
-    let body = read_body(&request, payload, config).await?;
+    let header = SignatureHeader::parse(signature_header(request)?)?;
+    let body = read_body(request, payload, config).await?;
     let signed_at = config
         .verifier()
         .verify_parsed(&body, &header, config.verifier().now())?;
     if let Some(inbox) = config.inbox_mode() {
-        delivery::enqueue(inbox, &body, signed_at).await?;
-        return Ok(received());
+        let (event_type, appended) = delivery::enqueue(inbox, &body, signed_at).await?;
+        let outcome = match appended {
+            Appended::New => "queued",
+            Appended::Duplicate => "duplicate",
+        };
+        return Ok(Acknowledged {
+            event_type,
+            outcome,
+        });
     }
-    dispatch::dispatch_with(&body, &Context::from_request(&request), config)
+    let report = dispatch::dispatch_with(&body, &Context::from_request(request), config)
         .await?
         .into_result()?;
-    Ok(received())
+    Ok(Acknowledged {
+        event_type: report.event_type,
+        outcome: "handled",
+    })
+}
+
+/// Counts the delivery's answer (see [`metrics`](crate::metrics)).
+fn count(answered: &Result<Acknowledged, WebhookError>) {
+    match answered {
+        Ok(acknowledged) => metrics::delivery(&acknowledged.event_type, acknowledged.outcome),
+        Err(WebhookError::HandlersFailed(report)) if report.only_in_progress() => {
+            metrics::delivery(&report.event_type, "in_progress");
+        }
+        Err(WebhookError::HandlersFailed(report)) => {
+            metrics::delivery(&report.event_type, "failed")
+        }
+        Err(WebhookError::Envelope(EnvelopeError::PayloadMismatch { event_type, .. })) => {
+            metrics::delivery(event_type, "failed");
+        }
+        Err(error) if error.status() < 500 => metrics::rejection(error.code()),
+        Err(_) => metrics::delivery("", "failed"),
+    }
 }
 
 /// The acknowledgement NextGen expects: 200 `{"received": true}`.

@@ -156,12 +156,12 @@ mod body_text {
 }
 
 /// Inbox mode's half of a delivery: checks the envelope of a verified body and appends it to
-/// the inbox, durably; a new entry wakes a worker.
+/// the inbox, durably; a new entry wakes a worker. Returns the event type and what appending did.
 pub(crate) async fn enqueue(
     mode: &InboxMode,
     body: &[u8],
     signed_at: u64,
-) -> Result<Appended, WebhookError> {
+) -> Result<(String, Appended), WebhookError> {
     let raw = RawEvent::parse(body)?;
     let entry = InboxEntry {
         event_id: raw.id,
@@ -171,11 +171,11 @@ pub(crate) async fn enqueue(
         received_at_ms: mode.inbox.now_ms(),
     };
     let event_id = entry.event_id.clone();
-    let appended = mode
-        .inbox
-        .append(entry)
-        .await
-        .map_err(WebhookError::Inbox)?;
+    let event_type = entry.event_type.clone();
+    let appended = mode.inbox.append(entry).await.map_err(|error| {
+        crate::metrics::store_failure("inbox");
+        WebhookError::Inbox(error)
+    })?;
     match appended {
         Appended::New => {
             tracing::info!(%event_id, "delivery kept in the inbox");
@@ -183,5 +183,5 @@ pub(crate) async fn enqueue(
         }
         Appended::Duplicate => tracing::info!(%event_id, "delivery already in the inbox"),
     }
-    Ok(appended)
+    Ok((event_type, appended))
 }

@@ -170,7 +170,10 @@ impl PreparedDispatch {
         let mut outcomes = Vec::with_capacity(self.calls.len());
         for (handler, started) in self.calls {
             let name = handler.name();
-            match take_turn(store, &self.event_id, name, claims.lease).await? {
+            let turn = take_turn(store, &self.event_id, name, claims.lease)
+                .await
+                .inspect_err(|_| crate::metrics::store_failure("idempotency"))?;
+            match turn {
                 Turn::AlreadyDone => {
                     tracing::info!(handler = name, "already handled: skipped");
                     outcomes.push(not_run(handler, Ok(()), true));
@@ -208,6 +211,7 @@ async fn run_one(
         Err(error) => Err(error),
     };
     let duration = clock.elapsed();
+    crate::metrics::handler_ran(handler.name(), result.is_ok(), duration);
     span.in_scope(|| match &result {
         Ok(()) => tracing::info!(outcome = "ok", ?duration, "handler succeeded"),
         Err(error) => tracing::error!(outcome = "failed", ?duration, %error, "handler failed"),

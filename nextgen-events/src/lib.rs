@@ -11,6 +11,7 @@ pub mod error;
 pub mod handler;
 pub mod idempotency;
 pub mod inbox;
+pub mod metrics;
 pub mod payloads;
 mod read;
 // Redis: an idempotency store and an inbox shared by several replicas (cargo feature `redis`).

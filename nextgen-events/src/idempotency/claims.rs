@@ -113,12 +113,15 @@ impl Lease<'_> {
             ),
             // The handler's own outcome stands; at worst its claim lapses and a redelivery
             // runs it again.
-            Err(error) => tracing::error!(
+            Err(error) => {
+                crate::metrics::store_failure("idempotency");
+                tracing::error!(
                 handler = self.handler,
                 succeeded,
                 %error,
                 "could not record the handler's outcome"
-            ),
+                );
+            }
         }
     }
 }

@@ -194,6 +194,7 @@ impl Worker {
                 Ok(Some(taken)) => self.handle(taken).await,
                 Ok(None) => self.idle().await,
                 Err(error) => {
+                    crate::metrics::store_failure("inbox");
                     tracing::error!(%error, "the inbox could not be read; trying again");
                     self.idle().await;
                 }
@@ -243,6 +244,12 @@ impl Worker {
             let policy = self.settings.retry;
             policy.after_failure(attempts, first_failed_at_ms.unwrap_or(now), now, failures)
         };
+        let outcome = match &finish {
+            Finish::Handled => "handled",
+            Finish::Retry { .. } => "retry",
+            Finish::Dead { .. } => "dead",
+        };
+        crate::metrics::inbox_attempt(&entry.event_type, outcome);
         match &finish {
             Finish::Handled => {
                 tracing::info!(event_id = %entry.event_id, attempts, "inbox delivery handled")

@@ -9,6 +9,7 @@
 //! - `POST /webhook`: the NextGen endpoint (`nextgen_events::actix::webhooks`).
 //! - `GET /healthz`: liveness, 200 `ok`.
 //! - `GET /ledger`: the totals the `charge.succeeded` handler keeps in app state.
+//! - `GET /metrics`: the library's metrics in Prometheus text format, when `NEXTGEN_METRICS=1`.
 //! - `POST /echo`: reads the body (same 1 MiB limit) and answers 200 `{"received": true}`,
 //!   without verifying or parsing: a baseline for benchmarks.
 //!
@@ -37,6 +38,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use nextgen_events::config::SECRET_ENV;
 use nextgen_events::{ConfigError, WebhookConfig};
 use nextgen_examples::TEST_SECRET;
@@ -88,12 +90,15 @@ async fn run() -> Result<(), String> {
     };
 
     let body_limit = config.max_body_bytes();
+    let metrics = prometheus()?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(ledger.clone())
             .configure(nextgen_events::actix::webhooks("/webhook", config.clone()))
             .route("/healthz", web::get().to(healthz))
             .route("/ledger", web::get().to(ledger_totals))
+            .app_data(web::Data::new(metrics.clone()))
+            .route("/metrics", web::get().to(render_metrics))
             .service(
                 web::resource("/echo")
                     .app_data(web::PayloadConfig::new(body_limit))
@@ -337,6 +342,39 @@ fn reachable(host: &str, bound: SocketAddr) -> String {
         }
         Ok(ip) => SocketAddr::new(ip, bound.port()).to_string(),
         Err(_) => format!("{host}:{}", bound.port()),
+    }
+}
+
+/// The environment variable that turns on `GET /metrics` (Prometheus text format).
+const METRICS_ENV: &str = "NEXTGEN_METRICS";
+
+/// The Prometheus recorder, installed when `NEXTGEN_METRICS=1`.
+fn prometheus() -> Result<Option<PrometheusHandle>, String> {
+    match std::env::var(METRICS_ENV).as_deref().map(str::trim) {
+        Err(_) | Ok("" | "0") => Ok(None),
+        Ok("1") => {
+            let handle = PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|error| {
+                    format!("{METRICS_ENV}: could not install the recorder: {error}")
+                })?;
+            tracing::info!("metrics: Prometheus text at GET /metrics");
+            Ok(Some(handle))
+        }
+        Ok(other) => Err(format!("{METRICS_ENV} must be 1 or 0, not `{other}`")),
+    }
+}
+
+async fn render_metrics(metrics: web::Data<Option<PrometheusHandle>>) -> HttpResponse {
+    match metrics.get_ref() {
+        Some(handle) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(handle.render()),
+        None => HttpResponse::NotFound()
+            .content_type("text/plain")
+            .body(format!(
+                "metrics are off: start the server with {METRICS_ENV}=1\n"
+            )),
     }
 }
 

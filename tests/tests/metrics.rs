@@ -1,0 +1,217 @@
+//! The metrics a dashboard reads, recorded through the `metrics` facade: names, labels and
+//! counts, with a recording exporter installed for this test binary.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::{CompositeKey, MetricKind};
+use nextgen_events::metrics::{DELIVERIES, HANDLER_DURATION, INBOX_ATTEMPTS, REJECTIONS};
+use nextgen_events::prelude::*;
+use nextgen_events::sign;
+use support::{SECRET, TestServer, now, post};
+
+fn snapshotter() -> &'static Snapshotter {
+    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
+    SNAPSHOTTER.get_or_init(|| {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        recorder.install().unwrap();
+        snapshotter
+    })
+}
+
+/// A metric: kind, name, labels (sorted).
+type Metric = (MetricKind, String, Vec<(String, String)>);
+
+/// Everything recorded so far: a snapshot drains the recorder's counters, so the tests (which
+/// run in parallel) add each snapshot to one total. Counters are summed; a histogram counts
+/// its samples.
+fn recorded() -> HashMap<Metric, u64> {
+    static TOTAL: Mutex<Option<HashMap<Metric, u64>>> = Mutex::new(None);
+    let mut total = TOTAL.lock().unwrap();
+    let total = total.get_or_insert_with(HashMap::new);
+    for (key, _, _, value) in snapshotter().snapshot().into_vec() {
+        let key: CompositeKey = key;
+        let mut labels: Vec<(String, String)> = key
+            .key()
+            .labels()
+            .map(|label| (label.key().to_owned(), label.value().to_owned()))
+            .collect();
+        labels.sort();
+        let amount = match value {
+            DebugValue::Counter(count) => count,
+            DebugValue::Histogram(samples) => samples.len() as u64,
+            DebugValue::Gauge(_) => 0,
+        };
+        *total
+            .entry((key.kind(), key.key().name().to_owned(), labels))
+            .or_default() += amount;
+    }
+    total.clone()
+}
+
+/// The total of the metric `name` of `kind` whose labels include all of `labels`.
+fn total(kind: MetricKind, name: &str, labels: &[(&str, &str)]) -> u64 {
+    recorded()
+        .into_iter()
+        .filter(|((found_kind, found_name, found_labels), _)| {
+            *found_kind == kind
+                && found_name == name
+                && labels.iter().all(|(label, wanted)| {
+                    found_labels
+                        .iter()
+                        .any(|(key, value)| key == label && value == wanted)
+                })
+        })
+        .map(|(_, amount)| amount)
+        .sum()
+}
+
+fn counter(name: &str, labels: &[(&str, &str)]) -> u64 {
+    total(MetricKind::Counter, name, labels)
+}
+
+#[nextgen_event("invoice.paid")]
+async fn books_invoice(invoice: Invoice) {
+    let _ = invoice;
+}
+
+#[nextgen_event("invoice.payment_failed")]
+async fn dunning(invoice: Invoice) -> Result<(), String> {
+    let _ = invoice;
+    Err("the mailer is down".to_owned())
+}
+
+fn invoice_delivery(id: &str, event_type: &str) -> (String, String) {
+    let body = serde_json::json!({
+        "id": id, "object": "event", "created": 1_713_745_200, "livemode": false,
+        "type": event_type,
+        "data": { "object": { "id": "in_1", "object": "invoice", "amount_due": 2000,
+            "amount_paid": 2000, "amount_remaining": 0, "created": 1_713_745_200, "currency": "usd",
+            "status": "paid" } }
+    })
+    .to_string();
+    let signature = sign(body.as_bytes(), SECRET, now());
+    (body, signature)
+}
+
+#[actix_rt::test]
+async fn deliveries_rejections_and_handler_durations_are_counted() {
+    snapshotter();
+    let server = TestServer::start(WebhookConfig::new(SECRET), |_| {});
+    let url = server.url("/webhook");
+    let (body, signature) = invoice_delivery("evt_metrics_paid", "invoice.paid");
+    let answer = post(&url, body.clone(), Some(&signature)).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let (failing, failing_signature) =
+        invoice_delivery("evt_metrics_failed", "invoice.payment_failed");
+    assert_eq!(
+        post(&url, failing, Some(&failing_signature)).await.status,
+        500
+    );
+    let forged = post(&url, body, Some(&sign(b"x", "whsec_other", now()))).await;
+    assert_eq!(forged.status, 400);
+
+    assert!(
+        counter(
+            DELIVERIES,
+            &[("event_type", "invoice.paid"), ("outcome", "handled")]
+        ) >= 1
+    );
+    assert!(
+        counter(
+            DELIVERIES,
+            &[
+                ("event_type", "invoice.payment_failed"),
+                ("outcome", "failed")
+            ]
+        ) >= 1
+    );
+    assert!(counter(REJECTIONS, &[("code", "signature_mismatch")]) >= 1);
+    let durations = |handler, outcome| {
+        total(
+            MetricKind::Histogram,
+            HANDLER_DURATION,
+            &[("handler", handler), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(durations("metrics::books_invoice", "ok"), 1);
+    assert_eq!(durations("metrics::dunning", "failed"), 1);
+}
+
+#[cfg(feature = "sqlite")]
+#[actix_rt::test]
+async fn inbox_deliveries_and_attempts_are_counted() {
+    use nextgen_events::inbox::{Inbox, InboxState};
+    use nextgen_events::sqlite::SqliteInbox;
+
+    snapshotter();
+    let path = std::env::temp_dir().join(format!("nextgen-metrics-{}.sqlite3", std::process::id()));
+    let inbox = SqliteInbox::open(&path).unwrap();
+    let config = WebhookConfig::new(SECRET)
+        .inbox(inbox.clone())
+        .inbox_poll(Duration::from_millis(10));
+    let server = TestServer::start(config, |_| {});
+    // A type no handler of the other test takes, so the counts are this test's own.
+    let (body, signature) = invoice_delivery("evt_metrics_inbox", "invoice.payment_succeeded");
+    for _ in 0..2 {
+        assert_eq!(
+            post(&server.url("/webhook"), body.clone(), Some(&signature))
+                .await
+                .status,
+            200
+        );
+    }
+    let started = Instant::now();
+    while inbox
+        .show("evt_metrics_inbox", false)
+        .await
+        .unwrap()
+        .unwrap()
+        .state
+        != InboxState::Handled
+    {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        counter(
+            DELIVERIES,
+            &[
+                ("event_type", "invoice.payment_succeeded"),
+                ("outcome", "queued")
+            ]
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            DELIVERIES,
+            &[
+                ("event_type", "invoice.payment_succeeded"),
+                ("outcome", "duplicate")
+            ]
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            INBOX_ATTEMPTS,
+            &[
+                ("event_type", "invoice.payment_succeeded"),
+                ("outcome", "handled")
+            ]
+        ),
+        1
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
