@@ -176,3 +176,63 @@ fn the_server_exposes_the_metrics_when_asked() {
         "{text}"
     );
 }
+
+#[test]
+fn set_changes_a_field_and_refuses_a_path_that_does_not_exist() {
+    let server = Server::start();
+    let output = trigger(&[
+        "charge.succeeded",
+        "--url",
+        &server.url,
+        "--set",
+        "data.object.amount=500",
+        "--set",
+        "data.object.currency=eur",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    server.wait_for("charge ch_1J2k3L4m5N6o succeeded: 500 eur");
+
+    let output = trigger(&[
+        "charge.succeeded",
+        "--url",
+        &server.url,
+        "--set",
+        "data.object.amont=5",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`data.object` has no field `amont`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("amount"), "{stderr}");
+    let output = trigger(&["charge.succeeded", "--url", &server.url, "--set", "amount"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("PATH=VALUE"));
+}
+
+#[test]
+fn all_sends_every_event_type_and_fails_if_one_is_refused() {
+    let server = Server::start();
+    let output = trigger(&["--all", "--url", &server.url]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("all 18 event types answered 2xx"),
+        "{stdout}"
+    );
+    // A field the payload types cannot read: every typed event is refused (500), so --all fails.
+    let output = trigger(&["--all", "--url", &server.url, "--set", "data.object.id=5"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("of 18 event types were not answered 2xx")
+    );
+}

@@ -5,6 +5,8 @@
 //! cargo run -p nextgen-examples --bin trigger -- charge.succeeded
 //! cargo run -p nextgen-examples --bin trigger -- refund.created --url http://127.0.0.1:9000/webhook
 //! cargo run -p nextgen-examples --bin trigger -- --data event.json --id evt_replay_1
+//! cargo run -p nextgen-examples --bin trigger -- charge.succeeded --set data.object.amount=500
+//! cargo run -p nextgen-examples --bin trigger -- --all
 //! cargo run -p nextgen-examples --bin trigger -- --list
 //! ```
 //!
@@ -36,8 +38,19 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 struct Args {
     /// The event type to send, such as `charge.succeeded` (`--list` shows them all). Optional
     /// with `--data`, where the file's type is sent.
-    #[arg(value_name = "EVENT_TYPE", required_unless_present_any = ["list", "data"])]
+    #[arg(value_name = "EVENT_TYPE", required_unless_present_any = ["list", "data", "all"])]
     event_type: Option<String>,
+
+    /// Send a sample of every event type of the catalog, one after another; fails if any
+    /// answer is not 2xx.
+    #[arg(long, conflicts_with_all = ["event_type", "data", "id"])]
+    all: bool,
+
+    /// Set a field of the event before it is sent: a dotted path from the envelope's top
+    /// (`data.object.amount=500`, `data.object.metadata.order_id="6735"`); the value is JSON,
+    /// or taken as a string when it is not. Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
 
     /// The webhook endpoint (plain http).
     #[arg(long, value_name = "URL", default_value = DEFAULT_WEBHOOK_URL)]
@@ -125,28 +138,78 @@ fn catalog_table(indent: &str) -> String {
 fn run(args: &Args) -> Result<(), Failure> {
     let url = check_url(&args.url)?;
     let secret = secret(args)?;
-    let (event_type, event_id, body) = match &args.data {
-        Some(path) => from_file(path, args)?,
-        None => from_sample(args)?,
-    };
-
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    let signature = sign(&body, &secret, timestamp);
-
-    println!("Sending {event_type} ({event_id}) to {url}");
+    let settings = args
+        .set
+        .iter()
+        .map(|setting| parse_setting(setting))
+        .collect::<Result<Vec<_>, _>>()?;
     let client = reqwest::blocking::Client::builder()
         .timeout(TIMEOUT)
         .build()
         .map_err(|error| Failure::delivery(format!("could not set up the HTTP client: {error}")))?;
+    if args.all {
+        return send_all(&client, &url, &secret, &settings);
+    }
+    let (event_type, event_id, body) = match &args.data {
+        Some(path) => from_file(path, args, &settings)?,
+        None => from_sample(args, &settings)?,
+    };
+    send(&client, &url, &secret, &event_type, &event_id, body)
+}
+
+/// Every catalog type in turn; a failure does not stop the others.
+fn send_all(
+    client: &reqwest::blocking::Client,
+    url: &reqwest::Url,
+    secret: &str,
+    settings: &[(Vec<String>, Value)],
+) -> Result<(), Failure> {
+    let mut failed = Vec::new();
+    for entry in EVENT_TYPES {
+        let mut event = sample(entry.name()).ok_or_else(|| unknown_event_type(entry.name()))?;
+        apply(&mut event, settings)?;
+        let id = event["id"].as_str().unwrap_or_default().to_owned();
+        let body = serde_json::to_vec_pretty(&event)
+            .map_err(|error| Failure::usage(format!("could not serialize the sample: {error}")))?;
+        if let Err(failure) = send(client, url, secret, entry.name(), &id, body) {
+            eprintln!("error: {}: {}", entry.name(), failure.message);
+            failed.push(entry.name());
+        }
+    }
+    match failed.as_slice() {
+        [] => {
+            println!("all {} event types answered 2xx", EVENT_TYPES.len());
+            Ok(())
+        }
+        failed => Err(Failure::delivery(format!(
+            "{} of {} event types were not answered 2xx: {}",
+            failed.len(),
+            EVENT_TYPES.len(),
+            failed.join(", ")
+        ))),
+    }
+}
+
+fn send(
+    client: &reqwest::blocking::Client,
+    url: &reqwest::Url,
+    secret: &str,
+    event_type: &str,
+    event_id: &str,
+    body: Vec<u8>,
+) -> Result<(), Failure> {
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let signature = sign(&body, secret, timestamp);
+    println!("Sending {event_type} ({event_id}) to {url}");
     let response = client
         .post(url.clone())
         .header(signature::HEADER, signature)
         .header("Content-Type", "application/json")
         .body(body)
         .send()
-        .map_err(|error| request_failure(&url, &error))?;
+        .map_err(|error| request_failure(url, &error))?;
 
     let status = response.status();
     let text = response
@@ -163,6 +226,70 @@ fn run(args: &Args) -> Result<(), Failure> {
         message.push_str(hint);
     }
     Err(Failure::delivery(message))
+}
+
+/// `PATH=VALUE` as a path and a JSON value (a string when VALUE is not JSON).
+fn parse_setting(setting: &str) -> Result<(Vec<String>, Value), Failure> {
+    let (path, value) = setting.split_once('=').ok_or_else(|| {
+        Failure::usage(format!(
+            "--set `{setting}`: write PATH=VALUE, such as `data.object.amount=500`"
+        ))
+    })?;
+    let path: Vec<String> = path.trim().split('.').map(str::to_owned).collect();
+    if path.iter().any(String::is_empty) {
+        return Err(Failure::usage(format!(
+            "--set `{setting}`: the path has an empty part; write dotted field names, such as `data.object.amount`"
+        )));
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+    Ok((path, value))
+}
+
+/// Applies `--set`s: each path must exist in the event, so a typo is an error, not a new
+/// field the server ignores.
+fn apply(event: &mut Value, settings: &[(Vec<String>, Value)]) -> Result<(), Failure> {
+    for (path, value) in settings {
+        let mut at = &mut *event;
+        for (depth, part) in path.iter().enumerate() {
+            let here = path[..depth].join(".");
+            let shown = if here.is_empty() {
+                "the envelope".to_owned()
+            } else {
+                format!("`{here}`")
+            };
+            at = match at {
+                Value::Object(fields) => {
+                    let known = fields.keys().cloned().collect::<Vec<_>>().join(", ");
+                    fields.get_mut(part).ok_or_else(|| {
+                        Failure::usage(format!(
+                            "--set {}: {shown} has no field `{part}`; its fields: {known}",
+                            path.join(".")
+                        ))
+                    })?
+                }
+                Value::Array(items) => {
+                    let length = items.len();
+                    part.parse::<usize>()
+                        .ok()
+                        .and_then(|index| items.get_mut(index))
+                        .ok_or_else(|| {
+                            Failure::usage(format!(
+                                "--set {}: {shown} is a list of {length}; `{part}` is not an index in it",
+                                path.join(".")
+                            ))
+                        })?
+                }
+                _ => {
+                    return Err(Failure::usage(format!(
+                        "--set {}: {shown} is a single value, not an object with fields",
+                        path.join(".")
+                    )));
+                }
+            };
+        }
+        *at = value.clone();
+    }
+    Ok(())
 }
 
 /// The endpoint URL, parsed; only plain http (this tool is built without TLS).
@@ -198,8 +325,11 @@ fn secret(args: &Args) -> Result<String, Failure> {
         })
 }
 
-/// A fresh sample of a catalog event type, with `--id` applied.
-fn from_sample(args: &Args) -> Result<(String, String, Vec<u8>), Failure> {
+/// A fresh sample of a catalog event type, with `--id` and `--set` applied.
+fn from_sample(
+    args: &Args,
+    settings: &[(Vec<String>, Value)],
+) -> Result<(String, String, Vec<u8>), Failure> {
     let Some(event_type) = &args.event_type else {
         return Err(Failure::usage(
             "name an event type to send, such as `charge.succeeded` (see --list)",
@@ -209,14 +339,19 @@ fn from_sample(args: &Args) -> Result<(String, String, Vec<u8>), Failure> {
     if let Some(id) = &args.id {
         event["id"] = Value::String(checked_id(id)?);
     }
+    apply(&mut event, settings)?;
     let id = event["id"].as_str().unwrap_or_default().to_owned();
     let body = serde_json::to_vec_pretty(&event)
         .map_err(|error| Failure::usage(format!("could not serialize the sample: {error}")))?;
     Ok((event_type.clone(), id, body))
 }
 
-/// The `--data` file: sent as read, or re-serialized with the `--id` replaced.
-fn from_file(path: &Path, args: &Args) -> Result<(String, String, Vec<u8>), Failure> {
+/// The `--data` file: sent as read, or re-serialized with `--id` and `--set` applied.
+fn from_file(
+    path: &Path,
+    args: &Args,
+    settings: &[(Vec<String>, Value)],
+) -> Result<(String, String, Vec<u8>), Failure> {
     let shown = path.display();
     let bytes = std::fs::read(path)
         .map_err(|error| Failure::usage(format!("could not read --data {shown}: {error}")))?;
@@ -228,13 +363,16 @@ fn from_file(path: &Path, args: &Args) -> Result<(String, String, Vec<u8>), Fail
             event.event_type
         )));
     }
-    let Some(id) = &args.id else {
+    if args.id.is_none() && settings.is_empty() {
         return Ok((event.event_type, event.id, bytes));
-    };
-    let id = checked_id(id)?;
+    }
     let mut json: Value = serde_json::from_slice(&bytes)
         .map_err(|error| Failure::usage(format!("--data {shown}: {error}")))?;
-    json["id"] = Value::String(id.clone());
+    if let Some(id) = &args.id {
+        json["id"] = Value::String(checked_id(id)?);
+    }
+    apply(&mut json, settings)?;
+    let id = json["id"].as_str().unwrap_or_default().to_owned();
     let body = serde_json::to_vec_pretty(&json)
         .map_err(|error| Failure::usage(format!("--data {shown}: {error}")))?;
     Ok((event.event_type, id, body))
