@@ -488,7 +488,7 @@ mod tests {
     #[test]
     fn sample_with_id_is_signed_as_sent() {
         let parsed = args(&["refund.created", "--id", "evt_fixed"]);
-        let Ok((event_type, id, body)) = from_sample(&parsed) else {
+        let Ok((event_type, id, body)) = from_sample(&parsed, &[]) else {
             panic!("no sample");
         };
         assert_eq!(
@@ -499,11 +499,33 @@ mod tests {
         let verifier = nextgen_events::Verifier::new(TEST_SECRET);
         assert!(verifier.verify_at(&body, &header, 1_713_745_200).is_ok());
         let unknown = args(&["refund.craeted"]);
-        let Err(failure) = from_sample(&unknown) else {
+        let Err(failure) = from_sample(&unknown, &[]) else {
             panic!("unknown type accepted");
         };
         assert_eq!(failure.status, 2);
         assert!(failure.message.contains("did you mean `refund.created`?"));
+    }
+
+    #[test]
+    fn settings_parse_json_values_or_strings() {
+        let parsed = |setting| {
+            parse_setting(setting)
+                .ok()
+                .map(|(path, value)| (path.join("/"), value))
+        };
+        assert_eq!(
+            parsed("data.object.amount=500"),
+            Some(("data/object/amount".to_owned(), Value::from(500)))
+        );
+        assert_eq!(
+            parsed("data.object.currency=eur"),
+            Some(("data/object/currency".to_owned(), Value::from("eur")))
+        );
+        assert_eq!(
+            parsed("data.object.metadata={\"a\":\"b\"}").map(|(_, value)| value),
+            Some(serde_json::json!({"a": "b"}))
+        );
+        assert!(parse_setting("data..amount=1").is_err());
     }
 
     #[test]
