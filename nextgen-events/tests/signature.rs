@@ -365,6 +365,36 @@ fn largest_timestamp_is_valid() {
     assert_eq!(error.code(), "timestamp_outside_tolerance");
 }
 
+#[test]
+fn a_skew_beyond_i64_saturates_on_its_own_side() {
+    // A skew that does not fit in an i64 is reported as the extreme of its own sign, so the
+    // message still says whether the timestamp is in the past or in the future.
+    let tolerance = DEFAULT_TOLERANCE.as_secs();
+    let future = sign(BODY, SECRET, u64::MAX);
+    assert_eq!(
+        check_err(&verifier(), BODY, &future, 0),
+        SignatureError::TimestampOutsideTolerance {
+            timestamp: u64::MAX,
+            skew: i64::MIN,
+            tolerance,
+        }
+    );
+    let message = check_err(&verifier(), BODY, &future, 0).to_string();
+    assert!(message.contains(" s in the future"), "{message}");
+
+    let past = sign(BODY, SECRET, 0);
+    assert_eq!(
+        check_err(&verifier(), BODY, &past, u64::MAX),
+        SignatureError::TimestampOutsideTolerance {
+            timestamp: 0,
+            skew: i64::MAX,
+            tolerance,
+        }
+    );
+    let message = check_err(&verifier(), BODY, &past, u64::MAX).to_string();
+    assert!(message.contains(" s in the past"), "{message}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The timestamp is MACed as the text the header sends, not as our formatting of the number
 // ---------------------------------------------------------------------------------------------
@@ -764,6 +794,21 @@ fn one_matching_v1_among_several_in_any_position() {
 }
 
 #[test]
+fn a_matching_signature_sent_more_than_once_still_verifies() {
+    // A sender that signs once per active secret repeats its signature when a rotation's old
+    // and new secrets are the same value; any matching entry makes the delivery genuine, however
+    // many others match too.
+    let good = v1(BODY, SECRET, NOW);
+    let foreign = v1(BODY, FOREIGN_SECRET, NOW);
+    for header in [
+        format!("t={NOW},v1={good},v1={good}"),
+        format!("t={NOW},v1={good},v1={foreign},v1={good},v1={good}"),
+    ] {
+        assert_eq!(check(&verifier(), BODY, &header, NOW), Ok(NOW), "{header}");
+    }
+}
+
+#[test]
 fn parsed_header_keeps_signatures_in_order() {
     let first = v1(BODY, SECRET, NOW);
     let second = v1(BODY, OTHER_SECRET, NOW);
@@ -990,6 +1035,41 @@ fn debug_of_verifier_and_secret_hides_secrets() {
             &forbidden,
         );
     }
+}
+
+#[test]
+fn debug_of_a_secret_names_only_its_kind() {
+    // What a log line shows of a configured secret: that it is one, and whether it has the
+    // `whsec_` prefix NextGen's secrets have (a quick check that the right value was set).
+    for secret in [SECRET, OTHER_SECRET, "whsec_"] {
+        assert_eq!(format!("{:?}", Secret::new(secret)), "Secret(\"whsec_…\")");
+    }
+    for secret in [
+        "n0_pr3fix_S3cr3t_value",
+        " whsec_leading_space",
+        "WHSEC_upper",
+        "",
+    ] {
+        assert_eq!(format!("{:?}", Secret::new(secret)), "Secret(\"…\")");
+    }
+}
+
+#[test]
+fn debug_of_a_parsed_header_shows_its_timestamp_and_count_not_its_signatures() {
+    let first = v1(BODY, SECRET, NOW);
+    let second = v1(BODY, OTHER_SECRET, NOW);
+    let header = format!("t={NOW},v1={first},v1={second}");
+    let parsed = SignatureHeader::parse(&header).unwrap();
+    let debug = format!("{parsed:?}");
+    assert_eq!(
+        debug,
+        format!("SignatureHeader {{ timestamp: {NOW}, signatures: 2 }}")
+    );
+    assert_clean(
+        "SignatureHeader Debug (pretty)",
+        &format!("{parsed:#?}"),
+        &[first[..16].to_owned(), second[..16].to_owned()],
+    );
 }
 
 #[test]

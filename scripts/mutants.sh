@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Mutation testing with cargo-mutants on the files users trust most: the signature scheme, the
+# actix module (body reading and answers), the configuration, the idempotency stores (the
+# in-memory one and the Redis one, against a real redis-server) and dispatch.
+#
+#   scripts/mutants.sh                                   # every covered file, one after another
+#   scripts/mutants.sh nextgen-events/src/signature.rs   # only these files
+#
+# Each file is mutated on its own, and each of its mutants is tested only with the test targets
+# that exercise that file (listed in `tests_for` below), so a run stays as short as it can.
+# Results go to mutants.out/<file>/mutants.out/ (outcomes.json, missed.txt, caught.txt, ...);
+# a per-file caught / missed / timeout / unviable table is printed at the end. Mutants known to
+# be equivalent (no behaviour can tell them apart) are excluded, with the reason, in
+# mutants.toml. The script exits non-zero when any mutant was missed (or the run failed).
+#
+# It installs cargo-mutants when it is missing, and starts a throwaway redis-server (installing
+# the Debian package when missing, as .ci/run does) when the Redis store is in scope. Extra
+# cargo-mutants options can be given in MUTANTS_ARGS (e.g. "--iterate"), and MUTANTS_JOBS sets how
+# many mutants build and test at once (default 1).
+# It is slow: every mutant is a rebuild and a test run. Expect about an hour per large file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+ALL_FILES=(
+    nextgen-events/src/signature.rs
+    nextgen-events/src/config.rs
+    nextgen-events/src/dispatch.rs
+    nextgen-events/src/idempotency/mod.rs
+    nextgen-events/src/idempotency/claims.rs
+    nextgen-events/src/idempotency/memory.rs
+    nextgen-events/src/actix.rs
+    nextgen-events/src/redis.rs
+)
+
+# The test targets that exercise a file, as `cargo test` arguments. nextgen-events' own tests
+# are in nextgen-events/tests/, the end-to-end ones in tests/tests/ (package nextgen-tests).
+# macro_ui (trybuild) is never run: the macro crate is not mutated, and it compiles for minutes.
+tests_for() {
+    case "$1" in
+    */signature.rs)
+        echo "--test signature --test config --test http --test hostile --test delivery" ;;
+    */config.rs)
+        echo "--test config --test signature --test http --test hostile --test delivery --test idempotency --test handlers" ;;
+    */dispatch.rs)
+        echo "--test handlers --test idempotency --test delivery --test http --test hostile --test hygiene --test parsing --test duplicate_names --test envelope" ;;
+    */idempotency/*.rs)
+        echo "--lib --test idempotency --test handlers --test delivery --test http" ;;
+    */actix.rs)
+        echo "--test http --test hostile --test hygiene --test handlers --test delivery --test duplicate_names --test idempotency" ;;
+    */redis.rs)
+        echo "--lib --test redis" ;;
+    *)
+        echo "no test selection for $1: add it to tests_for in $0" >&2
+        return 1 ;;
+    esac
+}
+
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=("${ALL_FILES[@]}")
+for file in "${files[@]}"; do
+    [ -f "$file" ] || { echo "no such file: $file" >&2; exit 2; }
+    tests_for "$file" >/dev/null
+done
+
+# --- cargo-mutants ---------------------------------------------------------------------------
+if ! cargo mutants --version >/dev/null 2>&1; then
+    echo "installing cargo-mutants"
+    cargo install --locked cargo-mutants
+fi
+echo "$(cargo mutants --version)"
+
+# --- a throwaway redis-server, when the Redis store is in scope (as in .ci/run) --------------
+needs_redis=false
+for file in "${files[@]}"; do
+    case "$file" in */redis.rs) needs_redis=true ;; esac
+done
+
+redis_pid=""
+redis_dir=""
+stop_redis() {
+    if [ -n "$redis_pid" ]; then
+        kill "$redis_pid" 2>/dev/null || true
+        wait "$redis_pid" 2>/dev/null || true
+    fi
+    [ -z "$redis_dir" ] || rm -rf "$redis_dir"
+}
+trap stop_redis EXIT
+
+# True when something already listens on 127.0.0.1:$1.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if $needs_redis; then
+    if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+        echo "installing redis-server"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+    fi
+    redis_dir="$(mktemp -d)"
+    redis_port=""
+    for _ in $(seq 1 20); do
+        port=$((20000 + RANDOM % 40000))
+        port_in_use "$port" && continue
+        redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+            --daemonize no --dir "$redis_dir" >"$redis_dir/redis.log" 2>&1 &
+        redis_pid=$!
+        for _ in $(seq 1 100); do
+            if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = "PONG" ]; then
+                redis_port=$port
+                break 2
+            fi
+            kill -0 "$redis_pid" 2>/dev/null || break # it exited: the port was taken
+            sleep 0.1
+        done
+        kill "$redis_pid" 2>/dev/null || true
+        wait "$redis_pid" 2>/dev/null || true
+        redis_pid=""
+    done
+    if [ -z "$redis_port" ]; then
+        echo "could not start redis-server on a free loopback port:" >&2
+        cat "$redis_dir/redis.log" >&2 || true
+        exit 1
+    fi
+    export NEXTGEN_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/"
+    echo "redis-server at $NEXTGEN_TEST_REDIS_URL"
+fi
+
+# --- one cargo-mutants run per file ----------------------------------------------------------
+out_dir() { echo "mutants.out/$(echo "${1#nextgen-events/src/}" | tr '/' '_' | sed 's/\.rs$//')"; }
+
+status=0
+for file in "${files[@]}"; do
+    out="$(out_dir "$file")"
+    mkdir -p "$out"
+    read -r -a test_args <<<"$(tests_for "$file")"
+    features=()
+    case "$file" in */redis.rs) features=(--features "nextgen-events/redis nextgen-tests/redis") ;; esac
+    echo
+    echo "=== $file: tests ${test_args[*]}"
+    # The baseline, run here: cargo-mutants' own baseline tests only the mutated package, even
+    # with --test-package, so it cannot run the nextgen-tests targets. Its time sets the
+    # timeout of each mutant's test run (five times it, at least 30 s).
+    cargo test -p nextgen-events -p nextgen-tests "${features[@]}" --no-run "${test_args[@]}"
+    start=$(date +%s)
+    if ! cargo test -p nextgen-events -p nextgen-tests "${features[@]}" "${test_args[@]}" \
+        >"$out/baseline.log" 2>&1; then
+        cat "$out/baseline.log" >&2
+        echo "the unmutated tree fails its tests: no mutant of $file tested" >&2
+        status=1
+        continue
+    fi
+    timeout=$(( ($(date +%s) - start) * 5 ))
+    [ "$timeout" -ge 30 ] || timeout=30
+    echo "baseline passed; test timeout ${timeout} s"
+    # shellcheck disable=SC2086 # MUTANTS_ARGS is a list of options
+    cargo mutants --config mutants.toml --package nextgen-events --file "$file" \
+        --test-workspace=false --test-package nextgen-events,nextgen-tests \
+        --baseline=skip --timeout "$timeout" \
+        "${features[@]}" --output "$out" --jobs "${MUTANTS_JOBS:-1}" ${MUTANTS_ARGS:-} \
+        -- "${test_args[@]}" || status=$?
+done
+
+# --- summary ---------------------------------------------------------------------------------
+echo
+python3 - "$root" "${files[@]}" <<'EOF'
+import json, sys, os, subprocess
+root, files = sys.argv[1], sys.argv[2:]
+def out_dir(f):
+    rel = f.removeprefix("nextgen-events/src/").removesuffix(".rs").replace("/", "_")
+    return os.path.join(root, "mutants.out", rel, "mutants.out", "outcomes.json")
+row = "{:<40} {:>6} {:>6} {:>6} {:>7} {:>8}"
+print(row.format("file", "total", "caught", "missed", "timeout", "unviable"))
+missed = []
+for f in files:
+    path = out_dir(f)
+    if not os.path.exists(path):
+        print(f"{f:<40} (no outcomes: the run did not finish)")
+        continue
+    data = json.load(open(path))
+    counts = {k: data.get(k, 0) for k in ("caught", "missed", "timeout", "unviable")}
+    total = data.get("total_mutants", sum(counts.values()))
+    print(row.format(f, total, counts["caught"], counts["missed"], counts["timeout"], counts["unviable"]))
+    for outcome in data.get("outcomes", []):
+        scenario = outcome.get("scenario")
+        if isinstance(scenario, dict) and outcome.get("summary") == "MissedMutant":
+            m = scenario.get("Mutant", {})
+            missed.append(m.get("name", str(m)))
+if missed:
+    print("\nmissed:")
+    for m in missed:
+        print("  " + m)
+EOF
+exit "$status"
