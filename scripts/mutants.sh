@@ -127,6 +127,12 @@ if $needs_redis; then
 fi
 
 # --- one cargo-mutants run per file ----------------------------------------------------------
+# Mutated copies of the tree build into a target directory of their own: cargo tells a package's
+# builds apart by its path relative to the workspace, not by the tree, so a mutant built into
+# the tree's own target directory could be taken as up to date by a later build of the real
+# tree (whose sources are older), and its tests would run against the mutant.
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+mutants_target="$target_dir/mutants"
 out_dir() { echo "mutants.out/$(echo "${1#nextgen-events/src/}" | tr '/' '_' | sed 's/\.rs$//')"; }
 
 status=0
@@ -154,7 +160,7 @@ for file in "${files[@]}"; do
     [ "$timeout" -ge 30 ] || timeout=30
     echo "baseline passed; test timeout ${timeout} s"
     # shellcheck disable=SC2086 # MUTANTS_ARGS is a list of options
-    cargo mutants --config mutants.toml --package nextgen-events --file "$file" \
+    CARGO_TARGET_DIR="$mutants_target" cargo mutants --config mutants.toml --package nextgen-events --file "$file" \
         --test-workspace=false --test-package nextgen-events,nextgen-tests \
         --baseline=skip --timeout "$timeout" \
         "${features[@]}" --output "$out" --jobs "${MUTANTS_JOBS:-1}" ${MUTANTS_ARGS:-} \

@@ -1,12 +1,17 @@
 //! `WebhookConfig` settings seen through `receive`: the configured tolerance (not the default)
-//! decides which timestamps are accepted, in both directions, against an injected clock.
+//! decides which timestamps are accepted, in both directions, against an injected clock; a
+//! list of secrets (as `NEXTGEN_WEBHOOK_SECRET` holds it) accepts each of them.
 
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
+use nextgen_events::config::SECRET_ENV;
+use nextgen_events::idempotency::{Claim, DEFAULT_LEASE, MemoryStore};
 use nextgen_events::signature::DEFAULT_TOLERANCE;
-use nextgen_events::{Context, SignatureError, WebhookConfig, WebhookError, receive, sign};
+use nextgen_events::{
+    ConfigError, Context, SignatureError, WebhookConfig, WebhookError, receive, sign,
+};
 
 const SECRET: &str = "whsec_config_tolerance";
 /// The configured clock's "now".
@@ -107,4 +112,93 @@ async fn without_a_tolerance_setting_the_default_applies() {
             _ => panic!("signed at {timestamp} (now {NOW}): {result:?}"),
         }
     }
+}
+
+#[actix_rt::test]
+async fn a_secret_list_accepts_each_of_its_secrets_and_only_those() {
+    // As `NEXTGEN_WEBHOOK_SECRET` holds it during a rotation: spaces around each secret and
+    // empty entries are ignored.
+    let config = WebhookConfig::from_secret_list(" whsec_list_old , whsec_list_new,, ")
+        .unwrap()
+        .clock(|| NOW);
+    assert_eq!(config.secret_count(), 2);
+    for (index, secret) in ["whsec_list_old", "whsec_list_new"].into_iter().enumerate() {
+        let body = body(&format!("evt_secret_list_{index}"));
+        let header = sign(&body, secret, NOW);
+        let result = receive(&config, &body, Some(&header), &Context::new()).await;
+        assert!(result.is_ok(), "signed with {secret}: {result:?}");
+    }
+    let body = body("evt_secret_list_foreign");
+    let header = sign(&body, " whsec_list_old ", NOW);
+    let error = receive(&config, &body, Some(&header), &Context::new())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "signature_mismatch");
+}
+
+#[test]
+fn a_secret_list_without_a_secret_is_refused_naming_the_variable() {
+    for list in ["", "   ", ",", " , ,, "] {
+        let error = WebhookConfig::from_secret_list(list).unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::EmptySecret {
+                variable: SECRET_ENV
+            },
+            "{list:?}"
+        );
+        assert!(error.to_string().contains(SECRET_ENV), "{error}");
+    }
+}
+
+#[actix_rt::test]
+async fn the_configured_store_and_lease_are_the_ones_in_use() {
+    let config = WebhookConfig::new(SECRET);
+    assert!(
+        config.store().is_some(),
+        "redelivery detection is on by default"
+    );
+    assert_eq!(config.lease_duration(), DEFAULT_LEASE);
+
+    // `store()` hands out the configured store itself: a claim through it is seen by the store.
+    let store = MemoryStore::default();
+    let lease = Duration::from_secs(7);
+    let config = config.idempotency_store(store.clone()).lease(lease);
+    assert_eq!(config.lease_duration(), lease);
+    let claim = config
+        .store()
+        .unwrap()
+        .claim("evt_config_store", "handler", config.lease_duration())
+        .await
+        .unwrap();
+    assert!(matches!(claim, Claim::Claimed(_)), "{claim:?}");
+    assert_eq!(store.len(), 1);
+
+    assert!(config.without_idempotency().store().is_none());
+}
+
+#[test]
+fn debug_shows_the_settings_and_never_a_secret() {
+    // What a start-up log line of the configuration shows.
+    let config = WebhookConfig::new("whsec_debug_current_S3cr3t")
+        .with_secret("n0prefix_debug_S3cr3t")
+        .tolerance(Duration::from_secs(42))
+        .body_limit(12_345)
+        .body_timeout(Duration::from_secs(9))
+        .lease(Duration::from_secs(77));
+    for debug in [format!("{config:?}"), format!("{config:#?}")] {
+        for shown in [
+            "WebhookConfig",
+            "42s",
+            "12345",
+            "9s",
+            "77s",
+            "idempotency: true",
+        ] {
+            assert!(debug.contains(shown), "{shown:?} missing from {debug}");
+        }
+        assert!(!debug.contains("S3cr3t"), "a secret is shown: {debug}");
+    }
+    let debug = format!("{:?}", config.without_idempotency());
+    assert!(debug.contains("idempotency: false"), "{debug}");
 }
