@@ -171,3 +171,43 @@ async fn a_signature_mismatch_answers_generically_and_logs_the_hints() {
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("leading or trailing whitespace"), "{logs}");
 }
+
+#[actix_rt::test]
+async fn each_delivery_logs_its_outcome_at_its_level() {
+    // Operators alert on the warning: a delivery whose handlers did not all succeed says so at
+    // WARN, one that was fully handled at INFO.
+    let captured = captured();
+    let server = TestServer::start(WebhookConfig::new(SECRET), |_| {});
+    for (id, description) in [
+        ("evt_hyg_outcome_ok", "fine"),
+        ("evt_hyg_outcome_fail", "fail BODY-MARKER-7f3a"),
+    ] {
+        let body = json!({ "id": id, "object": "event", "created": 1, "livemode": false,
+                           "type": "charge.captured",
+                           "data": { "object": { "id": "ch_1", "amount": 2000, "amount_refunded": 0,
+                                                 "currency": "usd", "paid": true, "status": "succeeded",
+                                                 "description": description } } })
+        .to_string();
+        let signature = sign(body.as_bytes(), SECRET, now());
+        post(&server.url("/webhook"), body, Some(&signature)).await;
+    }
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let outcome = |id: &str| -> Vec<String> {
+        logs.lines()
+            .filter(|line| line.contains(id) && line.contains("handled"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let ok = outcome("evt_hyg_outcome_ok");
+    assert!(
+        matches!(ok.as_slice(), [line] if line.contains(" INFO ") && line.contains("event handled")),
+        "{ok:#?}"
+    );
+    let failed = outcome("evt_hyg_outcome_fail");
+    assert!(
+        matches!(failed.as_slice(), [line] if line.contains(" WARN ")
+            && line.contains("event not fully handled")
+            && line.contains("failed=1")),
+        "{failed:#?}"
+    );
+}
