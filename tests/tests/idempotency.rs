@@ -233,6 +233,58 @@ async fn token(store: &MemoryStore, id: &str, lease: Duration) -> OwnerToken {
 }
 
 #[actix_rt::test]
+async fn by_default_a_done_marker_is_kept_for_the_72_hours_nextgen_retries() {
+    let three_days = Duration::from_secs(72 * 60 * 60);
+    let clock = ManualClock::new();
+    let store = MemoryStore::default().with_clock(clock.reader());
+    let lease = Duration::from_secs(60);
+    let owner = token(&store, "evt_default_retention", lease).await;
+    assert!(
+        store
+            .complete("evt_default_retention", "h", owner)
+            .await
+            .unwrap()
+    );
+
+    // A redelivery a second before the three days are over is still skipped...
+    clock.advance(three_days - Duration::from_secs(1));
+    assert_eq!(
+        store
+            .claim("evt_default_retention", "h", lease)
+            .await
+            .unwrap(),
+        Claim::AlreadyDone
+    );
+    // ...and once they are over, the marker is gone.
+    clock.advance(Duration::from_secs(1));
+    assert!(matches!(
+        store
+            .claim("evt_default_retention", "h", lease)
+            .await
+            .unwrap(),
+        Claim::Claimed(_)
+    ));
+}
+
+#[test]
+fn owner_tokens_are_unique_and_read_back_from_their_number_or_text() {
+    // A store of its own keeps a claim's owner as a number (`as_u128`) or as text (`Display`),
+    // and must get the very token back from it.
+    let tokens: Vec<OwnerToken> = (0..100).map(|_| OwnerToken::new()).collect();
+    let numbers: std::collections::HashSet<u128> =
+        tokens.iter().map(|token| token.as_u128()).collect();
+    assert_eq!(numbers.len(), tokens.len(), "two tokens share a number");
+    for token in tokens {
+        assert_eq!(OwnerToken::from_u128(token.as_u128()), token);
+        let text = token.to_string();
+        assert_eq!(text.len(), 32, "{text}");
+        assert_eq!(u128::from_str_radix(&text, 16).unwrap(), token.as_u128());
+        // Debug output (a `Claim` in a log line) shows the same text.
+        assert_eq!(format!("{token:?}"), format!("OwnerToken({text})"));
+    }
+}
+
+#[actix_rt::test]
 async fn when_full_the_oldest_done_markers_go_first_and_live_claims_never() {
     let clock = ManualClock::new();
     let store = clock.store(Duration::from_secs(3600), 4);
