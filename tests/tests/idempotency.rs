@@ -51,6 +51,24 @@ async fn slow(event: Event<Customer>) {
     }
 }
 
+/// Entered by each delivery of `evt_idem_turns` that runs it, held until the test lets it go;
+/// fails the first time.
+static TURN_ENTERED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+static TURN_RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[nextgen_event("customer.deleted")]
+async fn held_turn(event: Event<Customer>) -> Result<(), String> {
+    let first = runs(&event.id, "held_turn") == 0;
+    ran(&event.id, "held_turn");
+    TURN_ENTERED.notify_one();
+    TURN_RELEASE.notified().await;
+    if first {
+        Err("first attempt fails".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
 #[actix_rt::test]
 async fn a_redelivered_event_is_acknowledged_without_running_its_handlers_again() {
     let server = TestServer::start(WebhookConfig::new(SECRET), |_| {});
@@ -109,6 +127,42 @@ async fn concurrent_duplicates_run_the_handler_once() {
     let again = post(&url, body, Some(&signature)).await;
     assert_eq!(again.status, 200);
     assert_eq!(runs("evt_idem_race", "slow"), 1);
+}
+
+#[actix_rt::test]
+async fn duplicates_keep_taking_turns_after_the_first_delivery_hands_over() {
+    // A fails and hands the event over to B, which was waiting and now runs the handler again;
+    // C, arriving while B runs, waits for B too (and then finds the handler done) instead of
+    // finding B's claim and being refused.
+    let server = TestServer::start(WebhookConfig::new(SECRET), |_| {});
+    let (body, signature) = delivery("evt_idem_turns", "customer.deleted");
+    let url = server.url("/webhook");
+    let send = || {
+        let (url, body, signature) = (url.clone(), body.clone(), signature.clone());
+        actix_rt::spawn(async move { post(&url, body, Some(&signature)).await })
+    };
+    let a = send();
+    TURN_ENTERED.notified().await;
+    let b = send();
+    // B is waiting for A's turn when A ends.
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    assert!(!b.is_finished(), "B waits for A");
+    TURN_RELEASE.notify_one();
+    TURN_ENTERED.notified().await;
+    let c = send();
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    assert!(!c.is_finished(), "C waits for B");
+    TURN_RELEASE.notify_one();
+    let (a, b, c) = (a.await.unwrap(), b.await.unwrap(), c.await.unwrap());
+    assert_eq!(
+        (a.status, b.status, c.status),
+        (500, 200, 200),
+        "{:?} {:?} {:?}",
+        a.body,
+        b.body,
+        c.body
+    );
+    assert_eq!(runs("evt_idem_turns", "held_turn"), 2);
 }
 
 #[actix_rt::test]
