@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nextgen_events::inbox::{Finish, HandlerFailure, Inbox, InboxEntry};
+#[cfg(feature = "redis-tests")]
+use nextgen_tests::services::redis_url;
 use serde_json::Value;
 
 /// 2026-11-20T08:00:00Z: the first entry's received time; the others follow a minute apart.
@@ -146,29 +148,9 @@ fn sqlite_inbox() -> Target {
 }
 
 #[cfg(feature = "redis-tests")]
-const URL_ENV: &str = "NEXTGEN_TEST_REDIS_URL";
-
 #[cfg(feature = "redis-tests")]
-const SKIP_ENV: &str = "NEXTGEN_SKIP_REDIS_TESTS";
-
 /// The shared Redis's URL; `None` (after saying so) only when skipping was asked for.
 #[cfg(feature = "redis-tests")]
-fn redis_url() -> Option<String> {
-    match std::env::var(URL_ENV) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
-        _ if std::env::var(SKIP_ENV).is_ok_and(|value| value == "1") => {
-            println!(
-                "SKIPPED: {SKIP_ENV}=1 and {URL_ENV} not set: the tool on Redis was not tested"
-            );
-            None
-        }
-        _ => panic!(
-            "{URL_ENV} is not set: start a redis-server and export {URL_ENV}=redis://127.0.0.1:PORT/ \
-             (.ci/run does both), or set {SKIP_ENV}=1 to skip these tests on purpose"
-        ),
-    }
-}
-
 /// A key prefix no other test or run uses.
 #[cfg(feature = "redis-tests")]
 fn unique_prefix(test: &str) -> String {
@@ -187,7 +169,7 @@ fn unique_prefix(test: &str) -> String {
 /// A filled Redis inbox under a fresh prefix; `None` when the Redis tests are skipped.
 #[cfg(feature = "redis-tests")]
 fn redis_inbox() -> Option<Target> {
-    let url = redis_url()?;
+    let url = redis_url("the inbox tool on Redis")?;
     let prefix = unique_prefix("filled");
     block_on(async {
         let inbox = nextgen_events::redis::RedisInbox::connect(&url, prefix.clone())
@@ -602,7 +584,9 @@ fn redis_replay_dead_since_a_time() {
 #[cfg(feature = "redis-tests")]
 #[test]
 fn redis_an_unknown_prefix_is_not_created() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = redis_url("the inbox tool on Redis") else {
+        return;
+    };
     let prefix = unique_prefix("missing");
     let target = Target {
         options: vec![

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ use nextgen_events::inbox::Inbox;
 use nextgen_events::sign;
 use nextgen_events::sqlite::SqliteInbox;
 use nextgen_examples::{TEST_SECRET, sample};
+use nextgen_tests::services::TempFile;
 
 /// The example server in inbox mode on `path`, its output lines on a channel.
 struct Server {
@@ -88,17 +89,6 @@ impl Drop for Server {
     }
 }
 
-/// A fresh file path, removed with its WAL files when dropped.
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
-}
-
 fn deliver(url: &str, id: &str) {
     let mut event = sample("charge.succeeded").unwrap();
     event["id"] = id.into();
@@ -138,8 +128,7 @@ fn stats(path: &Path) -> nextgen_events::inbox::InboxStats {
 
 #[test]
 fn acknowledged_deliveries_survive_sigkill_and_are_handled_once_after_the_restart() {
-    let file =
-        TempFile(std::env::temp_dir().join(format!("nextgen-kill-{}.sqlite3", std::process::id())));
+    let file = TempFile::new("kill");
     let ids: Vec<String> = (0..40).map(|n| format!("evt_kill_{n:03}")).collect();
 
     // A server that only takes deliveries in, killed right after the last 200.
@@ -173,9 +162,7 @@ fn acknowledged_deliveries_survive_sigkill_and_are_handled_once_after_the_restar
 
 #[test]
 fn a_kill_while_handling_loses_nothing() {
-    let file = TempFile(
-        std::env::temp_dir().join(format!("nextgen-kill-busy-{}.sqlite3", std::process::id())),
-    );
+    let file = TempFile::new("kill-busy");
     let ids: Vec<String> = (0..60).map(|n| format!("evt_busy_{n:03}")).collect();
     let server = Server::start(&file.0, 2);
     for id in &ids {

@@ -21,26 +21,7 @@ use nextgen_events::inbox::{Inbox, InboxStats};
 use nextgen_events::redis::RedisInbox;
 use nextgen_events::sign;
 use nextgen_examples::{TEST_SECRET, sample};
-
-const URL_ENV: &str = "NEXTGEN_TEST_REDIS_URL";
-const SKIP_ENV: &str = "NEXTGEN_SKIP_REDIS_TESTS";
-
-/// The shared Redis's URL; `None` (after saying so) only when skipping was asked for.
-fn redis_url() -> Option<String> {
-    match std::env::var(URL_ENV) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
-        _ if std::env::var(SKIP_ENV).is_ok_and(|value| value == "1") => {
-            println!(
-                "SKIPPED: {SKIP_ENV}=1 and {URL_ENV} not set: the server on Redis was not tested"
-            );
-            None
-        }
-        _ => panic!(
-            "{URL_ENV} is not set: start a redis-server and export {URL_ENV}=redis://127.0.0.1:PORT/ \
-             (.ci/run does both), or set {SKIP_ENV}=1 to skip these tests on purpose"
-        ),
-    }
-}
+use nextgen_tests::services::redis_url;
 
 /// A key prefix no other test or run uses.
 fn unique_prefix(test: &str) -> String {
@@ -176,7 +157,9 @@ fn until_handled(url: &str, prefix: &str, count: u64) {
 
 #[test]
 fn replicas_share_the_inbox_and_one_killed_after_the_200_loses_nothing() {
-    let Some(redis) = redis_url() else { return };
+    let Some(redis) = redis_url("the example server on a Redis inbox") else {
+        return;
+    };
     let prefix = unique_prefix("replicas");
     let ids: Vec<String> = (0..30).map(|n| format!("evt_redis_kill_{n:03}")).collect();
 

@@ -7,7 +7,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,28 +15,8 @@ use nextgen_events::inbox::{Inbox, InboxRecord, InboxState};
 use nextgen_events::prelude::*;
 use nextgen_events::sign;
 use nextgen_events::sqlite::SqliteInbox;
+use nextgen_tests::services::TempFile;
 use support::{SECRET, TestServer, now, post, ran, runs};
-
-/// A fresh file in the temporary directory, removed with its WAL files when dropped.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(label: &str) -> Self {
-        TempFile(std::env::temp_dir().join(format!(
-            "nextgen-inbox-{label}-{}-{}.sqlite3",
-            std::process::id(),
-            nextgen_tests::contract::unique("file")
-        )))
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
-}
 
 /// How many more times `b_flaky` fails, per event id.
 static FAILURES_LEFT: Mutex<Option<HashMap<String, u32>>> = Mutex::new(None);

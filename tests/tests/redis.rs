@@ -17,7 +17,7 @@ mod support;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -25,37 +25,8 @@ use nextgen_events::idempotency::{Claim, IdempotencyStore};
 use nextgen_events::prelude::*;
 use nextgen_events::redis::RedisIdempotencyStore;
 use nextgen_tests::contract::StoreUnderTest;
+use nextgen_tests::services::{redis_url, unique_prefix};
 use support::{SECRET, TestServer, delivery, post, ran, runs};
-
-const URL_ENV: &str = "NEXTGEN_TEST_REDIS_URL";
-
-/// Set to `1` to skip these tests on purpose (each says so); otherwise a missing
-/// `NEXTGEN_TEST_REDIS_URL` fails them, so a run without Redis never passes for one with it.
-const SKIP_ENV: &str = "NEXTGEN_SKIP_REDIS_TESTS";
-
-/// The shared Redis's URL; `None` (after saying so) only when skipping was asked for.
-fn redis_url() -> Option<String> {
-    match std::env::var(URL_ENV) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
-        _ if std::env::var(SKIP_ENV).is_ok_and(|value| value == "1") => {
-            println!("SKIPPED: {SKIP_ENV}=1 and {URL_ENV} not set: the Redis store was not tested");
-            None
-        }
-        _ => panic!(
-            "{URL_ENV} is not set: start a redis-server and export {URL_ENV}=redis://127.0.0.1:PORT/ \
-             (.ci/run does both), or set {SKIP_ENV}=1 to skip these tests on purpose"
-        ),
-    }
-}
-
-/// A key prefix no other test or run uses.
-fn unique_prefix(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("nextgen-test:{test}:{}:{nanos}", std::process::id())
-}
 
 /// A store on `url` keeping markers for ten minutes: test keys do not linger for days.
 async fn store(url: &str, prefix: &str) -> RedisIdempotencyStore {
@@ -135,7 +106,9 @@ fn event_id(test: &str, n: usize) -> String {
 
 #[actix_rt::test]
 async fn two_replicas_sharing_redis_run_each_handler_once_per_event() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = redis_url("the Redis store") else {
+        return;
+    };
     let prefix = unique_prefix("replicas");
     // Two replicas, each with its own connection to the same Redis.
     let a = TestServer::start(
@@ -211,7 +184,9 @@ async fn two_replicas_sharing_redis_run_each_handler_once_per_event() {
 
 #[actix_rt::test]
 async fn a_handler_that_failed_on_one_replica_succeeds_on_redelivery_to_another() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = redis_url("the Redis store") else {
+        return;
+    };
     let prefix = unique_prefix("handover");
     let a = TestServer::start(
         WebhookConfig::new(SECRET).idempotency_store(store(&url, &prefix).await),
@@ -253,7 +228,7 @@ impl RedisHarness {
     const RETENTION: Duration = Duration::from_millis(1500);
 
     async fn connect() -> Option<Self> {
-        let url = redis_url()?;
+        let url = redis_url("the Redis store")?;
         let store = RedisIdempotencyStore::connect(&url, unique_prefix("contract"))
             .await
             .unwrap()
@@ -285,7 +260,9 @@ nextgen_tests::store_contract_tests!(match RedisHarness::connect().await {
 
 #[actix_rt::test]
 async fn errors_name_the_operation_and_never_the_password() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = redis_url("the Redis store") else {
+        return;
+    };
     // A port nothing listens on.
     let port = free_port();
     let error = RedisIdempotencyStore::connect(
@@ -398,7 +375,7 @@ impl Drop for OwnRedis {
 
 #[actix_rt::test]
 async fn losing_redis_answers_500_and_runs_nothing_until_it_is_back() {
-    if redis_url().is_none() {
+    if redis_url("the Redis store").is_none() {
         return;
     }
     let mut redis = OwnRedis::start().await;

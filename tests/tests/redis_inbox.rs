@@ -18,7 +18,7 @@ mod support;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use nextgen_events::idempotency::Claim;
 use nextgen_events::inbox::{
@@ -27,37 +27,8 @@ use nextgen_events::inbox::{
 use nextgen_events::prelude::*;
 use nextgen_events::redis::RedisInbox;
 use nextgen_events::sign;
+use nextgen_tests::services::{redis_url, unique_prefix};
 use support::{SECRET, TestServer, delivery, now, post, ran, runs};
-
-const URL_ENV: &str = "NEXTGEN_TEST_REDIS_URL";
-
-/// Set to `1` to skip these tests on purpose (each says so); otherwise a missing
-/// `NEXTGEN_TEST_REDIS_URL` fails them, so a run without Redis never passes for one with it.
-const SKIP_ENV: &str = "NEXTGEN_SKIP_REDIS_TESTS";
-
-/// The shared Redis's URL; `None` (after saying so) only when skipping was asked for.
-fn redis_url() -> Option<String> {
-    match std::env::var(URL_ENV) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
-        _ if std::env::var(SKIP_ENV).is_ok_and(|value| value == "1") => {
-            println!("SKIPPED: {SKIP_ENV}=1 and {URL_ENV} not set: the Redis inbox was not tested");
-            None
-        }
-        _ => panic!(
-            "{URL_ENV} is not set: start a redis-server and export {URL_ENV}=redis://127.0.0.1:PORT/ \
-             (.ci/run does both), or set {SKIP_ENV}=1 to skip these tests on purpose"
-        ),
-    }
-}
-
-/// A key prefix no other test or run uses.
-fn unique_prefix(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("nextgen-test:{test}:{}:{nanos}", std::process::id())
-}
 
 /// A fresh event id, like NextGen's.
 fn event_id(test: &str, n: usize) -> String {
@@ -151,7 +122,7 @@ struct Setup {
 
 impl Setup {
     async fn new(label: &str) -> Option<Setup> {
-        let url = redis_url()?;
+        let url = redis_url("the Redis inbox")?;
         let prefix = unique_prefix(label);
         let clock = Arc::new(AtomicU64::new(1_800_000_000_000));
         let reader = Arc::clone(&clock);
@@ -507,7 +478,9 @@ async fn replica(url: &str, prefix: &str, name: &'static str) -> TestServer {
 
 #[actix_rt::test]
 async fn two_replicas_share_one_inbox_and_run_each_handler_once_per_event() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = redis_url("the Redis inbox") else {
+        return;
+    };
     let prefix = unique_prefix("replicas");
     let a = replica(&url, &prefix, "on a").await;
     let b = replica(&url, &prefix, "on b").await;
@@ -581,7 +554,9 @@ async fn two_replicas_share_one_inbox_and_run_each_handler_once_per_event() {
 
 #[actix_rt::test]
 async fn a_delivery_held_by_a_consumer_that_died_is_taken_over_after_the_lease() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = redis_url("the Redis inbox") else {
+        return;
+    };
     let prefix = unique_prefix("takeover");
     let lease = Duration::from_millis(500);
     // Replica A only takes deliveries in.
@@ -672,7 +647,9 @@ fn entry(id: &str, received_at_ms: u64) -> InboxEntry {
 
 #[actix_rt::test]
 async fn renewals_keep_a_delivery_and_only_its_owner_finishes_it() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = redis_url("the Redis inbox") else {
+        return;
+    };
     let prefix = unique_prefix("leases");
     let lease = Duration::from_millis(300);
     let (x, y) = (
@@ -756,7 +733,9 @@ async fn renewals_keep_a_delivery_and_only_its_owner_finishes_it() {
 
 #[actix_rt::test]
 async fn a_stream_deleted_under_the_inbox_is_recreated_with_its_group() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = redis_url("the Redis inbox") else {
+        return;
+    };
     let prefix = unique_prefix("nogroup");
     let inbox = RedisInbox::connect(&url, prefix.clone()).await.unwrap();
     let mut connection = inbox.connection().clone();
@@ -781,7 +760,9 @@ async fn a_stream_deleted_under_the_inbox_is_recreated_with_its_group() {
 
 #[actix_rt::test]
 async fn connecting_to_an_existing_inbox_creates_nothing() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = redis_url("the Redis inbox") else {
+        return;
+    };
     let prefix = unique_prefix("existing");
     assert!(
         RedisInbox::connect_existing(&url, prefix.clone())
@@ -819,7 +800,9 @@ async fn connecting_to_an_existing_inbox_creates_nothing() {
 #[actix_rt::test]
 #[ignore = "a measurement, not a test: run it with --ignored --nocapture"]
 async fn measure_memory_per_delivery() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = redis_url("the Redis inbox") else {
+        return;
+    };
     let prefix = unique_prefix("size");
     let inbox = RedisInbox::connect(&url, prefix.clone()).await.unwrap();
     let mut connection = inbox.connection().clone();

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -15,29 +14,8 @@ use nextgen_events::prelude::*;
 use nextgen_events::sqlite::SqliteStore;
 use nextgen_events::{Context, receive, sign};
 use nextgen_tests::contract::StoreUnderTest;
+use nextgen_tests::services::TempFile;
 use support::{SECRET, now, ran, runs};
-
-/// A fresh file in the temporary directory, removed with its WAL files when dropped.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(label: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "nextgen-{label}-{}-{}.sqlite3",
-            std::process::id(),
-            nextgen_tests::contract::unique("file")
-        ));
-        TempFile(path)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
-}
 
 struct SqliteHarness {
     _file: TempFile,
