@@ -11,17 +11,14 @@
 #![cfg(feature = "redis-tests")]
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+mod support;
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nextgen_events::inbox::{Inbox, InboxStats};
 use nextgen_events::redis::RedisInbox;
-use nextgen_events::sign;
-use nextgen_examples::{TEST_SECRET, sample};
 use nextgen_tests::services::redis_url;
+use support::{Server, audits, deliver};
 
 /// A key prefix no other test or run uses.
 fn unique_prefix(test: &str) -> String {
@@ -32,96 +29,14 @@ fn unique_prefix(test: &str) -> String {
     format!("nextgen-server-test:{test}:{}:{nanos}", std::process::id())
 }
 
-/// The example server in inbox mode on Redis, its output lines on a channel.
-struct Server {
-    child: Child,
-    lines: Receiver<String>,
-    url: String,
-}
-
-impl Server {
-    fn start(redis: &str, prefix: &str, workers: usize) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .env("HOST", "127.0.0.1")
-            .env("PORT", "0")
-            .env("RUST_LOG", "info")
-            .env("NEXTGEN_INBOX_REDIS", redis)
-            .env("NEXTGEN_INBOX_PREFIX", prefix)
-            .env("NEXTGEN_INBOX_WORKERS", workers.to_string())
-            .env_remove("NEXTGEN_WEBHOOK_SECRET")
-            .env_remove("NEXTGEN_REDIS_URL")
-            .env_remove("NEXTGEN_STORE_SQLITE")
-            .env_remove("NEXTGEN_INBOX_SQLITE")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (sender, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let url = loop {
-            let left = deadline
-                .checked_duration_since(Instant::now())
-                .expect("the server started");
-            let line = lines.recv_timeout(left).unwrap();
-            assert!(!line.contains("error"), "{line}");
-            if let Some(url) = line.split("receiving NextGen webhooks at ").nth(1) {
-                break url.trim().to_owned();
-            }
-        };
-        Server { child, lines, url }
-    }
-
-    /// SIGKILL: no shutdown, nothing the process could still do.
-    fn kill(mut self) -> Vec<String> {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.lines.try_iter().collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn deliver(url: &str, id: &str) {
-    let mut event = sample("charge.succeeded").unwrap();
-    event["id"] = id.into();
-    let body = event.to_string();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let response = reqwest::blocking::Client::new()
-        .post(url)
-        .header("NextGen-Signature", sign(body.as_bytes(), TEST_SECRET, now))
-        .body(body)
-        .send()
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200, "{id}");
-}
-
-/// How many times the audit handler ran for each of `ids`, from the servers' output.
-fn audits(lines: &[String], ids: &[String]) -> HashMap<String, usize> {
-    ids.iter()
-        .map(|id| {
-            let needle = format!("audit: {id} charge.succeeded");
-            (
-                id.clone(),
-                lines.iter().filter(|line| line.contains(&needle)).count(),
-            )
-        })
-        .collect()
+/// The example server in inbox mode on Redis under `prefix`, with `workers` workers.
+fn start(redis: &str, prefix: &str, workers: usize) -> Server {
+    let workers = workers.to_string();
+    Server::start(&[
+        ("NEXTGEN_INBOX_REDIS", redis),
+        ("NEXTGEN_INBOX_PREFIX", prefix),
+        ("NEXTGEN_INBOX_WORKERS", &workers),
+    ])
 }
 
 /// The inbox's counts, read through the library.
@@ -164,7 +79,7 @@ fn replicas_share_the_inbox_and_one_killed_after_the_200_loses_nothing() {
     let ids: Vec<String> = (0..30).map(|n| format!("evt_redis_kill_{n:03}")).collect();
 
     // A replica that only takes deliveries in, killed right after the last 200.
-    let intake = Server::start(&redis, &prefix, 0);
+    let intake = start(&redis, &prefix, 0);
     for id in &ids {
         deliver(&intake.url, id);
     }
@@ -173,8 +88,8 @@ fn replicas_share_the_inbox_and_one_killed_after_the_200_loses_nothing() {
 
     // Two replicas with workers: everything handled, each handler once; a redelivery to
     // either adds nothing.
-    let a = Server::start(&redis, &prefix, 2);
-    let b = Server::start(&redis, &prefix, 2);
+    let a = start(&redis, &prefix, 2);
+    let b = start(&redis, &prefix, 2);
     until_handled(&redis, &prefix, 30);
     for id in &ids[..5] {
         deliver(&a.url, id);

@@ -3,78 +3,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant};
+mod support;
 
-/// The example server on a free port, with its output lines arriving on a channel.
-struct Server {
-    child: Child,
-    lines: Receiver<String>,
-    url: String,
-}
+use std::process::{Command, Output};
 
-impl Server {
-    fn start() -> Server {
-        Server::start_with(&[])
-    }
-
-    fn start_with(environment: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .envs(environment.iter().copied())
-            .env("HOST", "127.0.0.1")
-            .env("PORT", "0")
-            .env("RUST_LOG", "info")
-            .env_remove("NEXTGEN_WEBHOOK_SECRET")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (sender, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = Server {
-            child,
-            lines,
-            url: String::new(),
-        };
-        let command = server.wait_for("--bin trigger -- charge.succeeded --url");
-        server.url = command
-            .split_whitespace()
-            .skip_while(|word| *word != "--url")
-            .nth(1)
-            .unwrap()
-            .to_owned();
-        server
-    }
-
-    /// Waits up to 20 s for an output line containing `needle`.
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        panic!("the server never printed `{needle}`");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::Server;
 
 fn trigger(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trigger"))
@@ -86,7 +19,7 @@ fn trigger(args: &[&str]) -> Output {
 
 #[test]
 fn trigger_reaches_the_servers_handler() {
-    let server = Server::start();
+    let server = Server::start(&[]);
     let output = trigger(&["charge.succeeded", "--url", &server.url]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -101,7 +34,7 @@ fn trigger_reaches_the_servers_handler() {
 
 #[test]
 fn the_server_says_which_event_types_to_subscribe_to() {
-    let server = Server::start();
+    let server = Server::start(&[]);
     // Logged once, when the app's workers mount the route.
     let hint = server.wait_for("subscribe this endpoint to");
     // The example has a `*` audit handler and four typed ones.
@@ -114,7 +47,7 @@ fn the_server_says_which_event_types_to_subscribe_to() {
 
 #[test]
 fn trigger_fails_on_a_wrong_secret_and_on_a_refused_connection() {
-    let server = Server::start();
+    let server = Server::start(&[]);
     let output = trigger(&[
         "customer.created",
         "--url",
@@ -156,7 +89,7 @@ fn the_server_refuses_the_test_secret_on_a_public_address() {
 
 #[test]
 fn the_server_exposes_the_metrics_when_asked() {
-    let server = Server::start_with(&[("NEXTGEN_METRICS", "1")]);
+    let server = Server::start(&[("NEXTGEN_METRICS", "1")]);
     let output = trigger(&["charge.succeeded", "--url", &server.url]);
     assert!(output.status.success());
     server.wait_for("charge ch_1J2k3L4m5N6o succeeded: 2000 usd");
@@ -179,7 +112,7 @@ fn the_server_exposes_the_metrics_when_asked() {
 
 #[test]
 fn set_changes_a_field_and_refuses_a_path_that_does_not_exist() {
-    let server = Server::start();
+    let server = Server::start(&[]);
     let output = trigger(&[
         "charge.succeeded",
         "--url",
@@ -217,7 +150,7 @@ fn set_changes_a_field_and_refuses_a_path_that_does_not_exist() {
 
 #[test]
 fn all_sends_every_event_type_and_fails_if_one_is_refused() {
-    let server = Server::start();
+    let server = Server::start(&[]);
     let output = trigger(&["--all", "--url", &server.url]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
