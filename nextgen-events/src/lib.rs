@@ -21,7 +21,7 @@ pub mod redis;
 pub mod registry;
 mod report;
 pub mod signature;
-/// SQLite: the inbox and the idempotency store in one durable file (cargo feature `sqlite`).
+// SQLite: the inbox and the idempotency store in one durable file (cargo feature `sqlite`).
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod testing;

@@ -16,7 +16,8 @@
 //! starts (see [`WebhookConfig::lease`](crate::WebhookConfig::lease)).
 //!
 //! Every store passes one contract: [`MemoryStore`] (the default, one process),
-//! [`RedisIdempotencyStore`](crate::redis::RedisIdempotencyStore) (replicas, feature `redis`).
+//! `RedisIdempotencyStore` (replicas, feature `redis`), `SqliteStore` (kept across restarts,
+//! feature `sqlite`).
 
 mod claims;
 mod memory;

@@ -200,8 +200,8 @@ pub struct ListFilter {
     pub limit: usize,
 }
 
-/// A durable inbox of verified deliveries. [`SqliteInbox`](crate::sqlite::SqliteInbox) keeps
-/// one in a file; [`RedisInbox`](crate::redis::RedisInbox) one in Redis, shared by replicas.
+/// A durable inbox of verified deliveries. `SqliteInbox` (feature `sqlite`) keeps
+/// one in a file; `RedisInbox` (feature `redis`) one in Redis, shared by replicas.
 pub trait Inbox: Send + Sync + 'static {
     /// Appends a delivery, durably, unless an entry with its id is there.
     fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended>;
