@@ -45,7 +45,7 @@ tests_for() {
     */dispatch.rs)
         echo "--test handlers --test idempotency --test delivery --test http --test hostile --test hygiene --test parsing --test duplicate_names --test envelope" ;;
     */idempotency/*.rs)
-        echo "--lib --test idempotency --test handlers --test delivery --test http --test long_running" ;;
+        echo "--test idempotency --test handlers --test delivery --test http --test long_running" ;;
     */actix.rs)
         echo "--test http --test hostile --test hygiene --test handlers --test delivery --test duplicate_names --test idempotency" ;;
     */redis.rs)

@@ -375,6 +375,47 @@ async fn when_full_the_oldest_done_markers_go_first_and_live_claims_never() {
 }
 
 #[actix_rt::test]
+async fn stats_count_what_is_live_and_entries_until_they_are_swept() {
+    // What an operator sizes the store with: live claims and done markers, expired entries
+    // left out of both but still held (and counted in `len`) until a full store sweeps them.
+    let clock = ManualClock::new();
+    let store = clock.store(Duration::from_secs(3600), 10);
+    let lease = Duration::from_secs(60);
+    assert!(store.is_empty());
+    assert_eq!(store.len(), 0);
+
+    token(&store, "evt_claimed", lease).await;
+    let done = token(&store, "evt_done", lease).await;
+    assert!(store.complete("evt_done", "h", done).await.unwrap());
+    let count = |stats: nextgen_events::idempotency::MemoryStoreStats| {
+        (stats.entries, stats.live_claims, stats.done_markers)
+    };
+    assert_eq!(count(store.stats()), (2, 1, 1));
+    assert_eq!((store.len(), store.is_empty()), (2, false));
+
+    // A second before its lease ends the claim is live; at the end it is not (a redelivery
+    // may take it over then), though still held.
+    clock.advance(lease - Duration::from_secs(1));
+    assert_eq!(count(store.stats()), (2, 1, 1));
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(count(store.stats()), (2, 0, 1));
+    // The same for the marker at the end of its retention.
+    clock.advance(Duration::from_secs(3600) - lease);
+    assert_eq!(count(store.stats()), (2, 0, 0));
+    assert_eq!(store.len(), 2);
+
+    let debug = format!("{store:?}");
+    for shown in [
+        "MemoryStore",
+        "entries: 2",
+        "retention: 3600s",
+        "capacity: 10",
+    ] {
+        assert!(debug.contains(shown), "{shown:?} missing from {debug}");
+    }
+}
+
+#[actix_rt::test]
 async fn a_store_full_of_live_claims_refuses_with_when_to_retry() {
     let clock = ManualClock::new();
     let store = clock.store(Duration::from_secs(3600), 2);
@@ -393,8 +434,9 @@ async fn a_store_full_of_live_claims_refuses_with_when_to_retry() {
         }
         other => panic!("a full store answered {other:?}"),
     }
-    // Once a lease lapses its entry makes room.
-    clock.advance(Duration::from_secs(41));
+    // Once a lease lapses its entry makes room: a retry after exactly the `retry_after` given
+    // gets in.
+    clock.advance(Duration::from_secs(40));
     token(&store, "evt_3", lease).await;
 }
 
