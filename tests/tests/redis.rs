@@ -259,6 +259,46 @@ nextgen_tests::store_contract_tests!(match RedisHarness::connect().await {
 });
 
 #[actix_rt::test]
+async fn keys_and_values_are_the_documented_ones() {
+    // What an operator finds in Redis: `<prefix>:<event id>:<handler>` holding the claim's
+    // owner token, then `done`; the store's Debug names its prefix and retention.
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix("keys");
+    let store = store(&url, &prefix).await;
+    assert_eq!(store.prefix(), prefix);
+    let (id, handler) = ("evt_keys:1%", "app::on_charge");
+    let key = store.key(id, handler);
+    assert_eq!(key, format!("{prefix}:evt_keys%3A1%25:{handler}"));
+
+    let mut connection = store.connection().clone();
+    let Claim::Claimed(token) = store
+        .claim(id, handler, Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
+        panic!("a fresh key was not claimed")
+    };
+    let value: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(value, Some(token.to_string()));
+    assert!(store.complete(id, handler, token).await.unwrap());
+    let value: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(value.as_deref(), Some(nextgen_events::redis::DONE));
+
+    let debug = format!("{store:?}");
+    for shown in ["RedisIdempotencyStore", prefix.as_str(), "600s"] {
+        assert!(debug.contains(shown), "{shown:?} missing from {debug}");
+    }
+}
+
+#[actix_rt::test]
 async fn errors_name_the_operation_and_never_the_password() {
     let Some(url) = redis_url("the Redis store") else {
         return;
