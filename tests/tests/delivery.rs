@@ -234,6 +234,42 @@ async fn a_client_hanging_up_does_not_stop_the_dispatch() {
 }
 
 #[actix_rt::test]
+async fn a_body_of_exactly_the_limit_is_read_whether_declared_or_chunked() {
+    // The limit is the largest body accepted, not the first one refused.
+    for (id, chunked) in [
+        ("evt_at_limit_declared", false),
+        ("evt_at_limit_chunked", true),
+    ] {
+        let (body, signature) = charge_delivery(id, "charge.captured");
+        let server = TestServer::start(WebhookConfig::new(SECRET).body_limit(body.len()), |_| {});
+        let (framing, payload) = if chunked {
+            let (first, second) = body.split_at(body.len() / 2);
+            let mut payload = Vec::new();
+            for chunk in [first, second] {
+                payload.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                payload.extend_from_slice(chunk);
+                payload.extend_from_slice(b"\r\n");
+            }
+            payload.extend_from_slice(b"0\r\n\r\n");
+            ("Transfer-Encoding: chunked".to_owned(), payload)
+        } else {
+            (format!("Content-Length: {}", body.len()), body.clone())
+        };
+        let head = format!(
+            "POST /webhook HTTP/1.1\r\nHost: {}\r\nNextGen-Signature: {signature}\r\n{framing}\r\n\r\n",
+            server.addr
+        );
+        let addr = server.addr;
+        let answer =
+            tokio::task::spawn_blocking(move || read_head(&mut raw(addr, &head, &payload)))
+                .await
+                .unwrap();
+        assert_eq!(status_of(&answer), 200, "{id}: {answer}");
+        assert_eq!(runs(id, "captured_slowly"), 1, "{id}");
+    }
+}
+
+#[actix_rt::test]
 async fn a_chunked_body_over_the_limit_is_413() {
     let server = TestServer::start(WebhookConfig::new(SECRET).body_limit(1024), |_| {});
     let head = format!(

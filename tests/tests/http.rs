@@ -420,3 +420,65 @@ async fn an_unknown_event_that_json_values_cannot_hold_is_still_acknowledged() {
         seen("evt_http_huge_3")
     );
 }
+
+/// A route of one's own with the `VerifiedEvent` extractor, as the `actix` module shows it.
+async fn own_route(
+    event: nextgen_events::actix::VerifiedEvent,
+    request: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, nextgen_events::WebhookError> {
+    let report = event.dispatch(&request).await?;
+    record(
+        &event.event_id,
+        format!("own route: {} handlers", report.outcomes.len()),
+    );
+    let delivery = event.into_delivery();
+    record(
+        &delivery.event_id,
+        format!("queued {}", delivery.event_type),
+    );
+    Ok(nextgen_events::actix::received())
+}
+
+#[actix_rt::test]
+async fn the_verified_event_extractor_verifies_dispatches_and_hands_over_the_delivery() {
+    let server = actix_web::HttpServer::new(|| {
+        actix_web::App::new()
+            .app_data(web::Data::new(WebhookConfig::new(SECRET)))
+            .app_data(web::Data::new(Counter(AtomicUsize::new(0))))
+            .route("/own", web::post().to(own_route))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let url = format!("http://{}/own", server.addrs()[0]);
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+
+    let body = envelope("evt_http_own", "charge.succeeded", charge("ok"));
+    let answer = post(&url, body.clone(), Some(&sign(&body, SECRET, now()))).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body, json!({ "received": true }));
+    assert_eq!(
+        seen("evt_http_own"),
+        [
+            "charge 2000 usd",
+            "audit charge.succeeded",
+            "own route: 2 handlers",
+            "queued charge.succeeded"
+        ]
+    );
+
+    // A delivery that is not genuine never reaches the route.
+    let body = envelope("evt_http_own_forged", "charge.succeeded", charge("ok"));
+    let answer = post(
+        &url,
+        body.clone(),
+        Some(&sign(&body, "whsec_forged", now())),
+    )
+    .await;
+    assert_eq!((answer.status, answer.code()), (400, "signature_mismatch"));
+    assert!(seen("evt_http_own_forged").is_empty());
+    handle.stop(false).await;
+}

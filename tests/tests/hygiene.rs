@@ -191,7 +191,33 @@ async fn each_delivery_logs_its_outcome_at_its_level() {
         let signature = sign(body.as_bytes(), SECRET, now());
         post(&server.url("/webhook"), body, Some(&signature)).await;
     }
+    // And a request that is refused.
+    post(
+        &server.url("/webhook"),
+        "{}",
+        Some(&sign(b"{}", "whsec_forged", now())),
+    )
+    .await;
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    // The answers: a failure of ours (5xx) at ERROR, a refused request (4xx) at WARN.
+    let answered =
+        |what: &str| -> Vec<&str> { logs.lines().filter(|line| line.contains(what)).collect() };
+    let failed = answered("webhook failed");
+    assert!(
+        !failed.is_empty()
+            && failed
+                .iter()
+                .all(|line| line.contains(" ERROR ") && line.contains("status=500")),
+        "{failed:#?}"
+    );
+    let rejected = answered("webhook rejected");
+    assert!(
+        !rejected.is_empty()
+            && rejected
+                .iter()
+                .all(|line| line.contains(" WARN ") && line.contains("status=400")),
+        "{rejected:#?}"
+    );
     let outcome = |id: &str| -> Vec<String> {
         logs.lines()
             .filter(|line| line.contains(id) && line.contains("handled"))

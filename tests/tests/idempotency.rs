@@ -232,6 +232,11 @@ impl ManualClock {
         }
     }
 
+    /// How far the clock has been moved.
+    fn elapsed(&self) -> Duration {
+        Duration::from_millis(self.offset_ms.load(Ordering::SeqCst))
+    }
+
     fn advance(&self, by: Duration) {
         let millis = u64::try_from(by.as_millis()).unwrap();
         self.offset_ms.fetch_add(millis, Ordering::SeqCst);
@@ -372,6 +377,34 @@ async fn when_full_the_oldest_done_markers_go_first_and_live_claims_never() {
     // `evt_a` was the one forgotten: it can be claimed again (evicting `evt_b`).
     token(&store, "evt_a", lease).await;
     assert_eq!(store.stats().evicted_done_markers, 2);
+}
+
+#[actix_rt::test]
+async fn a_full_store_answers_503_with_retry_after_in_whole_seconds_rounded_up() {
+    // Another delivery holds the only room for 30 s; a retry sooner than `Retry-After` would
+    // be refused again, so a fraction of a second counts as a whole one.
+    let clock = ManualClock::new();
+    let store = clock.store(Duration::from_secs(3600), 1);
+    token(&store, "evt_elsewhere", Duration::from_secs(30)).await;
+    let server = TestServer::start(WebhookConfig::new(SECRET).idempotency_store(store), |_| {});
+    let (body, signature) = delivery("evt_idem_retry_after", "refund.updated");
+    for (waited, retry_after) in [(0, "30"), (500, "30"), (1000, "29"), (29_999, "1")] {
+        clock.advance(Duration::from_millis(waited) - clock.elapsed());
+        let response = reqwest::Client::new()
+            .post(server.url("/webhook"))
+            .header("NextGen-Signature", &signature)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 503, "after {waited} ms");
+        assert_eq!(
+            response.headers()["retry-after"],
+            retry_after,
+            "after {waited} ms"
+        );
+    }
+    assert_eq!(runs("evt_idem_retry_after", "count_refund"), 0);
 }
 
 #[actix_rt::test]
