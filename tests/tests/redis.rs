@@ -413,6 +413,61 @@ impl Drop for OwnRedis {
     }
 }
 
+/// How many times the server ran `EVALSHA` (every store operation is one script call).
+async fn script_calls(connection: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(connection)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
+}
+
+#[actix_rt::test]
+async fn a_command_redis_does_not_answer_in_time_fails_and_is_not_sent_again() {
+    // Only a connection that was refused or dropped is worth a second try: a command that
+    // timed out may still run, and sending it again would only double the wait for the 500.
+    if redis_url().is_none() {
+        return;
+    }
+    let redis = OwnRedis::start().await;
+    let store = store(&redis.url(), &unique_prefix("stalled")).await;
+    let mut admin = redis.connect().await.unwrap();
+    // The script is loaded, so each operation below is exactly one EVALSHA.
+    store
+        .claim("evt_stalled_warm", "h", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let before = script_calls(&mut admin).await;
+
+    // Redis holds every client's commands for 2 s, beyond the store's 500 ms response timeout.
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(2000)
+        .arg("ALL")
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let error = store
+        .claim("evt_stalled", "h", Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("Redis claim failed"), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Once Redis answers again, it has run the claim once: it was not sent a second time.
+    actix_rt::time::sleep(Duration::from_millis(2500).saturating_sub(started.elapsed())).await;
+    assert_eq!(script_calls(&mut admin).await - before, 1);
+}
+
 #[actix_rt::test]
 async fn losing_redis_answers_500_and_runs_nothing_until_it_is_back() {
     if redis_url("the Redis store").is_none() {
