@@ -449,6 +449,31 @@ async fn stats_count_what_is_live_and_entries_until_they_are_swept() {
 }
 
 #[actix_rt::test]
+async fn a_full_store_evicts_its_oldest_done_markers_a_batch_at_a_time() {
+    // A thirty-second of the capacity goes at once, so a full store does not sweep on every
+    // claim; `stats` counts each eviction.
+    let clock = ManualClock::new();
+    let store = clock.store(Duration::from_secs(3600), 64);
+    let lease = Duration::from_secs(60);
+    for n in 0..64 {
+        let id = format!("evt_batch_{n}");
+        let token = token(&store, &id, lease).await;
+        assert!(store.complete(&id, "h", token).await.unwrap());
+        clock.advance(Duration::from_secs(1));
+    }
+    token(&store, "evt_batch_new", lease).await;
+    let stats = store.stats();
+    assert_eq!((stats.entries, stats.evicted_done_markers), (63, 2));
+    assert_eq!(
+        store.claim("evt_batch_2", "h", lease).await.unwrap(),
+        Claim::AlreadyDone
+    );
+    // The next claim finds room without evicting anything.
+    token(&store, "evt_batch_0", lease).await;
+    assert_eq!(store.stats().evicted_done_markers, 2);
+}
+
+#[actix_rt::test]
 async fn a_store_full_of_live_claims_refuses_with_when_to_retry() {
     let clock = ManualClock::new();
     let store = clock.store(Duration::from_secs(3600), 2);
