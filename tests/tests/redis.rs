@@ -330,6 +330,18 @@ async fn errors_name_the_operation_and_never_the_password() {
         .to_string();
     assert!(error.contains("invalid Redis URL"), "{error}");
     assert!(!error.contains("hunter2"), "{error}");
+
+    // An empty password has nothing to hide: the message stays as it is.
+    let error = RedisIdempotencyStore::connect("redis+unix:///nonexistent/nextgen.sock?pass=", "p")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with(
+            "the idempotency store failed: could not connect to Redis at redis+unix:///nonexistent/nextgen.sock?pass=***: "
+        ),
+        "{error}"
+    );
 }
 
 /// A loopback port free right now.
