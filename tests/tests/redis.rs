@@ -262,7 +262,9 @@ nextgen_tests::store_contract_tests!(match RedisHarness::connect().await {
 async fn keys_and_values_are_the_documented_ones() {
     // What an operator finds in Redis: `<prefix>:<event id>:<handler>` holding the claim's
     // owner token, then `done`; the store's Debug names its prefix and retention.
-    let Some(url) = redis_url() else { return };
+    let Some(url) = redis_url("the Redis store") else {
+        return;
+    };
     let prefix = unique_prefix("keys");
     let store = store(&url, &prefix).await;
     assert_eq!(store.prefix(), prefix);
@@ -442,7 +444,7 @@ async fn script_calls(connection: &mut redis::aio::MultiplexedConnection) -> u64
 async fn a_command_redis_does_not_answer_in_time_fails_and_is_not_sent_again() {
     // Only a connection that was refused or dropped is worth a second try: a command that
     // timed out may still run, and sending it again would only double the wait for the 500.
-    if redis_url().is_none() {
+    if redis_url("the Redis store").is_none() {
         return;
     }
     let redis = OwnRedis::start().await;
