@@ -75,3 +75,10 @@ for name in bare inline full normal redis; do
 done
 printf '%-8s %10s rows/s\n' floor "$floor"
 python3 -c "print(f'full / floor: {$(load_value "$work/wrk-full.out" rps) / $floor:.3f}   (target >= 0.7)')"
+for name in full normal redis; do
+    [[ -f $work/wrk-$name.out ]] || continue
+    sent=$(load_value "$work/wrk-$name.out" requests)
+    if (( sent > events )); then
+        echo "warning: $name sent $sent requests for $events distinct events: the rest were duplicates, which write nothing; raise NEXTGEN_LOAD_EVENTS or shorten the run" >&2
+    fi
+done
