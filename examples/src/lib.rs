@@ -13,6 +13,10 @@
 //! assert!(nextgen_examples::sample("charge.succeded").is_none());
 //! ```
 
+mod failure;
+
+pub use failure::Failure;
+
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use clap::{ArgGroup, Args as ClapArgs, Parser, Subcommand};
 use nextgen_events::idempotency::StoreError;
 use nextgen_events::inbox::{Inbox, InboxRecord, InboxState, InboxStats, ListFilter};
+use nextgen_examples::Failure;
 use serde_json::json;
 
 /// How many entries `list` shows by default.
@@ -128,31 +129,6 @@ struct ReplayArgs {
     /// `2026-11-25T08:00:00Z`, or Unix seconds).
     #[arg(long, value_name = "TIME", conflicts_with = "ids", value_parser = parse_time)]
     since: Option<u64>,
-}
-
-/// Why the tool stopped: a message for stderr and the exit status.
-#[derive(Debug)]
-struct Failure {
-    message: String,
-    status: u8,
-}
-
-impl Failure {
-    /// The command line was wrong: exit status 2.
-    fn usage(message: impl Into<String>) -> Self {
-        Failure {
-            message: message.into(),
-            status: 2,
-        }
-    }
-
-    /// The inbox failed, or an id was not found: exit status 1.
-    fn failed(message: impl Into<String>) -> Self {
-        Failure {
-            message: message.into(),
-            status: 1,
-        }
-    }
 }
 
 /// Which inbox to open.

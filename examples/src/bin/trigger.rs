@@ -26,7 +26,7 @@ use nextgen_events::catalog::EVENT_TYPES;
 use nextgen_events::config::SECRET_ENV;
 use nextgen_events::signature::{self, sign};
 use nextgen_events::{Event, UntypedEvent};
-use nextgen_examples::{DEFAULT_WEBHOOK_URL, TEST_SECRET, closest_event_type, sample};
+use nextgen_examples::{DEFAULT_WEBHOOK_URL, Failure, TEST_SECRET, closest_event_type, sample};
 use serde_json::Value;
 
 const SERVER_COMMAND: &str = "cargo run -p nextgen-examples --bin server";
@@ -73,30 +73,6 @@ struct Args {
     list: bool,
 }
 
-/// Why the tool stopped: a message for stderr and the exit status.
-struct Failure {
-    message: String,
-    status: u8,
-}
-
-impl Failure {
-    /// The input was wrong: exit status 2.
-    fn usage(message: impl Into<String>) -> Self {
-        Failure {
-            message: message.into(),
-            status: 2,
-        }
-    }
-
-    /// The delivery failed: exit status 1.
-    fn delivery(message: impl Into<String>) -> Self {
-        Failure {
-            message: message.into(),
-            status: 1,
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.list {
@@ -105,10 +81,7 @@ fn main() -> ExitCode {
     }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            eprintln!("error: {}", failure.message);
-            ExitCode::from(failure.status)
-        }
+        Err(failure) => failure.report(),
     }
 }
 
@@ -146,7 +119,7 @@ fn run(args: &Args) -> Result<(), Failure> {
     let client = reqwest::blocking::Client::builder()
         .timeout(TIMEOUT)
         .build()
-        .map_err(|error| Failure::delivery(format!("could not set up the HTTP client: {error}")))?;
+        .map_err(|error| Failure::failed(format!("could not set up the HTTP client: {error}")))?;
     if args.all {
         return send_all(&client, &url, &secret, &settings);
     }
@@ -181,7 +154,7 @@ fn send_all(
             println!("all {} event types answered 2xx", EVENT_TYPES.len());
             Ok(())
         }
-        failed => Err(Failure::delivery(format!(
+        failed => Err(Failure::failed(format!(
             "{} of {} event types were not answered 2xx: {}",
             failed.len(),
             EVENT_TYPES.len(),
@@ -225,7 +198,7 @@ fn send(
         message.push_str(": ");
         message.push_str(hint);
     }
-    Err(Failure::delivery(message))
+    Err(Failure::failed(message))
 }
 
 /// `PATH=VALUE` as a path and a JSON value (a string when VALUE is not JSON).
@@ -403,16 +376,16 @@ fn unknown_event_type(event_type: &str) -> Failure {
 fn request_failure(url: &reqwest::Url, error: &reqwest::Error) -> Failure {
     let cause = root_cause(error);
     if error.is_connect() {
-        Failure::delivery(format!(
+        Failure::failed(format!(
             "could not connect to {url} ({cause}): the server is not running at {url}; start it with `{SERVER_COMMAND}`, or pass the right --url"
         ))
     } else if error.is_timeout() {
-        Failure::delivery(format!(
+        Failure::failed(format!(
             "{url} did not answer within {} s",
             TIMEOUT.as_secs()
         ))
     } else {
-        Failure::delivery(format!("the request to {url} failed: {error} ({cause})"))
+        Failure::failed(format!("the request to {url} failed: {error} ({cause})"))
     }
 }
 
