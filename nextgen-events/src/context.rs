@@ -4,30 +4,43 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix_web::HttpRequest;
-use actix_web::dev::Extensions;
-use actix_web::web;
-
 use crate::report::HandlerError;
 
 /// What a delivery is dispatched with, besides the event: the app's data.
 ///
-/// Over HTTP it wraps the request, so `web::Data<T>` registered on the `App` reaches handlers.
-/// In tests, add data by hand:
+/// Over HTTP it wraps the request, so the framework's app data reaches handlers (actix's
+/// `web::Data<T>`, axum's `Extension<T>` and `State<T>`). In tests, add data by hand:
 ///
 /// ```
-/// use actix_web::web;
 /// use nextgen_events::Context;
 ///
+/// #[derive(Clone)]
 /// struct Db;
-/// let context = Context::new().with_data(web::Data::new(Db));
-/// assert!(context.app_data::<web::Data<Db>>().is_some());
+/// let context = Context::new().with_data(Db);
+/// assert!(context.app_data::<Db>().is_some());
 /// ```
 #[derive(Default)]
 pub struct Context<'a> {
-    request: Option<&'a HttpRequest>,
-    shared: Option<&'a AppData>,
-    data: Extensions,
+    source: Source<'a>,
+    data: HashMap<TypeId, Box<dyn Any>>,
+}
+
+/// Where a context's values come from, besides those added to it.
+#[derive(Default)]
+pub(crate) enum Source<'a> {
+    #[default]
+    None,
+    /// Values given to the configuration, for deliveries handled away from their request.
+    App(&'a AppData),
+    #[cfg(feature = "actix")]
+    Actix(&'a actix_web::HttpRequest),
+    #[cfg(feature = "axum")]
+    Axum {
+        /// The request's extensions, where `Extension` layers put their values.
+        extensions: &'a ::axum::http::Extensions,
+        /// The router's state.
+        state: &'a (dyn Any + Send + Sync),
+    },
 }
 
 /// Values for handlers' arguments that do not come from a request: what the inbox's workers
@@ -39,7 +52,7 @@ pub struct AppData {
 }
 
 impl AppData {
-    /// Adds a value, usually a `web::Data<T>`, replacing one of the same type.
+    /// Adds a value (a `web::Data<T>`, an `Extension<T>`, ...), replacing one of the same type.
     pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
         self.values.insert(TypeId::of::<T>(), Arc::new(value));
     }
@@ -75,44 +88,87 @@ impl<'a> Context<'a> {
         Context::default()
     }
 
-    /// The context of an HTTP request: its app data is the `App`'s.
-    pub fn from_request(request: &'a HttpRequest) -> Self {
+    /// A context whose values come from `source`.
+    pub(crate) fn of_source(source: Source<'a>) -> Self {
         Context {
-            request: Some(request),
-            shared: None,
-            data: Extensions::new(),
+            source,
+            data: HashMap::new(),
         }
+    }
+
+    /// The context of an actix-web request: its app data is the `App`'s.
+    #[cfg(feature = "actix")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+    pub fn from_request(request: &'a actix_web::HttpRequest) -> Self {
+        Context::of_source(Source::Actix(request))
     }
 
     /// The context of a delivery handled away from its request: the values of `shared`.
     pub fn from_app_data(shared: &'a AppData) -> Self {
-        Context {
-            request: None,
-            shared: Some(shared),
-            data: Extensions::new(),
-        }
+        Context::of_source(Source::App(shared))
     }
 
-    /// Adds a value, usually a `web::Data<T>`; it takes precedence over the request's app data.
+    /// Adds a value (a `web::Data<T>`, an `Extension<T>`, any type a [`FromContext`] impl
+    /// asks for); it takes precedence over the request's app data.
     pub fn with_data<T: 'static>(mut self, value: T) -> Self {
-        self.data.insert(value);
+        self.data.insert(TypeId::of::<T>(), Box::new(value));
         self
     }
 
-    /// A value of type `T`, from the values added here, else the shared app data, else the
-    /// request's app data.
+    /// A value of type `T`, from the values added here, else the configuration's app data
+    /// (inbox workers), else an actix request's app data.
     pub fn app_data<T: 'static>(&self) -> Option<&T> {
         self.data
-            .get::<T>()
-            .or_else(|| self.shared.and_then(AppData::get::<T>))
-            .or_else(|| self.request.and_then(|request| request.app_data::<T>()))
+            .get(&TypeId::of::<T>())
+            .and_then(|value| value.downcast_ref())
+            .or_else(|| self.source_data::<T>())
+    }
+
+    fn source_data<T: 'static>(&self) -> Option<&T> {
+        match &self.source {
+            Source::None => None,
+            Source::App(shared) => shared.get::<T>(),
+            #[cfg(feature = "actix")]
+            Source::Actix(request) => request.app_data::<T>(),
+            // axum's extensions only hold `Send + Sync` values: see `axum_extension`.
+            #[cfg(feature = "axum")]
+            Source::Axum { .. } => None,
+        }
+    }
+
+    /// A value an axum `Extension` layer added to the request.
+    #[cfg(feature = "axum")]
+    pub(crate) fn axum_extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        match &self.source {
+            Source::Axum { extensions, .. } => extensions.get::<T>(),
+            _ => None,
+        }
+    }
+
+    /// The router's state, when the request came through the axum integration and the state
+    /// is a `T`.
+    #[cfg(feature = "axum")]
+    pub(crate) fn axum_state<T: 'static>(&self) -> Option<&T> {
+        match &self.source {
+            Source::Axum { state, .. } => state.downcast_ref(),
+            _ => None,
+        }
     }
 }
 
 impl std::fmt::Debug for Context<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = match &self.source {
+            Source::None => "none",
+            Source::App(_) => "app data",
+            #[cfg(feature = "actix")]
+            Source::Actix(_) => "actix request",
+            #[cfg(feature = "axum")]
+            Source::Axum { .. } => "axum request",
+        };
         f.debug_struct("Context")
-            .field("request", &self.request.map(|request| request.path()))
+            .field("source", &source)
+            .field("data", &self.data.len())
             .finish_non_exhaustive()
     }
 }
@@ -121,23 +177,10 @@ impl std::fmt::Debug for Context<'_> {
 /// dispatched.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a webhook handler argument: the arguments after the payload come from the app",
-    label = "expected `web::Data<T>`, or a type that implements `FromContext`",
-    note = "register the value on the actix `App` with `.app_data(web::Data::new(value))` and take `web::Data<YourType>`, or implement `nextgen_events::FromContext` for a type of yours"
+    label = "expected app data such as `web::Data<T>` (actix) or `Extension<T>` (axum), or a type that implements `FromContext`",
+    note = "register the value on the app (actix: `.app_data(web::Data::new(value))`, axum: `.layer(Extension(value))`) and take it as that type, or implement `nextgen_events::FromContext` for a type of yours"
 )]
 pub trait FromContext: Sized {
     /// Resolves the argument.
     fn from_context(context: &Context<'_>) -> Result<Self, HandlerError>;
-}
-
-// Not suggested in errors: rustc would quote this impl's source line under our message.
-#[diagnostic::do_not_recommend]
-impl<T: ?Sized + 'static> FromContext for web::Data<T> {
-    fn from_context(context: &Context<'_>) -> Result<Self, HandlerError> {
-        context
-            .app_data::<web::Data<T>>()
-            .cloned()
-            .ok_or(HandlerError::MissingAppData {
-                type_name: std::any::type_name::<web::Data<T>>(),
-            })
-    }
 }

@@ -1,6 +1,6 @@
 //! Deliveries: verify a raw body, then dispatch it now or keep it for later.
 
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -139,7 +139,7 @@ impl VerifiedDelivery {
 
 /// The body as a JSON string: it is JSON text, so it is valid UTF-8 once its envelope parsed.
 mod body_text {
-    use actix_web::web::Bytes;
+    use bytes::Bytes;
     use serde::{Deserialize, Deserializer, Serializer, de::Error as _, ser::Error as _};
 
     pub(super) fn serialize<S: Serializer>(body: &Bytes, serializer: S) -> Result<S::Ok, S::Error> {

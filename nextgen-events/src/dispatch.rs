@@ -284,18 +284,35 @@ pub async fn dispatch_with(
     context: &Context<'_>,
     config: &WebhookConfig,
 ) -> Result<DispatchReport, WebhookError> {
+    start(body, context, config)?.await
+}
+
+/// Prepares the handlers with `context`, then returns their detached run: a future that
+/// borrows neither the body nor the context, so a framework that needs `Send` futures (axum)
+/// can await it whatever the context holds.
+pub(crate) fn start(
+    body: &[u8],
+    context: &Context<'_>,
+    config: &WebhookConfig,
+) -> Result<
+    impl std::future::Future<Output = Result<DispatchReport, WebhookError>> + Send + 'static,
+    WebhookError,
+> {
     let registry = Registry::global();
     registry.check_names()?;
     let (prepared, span) = prepare(body, registry, context)?;
-    match config.claims() {
-        None => detached(prepared.run_unclaimed().instrument(span)).await,
-        Some(claims) => {
-            let run = async move { prepared.run_claimed(&claims).await };
-            detached(run.instrument(span))
-                .await?
-                .map_err(WebhookError::from)
+    let claims = config.claims();
+    Ok(async move {
+        match claims {
+            None => detached(prepared.run_unclaimed().instrument(span)).await,
+            Some(claims) => {
+                let run = async move { prepared.run_claimed(&claims).await };
+                detached(run.instrument(span))
+                    .await?
+                    .map_err(WebhookError::from)
+            }
         }
-    }
+    })
 }
 
 /// Runs `work` as its own task on the current tokio runtime, so that dropping the caller does

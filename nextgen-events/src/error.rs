@@ -43,7 +43,7 @@ pub enum WebhookError {
     BodyUnreadable(String),
     /// The endpoint's [`WebhookConfig`](crate::WebhookConfig) is not in the app data.
     #[error(
-        "no `WebhookConfig` is registered for this route: add `.app_data(web::Data::new(config))` to the App or use `nextgen_events::actix::webhooks`"
+        "no `WebhookConfig` is registered for this route: mount the route with `nextgen_events::actix::webhooks` or `nextgen_events::axum::webhooks` (or give the config to your own route: actix `.app_data(web::Data::new(config))`, axum `.layer(Extension(config))`)"
     )]
     NotConfigured,
     /// The idempotency store failed or is full; no handler ran without its claim.

@@ -1,6 +1,16 @@
 //! Receive NextGen payment webhooks: verified, typed, compile-time checked handlers.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// Without an HTTP integration nothing mounts the route, so its shared half and the inbox's
+// intake go unused; the core still builds, for stores and dispatch on their own.
+#![cfg_attr(not(any(feature = "actix", feature = "axum")), allow(dead_code))]
+
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 pub mod catalog;
 pub mod config;
 pub mod context;
@@ -20,6 +30,7 @@ mod read;
 pub mod redis;
 pub mod registry;
 mod report;
+mod route;
 pub mod signature;
 // SQLite: the inbox and the idempotency store in one durable file (cargo feature `sqlite`).
 #[cfg(feature = "sqlite")]
@@ -103,5 +114,8 @@ pub mod prelude {
     pub use crate::{
         Context, Event, FromContext, HandlerError, SignatureError, WebhookConfig, WebhookError,
     };
+    #[cfg(feature = "actix")]
     pub use actix_web::web;
+    #[cfg(feature = "axum")]
+    pub use axum::{Extension, extract::State};
 }

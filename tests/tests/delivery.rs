@@ -6,16 +6,15 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use nextgen_events::idempotency::{Claim, IdempotencyStore, MemoryStore};
+use nextgen_events::idempotency::MemoryStore;
 use nextgen_events::prelude::*;
 use nextgen_events::{Context, receive, sign};
-use support::{SECRET, TestServer, now, post, ran, runs};
+use support::{SECRET, TestServer, now, post, ran, raw, read_head, runs, status_of};
 use tokio::sync::Notify;
 
 /// How long the slow handler takes; the lease in that test is a quarter of it.
@@ -169,39 +168,6 @@ async fn a_later_failure_never_runs_an_earlier_success_again() {
     assert_eq!(runs(id, "b_fails_once"), 2);
 }
 
-/// Sends raw bytes and returns the connection, for requests reqwest will not make.
-fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    stream
-}
-
-/// Reads an HTTP response's status line and headers (and whatever of the body came along).
-fn read_head(stream: &mut TcpStream) -> String {
-    let mut received = Vec::new();
-    let mut buffer = [0; 4096];
-    while !received.windows(4).any(|window| window == b"\r\n\r\n") {
-        let read = stream.read(&mut buffer).unwrap();
-        assert!(
-            read > 0,
-            "the connection closed before an answer: {received:?}"
-        );
-        received.extend_from_slice(&buffer[..read]);
-    }
-    String::from_utf8_lossy(&received).into_owned()
-}
-
-fn status_of(head: &str) -> u16 {
-    head.split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0)
-}
-
 #[actix_rt::test]
 async fn a_client_hanging_up_does_not_stop_the_dispatch() {
     let server = TestServer::start(WebhookConfig::new(SECRET), |_| {});
@@ -293,70 +259,6 @@ async fn a_chunked_body_over_the_limit_is_413() {
     .unwrap();
     assert_eq!(status_of(&answer), 413, "{answer}");
     assert!(answer.contains("body_too_large"), "{answer}");
-}
-
-#[actix_rt::test]
-async fn a_stalled_body_is_408_within_the_timeout_and_the_connection_closed() {
-    let timeout = Duration::from_millis(500);
-    let server = TestServer::start(WebhookConfig::new(SECRET).body_timeout(timeout), |_| {});
-    let head = format!(
-        "POST /webhook HTTP/1.1\r\nHost: {}\r\nNextGen-Signature: t={},v1={}\r\nContent-Length: 100000\r\n\r\n",
-        server.addr,
-        now(),
-        "0".repeat(64)
-    );
-    let addr = server.addr;
-    let (answer, waited, closed) = tokio::task::spawn_blocking(move || {
-        let started = Instant::now();
-        let mut stream = raw(addr, &head, b"{\"id\":");
-        let answer = read_head(&mut stream);
-        let waited = started.elapsed();
-        // Then the server closes the connection: reading ends.
-        let mut rest = Vec::new();
-        let closed = stream.read_to_end(&mut rest).is_ok();
-        (answer, waited, closed)
-    })
-    .await
-    .unwrap();
-    assert_eq!(status_of(&answer), 408, "{answer}");
-    assert!(answer.contains("body_timeout"), "{answer}");
-    assert!(waited >= timeout, "answered after {waited:?}");
-    assert!(waited < timeout * 4, "answered after {waited:?}");
-    assert!(closed, "the connection was left open");
-}
-
-#[actix_rt::test]
-async fn a_store_full_of_live_claims_is_503_with_retry_after() {
-    let store = MemoryStore::new(Duration::from_secs(3600), 1);
-    let Claim::Claimed(_) = store
-        .claim("evt_elsewhere", "h", Duration::from_secs(30))
-        .await
-        .unwrap()
-    else {
-        panic!("an empty store refused a claim")
-    };
-    let server = TestServer::start(WebhookConfig::new(SECRET).idempotency_store(store), |_| {});
-    let (body, signature) = charge_delivery("evt_store_full", "charge.failed");
-    let response = reqwest::Client::new()
-        .post(server.url("/webhook"))
-        .header("NextGen-Signature", signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 503);
-    let retry_after: u64 = response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        (1..=30).contains(&retry_after),
-        "Retry-After: {retry_after}"
-    );
-    let answer = support::answer(response).await;
-    assert_eq!(answer.code(), "idempotency_store_full");
-    assert_eq!(runs("evt_store_full", "a_first"), 0);
 }
 
 #[actix_rt::test]

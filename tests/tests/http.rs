@@ -1,4 +1,6 @@
-//! End-to-end tests over real HTTP: a real `HttpServer` on a loopback port, a real client.
+//! End-to-end tests over real HTTP, one table for both integrations: each case runs against
+//! a real actix-web server and (with the `axum` feature) a real axum server on a loopback port,
+//! with a real client, so both answer every delivery alike.
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,12 +9,14 @@ mod support;
 use std::io::{Read, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use actix_web::web;
+use nextgen_events::idempotency::{Claim, IdempotencyStore, MemoryStore};
 use nextgen_events::prelude::*;
 use nextgen_events::sign;
 use serde_json::{Value, json};
-use support::{SECRET, TestServer, now, post};
+use support::{Framework, SECRET, TestServer, now, post, raw, read_head, status_of};
 
 /// What the handlers saw: `(event id, what happened)`.
 static SEEN: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
@@ -92,16 +96,13 @@ fn invoice(id: &str) -> Value {
 /// The server's "now" in the tests that inject a clock, so no case depends on the wall clock.
 const FIXED_NOW: u64 = 1_713_745_200;
 
-fn server() -> TestServer {
-    TestServer::start(WebhookConfig::new(SECRET), |app| {
-        app.app_data(web::Data::new(Counter(AtomicUsize::new(0))));
-    })
-}
-
-#[actix_rt::test]
-async fn a_signed_charge_reaches_its_typed_handler() {
-    let server = server();
-    let body = envelope("evt_http_charge", "charge.succeeded", charge("ok"));
+async fn a_signed_charge_reaches_its_typed_handler(framework: Framework) {
+    let server = framework.start(WebhookConfig::new(SECRET));
+    let body = envelope(
+        &framework.id("evt_http_charge"),
+        "charge.succeeded",
+        charge("ok"),
+    );
     let answer = post(
         &server.url("/webhook"),
         body.clone(),
@@ -111,19 +112,22 @@ async fn a_signed_charge_reaches_its_typed_handler() {
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body, json!({ "received": true }));
     assert_eq!(
-        seen("evt_http_charge"),
+        seen(&framework.id("evt_http_charge")),
         ["charge 2000 usd", "audit charge.succeeded"]
     );
 }
 
-#[actix_rt::test]
-async fn each_signature_failure_is_a_400_with_its_own_code() {
+async fn each_signature_failure_is_a_400_with_its_own_code(framework: Framework) {
     // The server reads a fixed clock: signed with the wall clock, the "+301 s" case became
     // exactly +300 s (accepted, 200) whenever the second ticked between signing and verifying.
     let now = FIXED_NOW;
-    let server = TestServer::start(WebhookConfig::new(SECRET).clock(|| FIXED_NOW), |_| {});
+    let server = framework.start(WebhookConfig::new(SECRET).clock(|| FIXED_NOW));
     let url = server.url("/webhook");
-    let body = envelope("evt_http_forged", "charge.succeeded", charge("ok"));
+    let body = envelope(
+        &framework.id("evt_http_forged"),
+        "charge.succeeded",
+        charge("ok"),
+    );
     let good = sign(&body, SECRET, now);
     let v1 = good.split_once(",v1=").unwrap().1;
     let cases: [(Option<String>, &str); 7] = [
@@ -156,19 +160,18 @@ async fn each_signature_failure_is_a_400_with_its_own_code() {
         );
     }
     assert!(
-        seen("evt_http_forged").is_empty(),
+        seen(&framework.id("evt_http_forged")).is_empty(),
         "a forged delivery reached a handler"
     );
 }
 
-#[actix_rt::test]
-async fn the_configured_tolerance_decides_over_http_in_both_directions() {
+async fn the_configured_tolerance_decides_over_http_in_both_directions(framework: Framework) {
     // Below and above the 300 s default: a tolerance setting that is ignored fails one of them.
     for n in [10_u64, 1000] {
         let config = WebhookConfig::new(SECRET)
             .tolerance(std::time::Duration::from_secs(n))
             .clock(|| FIXED_NOW);
-        let server = TestServer::start(config, |_| {});
+        let server = framework.start(config);
         let url = server.url("/webhook");
         let cases = [
             (FIXED_NOW - n, "past", 200),
@@ -177,7 +180,7 @@ async fn the_configured_tolerance_decides_over_http_in_both_directions() {
             (FIXED_NOW + n + 1, "future", 400),
         ];
         for (timestamp, side, status) in cases {
-            let id = format!("evt_http_tolerance_{n}_{side}_{status}");
+            let id = framework.id(&format!("evt_http_tolerance_{n}_{side}_{status}"));
             let body = envelope(&id, "charge.succeeded", charge("ok"));
             let answer = post(&url, body.clone(), Some(&sign(&body, SECRET, timestamp))).await;
             let what = format!("tolerance {n} s, signed {side} at {timestamp} (now {FIXED_NOW})");
@@ -212,11 +215,10 @@ async fn the_configured_tolerance_decides_over_http_in_both_directions() {
     }
 }
 
-#[actix_rt::test]
-async fn a_body_over_the_limit_is_a_413() {
-    let server = TestServer::start(WebhookConfig::new(SECRET).body_limit(1024), |_| {});
+async fn a_body_over_the_limit_is_a_413(framework: Framework) {
+    let server = framework.start(WebhookConfig::new(SECRET).body_limit(1024));
     let body = envelope(
-        "evt_http_big",
+        &framework.id("evt_http_big"),
         "charge.succeeded",
         charge(&"x".repeat(2048)),
     );
@@ -228,12 +230,11 @@ async fn a_body_over_the_limit_is_a_413() {
     .await;
     assert_eq!(answer.status, 413);
     assert_eq!(answer.code(), "body_too_large");
-    assert!(seen("evt_http_big").is_empty());
+    assert!(seen(&framework.id("evt_http_big")).is_empty());
 }
 
-#[actix_rt::test]
-async fn a_declared_oversized_body_is_refused_before_it_is_sent() {
-    let server = server();
+async fn a_declared_oversized_body_is_refused_before_it_is_sent(framework: Framework) {
+    let server = framework.start(WebhookConfig::new(SECRET));
     let addr = server.addr;
     let signature = sign(b"{}", SECRET, now());
     // Only the head goes out: the answer must come without the 10 MiB ever being sent.
@@ -257,9 +258,8 @@ async fn a_declared_oversized_body_is_refused_before_it_is_sent() {
     assert!(response.contains("body_too_large"), "{response}");
 }
 
-#[actix_rt::test]
-async fn bodies_that_are_not_events_are_a_400() {
-    let server = server();
+async fn bodies_that_are_not_events_are_a_400(framework: Framework) {
+    let server = framework.start(WebhookConfig::new(SECRET));
     let url = server.url("/webhook");
     for (body, code) in [
         (&b"not json at all"[..], "invalid_json"),
@@ -275,12 +275,13 @@ async fn bodies_that_are_not_events_are_a_400() {
     }
 }
 
-#[actix_rt::test]
-async fn a_payload_that_does_not_fit_is_a_500_naming_the_path_and_runs_nothing() {
-    let server = server();
+async fn a_payload_that_does_not_fit_is_a_500_naming_the_path_and_runs_nothing(
+    framework: Framework,
+) {
+    let server = framework.start(WebhookConfig::new(SECRET));
     let mut object = charge("ok");
     object["amount"] = json!("20");
-    let body = envelope("evt_http_drift", "charge.succeeded", object);
+    let body = envelope(&framework.id("evt_http_drift"), "charge.succeeded", object);
     let answer = post(
         &server.url("/webhook"),
         body.clone(),
@@ -295,16 +296,17 @@ async fn a_payload_that_does_not_fit_is_a_500_naming_the_path_and_runs_nothing()
         answer.message()
     );
     assert!(
-        seen("evt_http_drift").is_empty(),
+        seen(&framework.id("evt_http_drift")).is_empty(),
         "a handler ran on a payload that did not fit"
     );
 }
 
-#[actix_rt::test]
-async fn an_unknown_event_type_is_acknowledged_and_reaches_only_wildcard_handlers() {
-    let server = server();
+async fn an_unknown_event_type_is_acknowledged_and_reaches_only_wildcard_handlers(
+    framework: Framework,
+) {
+    let server = framework.start(WebhookConfig::new(SECRET));
     let body = envelope(
-        "evt_http_unknown",
+        &framework.id("evt_http_unknown"),
         "payout.teleported",
         json!({ "id": "po_1" }),
     );
@@ -316,39 +318,227 @@ async fn an_unknown_event_type_is_acknowledged_and_reaches_only_wildcard_handler
     .await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body, json!({ "received": true }));
-    assert_eq!(seen("evt_http_unknown"), ["audit payout.teleported"]);
+    assert_eq!(
+        seen(&framework.id("evt_http_unknown")),
+        ["audit payout.teleported"]
+    );
 }
 
-#[actix_rt::test]
-async fn a_failing_handler_is_a_500_and_a_panicking_one_does_not_take_the_server_down() {
-    let server = server();
+async fn a_failing_handler_is_a_500_and_a_panicking_one_does_not_take_the_server_down(
+    framework: Framework,
+) {
+    let server = framework.start(WebhookConfig::new(SECRET));
     let url = server.url("/webhook");
 
-    let body = envelope("evt_http_fail", "charge.failed", charge("fail"));
+    let body = envelope(
+        &framework.id("evt_http_fail"),
+        "charge.failed",
+        charge("fail"),
+    );
     let answer = post(&url, body.clone(), Some(&sign(&body, SECRET, now()))).await;
     assert_eq!(answer.status, 500);
     assert_eq!(answer.code(), "handler_failed");
     assert_eq!(answer.body["error"]["type"], "api_error");
     // The other handlers still ran.
-    assert_eq!(seen("evt_http_fail"), ["audit charge.failed"]);
+    assert_eq!(
+        seen(&framework.id("evt_http_fail")),
+        ["audit charge.failed"]
+    );
 
-    let body = envelope("evt_http_panic", "charge.failed", charge("panic"));
+    let body = envelope(
+        &framework.id("evt_http_panic"),
+        "charge.failed",
+        charge("panic"),
+    );
     let answer = post(&url, body.clone(), Some(&sign(&body, SECRET, now()))).await;
     assert_eq!(answer.status, 500);
     assert_eq!(answer.code(), "handler_failed");
 
-    let body = envelope("evt_http_after_panic", "charge.failed", charge("ok"));
+    let body = envelope(
+        &framework.id("evt_http_after_panic"),
+        "charge.failed",
+        charge("ok"),
+    );
     let answer = post(&url, body.clone(), Some(&sign(&body, SECRET, now()))).await;
     assert_eq!(answer.status, 200);
     assert_eq!(
-        seen("evt_http_after_panic"),
+        seen(&framework.id("evt_http_after_panic")),
         ["flaky ok", "audit charge.failed"]
     );
 }
 
+async fn other_methods_are_a_405_and_secrets_never_reach_a_response(framework: Framework) {
+    let server = framework.start(WebhookConfig::new(SECRET));
+    let response = reqwest::get(server.url("/webhook")).await.unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    let answer = support::answer(response).await;
+    assert_eq!(answer.code(), "method_not_allowed");
+    assert!(!answer.body.to_string().contains(SECRET));
+}
+
+async fn an_unknown_event_that_json_values_cannot_hold_is_still_acknowledged(framework: Framework) {
+    let server = framework.start(WebhookConfig::new(SECRET));
+    // Valid JSON, but beyond what `serde_json::Value` holds: `*` handlers cannot be given it.
+    let huge = framework.id("evt_http_huge");
+    let body = format!(
+        r#"{{"id":"{huge}","object":"event","type":"payout.teleported","created":1,"livemode":false,"data":{{"object":{{"amount":1e400}}}}}}"#
+    );
+    let body = body.as_bytes();
+    for _ in 0..2 {
+        // The second time too: the skipped handlers' claims were given back.
+        let signature = sign(body, SECRET, now());
+        let answer = post(&server.url("/webhook"), body, Some(&signature)).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    }
+    assert!(seen(&huge).is_empty());
+
+    // A catalog event that does not fit is API drift: 500, and the sender keeps it.
+    let body = format!(
+        r#"{{"id":"{huge}_2","object":"event","type":"charge.succeeded","created":1,"livemode":false,"data":{{"object":{{"amount":1e400}}}}}}"#
+    );
+    let body = body.as_bytes();
+    let answer = post(
+        &server.url("/webhook"),
+        body,
+        Some(&sign(body, SECRET, now())),
+    )
+    .await;
+    assert_eq!(answer.status, 500, "{:?}", answer.body);
+    assert_eq!(answer.code(), "payload_mismatch");
+
+    // A catalog event whose typed payload fits, with a field beyond what the `*` handlers can be
+    // given: not acknowledged either, and no handler runs, so the sender keeps it for all of them.
+    let body = format!(
+        r#"{{"id":"{huge}_3","object":"event","type":"charge.succeeded","created":1,"livemode":false,"data":{{"object":{{"id":"ch_1","object":"charge","amount":2000,"amount_refunded":0,"currency":"usd","paid":true,"status":"succeeded","risk_score":1e400}}}}}}"#
+    );
+    let body = body.as_bytes();
+    let answer = post(
+        &server.url("/webhook"),
+        body,
+        Some(&sign(body, SECRET, now())),
+    )
+    .await;
+    assert_eq!(answer.status, 500, "{:?}", answer.body);
+    assert_eq!(answer.code(), "payload_mismatch");
+    assert!(
+        seen(&format!("{huge}_3")).is_empty(),
+        "{:?}",
+        seen(&format!("{huge}_3"))
+    );
+}
+
+async fn a_stalled_body_is_408_within_the_timeout_and_the_connection_closed(framework: Framework) {
+    let timeout = Duration::from_millis(500);
+    let server = framework.start(WebhookConfig::new(SECRET).body_timeout(timeout));
+    let head = format!(
+        "POST /webhook HTTP/1.1\r\nHost: {}\r\nNextGen-Signature: t={},v1={}\r\nContent-Length: 100000\r\n\r\n",
+        server.addr,
+        now(),
+        "0".repeat(64)
+    );
+    let addr = server.addr;
+    let (answer, waited, closed) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut stream = raw(addr, &head, b"{\"id\":");
+        let answer = read_head(&mut stream);
+        let waited = started.elapsed();
+        // Then the server closes the connection: reading ends.
+        let mut rest = Vec::new();
+        let closed = stream.read_to_end(&mut rest).is_ok();
+        (answer, waited, closed)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status_of(&answer), 408, "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    assert!(waited >= timeout, "answered after {waited:?}");
+    assert!(waited < timeout * 4, "answered after {waited:?}");
+    assert!(closed, "the connection was left open");
+}
+
+async fn a_store_full_of_live_claims_is_503_with_retry_after(framework: Framework) {
+    let store = MemoryStore::new(Duration::from_secs(3600), 1);
+    let Claim::Claimed(_) = store
+        .claim("evt_elsewhere", "h", Duration::from_secs(30))
+        .await
+        .unwrap()
+    else {
+        panic!("an empty store refused a claim")
+    };
+    let server = framework.start(WebhookConfig::new(SECRET).idempotency_store(store));
+    let id = framework.id("evt_http_store_full");
+    let body = envelope(&id, "charge.failed", charge("ok"));
+    let response = reqwest::Client::new()
+        .post(server.url("/webhook"))
+        .header("NextGen-Signature", sign(&body, SECRET, now()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=30).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
+    let answer = support::answer(response).await;
+    assert_eq!(answer.code(), "idempotency_store_full");
+    assert_eq!(answer.body["error"]["type"], "api_error");
+    assert!(seen(&id).is_empty(), "a handler ran without its claim");
+}
+
+/// Runs each case of the table once per integration: `actix::case` and `axum::case`.
+macro_rules! table {
+    ($($case:ident),* $(,)?) => {
+        mod actix {
+            $(
+                #[actix_rt::test]
+                async fn $case() {
+                    super::$case(super::Framework::Actix).await;
+                }
+            )*
+        }
+
+        #[cfg(feature = "axum")]
+        mod axum {
+            $(
+                #[actix_rt::test]
+                async fn $case() {
+                    super::$case(super::Framework::Axum).await;
+                }
+            )*
+        }
+    };
+}
+
+table!(
+    a_signed_charge_reaches_its_typed_handler,
+    each_signature_failure_is_a_400_with_its_own_code,
+    the_configured_tolerance_decides_over_http_in_both_directions,
+    a_body_over_the_limit_is_a_413,
+    a_declared_oversized_body_is_refused_before_it_is_sent,
+    bodies_that_are_not_events_are_a_400,
+    a_payload_that_does_not_fit_is_a_500_naming_the_path_and_runs_nothing,
+    an_unknown_event_type_is_acknowledged_and_reaches_only_wildcard_handlers,
+    a_failing_handler_is_a_500_and_a_panicking_one_does_not_take_the_server_down,
+    other_methods_are_a_405_and_secrets_never_reach_a_response,
+    an_unknown_event_that_json_values_cannot_hold_is_still_acknowledged,
+    a_stalled_body_is_408_within_the_timeout_and_the_connection_closed,
+    a_store_full_of_live_claims_is_503_with_retry_after,
+);
+
+// actix-web only: `web::Data` handler arguments and the extractor (axum's are in `axum.rs`).
+
 #[actix_rt::test]
 async fn handlers_get_app_data_and_missing_app_data_is_a_500() {
-    let server = server();
+    let server = TestServer::start(WebhookConfig::new(SECRET), |app| {
+        app.app_data(web::Data::new(Counter(AtomicUsize::new(0))));
+    });
     let url = server.url("/webhook");
     for (event_id, invoice_id) in [("evt_http_inv_1", "in_1"), ("evt_http_inv_2", "in_2")] {
         let body = envelope(event_id, "invoice.paid", invoice(invoice_id));
@@ -366,59 +556,6 @@ async fn handlers_get_app_data_and_missing_app_data_is_a_500() {
     let answer = post(&url, body.clone(), Some(&sign(&body, SECRET, now()))).await;
     assert_eq!(answer.status, 500);
     assert_eq!(answer.code(), "handler_failed");
-}
-
-#[actix_rt::test]
-async fn other_methods_are_a_405_and_secrets_never_reach_a_response() {
-    let server = server();
-    let response = reqwest::get(server.url("/webhook")).await.unwrap();
-    assert_eq!(response.status().as_u16(), 405);
-    assert_eq!(response.headers()["allow"], "POST");
-    let answer = support::answer(response).await;
-    assert_eq!(answer.code(), "method_not_allowed");
-    assert!(!answer.body.to_string().contains(SECRET));
-}
-
-#[actix_rt::test]
-async fn an_unknown_event_that_json_values_cannot_hold_is_still_acknowledged() {
-    let server = server();
-    // Valid JSON, but beyond what `serde_json::Value` holds: `*` handlers cannot be given it.
-    let body = br#"{"id":"evt_http_huge","object":"event","type":"payout.teleported","created":1,"livemode":false,"data":{"object":{"amount":1e400}}}"#;
-    for _ in 0..2 {
-        // The second time too: the skipped handlers' claims were given back.
-        let signature = sign(body, SECRET, now());
-        let answer = post(&server.url("/webhook"), &body[..], Some(&signature)).await;
-        assert_eq!(answer.status, 200, "{:?}", answer.body);
-    }
-    assert!(seen("evt_http_huge").is_empty());
-
-    // A catalog event that does not fit is API drift: 500, and the sender keeps it.
-    let body = br#"{"id":"evt_http_huge_2","object":"event","type":"charge.succeeded","created":1,"livemode":false,"data":{"object":{"amount":1e400}}}"#;
-    let answer = post(
-        &server.url("/webhook"),
-        &body[..],
-        Some(&sign(body, SECRET, now())),
-    )
-    .await;
-    assert_eq!(answer.status, 500, "{:?}", answer.body);
-    assert_eq!(answer.code(), "payload_mismatch");
-
-    // A catalog event whose typed payload fits, with a field beyond what the `*` handlers can be
-    // given: not acknowledged either, and no handler runs, so the sender keeps it for all of them.
-    let body = br#"{"id":"evt_http_huge_3","object":"event","type":"charge.succeeded","created":1,"livemode":false,"data":{"object":{"id":"ch_1","object":"charge","amount":2000,"amount_refunded":0,"currency":"usd","paid":true,"status":"succeeded","risk_score":1e400}}}"#;
-    let answer = post(
-        &server.url("/webhook"),
-        &body[..],
-        Some(&sign(body, SECRET, now())),
-    )
-    .await;
-    assert_eq!(answer.status, 500, "{:?}", answer.body);
-    assert_eq!(answer.code(), "payload_mismatch");
-    assert!(
-        seen("evt_http_huge_3").is_empty(),
-        "{:?}",
-        seen("evt_http_huge_3")
-    );
 }
 
 /// A route of one's own with the `VerifiedEvent` extractor, as the `actix` module shows it.

@@ -1,9 +1,12 @@
-//! Shared by the end-to-end tests: a real `HttpServer` on a free loopback port.
+//! Shared by the end-to-end tests: a real server (actix-web's, or axum's) on a free loopback
+//! port, and the raw-socket helpers for requests reqwest will not make.
 
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
@@ -13,10 +16,43 @@ use nextgen_events::actix::webhooks;
 /// The secret every end-to-end test signs with.
 pub const SECRET: &str = "whsec_e2e_secret";
 
+/// Which HTTP integration a server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framework {
+    Actix,
+    #[cfg(feature = "axum")]
+    Axum,
+}
+
+impl Framework {
+    /// `id` made unique to this framework, for tests that run once per framework in one
+    /// binary (what handlers saw is recorded per event id).
+    pub fn id(self, id: &str) -> String {
+        format!("{id}_{self:?}")
+    }
+
+    /// Starts the webhook endpoint at `/webhook` with `config` on this framework's server.
+    pub fn start(self, config: WebhookConfig) -> TestServer {
+        match self {
+            Framework::Actix => TestServer::start(config, |_| {}),
+            #[cfg(feature = "axum")]
+            Framework::Axum => TestServer::start_axum(
+                axum::Router::new().merge(nextgen_events::axum::webhooks("/webhook", config)),
+            ),
+        }
+    }
+}
+
 /// A running server; stopped when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
-    handle: ServerHandle,
+    handle: Stop,
+}
+
+enum Stop {
+    Actix(ServerHandle),
+    #[cfg(feature = "axum")]
+    Axum(Option<tokio::sync::oneshot::Sender<()>>),
 }
 
 impl TestServer {
@@ -38,7 +74,34 @@ impl TestServer {
         let server = server.run();
         let handle = server.handle();
         actix_rt::spawn(server);
-        TestServer { addr, handle }
+        TestServer {
+            addr,
+            handle: Stop::Actix(handle),
+        }
+    }
+
+    /// Serves `app` with axum on the current runtime.
+    #[cfg(feature = "axum")]
+    pub fn start_axum(app: axum::Router) -> TestServer {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind a loopback port");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let addr = listener.local_addr().expect("the bound address");
+        let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        actix_rt::spawn(async move {
+            let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            });
+            if let Err(error) = served.await {
+                eprintln!("the axum test server failed: {error}");
+            }
+        });
+        TestServer {
+            addr,
+            handle: Stop::Axum(Some(stop)),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -48,8 +111,16 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        // Not awaited: the test's runtime stops right after, taking the server with it.
-        drop(self.handle.stop(false));
+        match &mut self.handle {
+            // Not awaited: the test's runtime stops right after, taking the server with it.
+            Stop::Actix(handle) => drop(handle.stop(false)),
+            #[cfg(feature = "axum")]
+            Stop::Axum(stop) => {
+                if let Some(stop) = stop.take() {
+                    let _ = stop.send(());
+                }
+            }
+        }
     }
 }
 
@@ -136,4 +207,37 @@ pub fn delivery(id: &str, event_type: &str) -> (Vec<u8>, String) {
     .into_bytes();
     let signature = nextgen_events::sign(&body, SECRET, now());
     (body, signature)
+}
+
+/// Sends raw bytes and returns the connection, for requests reqwest will not make.
+pub fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("connect to the test server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a read timeout");
+    stream.write_all(head.as_bytes()).expect("send the head");
+    stream.write_all(body).expect("send the body");
+    stream
+}
+
+/// Reads an HTTP response's status line and headers (and whatever of the body came along).
+pub fn read_head(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let mut buffer = [0; 4096];
+    while !received.windows(4).any(|window| window == b"\r\n\r\n") {
+        let read = stream.read(&mut buffer).expect("read the answer");
+        assert!(
+            read > 0,
+            "the connection closed before an answer: {received:?}"
+        );
+        received.extend_from_slice(&buffer[..read]);
+    }
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+pub fn status_of(head: &str) -> u16 {
+    head.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
 }

@@ -1,0 +1,273 @@
+//! axum integration: the one-line webhook route and the [`VerifiedEvent`] extractor.
+//!
+//! Handlers take the router's values as their later arguments: `Extension<T>` for a value an
+//! [`Extension`] layer added, `State<T>` for the router's state (when it is a `T`). Both are in
+//! the [prelude](crate::prelude).
+//!
+//! ```no_run
+//! use axum::Router;
+//! use nextgen_events::{axum::webhooks, WebhookConfig};
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let config = WebhookConfig::from_env().expect("NEXTGEN_WEBHOOK_SECRET");
+//!     let app: Router = Router::new().merge(webhooks("/webhook", config));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     axum::serve(listener, app).await
+//! }
+//! ```
+
+use std::any::Any;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+
+use crate::config::WebhookConfig;
+use crate::context::{Context, FromContext, Source};
+use crate::delivery::VerifiedDelivery;
+use crate::dispatch;
+use crate::error::WebhookError;
+use crate::report::{DispatchReport, HandlerError};
+use crate::route::{self, Incoming};
+use crate::signature::{self, HeaderProblem, SignatureError};
+
+/// Mounts the webhook endpoint: `POST path` verifies, parses and dispatches every delivery to
+/// the `#[nextgen_event]` handlers, and answers exactly as the actix route does (see
+/// [`WebhookError`]). Merge it into your router; `S` is your router's state, which handlers
+/// can take as `State<S>`.
+///
+/// # Panics
+///
+/// When two handlers linked into the binary share a name (see
+/// [`Registry::check_names`](crate::Registry::check_names)): they would share their
+/// idempotency records, so the app stops at start-up with a message naming both and the fix.
+///
+/// ```
+/// use axum::{Extension, Router};
+/// use nextgen_events::{axum::webhooks, WebhookConfig};
+///
+/// #[derive(Clone)]
+/// struct Ledger;
+///
+/// let config = WebhookConfig::new("whsec_test_secret");
+/// let app: Router = Router::new()
+///     .merge(webhooks("/webhook", config))
+///     .layer(Extension(Ledger));
+/// ```
+pub fn webhooks<S>(path: &str, config: WebhookConfig) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    route::mount(path, &config);
+    let config = Arc::new(config);
+    let receive = move |State(state): State<S>, request: Request| {
+        let config = Arc::clone(&config);
+        async move { webhook_route(&config, &state, request).await }
+    };
+    Router::new().route(path, post(receive).fallback(method_not_allowed))
+}
+
+async fn webhook_route<S: Send + Sync + 'static>(
+    config: &WebhookConfig,
+    state: &S,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let incoming = incoming(&parts.headers, body);
+    let context = || {
+        Context::of_source(Source::Axum {
+            extensions: &parts.extensions,
+            state,
+        })
+    };
+    let answered = route::take(config, incoming, context).await;
+    route::count(&answered);
+    match answered {
+        Ok(_) => received(),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn incoming(headers: &HeaderMap, body: Body) -> Incoming<'_, axum::body::BodyDataStream> {
+    Incoming {
+        signature: headers.get(signature::HEADER).map(|value| {
+            value
+                .to_str()
+                .map_err(|_| SignatureError::MalformedHeader(HeaderProblem::NotAscii))
+        }),
+        declared_length: headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse().ok()),
+        payload: body.into_data_stream(),
+    }
+}
+
+/// The acknowledgement NextGen expects: 200 `{"received": true}`.
+pub fn received() -> Response {
+    json_response(StatusCode::OK, route::RECEIVED.to_owned())
+}
+
+async fn method_not_allowed(method: Method) -> Response {
+    let mut response = json_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        route::method_not_allowed(method.as_str()),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+impl IntoResponse for WebhookError {
+    fn into_response(self) -> Response {
+        let answer = route::error_answer(&self);
+        let status =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = json_response(status, answer.body);
+        let headers = response.headers_mut();
+        if let Some(seconds) = answer.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if answer.close {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+/// An extractor for writing your own route: the request's body, verified against the
+/// [`WebhookConfig`] an [`Extension`] layer gave the router, and read as an event envelope.
+///
+/// ```
+/// use axum::{routing::post, Extension, Router};
+/// use nextgen_events::axum::{received, VerifiedEvent};
+/// use nextgen_events::{WebhookConfig, WebhookError};
+///
+/// async fn webhook(event: VerifiedEvent) -> Result<axum::response::Response, WebhookError> {
+///     tracing::info!(id = %event.event_id, "verified");
+///     event.dispatch().await?;
+///     Ok(received())
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/payments/webhook", post(webhook))
+///     .layer(Extension(WebhookConfig::new("whsec_test_secret")));
+/// ```
+pub struct VerifiedEvent {
+    delivery: VerifiedDelivery,
+    config: WebhookConfig,
+    extensions: axum::http::Extensions,
+    state: Arc<dyn Any + Send + Sync>,
+}
+
+impl VerifiedEvent {
+    /// Runs every matching handler, with the request's extensions and the router's state as
+    /// their context.
+    pub async fn dispatch(&self) -> Result<DispatchReport, WebhookError> {
+        let run = {
+            let context = Context::of_source(Source::Axum {
+                extensions: &self.extensions,
+                state: &*self.state,
+            });
+            dispatch::start(self.delivery.body(), &context, &self.config)?
+        };
+        run.await?.into_result()
+    }
+
+    /// The serializable delivery, for queueing it and handling it later.
+    pub fn into_delivery(self) -> VerifiedDelivery {
+        self.delivery
+    }
+}
+
+impl Deref for VerifiedEvent {
+    type Target = VerifiedDelivery;
+
+    fn deref(&self) -> &VerifiedDelivery {
+        &self.delivery
+    }
+}
+
+impl fmt::Debug for VerifiedEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("VerifiedEvent")
+            .field(&self.delivery)
+            .finish()
+    }
+}
+
+impl<S> FromRequest<S> for VerifiedEvent
+where
+    S: Clone + Send + Sync + 'static,
+{
+    type Rejection = WebhookError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, WebhookError> {
+        let (parts, body) = request.into_parts();
+        let config = parts
+            .extensions
+            .get::<WebhookConfig>()
+            .cloned()
+            .ok_or(WebhookError::NotConfigured)?;
+        let delivery = route::verify(&config, incoming(&parts.headers, body)).await?;
+        Ok(VerifiedEvent {
+            delivery,
+            config,
+            extensions: parts.extensions,
+            state: Arc::new(state.clone()),
+        })
+    }
+}
+
+// Not suggested in errors: rustc would quote these impls' source lines under our message.
+#[diagnostic::do_not_recommend]
+impl<T: Clone + Send + Sync + 'static> FromContext for Extension<T> {
+    /// The value an `Extension` layer added to the request, or one given to the context or
+    /// the configuration's app data (as `T` or as `Extension<T>`).
+    fn from_context(context: &Context<'_>) -> Result<Self, HandlerError> {
+        context
+            .app_data::<Extension<T>>()
+            .map(|Extension(value)| value)
+            .or_else(|| context.app_data::<T>())
+            .or_else(|| context.axum_extension::<T>())
+            .cloned()
+            .map(Extension)
+            .ok_or(HandlerError::MissingAppData {
+                type_name: std::any::type_name::<Extension<T>>(),
+            })
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Clone + Send + Sync + 'static> FromContext for State<T> {
+    /// The router's state when it is a `T`, else a `T` given to the context or the
+    /// configuration's app data (inbox workers have no router).
+    fn from_context(context: &Context<'_>) -> Result<Self, HandlerError> {
+        context
+            .axum_state::<T>()
+            .or_else(|| context.app_data::<T>())
+            .cloned()
+            .map(State)
+            .ok_or(HandlerError::MissingAppData {
+                type_name: std::any::type_name::<State<T>>(),
+            })
+    }
+}

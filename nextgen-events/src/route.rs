@@ -1,0 +1,219 @@
+//! The webhook route's framework-neutral half, shared by the actix and axum integrations:
+//! from the signature header to the answer, so both answer every delivery alike.
+
+use std::fmt::Display;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+
+use crate::config::WebhookConfig;
+use crate::context::Context;
+use crate::delivery::{self, VerifiedDelivery};
+use crate::dispatch;
+use crate::envelope::EnvelopeError;
+use crate::error::WebhookError;
+use crate::inbox::Appended;
+use crate::metrics;
+use crate::registry::Registry;
+use crate::signature::{SignatureError, SignatureHeader};
+use crate::throttle::Throttle;
+
+/// The acknowledgement NextGen expects, with status 200.
+pub(crate) const RECEIVED: &str = r#"{"received":true}"#;
+
+/// What mounting the route does besides routing, whatever the framework.
+///
+/// # Panics
+///
+/// When two handlers share a name (see [`Registry::check_names`]).
+pub(crate) fn mount(path: &str, config: &WebhookConfig) {
+    if let Err(duplicate) = Registry::global().check_names() {
+        panic!("cannot mount the webhook route at `{path}`: {duplicate}");
+    }
+    config.start_inbox_workers();
+    // Once per process, though an actix app mounts the route once per worker.
+    static SUBSCRIPTION_LOGGED: std::sync::Once = std::sync::Once::new();
+    SUBSCRIPTION_LOGGED.call_once(|| tracing::info!("{}", Registry::global().subscription_hint()));
+}
+
+/// The parts of a request the route reads, borrowed from the framework's request.
+pub(crate) struct Incoming<'r, P> {
+    /// The `NextGen-Signature` header: absent (`None`), or its value if it is text.
+    pub(crate) signature: Option<Result<&'r str, SignatureError>>,
+    /// The `Content-Length` header, when it is a number.
+    pub(crate) declared_length: Option<usize>,
+    /// The body, as it arrives.
+    pub(crate) payload: P,
+}
+
+/// What an acknowledged delivery was: its event type, and how it was taken.
+pub(crate) struct Acknowledged {
+    event_type: String,
+    outcome: &'static str,
+}
+
+/// Takes one delivery: cheap rejections first, then the body within its limits, the
+/// signature, and then the inbox or the handlers. `context` is only called, and its context
+/// only lives, between two awaits, so a context that is not `Sync` (actix's request) never
+/// makes the route's future `!Send` for a framework that needs it `Send` (axum).
+pub(crate) async fn take<'c, P, E>(
+    config: &WebhookConfig,
+    incoming: Incoming<'_, P>,
+    context: impl FnOnce() -> Context<'c>,
+) -> Result<Acknowledged, WebhookError>
+where
+    P: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Display,
+{
+    let header = signature_header(incoming.signature)?;
+    let body = read_body(incoming.declared_length, incoming.payload, config).await?;
+    let verifier = config.verifier();
+    let signed_at = verifier.verify_parsed(&body, &header, verifier.now())?;
+    if let Some(inbox) = config.inbox_mode() {
+        let (event_type, appended) = delivery::enqueue(inbox, &body, signed_at).await?;
+        let outcome = match appended {
+            Appended::New => "queued",
+            Appended::Duplicate => "duplicate",
+        };
+        return Ok(Acknowledged {
+            event_type,
+            outcome,
+        });
+    }
+    let run = dispatch::start(&body, &context(), config)?;
+    let report = run.await?.into_result()?;
+    Ok(Acknowledged {
+        event_type: report.event_type,
+        outcome: "handled",
+    })
+}
+
+/// What the `VerifiedEvent` extractors do: the route's checks, up to a verified delivery.
+pub(crate) async fn verify<P, E>(
+    config: &WebhookConfig,
+    incoming: Incoming<'_, P>,
+) -> Result<VerifiedDelivery, WebhookError>
+where
+    P: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Display,
+{
+    let header = signature_header(incoming.signature)?;
+    let body = read_body(incoming.declared_length, incoming.payload, config).await?;
+    VerifiedDelivery::verify_parsed(config, body, &header)
+}
+
+fn signature_header(
+    header: Option<Result<&str, SignatureError>>,
+) -> Result<SignatureHeader<'_>, SignatureError> {
+    SignatureHeader::parse(header.ok_or(SignatureError::MissingHeader)??)
+}
+
+/// Counts the delivery's answer (see [`metrics`](crate::metrics)).
+pub(crate) fn count(answered: &Result<Acknowledged, WebhookError>) {
+    match answered {
+        Ok(acknowledged) => metrics::delivery(&acknowledged.event_type, acknowledged.outcome),
+        Err(WebhookError::HandlersFailed(report)) if report.only_in_progress() => {
+            metrics::delivery(&report.event_type, "in_progress");
+        }
+        Err(WebhookError::HandlersFailed(report)) => {
+            metrics::delivery(&report.event_type, "failed")
+        }
+        Err(WebhookError::Envelope(EnvelopeError::PayloadMismatch { event_type, .. })) => {
+            metrics::delivery(event_type, "failed");
+        }
+        Err(error) if error.status() < 500 => metrics::rejection(error.code()),
+        Err(_) => metrics::delivery("", "failed"),
+    }
+}
+
+/// What is allocated for a body before its bytes arrive, whatever `Content-Length` says.
+const FIRST_ALLOCATION: usize = 16 * 1024;
+
+/// Reads the body up to the configured limit and within the configured time, refusing early
+/// on a larger `Content-Length` and never buffering more than the limit whatever the sender
+/// claims.
+async fn read_body<E: Display>(
+    declared_length: Option<usize>,
+    payload: impl Stream<Item = Result<Bytes, E>> + Unpin,
+    config: &WebhookConfig,
+) -> Result<Bytes, WebhookError> {
+    let limit = config.max_body_bytes();
+    if declared_length.is_some_and(|length| length > limit) {
+        return Err(WebhookError::BodyTooLarge { limit });
+    }
+    let timeout = config.body_timeout_duration();
+    let capacity = declared_length.unwrap_or(0).min(FIRST_ALLOCATION);
+    tokio::time::timeout(timeout, read_chunks(payload, limit, capacity))
+        .await
+        .map_err(|_| WebhookError::BodyTimeout { timeout })?
+}
+
+async fn read_chunks<E: Display>(
+    mut payload: impl Stream<Item = Result<Bytes, E>> + Unpin,
+    limit: usize,
+    capacity: usize,
+) -> Result<Bytes, WebhookError> {
+    let mut body = BytesMut::with_capacity(capacity);
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| WebhookError::BodyUnreadable(error.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(WebhookError::BodyTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// How a failure is answered over HTTP, whatever the framework.
+pub(crate) struct ErrorAnswer {
+    /// Whole seconds for `Retry-After`, at least 1.
+    pub(crate) retry_after: Option<u64>,
+    /// The rest of the body was not read: the connection cannot carry another request.
+    pub(crate) close: bool,
+    /// The API reference's error shape.
+    pub(crate) body: String,
+}
+
+/// The answer to `error`, logged: the handlers' own errors were logged with their names as
+/// they failed; here the delivery's outcome. Neither carries the body nor a secret.
+pub(crate) fn error_answer(error: &WebhookError) -> ErrorAnswer {
+    // Rejections can be caused by anyone who can reach the endpoint: their warnings are
+    // rate-limited.
+    static REJECTIONS: Throttle = Throttle::new(20, Duration::from_secs(10));
+    let status = error.status();
+    if status >= 500 {
+        tracing::error!(status, code = error.code(), "webhook failed: {error}");
+    } else if let Some(suppressed) = REJECTIONS.admit(Instant::now()) {
+        tracing::warn!(
+            status,
+            code = error.code(),
+            suppressed,
+            "webhook rejected: {error}"
+        );
+    }
+    ErrorAnswer {
+        retry_after: error
+            .retry_after()
+            .map(|wait| (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)),
+        close: matches!(
+            error,
+            WebhookError::BodyTimeout { .. } | WebhookError::BodyTooLarge { .. }
+        ),
+        body: error_body(error.error_type(), error.code(), &error.answer()),
+    }
+}
+
+/// The answer to a method other than POST, with status 405 and `Allow: POST`.
+pub(crate) fn method_not_allowed(method: &str) -> String {
+    error_body(
+        "invalid_request_error",
+        "method_not_allowed",
+        &format!("{method} is not accepted here: NextGen delivers webhooks with POST"),
+    )
+}
+
+fn error_body(error_type: &str, code: &str, message: &str) -> String {
+    serde_json::json!({ "error": { "type": error_type, "code": code, "message": message } })
+        .to_string()
+}
