@@ -22,6 +22,7 @@ pub struct Handler {
     name: &'static str,
     function: &'static str,
     call: HandlerFn,
+    latest_only: bool,
 }
 
 impl Handler {
@@ -33,7 +34,16 @@ impl Handler {
             name,
             function: name,
             call,
+            latest_only: false,
         }
+    }
+
+    /// Makes it a `latest_only` handler; called by the `#[nextgen_event]` expansion for
+    /// `#[nextgen_event("...", latest_only)]`.
+    #[doc(hidden)]
+    pub const fn latest_only(mut self) -> Self {
+        self.latest_only = true;
+        self
     }
 
     /// Sets the function's path, when the name was pinned to something else; called by the
@@ -61,6 +71,13 @@ impl Handler {
         self.function
     }
 
+    /// Whether it was registered with `latest_only`: per `data.object.id` it only handles
+    /// events newer than the newest it handled (see
+    /// [`idempotency`](crate::idempotency#newest-state-per-object-latest_only-handlers)).
+    pub fn is_latest_only(&self) -> bool {
+        self.latest_only
+    }
+
     pub(crate) fn start(
         &self,
         event: ErasedEvent,
@@ -76,6 +93,7 @@ impl fmt::Debug for Handler {
             .field("event_type", &self.event_type)
             .field("name", &self.name)
             .field("function", &self.function)
+            .field("latest_only", &self.latest_only)
             .finish()
     }
 }
