@@ -153,6 +153,31 @@ impl<E: fmt::Display> IntoHandlerResult for Result<(), E> {
     }
 }
 
+/// A payload with an `id`, which `latest_only` handlers key the newest state by; the
+/// `#[nextgen_event(..., latest_only)]` expansion checks the payload implements it.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`latest_only` needs the event's object to have an `id`, and `{Self}` has none",
+    label = "`latest_only` keys the newest state by `data.object.id`",
+    note = "remove `latest_only`, and compare the event's `created` with the state you keep in the handler"
+)]
+pub trait ObjectId {
+    /// The object's id.
+    fn object_id(&self) -> &str;
+}
+
+macro_rules! object_ids {
+    ($($payload:ident),*) => {
+        $(impl ObjectId for crate::payloads::$payload {
+            fn object_id(&self) -> &str {
+                &self.id
+            }
+        })*
+    };
+}
+
+object_ids!(Charge, Dispute, Customer, Refund, Invoice);
+
 /// Takes the type-erased event back out as the payload type the handler was registered for.
 #[doc(hidden)]
 pub fn downcast<P: 'static>(event: ErasedEvent) -> Result<Event<P>, HandlerError> {

@@ -88,7 +88,9 @@ pub use signature::{SignatureError, Verifier, sign, verify};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::catalog::ErasedEvent;
-    pub use crate::handler::{FromEvent, HandlerFn, HandlerFuture, IntoHandlerResult, downcast};
+    pub use crate::handler::{
+        FromEvent, HandlerFn, HandlerFuture, IntoHandlerResult, ObjectId, downcast,
+    };
     pub use inventory;
     pub use serde_json::Value;
 }
