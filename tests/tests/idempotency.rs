@@ -610,11 +610,11 @@ async fn a_lapsed_object_claim_keeps_its_watermark_through_a_sweep() {
     let clock = ManualClock::new();
     let store = clock.store(Duration::from_secs(3600), 3);
     let lease = Duration::from_secs(60);
-    let token = object_token(&store, "cus_a", lease).await;
+    let owner = object_token(&store, "cus_a", lease).await;
     let handled = Watermark::new(100, "evt_a");
     assert!(
         store
-            .advance_object("h", "cus_a", token, &handled)
+            .advance_object("h", "cus_a", owner, &handled)
             .await
             .unwrap()
     );
