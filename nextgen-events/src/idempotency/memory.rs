@@ -336,26 +336,31 @@ impl MemoryStore {
         if entries.map.len() >= self.capacity && !entries.map.contains_key(&key) {
             entries.make_room(now, self.capacity)?;
         }
-        let entry = entries.map.entry(key).or_insert(Entry {
-            state: State::Newest(Box::new(Newest {
-                watermark: Watermark::new(i64::MIN, ""),
-                until: now,
-            })),
-            until: now,
-        });
-        if entry.until > now && entry.is_claim() {
-            return Ok(ObjectClaim::InProgress);
-        }
-        let newest = match std::mem::replace(&mut entry.state, State::Done) {
-            State::ObjectClaimed(_, newest) => newest,
-            State::Newest(newest) => Some(newest),
-            State::Claimed(_) | State::Done => None,
-        }
-        .filter(|newest| newest.until > now);
-        let watermark = newest.as_ref().map(|newest| newest.watermark.clone());
-        *entry = Entry {
+        let claimed = |newest: Option<Box<Newest>>| Entry {
             state: State::ObjectClaimed(token, newest),
             until: now + lease,
+        };
+        let watermark = match entries.map.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut occupied) => {
+                let entry = occupied.get_mut();
+                if entry.until > now && entry.is_claim() {
+                    return Ok(ObjectClaim::InProgress);
+                }
+                // A lapsed claim is taken over with its watermark, if still kept.
+                let newest = match std::mem::replace(&mut entry.state, State::Done) {
+                    State::ObjectClaimed(_, newest) => newest,
+                    State::Newest(newest) => Some(newest),
+                    State::Claimed(_) | State::Done => None,
+                }
+                .filter(|newest| newest.until > now);
+                let watermark = newest.as_ref().map(|newest| newest.watermark.clone());
+                *entry = claimed(newest);
+                watermark
+            }
+            std::collections::hash_map::Entry::Vacant(vacant) => {
+                vacant.insert(claimed(None));
+                None
+            }
         };
         Ok(ObjectClaim::Claimed {
             token,
