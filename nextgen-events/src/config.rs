@@ -42,6 +42,7 @@ pub struct WebhookConfig {
     store: Option<Arc<dyn IdempotencyStore>>,
     lease: Duration,
     locks: Arc<EventLocks>,
+    object_locks: Arc<EventLocks>,
     inbox: Option<Arc<InboxMode>>,
     workers: usize,
     retry: RetryPolicy,
@@ -90,6 +91,7 @@ impl WebhookConfig {
             store: Some(Arc::new(MemoryStore::default())),
             lease: DEFAULT_LEASE,
             locks: Arc::default(),
+            object_locks: Arc::default(),
             inbox: None,
             workers: DEFAULT_INBOX_WORKERS,
             retry: RetryPolicy::default(),
@@ -261,6 +263,7 @@ impl WebhookConfig {
             store: Arc::clone(store),
             lease: self.lease,
             locks: Arc::clone(&self.locks),
+            object_locks: Arc::clone(&self.object_locks),
         })
     }
 

@@ -19,7 +19,10 @@ use crate::context::Context;
 use crate::envelope::{EnvelopeError, Event, RawEvent};
 use crate::error::WebhookError;
 use crate::handler::{Handler, HandlerFuture};
-use crate::idempotency::{Claims, StoreError, Turn, take_turn};
+use crate::idempotency::{
+    Claims, Lease, ObjectTurn, StoreError, Turn, Watermark, object_lock_key, take_object_turn,
+    take_turn,
+};
 use crate::read::{Envelope, Object, read_verified};
 use crate::registry::Registry;
 use crate::report::{DispatchReport, HandlerError, HandlerOutcome, panic_message};
@@ -33,6 +36,10 @@ type Call = (&'static Handler, Result<HandlerFuture, HandlerError>);
 pub(crate) struct PreparedDispatch {
     event_id: String,
     event_type: String,
+    /// The event's `created`, for `latest_only` handlers.
+    created: i64,
+    /// `data.object.id`, read only when a `latest_only` handler matched.
+    object_id: Option<String>,
     calls: Vec<Call>,
 }
 
@@ -53,8 +60,38 @@ pub(crate) fn prepare(
     let span = delivery_span(&envelope.meta);
     let typed = registry.handlers_for(&envelope.meta.event_type);
     let wildcard = registry.wildcard_handlers();
-    let prepared = span.in_scope(|| prepare_envelope(envelope, typed, wildcard, context))?;
+    let mut prepared = span.in_scope(|| prepare_envelope(envelope, typed, wildcard, context))?;
+    if prepared
+        .calls
+        .iter()
+        .any(|(handler, _)| handler.is_latest_only())
+    {
+        prepared.object_id = object_id(body);
+    }
     Ok((prepared, span))
+}
+
+/// `data.object.id` of a verified body, when it is a non-empty string. A second, shallow read
+/// of the body, made only for deliveries that a `latest_only` handler matched.
+fn object_id(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        data: Data,
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        object: Object,
+    }
+    #[derive(serde::Deserialize)]
+    struct Object {
+        id: Option<String>,
+    }
+    serde_json::from_slice::<Body>(body)
+        .ok()?
+        .data
+        .object
+        .id
+        .filter(|id| !id.is_empty())
 }
 
 /// [`prepare`] for the given handlers only: those of the event type, and the `*` ones.
@@ -85,6 +122,8 @@ fn prepare_handlers(
     Ok(PreparedDispatch {
         event_id: raw.id.clone(),
         event_type: raw.event_type.clone(),
+        created: raw.created,
+        object_id: None,
         calls,
     })
 }
@@ -105,6 +144,7 @@ fn prepare_envelope(
     // A typed object is only read when there are no `*` handlers (see `read`).
     let event_id = envelope.meta.id.clone();
     let event_type = envelope.meta.event_type.clone();
+    let created = envelope.meta.created;
     let kind = catalog::lookup(&event_type).map(|entry| entry.kind);
     let mut calls = Vec::with_capacity(typed.len());
     match kind.and_then(|kind| Some((kind, (kind.assemble)(envelope.meta, object)?))) {
@@ -121,6 +161,8 @@ fn prepare_envelope(
     Ok(PreparedDispatch {
         event_id,
         event_type,
+        created,
+        object_id: None,
         calls,
     })
 }
@@ -164,11 +206,21 @@ impl PreparedDispatch {
     /// Runs the handlers one at a time, each claimed, run under a renewed lease and recorded
     /// before the next starts. Deliveries of one event id in this process take turns; a
     /// handler that another process holds stops the run (answered 409, retried by NextGen).
-    pub(crate) async fn run_claimed(self, claims: &Claims) -> Result<DispatchReport, StoreError> {
+    pub(crate) async fn run_claimed(
+        mut self,
+        claims: &Claims,
+    ) -> Result<DispatchReport, StoreError> {
         let _turn = claims.locks.lock(&self.event_id).await;
         let store = &*claims.store;
-        let mut outcomes = Vec::with_capacity(self.calls.len());
-        for (handler, started) in self.calls {
+        let calls = std::mem::take(&mut self.calls);
+        let subject = Subject {
+            event_id: &self.event_id,
+            event_type: &self.event_type,
+            created: self.created,
+            object_id: self.object_id.as_deref(),
+        };
+        let mut outcomes = Vec::with_capacity(calls.len());
+        for (handler, started) in calls {
             let name = handler.name();
             let turn = take_turn(store, &self.event_id, name, claims.lease)
                 .await
@@ -184,6 +236,14 @@ impl PreparedDispatch {
                     // The delivery holding it runs the handlers after it too.
                     break;
                 }
+                Turn::Run(lease) if handler.is_latest_only() => {
+                    let (outcome, stop) =
+                        run_latest_only(&subject, handler, started, lease, claims).await?;
+                    outcomes.push(outcome);
+                    if stop {
+                        break;
+                    }
+                }
                 Turn::Run(lease) => {
                     let outcome = lease.hold_while(run_one(handler, started)).await;
                     lease.record(outcome.result.is_ok()).await;
@@ -193,6 +253,84 @@ impl PreparedDispatch {
         }
         Ok(finish(self.event_id, self.event_type, outcomes))
     }
+}
+
+/// What a `latest_only` handler's claims need to know about the event.
+struct Subject<'a> {
+    event_id: &'a str,
+    event_type: &'a str,
+    created: i64,
+    object_id: Option<&'a str>,
+}
+
+/// Runs a `latest_only` handler whose event claim `lease` this delivery holds: under the
+/// object claim, only when the event is newer than the newest one handled for the object.
+/// The outcome, and whether the run stops (another delivery holds the object).
+async fn run_latest_only(
+    this_event: &Subject<'_>,
+    handler: &'static Handler,
+    started: Result<HandlerFuture, HandlerError>,
+    lease: Lease<'_>,
+    claims: &Claims,
+) -> Result<(HandlerOutcome, bool), StoreError> {
+    let name = handler.name();
+    let Some(object_id) = this_event.object_id else {
+        lease.record(false).await;
+        tracing::error!(
+            handler = name,
+            "the handler is `latest_only`, but the event has no `data.object.id`: not run"
+        );
+        let error = Err(HandlerError::MissingObjectId);
+        return Ok((not_run(handler, error, false), false));
+    };
+    // This process's deliveries of the object wait for each other (renewing the event
+    // claim meanwhile) instead of being refused.
+    let _object_turn = lease
+        .hold_while(claims.object_locks.lock(&object_lock_key(name, object_id)))
+        .await;
+    let turn = match take_object_turn(&*claims.store, name, object_id, claims.lease).await {
+        Ok(turn) => turn,
+        Err(error) => {
+            crate::metrics::store_failure("idempotency");
+            lease.record(false).await;
+            return Err(error);
+        }
+    };
+    let (object, newest) = match turn {
+        ObjectTurn::InProgress => {
+            lease.record(false).await;
+            tracing::info!(
+                handler = name,
+                "another delivery of the same object is being handled"
+            );
+            let error = Err(HandlerError::InProgress);
+            return Ok((not_run(handler, error, false), true));
+        }
+        ObjectTurn::Held(object, newest) => (object, newest),
+    };
+    let this = Watermark::new(this_event.created, this_event.event_id);
+    if let Some(newest) = newest.filter(|newest| this <= *newest) {
+        object.end(None).await;
+        lease.record(true).await;
+        crate::metrics::stale_event(name, this_event.event_type);
+        tracing::info!(
+            handler = name,
+            newest = %newest,
+            "stale: the handler already handled a newer event of the same object; acknowledged without running it"
+        );
+        let mut outcome = not_run(handler, Ok(()), true);
+        outcome.stale = true;
+        return Ok((outcome, false));
+    }
+    let outcome = lease
+        .hold_while(object.hold_while(run_one(handler, started)))
+        .await;
+    let succeeded = outcome.result.is_ok();
+    // The watermark first: once it is written, a crash before the event's done marker
+    // only makes a redelivery of this event stale.
+    object.end(succeeded.then_some(&this)).await;
+    lease.record(succeeded).await;
+    Ok((outcome, false))
 }
 
 /// Runs one started handler, catching a panic, and logs how it did.
@@ -221,6 +359,7 @@ async fn run_one(
         result,
         duration,
         skipped: false,
+        stale: false,
     }
 }
 
@@ -234,6 +373,7 @@ fn not_run(
         result,
         duration: Duration::ZERO,
         skipped,
+        stale: false,
     }
 }
 

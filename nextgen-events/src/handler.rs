@@ -22,6 +22,7 @@ pub struct Handler {
     name: &'static str,
     function: &'static str,
     call: HandlerFn,
+    latest_only: bool,
 }
 
 impl Handler {
@@ -33,7 +34,16 @@ impl Handler {
             name,
             function: name,
             call,
+            latest_only: false,
         }
+    }
+
+    /// Makes it a `latest_only` handler; called by the `#[nextgen_event]` expansion for
+    /// `#[nextgen_event("...", latest_only)]`.
+    #[doc(hidden)]
+    pub const fn latest_only(mut self) -> Self {
+        self.latest_only = true;
+        self
     }
 
     /// Sets the function's path, when the name was pinned to something else; called by the
@@ -61,6 +71,13 @@ impl Handler {
         self.function
     }
 
+    /// Whether it was registered with `latest_only`: per `data.object.id` it only handles
+    /// events newer than the newest it handled (see
+    /// [`idempotency`](crate::idempotency#newest-state-per-object-latest_only-handlers)).
+    pub fn is_latest_only(&self) -> bool {
+        self.latest_only
+    }
+
     pub(crate) fn start(
         &self,
         event: ErasedEvent,
@@ -76,6 +93,7 @@ impl fmt::Debug for Handler {
             .field("event_type", &self.event_type)
             .field("name", &self.name)
             .field("function", &self.function)
+            .field("latest_only", &self.latest_only)
             .finish()
     }
 }
@@ -134,6 +152,31 @@ impl<E: fmt::Display> IntoHandlerResult for Result<(), E> {
         self.map_err(|error| HandlerError::Failed(format!("{error:#}")))
     }
 }
+
+/// A payload with an `id`, which `latest_only` handlers key the newest state by; the
+/// `#[nextgen_event(..., latest_only)]` expansion checks the payload implements it.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`latest_only` needs the event's object to have an `id`, and `{Self}` has none",
+    label = "`latest_only` keys the newest state by `data.object.id`",
+    note = "remove `latest_only`, and compare the event's `created` with the state you keep in the handler"
+)]
+pub trait ObjectId {
+    /// The object's id.
+    fn object_id(&self) -> &str;
+}
+
+macro_rules! object_ids {
+    ($($payload:ident),*) => {
+        $(impl ObjectId for crate::payloads::$payload {
+            fn object_id(&self) -> &str {
+                &self.id
+            }
+        })*
+    };
+}
+
+object_ids!(Charge, Dispute, Customer, Refund, Invoice);
 
 /// Takes the type-erased event back out as the payload type the handler was registered for.
 #[doc(hidden)]

@@ -82,6 +82,13 @@ mod throttle;
 /// - The function stays callable as written. It is registered through `inventory`, also from
 ///   library crates, as long as the binary links them (`use my_handlers as _;`).
 /// - Several handlers of one event all run.
+/// - `name = "..."` pins the handler's name (its idempotency key), in place of the function's
+///   path.
+/// - `latest_only` (as in `#[nextgen_event("customer.updated", latest_only)]`) never applies
+///   an older state over a newer one: per `data.object.id` the handler only runs for events
+///   newer (by `created`, then event id) than the newest it handled; older ones are
+///   acknowledged without running it. See
+///   [`idempotency`](crate::idempotency#newest-state-per-object-latest_only-handlers).
 pub use nextgen_macros::nextgen_event;
 
 pub use config::{ConfigError, WebhookConfig};
@@ -99,7 +106,9 @@ pub use signature::{SignatureError, Verifier, sign, verify};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::catalog::ErasedEvent;
-    pub use crate::handler::{FromEvent, HandlerFn, HandlerFuture, IntoHandlerResult, downcast};
+    pub use crate::handler::{
+        FromEvent, HandlerFn, HandlerFuture, IntoHandlerResult, ObjectId, downcast,
+    };
     pub use inventory;
     pub use serde_json::Value;
 }

@@ -9,6 +9,7 @@
 //! | `nextgen_webhook_handler_duration_seconds` | histogram | `handler`, `outcome` (`ok`, `failed`) | each handler run |
 //! | `nextgen_webhook_store_failures_total` | counter | `store` (`idempotency`, `inbox`) | a store that could not be reached or was full |
 //! | `nextgen_webhook_inbox_attempts_total` | counter | `event_type`, `outcome` (`handled`, `retry`, `dead`) | inbox attempts by how they ended: retries and dead letters |
+//! | `nextgen_webhook_stale_events_total` | counter | `handler`, `event_type` | events a `latest_only` handler acknowledged without running, because it had handled a newer event of the same object |
 //!
 //! `event_type` is a catalog event type, or `other` for a type this version does not know,
 //! so that the label's values stay bounded.
@@ -27,6 +28,9 @@ pub const HANDLER_DURATION: &str = "nextgen_webhook_handler_duration_seconds";
 pub const STORE_FAILURES: &str = "nextgen_webhook_store_failures_total";
 /// Inbox attempts, by event type and outcome.
 pub const INBOX_ATTEMPTS: &str = "nextgen_webhook_inbox_attempts_total";
+
+/// Stale events a `latest_only` handler skipped, by handler and event type.
+pub const STALE_EVENTS: &str = "nextgen_webhook_stale_events_total";
 
 /// The `event_type` label: bounded to the catalog.
 fn event_type_label(event_type: &str) -> &'static str {
@@ -54,5 +58,10 @@ pub(crate) fn store_failure(store: &'static str) {
 
 pub(crate) fn inbox_attempt(event_type: &str, outcome: &'static str) {
     ::metrics::counter!(INBOX_ATTEMPTS, "event_type" => event_type_label(event_type), "outcome" => outcome)
+        .increment(1);
+}
+
+pub(crate) fn stale_event(handler: &'static str, event_type: &str) {
+    ::metrics::counter!(STALE_EVENTS, "handler" => handler, "event_type" => event_type_label(event_type))
         .increment(1);
 }

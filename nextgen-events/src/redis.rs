@@ -18,6 +18,15 @@
 //! | the claim's owner token (32 hex digits) | a claim, when the key is absent | the lease ([`WebhookConfig::lease`](crate::WebhookConfig::lease), 60 s by default, renewed while the handler runs) |
 //! | `done` | a handler's success, by the claim's owner | the retention ([`RedisIdempotencyStore::retention`], 72 h by default) |
 //!
+//! For `latest_only` handlers, two more keys per `(handler, object id)`, where the object id is
+//! escaped like an event id and the segment `%latest` cannot be an escaped event id (a `%`
+//! there is always followed by `25` or `3A`), so these keys never meet the ones above:
+//!
+//! | key | value | written by | expires after |
+//! |---|---|---|---|
+//! | `<prefix>:%latest:<handler>:<object id>:claim` | the object claim's owner token | an object claim, when the key is absent | the lease, renewed while the handler runs |
+//! | `<prefix>:%latest:<handler>:<object id>:newest` | a hash: `created`, `event` (the newest event handled) | a success, by the object claim's owner, atomically with deleting the claim | the retention, from the last success |
+//!
 //! A failed handler's claim is deleted, so a redelivery runs it again. Every operation is a
 //! Lua script, atomic on the server, and renew, complete and release act only while the key
 //! still holds the caller's token: a delivery whose lease lapsed cannot touch the claim of the
@@ -82,7 +91,8 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{RedisError, Script};
 
 use crate::idempotency::{
-    Claim, DEFAULT_RETENTION, IdempotencyStore, OwnerToken, StoreError, StoreFuture,
+    Claim, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, OwnerToken, StoreError, StoreFuture,
+    Watermark,
 };
 
 mod inbox;
@@ -135,6 +145,42 @@ static RELEASE: LazyLock<Script> = LazyLock::new(|| {
         r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])
+",
+    )
+});
+
+/// `KEYS[1]`: the object claim key; `KEYS[2]`: the watermark key; `ARGV[1]`: the new owner's
+/// token; `ARGV[2]`: the lease in ms. Returns `{'claimed'}` or `{'claimed', created, event id}`
+/// when claimed now (or already by this token), `{'busy'}` when another delivery holds it.
+static CLAIM_OBJECT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local owner = redis.call('GET', KEYS[1])
+if owner and owner ~= ARGV[1] then return {'busy'} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local newest = redis.call('HMGET', KEYS[2], 'created', 'event')
+if newest[1] and newest[2] then return {'claimed', newest[1], newest[2]} end
+return {'claimed'}
+",
+    )
+});
+
+/// `KEYS[1]`: the object claim key; `KEYS[2]`: the watermark key; `ARGV[1]`: the owner's
+/// token; `ARGV[2]`: the handled event's `created`; `ARGV[3]`: its id; `ARGV[4]`: the
+/// retention in ms. The watermark only moves forward (a defensive check: under its claim,
+/// dispatch only advances to a newer watermark than the one the claim answered).
+static ADVANCE_OBJECT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local newest = redis.call('HMGET', KEYS[2], 'created', 'event')
+local kept, handled = tonumber(newest[1]), tonumber(ARGV[2])
+if not kept or not newest[2] or kept < handled or (kept == handled and newest[2] < ARGV[3]) then
+  redis.call('HSET', KEYS[2], 'created', ARGV[2], 'event', ARGV[3])
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('DEL', KEYS[1])
+return 1
 ",
     )
 });
@@ -264,12 +310,22 @@ impl RedisIdempotencyStore {
 }
 
 fn key(prefix: &str, event_id: &str, handler: &str) -> String {
-    let event_id: Cow<'_, str> = if event_id.contains([':', '%']) {
-        event_id.replace('%', "%25").replace(':', "%3A").into()
+    format!("{prefix}:{}:{handler}", escape(event_id))
+}
+
+/// `%` and `:` written `%25` and `%3A`.
+fn escape(id: &str) -> Cow<'_, str> {
+    if id.contains([':', '%']) {
+        id.replace('%', "%25").replace(':', "%3A").into()
     } else {
-        event_id.into()
-    };
-    format!("{prefix}:{event_id}:{handler}")
+        id.into()
+    }
+}
+
+/// The keys of `(handler, object id)` of a `latest_only` handler: its claim and its watermark.
+fn object_keys(prefix: &str, handler: &str, object_id: &str) -> (String, String) {
+    let base = format!("{prefix}:%latest:{handler}:{}", escape(object_id));
+    (format!("{base}:claim"), format!("{base}:newest"))
 }
 
 /// Whether the connection was refused or dropped: worth one more try on a new connection.
@@ -385,6 +441,101 @@ impl IdempotencyStore for RedisIdempotencyStore {
             self.owned("release", &RELEASE, &key, token, None).await
         })
     }
+
+    fn claim_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, ObjectClaim> {
+        Box::pin(async move {
+            let (claim, newest) = object_keys(&self.prefix, handler, object_id);
+            let token = OwnerToken::new();
+            let text = token.to_string();
+            let lease = millis(lease);
+            let answer: Vec<String> = self
+                .run("object claim", |mut connection| {
+                    let mut invocation = CLAIM_OBJECT.key(&claim);
+                    invocation.key(&newest).arg(&text).arg(lease);
+                    async move { invocation.invoke_async(&mut connection).await }
+                })
+                .await?;
+            let unexpected = || {
+                StoreError::Unavailable(format!(
+                    "Redis object claim failed: unexpected answer {answer:?}"
+                ))
+            };
+            match answer.as_slice() {
+                [busy] if busy == "busy" => Ok(ObjectClaim::InProgress),
+                [claimed] if claimed == "claimed" => Ok(ObjectClaim::Claimed {
+                    token,
+                    newest: None,
+                }),
+                [claimed, created, event_id] if claimed == "claimed" => {
+                    let created = created.parse().map_err(|_| unexpected())?;
+                    Ok(ObjectClaim::Claimed {
+                        token,
+                        newest: Some(Watermark::new(created, event_id.as_str())),
+                    })
+                }
+                _ => Err(unexpected()),
+            }
+        })
+    }
+
+    fn renew_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        token: OwnerToken,
+        lease: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let (claim, _) = object_keys(&self.prefix, handler, object_id);
+            self.owned("object renew", &RENEW, &claim, token, Some(millis(lease)))
+                .await
+        })
+    }
+
+    fn release_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        token: OwnerToken,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let (claim, _) = object_keys(&self.prefix, handler, object_id);
+            self.owned("object release", &RELEASE, &claim, token, None)
+                .await
+        })
+    }
+
+    fn advance_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        token: OwnerToken,
+        handled: &'a Watermark,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let (claim, newest) = object_keys(&self.prefix, handler, object_id);
+            let token = token.to_string();
+            let retention = millis(self.retention);
+            let answer: i64 = self
+                .run("object advance", |mut connection| {
+                    let mut invocation = ADVANCE_OBJECT.key(&claim);
+                    invocation
+                        .key(&newest)
+                        .arg(&token)
+                        .arg(handled.created)
+                        .arg(&handled.event_id)
+                        .arg(retention);
+                    async move { invocation.invoke_async(&mut connection).await }
+                })
+                .await?;
+            Ok(answer == 1)
+        })
+    }
 }
 
 /// `url` with its password (and a bare `user@` credential, which Redis reads as one) replaced
@@ -498,6 +649,11 @@ mod tests {
         // An id ending in `x:` would otherwise meet a handler path ending in `x::h`.
         assert_ne!(key("p", "evt_1:x:", "m::h"), key("p", "evt_1", "x::m::h"));
         assert_eq!(key("p", "a:b%c", "m::h"), "p:a%3Ab%25c:m::h");
+        let (claim, newest) = object_keys("p", "m::h", "cus:1");
+        assert_eq!(claim, "p:%latest:m::h:cus%3A1:claim");
+        assert_eq!(newest, "p:%latest:m::h:cus%3A1:newest");
+        // No event id escapes to `%latest`.
+        assert!(!key("p", "%latest", "m::h").starts_with("p:%latest:"));
     }
 
     #[test]

@@ -25,6 +25,12 @@ pub enum HandlerError {
     /// will find it done, or run it if that delivery failed.
     #[error("another delivery of this event is running the handler right now")]
     InProgress,
+    /// A `latest_only` handler's event has no `data.object.id` to key the object's newest
+    /// state by; the handler did not run.
+    #[error(
+        "the handler is `latest_only`, but the event has no `data.object.id` (a string) to tell its object by; remove `latest_only` from the handler if its events can come without one"
+    )]
+    MissingObjectId,
     /// The handler was given a payload of another type than it was registered for.
     #[error(
         "the handler was given a payload of the wrong type (expected `{expected}`): this is a bug in nextgen-events, please report it"
@@ -44,8 +50,12 @@ pub struct HandlerOutcome {
     pub result: Result<(), HandlerError>,
     /// How long it ran.
     pub duration: Duration,
-    /// True when it was not run because it already succeeded for this event id.
+    /// True when it was not run because it already succeeded for this event id, or because
+    /// the event is stale (see `stale`).
     pub skipped: bool,
+    /// True when a `latest_only` handler was not run because it already handled a newer
+    /// event of the same object (`skipped` is true too).
+    pub stale: bool,
 }
 
 /// What a dispatch did: which handlers ran, which failed and why, and how long each took.

@@ -26,6 +26,16 @@ pub(crate) const EVENTS: &[(&str, &str)] = &[
     ("invoice.payment_failed", "Invoice"),
 ];
 
+/// The payload types with an `id` field (a `String`), which `latest_only` handlers key the
+/// newest state by. The expansion checks it against the type, so this list cannot be wrong
+/// silently.
+pub(crate) const WITH_OBJECT_ID: &[&str] = &["Charge", "Dispute", "Customer", "Refund", "Invoice"];
+
+/// Whether a payload type has an `id` (see [`WITH_OBJECT_ID`]).
+pub(crate) fn has_object_id(payload: &str) -> bool {
+    WITH_OBJECT_ID.contains(&payload)
+}
+
 /// The event type that matches every event, known or not.
 pub(crate) const WILDCARD: &str = "*";
 

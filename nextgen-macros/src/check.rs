@@ -28,6 +28,9 @@ pub(crate) fn check(handler: &Handler<'_>) -> syn::Result<()> {
     if let Some(name) = &handler.name {
         errors.extend(check_name(name));
     }
+    if let Some(latest_only) = &handler.latest_only {
+        errors.extend(check_latest_only(latest_only, &event));
+    }
     match (&sig.constness, &sig.asyncness) {
         (None, Some(_)) => {}
         (None, None) => errors.push(syn::Error::new(
@@ -119,6 +122,23 @@ fn check_name(name: &syn::LitStr) -> Option<syn::Error> {
             words.join("_")
         ),
     ))
+}
+
+/// `latest_only` keys the newest state by `data.object.id`: the event's payload must have one.
+fn check_latest_only(latest_only: &syn::Ident, event: &str) -> Option<syn::Error> {
+    let message = if event == catalog::WILDCARD {
+        "`latest_only` cannot be used on a `\"*\"` handler: it keeps the newest state per object of one event type, and `\"*\"` sees every event, some without an object id; name the event type, as in `#[nextgen_event(\"customer.updated\", latest_only)]`, or remove `latest_only`".to_owned()
+    } else {
+        // An unknown event type is reported on its own.
+        let payload = catalog::payload_of(event)?;
+        if catalog::has_object_id(payload) {
+            return None;
+        }
+        format!(
+            "`latest_only` cannot be used on `{event}`: its payload `{payload}` has no `id` to tell its objects apart; remove `latest_only`, and compare the event's `created` with the state you keep in the handler"
+        )
+    };
+    Some(syn::Error::new(latest_only.span(), message))
 }
 
 /// The catalog's event families, as `` `charge.*`, `customer.*` and `refund.*` ``, in catalog order.

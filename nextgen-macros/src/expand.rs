@@ -68,6 +68,16 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
             ::core::stringify!(#name)
         )),
     };
+    // `latest_only`: the catalog says the payload has an `id`; the type system makes sure.
+    let (latest_only, object_id_check) = match &handler.latest_only {
+        Some(flag) => (
+            quote!(.latest_only()),
+            quote_spanned! {flag.span()=>
+                const _: fn(&#payload) -> &str = <#payload as ::nextgen_events::__private::ObjectId>::object_id;
+            },
+        ),
+        None => (quote!(), quote!()),
+    };
     let (return_type, return_span) = handler.return_type();
     let return_trait = return_trait(&return_trait_name, name, &function.sig.output);
     let into_result = quote_spanned! {return_span=>
@@ -80,6 +90,7 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
         const _: () = {
             #first_arg_trait
             #return_trait
+            #object_id_check
 
             fn __nextgen_start(
                 event: ::nextgen_events::__private::ErasedEvent,
@@ -104,6 +115,7 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
                     __nextgen_start,
                 )
                 .defined_at(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)))
+                #latest_only
             }
         };
     }

@@ -12,6 +12,8 @@ pub(crate) struct Handler<'a> {
     pub event: LitStr,
     /// `name = "..."`: the handler's name, in place of the function's path.
     pub name: Option<LitStr>,
+    /// `latest_only`: the flag's token, spanned for errors.
+    pub latest_only: Option<Ident>,
     /// The annotated function.
     pub function: &'a ItemFn,
     /// The argument types, in order; the first is the payload.
@@ -30,12 +32,16 @@ struct Attribute {
 #[derive(Default)]
 struct Arguments {
     name: Option<LitStr>,
+    latest_only: Option<Ident>,
 }
 
 /// The arguments accepted after the event type: the key, and how error messages spell it.
 ///
 /// A new argument is a row here, a field in [`Arguments`] and an arm in [`argument`].
-const ARGUMENTS: &[(&str, &str)] = &[("name", "`name = \"...\"`")];
+const ARGUMENTS: &[(&str, &str)] = &[
+    ("name", "`name = \"...\"`"),
+    ("latest_only", "`latest_only`"),
+];
 
 /// An example of the whole attribute, for error messages.
 const EXAMPLE: &str = "`#[nextgen_event(\"charge.succeeded\", name = \"ledger.book_charge\")]`";
@@ -155,6 +161,22 @@ fn argument(input: ParseStream, arguments: &mut Arguments, after_event: bool) ->
                 ));
             }
             arguments.name = Some(value);
+        }
+        "latest_only" => {
+            if !input.is_empty() && !input.peek(Token![,]) {
+                let rest = until_comma(input)?;
+                return Err(syn::Error::new_spanned(
+                    quote::quote!(#key #rest),
+                    "`latest_only` takes no value: write `latest_only` alone, as in `#[nextgen_event(\"customer.updated\", latest_only)]`",
+                ));
+            }
+            if arguments.latest_only.is_some() {
+                return Err(syn::Error::new(
+                    key.span(),
+                    "`latest_only` is given twice: write it once, as in `#[nextgen_event(\"customer.updated\", latest_only)]`",
+                ));
+            }
+            arguments.latest_only = Some(key);
         }
         _ => return Err(unknown_argument(&key)),
     }
@@ -282,6 +304,7 @@ impl<'a> Handler<'a> {
         Ok(Handler {
             event: attribute.event,
             name: attribute.arguments.name,
+            latest_only: attribute.arguments.latest_only,
             function,
             arg_types,
             args_span: function.sig.paren_token.span.join(),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use nextgen_events::idempotency::{Claim, IdempotencyStore, OwnerToken};
+use nextgen_events::idempotency::{Claim, IdempotencyStore, ObjectClaim, OwnerToken, Watermark};
 
 /// A store to check, and a way to let time pass for it.
 pub trait StoreUnderTest: Send + Sync + 'static {
@@ -179,6 +179,344 @@ pub async fn concurrent_claims_have_one_winner<S: StoreUnderTest>(s: &S) {
     assert_eq!(winners, expected, "each key must be claimed exactly once");
 }
 
+// ---- `latest_only`: object claims and watermarks -------------------------------------------
+
+/// What one delivery of a `latest_only` handler did, following dispatch's protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Newer than the newest kept: the handler ran and the watermark advanced.
+    Ran,
+    /// Not newer than this watermark: acknowledged without running.
+    Stale(Watermark),
+    /// Another delivery holds the object.
+    Busy,
+}
+
+async fn object_claimed(
+    store: &impl IdempotencyStore,
+    handler: &str,
+    object: &str,
+    lease: Duration,
+) -> (OwnerToken, Option<Watermark>) {
+    match store.claim_object(handler, object, lease).await {
+        Ok(ObjectClaim::Claimed { token, newest }) => (token, newest),
+        other => panic!("claiming a free object ({handler}, {object}) answered {other:?}"),
+    }
+}
+
+async fn newest(
+    store: &impl IdempotencyStore,
+    handler: &str,
+    object: &str,
+    lease: Duration,
+) -> Option<Watermark> {
+    let (token, newest) = object_claimed(store, handler, object, lease).await;
+    assert_eq!(store.release_object(handler, object, token).await, Ok(true));
+    newest
+}
+
+/// One delivery of `event` to a `latest_only` handler, as dispatch does it: claim the object,
+/// compare, then advance (when `succeeds`) or release. `during` runs where the handler would.
+pub async fn deliver(
+    store: &impl IdempotencyStore,
+    handler: &str,
+    object: &str,
+    event: &Watermark,
+    lease: Duration,
+    succeeds: bool,
+    during: impl Future<Output = ()>,
+) -> Applied {
+    let claim = store
+        .claim_object(handler, object, lease)
+        .await
+        .unwrap_or_else(|error| panic!("object claim ({handler}, {object}) failed: {error}"));
+    let (token, newest) = match claim {
+        ObjectClaim::InProgress => return Applied::Busy,
+        ObjectClaim::Claimed { token, newest } => (token, newest),
+    };
+    if let Some(newest) = newest.filter(|newest| event <= newest) {
+        assert_eq!(store.release_object(handler, object, token).await, Ok(true));
+        return Applied::Stale(newest);
+    }
+    during.await;
+    if succeeds {
+        assert_eq!(
+            store.advance_object(handler, object, token, event).await,
+            Ok(true),
+            "the owner could not advance"
+        );
+        Applied::Ran
+    } else {
+        assert_eq!(store.release_object(handler, object, token).await, Ok(true));
+        Applied::Busy
+    }
+}
+
+async fn deliver_ok(
+    store: &impl IdempotencyStore,
+    object: &str,
+    event: &Watermark,
+    lease: Duration,
+) -> Applied {
+    deliver(store, "h", object, event, lease, true, async {}).await
+}
+
+/// Events in order each run; the watermark follows the newest.
+pub async fn latest_in_order<S: StoreUnderTest>(s: &S) {
+    let (store, lease, object) = (s.store(), s.lease(), unique("cus_order"));
+    assert_eq!(newest(&store, "h", &object, lease).await, None);
+    let events = [
+        Watermark::new(100, "evt_1"),
+        Watermark::new(101, "evt_2"),
+        Watermark::new(250, "evt_3"),
+    ];
+    for event in &events {
+        assert_eq!(
+            deliver_ok(&store, &object, event, lease).await,
+            Applied::Ran
+        );
+        assert_eq!(
+            newest(&store, "h", &object, lease).await.as_ref(),
+            Some(event)
+        );
+    }
+}
+
+/// Newest first: the older ones are stale, the watermark stays at the newest, and a stale
+/// delivery changes nothing.
+pub async fn latest_out_of_order<S: StoreUnderTest>(s: &S) {
+    let (store, lease, object) = (s.store(), s.lease(), unique("cus_reorder"));
+    let (old, middle, new) = (
+        Watermark::new(100, "evt_old"),
+        Watermark::new(200, "evt_mid"),
+        Watermark::new(300, "evt_new"),
+    );
+    assert_eq!(deliver_ok(&store, &object, &new, lease).await, Applied::Ran);
+    assert_eq!(
+        deliver_ok(&store, &object, &old, lease).await,
+        Applied::Stale(new.clone())
+    );
+    assert_eq!(
+        deliver_ok(&store, &object, &middle, lease).await,
+        Applied::Stale(new.clone())
+    );
+    // A redelivery of the newest itself is not applied twice.
+    assert_eq!(
+        deliver_ok(&store, &object, &new, lease).await,
+        Applied::Stale(new.clone())
+    );
+    assert_eq!(newest(&store, "h", &object, lease).await, Some(new.clone()));
+    // An owner advancing to an older watermark (which dispatch never does) keeps the newer.
+    let (token, _) = object_claimed(&store, "h", &object, lease).await;
+    assert_eq!(
+        store.advance_object("h", &object, token, &old).await,
+        Ok(true)
+    );
+    assert_eq!(newest(&store, "h", &object, lease).await, Some(new));
+}
+
+/// Equal `created`: the event id decides, so both arrival orders end the same way.
+pub async fn latest_equal_created<S: StoreUnderTest>(s: &S) {
+    let (store, lease) = (s.store(), s.lease());
+    let (a, b) = (Watermark::new(500, "evt_a"), Watermark::new(500, "evt_b"));
+    let first = unique("cus_tie_ab");
+    assert_eq!(deliver_ok(&store, &first, &a, lease).await, Applied::Ran);
+    assert_eq!(deliver_ok(&store, &first, &b, lease).await, Applied::Ran);
+    let second = unique("cus_tie_ba");
+    assert_eq!(deliver_ok(&store, &second, &b, lease).await, Applied::Ran);
+    assert_eq!(
+        deliver_ok(&store, &second, &a, lease).await,
+        Applied::Stale(b.clone())
+    );
+    assert_eq!(newest(&store, "h", &first, lease).await, Some(b.clone()));
+    assert_eq!(newest(&store, "h", &second, lease).await, Some(b));
+}
+
+/// A newer event whose handler failed leaves the watermark as it was: an older event (or a
+/// retry) still applies, and the newer one applies after it.
+pub async fn latest_failed_newer_does_not_block_older<S: StoreUnderTest>(s: &S) {
+    let (store, lease, object) = (s.store(), s.lease(), unique("cus_fail"));
+    let (old, new) = (
+        Watermark::new(100, "evt_old"),
+        Watermark::new(200, "evt_new"),
+    );
+    let failed = deliver(&store, "h", &object, &new, lease, false, async {}).await;
+    assert_eq!(failed, Applied::Busy, "a failure releases the claim");
+    assert_eq!(newest(&store, "h", &object, lease).await, None);
+    assert_eq!(deliver_ok(&store, &object, &old, lease).await, Applied::Ran);
+    assert_eq!(deliver_ok(&store, &object, &new, lease).await, Applied::Ran);
+    assert_eq!(
+        deliver_ok(&store, &object, &old, lease).await,
+        Applied::Stale(new.clone())
+    );
+}
+
+/// Objects, and handlers of one object, keep their own watermarks and claims; an object claim
+/// is unrelated to the event claims.
+pub async fn latest_objects_interleaved<S: StoreUnderTest>(s: &S) {
+    let (store, lease) = (s.store(), s.lease());
+    let objects: Vec<String> = (0..3).map(|_| unique("cus_many")).collect();
+    // Interleaved: each object sees 300, then 100, then 200.
+    for created in [300, 100, 200] {
+        for object in &objects {
+            let event = Watermark::new(created, format!("evt_{created}_{object}"));
+            let applied = deliver_ok(&store, object, &event, lease).await;
+            assert_eq!(
+                applied == Applied::Ran,
+                created == 300,
+                "{object} {created}: {applied:?}"
+            );
+        }
+    }
+    for object in &objects {
+        let kept = newest(&store, "h", object, lease).await;
+        assert_eq!(kept.map(|kept| kept.created), Some(300));
+        // Another handler of the same object starts from nothing.
+        assert_eq!(newest(&store, "other", object, lease).await, None);
+    }
+    // Held objects do not hold each other, nor another handler, nor an event claim of the
+    // same text.
+    let (held, _) = object_claimed(&store, "h", &objects[0], lease).await;
+    object_claimed(&store, "h", &objects[1], lease).await;
+    object_claimed(&store, "other", &objects[0], lease).await;
+    claimed(&store, &objects[0], "h", lease).await;
+    assert_eq!(
+        store.claim_object("h", &objects[0], lease).await,
+        Ok(ObjectClaim::InProgress)
+    );
+    assert_eq!(store.release_object("h", &objects[0], held).await, Ok(true));
+}
+
+/// Only the owner of a live object claim renews, releases or advances it; a lapsed claim is
+/// taken over with the watermark intact, and its stale owner changes nothing.
+pub async fn latest_object_claims_have_owners<S: StoreUnderTest>(s: &S) {
+    let (store, lease, object) = (s.store(), s.lease(), unique("cus_owner"));
+    let kept = Watermark::new(100, "evt_kept");
+    assert_eq!(
+        deliver_ok(&store, &object, &kept, lease).await,
+        Applied::Ran
+    );
+    let (owner, newest_seen) = object_claimed(&store, "h", &object, lease).await;
+    assert_eq!(newest_seen.as_ref(), Some(&kept));
+    let stranger = OwnerToken::new();
+    let newer = Watermark::new(200, "evt_newer");
+    assert_eq!(
+        store.renew_object("h", &object, stranger, lease).await,
+        Ok(false)
+    );
+    assert_eq!(
+        store.release_object("h", &object, stranger).await,
+        Ok(false)
+    );
+    assert_eq!(
+        store.advance_object("h", &object, stranger, &newer).await,
+        Ok(false)
+    );
+    assert_eq!(
+        store.claim_object("h", &object, lease).await,
+        Ok(ObjectClaim::InProgress)
+    );
+    // Renewed past its first lease, it holds.
+    for _ in 0..2 {
+        s.pass(lease * 2 / 3).await;
+        assert_eq!(
+            store.renew_object("h", &object, owner, lease).await,
+            Ok(true)
+        );
+    }
+    assert_eq!(
+        store.claim_object("h", &object, lease).await,
+        Ok(ObjectClaim::InProgress)
+    );
+    // Lapsed: taken over, and the watermark is still there.
+    s.pass(lease + lease / 2).await;
+    assert_eq!(
+        store.renew_object("h", &object, owner, lease).await,
+        Ok(false)
+    );
+    let (fresh, newest_seen) = object_claimed(&store, "h", &object, lease).await;
+    assert_eq!(newest_seen.as_ref(), Some(&kept));
+    assert_ne!(fresh, owner);
+    assert_eq!(
+        store.advance_object("h", &object, owner, &newer).await,
+        Ok(false),
+        "a stale owner advanced the watermark"
+    );
+    assert_eq!(store.release_object("h", &object, owner).await, Ok(false));
+    assert_eq!(
+        store.advance_object("h", &object, fresh, &newer).await,
+        Ok(true)
+    );
+    assert_eq!(store.release_object("h", &object, fresh).await, Ok(false));
+    assert_eq!(newest(&store, "h", &object, lease).await, Some(newer));
+}
+
+/// Watermarks are kept for the retention after the last success, then forgotten.
+pub async fn latest_watermarks_expire_after_the_retention<S: StoreUnderTest>(s: &S) {
+    let (store, lease, object) = (s.store(), s.lease(), unique("cus_retention"));
+    let new = Watermark::new(200, "evt_new");
+    assert_eq!(deliver_ok(&store, &object, &new, lease).await, Applied::Ran);
+    s.pass(s.retention() / 2).await;
+    assert_eq!(newest(&store, "h", &object, lease).await, Some(new));
+    s.pass(s.retention()).await;
+    assert_eq!(newest(&store, "h", &object, lease).await, None);
+}
+
+/// Concurrent deliveries of one object: one at a time, and the handler only ever applies a
+/// state newer than every one applied before, ending at the newest.
+pub async fn latest_concurrent_deliveries<S: StoreUnderTest>(s: &S) {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::{Mutex, PoisonError};
+    let lease = s.lease();
+    let object = Arc::new(unique("cus_race"));
+    let applied: Arc<Mutex<Vec<Watermark>>> = Arc::default();
+    let inside = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    // Twelve events with shuffled `created` (two share one), each delivered by its own task
+    // until it is either applied or found stale.
+    let created = [7, 3, 11, 1, 9, 5, 12, 2, 8, 4, 10, 7];
+    for (n, created) in created.into_iter().enumerate() {
+        let (store, object) = (s.store(), Arc::clone(&object));
+        let (applied, inside) = (Arc::clone(&applied), Arc::clone(&inside));
+        tasks.push(tokio::spawn(async move {
+            let event = Watermark::new(created, format!("evt_{n:02}"));
+            loop {
+                let during = async {
+                    assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two at once");
+                    applied
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(event.clone());
+                    tokio::task::yield_now().await;
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                };
+                match deliver(&store, "h", &object, &event, lease, true, during).await {
+                    Applied::Busy => tokio::time::sleep(Duration::from_millis(2)).await,
+                    _ => break,
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("a delivering task");
+    }
+    let applied = applied
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    assert!(
+        applied.windows(2).all(|pair| pair[0] < pair[1]),
+        "an older state was applied after a newer one: {applied:?}"
+    );
+    let newest_event = Watermark::new(12, "evt_06");
+    assert_eq!(applied.last(), Some(&newest_event));
+    let store = s.store();
+    assert_eq!(
+        newest(&store, "h", &object, lease).await,
+        Some(newest_event)
+    );
+}
+
 /// One `#[tokio::test]` per contract check, for the harness `$make` builds (an expression
 /// evaluated in each test).
 ///
@@ -194,7 +532,11 @@ macro_rules! store_contract_tests {
             $crate::store_contract_tests!(@each $make;
                 claim_then_complete, release_frees_the_claim, only_the_owner_acts,
                 lapsed_lease_is_taken_over, renewal_extends_the_lease,
-                done_markers_expire_after_the_retention, concurrent_claims_have_one_winner);
+                done_markers_expire_after_the_retention, concurrent_claims_have_one_winner,
+                latest_in_order, latest_out_of_order, latest_equal_created,
+                latest_failed_newer_does_not_block_older, latest_objects_interleaved,
+                latest_object_claims_have_owners, latest_watermarks_expire_after_the_retention,
+                latest_concurrent_deliveries);
         }
     };
     (@each $make:expr; $($check:ident),*) => {

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nextgen_events::idempotency::{
-    Claim, IdempotencyStore, MemoryStore, OwnerToken, StoreError, StoreFuture,
+    Claim, IdempotencyStore, MemoryStore, ObjectClaim, OwnerToken, StoreError, StoreFuture,
+    Watermark,
 };
 use nextgen_events::prelude::*;
 use nextgen_tests::contract::StoreUnderTest;
@@ -549,4 +550,85 @@ async fn markers_are_per_handler_and_per_event() {
     assert_eq!(claims[&("evt_1", "h")], Claim::AlreadyDone);
     assert!(matches!(claims[&("evt_1", "b")], Claim::Claimed(_)));
     assert!(matches!(claims[&("evt_2", "h")], Claim::Claimed(_)));
+}
+
+async fn object_token(store: &MemoryStore, object: &str, lease: Duration) -> OwnerToken {
+    match store.claim_object("h", object, lease).await.unwrap() {
+        ObjectClaim::Claimed { token, .. } => token,
+        other => panic!("{object}: {other:?}"),
+    }
+}
+
+#[actix_rt::test]
+async fn when_full_the_oldest_watermarks_go_like_done_markers_and_live_object_claims_never() {
+    let clock = ManualClock::new();
+    let store = clock.store(Duration::from_secs(3600), 4);
+    let lease = Duration::from_secs(60);
+    // Two watermarks, the first older; two live object claims.
+    for (n, object) in ["cus_a", "cus_b"].into_iter().enumerate() {
+        let token = object_token(&store, object, lease).await;
+        let handled = Watermark::new(100, format!("evt_{n}"));
+        assert!(
+            store
+                .advance_object("h", object, token, &handled)
+                .await
+                .unwrap()
+        );
+        clock.advance(Duration::from_secs(1));
+    }
+    let held_c = object_token(&store, "cus_c", lease).await;
+    let held_d = object_token(&store, "cus_d", lease).await;
+    let stats = store.stats();
+    assert_eq!((stats.live_claims, stats.watermarks), (2, 2), "{stats:?}");
+    // Full: the oldest watermark goes first.
+    object_token(&store, "cus_e", lease).await;
+    let stats = store.stats();
+    assert_eq!(stats.evicted_done_markers, 1, "{stats:?}");
+    assert_eq!(stats.watermarks, 1, "{stats:?}");
+    let kept = object_token(&store, "cus_b", lease).await;
+    assert_eq!(store.release_object("h", "cus_b", kept).await, Ok(true));
+    // The live object claims were kept.
+    assert_eq!(
+        store.claim_object("h", "cus_c", lease).await,
+        Ok(ObjectClaim::InProgress)
+    );
+    assert!(
+        store
+            .renew_object("h", "cus_d", held_d, lease)
+            .await
+            .unwrap()
+    );
+    // Full of live claims: refused, nothing evicted.
+    object_token(&store, "cus_b", lease).await;
+    let full = store.claim_object("h", "cus_f", lease).await;
+    assert!(matches!(full, Err(StoreError::Full { .. })), "{full:?}");
+    assert!(store.release_object("h", "cus_c", held_c).await.unwrap());
+}
+
+#[actix_rt::test]
+async fn a_lapsed_object_claim_keeps_its_watermark_through_a_sweep() {
+    let clock = ManualClock::new();
+    let store = clock.store(Duration::from_secs(3600), 3);
+    let lease = Duration::from_secs(60);
+    let owner = object_token(&store, "cus_a", lease).await;
+    let handled = Watermark::new(100, "evt_a");
+    assert!(
+        store
+            .advance_object("h", "cus_a", owner, &handled)
+            .await
+            .unwrap()
+    );
+    // Claimed again, with an event claim, then the process dies: both leases lapse.
+    object_token(&store, "cus_a", lease).await;
+    token(&store, "evt_lapsed", lease).await;
+    clock.advance(lease * 2);
+    object_token(&store, "cus_b", lease).await;
+    // Full: the sweep drops the lapsed event claim and keeps the lapsed object claim's
+    // watermark, evicting nothing.
+    object_token(&store, "cus_c", lease).await;
+    assert_eq!(store.stats().evicted_done_markers, 0);
+    match store.claim_object("h", "cus_a", lease).await {
+        Ok(ObjectClaim::Claimed { newest, .. }) => assert_eq!(newest, Some(handled)),
+        other => panic!("{other:?}"),
+    }
 }

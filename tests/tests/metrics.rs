@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::{CompositeKey, MetricKind};
-use nextgen_events::metrics::{DELIVERIES, HANDLER_DURATION, INBOX_ATTEMPTS, REJECTIONS};
+use nextgen_events::metrics::{
+    DELIVERIES, HANDLER_DURATION, INBOX_ATTEMPTS, REJECTIONS, STALE_EVENTS,
+};
 use nextgen_events::prelude::*;
 use nextgen_events::sign;
 use support::{SECRET, TestServer, now, post};
@@ -86,6 +88,15 @@ async fn books_invoice(invoice: Invoice) {
 async fn dunning(invoice: Invoice) -> Result<(), String> {
     let _ = invoice;
     Err("the mailer is down".to_owned())
+}
+
+#[nextgen_event(
+    "invoice.payment_succeeded",
+    latest_only,
+    name = "metrics.invoice_state"
+)]
+async fn invoice_state(invoice: Invoice) {
+    let _ = invoice;
 }
 
 fn invoice_delivery(id: &str, event_type: &str) -> (String, String) {
@@ -214,4 +225,23 @@ async fn inbox_deliveries_and_attempts_are_counted() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
+}
+
+#[actix_rt::test]
+async fn stale_events_of_latest_only_handlers_are_counted() {
+    snapshotter();
+    let server = TestServer::start(WebhookConfig::new(SECRET), |_| {});
+    let url = server.url("/webhook");
+    let labels = [
+        ("handler", "metrics.invoice_state"),
+        ("event_type", "invoice.payment_succeeded"),
+    ];
+    let before = counter(STALE_EVENTS, &labels);
+    // Same invoice, same `created`: the event id decides, so `..._a` is older than `..._b`.
+    for id in ["evt_metrics_stale_b", "evt_metrics_stale_a"] {
+        let (body, signature) = invoice_delivery(id, "invoice.payment_succeeded");
+        let answer = post(&url, body, Some(&signature)).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    }
+    assert_eq!(counter(STALE_EVENTS, &labels) - before, 1);
 }

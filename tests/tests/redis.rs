@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use nextgen_events::idempotency::{Claim, IdempotencyStore};
+use nextgen_events::idempotency::{Claim, IdempotencyStore, ObjectClaim, Watermark};
 use nextgen_events::prelude::*;
 use nextgen_events::redis::RedisIdempotencyStore;
 use nextgen_tests::contract::StoreUnderTest;
@@ -298,6 +298,64 @@ async fn keys_and_values_are_the_documented_ones() {
     for shown in ["RedisIdempotencyStore", prefix.as_str(), "600s"] {
         assert!(debug.contains(shown), "{shown:?} missing from {debug}");
     }
+}
+
+#[actix_rt::test]
+async fn latest_only_keys_are_the_documented_ones() {
+    // `<prefix>:%latest:<handler>:<object id>:claim` holds the object claim's token; a
+    // success deletes it and writes the `:newest` hash, which expires after the retention.
+    let Some(url) = redis_url("the Redis store") else {
+        return;
+    };
+    let prefix = unique_prefix("latest-keys");
+    let store = store(&url, &prefix).await;
+    let mut connection = store.connection().clone();
+    let (handler, object) = ("crm.sync_customer", "cus:1");
+    let base = format!("{prefix}:%latest:{handler}:cus%3A1");
+    let ObjectClaim::Claimed { token, newest } = store
+        .claim_object(handler, object, Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
+        panic!("a fresh object was not claimed")
+    };
+    assert_eq!(newest, None);
+    let claim: Option<String> = redis::cmd("GET")
+        .arg(format!("{base}:claim"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(claim, Some(token.to_string()));
+    let handled = Watermark::new(1_700_000_200, "evt_2");
+    assert!(
+        store
+            .advance_object(handler, object, token, &handled)
+            .await
+            .unwrap()
+    );
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(format!("{base}:claim"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(!exists, "the claim outlived the advance");
+    let fields: Vec<Option<String>> = redis::cmd("HMGET")
+        .arg(format!("{base}:newest"))
+        .arg("created")
+        .arg("event")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(
+        fields,
+        [Some("1700000200".to_owned()), Some("evt_2".to_owned())]
+    );
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{base}:newest"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(ttl > 0, "the watermark does not expire: {ttl}");
 }
 
 #[actix_rt::test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::future::{Either, select};
 
-use super::{Claim, IdempotencyStore, OwnerToken, StoreError};
+use super::{Claim, IdempotencyStore, ObjectClaim, OwnerToken, StoreError, Watermark};
 
 /// What a claim decided for one handler of one delivery.
 pub(crate) enum Turn<'s> {
@@ -181,4 +181,137 @@ pub(crate) struct Claims {
     pub(crate) store: Arc<dyn IdempotencyStore>,
     pub(crate) lease: Duration,
     pub(crate) locks: Arc<EventLocks>,
+    /// Turns taken by deliveries of one object for one `latest_only` handler in this process,
+    /// keyed by [`object_lock_key`].
+    pub(crate) object_locks: Arc<EventLocks>,
+}
+
+/// The in-process lock key of `(handler, object id)`: the handler's length first, so the
+/// split between the two is unambiguous.
+pub(crate) fn object_lock_key(handler: &str, object_id: &str) -> String {
+    format!("{}:{handler}:{object_id}", handler.len())
+}
+
+/// What an object claim decided for one `latest_only` handler of one delivery.
+pub(crate) enum ObjectTurn<'s> {
+    /// Ours, with the newest event handled so far for the object.
+    Held(ObjectLease<'s>, Option<Watermark>),
+    /// Another delivery holds the object for this handler right now.
+    InProgress,
+}
+
+/// A live object claim on one `(handler, object id)`, held by this delivery.
+pub(crate) struct ObjectLease<'s> {
+    store: &'s dyn IdempotencyStore,
+    handler: &'s str,
+    object_id: &'s str,
+    token: OwnerToken,
+    duration: Duration,
+}
+
+/// Claims `object_id` for the `latest_only` handler `handler`.
+pub(crate) async fn take_object_turn<'s>(
+    store: &'s dyn IdempotencyStore,
+    handler: &'s str,
+    object_id: &'s str,
+    duration: Duration,
+) -> Result<ObjectTurn<'s>, StoreError> {
+    Ok(
+        match store.claim_object(handler, object_id, duration).await? {
+            ObjectClaim::Claimed { token, newest } => ObjectTurn::Held(
+                ObjectLease {
+                    store,
+                    handler,
+                    object_id,
+                    token,
+                    duration,
+                },
+                newest,
+            ),
+            ObjectClaim::InProgress => ObjectTurn::InProgress,
+        },
+    )
+}
+
+impl ObjectLease<'_> {
+    /// Runs `work`, renewing the object claim about every third of its lease until `work`
+    /// ends.
+    pub(crate) async fn hold_while<T>(&self, work: impl Future<Output = T>) -> T {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return work.await;
+        }
+        let work = std::pin::pin!(work);
+        let renewals = std::pin::pin!(self.renew_forever());
+        match select(work, renewals).await {
+            Either::Left((output, _)) => output,
+            Either::Right((never, _)) => match never {},
+        }
+    }
+
+    async fn renew_forever(&self) -> std::convert::Infallible {
+        let period = (self.duration / 3).max(Duration::from_millis(1));
+        let mut held = true;
+        loop {
+            tokio::time::sleep(period).await;
+            if !held {
+                continue;
+            }
+            match self
+                .store
+                .renew_object(self.handler, self.object_id, self.token, self.duration)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    held = false;
+                    tracing::error!(
+                        handler = self.handler,
+                        "the handler's object claim lapsed before it could be renewed (the process stalled for longer than the lease?): another delivery of the object may run it too; raise `WebhookConfig::lease`"
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(handler = self.handler, %error, "could not renew the handler's object claim")
+                }
+            }
+        }
+    }
+
+    /// Ends the claim: advancing the object's watermark to `handled` after a success, leaving
+    /// it as it was otherwise. Whether the store recorded it (`false` is logged).
+    pub(crate) async fn end(self, handled: Option<&Watermark>) -> bool {
+        let ended = match handled {
+            Some(handled) => {
+                self.store
+                    .advance_object(self.handler, self.object_id, self.token, handled)
+                    .await
+            }
+            None => {
+                self.store
+                    .release_object(self.handler, self.object_id, self.token)
+                    .await
+            }
+        };
+        let advanced = handled.is_some();
+        match ended {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::error!(
+                    handler = self.handler,
+                    advanced,
+                    "the handler's object claim had lapsed when it ended: nothing was written; raise `WebhookConfig::lease`"
+                );
+                false
+            }
+            Err(error) => {
+                crate::metrics::store_failure("idempotency");
+                tracing::error!(
+                    handler = self.handler,
+                    advanced,
+                    %error,
+                    "could not end the handler's object claim"
+                );
+                false
+            }
+        }
+    }
 }

@@ -7,21 +7,64 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::{
-    Claim, DEFAULT_CAPACITY, DEFAULT_RETENTION, IdempotencyStore, OwnerToken, StoreError,
-    StoreFuture,
+    Claim, DEFAULT_CAPACITY, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, OwnerToken,
+    StoreError, StoreFuture, Watermark,
 };
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum State {
     Claimed(OwnerToken),
     Done,
+    /// An object claim of a `latest_only` handler, with the object's watermark, if any.
+    ObjectClaimed(OwnerToken, Option<Box<Newest>>),
+    /// An object's watermark, no claim on it.
+    Newest(Box<Newest>),
 }
 
-#[derive(Debug, Clone, Copy)]
+/// A watermark and the end of its retention (boxed: most entries have none).
+#[derive(Debug, Clone)]
+struct Newest {
+    watermark: Watermark,
+    until: Instant,
+}
+
+#[derive(Debug, Clone)]
 struct Entry {
     state: State,
-    /// The lease's end for a claim, the retention's end for a done marker.
+    /// The lease's end for a claim, the retention's end for a done marker or a watermark.
     until: Instant,
+}
+
+impl Entry {
+    fn is_claim(&self) -> bool {
+        matches!(self.state, State::Claimed(_) | State::ObjectClaimed(..))
+    }
+
+    /// Whether the entry still holds something at `now`; an object claim whose lease lapsed
+    /// becomes its watermark.
+    fn settle(&mut self, now: Instant) -> bool {
+        if self.until > now {
+            return true;
+        }
+        if let State::ObjectClaimed(_, newest) = &mut self.state
+            && let Some(newest) = newest.take().filter(|newest| newest.until > now)
+        {
+            self.until = newest.until;
+            self.state = State::Newest(newest);
+            return true;
+        }
+        false
+    }
+
+    /// The object's watermark, while kept.
+    fn newest(&self, now: Instant) -> Option<&Newest> {
+        match &self.state {
+            State::ObjectClaimed(_, Some(newest)) | State::Newest(newest) => {
+                Some(&**newest).filter(|newest| newest.until > now)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// An `(event id, handler)` pair as the store knows it: 128 bits of two independently seeded
@@ -54,6 +97,20 @@ impl Keys {
             hasher.write_usize(event_id.len());
             hasher.write(event_id.as_bytes());
             hasher.write(handler.as_bytes());
+            hasher.finish()
+        };
+        (u128::from(half(&self.high)) << 64) | u128::from(half(&self.low))
+    }
+
+    /// The key of a `(handler, object id)` of a `latest_only` handler: hashed apart from the
+    /// event keys by a marker no event key starts with.
+    fn object_key(&self, handler: &str, object_id: &str) -> Key {
+        let half = |state: &foldhash::fast::RandomState| {
+            let mut hasher = state.build_hasher();
+            hasher.write_usize(usize::MAX);
+            hasher.write_usize(handler.len());
+            hasher.write(handler.as_bytes());
+            hasher.write(object_id.as_bytes());
             hasher.finish()
         };
         (u128::from(half(&self.high)) << 64) | u128::from(half(&self.low))
@@ -98,19 +155,23 @@ pub struct MemoryStoreStats {
     pub live_claims: usize,
     /// Done markers within their retention.
     pub done_markers: usize,
+    /// Objects of `latest_only` handlers with a newest watermark within its retention.
+    pub watermarks: usize,
     /// How many entries the store holds at most.
     pub capacity: usize,
     /// How many entries the table has room for without growing (its allocation).
     pub table_capacity: usize,
-    /// Done markers evicted before their retention ended because the store was full, since
-    /// it was created.
+    /// Done markers (and watermarks) evicted before their retention ended because the store
+    /// was full, since it was created.
     pub evicted_done_markers: u64,
 }
 
 /// The default store: in memory, bounded in time (retention) and in size (capacity).
 ///
-/// When full, it first drops what has expired, then the oldest done markers (counted in
-/// [`stats`](Self::stats) and logged with how to size it); it never evicts a live claim, and
+/// When full, it first drops what has expired, then the oldest done markers and watermarks of
+/// `latest_only` handlers (counted in [`stats`](Self::stats) and logged with how to size it;
+/// an evicted watermark lets an older event of that object run its handler again); it never
+/// evicts a live claim, event or object, and
 /// a claim that finds it full of live claims fails with [`StoreError::Full`] (answered 503
 /// with `Retry-After`). Clones share the same entries.
 ///
@@ -187,16 +248,22 @@ impl MemoryStore {
     pub fn stats(&self) -> MemoryStoreStats {
         let now = (self.clock)();
         let entries = self.lock();
-        let live = entries.map.values().filter(|entry| entry.until > now);
-        let (live_claims, done_markers) =
-            live.fold((0, 0), |(claims, done), entry| match entry.state {
-                State::Claimed(_) => (claims + 1, done),
-                State::Done => (claims, done + 1),
-            });
+        let (mut live_claims, mut done_markers, mut watermarks) = (0, 0, 0);
+        for entry in entries.map.values() {
+            watermarks += usize::from(entry.newest(now).is_some());
+            if entry.until > now {
+                match entry.state {
+                    State::Claimed(_) | State::ObjectClaimed(..) => live_claims += 1,
+                    State::Done => done_markers += 1,
+                    State::Newest(_) => {}
+                }
+            }
+        }
         MemoryStoreStats {
             entries: entries.map.len(),
             live_claims,
             done_markers,
+            watermarks,
             capacity: self.capacity,
             table_capacity: entries.map.capacity(),
             evicted_done_markers: entries.evicted,
@@ -226,8 +293,8 @@ impl MemoryStore {
                 let entry = occupied.get_mut();
                 if entry.until > now {
                     return Ok(match entry.state {
-                        State::Done => Claim::AlreadyDone,
-                        State::Claimed(_) => Claim::InProgress,
+                        State::Done | State::Newest(_) => Claim::AlreadyDone,
+                        State::Claimed(_) | State::ObjectClaimed(..) => Claim::InProgress,
                     });
                 }
                 *entry = claimed;
@@ -261,20 +328,115 @@ impl MemoryStore {
         }
         owned
     }
+
+    fn claim_object_now(&self, key: Key, lease: Duration) -> Result<ObjectClaim, StoreError> {
+        let now = (self.clock)();
+        let token = OwnerToken::new();
+        let mut entries = self.lock();
+        if entries.map.len() >= self.capacity && !entries.map.contains_key(&key) {
+            entries.make_room(now, self.capacity)?;
+        }
+        let claimed = |newest: Option<Box<Newest>>| Entry {
+            state: State::ObjectClaimed(token, newest),
+            until: now + lease,
+        };
+        let watermark = match entries.map.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut occupied) => {
+                let entry = occupied.get_mut();
+                if entry.until > now && entry.is_claim() {
+                    return Ok(ObjectClaim::InProgress);
+                }
+                // A lapsed claim is taken over with its watermark, if still kept.
+                let newest = match std::mem::replace(&mut entry.state, State::Done) {
+                    State::ObjectClaimed(_, newest) => newest,
+                    State::Newest(newest) => Some(newest),
+                    State::Claimed(_) | State::Done => None,
+                }
+                .filter(|newest| newest.until > now);
+                let watermark = newest.as_ref().map(|newest| newest.watermark.clone());
+                *entry = claimed(newest);
+                watermark
+            }
+            std::collections::hash_map::Entry::Vacant(vacant) => {
+                vacant.insert(claimed(None));
+                None
+            }
+        };
+        Ok(ObjectClaim::Claimed {
+            token,
+            newest: watermark,
+        })
+    }
+
+    /// Applies `change` to the object claim of `key` when `token` owns it live; `change`
+    /// says whether the entry stays.
+    fn if_object_owner(
+        &self,
+        key: Key,
+        token: OwnerToken,
+        change: impl FnOnce(&mut Entry, Instant) -> bool,
+    ) -> bool {
+        let now = (self.clock)();
+        let mut entries = self.lock();
+        let std::collections::hash_map::Entry::Occupied(mut occupied) = entries.map.entry(key)
+        else {
+            return false;
+        };
+        let entry = occupied.get_mut();
+        let owned = matches!(entry.state, State::ObjectClaimed(owner, _) if owner == token)
+            && entry.until > now;
+        if owned && !change(entry, now) {
+            occupied.remove();
+        }
+        owned
+    }
+}
+
+/// Ends an object claim: the entry becomes its watermark (`handled`, when newer), or goes.
+fn end_object_claim(
+    entry: &mut Entry,
+    now: Instant,
+    handled: Option<(&Watermark, Duration)>,
+) -> bool {
+    let State::ObjectClaimed(_, newest) = &mut entry.state else {
+        return false;
+    };
+    let mut newest = newest.take().filter(|newest| newest.until > now);
+    if let Some((handled, retention)) = handled {
+        let until = now + retention;
+        match &mut newest {
+            Some(kept) if kept.watermark >= *handled => kept.until = kept.until.max(until),
+            _ => {
+                newest = Some(Box::new(Newest {
+                    watermark: handled.clone(),
+                    until,
+                }));
+            }
+        }
+    }
+    match newest {
+        Some(newest) => {
+            entry.until = newest.until;
+            entry.state = State::Newest(newest);
+            true
+        }
+        None => false,
+    }
 }
 
 impl Entries {
     /// Makes room for one more entry: drops expired entries, then the oldest done markers (a
     /// batch, so a full store does not scan on every claim). Live claims are never evicted.
     fn make_room(&mut self, now: Instant, capacity: usize) -> Result<(), StoreError> {
-        self.map.retain(|_, entry| entry.until > now);
+        self.map.retain(|_, entry| entry.settle(now));
         if self.map.len() < capacity {
             return Ok(());
         }
+        // Done markers and watermarks: what may go before its retention ends.
         let mut done: Vec<Instant> = self
             .map
             .values()
-            .filter(|entry| matches!(entry.state, State::Done))
+            .filter(|entry| !entry.is_claim())
             .map(|entry| entry.until)
             .collect();
         if done.is_empty() {
@@ -293,19 +455,19 @@ impl Entries {
                 retry_after,
             });
         }
-        // Done markers all live for the same retention: the oldest end first.
+        // Done markers and watermarks all live for the same retention: the oldest end first.
         let batch = (capacity / 32).clamp(1, done.len());
         let (_, &mut threshold, _) = done.select_nth_unstable(batch - 1);
         let before = self.map.len();
         self.map
-            .retain(|_, entry| matches!(entry.state, State::Claimed(_)) || entry.until > threshold);
+            .retain(|_, entry| entry.is_claim() || entry.until > threshold);
         let evicted = (before - self.map.len()) as u64;
         self.evicted += evicted;
         tracing::warn!(
             evicted,
             total_evicted = self.evicted,
             capacity,
-            "the in-memory idempotency store is full: evicted the oldest done markers before their retention ended, so a redelivery of those events would run their handlers again; raise its capacity to about the deliveries of 72 h times the handlers per event, or use a shared store"
+            "the in-memory idempotency store is full: evicted the oldest done markers (and `latest_only` watermarks) before their retention ended, so a redelivery of those events (or an older event of those objects) would run their handlers again; raise its capacity to about the deliveries of 72 h times the handlers per event, or use a shared store"
         );
         Ok(())
     }
@@ -361,6 +523,58 @@ impl IdempotencyStore for MemoryStore {
     ) -> StoreFuture<'a, bool> {
         let released = self.if_owner(self.keys.key(event_id, handler), token, |_, _| false);
         Box::pin(std::future::ready(Ok(released)))
+    }
+
+    fn claim_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, ObjectClaim> {
+        let claim = self.claim_object_now(self.keys.object_key(handler, object_id), lease);
+        Box::pin(std::future::ready(claim))
+    }
+
+    fn renew_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        token: OwnerToken,
+        lease: Duration,
+    ) -> StoreFuture<'a, bool> {
+        let key = self.keys.object_key(handler, object_id);
+        let renewed = self.if_object_owner(key, token, |entry, now| {
+            entry.until = now + lease;
+            true
+        });
+        Box::pin(std::future::ready(Ok(renewed)))
+    }
+
+    fn release_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        token: OwnerToken,
+    ) -> StoreFuture<'a, bool> {
+        let key = self.keys.object_key(handler, object_id);
+        let released =
+            self.if_object_owner(key, token, |entry, now| end_object_claim(entry, now, None));
+        Box::pin(std::future::ready(Ok(released)))
+    }
+
+    fn advance_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        token: OwnerToken,
+        handled: &'a Watermark,
+    ) -> StoreFuture<'a, bool> {
+        let key = self.keys.object_key(handler, object_id);
+        let retention = self.retention;
+        let advanced = self.if_object_owner(key, token, |entry, now| {
+            end_object_claim(entry, now, Some((handled, retention)))
+        });
+        Box::pin(std::future::ready(Ok(advanced)))
     }
 }
 

@@ -15,6 +15,33 @@
 //! renews the lease while the handler runs, and records the outcome before the next handler
 //! starts (see [`WebhookConfig::lease`](crate::WebhookConfig::lease)).
 //!
+//! # Newest state per object (`latest_only` handlers)
+//!
+//! A handler registered with `#[nextgen_event("customer.updated", latest_only)]` only ever
+//! applies a state newer than the one it applied last. Per `(handler, data.object.id)` a store
+//! also keeps an *object claim* and a [`Watermark`]: the `(created, event id)` of the newest
+//! event the handler handled successfully for that object.
+//!
+//! ```text
+//! free(newest) --claim_object--> claimed(owner token, lease, newest) --advance_object--> free(newer)
+//!                                     |  ^ renew_object             \--release_object--> free(newest)
+//!                                     \--lease lapses--> free(newest)
+//! ```
+//!
+//! Dispatch takes the event's own claim first, as for every handler, then the object claim;
+//! under it, it compares the event with the newest watermark. An event that is not newer (by
+//! `created`, then by event id, so equal times are decided the same way whatever the arrival
+//! order) is acknowledged without running the handler: its done marker is written and the
+//! object claim released. A newer one runs the handler; its success advances the watermark and
+//! ends the object claim in one atomic step ([`advance_object`](IdempotencyStore::advance_object)),
+//! then completes the event; a failure releases both, so an older retry can still apply. The
+//! object claim carries an [`OwnerToken`] and a renewed lease exactly like the per-event claim,
+//! so the deliveries of one object run a `latest_only` handler one at a time.
+//!
+//! Watermarks are kept for the store's retention after their last advance (like done
+//! markers), so an event older than the newest one handled within the last 72 h (by default)
+//! is recognised as stale.
+//!
 //! Every store passes one contract: [`MemoryStore`] (the default, one process),
 //! `RedisIdempotencyStore` (replicas, feature `redis`), `SqliteStore` (kept across restarts,
 //! feature `sqlite`).
@@ -29,7 +56,9 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub(crate) use claims::{Claims, EventLocks, Turn, take_turn};
+pub(crate) use claims::{
+    Claims, EventLocks, Lease, ObjectTurn, Turn, object_lock_key, take_object_turn, take_turn,
+};
 pub use memory::{MemoryStore, MemoryStoreStats};
 
 /// The future an [`IdempotencyStore`] method returns.
@@ -112,6 +141,56 @@ pub enum Claim {
     InProgress,
 }
 
+/// The newest event a `latest_only` handler handled for one object: compared by `created`,
+/// then by event id.
+///
+/// ```
+/// use nextgen_events::idempotency::Watermark;
+///
+/// let older = Watermark::new(1_700_000_000, "evt_b");
+/// let newer = Watermark::new(1_700_000_060, "evt_a");
+/// assert!(older < newer);
+/// // Same `created`: the event id decides, whatever order they arrived in.
+/// assert!(Watermark::new(1_700_000_000, "evt_a") < older);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Watermark {
+    /// The event's `created` (seconds since the Unix epoch, as NextGen writes it).
+    pub created: i64,
+    /// The event's id, which breaks ties between events created in the same second.
+    pub event_id: String,
+}
+
+impl Watermark {
+    /// The watermark of an event.
+    pub fn new(created: i64, event_id: impl Into<String>) -> Self {
+        Watermark {
+            created,
+            event_id: event_id.into(),
+        }
+    }
+}
+
+impl fmt::Display for Watermark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (created {})", self.event_id, self.created)
+    }
+}
+
+/// The answer to an object claim ([`IdempotencyStore::claim_object`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectClaim {
+    /// The object is ours for this handler now; later operations on the claim pass `token`.
+    Claimed {
+        /// The claim's owner token.
+        token: OwnerToken,
+        /// The newest event the handler handled for the object, if any is kept.
+        newest: Option<Watermark>,
+    },
+    /// Another delivery holds a live claim on the object for this handler right now.
+    InProgress,
+}
+
 /// Why an idempotency store did not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -130,6 +209,22 @@ pub enum StoreError {
         /// When a claim will have ended at the latest, as far as the store knows.
         retry_after: Duration,
     },
+    /// The store does not implement an operation (a store written before `latest_only`
+    /// handlers existed, which keeps the trait's default methods).
+    #[error(
+        "the idempotency store does not support `{operation}`, which `latest_only` handlers need: implement the object-claim methods of `IdempotencyStore`, or use a store of nextgen-events"
+    )]
+    Unsupported {
+        /// The operation, such as `claim_object`.
+        operation: &'static str,
+    },
+}
+
+/// The default of the object-claim methods: [`StoreError::Unsupported`].
+fn unsupported<'a, T: Send + 'a>(operation: &'static str) -> StoreFuture<'a, T> {
+    Box::pin(std::future::ready(Err(StoreError::Unsupported {
+        operation,
+    })))
 }
 
 /// Where claims and done markers live, per `(event id, handler)`.
@@ -139,6 +234,11 @@ pub enum StoreError {
 /// must keep the state machine of the [module docs](self): in particular, `renew`,
 /// `complete` and `release` change nothing unless `token` owns the live claim, and answer
 /// `false` then.
+///
+/// The object-claim methods (`claim_object`, `renew_object`, `release_object`,
+/// `advance_object`) serve `latest_only` handlers (see [the module docs](self#newest-state-per-object-latest_only-handlers));
+/// their defaults answer [`StoreError::Unsupported`], so a store written before them still
+/// compiles and serves every other handler. They follow the same ownership rules.
 pub trait IdempotencyStore: Send + Sync + 'static {
     /// Claims the handler for this event id for `lease`, unless it is done or claimed live.
     fn claim<'a>(
@@ -175,4 +275,58 @@ pub trait IdempotencyStore: Send + Sync + 'static {
         handler: &'a str,
         token: OwnerToken,
     ) -> StoreFuture<'a, bool>;
+
+    /// Claims `object_id` for the `latest_only` handler `handler` for `lease`, unless another
+    /// delivery holds a live claim on it; a claim answers the newest [`Watermark`] kept.
+    ///
+    /// A lapsed claim is taken over; the watermark survives it.
+    fn claim_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, ObjectClaim> {
+        let _ = (handler, object_id, lease);
+        unsupported("claim_object")
+    }
+
+    /// Extends the live object claim owned by `token` to `lease` from now. `false` when
+    /// `token` no longer owns a live claim.
+    fn renew_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        token: OwnerToken,
+        lease: Duration,
+    ) -> StoreFuture<'a, bool> {
+        let _ = (handler, object_id, token, lease);
+        unsupported("renew_object")
+    }
+
+    /// Ends the object claim owned by `token` without changing the watermark (after a
+    /// failure, or a stale event). `false` (and nothing changed) when `token` no longer owns a
+    /// live claim.
+    fn release_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        token: OwnerToken,
+    ) -> StoreFuture<'a, bool> {
+        let _ = (handler, object_id, token);
+        unsupported("release_object")
+    }
+
+    /// Records `handled` as the object's newest watermark (unless the one kept is newer
+    /// still), kept for the store's retention, and ends the claim owned by `token`: both in
+    /// one atomic step. `false` (and nothing written) when `token` no longer owns a live claim.
+    fn advance_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        token: OwnerToken,
+        handled: &'a Watermark,
+    ) -> StoreFuture<'a, bool> {
+        let _ = (handler, object_id, token, handled);
+        unsupported("advance_object")
+    }
 }

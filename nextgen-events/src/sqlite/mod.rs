@@ -92,6 +92,16 @@ CREATE TABLE IF NOT EXISTS nextgen_handlers (
     PRIMARY KEY (event_id, handler)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS nextgen_handlers_until ON nextgen_handlers (until_ms);
+CREATE TABLE IF NOT EXISTS nextgen_objects (
+    handler TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    owner TEXT,
+    lease_until_ms INTEGER NOT NULL DEFAULT 0,
+    created INTEGER,
+    event_id TEXT,
+    newest_until_ms INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (handler, object_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nextgen_inbox (
     event_id TEXT PRIMARY KEY NOT NULL,
     event_type TEXT NOT NULL,

@@ -1,4 +1,5 @@
-//! The SQLite idempotency store: claims and done markers in the `nextgen_handlers` table.
+//! The SQLite idempotency store: claims and done markers in the `nextgen_handlers` table; the
+//! object claims and watermarks of `latest_only` handlers in `nextgen_objects`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,7 +9,8 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Clock, Database, Durability, millis};
 use crate::idempotency::{
-    Claim, DEFAULT_RETENTION, IdempotencyStore, OwnerToken, StoreError, StoreFuture,
+    Claim, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, OwnerToken, StoreError, StoreFuture,
+    Watermark,
 };
 
 /// Claims and done markers in a SQLite file: done markers survive a restart, so a partly
@@ -16,6 +18,10 @@ use crate::idempotency::{
 ///
 /// One process uses a file (its writer thread is the only writer); for replicas use Redis.
 /// Clones share the file. Expired rows are deleted as new claims come in.
+///
+/// `latest_only` handlers keep a row per `(handler, object id)` in `nextgen_objects`: the
+/// object claim (`owner`, `lease_until_ms`) and the newest event handled (`created`,
+/// `event_id`, kept until `newest_until_ms`, the retention after the last success).
 ///
 /// ```no_run
 /// use nextgen_events::sqlite::SqliteStore;
@@ -34,6 +40,10 @@ pub struct SqliteStore {
 
 /// How many claims pass between two sweeps of expired rows.
 const SWEEP_EVERY: u64 = 1024;
+
+/// Updates the object row of a claim `token` owns live; whether there was one. `?1` handler,
+/// `?2` object id, `?3` token, `?4` now, then `extra`.
+const OBJECT_OWNED: &str = "handler = ?1 AND object_id = ?2 AND owner = ?3 AND lease_until_ms > ?4";
 
 impl SqliteStore {
     /// Opens (or creates) the file at `path` with `synchronous=FULL`.
@@ -188,4 +198,157 @@ impl IdempotencyStore for SqliteStore {
             None,
         )
     }
+
+    fn claim_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, ObjectClaim> {
+        static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let sweep = CLAIMS
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY);
+        let now = self.database.now_ms();
+        let until = now.saturating_add(millis(lease));
+        let token = OwnerToken::new();
+        let (handler, object_id) = (handler.to_owned(), object_id.to_owned());
+        Box::pin(async move {
+            self.database
+                .write(move |connection| {
+                    if sweep {
+                        connection.execute(
+                            "DELETE FROM nextgen_objects WHERE lease_until_ms <= ?1 AND newest_until_ms <= ?1",
+                            [now],
+                        )?;
+                    }
+                    type Row = (Option<String>, i64, Option<i64>, Option<String>, i64);
+                    let current: Option<Row> = connection
+                        .prepare_cached(
+                            "SELECT owner, lease_until_ms, created, event_id, newest_until_ms FROM nextgen_objects WHERE handler = ?1 AND object_id = ?2",
+                        )?
+                        .query_row(params![handler, object_id], |row| {
+                            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                        })
+                        .optional()?;
+                    let mut newest = None;
+                    if let Some((owner, lease_until, created, event_id, newest_until)) = current {
+                        if owner.is_some() && lease_until > now {
+                            return Ok(ObjectClaim::InProgress);
+                        }
+                        if let (Some(created), Some(event_id)) = (created, event_id)
+                            && newest_until > now
+                        {
+                            newest = Some(Watermark::new(created, event_id));
+                        }
+                    }
+                    connection
+                        .prepare_cached(
+                            "INSERT INTO nextgen_objects (handler, object_id, owner, lease_until_ms) VALUES (?1, ?2, ?3, ?4)
+                             ON CONFLICT (handler, object_id) DO UPDATE SET owner = ?3, lease_until_ms = ?4",
+                        )?
+                        .execute(params![handler, object_id, token.to_string(), until])?;
+                    Ok(ObjectClaim::Claimed { token, newest })
+                })
+                .await
+        })
+    }
+
+    fn renew_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        token: OwnerToken,
+        lease: Duration,
+    ) -> StoreFuture<'a, bool> {
+        let now = self.database.now_ms();
+        let until = now.saturating_add(millis(lease));
+        let (handler, object_id, token) =
+            (handler.to_owned(), object_id.to_owned(), token.to_string());
+        Box::pin(async move {
+            self.database
+                .write(move |connection| {
+                    let changed = connection
+                        .prepare_cached(&format!(
+                            "UPDATE nextgen_objects SET lease_until_ms = ?5 WHERE {OBJECT_OWNED}"
+                        ))?
+                        .execute(params![handler, object_id, token, now, until])?;
+                    Ok(changed == 1)
+                })
+                .await
+        })
+    }
+
+    fn release_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        token: OwnerToken,
+    ) -> StoreFuture<'a, bool> {
+        let now = self.database.now_ms();
+        let (handler, object_id, token) =
+            (handler.to_owned(), object_id.to_owned(), token.to_string());
+        Box::pin(async move {
+            self.database
+                .write(move |connection| {
+                    let changed = connection
+                        .prepare_cached(&format!(
+                            "UPDATE nextgen_objects SET owner = NULL, lease_until_ms = 0 WHERE {OBJECT_OWNED}"
+                        ))?
+                        .execute(params![handler, object_id, token, now])?;
+                    // A row without a watermark has nothing left to keep.
+                    connection
+                        .prepare_cached(
+                            "DELETE FROM nextgen_objects WHERE handler = ?1 AND object_id = ?2 AND owner IS NULL AND newest_until_ms <= ?3",
+                        )?
+                        .execute(params![handler, object_id, now])?;
+                    Ok(changed == 1)
+                })
+                .await
+        })
+    }
+
+    fn advance_object<'a>(
+        &'a self,
+        handler: &'a str,
+        object_id: &'a str,
+        token: OwnerToken,
+        handled: &'a Watermark,
+    ) -> StoreFuture<'a, bool> {
+        let now = self.database.now_ms();
+        let until = now.saturating_add(millis(self.retention));
+        let (handler, object_id, token) =
+            (handler.to_owned(), object_id.to_owned(), token.to_string());
+        let handled = handled.clone();
+        Box::pin(async move {
+            self.database
+                .write(move |connection| {
+                    // One statement: the watermark moves only forward (a kept one that is newer
+                    // stays), and the claim ends with it.
+                    let changed = connection
+                        .prepare_cached(&format!(
+                            "UPDATE nextgen_objects SET
+                                 owner = NULL, lease_until_ms = 0, newest_until_ms = ?7,
+                                 event_id = CASE WHEN {NEWER} THEN ?6 ELSE event_id END,
+                                 created = CASE WHEN {NEWER} THEN ?5 ELSE created END
+                             WHERE {OBJECT_OWNED}"
+                        ))?
+                        .execute(params![
+                            handler,
+                            object_id,
+                            token,
+                            now,
+                            handled.created,
+                            handled.event_id,
+                            until
+                        ])?;
+                    Ok(changed == 1)
+                })
+                .await
+        })
+    }
 }
+
+/// Whether the handled event (`?5` created, `?6` event id) is newer than the row's kept
+/// watermark, or the row keeps none (`?4` now). SQLite compares text bytewise (BINARY).
+const NEWER: &str = "(created IS NULL OR event_id IS NULL OR newest_until_ms <= ?4 OR ?5 > created OR (?5 = created AND ?6 > event_id))";
