@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use actix_web::{App, HttpServer};
+use nextgen_events::WebhookConfig;
 use nextgen_events::actix::webhooks;
 use nextgen_events::prelude::*;
 

@@ -22,7 +22,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use nextgen_events::catalog::{self, EventType, event_types};
+use nextgen_events::catalog::{self, CatalogEntry, event_types};
 use serde_json::{Value, json};
 
 /// The secret the example server verifies with, and the trigger tool signs with, when
@@ -86,7 +86,7 @@ pub fn closest_event_type(name: &str) -> Option<&'static str> {
 
 /// `data.object` and, for updates, `data.previous_attributes`: chosen by the catalog entry's
 /// payload type, then shaped by the event type.
-fn sample_object(entry: &EventType) -> Option<(Value, Option<Value>)> {
+fn sample_object(entry: &CatalogEntry) -> Option<(Value, Option<Value>)> {
     let event_type = entry.name();
     let mut previous = None;
     let object = match entry.payload() {

@@ -13,7 +13,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nextgen_events::envelope::{EnvelopeError, Event, RawEvent};
+use nextgen_events::{EnvelopeError, Event, RawEvent};
 use nextgen_events::payloads::{Charge, Customer, Dispute, Invoice, Refund};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nextgen_events::signature::{
+use nextgen_events::{
     HeaderProblem, MAX_HEADER_LEN, MAX_SIGNATURES, SignatureError, SignatureHeader, Verifier, sign,
 };
 
@@ -46,7 +46,7 @@ fuzz_target!(|header: &str| {
     }
 
     // Verification never panics either, and never accepts a header that does not parse.
-    let verifier = Verifier::new(SECRET).clock(|| NOW);
+    let verifier = Verifier::new(SECRET).with_clock(|| NOW);
     let verified = verifier.verify(BODY, header);
     match (&parsed, &verified) {
         (Err(parse_error), Err(verify_error)) => assert_eq!(parse_error, verify_error),
@@ -76,7 +76,7 @@ fuzz_target!(|header: &str| {
             let canonical_t = header_timestamp_text(header) == Some(parsed.timestamp().to_string());
             let extended = format!("{header},v1={tag}");
             if canonical_t && extended.len() <= MAX_HEADER_LEN {
-                let at = Verifier::new(SECRET).clock(move || NOW);
+                let at = Verifier::new(SECRET).with_clock(move || NOW);
                 let result = at.verify_at(BODY, &extended, parsed.timestamp());
                 assert_eq!(
                     result,

@@ -28,9 +28,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use libfuzzer_sys::fuzz_target;
-use nextgen_events::envelope::RawEvent;
+use nextgen_events::RawEvent;
 use nextgen_events::prelude::*;
-use nextgen_events::signature::{DEFAULT_TOLERANCE, SignatureHeader, sign};
+use nextgen_events::{WebhookConfig, WebhookError, SignatureError, Context};
+use nextgen_events::{DEFAULT_TOLERANCE, SignatureHeader, sign};
 use nextgen_events::{DispatchReport, EnvelopeError, Registry, VerifiedDelivery, receive};
 use serde_json::Value;
 
@@ -161,7 +162,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let with_app_data = body_mode & 0x80 != 0;
 
-    let mut config = WebhookConfig::new(SECRET).clock(|| NOW);
+    let mut config = WebhookConfig::new(SECRET).with_clock(|| NOW);
     let (body, header, expect) = match sig_mode % 6 {
         0 => {
             let body = body_from(*body_mode, *param, rest);
@@ -191,7 +192,7 @@ fuzz_target!(|data: &[u8]| {
         4 => {
             config = WebhookConfig::new(OLD_SECRET)
                 .with_secret(SECRET)
-                .clock(|| NOW);
+                .with_clock(|| NOW);
             let body = body_from(*body_mode, *param, rest);
             let genuine = sign(&body, SECRET, NOW);
             let stale = sign(&body, OLD_SECRET, NOW - 1);

@@ -11,6 +11,7 @@ use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_ma
 use futures_util::FutureExt;
 use hmac::{Hmac, Mac};
 use nextgen_events::prelude::*;
+use nextgen_events::{Context, WebhookConfig};
 use nextgen_events::{receive, sign};
 use serde_json::json;
 use sha2::Sha256;
@@ -84,7 +85,9 @@ fn baseline(body: &[u8], header: &str) -> Event<Charge> {
 }
 
 fn webhook(c: &mut Criterion) {
-    let plain = WebhookConfig::new(SECRET).without_idempotency().clock(|| T);
+    let plain = WebhookConfig::new(SECRET)
+        .without_idempotency()
+        .with_clock(|| T);
     let context = Context::new();
     let mut group = c.benchmark_group("webhook");
     for (label, size) in [("1KiB", 1024), ("64KiB", 64 * 1024)] {
@@ -104,7 +107,7 @@ fn webhook(c: &mut Criterion) {
         });
     }
 
-    let deduplicating = WebhookConfig::new(SECRET).clock(|| T);
+    let deduplicating = WebhookConfig::new(SECRET).with_clock(|| T);
     let mut next_id = 0u64;
     group.bench_function(BenchmarkId::new("nextgen_dedup", "1KiB"), |b| {
         b.iter_batched(

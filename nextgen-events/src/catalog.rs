@@ -62,13 +62,13 @@ fn assemble_erased<T: Send + 'static>(
 
 /// One entry of the catalog: an event type and its payload type.
 #[derive(Clone, Copy)]
-pub struct EventType {
+pub struct CatalogEntry {
     name: &'static str,
     payload: &'static str,
     pub(crate) kind: PayloadKind,
 }
 
-impl EventType {
+impl CatalogEntry {
     /// The event type, such as `charge.succeeded`.
     pub fn name(&self) -> &'static str {
         self.name
@@ -80,9 +80,9 @@ impl EventType {
     }
 }
 
-impl std::fmt::Debug for EventType {
+impl std::fmt::Debug for CatalogEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventType")
+        f.debug_struct("CatalogEntry")
             .field("name", &self.name)
             .field("payload", &self.payload)
             .finish()
@@ -113,8 +113,8 @@ macro_rules! define_catalog {
         }
 
         /// Every event type of the catalog, in catalog order.
-        pub const EVENT_TYPES: &[EventType] = &[
-            $(EventType {
+        pub const EVENT_TYPES: &[CatalogEntry] = &[
+            $(CatalogEntry {
                 name: $name,
                 payload: stringify!($payload),
                 kind: PayloadKind::of::<crate::payloads::$payload>(),
@@ -132,6 +132,6 @@ pub const WILDCARD: &str = "*";
 pub(crate) const UNTYPED: PayloadKind = PayloadKind::of::<serde_json::Value>();
 
 /// Looks an event type up by name.
-pub fn lookup(name: &str) -> Option<&'static EventType> {
+pub fn lookup(name: &str) -> Option<&'static CatalogEntry> {
     EVENT_TYPES.iter().find(|event| event.name == name)
 }

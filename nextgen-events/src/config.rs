@@ -11,13 +11,13 @@ use crate::inbox::{Inbox, InboxMode, RetryPolicy};
 use crate::signature::{Secret, Verifier};
 
 /// The environment variable [`WebhookConfig::from_env`] reads.
-pub const SECRET_ENV: &str = "NEXTGEN_WEBHOOK_SECRET";
+pub(crate) const SECRET_ENV: &str = "NEXTGEN_WEBHOOK_SECRET";
 
 /// The default body limit: 1 MiB. NextGen events are a few KiB.
-pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+pub(crate) const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// How long a body may take to arrive by default: NextGen sends a few KiB at once.
-pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a webhook endpoint verifies and reads deliveries.
 ///
@@ -27,8 +27,8 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// let config = WebhookConfig::new("whsec_current")
 ///     .with_secret("whsec_previous") // accepted too, during a rotation
-///     .tolerance(Duration::from_secs(120))
-///     .body_limit(256 * 1024);
+///     .with_tolerance(Duration::from_secs(120))
+///     .with_body_limit(256 * 1024);
 /// assert_eq!(config.secret_count(), 2);
 /// // Secrets never show in Debug output.
 /// assert!(!format!("{config:?}").contains("whsec_current"));
@@ -51,7 +51,7 @@ pub struct WebhookConfig {
 }
 
 /// How many inbox workers run by default.
-pub const DEFAULT_INBOX_WORKERS: usize = 2;
+pub(crate) const DEFAULT_INBOX_WORKERS: usize = 2;
 
 /// Why a [`WebhookConfig`] could not be built from the environment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +82,18 @@ pub enum ConfigError {
 }
 
 impl WebhookConfig {
+    /// The environment variable [`from_env`](Self::from_env) reads: `NEXTGEN_WEBHOOK_SECRET`.
+    pub const SECRET_ENV: &str = SECRET_ENV;
+
+    /// The default body limit: 1 MiB. NextGen events are a few KiB.
+    pub const DEFAULT_BODY_LIMIT: usize = DEFAULT_BODY_LIMIT;
+
+    /// How long a body may take to arrive by default (10 s): NextGen sends a few KiB at once.
+    pub const DEFAULT_BODY_TIMEOUT: Duration = DEFAULT_BODY_TIMEOUT;
+
+    /// How many inbox workers run by default (2).
+    pub const DEFAULT_INBOX_WORKERS: usize = DEFAULT_INBOX_WORKERS;
+
     /// A configuration with one secret, the default tolerance (300 s) and body limit (1 MiB).
     pub fn new(secret: impl Into<Secret>) -> Self {
         WebhookConfig {
@@ -130,13 +142,13 @@ impl WebhookConfig {
     }
 
     /// How far a delivery's timestamp may be from now, in either direction (default 300 s).
-    pub fn tolerance(mut self, tolerance: Duration) -> Self {
-        self.verifier = self.verifier.tolerance(tolerance);
+    pub fn with_tolerance(mut self, tolerance: Duration) -> Self {
+        self.verifier = self.verifier.with_tolerance(tolerance);
         self
     }
 
     /// The largest body accepted, in bytes (default 1 MiB); larger ones are answered 413.
-    pub fn body_limit(mut self, bytes: usize) -> Self {
+    pub fn with_body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
     }
@@ -144,20 +156,20 @@ impl WebhookConfig {
     /// How long the whole body may take to arrive once the headers are in (default 10 s); a
     /// slower one is answered 408 `body_timeout` and its connection closed, so slow senders
     /// cannot hold connections open.
-    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
         self.body_timeout = timeout;
         self
     }
 
     /// Replaces the system clock (seconds since the Unix epoch), e.g. in tests.
-    pub fn clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
-        self.verifier = self.verifier.clock(clock);
+    pub fn with_clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.verifier = self.verifier.with_clock(clock);
         self
     }
 
     /// Where handled events are remembered, so a redelivered event id does not run its
     /// successful handlers again. The default is a [`MemoryStore`] (72 h, 100,000 entries).
-    pub fn idempotency_store(mut self, store: impl IdempotencyStore) -> Self {
+    pub fn with_idempotency_store(mut self, store: impl IdempotencyStore) -> Self {
         self.store = Some(Arc::new(store));
         self
     }
@@ -171,7 +183,7 @@ impl WebhookConfig {
     /// How long a handler's claim on an event holds without renewal (default 60 s). It is
     /// renewed about every third of it while the handler runs, so a slow handler keeps it; a
     /// process that died stops renewing, and a redelivery after the lease runs the handler.
-    pub fn lease(mut self, lease: Duration) -> Self {
+    pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self
     }
@@ -180,7 +192,7 @@ impl WebhookConfig {
     /// workers started with the app handle it in the background, retrying failures (see
     /// [`inbox`](crate::inbox)). The handlers' claims and done markers go to the inbox's own
     /// idempotency store. Handler arguments from app data come from
-    /// [`app_data`](Self::app_data), since there is no request to take them from.
+    /// [`with_app_data`](Self::with_app_data), since there is no request to take them from.
     /// [`receive`](crate::receive) and [`VerifiedDelivery::dispatch`](crate::VerifiedDelivery::dispatch)
     /// still dispatch in place: the inbox is the route's.
     ///
@@ -190,10 +202,10 @@ impl WebhookConfig {
     /// use nextgen_events::WebhookConfig;
     ///
     /// let inbox = SqliteInbox::open("webhooks.sqlite3").expect("a writable file");
-    /// let config = WebhookConfig::new("whsec_...").inbox(inbox).inbox_workers(4);
+    /// let config = WebhookConfig::new("whsec_...").with_inbox(inbox).with_inbox_workers(4);
     /// # let _ = config; }
     /// ```
-    pub fn inbox(mut self, inbox: impl Inbox) -> Self {
+    pub fn with_inbox(mut self, inbox: impl Inbox) -> Self {
         let inbox: Arc<dyn Inbox> = Arc::new(inbox);
         self.store = Some(inbox.idempotency_store());
         self.inbox = Some(Arc::new(InboxMode::new(inbox)));
@@ -202,27 +214,27 @@ impl WebhookConfig {
 
     /// How many inbox workers run (default 2); each handles one delivery at a time. With 0
     /// this process only takes deliveries in, for other processes on the same inbox to handle.
-    pub fn inbox_workers(mut self, workers: usize) -> Self {
+    pub fn with_inbox_workers(mut self, workers: usize) -> Self {
         self.workers = workers;
         self
     }
 
     /// When failed inbox deliveries are retried, and when they become dead letters.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
     }
 
     /// How often idle inbox workers look for due deliveries (default 1 s; a new delivery
     /// wakes one at once).
-    pub fn inbox_poll(mut self, every: Duration) -> Self {
+    pub fn with_inbox_poll(mut self, every: Duration) -> Self {
         self.poll = every;
         self
     }
 
     /// A value for handlers' arguments in inbox mode, usually the same `web::Data<T>` the
     /// `App` registers: the workers dispatch away from any request.
-    pub fn app_data<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+    pub fn with_app_data<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.data.insert(value);
         self
     }
@@ -248,12 +260,12 @@ impl WebhookConfig {
     }
 
     /// The idempotency store, unless turned off.
-    pub fn store(&self) -> Option<&dyn IdempotencyStore> {
+    pub fn idempotency_store(&self) -> Option<&dyn IdempotencyStore> {
         self.store.as_deref()
     }
 
     /// The claim lease.
-    pub fn lease_duration(&self) -> Duration {
+    pub fn lease(&self) -> Duration {
         self.lease
     }
 
@@ -268,7 +280,7 @@ impl WebhookConfig {
     }
 
     /// How long a body may take to arrive.
-    pub fn body_timeout_duration(&self) -> Duration {
+    pub fn body_timeout(&self) -> Duration {
         self.body_timeout
     }
 
@@ -278,7 +290,7 @@ impl WebhookConfig {
     }
 
     /// The body limit in bytes.
-    pub fn max_body_bytes(&self) -> usize {
+    pub fn body_limit(&self) -> usize {
         self.body_limit
     }
 
@@ -292,7 +304,7 @@ impl fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookConfig")
             .field("secrets", &self.verifier.secrets())
-            .field("tolerance", &self.verifier.tolerance_duration())
+            .field("tolerance", &self.verifier.tolerance())
             .field("body_limit", &self.body_limit)
             .field("body_timeout", &self.body_timeout)
             .field("idempotency", &self.store.is_some())

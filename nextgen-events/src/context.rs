@@ -44,7 +44,7 @@ pub(crate) enum Source<'a> {
 }
 
 /// Values for handlers' arguments that do not come from a request: what the inbox's workers
-/// dispatch with (see [`WebhookConfig::app_data`](crate::WebhookConfig::app_data)).
+/// dispatch with (see [`WebhookConfig::with_app_data`](crate::WebhookConfig::with_app_data)).
 /// Clones share the values.
 #[derive(Clone, Default)]
 pub struct AppData {

@@ -22,7 +22,7 @@ use crate::signature::{SignatureError, SignatureHeader};
 /// use nextgen_events::{receive, Context, WebhookConfig, sign};
 ///
 /// # actix_rt::System::new().block_on(async {
-/// let config = WebhookConfig::new("whsec_test").clock(|| 1_713_745_200);
+/// let config = WebhookConfig::new("whsec_test").with_clock(|| 1_713_745_200);
 /// let body = br#"{"id":"evt_1","object":"event","type":"something.new","created":1713745200,
 ///                 "livemode":false,"data":{"object":{}}}"#;
 /// let header = sign(body, "whsec_test", 1_713_745_200);
@@ -57,7 +57,7 @@ pub async fn receive(
 /// ```
 /// use nextgen_events::{Context, VerifiedDelivery, WebhookConfig, sign};
 ///
-/// let config = WebhookConfig::new("whsec_test").clock(|| 1_713_745_200);
+/// let config = WebhookConfig::new("whsec_test").with_clock(|| 1_713_745_200);
 /// let body = br#"{"id":"evt_1","object":"event","type":"customer.created","created":1713745200,
 ///                 "livemode":false,"data":{"object":{"id":"cus_1","balance":0,"created":1713745200}}}"#;
 /// let header = sign(body, "whsec_test", 1_713_745_200);

@@ -404,7 +404,7 @@ fn finish(event_id: String, event_type: String, outcomes: Vec<HandlerOutcome>) -
 /// caller's task and without redelivery detection: every call runs every handler.
 /// [`dispatch_with`] uses the configuration's idempotency store and runs detached.
 ///
-/// `body` must already be verified (see [`signature`](crate::signature)); the
+/// `body` must already be verified (see [`verify`](crate::verify)); the
 /// [`actix`](crate::actix) integration, [`receive`](crate::receive) and
 /// [`VerifiedDelivery`](crate::VerifiedDelivery) do both steps.
 pub async fn dispatch(body: &[u8], context: &Context<'_>) -> Result<DispatchReport, EnvelopeError> {

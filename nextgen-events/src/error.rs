@@ -23,7 +23,7 @@ pub enum WebhookError {
     Envelope(#[from] EnvelopeError),
     /// The body is larger than the configured limit.
     #[error(
-        "the body is larger than the limit of {limit} bytes: raise `WebhookConfig::body_limit` if such events are expected"
+        "the body is larger than the limit of {limit} bytes: raise `WebhookConfig::with_body_limit` if such events are expected"
     )]
     BodyTooLarge {
         /// The limit in bytes.

@@ -1,6 +1,7 @@
 //! Receive NextGen payment webhooks: verified, typed, compile-time checked handlers.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(unreachable_pub)]
 // Without an HTTP integration nothing mounts the route, so its shared half and the inbox's
 // intake go unused; the core still builds, for stores and dispatch on their own.
 #![cfg_attr(not(any(feature = "actix", feature = "axum")), allow(dead_code))]
@@ -12,13 +13,13 @@ pub mod actix;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 pub mod catalog;
-pub mod config;
-pub mod context;
-pub mod delivery;
-pub mod dispatch;
-pub mod envelope;
-pub mod error;
-pub mod handler;
+mod config;
+mod context;
+mod delivery;
+mod dispatch;
+mod envelope;
+mod error;
+mod handler;
 pub mod idempotency;
 pub mod inbox;
 pub mod metrics;
@@ -28,10 +29,10 @@ mod read;
 // Documented inside (an outer doc here would resolve the module's links from the crate root).
 #[cfg(feature = "redis")]
 pub mod redis;
-pub mod registry;
+mod registry;
 mod report;
 mod route;
-pub mod signature;
+mod signature;
 // SQLite: the inbox and the idempotency store in one durable file (cargo feature `sqlite`).
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -95,12 +96,14 @@ pub use config::{ConfigError, WebhookConfig};
 pub use context::{AppData, Context, FromContext};
 pub use delivery::{VerifiedDelivery, receive};
 pub use dispatch::{dispatch, dispatch_with};
-pub use envelope::{EnvelopeError, Event, EventData, UntypedEvent};
+pub use envelope::{EnvelopeError, Event, EventData, EventRequest, RawEvent, UntypedEvent};
 pub use error::WebhookError;
 pub use handler::Handler;
 pub use registry::{DuplicateHandlerName, Registry};
 pub use report::{DispatchReport, HandlerError, HandlerOutcome};
-pub use signature::{SignatureError, Verifier, sign, verify};
+pub use signature::{
+    Clock, HeaderProblem, Secret, SignatureError, SignatureHeader, Verifier, sign, verify,
+};
 
 /// Not public API: what the `#[nextgen_event]` expansion names.
 #[doc(hidden)]
@@ -113,16 +116,17 @@ pub mod __private {
     pub use serde_json::Value;
 }
 
-/// What a handler author needs: `use nextgen_events::prelude::*;`.
+/// What handler code uses: `use nextgen_events::prelude::*;` brings the attribute, the
+/// envelope, the payloads, the handler arguments (`FromContext`, `Context`, the framework's own
+/// `web` or `Extension`/`State`) and `HandlerError`. Configuration and errors are
+/// at the crate root.
 pub mod prelude {
     pub use crate::nextgen_event;
     pub use crate::payloads::{
         Charge, ChargeStatus, Customer, Dispute, DisputeReason, DisputeStatus, Invoice,
         InvoiceStatus, Refund, RefundReason, RefundStatus,
     };
-    pub use crate::{
-        Context, Event, FromContext, HandlerError, SignatureError, WebhookConfig, WebhookError,
-    };
+    pub use crate::{Context, Event, FromContext, HandlerError};
     #[cfg(feature = "actix")]
     pub use actix_web::web;
     #[cfg(feature = "axum")]

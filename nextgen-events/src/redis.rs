@@ -16,7 +16,7 @@
 //! | value | written by | expires after |
 //! |---|---|---|
 //! | the claim's owner token (32 hex digits) | a claim, when the key is absent | the lease ([`WebhookConfig::lease`](crate::WebhookConfig::lease), 60 s by default, renewed while the handler runs) |
-//! | `done` | a handler's success, by the claim's owner | the retention ([`RedisIdempotencyStore::retention`], 72 h by default) |
+//! | `done` | a handler's success, by the claim's owner | the retention ([`RedisIdempotencyStore::with_retention`], 72 h by default) |
 //!
 //! For `latest_only` handlers, two more keys per `(handler, object id)`, where the object id is
 //! escaped like an event id and the segment `%latest` cannot be an escaped event id (a `%`
@@ -48,13 +48,13 @@
 //! // Inside the runtime that serves the app (e.g. in `#[actix_web::main]`): the connection's
 //! // background task lives there.
 //! let store = RedisIdempotencyStore::connect("redis://127.0.0.1:6379/", "payments").await?;
-//! let config = WebhookConfig::from_env()?.idempotency_store(store);
+//! let config = WebhookConfig::from_env()?.with_idempotency_store(store);
 //! # let _ = config; Ok(()) }
 //! ```
 //!
 //! # The inbox
 //!
-//! In inbox mode ([`WebhookConfig::inbox`](crate::WebhookConfig::inbox)) with a
+//! In inbox mode ([`WebhookConfig::with_inbox`](crate::WebhookConfig::with_inbox)) with a
 //! [`RedisInbox`], the route answers 200 once the delivery is written to Redis, and the
 //! workers of whichever replica takes it handle it; one that a replica that died was handling
 //! is taken over by another after an idle timeout. Its keys start with `<prefix>:inbox:`; the
@@ -78,7 +78,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! // The same prefix on every replica of the endpoint.
 //! let inbox = RedisInbox::connect("redis://127.0.0.1:6379/", "payments").await?;
-//! let config = WebhookConfig::from_env()?.inbox(inbox);
+//! let config = WebhookConfig::from_env()?.with_inbox(inbox);
 //! # let _ = config; Ok(()) }
 //! ```
 
@@ -268,7 +268,7 @@ impl RedisIdempotencyStore {
     }
 
     /// How long done markers are kept (default 72 h, as long as NextGen retries an event).
-    pub fn retention(mut self, retention: Duration) -> Self {
+    pub fn with_retention(mut self, retention: Duration) -> Self {
         self.retention = retention;
         self
     }

@@ -138,11 +138,11 @@ async fn read_body<E: Display>(
     payload: impl Stream<Item = Result<Bytes, E>> + Unpin,
     config: &WebhookConfig,
 ) -> Result<Bytes, WebhookError> {
-    let limit = config.max_body_bytes();
+    let limit = config.body_limit();
     if declared_length.is_some_and(|length| length > limit) {
         return Err(WebhookError::BodyTooLarge { limit });
     }
-    let timeout = config.body_timeout_duration();
+    let timeout = config.body_timeout();
     let capacity = declared_length.unwrap_or(0).min(FIRST_ALLOCATION);
     tokio::time::timeout(timeout, read_chunks(payload, limit, capacity))
         .await

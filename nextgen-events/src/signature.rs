@@ -6,7 +6,7 @@
 //! matches any configured secret and `t` is within the tolerance of the current time.
 //!
 //! ```
-//! use nextgen_events::signature::{sign, Verifier};
+//! use nextgen_events::{sign, Verifier};
 //!
 //! let body = br#"{"id":"evt_1","object":"event","type":"charge.succeeded"}"#;
 //! let header = sign(body, "whsec_test_secret", 1_713_745_200);
@@ -14,7 +14,7 @@
 //! let verifier = Verifier::new("whsec_test_secret");
 //! let timestamp = verifier.verify_at(body, &header, 1_713_745_260)?;
 //! assert_eq!(timestamp, 1_713_745_200);
-//! # Ok::<(), nextgen_events::signature::SignatureError>(())
+//! # Ok::<(), nextgen_events::SignatureError>(())
 //! ```
 
 use std::fmt;
@@ -26,17 +26,17 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 /// The name of the HTTP header that carries the signature.
-pub const HEADER: &str = "NextGen-Signature";
+pub(crate) const HEADER: &str = "NextGen-Signature";
 
 /// How far a delivery's timestamp may be from the current time, in either direction, by default.
-pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
-/// The longest header accepted, in bytes: room for a timestamp and [`MAX_SIGNATURES`] entries.
-pub const MAX_HEADER_LEN: usize = 4096;
+/// The longest header accepted, in bytes: room for a timestamp and [`SignatureHeader::MAX_SIGNATURES`] entries.
+pub(crate) const MAX_HEADER_LEN: usize = 4096;
 
 /// The most `v1` entries accepted in one header. A sender signs once per active secret, so a
 /// handful is normal; hundreds are an attack on our CPU and are rejected before any HMAC runs.
-pub const MAX_SIGNATURES: usize = 16;
+pub(crate) const MAX_SIGNATURES: usize = 16;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -48,7 +48,7 @@ const SIGNATURE_LEN: usize = 32;
 /// Its `Debug` output is redacted, and it has no `Display`: a secret never reaches a log line.
 ///
 /// ```
-/// use nextgen_events::signature::Secret;
+/// use nextgen_events::Secret;
 ///
 /// let secret = Secret::new("whsec_test_secret");
 /// assert_eq!(format!("{secret:?}"), "Secret(\"whsec_…\")");
@@ -101,12 +101,12 @@ impl From<String> for Secret {
 pub enum HeaderProblem {
     /// The header has characters that are not ASCII.
     NotAscii,
-    /// The header is longer than [`MAX_HEADER_LEN`].
+    /// The header is longer than [`SignatureHeader::MAX_LEN`].
     TooLong {
         /// The header's length in bytes.
         len: usize,
     },
-    /// The header has more than [`MAX_SIGNATURES`] `v1` entries.
+    /// The header has more than [`SignatureHeader::MAX_SIGNATURES`] `v1` entries.
     TooManySignatures,
     /// An element has no `=` between its key and value.
     MissingEquals {
@@ -224,7 +224,7 @@ impl SignatureError {
     /// A stable, machine-readable code for this failure class.
     ///
     /// ```
-    /// use nextgen_events::signature::SignatureError;
+    /// use nextgen_events::SignatureError;
     /// assert_eq!(SignatureError::MissingHeader.code(), "signature_missing");
     /// ```
     pub fn code(&self) -> &'static str {
@@ -241,12 +241,12 @@ impl SignatureError {
 /// A parsed `NextGen-Signature` header: its timestamp and its `v1` signatures.
 ///
 /// ```
-/// use nextgen_events::signature::SignatureHeader;
+/// use nextgen_events::SignatureHeader;
 ///
 /// let header = SignatureHeader::parse("v0=abc, t=1713745200, v1=3c0019d4413c961d885bc03dc77ea86fb0d5962dc385513588364c00046bad32")?;
 /// assert_eq!(header.timestamp(), 1_713_745_200);
 /// assert_eq!(header.signatures().len(), 1);
-/// # Ok::<(), nextgen_events::signature::SignatureError>(())
+/// # Ok::<(), nextgen_events::SignatureError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignatureHeader<'a> {
@@ -256,6 +256,20 @@ pub struct SignatureHeader<'a> {
     // Inline, not a Vec: parsing a header allocates nothing.
     signatures: [[u8; SIGNATURE_LEN]; MAX_SIGNATURES],
     count: usize,
+}
+
+impl SignatureHeader<'_> {
+    /// The name of the HTTP header that carries the signature: `NextGen-Signature`.
+    pub const NAME: &'static str = HEADER;
+
+    /// The longest header accepted, in bytes (4096): room for a timestamp and
+    /// [`SignatureHeader::MAX_SIGNATURES`](Self::MAX_SIGNATURES) entries.
+    pub const MAX_LEN: usize = MAX_HEADER_LEN;
+
+    /// The most `v1` entries accepted in one header (16). A sender signs once per active
+    /// secret, so a handful is normal; hundreds are an attack on our CPU and are rejected
+    /// before any HMAC runs.
+    pub const MAX_SIGNATURES: usize = MAX_SIGNATURES;
 }
 
 impl<'a> SignatureHeader<'a> {
@@ -379,7 +393,7 @@ fn mac(secret: &[u8], timestamp: &[u8], payload: &[u8]) -> HmacSha256 {
 /// For tests, for the `trigger` tool, and for your own tests of your webhook endpoint.
 ///
 /// ```
-/// use nextgen_events::signature::sign;
+/// use nextgen_events::sign;
 ///
 /// let header = sign(b"", "whsec_x", 0);
 /// assert_eq!(header, "t=0,v1=4e8c2621ad6b7e8ee9325e803d12429025d82e5abc79b476cf0efabfaf9a6e57");
@@ -399,7 +413,7 @@ pub fn sign(payload: &[u8], secret: &str, timestamp: u64) -> String {
 /// tolerance or an injected clock, use [`Verifier`].
 ///
 /// ```
-/// use nextgen_events::signature::{sign, verify, SignatureError};
+/// use nextgen_events::{sign, verify, SignatureError};
 ///
 /// let body = br#"{"id":"evt_1"}"#;
 /// let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
@@ -426,20 +440,20 @@ fn system_clock() -> u64 {
 ///
 /// ```
 /// use std::time::Duration;
-/// use nextgen_events::signature::{sign, Verifier};
+/// use nextgen_events::{sign, Verifier};
 ///
 /// // During a rotation both the old and the new secret are accepted.
 /// let verifier = Verifier::new("whsec_old")
 ///     .with_secret("whsec_new")
-///     .tolerance(Duration::from_secs(60))
-///     .clock(|| 1_000_060);
+///     .with_tolerance(Duration::from_secs(60))
+///     .with_clock(|| 1_000_060);
 ///
 /// let header = sign(b"{}", "whsec_new", 1_000_000);
 /// assert_eq!(verifier.verify(b"{}", &header)?, 1_000_000);
 ///
 /// let late = sign(b"{}", "whsec_new", 999_999);
 /// assert_eq!(verifier.verify(b"{}", &late).unwrap_err().code(), "timestamp_outside_tolerance");
-/// # Ok::<(), nextgen_events::signature::SignatureError>(())
+/// # Ok::<(), nextgen_events::SignatureError>(())
 /// ```
 #[derive(Clone)]
 pub struct Verifier {
@@ -449,6 +463,10 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// How far a delivery's timestamp may be from the current time, in either direction, by
+    /// default: 300 s.
+    pub const DEFAULT_TOLERANCE: Duration = DEFAULT_TOLERANCE;
+
     /// A verifier for one secret, with the default tolerance and the system clock.
     pub fn new(secret: impl Into<Secret>) -> Self {
         Verifier {
@@ -465,13 +483,13 @@ impl Verifier {
     }
 
     /// Sets how far the timestamp may be from now, in either direction. Whole seconds count.
-    pub fn tolerance(mut self, tolerance: Duration) -> Self {
+    pub fn with_tolerance(mut self, tolerance: Duration) -> Self {
         self.tolerance = tolerance;
         self
     }
 
     /// Replaces the system clock, e.g. with a fixed time in tests.
-    pub fn clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+    pub fn with_clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);
         self
     }
@@ -482,7 +500,7 @@ impl Verifier {
     }
 
     /// The configured tolerance.
-    pub fn tolerance_duration(&self) -> Duration {
+    pub fn tolerance(&self) -> Duration {
         self.tolerance
     }
 

@@ -6,11 +6,9 @@
 
 use std::time::Duration;
 
-use nextgen_events::config::SECRET_ENV;
 use nextgen_events::idempotency::{Claim, DEFAULT_LEASE, MemoryStore};
-use nextgen_events::signature::DEFAULT_TOLERANCE;
 use nextgen_events::{
-    ConfigError, Context, SignatureError, WebhookConfig, WebhookError, receive, sign,
+    ConfigError, Context, SignatureError, Verifier, WebhookConfig, WebhookError, receive, sign,
 };
 
 const SECRET: &str = "whsec_config_tolerance";
@@ -31,8 +29,8 @@ async fn receive_signed_at(
     id: &str,
 ) -> Result<(), WebhookError> {
     let config = WebhookConfig::new(SECRET)
-        .tolerance(tolerance)
-        .clock(|| NOW);
+        .with_tolerance(tolerance)
+        .with_clock(|| NOW);
     let body = body(id);
     let header = sign(&body, SECRET, timestamp);
     receive(&config, &body, Some(&header), &Context::new())
@@ -47,7 +45,7 @@ const TOLERANCES: [u64; 4] = [0, 10, 299, 1000];
 #[actix_rt::test]
 async fn the_configured_tolerance_accepts_up_to_n_seconds_either_way() {
     for n in TOLERANCES {
-        assert_ne!(Duration::from_secs(n), DEFAULT_TOLERANCE);
+        assert_ne!(Duration::from_secs(n), Verifier::DEFAULT_TOLERANCE);
         for (timestamp, side) in [(NOW - n, "past"), (NOW, "now"), (NOW + n, "future")] {
             let id = format!("evt_tolerance_{n}_accept_{side}");
             let result = receive_signed_at(Duration::from_secs(n), timestamp, &id).await;
@@ -94,9 +92,9 @@ async fn the_configured_tolerance_rejects_n_plus_one_seconds_either_way() {
 
 #[actix_rt::test]
 async fn without_a_tolerance_setting_the_default_applies() {
-    let config = WebhookConfig::new(SECRET).clock(|| NOW);
-    assert_eq!(config.verifier().tolerance_duration(), DEFAULT_TOLERANCE);
-    let default = DEFAULT_TOLERANCE.as_secs();
+    let config = WebhookConfig::new(SECRET).with_clock(|| NOW);
+    assert_eq!(config.verifier().tolerance(), Verifier::DEFAULT_TOLERANCE);
+    let default = Verifier::DEFAULT_TOLERANCE.as_secs();
     for (timestamp, accepted) in [
         (NOW - default, true),
         (NOW + default, true),
@@ -120,7 +118,7 @@ async fn a_secret_list_accepts_each_of_its_secrets_and_only_those() {
     // empty entries are ignored.
     let config = WebhookConfig::from_secret_list(" whsec_list_old , whsec_list_new,, ")
         .unwrap()
-        .clock(|| NOW);
+        .with_clock(|| NOW);
     assert_eq!(config.secret_count(), 2);
     for (index, secret) in ["whsec_list_old", "whsec_list_new"].into_iter().enumerate() {
         let body = body(&format!("evt_secret_list_{index}"));
@@ -143,11 +141,14 @@ fn a_secret_list_without_a_secret_is_refused_naming_the_variable() {
         assert_eq!(
             error,
             ConfigError::EmptySecret {
-                variable: SECRET_ENV
+                variable: WebhookConfig::SECRET_ENV
             },
             "{list:?}"
         );
-        assert!(error.to_string().contains(SECRET_ENV), "{error}");
+        assert!(
+            error.to_string().contains(WebhookConfig::SECRET_ENV),
+            "{error}"
+        );
     }
 }
 
@@ -155,26 +156,28 @@ fn a_secret_list_without_a_secret_is_refused_naming_the_variable() {
 async fn the_configured_store_and_lease_are_the_ones_in_use() {
     let config = WebhookConfig::new(SECRET);
     assert!(
-        config.store().is_some(),
+        config.idempotency_store().is_some(),
         "redelivery detection is on by default"
     );
-    assert_eq!(config.lease_duration(), DEFAULT_LEASE);
+    assert_eq!(config.lease(), DEFAULT_LEASE);
 
     // `store()` hands out the configured store itself: a claim through it is seen by the store.
     let store = MemoryStore::default();
     let lease = Duration::from_secs(7);
-    let config = config.idempotency_store(store.clone()).lease(lease);
-    assert_eq!(config.lease_duration(), lease);
+    let config = config
+        .with_idempotency_store(store.clone())
+        .with_lease(lease);
+    assert_eq!(config.lease(), lease);
     let claim = config
-        .store()
+        .idempotency_store()
         .unwrap()
-        .claim("evt_config_store", "handler", config.lease_duration())
+        .claim("evt_config_store", "handler", config.lease())
         .await
         .unwrap();
     assert!(matches!(claim, Claim::Claimed(_)), "{claim:?}");
     assert_eq!(store.len(), 1);
 
-    assert!(config.without_idempotency().store().is_none());
+    assert!(config.without_idempotency().idempotency_store().is_none());
 }
 
 #[test]
@@ -182,10 +185,10 @@ fn debug_shows_the_settings_and_never_a_secret() {
     // What a start-up log line of the configuration shows.
     let config = WebhookConfig::new("whsec_debug_current_S3cr3t")
         .with_secret("n0prefix_debug_S3cr3t")
-        .tolerance(Duration::from_secs(42))
-        .body_limit(12_345)
-        .body_timeout(Duration::from_secs(9))
-        .lease(Duration::from_secs(77));
+        .with_tolerance(Duration::from_secs(42))
+        .with_body_limit(12_345)
+        .with_body_timeout(Duration::from_secs(9))
+        .with_lease(Duration::from_secs(77));
     for debug in [format!("{config:?}"), format!("{config:#?}")] {
         for shown in [
             "WebhookConfig",

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use nextgen_events::envelope::RawEvent;
+use nextgen_events::RawEvent;
 use nextgen_events::payloads::{Charge, ChargeStatus, Dispute};
 use nextgen_events::{EnvelopeError, Event};
 use serde_json::{Value, json};

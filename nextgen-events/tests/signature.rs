@@ -7,10 +7,13 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use nextgen_events::signature::{
-    DEFAULT_TOLERANCE, HeaderProblem, MAX_HEADER_LEN, MAX_SIGNATURES, Secret, SignatureError,
-    SignatureHeader, Verifier, sign, verify,
+use nextgen_events::{
+    HeaderProblem, Secret, SignatureError, SignatureHeader, Verifier, sign, verify,
 };
+
+const DEFAULT_TOLERANCE: Duration = Verifier::DEFAULT_TOLERANCE;
+const MAX_HEADER_LEN: usize = SignatureHeader::MAX_LEN;
+const MAX_SIGNATURES: usize = SignatureHeader::MAX_SIGNATURES;
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -158,7 +161,7 @@ fn every_known_answer_vector_signs_and_verifies() {
         );
         assert_eq!(
             Verifier::new(secret)
-                .clock(move || timestamp)
+                .with_clock(move || timestamp)
                 .verify(payload, &header),
             Ok(timestamp),
             "vector {name}: verify() with an injected clock"
@@ -501,7 +504,7 @@ proptest! {
         let text = format!("{}{timestamp}", "0".repeat(zeros));
         let header = format!("t={text},v1={canonical}");
         // Even with every timestamp in tolerance, only the MAC decides.
-        let verifier = Verifier::new(secret.as_str()).tolerance(Duration::from_secs(u64::MAX));
+        let verifier = Verifier::new(secret.as_str()).with_tolerance(Duration::from_secs(u64::MAX));
         prop_assert_eq!(SignatureHeader::parse(&header).unwrap().timestamp(), timestamp);
         let result = verifier.verify_at(&body, &header, timestamp);
         prop_assert!(
@@ -866,7 +869,7 @@ fn rotation_accepts_every_configured_secret() {
 #[test]
 fn default_tolerance_edges_both_directions() {
     assert_eq!(DEFAULT_TOLERANCE, Duration::from_secs(300));
-    assert_eq!(verifier().tolerance_duration(), DEFAULT_TOLERANCE);
+    assert_eq!(verifier().tolerance(), DEFAULT_TOLERANCE);
     let tolerance = DEFAULT_TOLERANCE.as_secs();
 
     for timestamp in [NOW - tolerance, NOW, NOW + tolerance] {
@@ -892,8 +895,8 @@ fn default_tolerance_edges_both_directions() {
 
 #[test]
 fn custom_tolerance_edges_both_directions() {
-    let verifier = verifier().tolerance(Duration::from_secs(10));
-    assert_eq!(verifier.tolerance_duration(), Duration::from_secs(10));
+    let verifier = verifier().with_tolerance(Duration::from_secs(10));
+    assert_eq!(verifier.tolerance(), Duration::from_secs(10));
 
     for timestamp in [NOW - 10, NOW + 10] {
         let header = sign(BODY, SECRET, timestamp);
@@ -916,7 +919,7 @@ fn custom_tolerance_edges_both_directions() {
     }
 
     // A larger tolerance accepts what the default refuses.
-    let lenient = Verifier::new(SECRET).tolerance(Duration::from_secs(3600));
+    let lenient = Verifier::new(SECRET).with_tolerance(Duration::from_secs(3600));
     let header = sign(BODY, SECRET, NOW - 3600);
     assert_eq!(check(&lenient, BODY, &header, NOW), Ok(NOW - 3600));
     assert!(check(&lenient, BODY, &sign(BODY, SECRET, NOW + 3601), NOW).is_err());
@@ -924,7 +927,7 @@ fn custom_tolerance_edges_both_directions() {
 
 #[test]
 fn zero_tolerance_accepts_only_the_exact_second() {
-    let verifier = verifier().tolerance(Duration::ZERO);
+    let verifier = verifier().with_tolerance(Duration::ZERO);
     let header = sign(BODY, SECRET, NOW);
     assert_eq!(check(&verifier, BODY, &header, NOW), Ok(NOW));
     assert_eq!(
@@ -940,11 +943,11 @@ fn zero_tolerance_accepts_only_the_exact_second() {
 #[test]
 fn injected_clock_drives_verify() {
     let header = sign(BODY, SECRET, NOW);
-    let on_time = verifier().clock(|| NOW + 300);
+    let on_time = verifier().with_clock(|| NOW + 300);
     assert_eq!(on_time.now(), NOW + 300);
     assert_eq!(on_time.verify(BODY, &header), Ok(NOW));
 
-    let late = verifier().clock(|| NOW + 301);
+    let late = verifier().with_clock(|| NOW + 301);
     let error = late.verify(BODY, &header).unwrap_err();
     assert_eq!(
         error,
@@ -1000,8 +1003,8 @@ fn debug_of_verifier_and_secret_hides_secrets() {
     let verifier = Verifier::new(SECRET)
         .with_secret(whitespace_secret.as_str())
         .with_secret(no_prefix)
-        .tolerance(Duration::from_secs(42))
-        .clock(|| NOW);
+        .with_tolerance(Duration::from_secs(42))
+        .with_clock(|| NOW);
     let forbidden = forbidden(&verifier, BODY, &sign(BODY, SECRET, NOW), NOW);
     assert!(forbidden.iter().any(|f| f == no_prefix));
 
@@ -1078,7 +1081,7 @@ fn every_error_of_a_rotating_verifier_is_clean() {
     // a verifier with several secrets and every failure class against it.
     let verifier = Verifier::new(SECRET)
         .with_secret(format!("{OTHER_SECRET}\n"))
-        .tolerance(Duration::from_secs(5));
+        .with_tolerance(Duration::from_secs(5));
     let good = v1(BODY, SECRET, NOW);
     let headers = [
         format!("t={NOW},v1={}", &good[..40]),
@@ -1122,7 +1125,7 @@ proptest! {
         let verifier = Verifier::new(secret.as_str());
         prop_assert_eq!(verifier.verify_at(&body, &header, timestamp), Ok(timestamp));
         prop_assert_eq!(
-            verifier.clone().clock(move || timestamp).verify(&body, &header),
+            verifier.clone().with_clock(move || timestamp).verify(&body, &header),
             Ok(timestamp)
         );
     }
@@ -1155,7 +1158,7 @@ proptest! {
         prop_assume!(timestamp != other);
         let signature = v1(&body, &secret, timestamp);
         let header = format!("t={other},v1={signature}");
-        let verifier = Verifier::new(secret.as_str()).tolerance(Duration::from_secs(u64::MAX));
+        let verifier = Verifier::new(secret.as_str()).with_tolerance(Duration::from_secs(u64::MAX));
         let result = verifier.verify_at(&body, &header, timestamp);
         prop_assert!(
             matches!(result, Err(SignatureError::NoMatch { .. })),

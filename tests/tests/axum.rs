@@ -16,6 +16,7 @@ use axum::routing::post;
 use nextgen_events::axum::{VerifiedEvent, received, webhooks};
 use nextgen_events::prelude::*;
 use nextgen_events::sign;
+use nextgen_events::{WebhookConfig, WebhookError};
 use serde_json::json;
 use support::{SECRET, TestServer, now, post as post_to};
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use nextgen_events::idempotency::MemoryStore;
 use nextgen_events::prelude::*;
 use nextgen_events::{Context, receive, sign};
+use nextgen_events::{WebhookConfig, WebhookError};
 use support::{SECRET, TestServer, now, post, ran, raw, read_head, runs, status_of};
 use tokio::sync::Notify;
 
@@ -95,8 +96,8 @@ async fn a_handler_slower_than_its_lease_never_runs_twice_at_once() {
     let store = MemoryStore::default();
     let replica = || {
         WebhookConfig::new(SECRET)
-            .idempotency_store(store.clone())
-            .lease(SLOW / 4)
+            .with_idempotency_store(store.clone())
+            .with_lease(SLOW / 4)
     };
     let a = TestServer::start(replica(), |_| {});
     let b = TestServer::start(replica(), |_| {});
@@ -207,7 +208,10 @@ async fn a_body_of_exactly_the_limit_is_read_whether_declared_or_chunked() {
         ("evt_at_limit_chunked", true),
     ] {
         let (body, signature) = charge_delivery(id, "charge.captured");
-        let server = TestServer::start(WebhookConfig::new(SECRET).body_limit(body.len()), |_| {});
+        let server = TestServer::start(
+            WebhookConfig::new(SECRET).with_body_limit(body.len()),
+            |_| {},
+        );
         let (framing, payload) = if chunked {
             let (first, second) = body.split_at(body.len() / 2);
             let mut payload = Vec::new();
@@ -237,7 +241,7 @@ async fn a_body_of_exactly_the_limit_is_read_whether_declared_or_chunked() {
 
 #[actix_rt::test]
 async fn a_chunked_body_over_the_limit_is_413() {
-    let server = TestServer::start(WebhookConfig::new(SECRET).body_limit(1024), |_| {});
+    let server = TestServer::start(WebhookConfig::new(SECRET).with_body_limit(1024), |_| {});
     let head = format!(
         "POST /webhook HTTP/1.1\r\nHost: {}\r\nNextGen-Signature: t={},v1={}\r\nTransfer-Encoding: chunked\r\n\r\n",
         server.addr,

@@ -49,7 +49,7 @@ fn mounting_the_route_stops_the_app_at_start_up() {
 
 #[actix_rt::test]
 async fn dispatch_refuses_to_run_them() {
-    let config = WebhookConfig::new("whsec_test").clock(|| 1_713_745_200);
+    let config = WebhookConfig::new("whsec_test").with_clock(|| 1_713_745_200);
     let body = br#"{"id":"evt_1","object":"event","type":"something.new","created":1713745200,"livemode":false,"data":{"object":{}}}"#;
     let header = sign(body, "whsec_test", 1_713_745_200);
     let error = receive(&config, body, Some(&header), &Context::new())

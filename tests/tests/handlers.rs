@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use nextgen_events::prelude::*;
 use nextgen_events::testing::{SignedDelivery, event_body, sample_event};
+use nextgen_events::{Context, WebhookConfig, WebhookError};
 use nextgen_events::{
     DispatchReport, EnvelopeError, HandlerOutcome, Registry, SignatureError, dispatch, receive,
 };

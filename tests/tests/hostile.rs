@@ -8,6 +8,7 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use nextgen_events::WebhookConfig;
 use nextgen_events::prelude::*;
 use nextgen_events::sign;
 use serde_json::json;
@@ -108,7 +109,7 @@ fn cases() -> Vec<Case> {
 async fn every_hostile_request_gets_its_own_answer_and_the_server_keeps_serving() {
     let clock = Arc::new(AtomicU64::new(T));
     let reader = clock.clone();
-    let config = WebhookConfig::new(SECRET).clock(move || reader.load(Ordering::SeqCst));
+    let config = WebhookConfig::new(SECRET).with_clock(move || reader.load(Ordering::SeqCst));
     let server = TestServer::start(config, |_| {});
     let url = server.url("/webhook");
 

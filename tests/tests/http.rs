@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::web;
+use nextgen_events::WebhookConfig;
 use nextgen_events::idempotency::{Claim, IdempotencyStore, MemoryStore};
 use nextgen_events::prelude::*;
 use nextgen_events::sign;
@@ -121,7 +122,7 @@ async fn each_signature_failure_is_a_400_with_its_own_code(framework: Framework)
     // The server reads a fixed clock: signed with the wall clock, the "+301 s" case became
     // exactly +300 s (accepted, 200) whenever the second ticked between signing and verifying.
     let now = FIXED_NOW;
-    let server = framework.start(WebhookConfig::new(SECRET).clock(|| FIXED_NOW));
+    let server = framework.start(WebhookConfig::new(SECRET).with_clock(|| FIXED_NOW));
     let url = server.url("/webhook");
     let body = envelope(
         &framework.id("evt_http_forged"),
@@ -169,8 +170,8 @@ async fn the_configured_tolerance_decides_over_http_in_both_directions(framework
     // Below and above the 300 s default: a tolerance setting that is ignored fails one of them.
     for n in [10_u64, 1000] {
         let config = WebhookConfig::new(SECRET)
-            .tolerance(std::time::Duration::from_secs(n))
-            .clock(|| FIXED_NOW);
+            .with_tolerance(std::time::Duration::from_secs(n))
+            .with_clock(|| FIXED_NOW);
         let server = framework.start(config);
         let url = server.url("/webhook");
         let cases = [
@@ -216,7 +217,7 @@ async fn the_configured_tolerance_decides_over_http_in_both_directions(framework
 }
 
 async fn a_body_over_the_limit_is_a_413(framework: Framework) {
-    let server = framework.start(WebhookConfig::new(SECRET).body_limit(1024));
+    let server = framework.start(WebhookConfig::new(SECRET).with_body_limit(1024));
     let body = envelope(
         &framework.id("evt_http_big"),
         "charge.succeeded",
@@ -430,7 +431,7 @@ async fn an_unknown_event_that_json_values_cannot_hold_is_still_acknowledged(fra
 
 async fn a_stalled_body_is_408_within_the_timeout_and_the_connection_closed(framework: Framework) {
     let timeout = Duration::from_millis(500);
-    let server = framework.start(WebhookConfig::new(SECRET).body_timeout(timeout));
+    let server = framework.start(WebhookConfig::new(SECRET).with_body_timeout(timeout));
     let head = format!(
         "POST /webhook HTTP/1.1\r\nHost: {}\r\nNextGen-Signature: t={},v1={}\r\nContent-Length: 100000\r\n\r\n",
         server.addr,
@@ -466,7 +467,7 @@ async fn a_store_full_of_live_claims_is_503_with_retry_after(framework: Framewor
     else {
         panic!("an empty store refused a claim")
     };
-    let server = framework.start(WebhookConfig::new(SECRET).idempotency_store(store));
+    let server = framework.start(WebhookConfig::new(SECRET).with_idempotency_store(store));
     let id = framework.id("evt_http_store_full");
     let body = envelope(&id, "charge.failed", charge("ok"));
     let response = reqwest::Client::new()

@@ -8,6 +8,7 @@ mod support;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use nextgen_events::WebhookConfig;
 use nextgen_events::prelude::*;
 use nextgen_events::sign;
 use serde_json::json;

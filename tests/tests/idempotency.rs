@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use nextgen_events::WebhookConfig;
 use nextgen_events::idempotency::{
     Claim, IdempotencyStore, MemoryStore, ObjectClaim, OwnerToken, StoreError, StoreFuture,
     Watermark,
@@ -208,7 +209,7 @@ impl IdempotencyStore for Unreachable {
 #[actix_rt::test]
 async fn an_unreachable_store_is_a_500_and_no_handler_runs() {
     let server = TestServer::start(
-        WebhookConfig::new(SECRET).idempotency_store(Unreachable),
+        WebhookConfig::new(SECRET).with_idempotency_store(Unreachable),
         |_| {},
     );
     let (body, signature) = delivery("evt_idem_store_down", "refund.updated");
@@ -387,7 +388,10 @@ async fn a_full_store_answers_503_with_retry_after_in_whole_seconds_rounded_up()
     let clock = ManualClock::new();
     let store = clock.store(Duration::from_secs(3600), 1);
     token(&store, "evt_elsewhere", Duration::from_secs(30)).await;
-    let server = TestServer::start(WebhookConfig::new(SECRET).idempotency_store(store), |_| {});
+    let server = TestServer::start(
+        WebhookConfig::new(SECRET).with_idempotency_store(store),
+        |_| {},
+    );
     let (body, signature) = delivery("evt_idem_retry_after", "refund.updated");
     for (waited, retry_after) in [(0, "30"), (500, "30"), (1000, "29"), (29_999, "1")] {
         clock.advance(Duration::from_millis(waited) - clock.elapsed());

@@ -13,6 +13,7 @@ use std::time::Duration;
 use nextgen_events::idempotency::{Claim, IdempotencyStore, MemoryStore, OwnerToken, StoreFuture};
 use nextgen_events::prelude::*;
 use nextgen_events::{Context, DispatchReport, receive, sign};
+use nextgen_events::{WebhookConfig, WebhookError};
 use support::{SECRET, TestServer, now, post};
 
 /// What `sync_customer` applied: `(customer id, event id, name)`, in order.
@@ -116,7 +117,7 @@ fn sync_outcome(report: &DispatchReport) -> &nextgen_events::HandlerOutcome {
 }
 
 fn config() -> WebhookConfig {
-    WebhookConfig::new(SECRET).idempotency_store(MemoryStore::default())
+    WebhookConfig::new(SECRET).with_idempotency_store(MemoryStore::default())
 }
 
 #[actix_rt::test]
@@ -298,7 +299,7 @@ impl IdempotencyStore for OldStore {
 #[actix_rt::test]
 async fn a_store_without_object_claims_fails_the_delivery_and_says_why() {
     let store = OldStore::default();
-    let config = WebhookConfig::new(SECRET).idempotency_store(store.clone());
+    let config = WebhookConfig::new(SECRET).with_idempotency_store(store.clone());
     let answer = deliver(
         &config,
         "evt_lo_old_store",
@@ -343,8 +344,8 @@ async fn in_inbox_mode_an_older_event_is_not_applied_over_a_newer_one() {
     let file = TempFile::new("latest_only");
     let inbox = SqliteInbox::open(&file.0).unwrap();
     let config = WebhookConfig::new(SECRET)
-        .inbox(inbox)
-        .inbox_poll(Duration::from_millis(10));
+        .with_inbox(inbox)
+        .with_inbox_poll(Duration::from_millis(10));
     let server = TestServer::start(config, |_| {});
     let (newer, newer_signature) = update("evt_lo_inbox_2", "cus_inbox", 1_700_000_200, "New");
     let (older, older_signature) = update("evt_lo_inbox_1", "cus_inbox", 1_700_000_100, "Old");

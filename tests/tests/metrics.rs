@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::{CompositeKey, MetricKind};
+use nextgen_events::WebhookConfig;
 use nextgen_events::metrics::{
     DELIVERIES, HANDLER_DURATION, INBOX_ATTEMPTS, REJECTIONS, STALE_EVENTS,
 };
@@ -166,8 +167,8 @@ async fn inbox_deliveries_and_attempts_are_counted() {
     let path = std::env::temp_dir().join(format!("nextgen-metrics-{}.sqlite3", std::process::id()));
     let inbox = SqliteInbox::open(&path).unwrap();
     let config = WebhookConfig::new(SECRET)
-        .inbox(inbox.clone())
-        .inbox_poll(Duration::from_millis(10));
+        .with_inbox(inbox.clone())
+        .with_inbox_poll(Duration::from_millis(10));
     let server = TestServer::start(config, |_| {});
     // A type no handler of the other test takes, so the counts are this test's own.
     let (body, signature) = invoice_delivery("evt_metrics_inbox", "invoice.payment_succeeded");

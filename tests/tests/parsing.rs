@@ -5,7 +5,8 @@
 
 use std::sync::Mutex;
 
-use nextgen_events::dispatch::dispatch;
+use nextgen_events::Context;
+use nextgen_events::dispatch;
 use nextgen_events::prelude::*;
 use nextgen_events::{EnvelopeError, Event};
 
@@ -129,7 +130,7 @@ fn a_delivery_kept_for_later_must_be_text_throughout() {
     use nextgen_events::{VerifiedDelivery, WebhookConfig, WebhookError, sign};
     // Invalid UTF-8 inside a member nobody reads: serde_json skips it unchecked.
     let body = b"{\"id\":\"evt_1\",\"object\":\"ev\xffent\",\"type\":\"x.y\",\"created\":1,\"livemode\":false,\"data\":{\"object\":{}}}";
-    let config = WebhookConfig::new("whsec_t").clock(|| 10);
+    let config = WebhookConfig::new("whsec_t").with_clock(|| 10);
     let header = sign(body, "whsec_t", 10);
     let error = VerifiedDelivery::verify(&config, body.to_vec(), Some(&header)).unwrap_err();
     assert!(

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use nextgen_events::WebhookConfig;
 use nextgen_events::idempotency::{Claim, IdempotencyStore, ObjectClaim, Watermark};
 use nextgen_events::prelude::*;
 use nextgen_events::redis::RedisIdempotencyStore;
@@ -33,7 +34,7 @@ async fn store(url: &str, prefix: &str) -> RedisIdempotencyStore {
     RedisIdempotencyStore::connect(url, prefix)
         .await
         .unwrap()
-        .retention(Duration::from_secs(600))
+        .with_retention(Duration::from_secs(600))
 }
 
 /// Gates a test sets up per event id: the handler says it entered, then waits to be let go.
@@ -112,11 +113,11 @@ async fn two_replicas_sharing_redis_run_each_handler_once_per_event() {
     let prefix = unique_prefix("replicas");
     // Two replicas, each with its own connection to the same Redis.
     let a = TestServer::start(
-        WebhookConfig::new(SECRET).idempotency_store(store(&url, &prefix).await),
+        WebhookConfig::new(SECRET).with_idempotency_store(store(&url, &prefix).await),
         |_| {},
     );
     let b = TestServer::start(
-        WebhookConfig::new(SECRET).idempotency_store(store(&url, &prefix).await),
+        WebhookConfig::new(SECRET).with_idempotency_store(store(&url, &prefix).await),
         |_| {},
     );
     let (url_a, url_b) = (a.url("/webhook"), b.url("/webhook"));
@@ -189,11 +190,11 @@ async fn a_handler_that_failed_on_one_replica_succeeds_on_redelivery_to_another(
     };
     let prefix = unique_prefix("handover");
     let a = TestServer::start(
-        WebhookConfig::new(SECRET).idempotency_store(store(&url, &prefix).await),
+        WebhookConfig::new(SECRET).with_idempotency_store(store(&url, &prefix).await),
         |_| {},
     );
     let b = TestServer::start(
-        WebhookConfig::new(SECRET).idempotency_store(store(&url, &prefix).await),
+        WebhookConfig::new(SECRET).with_idempotency_store(store(&url, &prefix).await),
         |_| {},
     );
     let id = event_id("handover", 0);
@@ -232,7 +233,7 @@ impl RedisHarness {
         let store = RedisIdempotencyStore::connect(&url, unique_prefix("contract"))
             .await
             .unwrap()
-            .retention(Self::RETENTION);
+            .with_retention(Self::RETENTION);
         Some(RedisHarness { store })
     }
 }
@@ -548,7 +549,7 @@ async fn losing_redis_answers_500_and_runs_nothing_until_it_is_back() {
     let mut redis = OwnRedis::start().await;
     let prefix = unique_prefix("outage");
     let server = TestServer::start(
-        WebhookConfig::new(SECRET).idempotency_store(store(&redis.url(), &prefix).await),
+        WebhookConfig::new(SECRET).with_idempotency_store(store(&redis.url(), &prefix).await),
         |_| {},
     );
     let url = server.url("/webhook");

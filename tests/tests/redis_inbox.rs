@@ -21,6 +21,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use inbox_checks::{Setup, charge, until};
+use nextgen_events::WebhookConfig;
 use nextgen_events::idempotency::Claim;
 use nextgen_events::inbox::{
     Finish, HandlerFailure, Inbox, InboxEntry, InboxState, InboxStats, ListFilter,
@@ -72,9 +73,9 @@ async fn notify_refund(event: Event<Refund>) {
 async fn replica(url: &str, prefix: &str, name: &'static str) -> TestServer {
     let inbox = RedisInbox::connect(url, prefix).await.unwrap();
     let config = WebhookConfig::new(SECRET)
-        .inbox(inbox)
-        .inbox_poll(Duration::from_millis(10))
-        .app_data(web::Data::new(Replica(name)));
+        .with_inbox(inbox)
+        .with_inbox_poll(Duration::from_millis(10))
+        .with_app_data(web::Data::new(Replica(name)));
     TestServer::start(config, |_| {})
 }
 
@@ -164,8 +165,8 @@ async fn a_delivery_held_by_a_consumer_that_died_is_taken_over_after_the_lease()
     // Replica A only takes deliveries in.
     let a = TestServer::start(
         WebhookConfig::new(SECRET)
-            .inbox(RedisInbox::connect(&url, prefix.clone()).await.unwrap())
-            .inbox_workers(0),
+            .with_inbox(RedisInbox::connect(&url, prefix.clone()).await.unwrap())
+            .with_inbox_workers(0),
         |_| {},
     );
     let id = event_id("takeover", 0);
@@ -199,9 +200,9 @@ async fn a_delivery_held_by_a_consumer_that_died_is_taken_over_after_the_lease()
     let b_inbox = RedisInbox::connect(&url, prefix.clone()).await.unwrap();
     let b = TestServer::start(
         WebhookConfig::new(SECRET)
-            .inbox(b_inbox.clone())
-            .lease(lease)
-            .inbox_poll(Duration::from_millis(10)),
+            .with_inbox(b_inbox.clone())
+            .with_lease(lease)
+            .with_inbox_poll(Duration::from_millis(10)),
         |_| {},
     );
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use nextgen_events::WebhookConfig;
 use nextgen_events::prelude::*;
 use nextgen_events::sqlite::SqliteStore;
 use nextgen_events::{Context, receive, sign};
@@ -30,7 +31,7 @@ impl SqliteHarness {
         let reader = Arc::clone(&clock);
         let store = SqliteStore::open_with_clock(&file.0, move || reader.load(Ordering::SeqCst))
             .unwrap()
-            .retention(Duration::from_secs(3600));
+            .with_retention(Duration::from_secs(3600));
         SqliteHarness {
             _file: file,
             clock,
@@ -91,13 +92,14 @@ async fn a_succeeded_handler_is_skipped_after_a_restart() {
     {
         // First life of the process: one handler succeeds, the other fails.
         let config =
-            WebhookConfig::new(SECRET).idempotency_store(SqliteStore::open(&file.0).unwrap());
+            WebhookConfig::new(SECRET).with_idempotency_store(SqliteStore::open(&file.0).unwrap());
         let first = receive(&config, body.as_bytes(), Some(&signature), &Context::new()).await;
         assert_eq!(first.unwrap_err().code(), "handler_failed");
     }
     FIXED.lock().unwrap().push(id.to_owned());
     // Second life, on the same file: only the failed handler runs.
-    let config = WebhookConfig::new(SECRET).idempotency_store(SqliteStore::open(&file.0).unwrap());
+    let config =
+        WebhookConfig::new(SECRET).with_idempotency_store(SqliteStore::open(&file.0).unwrap());
     let report = receive(&config, body.as_bytes(), Some(&signature), &Context::new())
         .await
         .unwrap();

@@ -23,11 +23,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use nextgen_events::catalog::EVENT_TYPES;
-use nextgen_events::config::SECRET_ENV;
-use nextgen_events::signature::{self, sign};
 use nextgen_events::{Event, UntypedEvent};
+use nextgen_events::{SignatureHeader, WebhookConfig, sign};
 use nextgen_examples::{DEFAULT_WEBHOOK_URL, Failure, TEST_SECRET, closest_event_type, sample};
 use serde_json::Value;
+
+/// The environment variable the secret comes from.
+const SECRET_ENV: &str = WebhookConfig::SECRET_ENV;
 
 const SERVER_COMMAND: &str = "cargo run -p nextgen-examples --bin server";
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -178,7 +180,7 @@ fn send(
     println!("Sending {event_type} ({event_id}) to {url}");
     let response = client
         .post(url.clone())
-        .header(signature::HEADER, signature)
+        .header(SignatureHeader::NAME, signature)
         .header("Content-Type", "application/json")
         .body(body)
         .send()

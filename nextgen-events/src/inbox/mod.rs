@@ -1,6 +1,6 @@
 //! The inbox: acknowledge a delivery once it is durably written, handle it in the background.
 //!
-//! In inbox mode ([`WebhookConfig::inbox`](crate::WebhookConfig::inbox)) the route verifies a
+//! In inbox mode ([`WebhookConfig::with_inbox`](crate::WebhookConfig::with_inbox)) the route verifies a
 //! delivery, checks its envelope, appends it to the inbox and answers 200; a redelivery of an
 //! id already there is answered 200 without a second entry. Workers started with the app take
 //! due deliveries one at a time and dispatch them with the per-handler semantics of

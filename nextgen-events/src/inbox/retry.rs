@@ -15,7 +15,7 @@ use super::{Finish, HandlerFailure};
 /// use std::time::Duration;
 /// use nextgen_events::inbox::RetryPolicy;
 ///
-/// let policy = RetryPolicy::default().jitter(0.0);
+/// let policy = RetryPolicy::default().with_jitter(0.0);
 /// assert_eq!(policy.delay(1), Duration::from_secs(30));
 /// assert_eq!(policy.delay(2), Duration::from_secs(60));
 /// assert_eq!(policy.delay(20), Duration::from_secs(3600));
@@ -43,31 +43,31 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The wait after the first failure (default 30 s).
-    pub fn first(mut self, first: Duration) -> Self {
+    pub fn with_first(mut self, first: Duration) -> Self {
         self.first = first;
         self
     }
 
     /// What each wait is multiplied by (default 2).
-    pub fn factor(mut self, factor: u32) -> Self {
+    pub fn with_factor(mut self, factor: u32) -> Self {
         self.factor = factor.max(1);
         self
     }
 
     /// The longest wait (default 1 h).
-    pub fn max(mut self, max: Duration) -> Self {
+    pub fn with_max(mut self, max: Duration) -> Self {
         self.max = max;
         self
     }
 
     /// How long after the first failure the inbox gives up (default 3 days).
-    pub fn give_up_after(mut self, give_up_after: Duration) -> Self {
+    pub fn with_give_up_after(mut self, give_up_after: Duration) -> Self {
         self.give_up_after = give_up_after;
         self
     }
 
     /// The largest random part added to a wait, as a fraction of it (default 0.2).
-    pub fn jitter(mut self, jitter: f64) -> Self {
+    pub fn with_jitter(mut self, jitter: f64) -> Self {
         self.jitter = jitter.clamp(0.0, 1.0);
         self
     }
@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn waits_double_up_to_the_cap_then_the_inbox_gives_up() {
-        let policy = RetryPolicy::default().jitter(0.0);
+        let policy = RetryPolicy::default().with_jitter(0.0);
         let waits: Vec<u64> = (1..=9).map(|n| policy.delay(n).as_secs()).collect();
         assert_eq!(waits, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
         let day = 24 * 60 * 60 * 1000;

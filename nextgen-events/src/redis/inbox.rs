@@ -369,7 +369,7 @@ impl Keys {
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// // Inside the runtime that serves the app (e.g. in `#[actix_web::main]`).
 /// let inbox = RedisInbox::connect("redis://127.0.0.1:6379/", "payments").await?;
-/// let config = WebhookConfig::from_env()?.inbox(inbox);
+/// let config = WebhookConfig::from_env()?.with_inbox(inbox);
 /// # let _ = config; Ok(()) }
 /// ```
 ///
@@ -495,7 +495,7 @@ impl RedisInbox {
     fn on(store: RedisIdempotencyStore) -> Self {
         RedisInbox {
             keys: Arc::new(Keys::new(&store.prefix)),
-            store: store.retention(DEFAULT_INBOX_RETENTION),
+            store: store.with_retention(DEFAULT_INBOX_RETENTION),
             consumer: consumer_name().into(),
             retention: DEFAULT_INBOX_RETENTION,
             clock: Arc::new(system_now),
@@ -507,7 +507,7 @@ impl RedisInbox {
     /// id is still recognised; it must outlast the retry policy's give-up time (3 days) plus
     /// the time you may take to fix and replay a dead letter.
     pub fn with_retention(mut self, retention: Duration) -> Self {
-        self.store = self.store.retention(retention);
+        self.store = self.store.with_retention(retention);
         self.retention = retention;
         self
     }

@@ -55,7 +55,7 @@ impl SqliteInbox {
 
     fn on(database: Arc<Database>) -> Self {
         SqliteInbox {
-            store: SqliteStore::on(Arc::clone(&database)).retention(DEFAULT_INBOX_RETENTION),
+            store: SqliteStore::on(Arc::clone(&database)).with_retention(DEFAULT_INBOX_RETENTION),
             database,
             retention: DEFAULT_INBOX_RETENTION,
         }
@@ -66,7 +66,7 @@ impl SqliteInbox {
     /// handled id is still recognised; it must outlast the retry policy's give-up time (3
     /// days) plus the time you may take to fix and replay a dead letter.
     pub fn with_retention(mut self, retention: Duration) -> Self {
-        self.store = self.store.retention(retention);
+        self.store = self.store.with_retention(retention);
         self.retention = retention;
         self
     }

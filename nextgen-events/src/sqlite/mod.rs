@@ -17,7 +17,7 @@
 //!
 //! # fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let inbox = SqliteInbox::open("webhooks.sqlite3")?;
-//! let config = WebhookConfig::from_env()?.inbox(inbox);
+//! let config = WebhookConfig::from_env()?.with_inbox(inbox);
 //! # let _ = config; Ok(()) }
 //! ```
 

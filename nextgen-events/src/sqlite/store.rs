@@ -29,7 +29,7 @@ use crate::idempotency::{
 ///
 /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = SqliteStore::open("webhooks.sqlite3")?;
-/// let config = WebhookConfig::from_env()?.idempotency_store(store);
+/// let config = WebhookConfig::from_env()?.with_idempotency_store(store);
 /// # let _ = config; Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
@@ -78,7 +78,7 @@ impl SqliteStore {
     }
 
     /// How long done markers are kept (default 72 h, as long as NextGen retries an event).
-    pub fn retention(mut self, retention: Duration) -> Self {
+    pub fn with_retention(mut self, retention: Duration) -> Self {
         self.retention = retention;
         self
     }

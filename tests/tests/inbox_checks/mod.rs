@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nextgen_events::WebhookConfig;
 use nextgen_events::inbox::{Inbox, InboxRecord, InboxState, InboxStats, ListFilter};
 use nextgen_events::prelude::*;
 use nextgen_events::sign;
@@ -97,8 +98,8 @@ impl<I: Inbox + Clone> Setup<I> {
     /// Starts the server on `inbox`, which reads `clock`; `keep` lives as long as the setup.
     pub fn new(inbox: I, other: I, clock: Arc<AtomicU64>, keep: impl std::any::Any) -> Self {
         let config = WebhookConfig::new(SECRET)
-            .inbox(inbox.clone())
-            .inbox_poll(Duration::from_millis(10));
+            .with_inbox(inbox.clone())
+            .with_inbox_poll(Duration::from_millis(10));
         let server = TestServer::start(config, |_| {});
         Setup {
             inbox,

@@ -39,12 +39,14 @@ use std::process::ExitCode;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use nextgen_events::config::SECRET_ENV;
 use nextgen_events::{ConfigError, WebhookConfig};
 use nextgen_examples::TEST_SECRET;
 use tracing_subscriber::EnvFilter;
 
 use crate::handlers::Ledger;
+
+/// The environment variable the secret comes from.
+const SECRET_ENV: &str = WebhookConfig::SECRET_ENV;
 
 const DEFAULT_HOST: &str = "127.0.0.1";
 const DEFAULT_PORT: u16 = 8080;
@@ -80,7 +82,7 @@ async fn run() -> Result<(), String> {
     }
     let ledger = web::Data::new(Ledger::default());
     // Inbox workers dispatch away from any request: they get the app data from the config.
-    let config = idempotency_store(config.app_data(ledger.clone())).await?;
+    let config = idempotency_store(config.with_app_data(ledger.clone())).await?;
     let port = match std::env::var("PORT") {
         Ok(port) => port
             .trim()
@@ -89,7 +91,7 @@ async fn run() -> Result<(), String> {
         Err(_) => DEFAULT_PORT,
     };
 
-    let body_limit = config.max_body_bytes();
+    let body_limit = config.body_limit();
     let metrics = prometheus()?;
     let server = HttpServer::new(move || {
         App::new()
@@ -203,7 +205,7 @@ async fn idempotency_store(config: WebhookConfig) -> Result<WebhookConfig, Strin
         Some(workers) => workers.parse::<usize>().map_err(|_| {
             format!("{INBOX_WORKERS_ENV} must be a number of workers, not `{workers}`")
         }),
-        None => Ok(nextgen_events::config::DEFAULT_INBOX_WORKERS),
+        None => Ok(WebhookConfig::DEFAULT_INBOX_WORKERS),
     };
     match chosen.as_slice() {
         [] => {
@@ -235,7 +237,7 @@ fn sqlite_store(config: WebhookConfig, path: &str) -> Result<WebhookConfig, Stri
     let store = nextgen_events::sqlite::SqliteStore::open(path)
         .map_err(|error| format!("{STORE_SQLITE_ENV}: {error}"))?;
     tracing::info!("idempotency store: SQLite file {path}, kept across restarts (inline mode)");
-    Ok(config.idempotency_store(store))
+    Ok(config.with_idempotency_store(store))
 }
 
 #[cfg(feature = "sqlite")]
@@ -250,7 +252,7 @@ fn sqlite_inbox(
         workers,
         "inbox mode: deliveries are committed to the SQLite file {path} before the 200, then handled in the background"
     );
-    Ok(config.inbox(inbox).inbox_workers(workers))
+    Ok(config.with_inbox(inbox).with_inbox_workers(workers))
 }
 
 #[cfg(not(feature = "sqlite"))]
@@ -278,7 +280,7 @@ async fn redis_store(config: WebhookConfig, url: &str) -> Result<WebhookConfig, 
         "idempotency store: Redis at {}, keys `{REDIS_PREFIX}:<event id>:<handler>`",
         redact_url(url)
     );
-    Ok(config.idempotency_store(store))
+    Ok(config.with_idempotency_store(store))
 }
 
 #[cfg(feature = "redis")]
@@ -303,7 +305,7 @@ async fn redis_inbox(
         "inbox mode: deliveries are written to the Redis at {} (keys `{prefix}:inbox:*`) before the 200, then handled in the background by the replicas sharing it",
         redact_url(url)
     );
-    Ok(config.inbox(inbox).inbox_workers(workers))
+    Ok(config.with_inbox(inbox).with_inbox_workers(workers))
 }
 
 #[cfg(not(feature = "redis"))]
