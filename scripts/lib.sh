@@ -33,10 +33,10 @@ need_tools() {
 start_server() {
     if [[ -z ${server_built:-} ]]; then
         echo "== building the example server (release)"
-        (cd "$root" && cargo build --release -q -p nextgen-examples --bin server)
+        (cd "$root" && cargo build --release -q -p nextgen-examples --bin server --bin trigger)
         server_built=1
     fi
-    local target_dir port
+    local port
     target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
     secret=${secret:-whsec_load_$(python3 -c 'import secrets; print(secrets.token_hex(16))')}
@@ -73,7 +73,9 @@ stop_server() {
 sign_deliveries() {
     requests=$work/requests.tsv
     echo "== signing $1 distinct charge.succeeded deliveries"
-    SECRET=$secret python3 "$root/scripts/sign-deliveries.py" "$requests" "$1"
+    # The samples of nextgen_events::testing, signed by the trigger tool: one source of events.
+    NEXTGEN_WEBHOOK_SECRET=$secret "$target_dir/release/trigger" charge.succeeded \
+        --write "$requests" --count "$1" >/dev/null
     body_bytes=$(head -n 1 "$requests" | cut -f2- | tr -d '\n' | wc -c)
     head -n 1 "$requests" | cut -f2- | tr -d '\n' >"$work/first.json"
     local status

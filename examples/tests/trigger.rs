@@ -169,3 +169,44 @@ fn all_sends_every_event_type_and_fails_if_one_is_refused() {
         String::from_utf8_lossy(&output.stderr).contains("of 18 event types were not answered 2xx")
     );
 }
+
+#[test]
+fn write_signs_distinct_deliveries_for_the_load_scripts() {
+    let file = std::env::temp_dir().join(format!("nextgen-write-{}.tsv", std::process::id()));
+    let path = file.to_str().unwrap();
+    let output = trigger(&[
+        "charge.succeeded",
+        "--write",
+        path,
+        "--count",
+        "5",
+        "--set",
+        "data.object.amount=777",
+        "--secret",
+        "whsec_write_test",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let written = std::fs::read_to_string(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let mut ids = std::collections::HashSet::new();
+    for line in written.lines() {
+        let (signature, body) = line.split_once('\t').unwrap();
+        nextgen_events::verify(body.as_bytes(), signature, "whsec_write_test").unwrap();
+        let event: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(event["type"], "charge.succeeded");
+        assert_eq!(event["data"]["object"]["amount"], 777);
+        // NextGen's field order: `type` before `data`.
+        assert!(body.find("\"type\"").unwrap() < body.find("\"data\"").unwrap());
+        ids.insert(event["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 5, "{written}");
+
+    let output = trigger(&["charge.succeded", "--write", path]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("did you mean `charge.succeeded`?"),
+        "{stderr}"
+    );
+    assert!(!file.exists(), "a refused type wrote a file");
+}

@@ -135,3 +135,16 @@ pub(crate) const UNTYPED: PayloadKind = PayloadKind::of::<serde_json::Value>();
 pub fn lookup(name: &str) -> Option<&'static CatalogEntry> {
     EVENT_TYPES.iter().find(|event| event.name == name)
 }
+
+/// The catalog's event type closest to a misspelt one, when one is close enough to be a likely
+/// typo: the same "did you mean" (and threshold) as the `#[nextgen_event]` compile errors.
+///
+/// ```
+/// use nextgen_events::catalog;
+///
+/// assert_eq!(catalog::suggest("charge.succeded"), Some("charge.succeeded"));
+/// assert_eq!(catalog::suggest("payout.paid"), None);
+/// ```
+pub fn suggest(name: &str) -> Option<&'static str> {
+    nextgen_catalog::suggest(name)
+}

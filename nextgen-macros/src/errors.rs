@@ -12,20 +12,7 @@ pub(crate) fn combine(errors: Vec<syn::Error>) -> syn::Result<()> {
         .map_or(Ok(()), Err)
 }
 
-/// The candidate closest to a misspelt word, when one is close enough to be a likely typo.
-pub(crate) fn closest<'a>(
-    written: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    // darling's threshold: close enough that the suggestion is usually right.
-    const THRESHOLD: f64 = 0.8;
-    candidates
-        .into_iter()
-        .map(|candidate| (candidate, strsim::jaro_winkler(written, candidate)))
-        .filter(|(_, score)| *score > THRESHOLD)
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(candidate, _)| candidate)
-}
+pub(crate) use nextgen_catalog::closest;
 
 /// `a`, `a and b`, `a, b and c`.
 pub(crate) fn and_list<T: AsRef<str>>(items: &[T]) -> String {

@@ -23,9 +23,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use nextgen_events::catalog::EVENT_TYPES;
+use nextgen_events::testing::{sample, sample_body};
 use nextgen_events::{Event, UntypedEvent};
 use nextgen_events::{SignatureHeader, WebhookConfig, sign};
-use nextgen_examples::{DEFAULT_WEBHOOK_URL, Failure, TEST_SECRET, closest_event_type, sample};
+use nextgen_examples::{DEFAULT_WEBHOOK_URL, Failure, TEST_SECRET};
 use serde_json::Value;
 
 /// The environment variable the secret comes from.
@@ -73,6 +74,16 @@ struct Args {
     /// List the catalog's event types and their payload types, then exit.
     #[arg(long)]
     list: bool,
+
+    /// Write signed deliveries to FILE instead of sending: one a line, the `NextGen-Signature`
+    /// value, a tab, the compact JSON body (what the load scripts replay with wrk, whose Lua
+    /// has no HMAC). Each has its own event id.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["all", "data", "id"])]
+    write: Option<PathBuf>,
+
+    /// How many deliveries `--write` writes.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "write")]
+    count: usize,
 }
 
 fn main() -> ExitCode {
@@ -111,13 +122,16 @@ fn catalog_table(indent: &str) -> String {
 }
 
 fn run(args: &Args) -> Result<(), Failure> {
-    let url = check_url(&args.url)?;
     let secret = secret(args)?;
     let settings = args
         .set
         .iter()
         .map(|setting| parse_setting(setting))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(path) = &args.write {
+        return write_deliveries(path, args, &secret, &settings);
+    }
+    let url = check_url(&args.url)?;
     let client = reqwest::blocking::Client::builder()
         .timeout(TIMEOUT)
         .build()
@@ -132,6 +146,38 @@ fn run(args: &Args) -> Result<(), Failure> {
     send(&client, &url, &secret, &event_type, &event_id, body)
 }
 
+/// `--write`: `--count` signed samples of the event type, each with a fresh event id.
+fn write_deliveries(
+    path: &Path,
+    args: &Args,
+    secret: &str,
+    settings: &[(Vec<String>, Value)],
+) -> Result<(), Failure> {
+    let event_type = args.event_type.as_deref().unwrap_or_default();
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let mut lines = String::new();
+    for _ in 0..args.count {
+        let mut event = sample(event_type).ok_or_else(|| unknown_event_type(event_type))?;
+        apply(&mut event, settings)?;
+        let body = sample_body(&event);
+        lines.push_str(&sign(&body, secret, timestamp));
+        lines.push('\t');
+        lines.push_str(&String::from_utf8_lossy(&body));
+        lines.push('\n');
+    }
+    std::fs::write(path, lines).map_err(|error| {
+        Failure::failed(format!("could not write `{}`: {error}", path.display()))
+    })?;
+    println!(
+        "wrote {} signed {event_type} deliveries to {}",
+        args.count,
+        path.display()
+    );
+    Ok(())
+}
+
 /// Every catalog type in turn; a failure does not stop the others.
 fn send_all(
     client: &reqwest::blocking::Client,
@@ -144,8 +190,7 @@ fn send_all(
         let mut event = sample(entry.name()).ok_or_else(|| unknown_event_type(entry.name()))?;
         apply(&mut event, settings)?;
         let id = event["id"].as_str().unwrap_or_default().to_owned();
-        let body = serde_json::to_vec_pretty(&event)
-            .map_err(|error| Failure::usage(format!("could not serialize the sample: {error}")))?;
+        let body = sample_body(&event);
         if let Err(failure) = send(client, url, secret, entry.name(), &id, body) {
             eprintln!("error: {}: {}", entry.name(), failure.message);
             failed.push(entry.name());
@@ -316,9 +361,7 @@ fn from_sample(
     }
     apply(&mut event, settings)?;
     let id = event["id"].as_str().unwrap_or_default().to_owned();
-    let body = serde_json::to_vec_pretty(&event)
-        .map_err(|error| Failure::usage(format!("could not serialize the sample: {error}")))?;
-    Ok((event_type.clone(), id, body))
+    Ok((event_type.clone(), id, sample_body(&event)))
 }
 
 /// The `--data` file: sent as read, or re-serialized with `--id` and `--set` applied.
@@ -365,7 +408,7 @@ fn checked_id(id: &str) -> Result<String, Failure> {
 
 fn unknown_event_type(event_type: &str) -> Failure {
     let mut message = format!("`{event_type}` is not an event type of the catalog");
-    if let Some(closest) = closest_event_type(event_type) {
+    if let Some(closest) = nextgen_events::catalog::suggest(event_type) {
         message.push_str(&format!("; did you mean `{closest}`?"));
     }
     message.push_str("\nThe catalog's event types:\n");

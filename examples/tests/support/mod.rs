@@ -10,7 +10,8 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nextgen_events::sign;
-use nextgen_examples::{TEST_SECRET, sample};
+use nextgen_events::testing::sample;
+use nextgen_examples::TEST_SECRET;
 
 /// The environment variables that choose the server's mode: cleared unless a test sets them.
 const MODES: [&str; 6] = [

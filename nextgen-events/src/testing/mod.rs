@@ -24,10 +24,14 @@
 //! # }).unwrap();
 //! ```
 
+mod samples;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+
+pub use samples::{CHARGE_ID, CUSTOMER_ID, DISPUTE_ID, INVOICE_ID, REFUND_ID, sample, sample_body};
 
 use crate::envelope::{Event, EventData};
 use crate::signature::sign;
