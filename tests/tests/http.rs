@@ -84,14 +84,22 @@ fn envelope(id: &str, event_type: &str, object: Value) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The `data.object` of the shared sample of `event_type`.
+fn sample_object(event_type: &str) -> Value {
+    nextgen_events::testing::sample(event_type).expect("a catalog type")["data"]["object"].take()
+}
+
+/// The reference's charge (2000 usd) with `description`, which `flaky` obeys.
 fn charge(description: &str) -> Value {
-    json!({ "id": "ch_1J2k3L4m5N6o", "object": "charge", "amount": 2000, "amount_refunded": 0,
-            "currency": "usd", "description": description, "paid": true, "status": "succeeded" })
+    let mut charge = sample_object("charge.succeeded");
+    charge["description"] = json!(description);
+    charge
 }
 
 fn invoice(id: &str) -> Value {
-    json!({ "id": id, "object": "invoice", "amount_due": 5000, "amount_paid": 5000,
-            "amount_remaining": 0, "currency": "usd", "created": 1_713_745_200, "status": "paid" })
+    let mut invoice = sample_object("invoice.paid");
+    invoice["id"] = json!(id);
+    invoice
 }
 
 /// The server's "now" in the tests that inject a clock, so no case depends on the wall clock.

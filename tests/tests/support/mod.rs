@@ -192,19 +192,12 @@ pub fn runs(event_id: &str, handler: &str) -> usize {
         .count()
 }
 
-/// A signed delivery of `event_type` (a `customer.*` or `refund.*` type) with id `id`:
+/// A signed delivery of `event_type` (a catalog type: the shared sample) with id `id`:
 /// `(body, NextGen-Signature)`.
 pub fn delivery(id: &str, event_type: &str) -> (Vec<u8>, String) {
-    let object = if event_type.starts_with("customer") {
-        serde_json::json!({ "id": "cus_1", "object": "customer", "balance": 0, "created": 1_713_745_200 })
-    } else {
-        serde_json::json!({ "id": "re_1", "object": "refund", "amount": 1000, "charge": "ch_1",
-                "created": 1_713_745_800, "currency": "usd", "status": "succeeded" })
-    };
-    let body = serde_json::json!({ "id": id, "object": "event", "created": 1_713_745_200,
-                       "livemode": false, "type": event_type, "data": { "object": object } })
-    .to_string()
-    .into_bytes();
+    let mut event = nextgen_events::testing::sample(event_type).expect("a catalog type");
+    event["id"] = serde_json::Value::String(id.to_owned());
+    let body = nextgen_events::testing::sample_body(&event);
     let signature = nextgen_events::sign(&body, SECRET, now());
     (body, signature)
 }
