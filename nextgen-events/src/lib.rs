@@ -28,6 +28,7 @@ mod read;
 // Redis: an idempotency store and an inbox shared by several replicas (cargo feature `redis`).
 // Documented inside (an outer doc here would resolve the module's links from the crate root).
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 mod registry;
 mod report;
@@ -35,6 +36,7 @@ mod route;
 mod signature;
 // SQLite: the inbox and the idempotency store in one durable file (cargo feature `sqlite`).
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
 pub mod testing;
 mod throttle;
