@@ -29,7 +29,7 @@ use crate::delivery::VerifiedDelivery;
 use crate::error::WebhookError;
 use crate::report::{DispatchReport, HandlerError};
 use crate::route::{self, Incoming};
-use crate::signature::{self, HeaderProblem, SignatureError};
+use crate::signature;
 
 /// Mounts the webhook endpoint: `POST path` verifies, parses and dispatches every delivery to
 /// the `#[nextgen_event]` handlers, and answers as the [`WebhookError`] docs describe.
@@ -79,18 +79,13 @@ async fn webhook_route(
 
 fn incoming<P>(request: &HttpRequest, payload: P) -> Incoming<'_, P> {
     let headers = request.headers();
-    Incoming {
-        signature: headers.get(signature::HEADER).map(|value| {
-            value
-                .to_str()
-                .map_err(|_| SignatureError::MalformedHeader(HeaderProblem::NotAscii))
-        }),
-        declared_length: headers
+    Incoming::new(
+        headers.get(signature::HEADER).map(|value| value.to_str()),
+        headers
             .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse().ok()),
+            .map(|value| value.to_str()),
         payload,
-    }
+    )
 }
 
 /// The acknowledgement NextGen expects: 200 `{"received": true}`.

@@ -37,7 +37,7 @@ use crate::dispatch;
 use crate::error::WebhookError;
 use crate::report::{DispatchReport, HandlerError};
 use crate::route::{self, Incoming};
-use crate::signature::{self, HeaderProblem, SignatureError};
+use crate::signature;
 
 /// Mounts the webhook endpoint: `POST path` verifies, parses and dispatches every delivery to
 /// the `#[nextgen_event]` handlers, and answers exactly as the actix route does (see
@@ -97,18 +97,13 @@ async fn webhook_route<S: Send + Sync + 'static>(
 }
 
 fn incoming(headers: &HeaderMap, body: Body) -> Incoming<'_, axum::body::BodyDataStream> {
-    Incoming {
-        signature: headers.get(signature::HEADER).map(|value| {
-            value
-                .to_str()
-                .map_err(|_| SignatureError::MalformedHeader(HeaderProblem::NotAscii))
-        }),
-        declared_length: headers
+    Incoming::new(
+        headers.get(signature::HEADER).map(|value| value.to_str()),
+        headers
             .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse().ok()),
-        payload: body.into_data_stream(),
-    }
+            .map(|value| value.to_str()),
+        body.into_data_stream(),
+    )
 }
 
 /// The acknowledgement NextGen expects: 200 `{"received": true}`.

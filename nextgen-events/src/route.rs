@@ -16,7 +16,7 @@ use crate::error::WebhookError;
 use crate::inbox::Appended;
 use crate::metrics;
 use crate::registry::Registry;
-use crate::signature::{SignatureError, SignatureHeader};
+use crate::signature::{HeaderProblem, SignatureError, SignatureHeader};
 use crate::throttle::Throttle;
 
 /// The acknowledgement NextGen expects, with status 200.
@@ -45,6 +45,26 @@ pub(crate) struct Incoming<'r, P> {
     pub(crate) declared_length: Option<usize>,
     /// The body, as it arrives.
     pub(crate) payload: P,
+}
+
+impl<'r, P> Incoming<'r, P> {
+    /// From the header values as a framework gives them (`HeaderValue::to_str`): the
+    /// signature header's, `Content-Length`'s, and the body.
+    pub(crate) fn new<E>(
+        signature: Option<Result<&'r str, E>>,
+        content_length: Option<Result<&str, E>>,
+        payload: P,
+    ) -> Self {
+        Incoming {
+            signature: signature.map(|value| {
+                value.map_err(|_| SignatureError::MalformedHeader(HeaderProblem::NotAscii))
+            }),
+            declared_length: content_length
+                .and_then(Result::ok)
+                .and_then(|value| value.parse().ok()),
+            payload,
+        }
+    }
 }
 
 /// What an acknowledged delivery was: its event type, and how it was taken.

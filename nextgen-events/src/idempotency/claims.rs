@@ -52,45 +52,11 @@ impl Lease<'_> {
     /// Runs `work`, renewing the lease about every third of it until `work` ends, so a
     /// handler slower than the lease is never started a second time meanwhile.
     pub(crate) async fn hold_while<T>(&self, work: impl Future<Output = T>) -> T {
-        // Renewing needs a timer; without a tokio runtime the lease simply runs its course.
-        if tokio::runtime::Handle::try_current().is_err() {
-            return work.await;
-        }
-        let work = std::pin::pin!(work);
-        let renewals = std::pin::pin!(self.renew_forever());
-        match select(work, renewals).await {
-            Either::Left((output, _)) => output,
-            Either::Right((never, _)) => match never {},
-        }
-    }
-
-    async fn renew_forever(&self) -> std::convert::Infallible {
-        let period = (self.duration / 3).max(Duration::from_millis(1));
-        let mut held = true;
-        loop {
-            tokio::time::sleep(period).await;
-            if !held {
-                continue;
-            }
-            match self
-                .store
+        let renew = || {
+            self.store
                 .renew(self.event_id, self.handler, self.token, self.duration)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => {
-                    held = false;
-                    tracing::error!(
-                        handler = self.handler,
-                        "the handler's claim lapsed before it could be renewed (the process stalled for longer than the lease?): another delivery may run it too; raise `WebhookConfig::lease`"
-                    );
-                }
-                // The next renewal may get through; until the lease ends the claim holds.
-                Err(error) => {
-                    tracing::warn!(handler = self.handler, %error, "could not renew the handler's claim")
-                }
-            }
-        }
+        };
+        hold_while(work, self.duration, self.handler, "claim", renew).await
     }
 
     /// Records the handler's outcome: a done marker on success, the claim dropped otherwise.
@@ -237,43 +203,11 @@ impl ObjectLease<'_> {
     /// Runs `work`, renewing the object claim about every third of its lease until `work`
     /// ends.
     pub(crate) async fn hold_while<T>(&self, work: impl Future<Output = T>) -> T {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return work.await;
-        }
-        let work = std::pin::pin!(work);
-        let renewals = std::pin::pin!(self.renew_forever());
-        match select(work, renewals).await {
-            Either::Left((output, _)) => output,
-            Either::Right((never, _)) => match never {},
-        }
-    }
-
-    async fn renew_forever(&self) -> std::convert::Infallible {
-        let period = (self.duration / 3).max(Duration::from_millis(1));
-        let mut held = true;
-        loop {
-            tokio::time::sleep(period).await;
-            if !held {
-                continue;
-            }
-            match self
-                .store
+        let renew = || {
+            self.store
                 .renew_object(self.handler, self.object_id, self.token, self.duration)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => {
-                    held = false;
-                    tracing::error!(
-                        handler = self.handler,
-                        "the handler's object claim lapsed before it could be renewed (the process stalled for longer than the lease?): another delivery of the object may run it too; raise `WebhookConfig::lease`"
-                    );
-                }
-                Err(error) => {
-                    tracing::warn!(handler = self.handler, %error, "could not renew the handler's object claim")
-                }
-            }
-        }
+        };
+        hold_while(work, self.duration, self.handler, "object claim", renew).await
     }
 
     /// Ends the claim: advancing the object's watermark to `handled` after a success, leaving
@@ -311,6 +245,63 @@ impl ObjectLease<'_> {
                     "could not end the handler's object claim"
                 );
                 false
+            }
+        }
+    }
+}
+
+/// Runs `work`, calling `renew` about every third of `lease` until `work` ends. A lapsed
+/// claim is logged once: another delivery may take the handler over meanwhile.
+async fn hold_while<T, F>(
+    work: impl Future<Output = T>,
+    lease: Duration,
+    handler: &str,
+    what: &str,
+    renew: impl Fn() -> F,
+) -> T
+where
+    F: Future<Output = Result<bool, StoreError>>,
+{
+    // Renewing needs a timer; without a tokio runtime the lease simply runs its course.
+    if tokio::runtime::Handle::try_current().is_err() {
+        return work.await;
+    }
+    let work = std::pin::pin!(work);
+    let renewals = std::pin::pin!(renew_forever(lease, handler, what, renew));
+    match select(work, renewals).await {
+        Either::Left((output, _)) => output,
+        Either::Right((never, _)) => match never {},
+    }
+}
+
+async fn renew_forever<F>(
+    lease: Duration,
+    handler: &str,
+    what: &str,
+    renew: impl Fn() -> F,
+) -> std::convert::Infallible
+where
+    F: Future<Output = Result<bool, StoreError>>,
+{
+    let period = (lease / 3).max(Duration::from_millis(1));
+    let mut held = true;
+    loop {
+        tokio::time::sleep(period).await;
+        if !held {
+            continue;
+        }
+        match renew().await {
+            Ok(true) => {}
+            Ok(false) => {
+                held = false;
+                tracing::error!(
+                    handler,
+                    "the handler's {what} lapsed before it could be renewed (the process stalled for longer than the lease?): another delivery may run it too; raise `WebhookConfig::lease`"
+                );
+            }
+            // The next renewal may get through; until the lease ends the claim holds.
+            Err(error) => {
+                tracing::warn!(handler, %error, "could not renew the handler's {what}")
             }
         }
     }
