@@ -125,11 +125,15 @@ macro_rules! define_catalog {
 
 nextgen_macros::__catalog!(define_catalog);
 
-/// Matches every event, known to the catalog or not; its handlers take `Event<serde_json::Value>`.
+/// Matches every event, known to the catalog or not; its handlers take
+/// `Event<serde_json::Value>`, or `Event<Box<RawValue>>` for the object's JSON text.
 pub const WILDCARD: &str = "*";
 
 /// How wildcard handlers see every event: as JSON.
 pub(crate) const UNTYPED: PayloadKind = PayloadKind::of::<serde_json::Value>();
+
+/// How wildcard handlers that take the object's JSON text see every event.
+pub(crate) const RAW: PayloadKind = PayloadKind::of::<Box<serde_json::value::RawValue>>();
 
 /// Looks an event type up by name.
 pub fn lookup(name: &str) -> Option<&'static EventType> {

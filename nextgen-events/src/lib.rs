@@ -54,17 +54,24 @@ mod throttle;
 ///     let _ = (event.id, event.data.object.amount, ledger);
 /// }
 ///
-/// // Every event, known to the catalog or not.
+/// // Every event, known to the catalog or not, as JSON...
 /// #[nextgen_event("*")]
 /// async fn audit(event: Event<serde_json::Value>) {
 ///     println!("{} {}", event.event_type, event.id);
+/// }
+///
+/// // ...or as the object's JSON text, which costs no `Value` tree.
+/// #[nextgen_event("*")]
+/// async fn archive(event: Event<Box<serde_json::value::RawValue>>) {
+///     println!("{} {}", event.id, event.data.object.get());
 /// }
 /// # fn main() {}
 /// ```
 ///
 /// - The event type is checked against the catalog at compile time (with a "did you mean").
 /// - The first argument is the catalog's payload for the event type, or `Event<ThatPayload>`;
-///   `"*"` handlers take `Event<serde_json::Value>`.
+///   `"*"` handlers take `Event<serde_json::Value>`, or `Event<Box<RawValue>>` for the object's
+///   JSON text without building a `Value` (see [`handler::FromAnyEvent`]).
 /// - Later arguments implement [`FromContext`]: `web::Data<T>` from the app.
 /// - The return type is `()` or `Result<(), E>` with `E: Display`; an `Err` answers 500, so
 ///   the sender delivers the event again.
@@ -88,7 +95,9 @@ pub use signature::{SignatureError, Verifier, sign, verify};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::catalog::ErasedEvent;
-    pub use crate::handler::{FromEvent, HandlerFn, HandlerFuture, IntoHandlerResult, downcast};
+    pub use crate::handler::{
+        FromAnyEvent, FromEvent, HandlerFn, HandlerFuture, IntoHandlerResult, ObjectForm, downcast,
+    };
     pub use inventory;
     pub use serde_json::Value;
 }
