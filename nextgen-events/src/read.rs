@@ -69,8 +69,8 @@ fn read_one_pass<'a>(
         keep_raw,
         body,
     }
-        .deserialize(&mut deserializer)
-        .ok()?;
+    .deserialize(&mut deserializer)
+    .ok()?;
     deserializer.end().ok()?;
     Some(envelope)
 }

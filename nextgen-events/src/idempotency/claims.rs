@@ -134,20 +134,12 @@ impl Lease<'_> {
 /// Keyed by a 64-bit hash of the event id rather than its text: no allocation for the key, and
 /// a collision (odds about 2^-64 per pair of events in flight together) only makes two events
 /// take turns, which changes nothing but their order.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct EventLocks {
     hasher: foldhash::fast::RandomState,
     locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>, BuildHasherDefault<IdentityHash>>>,
 }
 
-impl Default for EventLocks {
-    fn default() -> Self {
-        EventLocks {
-            hasher: foldhash::fast::RandomState::default(),
-            locks: Mutex::default(),
-        }
-    }
-}
 
 /// The keys are hashes already: the table uses them as they are.
 #[derive(Default)]
@@ -198,8 +190,10 @@ impl EventLocks {
     #[allow(clippy::type_complexity)]
     fn map(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<tokio::sync::Mutex<()>>, BuildHasherDefault<IdentityHash>>>
-    {
+    ) -> std::sync::MutexGuard<
+        '_,
+        HashMap<u64, Arc<tokio::sync::Mutex<()>>, BuildHasherDefault<IdentityHash>>,
+    > {
         // Every update is one insert or remove: consistent whatever panicked.
         self.locks.lock().unwrap_or_else(PoisonError::into_inner)
     }
