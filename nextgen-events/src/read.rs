@@ -20,7 +20,8 @@ use crate::envelope::{self, EnvelopeError, Event, EventData, EventRequest, RawEv
 
 /// `data.object`, either parsed already or left for later.
 pub(crate) enum Object<'a> {
-    /// Parsed into the catalog's payload type for the event type (a `Box<Payload>`).
+    /// Parsed into the catalog's payload type for the event type (a `Box<Event<Payload>>`
+    /// whose envelope is still to be filled in).
     Typed(Box<dyn Any + Send>),
     /// Parsed as `Typed`, and its JSON text kept too, for the `*` handlers.
     Both(Box<dyn Any + Send>, &'a RawValue),
@@ -274,7 +275,11 @@ mod tests {
         let Object::Both(typed, raw) = envelope.object else {
             panic!("expected the typed payload and its text");
         };
-        assert!(typed.downcast_ref::<crate::payloads::Charge>().is_some());
+        assert!(
+            typed
+                .downcast_ref::<Event<crate::payloads::Charge>>()
+                .is_some()
+        );
         let text = std::str::from_utf8(BODY).expect("ASCII");
         let start = text.find("{ \"id\": \"ch_1\"").expect("object");
         let end = text.rfind("}}}").expect("end") + 1;

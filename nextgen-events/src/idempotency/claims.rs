@@ -140,7 +140,6 @@ pub(crate) struct EventLocks {
     locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>, BuildHasherDefault<IdentityHash>>>,
 }
 
-
 /// The keys are hashes already: the table uses them as they are.
 #[derive(Default)]
 pub(crate) struct IdentityHash(u64);
