@@ -15,7 +15,7 @@ use std::any::Any;
 
 use serde::de::DeserializeOwned;
 
-use crate::envelope::{EnvelopeError, Event, RawEvent};
+use crate::envelope::{EnvelopeError, Event, EventData, RawEvent};
 
 /// An event parsed into its payload type, with that type erased so handlers of any event can
 /// sit in one registry. Each handler downcasts it back to `Event<ItsPayload>`.
@@ -26,7 +26,7 @@ pub type ErasedEvent = Box<dyn Any + Send>;
 pub(crate) struct PayloadKind {
     pub(crate) parse: fn(&RawEvent<'_>) -> Result<ErasedEvent, EnvelopeError>,
     pub(crate) duplicate: fn(&ErasedEvent) -> Option<ErasedEvent>,
-    /// Puts an object parsed by `deserialize_payload` into its envelope.
+    /// Fills in the envelope of an event boxed by `deserialize_payload`.
     pub(crate) assemble: fn(Event<()>, Box<dyn Any + Send>) -> Option<ErasedEvent>,
 }
 
@@ -56,8 +56,49 @@ fn assemble_erased<T: Send + 'static>(
     meta: Event<()>,
     object: Box<dyn Any + Send>,
 ) -> Option<ErasedEvent> {
-    let object = object.downcast::<T>().ok()?;
-    Some(Box::new(meta.map_object(*object)))
+    // The object was parsed straight into an `Event<T>` box (see `deserialize_payload`): the
+    // envelope's fields go into it, and the box is the handlers' event as it is.
+    let mut event = object.downcast::<Event<T>>().ok()?;
+    let Event {
+        id,
+        event_type,
+        api_version,
+        created,
+        livemode,
+        pending_webhooks,
+        request,
+        data: EventData {
+            previous_attributes,
+            ..
+        },
+    } = meta;
+    event.id = id;
+    event.event_type = event_type;
+    event.api_version = api_version;
+    event.created = created;
+    event.livemode = livemode;
+    event.pending_webhooks = pending_webhooks;
+    event.request = request;
+    event.data.previous_attributes = previous_attributes;
+    Some(event)
+}
+
+/// An envelope around `object` whose other fields are filled in later by `assemble_erased`:
+/// the object is boxed once, in the event its handlers take.
+fn boxed_event<T: Send + 'static>(object: T) -> Box<dyn Any + Send> {
+    Box::new(Event {
+        id: String::new(),
+        event_type: String::new(),
+        api_version: None,
+        created: 0,
+        livemode: false,
+        pending_webhooks: None,
+        request: None,
+        data: EventData {
+            object,
+            previous_attributes: None,
+        },
+    })
 }
 
 /// One entry of the catalog: an event type and its payload type.
@@ -100,14 +141,15 @@ macro_rules! define_catalog {
             )*
         }
 
-        /// Deserializes `data.object` of a catalog event type into its payload type, boxed.
+        /// Deserializes `data.object` of a catalog event type into its payload type, boxed in
+        /// an `Event` whose envelope `PayloadKind::assemble` fills in.
         pub(crate) fn deserialize_payload<'de, D: serde::Deserializer<'de>>(
             event_type: &str,
             deserializer: D,
         ) -> Result<Box<dyn Any + Send>, D::Error> {
             match event_type {
                 $($name => <crate::payloads::$payload as serde::Deserialize>::deserialize(deserializer)
-                    .map(|object| Box::new(object) as Box<dyn Any + Send>),)*
+                    .map(boxed_event),)*
                 other => Err(serde::de::Error::custom(format_args!("`{other}` is not in the catalog"))),
             }
         }
@@ -125,11 +167,15 @@ macro_rules! define_catalog {
 
 nextgen_macros::__catalog!(define_catalog);
 
-/// Matches every event, known to the catalog or not; its handlers take `Event<serde_json::Value>`.
+/// Matches every event, known to the catalog or not; its handlers take
+/// `Event<serde_json::Value>`, or `Event<Box<RawValue>>` for the object's JSON text.
 pub const WILDCARD: &str = "*";
 
 /// How wildcard handlers see every event: as JSON.
 pub(crate) const UNTYPED: PayloadKind = PayloadKind::of::<serde_json::Value>();
+
+/// How wildcard handlers that take the object's JSON text see every event.
+pub(crate) const RAW: PayloadKind = PayloadKind::of::<Box<serde_json::value::RawValue>>();
 
 /// Looks an event type up by name.
 pub fn lookup(name: &str) -> Option<&'static CatalogEntry> {

@@ -1,8 +1,8 @@
 //! Dispatch: prepare the handlers of a verified delivery, then run them one at a time.
 //!
 //! The envelope is read once; `data.object` is parsed once into the catalog's payload type for
-//! the typed handlers and once into JSON for the `*` handlers, and only when such handlers
-//! exist. Handlers run one after another, typed ones first, each group in name order: a
+//! the typed handlers, and handed to the `*` handlers in the forms they take: its JSON text as
+//! it came, and a `serde_json::Value` only when one of them takes that. Handlers run one after another, typed ones first, each group in name order: a
 //! predictable order, and a failing handler never stops the others from running. With an
 //! idempotency store each handler is claimed, run and recorded before the next one starts
 //! (see [`idempotency`](crate::idempotency)).
@@ -18,7 +18,7 @@ use crate::config::WebhookConfig;
 use crate::context::Context;
 use crate::envelope::{EnvelopeError, Event, RawEvent};
 use crate::error::WebhookError;
-use crate::handler::{Handler, HandlerFuture};
+use crate::handler::{Handler, HandlerFuture, ObjectForm};
 use crate::idempotency::{
     Claims, Lease, ObjectTurn, StoreError, Turn, Watermark, object_lock_key, take_object_turn,
     take_turn,
@@ -52,11 +52,11 @@ pub(crate) fn prepare(
     registry: &Registry,
     context: &Context<'_>,
 ) -> Result<(PreparedDispatch, tracing::Span), EnvelopeError> {
-    // `*` handlers need the payload as JSON too: then both are parsed from the raw object.
-    let eager = |event_type: &str| {
-        registry.wildcard_handlers().is_empty() && !registry.handlers_for(event_type).is_empty()
-    };
-    let envelope = read_verified(body, &eager)?;
+    // The payload is read typed in the envelope's one pass when typed handlers want it; `*`
+    // handlers take the object's JSON text (or a `Value` built from it), kept beside it.
+    let eager = |event_type: &str| !registry.handlers_for(event_type).is_empty();
+    let keep_raw = !registry.wildcard_handlers().is_empty();
+    let envelope = read_verified(body, &eager, keep_raw)?;
     let span = delivery_span(&envelope.meta);
     let typed = registry.handlers_for(&envelope.meta.event_type);
     let wildcard = registry.wildcard_handlers();
@@ -107,18 +107,7 @@ fn prepare_handlers(
         let event = (event_type.kind.parse)(raw)?;
         start_all(typed, event, event_type.kind, context, &mut calls);
     }
-    if !wildcard.is_empty() {
-        match (catalog::UNTYPED.parse)(raw) {
-            Ok(event) => start_all(wildcard, event, catalog::UNTYPED, context, &mut calls),
-            // Valid JSON that `serde_json::Value` cannot hold (a number beyond f64, a lone
-            // surrogate, nesting past 128 levels). A type outside the catalog is acknowledged
-            // all the same: its sender would retry it for days, and no retry would change it.
-            Err(error) if catalog::lookup(&raw.event_type).is_none() => {
-                tracing::error!(%error, "`*` handlers skipped: the event cannot be read as JSON");
-            }
-            Err(error) => return Err(error),
-        }
-    }
+    start_wildcard(raw, wildcard, context, &mut calls)?;
     Ok(PreparedDispatch {
         event_id: raw.id.clone(),
         event_type: raw.event_type.clone(),
@@ -135,18 +124,19 @@ fn prepare_envelope(
     wildcard: &[&'static Handler],
     context: &Context<'_>,
 ) -> Result<PreparedDispatch, EnvelopeError> {
-    let object = match envelope.object {
+    let (object, raw) = match envelope.object {
         Object::Raw(raw) => {
             return prepare_handlers(&envelope.meta.map_object(raw), typed, wildcard, context);
         }
-        Object::Typed(object) => object,
+        Object::Typed(object) => (object, None),
+        // The `*` handlers' envelope, copied before the typed handlers' takes this one.
+        Object::Both(object, raw) => (object, Some(envelope.meta.with_object(raw))),
     };
-    // A typed object is only read when there are no `*` handlers (see `read`).
     let event_id = envelope.meta.id.clone();
     let event_type = envelope.meta.event_type.clone();
     let created = envelope.meta.created;
     let kind = catalog::lookup(&event_type).map(|entry| entry.kind);
-    let mut calls = Vec::with_capacity(typed.len());
+    let mut calls = Vec::with_capacity(typed.len() + wildcard.len());
     match kind.and_then(|kind| Some((kind, (kind.assemble)(envelope.meta, object)?))) {
         Some((kind, event)) => start_all(typed, event, kind, context, &mut calls),
         None => calls.extend(typed.iter().map(|&handler| {
@@ -158,6 +148,9 @@ fn prepare_envelope(
             )
         })),
     }
+    if let Some(raw) = &raw {
+        start_wildcard(raw, wildcard, context, &mut calls)?;
+    }
     Ok(PreparedDispatch {
         event_id,
         event_type,
@@ -165,6 +158,48 @@ fn prepare_envelope(
         object_id: None,
         calls,
     })
+}
+
+/// Starts the `*` handlers, in name order, each with the form of the object it takes: the
+/// JSON text is copied once, a `Value` is built once and only when a handler takes one.
+fn start_wildcard(
+    raw: &RawEvent<'_>,
+    wildcard: &[&'static Handler],
+    context: &Context<'_>,
+    calls: &mut Vec<Call>,
+) -> Result<(), EnvelopeError> {
+    let last = |form| wildcard.iter().rposition(|handler| handler.form() == form);
+    let (last_json, last_raw) = (last(ObjectForm::Json), last(ObjectForm::Raw));
+    let mut json = match last_json.map(|_| (catalog::UNTYPED.parse)(raw)) {
+        None => None,
+        Some(Ok(event)) => Some(event),
+        // Valid JSON that `serde_json::Value` cannot hold (a number beyond f64, a lone
+        // surrogate, nesting past 128 levels). A type outside the catalog is acknowledged
+        // all the same: its sender would retry it for days, and no retry would change it.
+        // Handlers taking the JSON text still run: they can hold it.
+        Some(Err(error)) if catalog::lookup(&raw.event_type).is_none() => {
+            tracing::error!(%error, "`*` handlers taking a `Value` skipped: the event cannot be read as JSON");
+            None
+        }
+        Some(Err(error)) => return Err(error),
+    };
+    let mut text: Option<ErasedEvent> =
+        last_raw.map(|_| Box::new(raw.with_object(raw.data.object.to_owned())) as ErasedEvent);
+    for (index, &handler) in wildcard.iter().enumerate() {
+        let (event, kind, last) = match handler.form() {
+            ObjectForm::Json if json.is_none() => continue,
+            ObjectForm::Json => (&mut json, catalog::UNTYPED, last_json),
+            ObjectForm::Raw => (&mut text, catalog::RAW, last_raw),
+        };
+        // The last handler of a form takes its event; the others get copies.
+        let own = if Some(index) == last {
+            event.take()
+        } else {
+            event.as_ref().and_then(kind.duplicate)
+        };
+        calls.push((handler, start_one(handler, own, context)));
+    }
+    Ok(())
 }
 
 fn start_all(
@@ -182,14 +217,22 @@ fn start_all(
         } else {
             event.as_ref().and_then(kind.duplicate)
         };
-        let started = match own {
-            Some(own) => std::panic::catch_unwind(AssertUnwindSafe(|| handler.start(own, context)))
-                .unwrap_or_else(|panic| Err(HandlerError::Panicked(panic_message(&*panic)))),
-            None => Err(HandlerError::WrongPayload {
-                expected: "a copy of the event",
-            }),
-        };
-        calls.push((handler, started));
+        calls.push((handler, start_one(handler, own, context)));
+    }
+}
+
+/// Gives one handler its arguments; `None` when its copy of the event could not be made.
+fn start_one(
+    handler: &'static Handler,
+    own: Option<ErasedEvent>,
+    context: &Context<'_>,
+) -> Result<HandlerFuture, HandlerError> {
+    match own {
+        Some(own) => std::panic::catch_unwind(AssertUnwindSafe(|| handler.start(own, context)))
+            .unwrap_or_else(|panic| Err(HandlerError::Panicked(panic_message(&*panic)))),
+        None => Err(HandlerError::WrongPayload {
+            expected: "a copy of the event",
+        }),
     }
 }
 

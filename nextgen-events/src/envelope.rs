@@ -247,6 +247,11 @@ impl<T> Event<T> {
 /// JSON is UTF-8 throughout, but serde_json does not check the members it skips: check the
 /// whole body, so that no path accepts what another refuses.
 pub(crate) fn check_utf8(body: &[u8]) -> Result<(), EnvelopeError> {
+    // ASCII is UTF-8, and checking for it runs several times faster than the UTF-8 check
+    // (wide words, no sequences to decode): most bodies are ASCII throughout.
+    if body.is_ascii() {
+        return Ok(());
+    }
     std::str::from_utf8(body)
         .map(drop)
         .map_err(|error| EnvelopeError::NotJson {

@@ -4,6 +4,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use serde_json::Value;
+use serde_json::value::RawValue;
+
 use crate::catalog::ErasedEvent;
 use crate::context::Context;
 use crate::envelope::Event;
@@ -23,6 +26,17 @@ pub struct Handler {
     function: &'static str,
     call: HandlerFn,
     latest_only: bool,
+    form: ObjectForm,
+}
+
+/// How a `*` handler takes `data.object`: what dispatch builds for it.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectForm {
+    /// A `serde_json::Value` tree (`Event<Value>` or `Value`); also what typed handlers say.
+    Json,
+    /// The object's JSON text as it came (`Event<Box<RawValue>>` or `Box<RawValue>`).
+    Raw,
 }
 
 impl Handler {
@@ -35,6 +49,7 @@ impl Handler {
             function: name,
             call,
             latest_only: false,
+            form: ObjectForm::Json,
         }
     }
 
@@ -43,6 +58,13 @@ impl Handler {
     #[doc(hidden)]
     pub const fn latest_only(mut self) -> Self {
         self.latest_only = true;
+        self
+    }
+
+    /// Sets how a `*` handler takes the object; called by the `#[nextgen_event]` expansion.
+    #[doc(hidden)]
+    pub const fn object_form(mut self, form: ObjectForm) -> Self {
+        self.form = form;
         self
     }
 
@@ -76,6 +98,11 @@ impl Handler {
     /// [`idempotency`](crate::idempotency#newest-state-per-object-latest_only-handlers)).
     pub fn is_latest_only(&self) -> bool {
         self.latest_only
+    }
+
+    /// How it takes the object, for `*` handlers.
+    pub(crate) fn form(&self) -> ObjectForm {
+        self.form
     }
 
     pub(crate) fn start(
@@ -126,6 +153,70 @@ impl<P> FromEvent<P> for P {
 impl<P> FromEvent<P> for Event<P> {
     fn from_event(event: Event<P>) -> Self {
         event
+    }
+}
+
+/// A `*` handler's first argument: the event's object as JSON (`Event<serde_json::Value>`
+/// or `serde_json::Value`), or as its JSON text, exactly as it came
+/// (`Event<Box<RawValue>>` or `Box<RawValue>`).
+///
+/// The raw forms cost no JSON tree: an audit trail that logs ids and types, or stores the
+/// object as it came, should take them.
+///
+/// ```
+/// use nextgen_events::prelude::*;
+/// use serde_json::value::RawValue;
+///
+/// #[nextgen_event("*")]
+/// async fn audit(event: Event<Box<RawValue>>) {
+///     println!("{} {}: {} bytes", event.event_type, event.id, event.data.object.get().len());
+/// }
+/// # fn main() {}
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a `\"*\"` handler cannot take `{Self}`",
+    label = "expected `Event<serde_json::Value>`, `Event<Box<RawValue>>`, or the object alone",
+    note = "a `*` handler sees every event, known or not, as JSON"
+)]
+pub trait FromAnyEvent: Sized {
+    /// What dispatch builds for it.
+    #[doc(hidden)]
+    const FORM: ObjectForm;
+
+    /// Takes the argument out of the event dispatch built for [`FORM`](Self::FORM).
+    #[doc(hidden)]
+    fn from_any_event(event: ErasedEvent) -> Result<Self, HandlerError>;
+}
+
+impl FromAnyEvent for Event<Value> {
+    const FORM: ObjectForm = ObjectForm::Json;
+
+    fn from_any_event(event: ErasedEvent) -> Result<Self, HandlerError> {
+        downcast(event)
+    }
+}
+
+impl FromAnyEvent for Value {
+    const FORM: ObjectForm = ObjectForm::Json;
+
+    fn from_any_event(event: ErasedEvent) -> Result<Self, HandlerError> {
+        downcast::<Value>(event).map(|event| event.data.object)
+    }
+}
+
+impl FromAnyEvent for Event<Box<RawValue>> {
+    const FORM: ObjectForm = ObjectForm::Raw;
+
+    fn from_any_event(event: ErasedEvent) -> Result<Self, HandlerError> {
+        downcast(event)
+    }
+}
+
+impl FromAnyEvent for Box<RawValue> {
+    const FORM: ObjectForm = ObjectForm::Raw;
+
+    fn from_any_event(event: ErasedEvent) -> Result<Self, HandlerError> {
+        downcast::<Box<RawValue>>(event).map(|event| event.data.object)
     }
 }
 

@@ -68,18 +68,26 @@ mod throttle;
 ///     let _ = (event.id, event.data.object.amount, ledger);
 /// }
 ///
-/// // Every event, known to the catalog or not.
+/// // Every event, known to the catalog or not, as JSON...
 /// #[nextgen_event("*")]
 /// async fn audit(event: Event<serde_json::Value>) {
 ///     println!("{} {}", event.event_type, event.id);
+/// }
+///
+/// // ...or as the object's JSON text, which costs no `Value` tree.
+/// #[nextgen_event("*")]
+/// async fn archive(event: Event<Box<serde_json::value::RawValue>>) {
+///     println!("{} {}", event.id, event.data.object.get());
 /// }
 /// # fn main() {}
 /// ```
 ///
 /// - The event type is checked against the catalog at compile time (with a "did you mean").
 /// - The first argument is the catalog's payload for the event type, or `Event<ThatPayload>`;
-///   `"*"` handlers take `Event<serde_json::Value>`.
-/// - Later arguments implement [`FromContext`]: `web::Data<T>` from the app.
+///   `"*"` handlers take `Event<serde_json::Value>`, or `Event<Box<RawValue>>` for the object's
+///   JSON text without building a `Value`.
+/// - Later arguments implement [`FromContext`]: `web::Data<T>` (actix), `Extension<T>` or
+///   `State<T>` (axum) from the app.
 /// - The return type is `()` or `Result<(), E>` with `E: Display`; an `Err` answers 500, so
 ///   the sender delivers the event again.
 /// - The function stays callable as written. It is registered through `inventory`, also from
@@ -112,7 +120,8 @@ pub use signature::{
 pub mod __private {
     pub use crate::catalog::ErasedEvent;
     pub use crate::handler::{
-        FromEvent, HandlerFn, HandlerFuture, IntoHandlerResult, ObjectId, downcast,
+        FromAnyEvent, FromEvent, HandlerFn, HandlerFuture, IntoHandlerResult, ObjectForm, ObjectId,
+        downcast,
     };
     pub use inventory;
     pub use serde_json::Value;

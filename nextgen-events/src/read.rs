@@ -20,8 +20,11 @@ use crate::envelope::{self, EnvelopeError, Event, EventData, EventRequest, RawEv
 
 /// `data.object`, either parsed already or left for later.
 pub(crate) enum Object<'a> {
-    /// Parsed into the catalog's payload type for the event type (a `Box<Payload>`).
+    /// Parsed into the catalog's payload type for the event type (a `Box<Event<Payload>>`
+    /// whose envelope is still to be filled in).
     Typed(Box<dyn Any + Send>),
+    /// Parsed as `Typed`, and its JSON text kept too, for the `*` handlers.
+    Both(Box<dyn Any + Send>, &'a RawValue),
     /// Not parsed: `type` came after `data`, or the caller did not want it parsed.
     Raw(&'a RawValue),
 }
@@ -34,13 +37,15 @@ pub(crate) struct Envelope<'a> {
 
 /// Reads a verified body for dispatch: in one pass, payload included, when
 /// `eager(event_type)` says its payload is wanted typed; otherwise the envelope, with the
-/// payload left raw. Errors say what is wrong and where.
+/// payload left raw. With `keep_raw` (`*` handlers), a typed payload keeps its JSON text too.
+/// Errors say what is wrong and where.
 pub(crate) fn read_verified<'a>(
     body: &'a [u8],
     eager: &dyn Fn(&str) -> bool,
+    keep_raw: bool,
 ) -> Result<Envelope<'a>, EnvelopeError> {
     envelope::check_utf8(body)?;
-    if let Some(envelope) = read_one_pass(body, eager) {
+    if let Some(envelope) = read_one_pass(body, eager, keep_raw) {
         return Ok(envelope);
     }
     // The thorough way: its errors say what is wrong and where. When the envelope is fine,
@@ -54,17 +59,26 @@ pub(crate) fn read_verified<'a>(
 }
 
 /// `None` means "read it the thorough way".
-fn read_one_pass<'a>(body: &'a [u8], eager: &dyn Fn(&str) -> bool) -> Option<Envelope<'a>> {
+fn read_one_pass<'a>(
+    body: &'a [u8],
+    eager: &dyn Fn(&str) -> bool,
+    keep_raw: bool,
+) -> Option<Envelope<'a>> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let envelope = EnvelopeSeed { eager, body }
-        .deserialize(&mut deserializer)
-        .ok()?;
+    let envelope = EnvelopeSeed {
+        eager,
+        keep_raw,
+        body,
+    }
+    .deserialize(&mut deserializer)
+    .ok()?;
     deserializer.end().ok()?;
     Some(envelope)
 }
 
 struct EnvelopeSeed<'e> {
     eager: &'e dyn Fn(&str) -> bool,
+    keep_raw: bool,
     body: &'e [u8],
 }
 
@@ -126,7 +140,11 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
                         guessed_type = last_type(self.body);
                     }
                     let eager_type = known.or(guessed_type).filter(|name| (self.eager)(name));
-                    set(&mut data, map.next_value_seed(DataSeed { eager_type })?)?;
+                    let seed = DataSeed {
+                        eager_type,
+                        keep_raw: self.keep_raw,
+                    };
+                    set(&mut data, map.next_value_seed(seed)?)?;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -135,7 +153,7 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
         }
         let missing = |field| de::Error::missing_field(field);
         let (object, previous_attributes) = data.ok_or_else(|| missing("data"))?;
-        if let (Object::Typed(_), Some(guess)) = (&object, guessed_type)
+        if let (Object::Typed(_) | Object::Both(..), Some(guess)) = (&object, guessed_type)
             && event_type.as_deref() != Some(guess)
         {
             return Err(de::Error::custom(
@@ -170,6 +188,7 @@ fn set<T, E: de::Error>(slot: &mut Option<T>, value: T) -> Result<(), E> {
 
 struct DataSeed<'t> {
     eager_type: Option<&'t str>,
+    keep_raw: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
@@ -196,11 +215,21 @@ impl<'de> Visitor<'de> for DataSeed<'_> {
         while let Some(key) = map.next_key::<&'de str>()? {
             match key {
                 "object" => {
-                    let value = match self.eager_type {
-                        Some(event_type) => {
+                    let value = match (self.eager_type, self.keep_raw) {
+                        (Some(event_type), false) => {
                             Object::Typed(map.next_value_seed(PayloadSeed { event_type })?)
                         }
-                        None => Object::Raw(map.next_value()?),
+                        // The object's text is skipped over once (cheap: no value is built),
+                        // then parsed from that text: the envelope is still read once.
+                        (Some(event_type), true) => {
+                            let raw: &'de RawValue = map.next_value()?;
+                            let mut object = serde_json::Deserializer::from_str(raw.get());
+                            let typed = PayloadSeed { event_type }
+                                .deserialize(&mut object)
+                                .map_err(de::Error::custom)?;
+                            Object::Both(typed, raw)
+                        }
+                        (None, _) => Object::Raw(map.next_value()?),
                     };
                     set(&mut object, value)?;
                 }
@@ -227,5 +256,39 @@ impl<'de> DeserializeSeed<'de> for PayloadSeed<'_> {
         deserializer: D,
     ) -> Result<Self::Value, D::Error> {
         catalog::deserialize_payload(self.event_type, deserializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &[u8] = br#"{"id": "evt_1", "object": "event", "type": "charge.succeeded",
+        "created": 1713745200, "livemode": false, "data": {"object": { "id": "ch_1",
+        "object": "charge", "amount": 2000, "amount_refunded": 0, "currency": "usd",
+        "paid": true, "status": "succeeded" }}}"#;
+
+    #[test]
+    fn with_star_handlers_the_payload_is_still_read_in_the_one_pass() {
+        // `keep_raw` is what `*` handlers ask for: the typed payload comes with the text.
+        let envelope = read_one_pass(BODY, &|_| true, true).expect("one pass");
+        let Object::Both(typed, raw) = envelope.object else {
+            panic!("expected the typed payload and its text");
+        };
+        assert!(
+            typed
+                .downcast_ref::<Event<crate::payloads::Charge>>()
+                .is_some()
+        );
+        let text = std::str::from_utf8(BODY).expect("ASCII");
+        let start = text.find("{ \"id\": \"ch_1\"").expect("object");
+        let end = text.rfind("}}}").expect("end") + 1;
+        assert_eq!(raw.get(), &text[start..end]);
+    }
+
+    #[test]
+    fn without_star_handlers_no_text_is_kept() {
+        let envelope = read_one_pass(BODY, &|_| true, false).expect("one pass");
+        assert!(matches!(envelope.object, Object::Typed(_)));
     }
 }

@@ -22,7 +22,8 @@ use crate::handler::Handler;
 /// ```
 #[derive(Debug)]
 pub struct Registry {
-    by_event: HashMap<&'static str, Vec<&'static Handler>>,
+    // foldhash, not SipHash: looked up for every delivery, keyed by our own catalog's names.
+    by_event: HashMap<&'static str, Vec<&'static Handler>, foldhash::fast::RandomState>,
     wildcard: Vec<&'static Handler>,
     duplicate: Option<DuplicateHandlerName>,
 }
@@ -50,7 +51,8 @@ impl Registry {
     }
 
     fn new(handlers: impl Iterator<Item = &'static Handler>) -> Self {
-        let mut by_event: HashMap<&'static str, Vec<&'static Handler>> = HashMap::new();
+        let mut by_event: HashMap<&'static str, Vec<&'static Handler>, _> =
+            HashMap::with_hasher(foldhash::fast::RandomState::default());
         let mut wildcard = Vec::new();
         for handler in handlers {
             if handler.event_type() == WILDCARD {

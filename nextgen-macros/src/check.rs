@@ -82,7 +82,7 @@ pub(crate) fn check(handler: &Handler<'_>) -> syn::Result<()> {
                 "`{}: {payload}` or `event: Event<{payload}>`",
                 payload.to_lowercase()
             ),
-            None => "`event: Event<serde_json::Value>`".to_owned(),
+            None => "`event: Event<serde_json::Value>` or `event: Event<Box<RawValue>>`".to_owned(),
         };
         errors.push(syn::Error::new(
             handler.args_span,

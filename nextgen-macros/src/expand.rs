@@ -47,8 +47,25 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
     let first_trait = unused_ident(&payload_trait_name(&event), &taken);
     let return_trait_name = unused_ident("WebhookHandlerReturn", &taken);
     let first_arg_trait = first_argument_trait(&first_trait, &event, payload_text, first, &payload);
-    let first_arg = quote_spanned! {first.span()=>
-        <#first as #first_trait>::__nextgen_take(event)
+    let wildcard = event == catalog::WILDCARD;
+    // A `*` handler says how it takes the object (a `Value` tree or the JSON text), so that
+    // dispatch builds only the forms its `*` handlers take.
+    let take_event = if wildcard {
+        quote_spanned! {first.span()=>
+            let __arg0 = <#first as #first_trait>::__nextgen_take(event)?;
+        }
+    } else {
+        quote_spanned! {first.span()=>
+            let event = ::nextgen_events::__private::downcast::<#payload>(event)?;
+            let __arg0 = <#first as #first_trait>::__nextgen_take(event);
+        }
+    };
+    let object_form = if wildcard {
+        quote_spanned! {first.span()=>
+            .object_form(<#first as #first_trait>::__NEXTGEN_FORM)
+        }
+    } else {
+        quote!()
     };
     let rest_names: Vec<_> = (1..=rest.len())
         .map(|i| format_ident!("__arg{}", i))
@@ -99,8 +116,7 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
                 ::nextgen_events::__private::HandlerFuture,
                 ::nextgen_events::HandlerError,
             > {
-                let event = ::nextgen_events::__private::downcast::<#payload>(event)?;
-                let __arg0 = #first_arg;
+                #take_event
                 #(#rest_args)*
                 ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
                     let result: #return_type = #name(__arg0 #(, #rest_names)*).await;
@@ -114,6 +130,7 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
                     #handler_name,
                     __nextgen_start,
                 )
+                #object_form
                 .defined_at(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)))
                 #latest_only
             }
@@ -132,17 +149,34 @@ fn first_argument_trait(
 ) -> TokenStream {
     let written = escape(&type_text(first));
     let payload_text = escape(payload_text);
-    let (message, label, note) = if event == catalog::WILDCARD {
-        (
-            format!(
-                "a `\"*\"` handler cannot take `{written}`: it sees every event, known or not, as JSON"
-            ),
-            format!("expected `Event<{payload_text}>` or `{payload_text}`"),
-            format!(
-                "take `event: Event<{payload_text}>`, or name the event type to get a typed payload, as in `#[nextgen_event(\"charge.succeeded\")]` with `charge: Charge`"
-            ),
-        )
-    } else {
+    if event == catalog::WILDCARD {
+        let message = format!(
+            "a `\"*\"` handler cannot take `{written}`: it sees every event, known or not, as JSON"
+        );
+        let label = "expected `Event<serde_json::Value>` or `Event<Box<RawValue>>`";
+        let note = "take `event: Event<serde_json::Value>`, or `event: Event<Box<serde_json::value::RawValue>>` for the object's JSON text without building a `Value` (or either object alone), or name the event type to get a typed payload, as in `#[nextgen_event(\"charge.succeeded\")]` with `charge: Charge`";
+        return quote! {
+            #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+            trait #trait_name: ::core::marker::Sized {
+                const __NEXTGEN_FORM: ::nextgen_events::__private::ObjectForm;
+                fn __nextgen_take(
+                    event: ::nextgen_events::__private::ErasedEvent,
+                ) -> ::core::result::Result<Self, ::nextgen_events::HandlerError>;
+            }
+
+            #[diagnostic::do_not_recommend]
+            impl<T: ::nextgen_events::__private::FromAnyEvent> #trait_name for T {
+                const __NEXTGEN_FORM: ::nextgen_events::__private::ObjectForm =
+                    <T as ::nextgen_events::__private::FromAnyEvent>::FORM;
+                fn __nextgen_take(
+                    event: ::nextgen_events::__private::ErasedEvent,
+                ) -> ::core::result::Result<Self, ::nextgen_events::HandlerError> {
+                    <T as ::nextgen_events::__private::FromAnyEvent>::from_any_event(event)
+                }
+            }
+        };
+    }
+    let (message, label, note) = {
         let argument = payload_text.to_lowercase();
         (
             format!(

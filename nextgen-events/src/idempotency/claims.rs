@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -95,15 +96,41 @@ impl Lease<'_> {
 /// Turns taken by deliveries of one event id in this process: a redelivery that arrives while
 /// the event is being dispatched waits for that dispatch, then finds its handlers done,
 /// instead of being refused.
+///
+/// Keyed by a 64-bit hash of the event id rather than its text: no allocation for the key, and
+/// a collision (odds about 2^-64 per pair of events in flight together) only makes two events
+/// take turns, which changes nothing but their order.
 #[derive(Debug, Default)]
 pub(crate) struct EventLocks {
-    locks: Mutex<HashMap<Box<str>, Arc<tokio::sync::Mutex<()>>>>,
+    hasher: foldhash::fast::RandomState,
+    locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>, BuildHasherDefault<IdentityHash>>>,
+}
+
+/// The keys are hashes already: the table uses them as they are.
+#[derive(Default)]
+pub(crate) struct IdentityHash(u64);
+
+impl Hasher for IdentityHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed (through `write_u64`); anything else still spreads.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
 }
 
 /// This delivery's turn on its event id; the next delivery of the id goes when it drops.
 pub(crate) struct EventTurn {
     locks: Arc<EventLocks>,
-    event_id: Box<str>,
+    key: u64,
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
@@ -113,15 +140,25 @@ impl EventLocks {
         // Built before waiting, so that a wait given up still removes the entry it added.
         let mut turn = EventTurn {
             locks: Arc::clone(self),
-            event_id: event_id.into(),
+            key: self.hasher.hash_one(event_id),
             guard: None,
         };
-        let mutex = Arc::clone(self.map().entry(turn.event_id.clone()).or_default());
-        turn.guard = Some(mutex.lock_owned().await);
+        let mutex = Arc::clone(self.map().entry(turn.key).or_default());
+        // Uncontended (the usual case): taken at once, without going through the waiter queue.
+        turn.guard = Some(match Arc::clone(&mutex).try_lock_owned() {
+            Ok(guard) => guard,
+            Err(_) => mutex.lock_owned().await,
+        });
         turn
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<tokio::sync::Mutex<()>>>> {
+    #[allow(clippy::type_complexity)]
+    fn map(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        HashMap<u64, Arc<tokio::sync::Mutex<()>>, BuildHasherDefault<IdentityHash>>,
+    > {
         // Every update is one insert or remove: consistent whatever panicked.
         self.locks.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -133,10 +170,10 @@ impl Drop for EventTurn {
         let mut map = self.locks.map();
         // Only the map holds it: no delivery runs or waits, so the entry goes.
         if map
-            .get(&self.event_id)
+            .get(&self.key)
             .is_some_and(|mutex| Arc::strong_count(mutex) == 1)
         {
-            map.remove(&self.event_id);
+            map.remove(&self.key);
         }
     }
 }
