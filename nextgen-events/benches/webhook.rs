@@ -11,6 +11,7 @@ use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_ma
 use futures_util::FutureExt;
 use hmac::{Hmac, Mac};
 use nextgen_events::prelude::*;
+use nextgen_events::testing::{sample, sample_body};
 use nextgen_events::{Context, WebhookConfig};
 use nextgen_events::{receive, sign};
 use serde_json::json;
@@ -24,30 +25,21 @@ async fn noop(charge: Charge) {
     black_box(charge);
 }
 
-/// A realistic `charge.succeeded` delivery of about `size` bytes; the bulk, when there is
-/// one, is in `metadata` and `description` as real integrations put it there.
+/// The shared `charge.succeeded` sample (`nextgen_events::testing::sample`) as a delivery of
+/// about `size` bytes, serialized in NextGen's field order; the bulk, when there is one, is in
+/// `metadata` and `description` as real integrations put it there.
 fn charge_event(event_id: &str, size: usize) -> Vec<u8> {
-    let mut event = json!({
-        "id": event_id, "object": "event", "api_version": "2026-04-17", "created": T,
-        "livemode": false, "type": "charge.succeeded", "pending_webhooks": 1,
-        "request": { "id": "req_8bN2mQ4x", "idempotency_key": "5d3c9a0e-0a8f-4c1e-9b6a-2f1e7d4c3b2a" },
-        "data": { "object": {
-            "id": "ch_1J2k3L4m5N6o", "object": "charge", "amount": 2000, "amount_captured": 2000,
-            "amount_refunded": 0, "balance_transaction": "txn_1J2k3L4m5N6oP7q",
-            // Not read by our `Charge`; async-stripe's `Charge` requires it (the peer row).
-            "billing_details": { "address": null, "email": "jane.doe@example.com",
-                                 "name": "Jane Doe", "phone": null },
-            "captured": true, "created": T, "currency": "usd",
-            "customer": "cus_8mNq2Lp5Zk9Xw", "description": "My First Test Charge",
-            "disputed": false, "failure_code": null, "failure_message": null,
-            "invoice": null, "livemode": false,
-            "metadata": { "order_id": "6735", "customer_tier": "gold" },
-            "paid": true, "payment_intent": "pi_3L9mZ1K0Xp4Qw",
-            "receipt_email": "jane.doe@example.com",
-            "receipt_url": "https://pay.nextgen.tech/receipts/ch_1J2k3L4m5N6o",
-            "refunded": false, "statement_descriptor": "NEXTGEN*SHOP", "status": "succeeded"
-        } }
-    });
+    let mut event = sample("charge.succeeded").unwrap();
+    event["id"] = json!(event_id);
+    event["created"] = json!(T);
+    event["request"] =
+        json!({ "id": "req_8bN2mQ4x", "idempotency_key": "5d3c9a0e-0a8f-4c1e-9b6a-2f1e7d4c3b2a" });
+    // Not read by our `Charge`; async-stripe's `Charge` requires it (the peer row).
+    event["data"]["object"]["billing_details"] = json!({ "address": null,
+        "email": "jane.doe@example.com", "name": "Jane Doe", "phone": null });
+    if !event["data"]["object"]["metadata"].is_object() {
+        event["data"]["object"]["metadata"] = json!({});
+    }
     let object = &mut event["data"]["object"];
     let mut index = 0;
     while event_len(object) + 200 < size {
@@ -64,7 +56,7 @@ fn charge_event(event_id: &str, size: usize) -> Vec<u8> {
             ));
         }
     }
-    let body = serde_json::to_vec(&event).unwrap();
+    let body = sample_body(&event);
     assert!(body.len() <= size + 256, "{} for {size}", body.len());
     body
 }

@@ -489,7 +489,9 @@ pub(crate) fn start(
         match claims {
             None => detached(prepared.run_unclaimed().instrument(span)).await,
             Some(claims) => {
-                let run = async move { prepared.run_claimed(&claims).await };
+                // Boxed: the claimed run's state (leases, object claims) is many times the
+                // unclaimed one's, and every dispatch future would otherwise be that large.
+                let run = Box::pin(async move { prepared.run_claimed(&claims).await });
                 detached(run.instrument(span))
                     .await?
                     .map_err(WebhookError::from)
