@@ -86,8 +86,7 @@ where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    let header = signature_header(incoming.signature)?;
-    let body = read_body(incoming.declared_length, incoming.payload, config).await?;
+    let (header, body) = signed_body(config, incoming).await?;
     let verifier = config.verifier();
     let signed_at = verifier.verify_parsed(&body, &header, verifier.now())?;
     if let Some(inbox) = config.inbox_mode() {
@@ -118,15 +117,24 @@ where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    let header = signature_header(incoming.signature)?;
-    let body = read_body(incoming.declared_length, incoming.payload, config).await?;
+    let (header, body) = signed_body(config, incoming).await?;
     VerifiedDelivery::verify_parsed(config, body, &header)
 }
 
-fn signature_header(
-    header: Option<Result<&str, SignatureError>>,
-) -> Result<SignatureHeader<'_>, SignatureError> {
-    SignatureHeader::parse(header.ok_or(SignatureError::MissingHeader)??)
+/// The parsed signature header, then the body: a request without a well-formed header is
+/// refused before its body is read.
+async fn signed_body<'r, P, E>(
+    config: &WebhookConfig,
+    incoming: Incoming<'r, P>,
+) -> Result<(SignatureHeader<'r>, Bytes), WebhookError>
+where
+    P: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Display,
+{
+    let header = incoming.signature.ok_or(SignatureError::MissingHeader)??;
+    let header = SignatureHeader::parse(header)?;
+    let body = read_body(incoming.declared_length, incoming.payload, config).await?;
+    Ok((header, body))
 }
 
 /// Counts the delivery's answer (see [`metrics`](crate::metrics)).

@@ -146,6 +146,13 @@ fn run(args: &Args) -> Result<(), Failure> {
     send(&client, &url, &secret, &event_type, &event_id, body)
 }
 
+/// The current time in seconds since the Unix epoch, what signatures carry.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
 /// `--write`: `--count` signed samples of the event type, each with a fresh event id.
 fn write_deliveries(
     path: &Path,
@@ -154,9 +161,7 @@ fn write_deliveries(
     settings: &[(Vec<String>, Value)],
 ) -> Result<(), Failure> {
     let event_type = args.event_type.as_deref().unwrap_or_default();
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
+    let timestamp = unix_now();
     let mut lines = String::new();
     for _ in 0..args.count {
         let mut event = sample(event_type).ok_or_else(|| unknown_event_type(event_type))?;
@@ -218,9 +223,7 @@ fn send(
     event_id: &str,
     body: Vec<u8>,
 ) -> Result<(), Failure> {
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
+    let timestamp = unix_now();
     let signature = sign(&body, secret, timestamp);
     println!("Sending {event_type} ({event_id}) to {url}");
     let response = client

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
@@ -40,6 +41,13 @@ pub struct SqliteStore {
 
 /// How many claims pass between two sweeps of expired rows.
 const SWEEP_EVERY: u64 = 1024;
+
+/// Counts a claim on `claims`; whether this one sweeps expired rows first.
+fn sweep_due(claims: &AtomicU64) -> bool {
+    claims
+        .fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(SWEEP_EVERY)
+}
 
 /// Updates the object row of a claim `token` owns live; whether there was one. `?1` handler,
 /// `?2` object id, `?3` token, `?4` now, then `extra`.
@@ -118,10 +126,8 @@ impl IdempotencyStore for SqliteStore {
         handler: &'a str,
         lease: Duration,
     ) -> StoreFuture<'a, Claim> {
-        static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let sweep = CLAIMS
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .is_multiple_of(SWEEP_EVERY);
+        static CLAIMS: AtomicU64 = AtomicU64::new(0);
+        let sweep = sweep_due(&CLAIMS);
         let now = self.database.now_ms();
         let until = now.saturating_add(millis(lease));
         let token = OwnerToken::new();
@@ -205,10 +211,8 @@ impl IdempotencyStore for SqliteStore {
         object_id: &'a str,
         lease: Duration,
     ) -> StoreFuture<'a, ObjectClaim> {
-        static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let sweep = CLAIMS
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .is_multiple_of(SWEEP_EVERY);
+        static CLAIMS: AtomicU64 = AtomicU64::new(0);
+        let sweep = sweep_due(&CLAIMS);
         let now = self.database.now_ms();
         let until = now.saturating_add(millis(lease));
         let token = OwnerToken::new();
