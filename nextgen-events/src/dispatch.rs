@@ -280,15 +280,19 @@ impl PreparedDispatch {
                     break;
                 }
                 Turn::Run(lease) if handler.is_latest_only() => {
+                    // Boxed: its state (two leases, an object turn) would make the state of
+                    // every claimed run, latest_only or not, several times larger.
                     let (outcome, stop) =
-                        run_latest_only(&subject, handler, started, lease, claims).await?;
+                        Box::pin(run_latest_only(&subject, handler, started, lease, claims))
+                            .await?;
                     outcomes.push(outcome);
                     if stop {
                         break;
                     }
                 }
                 Turn::Run(lease) => {
-                    let outcome = lease.hold_while(run_one(handler, started)).await;
+                    let run = std::pin::pin!(run_one(handler, started));
+                    let outcome = lease.hold_while(run).await;
                     lease.record(outcome.result.is_ok()).await;
                     outcomes.push(outcome);
                 }
@@ -328,9 +332,9 @@ async fn run_latest_only(
     };
     // This process's deliveries of the object wait for each other (renewing the event
     // claim meanwhile) instead of being refused.
-    let _object_turn = lease
-        .hold_while(claims.object_locks.lock(&object_lock_key(name, object_id)))
-        .await;
+    let object_key = object_lock_key(name, object_id);
+    let wait = std::pin::pin!(claims.object_locks.lock(&object_key));
+    let _object_turn = lease.hold_while(wait).await;
     let turn = match take_object_turn(&*claims.store, name, object_id, claims.lease).await {
         Ok(turn) => turn,
         Err(error) => {
@@ -365,9 +369,11 @@ async fn run_latest_only(
         outcome.stale = true;
         return Ok((outcome, false));
     }
-    let outcome = lease
-        .hold_while(object.hold_while(run_one(handler, started)))
-        .await;
+    let outcome = {
+        let run = std::pin::pin!(run_one(handler, started));
+        let held = std::pin::pin!(object.hold_while(run));
+        lease.hold_while(held).await
+    };
     let succeeded = outcome.result.is_ok();
     // The watermark first: once it is written, a crash before the event's done marker
     // only makes a redelivery of this event stale.

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
@@ -52,12 +54,15 @@ pub(crate) async fn take_turn<'s>(
 impl Lease<'_> {
     /// Runs `work`, renewing the lease about every third of it until `work` ends, so a
     /// handler slower than the lease is never started a second time meanwhile.
-    pub(crate) async fn hold_while<T>(&self, work: impl Future<Output = T>) -> T {
+    pub(crate) fn hold_while<W: Future>(
+        &self,
+        work: Pin<&mut W>,
+    ) -> impl Future<Output = W::Output> {
         let renew = || {
             self.store
                 .renew(self.event_id, self.handler, self.token, self.duration)
         };
-        hold_while(work, self.duration, self.handler, "claim", renew).await
+        hold_while(work, self.duration, self.handler, "claim", renew)
     }
 
     /// Records the handler's outcome: a done marker on success, the claim dropped otherwise.
@@ -147,7 +152,8 @@ impl EventLocks {
         // Uncontended (the usual case): taken at once, without going through the waiter queue.
         turn.guard = Some(match Arc::clone(&mutex).try_lock_owned() {
             Ok(guard) => guard,
-            Err(_) => mutex.lock_owned().await,
+            // Boxed: the wait's state is most of this future's, and it is rarely needed.
+            Err(_) => Box::pin(mutex.lock_owned()).await,
         });
         turn
     }
@@ -239,12 +245,15 @@ pub(crate) async fn take_object_turn<'s>(
 impl ObjectLease<'_> {
     /// Runs `work`, renewing the object claim about every third of its lease until `work`
     /// ends.
-    pub(crate) async fn hold_while<T>(&self, work: impl Future<Output = T>) -> T {
+    pub(crate) fn hold_while<W: Future>(
+        &self,
+        work: Pin<&mut W>,
+    ) -> impl Future<Output = W::Output> {
         let renew = || {
             self.store
                 .renew_object(self.handler, self.object_id, self.token, self.duration)
         };
-        hold_while(work, self.duration, self.handler, "object claim", renew).await
+        hold_while(work, self.duration, self.handler, "object claim", renew)
     }
 
     /// Ends the claim: advancing the object's watermark to `handled` after a success, leaving
@@ -289,22 +298,31 @@ impl ObjectLease<'_> {
 
 /// Runs `work`, calling `renew` about every third of `lease` until `work` ends. A lapsed
 /// claim is logged once: another delivery may take the handler over meanwhile.
-async fn hold_while<T, F>(
-    work: impl Future<Output = T>,
+///
+/// `work` is pinned by the caller, so the handler's future is not moved into (and its room
+/// not repeated in) every layer of this one.
+async fn hold_while<W, F>(
+    mut work: Pin<&mut W>,
     lease: Duration,
     handler: &str,
     what: &str,
     renew: impl Fn() -> F,
-) -> T
+) -> W::Output
 where
+    W: Future,
     F: Future<Output = Result<bool, StoreError>>,
 {
-    // Renewing needs a timer; without a tokio runtime the lease simply runs its course.
+    // Most handlers finish within their first poll: those never build the renewal loop,
+    // whose timer would make every claimed run's state larger. Without a tokio runtime there
+    // is no timer: the lease simply runs its course.
+    let first = std::future::poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await;
+    if let Poll::Ready(output) = first {
+        return output;
+    }
     if tokio::runtime::Handle::try_current().is_err() {
         return work.await;
     }
-    let work = std::pin::pin!(work);
-    let renewals = std::pin::pin!(renew_forever(lease, handler, what, renew));
+    let renewals = Box::pin(renew_forever(lease, handler, what, renew));
     match select(work, renewals).await {
         Either::Left((output, _)) => output,
         Either::Right((never, _)) => match never {},

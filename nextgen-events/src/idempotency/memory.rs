@@ -1,6 +1,6 @@
 //! The in-memory idempotency store: one process, bounded in time and in size.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -38,6 +38,12 @@ struct Entry {
 impl Entry {
     fn is_claim(&self) -> bool {
         matches!(self.state, State::Claimed(_) | State::ObjectClaimed(..))
+    }
+
+    /// Whether this is the done marker or watermark that an eviction-order item kept until
+    /// `until` refers to (and not a claim or a later marker of the same key).
+    fn is_kept(&self, until: Instant) -> bool {
+        !self.is_claim() && self.until == until
     }
 
     /// Whether the entry still holds something at `now`; an object claim whose lease lapsed
@@ -140,15 +146,16 @@ impl Hasher for KeyAsHash {
 
 #[derive(Default)]
 struct Entries {
-    // The only structure: its size is the number of entries, which never passes the capacity.
     map: HashMap<Key, Entry, BuildHasherDefault<KeyAsHash>>,
+    /// Done markers and watermarks in the order they were written, with the end they were
+    /// written with: all share the store's retention, so this is the order their retention
+    /// ends, and a full store evicts from its front without scanning the table. An item whose
+    /// entry has changed since (taken over, advanced, gone) is skipped when it comes up.
+    order: VecDeque<(Key, Instant)>,
+    /// Entries inserted since the last sweep for lapsed claims, which `order` does not hold.
+    inserted_since_sweep: usize,
     evicted: u64,
-    /// Where `make_room` sorts out the done markers' ends; kept between calls (8 bytes an
-    /// entry, about a tenth of the table) so that a full store's batches neither allocate nor
-    /// fault fresh pages in.
-    scratch: Vec<u64>,
 }
-
 /// What a [`MemoryStore`] holds right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -178,6 +185,10 @@ pub struct MemoryStoreStats {
 /// evicts a live claim, event or object, and
 /// a claim that finds it full of live claims fails with [`StoreError::Full`] (answered 503
 /// with `Retry-After`). Clones share the same entries.
+///
+/// Done markers and watermarks are kept in the order they were written (32 bytes each,
+/// beside the table's entry), so expired ones leave as new ones come in and a full store
+/// evicts the oldest without scanning the table.
 ///
 /// ```
 /// use std::time::Duration;
@@ -305,17 +316,18 @@ impl MemoryStore {
             }
             std::collections::hash_map::Entry::Vacant(vacant) => {
                 vacant.insert(claimed);
+                entries.inserted_since_sweep += 1;
             }
         }
         Ok(Claim::Claimed(token))
     }
 
-    /// Applies `change` to the entry of `key` when `token` owns its live claim; `change` says
-    /// whether the entry stays.
-    fn if_owner(
+    /// Applies `change` to the entry of `key` when it is a live claim that `held` accepts;
+    /// `change` says whether the entry stays. Whether it was such a claim.
+    fn if_held(
         &self,
         key: Key,
-        token: OwnerToken,
+        held: impl FnOnce(&State) -> bool,
         change: impl FnOnce(&mut Entry, Instant) -> bool,
     ) -> bool {
         let now = (self.clock)();
@@ -325,12 +337,30 @@ impl MemoryStore {
             return false;
         };
         let entry = occupied.get_mut();
-        let owned =
-            matches!(entry.state, State::Claimed(owner) if owner == token) && entry.until > now;
-        if owned && !change(entry, now) {
-            occupied.remove();
+        if !(held(&entry.state) && entry.until > now) {
+            return false;
         }
-        owned
+        if !change(entry, now) {
+            occupied.remove();
+        } else if !entry.is_claim() {
+            // A done marker or a watermark now: it joins the eviction order.
+            let until = entry.until;
+            entries.kept(key, until, now, self.capacity);
+        }
+        true
+    }
+
+    fn if_owner(
+        &self,
+        key: Key,
+        token: OwnerToken,
+        change: impl FnOnce(&mut Entry, Instant) -> bool,
+    ) -> bool {
+        self.if_held(
+            key,
+            |state| matches!(state, State::Claimed(owner) if *owner == token),
+            change,
+        )
     }
 
     fn claim_object_now(&self, key: Key, lease: Duration) -> Result<ObjectClaim, StoreError> {
@@ -363,6 +393,7 @@ impl MemoryStore {
             }
             std::collections::hash_map::Entry::Vacant(vacant) => {
                 vacant.insert(claimed(None));
+                entries.inserted_since_sweep += 1;
                 None
             }
         };
@@ -372,27 +403,17 @@ impl MemoryStore {
         })
     }
 
-    /// Applies `change` to the object claim of `key` when `token` owns it live; `change`
-    /// says whether the entry stays.
     fn if_object_owner(
         &self,
         key: Key,
         token: OwnerToken,
         change: impl FnOnce(&mut Entry, Instant) -> bool,
     ) -> bool {
-        let now = (self.clock)();
-        let mut entries = self.lock();
-        let std::collections::hash_map::Entry::Occupied(mut occupied) = entries.map.entry(key)
-        else {
-            return false;
-        };
-        let entry = occupied.get_mut();
-        let owned = matches!(entry.state, State::ObjectClaimed(owner, _) if owner == token)
-            && entry.until > now;
-        if owned && !change(entry, now) {
-            occupied.remove();
-        }
-        owned
+        self.if_held(
+            key,
+            |state| matches!(state, State::ObjectClaimed(owner, _) if *owner == token),
+            change,
+        )
     }
 }
 
@@ -429,26 +450,95 @@ fn end_object_claim(
 }
 
 impl Entries {
-    /// Makes room for one more entry: drops expired entries, then the oldest done markers (a
-    /// batch, so a full store does not scan on every claim). Live claims are never evicted.
-    fn make_room(&mut self, now: Instant, capacity: usize) -> Result<(), StoreError> {
-        // One pass: expired entries go (a lapsed object claim leaves its watermark), and the
-        // ends of the live done markers and watermarks are noted, as nanoseconds from now
-        // (exact, and half the size of an `Instant`).
-        let Entries { map, scratch, .. } = self;
-        scratch.clear();
-        map.retain(|_, entry| {
+    /// Notes that the entry of `key` became a done marker or a watermark kept until `until`.
+    fn kept(&mut self, key: Key, until: Instant, now: Instant, capacity: usize) {
+        self.order.push_back((key, until));
+        // Expired markers leave from the front as new ones come in, so `order` holds only
+        // markers within their retention, plus the stale items of watermarks advanced since
+        // (dropped when they outnumber the table).
+        self.drop_expired(now);
+        if self.order.len() > 2 * capacity {
+            let Entries { map, order, .. } = self;
+            order.retain(|(key, until)| map.get(key).is_some_and(|entry| entry.is_kept(*until)));
+        }
+    }
+
+    /// Removes the entry of an `order` item, when the entry is still what the item noted.
+    fn remove_kept(&mut self, key: Key, until: Instant) -> bool {
+        match self.map.entry(key) {
+            std::collections::hash_map::Entry::Occupied(occupied)
+                if occupied.get().is_kept(until) =>
+            {
+                occupied.remove();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Drops the done markers and watermarks whose retention has ended.
+    fn drop_expired(&mut self, now: Instant) {
+        while let Some(&(key, until)) = self.order.front()
+            && until <= now
+        {
+            self.order.pop_front();
+            self.remove_kept(key, until);
+        }
+    }
+
+    /// Drops every expired entry, lapsed claims included (`order` holds no claims); a lapsed
+    /// object claim leaves its watermark.
+    fn sweep(&mut self, now: Instant, capacity: usize) {
+        let mut settled = Vec::new();
+        self.map.retain(|&key, entry| {
+            let was_claim = entry.is_claim();
             let live = entry.settle(now);
-            if live && !entry.is_claim() {
-                let left = entry.until.duration_since(now).as_nanos();
-                scratch.push(u64::try_from(left).unwrap_or(u64::MAX));
+            if live && was_claim && !entry.is_claim() {
+                settled.push((key, entry.until));
             }
             live
         });
+        for (key, until) in settled {
+            self.kept(key, until, now, capacity);
+        }
+        self.inserted_since_sweep = 0;
+    }
+
+    /// Evicts up to `batch` of the oldest live done markers and watermarks; how many it did.
+    fn evict_oldest(&mut self, batch: usize) -> usize {
+        let mut evicted = 0;
+        while evicted < batch
+            && let Some((key, until)) = self.order.pop_front()
+        {
+            evicted += usize::from(self.remove_kept(key, until));
+        }
+        evicted
+    }
+
+    /// Makes room for one more entry: drops expired entries, then the oldest done markers
+    /// and watermarks (a batch, so a full store does not evict and log on every claim). Live
+    /// claims are never evicted.
+    fn make_room(&mut self, now: Instant, capacity: usize) -> Result<(), StoreError> {
+        self.drop_expired(now);
+        // Lapsed claims are found only by a pass over the whole table: made once per half a
+        // table of new entries (so about two entries looked at per claim), and always before
+        // a claim is refused.
+        if self.map.len() >= capacity && self.inserted_since_sweep >= capacity / 2 {
+            self.sweep(now, capacity);
+        }
         if self.map.len() < capacity {
             return Ok(());
         }
-        if self.scratch.is_empty() {
+        let batch = (capacity / 32).max(1);
+        let mut evicted = self.evict_oldest(batch);
+        if evicted == 0 {
+            self.sweep(now, capacity);
+            if self.map.len() < capacity {
+                return Ok(());
+            }
+            evicted = self.evict_oldest(batch);
+        }
+        if evicted == 0 {
             let retry_after = self
                 .map
                 .values()
@@ -464,15 +554,7 @@ impl Entries {
                 retry_after,
             });
         }
-        // Done markers and watermarks all live for the same retention: the oldest end first.
-        let batch = (capacity / 32).clamp(1, self.scratch.len());
-        let (_, &mut left, _) = self.scratch.select_nth_unstable(batch - 1);
-        let threshold = now + Duration::from_nanos(left);
-        let before = self.map.len();
-        self.map
-            .retain(|_, entry| entry.is_claim() || entry.until > threshold);
-        let evicted = (before - self.map.len()) as u64;
-        self.evicted += evicted;
+        self.evicted += evicted as u64;
         tracing::warn!(
             evicted,
             total_evicted = self.evicted,
@@ -591,6 +673,87 @@ impl IdempotencyStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::FutureExt;
+
+    /// A store whose clock moves only when the test moves it.
+    fn store_at(retention: Duration, capacity: usize) -> (MemoryStore, Arc<Mutex<Instant>>) {
+        let now = Arc::new(Mutex::new(Instant::now()));
+        let clock = Arc::clone(&now);
+        let store = MemoryStore::new(retention, capacity)
+            .with_clock(move || *clock.lock().unwrap_or_else(PoisonError::into_inner));
+        (store, now)
+    }
+
+    fn advance(now: &Mutex<Instant>, by: Duration) {
+        *now.lock().unwrap_or_else(PoisonError::into_inner) += by;
+    }
+
+    fn done(store: &MemoryStore, event_id: &str) {
+        let lease = Duration::from_secs(60);
+        let Some(Ok(Claim::Claimed(token))) = store.claim(event_id, "h", lease).now_or_never()
+        else {
+            panic!("{event_id} could not be claimed");
+        };
+        assert_eq!(
+            store.complete(event_id, "h", token).now_or_never(),
+            Some(Ok(true))
+        );
+    }
+
+    #[test]
+    fn expired_done_markers_leave_as_new_ones_come_in_long_before_the_store_is_full() {
+        let (store, now) = store_at(Duration::from_secs(10), 1_000);
+        for n in 0..100 {
+            done(&store, &format!("evt_{n}"));
+            advance(&now, Duration::from_secs(1));
+        }
+        // Only the last ten seconds' markers are held, and the order holds no more.
+        let stats = store.stats();
+        assert!(stats.entries <= 11, "{stats:?}");
+        assert!(store.lock().order.len() <= 11);
+        assert_eq!(stats.evicted_done_markers, 0);
+    }
+
+    #[test]
+    fn a_watermark_advanced_many_times_keeps_the_eviction_order_bounded() {
+        let (store, now) = store_at(Duration::from_secs(3600), 8);
+        let lease = Duration::from_secs(60);
+        for n in 0..1_000_i64 {
+            let Some(Ok(ObjectClaim::Claimed { token, .. })) =
+                store.claim_object("h", "cus_1", lease).now_or_never()
+            else {
+                panic!("claim {n} refused");
+            };
+            let handled = Watermark::new(n, format!("evt_{n}"));
+            assert_eq!(
+                store
+                    .advance_object("h", "cus_1", token, &handled)
+                    .now_or_never(),
+                Some(Ok(true))
+            );
+            advance(&now, Duration::from_millis(10));
+        }
+        assert_eq!(store.len(), 1);
+        assert!(store.lock().order.len() <= 2 * 8 + 1);
+    }
+
+    #[test]
+    fn a_full_store_drops_lapsed_claims_before_it_evicts_a_live_done_marker() {
+        let (store, now) = store_at(Duration::from_secs(3600), 4);
+        let lease = Duration::from_secs(60);
+        done(&store, "evt_kept");
+        for id in ["evt_crashed_1", "evt_crashed_2", "evt_crashed_3"] {
+            let claim = store.claim(id, "h", lease).now_or_never();
+            assert!(matches!(claim, Some(Ok(Claim::Claimed(_)))));
+        }
+        advance(&now, 2 * lease);
+        done(&store, "evt_new");
+        assert_eq!(store.stats().evicted_done_markers, 0);
+        assert_eq!(
+            store.claim("evt_kept", "h", lease).now_or_never(),
+            Some(Ok(Claim::AlreadyDone))
+        );
+    }
 
     #[test]
     fn keys_tell_pairs_apart_where_the_texts_run_together() {
