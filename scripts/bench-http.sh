@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The HTTP route's overhead: the example server's POST /webhook (verify, parse, dispatch to the
 # charge.succeeded handlers) against its bare POST /echo (reads the same body within the same
-# 1 MiB limit and answers 200 {"received": true}), with the same signed bodies, the same
-# connections and duration, one after the other on one server.
+# 1 MiB limit and answers 200 {"received": true}) and its POST /floor (the body read as /echo
+# reads it, one signature check, one typed parse: the least any webhook route does), with the
+# same signed bodies, the same connections and duration, one after the other on one server.
 #
 #   scripts/bench-http.sh [DURATION_SECONDS=20] [CONNECTIONS=64]
 #
-# Each route is measured twice, alternating (echo, webhook, echo, webhook), and the better run
+# Each route is measured twice, alternating (echo, floor, webhook, echo, ...), and the better run
 # of each counts, so that a slow moment of the machine does not decide the ratio.
 # NEXTGEN_LOAD_EVENTS (default 10000) distinct events are cycled through: after its first
 # delivery an event id is answered by the idempotency store without running the handlers
@@ -28,6 +29,7 @@ sign_deliveries "$events"
 
 for round in 1 2; do
     run_wrk /echo "$duration" "$connections" "echo-$round"
+    run_wrk /floor "$duration" "$connections" "floor-$round"
     run_wrk /webhook "$duration" "$connections" "webhook-$round"
 done
 
@@ -40,9 +42,13 @@ bad() {
     echo "$total"
 }
 echo_rps=$(best echo)
+floor_rps=$(best floor)
 webhook_rps=$(best webhook)
 echo
 echo "== results: $(nproc) cores, ${duration}s x 2 per route, $connections connections, ${body_bytes}-byte bodies"
 echo "bare POST /echo:     $echo_rps requests/s   (non-2xx: $(bad echo))"
+echo "POST /floor:         $floor_rps requests/s   (non-2xx: $(bad floor))"
 echo "POST /webhook:       $webhook_rps requests/s   (non-2xx: $(bad webhook))"
 python3 -c "print(f'webhook / bare:      {$webhook_rps / $echo_rps:.3f}   (target >= 0.85)')"
+python3 -c "print(f'floor / bare:        {$floor_rps / $echo_rps:.3f}   (what a route doing only the floor scores)')"
+python3 -c "print(f'webhook / floor:     {$webhook_rps / $floor_rps:.3f}')"

@@ -37,9 +37,10 @@ use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use nextgen_events::{ConfigError, WebhookConfig};
+use nextgen_events::payloads::Charge;
+use nextgen_events::{ConfigError, Event, SignatureHeader, Verifier, WebhookConfig};
 use nextgen_examples::TEST_SECRET;
 use tracing_subscriber::EnvFilter;
 
@@ -92,6 +93,7 @@ async fn run() -> Result<(), String> {
     };
 
     let body_limit = config.body_limit();
+    let verifier = web::Data::new(config.verifier().clone());
     let metrics = prometheus()?;
     let server = HttpServer::new(move || {
         App::new()
@@ -105,6 +107,12 @@ async fn run() -> Result<(), String> {
                 web::resource("/echo")
                     .app_data(web::PayloadConfig::new(body_limit))
                     .route(web::post().to(echo)),
+            )
+            .service(
+                web::resource("/floor")
+                    .app_data(web::PayloadConfig::new(body_limit))
+                    .app_data(verifier.clone())
+                    .route(web::post().to(floor)),
             )
     })
     .bind((host.as_str(), port))
@@ -392,4 +400,28 @@ async fn ledger_totals(ledger: web::Data<Ledger>) -> HttpResponse {
 async fn echo(body: web::Bytes) -> HttpResponse {
     let _ = body;
     nextgen_events::actix::received()
+}
+
+/// The least a webhook route can do, for `scripts/bench-http.sh`: the body as `/echo` reads
+/// it, one signature check and one typed parse, no handler, no idempotency store.
+async fn floor(
+    request: HttpRequest,
+    body: web::Bytes,
+    verifier: web::Data<Verifier>,
+) -> HttpResponse {
+    let header = request
+        .headers()
+        .get(SignatureHeader::NAME)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if verifier.verify(&body, header).is_err() {
+        return HttpResponse::BadRequest().finish();
+    }
+    match serde_json::from_slice::<Event<Charge>>(&body) {
+        Ok(event) => {
+            std::hint::black_box(event);
+            nextgen_events::actix::received()
+        }
+        Err(_) => HttpResponse::BadRequest().finish(),
+    }
 }
