@@ -156,6 +156,7 @@ struct Entries {
     inserted_since_sweep: usize,
     evicted: u64,
 }
+
 /// What a [`MemoryStore`] holds right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
