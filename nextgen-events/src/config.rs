@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::context::AppData;
-use crate::idempotency::{Claims, DEFAULT_LEASE, EventLocks, IdempotencyStore, MemoryStore};
+use crate::idempotency::{
+    Claims, DEFAULT_LEASE, EventLocks, IdempotencyStore, MemoryStore, StoreError,
+};
 use crate::inbox::WorkerSettings;
 use crate::inbox::{Inbox, InboxMode, RetryPolicy};
 use crate::signature::{Secret, Verifier};
@@ -47,11 +49,14 @@ pub struct WebhookConfig {
     workers: usize,
     retry: RetryPolicy,
     poll: Duration,
+    stop_timeout: Duration,
     data: AppData,
 }
 
 /// How many inbox workers run by default.
 pub(crate) const DEFAULT_INBOX_WORKERS: usize = 2;
+
+pub(crate) const DEFAULT_INBOX_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a [`WebhookConfig`] could not be built from the environment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,6 +113,7 @@ impl WebhookConfig {
             workers: DEFAULT_INBOX_WORKERS,
             retry: RetryPolicy::default(),
             poll: Duration::from_secs(1),
+            stop_timeout: DEFAULT_INBOX_STOP_TIMEOUT,
             data: AppData::default(),
         }
     }
@@ -225,6 +231,16 @@ impl WebhookConfig {
         self
     }
 
+    /// How long a stop waits for the inbox workers to finish the deliveries they hold
+    /// (default 30 s). The stop comes when the last clone of the configuration is dropped (the
+    /// server stopped); a worker finishes its delivery and records every outcome before it
+    /// stops. What is still running when the time runs out is named in a warning and taken again
+    /// at the next start, once its lease lapses.
+    pub fn with_inbox_stop_timeout(mut self, timeout: Duration) -> Self {
+        self.stop_timeout = timeout;
+        self
+    }
+
     /// How often idle inbox workers look for due deliveries (default 1 s; a new delivery
     /// wakes one at once).
     pub fn with_inbox_poll(mut self, every: Duration) -> Self {
@@ -244,19 +260,25 @@ impl WebhookConfig {
         self.inbox.as_deref()
     }
 
-    /// Starts the inbox's workers, once, in inbox mode; the route does it when mounted.
-    pub(crate) fn start_inbox_workers(&self) {
+    /// Starts the inbox's workers, once, in inbox mode (nothing otherwise), as mounting the
+    /// route does; call it first to have a failure as a value instead of a panic at mount.
+    ///
+    /// Before any worker takes a delivery, the first one recovers what an earlier run of the
+    /// process left running. On a SQLite inbox the workers first take the exclusive lock beside
+    /// the file ([`SqliteInbox`](crate::sqlite::SqliteInbox)): it fails with
+    /// [`StoreError::Locked`], naming the holder, while another process's workers run on it.
+    pub fn start_inbox_workers(&self) -> Result<(), StoreError> {
         let (Some(mode), Some(claims)) = (&self.inbox, self.claims()) else {
-            return;
+            return Ok(());
         };
         mode.start(|| WorkerSettings {
             count: self.workers,
             retry: self.retry,
             poll: self.poll,
-            shutdown_timeout: Duration::from_secs(30),
+            shutdown_timeout: self.stop_timeout,
             claims,
             data: self.data.clone(),
-        });
+        })
     }
 
     /// The idempotency store, unless turned off.

@@ -45,8 +45,8 @@
 //! use nextgen_events::redis::RedisIdempotencyStore;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! // Inside the runtime that serves the app (e.g. in `#[actix_web::main]`): the connection's
-//! // background task lives there.
+//! // Inside any tokio runtime: the connection's background task lives on a thread of this
+//! // module's own, which a graceful stop never blocks.
 //! let store = RedisIdempotencyStore::connect("redis://127.0.0.1:6379/", "payments").await?;
 //! let config = WebhookConfig::from_env()?.with_idempotency_store(store);
 //! # let _ = config; Ok(()) }
@@ -96,8 +96,10 @@ use crate::idempotency::{
 };
 
 mod inbox;
+mod runtime;
 
 pub use inbox::RedisInbox;
+use runtime::on_redis_runtime;
 
 /// The value of a done marker.
 pub const DONE: &str = "done";
@@ -211,6 +213,11 @@ impl RedisIdempotencyStore {
     ///
     /// Replicas of one endpoint use the same prefix; endpoints sharing one Redis use
     /// different ones.
+    ///
+    /// The connection's driver task stays on the runtime it was made on; reconnections and
+    /// every command run on this module's own thread. In inbox mode make it where a stop does
+    /// not block (not on the thread that drops the last configuration), or use
+    /// [`connect`](Self::connect), which does.
     pub fn new(connection: ConnectionManager, key_prefix: impl Into<String>) -> Self {
         RedisIdempotencyStore {
             connection,
@@ -247,7 +254,7 @@ impl RedisIdempotencyStore {
             .set_max_delay(Duration::from_millis(200))
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_millis(500)));
-        let connection = ConnectionManager::new_with_config(client, config)
+        let connection = on_redis_runtime(ConnectionManager::new_with_config(client, config))
             .await
             .map_err(|error| {
                 StoreError::Unavailable(scrub(
@@ -291,15 +298,19 @@ impl RedisIdempotencyStore {
 
     /// Runs `command` on a clone of the connection; once more if the connection was refused
     /// or dropped (the manager reconnects meanwhile); any error becomes a [`StoreError`].
+    /// What it spawns (a reconnection) runs on the Redis thread, never on a caller's runtime.
     async fn run<T, F, Fut>(&self, operation: &str, command: F) -> Result<T, StoreError>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
-        let result = match command(self.connection.clone()).await {
-            Err(error) if worth_retrying(&error) => command(self.connection.clone()).await,
-            result => result,
-        };
+        let result = on_redis_runtime(async {
+            match command(self.connection.clone()).await {
+                Err(error) if worth_retrying(&error) => command(self.connection.clone()).await,
+                result => result,
+            }
+        })
+        .await;
         result.map_err(|error| {
             StoreError::Unavailable(scrub(
                 format!("Redis {operation} failed: {error}"),

@@ -26,12 +26,15 @@ pub(crate) const RECEIVED: &str = r#"{"received":true}"#;
 ///
 /// # Panics
 ///
-/// When two handlers share a name (see [`Registry::check_names`]).
+/// When two handlers share a name (see [`Registry::check_names`]), or the inbox's workers
+/// cannot start (see [`WebhookConfig::start_inbox_workers`]).
 pub(crate) fn mount(path: &str, config: &WebhookConfig) {
     if let Err(duplicate) = Registry::global().check_names() {
         panic!("cannot mount the webhook route at `{path}`: {duplicate}");
     }
-    config.start_inbox_workers();
+    if let Err(error) = config.start_inbox_workers() {
+        panic!("cannot mount the webhook route at `{path}`: {error}");
+    }
     // Once per process, though an actix app mounts the route once per worker.
     static SUBSCRIPTION_LOGGED: std::sync::Once = std::sync::Once::new();
     SUBSCRIPTION_LOGGED.call_once(|| tracing::info!("{}", Registry::global().subscription_hint()));

@@ -81,10 +81,18 @@ pub const DEFAULT_CAPACITY: usize = 100_000;
 pub struct OwnerToken(u128);
 
 impl OwnerToken {
-    /// A token no other claim has: a per-process random half and a per-claim counter, so
-    /// tokens never repeat in one process and differ between processes.
+    /// A token no other claim has: this run's random half ([`run`](Self::run)) and a
+    /// per-claim counter, so tokens never repeat in one process and differ between processes.
     pub fn new() -> Self {
-        static PROCESS: LazyLock<u64> = LazyLock::new(|| {
+        static COUNTER: AtomicU64 = AtomicU64::new(1);
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        OwnerToken((u128::from(Self::this_run()) << 64) | u128::from(count))
+    }
+
+    /// The random id of this run of the process, the high half of every token it makes:
+    /// recovery tells an earlier run's leftovers from this run's live work by it.
+    pub fn this_run() -> u64 {
+        static RUN: LazyLock<u64> = LazyLock::new(|| {
             let mut seed = [0; 8];
             // Without an OS source (never seen in practice), the time and the pid still make
             // collisions between processes sharing a store very unlikely.
@@ -96,9 +104,17 @@ impl OwnerToken {
             }
             u64::from_le_bytes(seed)
         });
-        static COUNTER: AtomicU64 = AtomicU64::new(1);
-        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-        OwnerToken((u128::from(*PROCESS) << 64) | u128::from(count))
+        *RUN
+    }
+
+    /// The run that made this token (see [`this_run`](Self::this_run)).
+    pub fn run(self) -> u64 {
+        (self.0 >> 64) as u64
+    }
+
+    /// The text every token of this run starts with: the first 16 of its 32 hex digits.
+    pub fn this_run_prefix() -> String {
+        format!("{:016x}", Self::this_run())
     }
 
     /// The token as a number, for stores that keep numbers.
@@ -208,6 +224,21 @@ pub enum StoreError {
         capacity: usize,
         /// When a claim will have ended at the latest, as far as the store knows.
         retry_after: Duration,
+    },
+    /// Another process's workers hold the inbox: one process at a time may run workers on a
+    /// SQLite inbox.
+    #[error(
+        "the SQLite inbox `{}` is in use by the workers of another process ({holder}, lock file `{}`): run the workers of one process per SQLite inbox (other processes may take deliveries in with 0 workers), or share a Redis inbox between replicas",
+        path.display(),
+        lock.display()
+    )]
+    Locked {
+        /// The inbox's file.
+        path: std::path::PathBuf,
+        /// The lock file beside it.
+        lock: std::path::PathBuf,
+        /// Who holds it, as the holder wrote it (process id, host, start time).
+        holder: String,
     },
     /// The store does not implement an operation (a store written before `latest_only`
     /// handlers existed, which keeps the trait's default methods).

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use retry::RetryPolicy;
 pub(crate) use workers::{InboxMode, WorkerSettings};
 
-use crate::idempotency::{IdempotencyStore, OwnerToken, StoreFuture};
+use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
 
 /// How long an inbox keeps handled entries and the handlers' done markers by default: the 3
 /// days of retries, and time to fix and replay a dead letter.
@@ -200,6 +200,27 @@ pub struct ListFilter {
     pub limit: usize,
 }
 
+/// What makes a process's workers an inbox's only workers (see
+/// [`Inbox::lock_workers`]); dropping it lets another process's workers start.
+pub struct WorkersLock {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl WorkersLock {
+    /// A lock held as long as `held` lives (an open lock file, say).
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        WorkersLock {
+            _held: Box::new(held),
+        }
+    }
+}
+
+impl std::fmt::Debug for WorkersLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkersLock").finish_non_exhaustive()
+    }
+}
+
 /// A durable inbox of verified deliveries. `SqliteInbox` (feature `sqlite`) keeps
 /// one in a file; `RedisInbox` (feature `redis`) one in Redis, shared by replicas.
 pub trait Inbox: Send + Sync + 'static {
@@ -226,11 +247,23 @@ pub trait Inbox: Send + Sync + 'static {
         finish: Finish,
     ) -> StoreFuture<'a, bool>;
 
-    /// Called once when this process's workers start: hands back, due now, what an earlier
-    /// run of this process left running when it died, where the inbox can tell (a SQLite file
-    /// belongs to one process). Returns how many deliveries it recovered. Elsewhere lapsed
-    /// leases do it, after their time.
+    /// Called once when this process's workers start, after
+    /// [`lock_workers`](Inbox::lock_workers) and before any of them takes a delivery: hands
+    /// back what an earlier run left running when it died, where the inbox can tell (a SQLite
+    /// file's workers belong to one process), at the place in the queue it had before it was
+    /// taken. It touches only leases and claims of earlier runs (their owner tokens'
+    /// [`run`](OwnerToken::run) differs from this run's), never live work. Returns how many
+    /// deliveries it recovered. Elsewhere lapsed leases do it, after their time.
     fn recover(&self) -> StoreFuture<'_, u64>;
+
+    /// Called when this process's workers start, before [`recover`](Inbox::recover): makes
+    /// them the inbox's only workers where it needs that (a SQLite file: an exclusive lock
+    /// beside it), until the returned lock is dropped, after the workers stopped. Fails with
+    /// [`StoreError::Locked`] when another process's workers hold it. Inboxes that replicas
+    /// share need no lock: `Ok(None)`, the default.
+    fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {
+        Ok(None)
+    }
 
     /// Deletes handled entries that finished before `before_ms` (Unix milliseconds); dead
     /// letters stay until replayed. Returns how many went. The workers call it hourly with
@@ -292,6 +325,9 @@ impl<I: Inbox + ?Sized> Inbox for Arc<I> {
     }
     fn recover(&self) -> StoreFuture<'_, u64> {
         (**self).recover()
+    }
+    fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {
+        (**self).lock_workers()
     }
     fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64> {
         (**self).prune(before_ms)

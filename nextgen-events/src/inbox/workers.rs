@@ -2,7 +2,7 @@
 //! them, and stop with it, finishing what they hold.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -10,10 +10,10 @@ use futures_util::future::{Either, select};
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-use super::{Finish, HandlerFailure, Inbox, InboxEntry, RetryPolicy, Taken};
+use super::{Finish, HandlerFailure, Inbox, InboxEntry, RetryPolicy, Taken, WorkersLock};
 use crate::context::{AppData, Context};
 use crate::dispatch;
-use crate::idempotency::Claims;
+use crate::idempotency::{Claims, StoreError};
 use crate::registry::Registry;
 
 /// What inbox mode needs, shared by every clone of a [`WebhookConfig`](crate::WebhookConfig).
@@ -21,7 +21,7 @@ use crate::registry::Registry;
 pub(crate) struct InboxMode {
     pub(crate) inbox: Arc<dyn Inbox>,
     wake: Arc<Notify>,
-    workers: OnceLock<Workers>,
+    workers: Mutex<Option<Workers>>,
 }
 
 /// How the workers run; read from the configuration when they start.
@@ -40,15 +40,25 @@ impl InboxMode {
         InboxMode {
             inbox,
             wake: Arc::new(Notify::new()),
-            workers: OnceLock::new(),
+            workers: Mutex::new(None),
         }
     }
 
-    /// Starts the workers unless they run already.
-    pub(crate) fn start(&self, settings: impl FnOnce() -> WorkerSettings) {
-        self.workers.get_or_init(|| {
-            Workers::start(Arc::clone(&self.inbox), Arc::clone(&self.wake), settings())
-        });
+    /// Starts the workers unless they run already; fails when the inbox cannot be theirs
+    /// alone (another process's workers hold a SQLite inbox).
+    pub(crate) fn start(
+        &self,
+        settings: impl FnOnce() -> WorkerSettings,
+    ) -> Result<(), StoreError> {
+        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        if workers.is_none() {
+            *workers = Some(Workers::start(
+                Arc::clone(&self.inbox),
+                Arc::clone(&self.wake),
+                settings(),
+            )?);
+        }
+        Ok(())
     }
 
     /// Tells a waiting worker that a delivery arrived.
@@ -59,11 +69,9 @@ impl InboxMode {
 
 impl std::fmt::Debug for InboxMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
         f.debug_struct("InboxMode")
-            .field(
-                "workers",
-                &self.workers.get().map_or(0, |workers| workers.count()),
-            )
+            .field("workers", &workers.as_ref().map_or(0, Workers::count))
             .finish_non_exhaustive()
     }
 }
@@ -71,24 +79,75 @@ impl std::fmt::Debug for InboxMode {
 /// How often the first worker deletes handled entries past the retention.
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 
+/// Holds every worker back until the first one has recovered what an earlier run left, so
+/// recovery never meets this run's own work.
+#[derive(Default)]
+struct RecoveryGate {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl RecoveryGate {
+    fn open(&self) {
+        *self.open.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.opened.notify_all();
+    }
+
+    fn wait(&self) {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let _open = self
+            .opened
+            .wait_while(open, |open| !*open)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+/// Opens the gate when dropped, so a recovery that panics cannot hold the workers forever.
+struct OpenOnDrop(Arc<RecoveryGate>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+/// The delivery each worker holds, if any: what a stop that runs out of time names.
+type Holding = Arc<[Mutex<Option<String>>]>;
+
 /// The worker threads; dropping this stops them, each finishing the delivery it holds.
 pub(crate) struct Workers {
     stop: Arc<AtomicBool>,
     wake: Arc<Notify>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    holding: Holding,
     shutdown_timeout: Duration,
+    /// Released once every worker has stopped.
+    lock: Option<WorkersLock>,
 }
 
 impl Workers {
-    fn start(inbox: Arc<dyn Inbox>, wake: Arc<Notify>, settings: WorkerSettings) -> Workers {
+    fn start(
+        inbox: Arc<dyn Inbox>,
+        wake: Arc<Notify>,
+        settings: WorkerSettings,
+    ) -> Result<Workers, StoreError> {
+        let lock = if settings.count > 0 {
+            inbox.lock_workers()?
+        } else {
+            None
+        };
         let stop = Arc::new(AtomicBool::new(false));
+        let gate = Arc::new(RecoveryGate::default());
+        let holding: Holding = (0..settings.count).map(|_| Mutex::new(None)).collect();
         let threads = (0..settings.count)
             .filter_map(|index| {
                 let worker = Worker {
-                    recovers: index == 0,
+                    index,
                     inbox: Arc::clone(&inbox),
                     wake: Arc::clone(&wake),
                     stop: Arc::clone(&stop),
+                    gate: Arc::clone(&gate),
+                    holding: Arc::clone(&holding),
                     settings: settings.clone(),
                 };
                 std::thread::Builder::new()
@@ -100,13 +159,19 @@ impl Workers {
                     .ok()
             })
             .collect::<Vec<_>>();
+        if threads.len() < settings.count {
+            // The recovering worker may be the one missing: never leave the others waiting.
+            gate.open();
+        }
         tracing::info!(workers = threads.len(), "inbox workers started");
-        Workers {
+        Ok(Workers {
             stop,
             wake,
             threads: Mutex::new(threads),
+            holding,
             shutdown_timeout: settings.shutdown_timeout,
-        }
+            lock,
+        })
     }
 
     fn count(&self) -> usize {
@@ -121,42 +186,68 @@ impl Drop for Workers {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         self.wake.notify_waiters();
-        let deadline = Instant::now() + self.shutdown_timeout;
+        let deadline = Instant::now().checked_add(self.shutdown_timeout);
         let threads =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
-        let mut unfinished = 0;
+        let mut unfinished = Vec::new();
         for thread in threads {
-            while !thread.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
+            while !thread.is_finished() && deadline.is_none_or(|deadline| Instant::now() < deadline)
+            {
+                std::thread::sleep(Duration::from_millis(5));
             }
             if thread.is_finished() {
                 let _ = thread.join();
             } else {
-                unfinished += 1;
+                unfinished.push(thread);
             }
         }
-        if unfinished > 0 {
-            tracing::warn!(
-                unfinished,
-                "inbox workers still dispatching at shutdown were left: their deliveries' leases lapse and they are taken again at the next start"
-            );
-        } else {
+        if unfinished.is_empty() {
             tracing::info!("inbox workers stopped");
+            return;
+        }
+        let left: Vec<String> = self
+            .holding
+            .iter()
+            .filter_map(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).clone())
+            .collect();
+        tracing::warn!(
+            workers = unfinished.len(),
+            deliveries = ?left,
+            timeout_ms = u64::try_from(self.shutdown_timeout.as_millis()).unwrap_or(u64::MAX),
+            "the stop's timeout ran out while inbox workers were still dispatching these deliveries: they are left to the next start, which takes them again once their leases lapse (handlers that had succeeded stay skipped)"
+        );
+        // Another process's workers must not start on the inbox while these still run.
+        if let Some(lock) = self.lock.take() {
+            let _ = std::thread::Builder::new()
+                .name("nextgen-inbox-stop".to_owned())
+                .spawn(move || {
+                    for thread in unfinished {
+                        let _ = thread.join();
+                    }
+                    drop(lock);
+                });
         }
     }
 }
 
 struct Worker {
-    /// Whether this worker recovers what the previous run left, before taking deliveries.
-    recovers: bool,
+    /// The first worker (0) recovers what an earlier run left and prunes.
+    index: usize,
     inbox: Arc<dyn Inbox>,
     wake: Arc<Notify>,
     stop: Arc<AtomicBool>,
+    gate: Arc<RecoveryGate>,
+    holding: Holding,
     settings: WorkerSettings,
 }
 
 impl Worker {
     fn run(self) {
+        let recovers = self.index == 0;
+        let opens = recovers.then(|| OpenOnDrop(Arc::clone(&self.gate)));
+        if !recovers {
+            self.gate.wait();
+        }
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -168,25 +259,17 @@ impl Worker {
             }
         };
         // A local set, as actix's workers have: handlers may spawn `!Send` tasks.
-        tokio::task::LocalSet::new().block_on(&runtime, self.work());
+        tokio::task::LocalSet::new().block_on(&runtime, self.work(opens));
     }
 
-    async fn work(&self) {
-        if self.recovers {
-            match self.inbox.recover().await {
-                Ok(0) => {}
-                Ok(recovered) => tracing::warn!(
-                    recovered,
-                    "the previous run stopped while handling deliveries: they are taken again (handlers that succeeded stay skipped)"
-                ),
-                Err(error) => {
-                    tracing::error!(%error, "could not recover the previous run's deliveries; their leases will lapse")
-                }
-            }
+    async fn work(&self, opens: Option<OpenOnDrop>) {
+        if let Some(opens) = opens {
+            self.recover().await;
+            drop(opens);
         }
         let mut pruned_at: Option<Instant> = None;
         while !self.stop.load(Ordering::SeqCst) {
-            if self.recovers && pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            if self.index == 0 && pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
                 pruned_at = Some(Instant::now());
                 self.prune().await;
             }
@@ -199,6 +282,21 @@ impl Worker {
                     self.idle().await;
                 }
             }
+        }
+    }
+
+    /// Hands back what an earlier run left running; no worker of this run has taken anything.
+    async fn recover(&self) {
+        match self.inbox.recover().await {
+            Ok(0) => {}
+            Ok(recovered) => tracing::warn!(
+                recovered,
+                "an earlier run of this inbox's workers was killed while handling deliveries: they are taken again in their place in the queue (handlers that had succeeded stay skipped)"
+            ),
+            Err(error) => tracing::error!(
+                %error,
+                "could not recover what an earlier run left running: those deliveries are taken again once their leases lapse"
+            ),
         }
     }
 
@@ -229,6 +327,7 @@ impl Worker {
             attempts,
             first_failed_at_ms,
         } = taken;
+        self.hold(Some(&entry.event_id));
         let failures = {
             let work = std::pin::pin!(self.dispatch(&entry));
             let renewals = std::pin::pin!(self.renew_forever(&entry.event_id, token));
@@ -276,6 +375,14 @@ impl Worker {
             Err(error) => {
                 tracing::error!(event_id = %entry.event_id, %error, "could not record the delivery's outcome in the inbox: it will be taken again")
             }
+        }
+        self.hold(None);
+    }
+
+    /// Notes the delivery this worker holds, for a stop that runs out of time.
+    fn hold(&self, event_id: Option<&str>) {
+        if let Some(slot) = self.holding.get(self.index) {
+            *slot.lock().unwrap_or_else(PoisonError::into_inner) = event_id.map(str::to_owned);
         }
     }
 

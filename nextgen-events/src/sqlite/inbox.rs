@@ -10,13 +10,21 @@ use super::{Clock, Database, Durability, SqliteStore, millis};
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
 use crate::inbox::{
     Appended, Finish, HandlerFailure, Inbox, InboxEntry, InboxRecord, InboxState, InboxStats,
-    ListFilter, Taken,
+    ListFilter, Taken, WorkersLock,
 };
 
 /// An [`Inbox`] in a SQLite file, with its [`SqliteStore`] in the same file.
 ///
 /// A delivery is committed (`synchronous=FULL` by default) before the route answers 200.
 /// Concurrent deliveries share one commit. See the [module docs](super) for the file.
+///
+/// One process runs the workers of a SQLite inbox: when they start they take an exclusive
+/// lock on `<file>.lock` beside it (released when they stop, or by the operating system when
+/// the process dies), and a second process's workers refuse to start with
+/// [`StoreError::Locked`], naming the holder. Processes that only take deliveries in
+/// ([`with_inbox_workers(0)`](crate::WebhookConfig::with_inbox_workers)) and the `inbox`
+/// tool need no lock. To run several processes, give each its own file, or share a
+/// [`RedisInbox`](crate::redis::RedisInbox) between them.
 #[derive(Clone, Debug)]
 pub struct SqliteInbox {
     database: Arc<Database>,
@@ -145,7 +153,7 @@ impl Inbox for SqliteInbox {
                 .write(move |connection| {
                     connection
                         .prepare_cached(
-                            "UPDATE nextgen_inbox SET state = 'running', owner = ?1, due_at_ms = ?2, attempts = attempts + 1
+                            "UPDATE nextgen_inbox SET state = 'running', owner = ?1, queued_due_ms = due_at_ms, due_at_ms = ?2, attempts = attempts + 1
                              WHERE event_id = (SELECT event_id FROM nextgen_inbox
                                                WHERE state IN ('pending', 'running') AND due_at_ms <= ?3
                                                ORDER BY due_at_ms LIMIT 1)
@@ -224,20 +232,37 @@ impl Inbox for SqliteInbox {
     }
 
     fn recover(&self) -> StoreFuture<'_, u64> {
-        let now = self.database.now_ms();
+        let run = OwnerToken::this_run_prefix();
         Box::pin(async move {
             self.database
                 .write(move |connection| {
-                    // One process writes a file: a claim or a running delivery found at the
-                    // start is the remains of its previous run, not another's live work.
-                    connection.execute("DELETE FROM nextgen_handlers WHERE state = 'claimed'", [])?;
+                    // The workers' lock makes this process the file's only worker, and no
+                    // worker of this run has taken anything yet; the run check keeps even a
+                    // claim of this run's inline dispatch on the same file out of reach.
+                    const EARLIER_RUN: &str = "owner IS NULL OR substr(owner, 1, 16) != ?1";
+                    connection
+                        .prepare_cached(&format!(
+                            "DELETE FROM nextgen_handlers WHERE state = 'claimed' AND ({EARLIER_RUN})"
+                        ))?
+                        .execute([&run])?;
+                    connection
+                        .prepare_cached(&format!(
+                            "UPDATE nextgen_objects SET owner = NULL, lease_until_ms = 0 WHERE owner IS NOT NULL AND ({EARLIER_RUN})"
+                        ))?
+                        .execute([&run])?;
                     let recovered = connection
-                        .prepare_cached("UPDATE nextgen_inbox SET state = 'pending', owner = NULL, due_at_ms = ?1 WHERE state = 'running'")?
-                        .execute([now])?;
+                        .prepare_cached(&format!(
+                            "UPDATE nextgen_inbox SET state = 'pending', owner = NULL, due_at_ms = COALESCE(queued_due_ms, received_at_ms) WHERE state = 'running' AND ({EARLIER_RUN})"
+                        ))?
+                        .execute([&run])?;
                     Ok(u64::try_from(recovered).unwrap_or(u64::MAX))
                 })
                 .await
         })
+    }
+
+    fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {
+        super::lock::lock_workers(self.database.path()).map(Some)
     }
 
     fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64> {

@@ -22,6 +22,7 @@
 //! ```
 
 mod inbox;
+mod lock;
 mod store;
 mod writer;
 
@@ -114,12 +115,28 @@ CREATE TABLE IF NOT EXISTS nextgen_inbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     first_failed_at_ms INTEGER,
     last_errors TEXT,
-    finished_at_ms INTEGER
+    finished_at_ms INTEGER,
+    queued_due_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS nextgen_inbox_due ON nextgen_inbox (due_at_ms)
     WHERE state IN ('pending', 'running');
 CREATE INDEX IF NOT EXISTS nextgen_inbox_received ON nextgen_inbox (received_at_ms);
 ";
+
+/// Brings a file written by an earlier version up to [`SCHEMA`].
+fn migrate(connection: &Connection) -> rusqlite::Result<()> {
+    // `queued_due_ms`: where a taken delivery stood in the queue, so that recovery puts it back
+    // there. Files from before it recover their deliveries at their received time.
+    let has_queued_due: bool = connection.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('nextgen_inbox') WHERE name = 'queued_due_ms'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_queued_due {
+        connection.execute_batch("ALTER TABLE nextgen_inbox ADD COLUMN queued_due_ms INTEGER;")?;
+    }
+    Ok(())
+}
 
 impl Database {
     pub(crate) fn open(
@@ -145,6 +162,7 @@ impl Database {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA busy_timeout = 5000;"
             ))
             .and_then(|()| writer.execute_batch(SCHEMA))
+            .and_then(|()| migrate(&writer))
             .map_err(|error| failed(&format!("set-up of `{shown}`"), &error))?;
         let reader = open(OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         reader
@@ -156,6 +174,11 @@ impl Database {
             reader: Mutex::new(reader),
             clock: clock.unwrap_or_else(system_clock),
         }))
+    }
+
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     pub(crate) fn now_ms(&self) -> i64 {

@@ -1,0 +1,353 @@
+//! The inbox's start and stop: recovery that touches only what an earlier run left, a
+//! graceful stop that records every outcome it has (SQLite, and a real redis-server with
+//! `--features redis`), and one process's workers per SQLite inbox.
+
+#![cfg(feature = "sqlite")]
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nextgen_events::WebhookConfig;
+use nextgen_events::idempotency::{Claim, OwnerToken, StoreError};
+use nextgen_events::inbox::{Inbox, InboxEntry, InboxState};
+use nextgen_events::prelude::*;
+use nextgen_events::sqlite::SqliteInbox;
+use nextgen_tests::services::TempFile;
+
+const HANDLER: &str = "lifecycle.record";
+const SECRET: &str = "whsec_lifecycle_test";
+
+/// Each handler run, in the order they started: event ids.
+static RUNS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Lets the start-up race test's handlers finish.
+static RACE_RELEASED: AtomicBool = AtomicBool::new(false);
+
+/// Records the run; `evt_race_*` waits until released, `evt_stop_*` takes a while.
+#[nextgen_event("charge.succeeded", name = "lifecycle.record")]
+async fn record(event: Event<Charge>) {
+    RUNS.lock().unwrap().push(event.id.clone());
+    if event.id.starts_with("evt_race_") {
+        while !RACE_RELEASED.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    } else {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+fn runs_of(prefix: &str) -> Vec<String> {
+    let runs = RUNS.lock().unwrap();
+    runs.iter()
+        .filter(|id| id.starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
+fn counts(runs: &[String]) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for id in runs {
+        *counts.entry(id.clone()).or_default() += 1;
+    }
+    counts
+}
+
+fn entry(id: &str, received_at_ms: u64) -> InboxEntry {
+    let body = serde_json::json!({
+        "id": id, "object": "event", "created": 1_713_745_200, "livemode": false,
+        "type": "charge.succeeded",
+        "data": { "object": { "id": "ch_1", "amount": 100, "amount_refunded": 0,
+            "currency": "usd", "paid": true, "status": "succeeded" } }
+    })
+    .to_string();
+    InboxEntry {
+        event_id: id.to_owned(),
+        event_type: "charge.succeeded".to_owned(),
+        body: body.into_bytes(),
+        signed_at: 1_713_745_200,
+        received_at_ms,
+    }
+}
+
+fn config(inbox: impl Inbox, workers: usize) -> WebhookConfig {
+    WebhookConfig::new(SECRET)
+        .with_inbox(inbox)
+        .with_inbox_workers(workers)
+        .with_inbox_poll(Duration::from_millis(10))
+}
+
+fn wait_until(what: &str, patience: Duration, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < patience,
+            "timed out waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `(event_id, state, owner)` of every inbox row, and `(event_id, owner)` of every live claim.
+type Rows = (Vec<(String, String, Option<String>)>, Vec<(String, String)>);
+
+fn rows(file: &TempFile) -> Rows {
+    let connection = rusqlite::Connection::open(&file.0).unwrap();
+    let mut inbox = connection
+        .prepare("SELECT event_id, state, owner FROM nextgen_inbox ORDER BY event_id")
+        .unwrap();
+    let inbox = inbox
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let mut claims = connection
+        .prepare("SELECT event_id, owner FROM nextgen_handlers WHERE state = 'claimed' ORDER BY event_id")
+        .unwrap();
+    let claims = claims
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    (inbox, claims)
+}
+
+/// An owner token of a run that is not this one.
+const EARLIER_RUN: &str = "0123456789abcdef0000000000000007";
+
+#[test]
+fn recovery_resets_only_an_earlier_runs_work_before_any_worker_takes_a_delivery() {
+    assert!(!OwnerToken::this_run_prefix().starts_with("0123456789abcdef"));
+    let file = TempFile::new("race");
+    let inbox = SqliteInbox::open(&file.0).unwrap();
+    let ids: Vec<String> = (0..12).map(|n| format!("evt_race_{n:02}")).collect();
+    let system = actix_rt::System::new();
+    for (n, id) in ids.iter().enumerate() {
+        system
+            .block_on(inbox.append(entry(id, 1_000 + n as u64)))
+            .unwrap();
+    }
+    // What a killed earlier run left: two deliveries running under its token, one of them with
+    // its handler's claim live, in the queue behind the first five.
+    {
+        let connection = rusqlite::Connection::open(&file.0).unwrap();
+        connection
+            .execute(
+                "UPDATE nextgen_inbox SET state = 'running', owner = ?1, queued_due_ms = due_at_ms, due_at_ms = 9999999999999, attempts = 1 WHERE event_id IN ('evt_race_05', 'evt_race_06')",
+                [EARLIER_RUN],
+            )
+            .unwrap();
+        connection
+            .execute(
+                "INSERT INTO nextgen_handlers (event_id, handler, state, owner, until_ms) VALUES ('evt_race_05', ?1, 'claimed', ?2, 9999999999999)",
+                [HANDLER, EARLIER_RUN],
+            )
+            .unwrap();
+    }
+
+    let config = config(inbox.clone(), 4);
+    config.start_inbox_workers().unwrap();
+    wait_until("four handlers run", Duration::from_secs(10), || {
+        runs_of("evt_race_").len() == 4
+    });
+    let this_run = OwnerToken::this_run_prefix();
+    let check = |when: &str| {
+        let (inbox_rows, claims) = rows(&file);
+        let running: Vec<_> = inbox_rows
+            .iter()
+            .filter(|(_, state, _)| state == "running")
+            .collect();
+        assert_eq!(running.len(), 4, "{when}: {inbox_rows:?}");
+        for (id, _, owner) in &running {
+            assert!(
+                owner
+                    .as_deref()
+                    .is_some_and(|owner| owner.starts_with(&this_run)),
+                "{when}: {id} is running under another run's token: {inbox_rows:?}"
+            );
+        }
+        assert_eq!(
+            claims.len(),
+            4,
+            "{when}: one live claim per running delivery: {claims:?}"
+        );
+        for (id, owner) in &claims {
+            assert!(
+                owner.starts_with(&this_run),
+                "{when}: {id}'s claim: {claims:?}"
+            );
+            assert!(
+                running.iter().any(|(running, _, _)| running == id),
+                "{when}: {claims:?}"
+            );
+        }
+    };
+    check("after the start");
+    // The first four in the queue were taken first: nothing of this run was handed back.
+    let mut first = runs_of("evt_race_");
+    first.sort();
+    assert_eq!(first, ids[..4], "the queue's first four run first");
+
+    // A recovery that came late (the race) finds nothing of an earlier run left and resets
+    // nothing of this run's.
+    assert_eq!(system.block_on(inbox.recover()).unwrap(), 0);
+    check("after a late recovery");
+
+    RACE_RELEASED.store(true, Ordering::SeqCst);
+    wait_until("all handled", Duration::from_secs(20), || {
+        let (rows, _) = rows(&file);
+        rows.iter().all(|(_, state, _)| state == "handled")
+    });
+    drop(config);
+    let runs = runs_of("evt_race_");
+    let counts = counts(&runs);
+    assert_eq!(counts.len(), 12, "{runs:?}");
+    assert!(
+        counts.values().all(|&runs| runs == 1),
+        "each ran once: {counts:?}"
+    );
+    // The earlier run's two kept their place: they ran before the ones received after them.
+    let position = |id: &str| runs.iter().position(|run| run == id).unwrap();
+    assert!(
+        position("evt_race_05") < position("evt_race_09"),
+        "{runs:?}"
+    );
+    assert!(
+        position("evt_race_06") < position("evt_race_10"),
+        "{runs:?}"
+    );
+}
+
+/// Starts workers on `inbox` inside a current-thread runtime, waits until `busy` handlers of
+/// `ids` have started, then drops the configuration on that runtime's thread: the stop blocks
+/// it while the workers finish, as a server's stop does.
+fn stop_while_handling<I: Inbox + Clone>(inbox: I, prefix: &str, busy: usize) {
+    let config = config(inbox, 4);
+    config.start_inbox_workers().unwrap();
+    wait_until("handlers run", Duration::from_secs(10), || {
+        runs_of(prefix).len() >= busy
+    });
+    drop(config);
+}
+
+/// After a graceful stop: every handler that ran has its done marker and its delivery is
+/// handled; a restart runs each remaining delivery once and none of the finished ones again.
+async fn assert_stopped_cleanly<I: Inbox + Clone>(inbox: &I, ids: &[String], prefix: &str) {
+    let ran = counts(&runs_of(prefix));
+    assert!(!ran.is_empty());
+    assert!(
+        ran.len() < ids.len(),
+        "the stop came in the middle: {ran:?}"
+    );
+    let store = inbox.idempotency_store();
+    for id in ran.keys() {
+        let claim = store
+            .claim(id, HANDLER, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            claim,
+            Claim::AlreadyDone,
+            "{id} finished before the stop: its marker is written"
+        );
+        let record = inbox.show(id, false).await.unwrap().unwrap();
+        assert_eq!(record.state, InboxState::Handled, "{id}: {record:?}");
+    }
+}
+
+fn assert_each_ran_once(prefix: &str, ids: &[String]) {
+    let counts = counts(&runs_of(prefix));
+    assert_eq!(counts.len(), ids.len(), "{counts:?}");
+    assert!(
+        counts.values().all(|&runs| runs == 1),
+        "each ran once: {counts:?}"
+    );
+}
+
+#[test]
+fn a_graceful_stop_on_sqlite_records_every_finished_handler() {
+    let file = TempFile::new("stop");
+    let ids: Vec<String> = (0..12).map(|n| format!("evt_stop_sqlite_{n:02}")).collect();
+    let system = actix_rt::System::new();
+    let inbox = SqliteInbox::open(&file.0).unwrap();
+    for (n, id) in ids.iter().enumerate() {
+        system
+            .block_on(inbox.append(entry(id, 1_000 + n as u64)))
+            .unwrap();
+    }
+    system.block_on(async { stop_while_handling(inbox.clone(), "evt_stop_sqlite_", 4) });
+    system.block_on(assert_stopped_cleanly(&inbox, &ids, "evt_stop_sqlite_"));
+
+    // Started again (the lock was released with the stop): the rest, once each.
+    let config = config(SqliteInbox::open(&file.0).unwrap(), 4);
+    config.start_inbox_workers().unwrap();
+    wait_until("all handled", Duration::from_secs(20), || {
+        system.block_on(inbox.stats()).unwrap().handled == 12
+    });
+    drop(config);
+    assert_each_ran_once("evt_stop_sqlite_", &ids);
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn a_graceful_stop_on_redis_records_every_finished_handler() {
+    use nextgen_events::redis::RedisInbox;
+    use nextgen_tests::services::{redis_url, unique_prefix};
+
+    let Some(url) = redis_url("a graceful stop on the Redis inbox") else {
+        return;
+    };
+    let prefix = unique_prefix("stop");
+    let ids: Vec<String> = (0..12).map(|n| format!("evt_stop_redis_{n:02}")).collect();
+    // The inbox is connected on the runtime whose thread the stop blocks, as an app connects
+    // it in `main`.
+    let system = actix_rt::System::new();
+    let inbox = system.block_on(async {
+        let inbox = RedisInbox::connect(&url, prefix.clone()).await.unwrap();
+        for (n, id) in ids.iter().enumerate() {
+            inbox.append(entry(id, 1_000 + n as u64)).await.unwrap();
+        }
+        stop_while_handling(inbox.clone(), "evt_stop_redis_", 4);
+        inbox
+    });
+    system.block_on(assert_stopped_cleanly(&inbox, &ids, "evt_stop_redis_"));
+
+    let again = system.block_on(RedisInbox::connect(&url, prefix)).unwrap();
+    let config = config(again, 4);
+    config.start_inbox_workers().unwrap();
+    wait_until("all handled", Duration::from_secs(20), || {
+        system.block_on(inbox.stats()).unwrap().handled == 12
+    });
+    drop(config);
+    assert_each_ran_once("evt_stop_redis_", &ids);
+}
+
+#[test]
+fn a_second_set_of_workers_on_one_sqlite_inbox_is_refused_naming_the_holder() {
+    let file = TempFile::new("lock");
+    let first = config(SqliteInbox::open(&file.0).unwrap(), 1);
+    first.start_inbox_workers().unwrap();
+
+    let second = config(SqliteInbox::open(&file.0).unwrap(), 2);
+    let refused = second.start_inbox_workers().unwrap_err();
+    let message = refused.to_string();
+    assert!(matches!(refused, StoreError::Locked { .. }), "{message}");
+    assert!(message.contains(&file.0.display().to_string()), "{message}");
+    assert!(
+        message.contains(&format!("process {}", std::process::id())),
+        "{message}"
+    );
+    assert!(
+        message.contains("0 workers"),
+        "says how to run several: {message}"
+    );
+
+    // Intake only needs no lock.
+    let intake = config(SqliteInbox::open(&file.0).unwrap(), 0);
+    intake.start_inbox_workers().unwrap();
+
+    // Once the first stops, the second may start.
+    drop(first);
+    second.start_inbox_workers().unwrap();
+}
