@@ -109,8 +109,60 @@ pub async fn refund_created(event: Event<Refund>) {
 ///
 /// It takes the object as its JSON text (`Box<RawValue>`), as it came: an audit line needs no
 /// `Value` tree, whose building would cost more than the typed handlers' whole parse.
+///
+/// With `NEXTGEN_RUN_LOG` set (the chaos script sets it) it is also the effect that must
+/// happen once: each run appends a line to that file and syncs it before it succeeds.
 #[nextgen_event("*")]
-pub async fn audit(event: Event<Box<RawValue>>) {
+pub async fn audit(event: Event<Box<RawValue>>) -> Result<(), std::io::Error> {
     let mode = if event.livemode { "live" } else { "test" };
     tracing::info!("audit: {} {} ({mode} mode)", event.id, event.event_type);
+    match RunLog::from_env() {
+        Some(log) => log.record(&event.id).await,
+        None => Ok(()),
+    }
+}
+
+/// The file each run of [`audit`] is appended to, durably, so that duplicate runs show.
+struct RunLog {
+    file: Mutex<std::fs::File>,
+    /// Who ran it: `NEXTGEN_RUN_TAG`, e.g. which start of which replica.
+    tag: String,
+    /// How long a run takes before its effect: `NEXTGEN_HANDLER_DELAY_MS`.
+    delay: std::time::Duration,
+}
+
+impl RunLog {
+    fn from_env() -> Option<&'static RunLog> {
+        static LOG: std::sync::LazyLock<Option<RunLog>> = std::sync::LazyLock::new(|| {
+            let path = std::env::var("NEXTGEN_RUN_LOG").ok()?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .inspect_err(|error| tracing::error!(%error, path, "cannot open the run log"))
+                .ok()?;
+            let delay = std::env::var("NEXTGEN_HANDLER_DELAY_MS")
+                .ok()
+                .and_then(|ms| ms.trim().parse().ok())
+                .unwrap_or(0);
+            Some(RunLog {
+                file: Mutex::new(file),
+                tag: std::env::var("NEXTGEN_RUN_TAG").unwrap_or_else(|_| "-".to_owned()),
+                delay: std::time::Duration::from_millis(delay),
+            })
+        });
+        LOG.as_ref()
+    }
+
+    async fn record(&self, event_id: &str) -> Result<(), std::io::Error> {
+        use std::io::Write;
+
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        // One write per line: appends from several processes do not interleave.
+        file.write_all(format!("{} {event_id}\n", self.tag).as_bytes())?;
+        file.sync_data()
+    }
 }

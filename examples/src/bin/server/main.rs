@@ -30,6 +30,11 @@
 //!   `NEXTGEN_INBOX_PREFIX` (default `nextgen:example`): each delivery is written to Redis,
 //!   answered 200, and handled by one replica's workers (`NEXTGEN_INBOX_WORKERS`); a delivery
 //!   a replica that died was handling is taken over by another (feature `redis`).
+//!
+//! `NEXTGEN_LEASE_MS` sets the handlers' claim lease (default 60 s; a Redis replica takes
+//! over a dead one's delivery after a lease and a half). For `scripts/chaos.sh`:
+//! `NEXTGEN_RUN_LOG=PATH` makes the `*` handler append `NEXTGEN_RUN_TAG EVENT_ID` to that
+//! file (synced) on every run, after `NEXTGEN_HANDLER_DELAY_MS`.
 
 mod handlers;
 
@@ -84,6 +89,19 @@ async fn run() -> Result<(), String> {
     let ledger = web::Data::new(Ledger::default());
     // Inbox workers dispatch away from any request: they get the app data from the config.
     let config = idempotency_store(config.with_app_data(ledger.clone())).await?;
+    let config = match std::env::var(LEASE_ENV) {
+        Ok(ms) => config.with_lease(std::time::Duration::from_millis(
+            ms.trim()
+                .parse()
+                .map_err(|_| format!("{LEASE_ENV} must be a number of milliseconds, not `{ms}`"))?,
+        )),
+        Err(_) => config,
+    };
+    // Before the first connection: a SQLite inbox whose workers another process runs stops
+    // the server here, with the holder's name.
+    config
+        .start_inbox_workers()
+        .map_err(|error| error.to_string())?;
     let port = match std::env::var("PORT") {
         Ok(port) => port
             .trim()
@@ -179,6 +197,9 @@ const INBOX_SQLITE_ENV: &str = "NEXTGEN_INBOX_SQLITE";
 
 /// The environment variable naming the SQLite file of the inline mode's durable store.
 const STORE_SQLITE_ENV: &str = "NEXTGEN_STORE_SQLITE";
+
+/// The environment variable with the handlers' claim lease, in milliseconds (default 60 s).
+const LEASE_ENV: &str = "NEXTGEN_LEASE_MS";
 
 /// The environment variable with the number of inbox workers.
 const INBOX_WORKERS_ENV: &str = "NEXTGEN_INBOX_WORKERS";

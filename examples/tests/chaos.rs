@@ -1,0 +1,100 @@
+//! The chaos run in CI, short: the real server binary in inbox mode, stopped at least five
+//! times while 1,000 deliveries come in, until the inbox is drained. Nothing acknowledged is
+//! lost, no kill costs more duplicate runs than the workers, and a graceful stop costs none.
+//! The long run is `scripts/chaos.sh`; the Redis runs need `--features redis-tests` and
+//! `NEXTGEN_TEST_REDIS_URL` (see `.ci/run`).
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+/// Runs the chaos binary against the server binary with `args`; fails with its output.
+fn chaos(args: &[&str]) {
+    let output = Command::new(env!("CARGO_BIN_EXE_chaos"))
+        .args(["--server", env!("CARGO_BIN_EXE_server")])
+        .args(["--deliveries", "1000", "--senders", "16", "--workers", "4"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "chaos {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("lost 0,"), "{stdout}");
+}
+
+// Under `redis-tests` only the Redis runs: the SQLite ones ran in the plain test run.
+#[cfg(all(feature = "sqlite", not(feature = "redis-tests")))]
+#[test]
+fn sqlite_inbox_under_sigkill_loses_nothing_and_stays_within_one_duplicate_per_worker() {
+    chaos(&[
+        "--store",
+        "sqlite",
+        "--signal",
+        "kill",
+        "--stop-every-ms",
+        "400",
+        "--min-stops",
+        "5",
+    ]);
+}
+
+#[cfg(all(feature = "sqlite", not(feature = "redis-tests")))]
+#[test]
+fn sqlite_inbox_under_sigterm_runs_no_handler_twice() {
+    chaos(&[
+        "--store",
+        "sqlite",
+        "--signal",
+        "term",
+        "--stop-every-ms",
+        "400",
+        "--min-stops",
+        "3",
+    ]);
+}
+
+#[cfg(feature = "redis-tests")]
+fn redis_url() -> String {
+    std::env::var("NEXTGEN_TEST_REDIS_URL")
+        .expect("NEXTGEN_TEST_REDIS_URL: start a redis-server (.ci/run does)")
+}
+
+#[cfg(feature = "redis-tests")]
+#[test]
+fn redis_inbox_with_two_replicas_under_sigkill_loses_nothing() {
+    let url = redis_url();
+    chaos(&[
+        "--store",
+        "redis",
+        "--redis-url",
+        &url,
+        "--signal",
+        "kill",
+        "--stop-every-ms",
+        "400",
+        "--min-stops",
+        "5",
+    ]);
+}
+
+#[cfg(feature = "redis-tests")]
+#[test]
+fn redis_inbox_with_two_replicas_under_sigterm_runs_no_handler_twice() {
+    let url = redis_url();
+    chaos(&[
+        "--store",
+        "redis",
+        "--redis-url",
+        &url,
+        "--signal",
+        "term",
+        "--stop-every-ms",
+        "300",
+        "--min-stops",
+        "2",
+    ]);
+}
