@@ -94,6 +94,7 @@ async fn fill(inbox: &dyn Inbox) {
                     event_type: (*event_type).to_owned(),
                     signed_at: received_at_ms / 1000,
                     received_at_ms,
+                    signature: None,
                 })
                 .await
                 .unwrap();

@@ -277,6 +277,7 @@ impl WebhookConfig {
             poll: self.poll,
             shutdown_timeout: self.stop_timeout,
             claims,
+            verifier: self.verifier.clone(),
             data: self.data.clone(),
         })
     }

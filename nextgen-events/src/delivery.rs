@@ -160,6 +160,7 @@ mod body_text {
 pub(crate) async fn enqueue(
     mode: &InboxMode,
     body: &[u8],
+    signature: &str,
     signed_at: u64,
 ) -> Result<(String, Appended), WebhookError> {
     let raw = RawEvent::parse(body)?;
@@ -169,6 +170,7 @@ pub(crate) async fn enqueue(
         body: body.to_vec(),
         signed_at,
         received_at_ms: mode.inbox.now_ms(),
+        signature: Some(signature.to_owned()),
     };
     let event_id = entry.event_id.clone();
     let event_type = entry.event_type.clone();

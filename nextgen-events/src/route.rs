@@ -89,11 +89,11 @@ where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    let (header, body) = signed_body(config, incoming).await?;
+    let (raw_header, header, body) = signed_body(config, incoming).await?;
     let verifier = config.verifier();
     let signed_at = verifier.verify_parsed(&body, &header, verifier.now())?;
     if let Some(inbox) = config.inbox_mode() {
-        let (event_type, appended) = delivery::enqueue(inbox, &body, signed_at).await?;
+        let (event_type, appended) = delivery::enqueue(inbox, &body, raw_header, signed_at).await?;
         let outcome = match appended {
             Appended::New => "queued",
             Appended::Duplicate => "duplicate",
@@ -120,24 +120,24 @@ where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    let (header, body) = signed_body(config, incoming).await?;
+    let (_, header, body) = signed_body(config, incoming).await?;
     VerifiedDelivery::verify_parsed(config, body, &header)
 }
 
-/// The parsed signature header, then the body: a request without a well-formed header is
-/// refused before its body is read.
+/// The signature header as sent and parsed, then the body: a request without a well-formed
+/// header is refused before its body is read.
 async fn signed_body<'r, P, E>(
     config: &WebhookConfig,
     incoming: Incoming<'r, P>,
-) -> Result<(SignatureHeader<'r>, Bytes), WebhookError>
+) -> Result<(&'r str, SignatureHeader<'r>, Bytes), WebhookError>
 where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    let header = incoming.signature.ok_or(SignatureError::MissingHeader)??;
-    let header = SignatureHeader::parse(header)?;
+    let raw = incoming.signature.ok_or(SignatureError::MissingHeader)??;
+    let header = SignatureHeader::parse(raw)?;
     let body = read_body(incoming.declared_length, incoming.payload, config).await?;
-    Ok((header, body))
+    Ok((raw, header, body))
 }
 
 /// Counts the delivery's answer (see [`metrics`](crate::metrics)).

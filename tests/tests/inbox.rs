@@ -56,6 +56,11 @@ async fn measure_bytes_per_delivery() {
             body: body.clone().into_bytes(),
             signed_at: 1_713_745_200,
             received_at_ms: 1_713_745_200_000 + n,
+            signature: Some(nextgen_events::sign(
+                body.as_bytes(),
+                "whsec_size",
+                1_713_745_200,
+            )),
         };
         appends.push(inbox.append(entry));
     }

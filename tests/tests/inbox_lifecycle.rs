@@ -65,6 +65,7 @@ fn entry(id: &str, received_at_ms: u64) -> InboxEntry {
     InboxEntry {
         event_id: id.to_owned(),
         event_type: "charge.succeeded".to_owned(),
+        signature: Some(nextgen_events::sign(body.as_bytes(), SECRET, 1_713_745_200)),
         body: body.into_bytes(),
         signed_at: 1_713_745_200,
         received_at_ms,

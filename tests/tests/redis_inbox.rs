@@ -239,11 +239,14 @@ async fn a_delivery_held_by_a_consumer_that_died_is_taken_over_after_the_lease()
 }
 
 fn entry(id: &str, received_at_ms: u64) -> InboxEntry {
+    let body = charge(id, 2000.into()).0;
+    let signed_at = received_at_ms / 1000;
     InboxEntry {
         event_id: id.to_owned(),
         event_type: "charge.succeeded".to_owned(),
-        body: charge(id, 2000.into()).0.into_bytes(),
-        signed_at: received_at_ms / 1000,
+        signature: Some(nextgen_events::sign(body.as_bytes(), SECRET, signed_at)),
+        body: body.into_bytes(),
+        signed_at,
         received_at_ms,
     }
 }
@@ -441,6 +444,7 @@ async fn measure_memory_per_delivery() {
                 body: body.clone().into_bytes(),
                 signed_at: 1_713_745_200,
                 received_at_ms: 1_713_745_200_000 + n,
+                signature: None,
             })
             .await
             .unwrap();

@@ -40,6 +40,11 @@ pub struct InboxEntry {
     pub signed_at: u64,
     /// When it was received (Unix milliseconds).
     pub received_at_ms: u64,
+    /// The `NextGen-Signature` header it was verified with. A worker verifies the entry with
+    /// it again, at `signed_at`, against the configured secrets before it dispatches it, so
+    /// that nothing written into the inbox by other means runs; an entry without one (kept by
+    /// a version before it) is never dispatched: it becomes a dead letter.
+    pub signature: Option<String>,
 }
 
 /// What appending did.

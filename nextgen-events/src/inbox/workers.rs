@@ -15,6 +15,7 @@ use crate::context::{AppData, Context};
 use crate::dispatch;
 use crate::idempotency::{Claims, StoreError};
 use crate::registry::Registry;
+use crate::signature::Verifier;
 
 /// What inbox mode needs, shared by every clone of a [`WebhookConfig`](crate::WebhookConfig).
 /// The workers start on the first mount and stop when the last clone is dropped.
@@ -33,6 +34,8 @@ pub(crate) struct WorkerSettings {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) claims: Claims,
     pub(crate) data: AppData,
+    /// Verifies each entry again before it is dispatched.
+    pub(crate) verifier: Verifier,
 }
 
 impl InboxMode {
@@ -328,6 +331,26 @@ impl Worker {
             first_failed_at_ms,
         } = taken;
         self.hold(Some(&entry.event_id));
+        if let Err(why) = self.verify(&entry) {
+            crate::metrics::inbox_attempt(&entry.event_type, "dead");
+            tracing::error!(
+                event_id = %entry.event_id,
+                "an inbox entry does not verify: kept as a dead letter, not dispatched; {why}"
+            );
+            let errors = vec![HandlerFailure {
+                handler: "(signature)".to_owned(),
+                error: why,
+            }];
+            if let Err(error) = self
+                .inbox
+                .finish(&entry.event_id, token, Finish::Dead { errors })
+                .await
+            {
+                tracing::error!(event_id = %entry.event_id, %error, "could not record the unverified entry as a dead letter: it will be taken again");
+            }
+            self.hold(None);
+            return;
+        }
         let failures = {
             let work = std::pin::pin!(self.dispatch(&entry));
             let renewals = std::pin::pin!(self.renew_forever(&entry.event_id, token));
@@ -404,6 +427,29 @@ impl Worker {
                 ),
                 Err(error) => tracing::warn!(%error, "could not renew the inbox lease"),
             }
+        }
+    }
+
+    /// Verifies the entry with the header it was kept with, at its verified time, against the
+    /// configured secrets: what the inbox holds is dispatched only if the route could have
+    /// taken it. The error says why not, and what to do.
+    fn verify(&self, entry: &InboxEntry) -> Result<(), String> {
+        let Some(header) = entry.signature.as_deref() else {
+            return Err("it was kept without its signature header (written by a version of nextgen-events before entries were verified again, or not by the webhook route), so it cannot be verified; deliver the event again from NextGen".to_owned());
+        };
+        match self
+            .settings
+            .verifier
+            .verify_at(&entry.body, header, entry.signed_at)
+        {
+            Ok(signed_at) if signed_at == entry.signed_at => Ok(()),
+            Ok(signed_at) => Err(format!(
+                "its signature is of Unix time {signed_at}, but the entry says {}: the entry was changed after it was kept",
+                entry.signed_at
+            )),
+            Err(error) => Err(format!(
+                "{error}; if the endpoint's secret was rotated since the entry was received, configure the old secret beside the new one (NEXTGEN_WEBHOOK_SECRET=new,old) and replay it"
+            )),
         }
     }
 

@@ -54,8 +54,8 @@ fn script(body: &str) -> Script {
     Script::new(&format!("{PRELUDE}{body}"))
 }
 
-/// Appends a delivery unless its id is there. `ARGV[3..7]`: id, type, body, signed_at,
-/// received_at_ms. Returns 1 when added, 0 for a duplicate (nothing written).
+/// Appends a delivery unless its id is there. `ARGV[3..8]`: id, type, body, signed_at,
+/// received_at_ms, signature header. Returns 1 when added, 0 for a duplicate (nothing written).
 static APPEND: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -66,6 +66,7 @@ local stream_id = redis.call('XADD', stream, '*', 'id', id)
 redis.call('HSET', key, 'event_type', ARGV[4], 'signed_at', ARGV[6],
   'received_at_ms', received_at, 'state', 'pending', 'attempts', 0, 'due_at_ms', received_at,
   'stream_id', stream_id)
+if ARGV[8] ~= '' then redis.call('HSET', key, 'signature', ARGV[8]) end
 redis.call('SET', body_key(id), ARGV[5])
 redis.call('ZADD', received, received_at, id)
 list_under(id, 'pending', received_at)
@@ -78,7 +79,7 @@ return 1
 /// (now, ms): moves due retries back into the stream, then takes over an entry idle in the
 /// group for at least `ARGV[5]` ms (its consumer stopped renewing: a dead replica), else reads
 /// a new one. Returns nil, or {id, type, body, signed_at, received_at_ms, attempts,
-/// first_failed_at_ms or ''}.
+/// first_failed_at_ms or '', signature header or ''}.
 static TAKE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -137,10 +138,10 @@ if not id then return nil end
 local key = entry_key(id)
 local attempts = redis.call('HINCRBY', key, 'attempts', 1)
 redis.call('HSET', key, 'state', 'running', 'owner', token)
-local record = redis.call('HMGET', key, 'event_type', 'signed_at', 'received_at_ms', 'first_failed_at_ms')
+local record = redis.call('HMGET', key, 'event_type', 'signed_at', 'received_at_ms', 'first_failed_at_ms', 'signature')
 list_under(id, 'running', record[3])
 local body = redis.call('GET', body_key(id)) or ''
-return {id, record[1], body, record[2], record[3], attempts, record[4] or ''}
+return {id, record[1], body, record[2], record[3], attempts, record[4] or '', record[5] or ''}
 ",
     )
 });
@@ -588,7 +589,7 @@ impl RedisInbox {
         let now = self.now_ms().to_string();
         let owner = token.to_string();
         let min_idle = takeover_idle(lease).to_string();
-        type Row = (String, String, Vec<u8>, u64, u64, u32, String);
+        type Row = (String, String, Vec<u8>, u64, u64, u32, String, String);
         let row: Option<Row> = self
             .eval(
                 "take",
@@ -602,7 +603,16 @@ impl RedisInbox {
             )
             .await?;
         Ok(row.map(
-            |(event_id, event_type, body, signed_at, received_at_ms, attempts, first_failed)| {
+            |(
+                event_id,
+                event_type,
+                body,
+                signed_at,
+                received_at_ms,
+                attempts,
+                first_failed,
+                signature,
+            )| {
                 Taken {
                     entry: InboxEntry {
                         event_id,
@@ -610,6 +620,7 @@ impl RedisInbox {
                         body,
                         signed_at,
                         received_at_ms,
+                        signature: (!signature.is_empty()).then_some(signature),
                     },
                     token,
                     attempts,
@@ -727,6 +738,7 @@ impl Inbox for RedisInbox {
         Box::pin(async move {
             let signed_at = entry.signed_at.to_string();
             let received_at = entry.received_at_ms.to_string();
+            let signature = entry.signature.unwrap_or_default();
             let added: i64 = self
                 .eval(
                     "append",
@@ -737,6 +749,7 @@ impl Inbox for RedisInbox {
                         &entry.body,
                         signed_at.as_bytes(),
                         received_at.as_bytes(),
+                        signature.as_bytes(),
                     ],
                 )
                 .await?;

@@ -137,8 +137,8 @@ impl Inbox for SqliteInbox {
             self.database
                 .write(move |connection| {
                     let added = connection
-                        .prepare_cached("INSERT INTO nextgen_inbox (event_id, event_type, body, signed_at, received_at_ms, state, due_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?5) ON CONFLICT (event_id) DO NOTHING")?
-                        .execute(params![entry.event_id, entry.event_type, entry.body, entry.signed_at, entry.received_at_ms])?;
+                        .prepare_cached("INSERT INTO nextgen_inbox (event_id, event_type, body, signed_at, received_at_ms, state, due_at_ms, signature) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?5, ?6) ON CONFLICT (event_id) DO NOTHING")?
+                        .execute(params![entry.event_id, entry.event_type, entry.body, entry.signed_at, entry.received_at_ms, entry.signature])?;
                     Ok(if added == 1 { Appended::New } else { Appended::Duplicate })
                 })
                 .await
@@ -157,7 +157,7 @@ impl Inbox for SqliteInbox {
                              WHERE event_id = (SELECT event_id FROM nextgen_inbox
                                                WHERE state IN ('pending', 'running') AND due_at_ms <= ?3
                                                ORDER BY due_at_ms LIMIT 1)
-                             RETURNING event_id, event_type, body, signed_at, received_at_ms, attempts, first_failed_at_ms",
+                             RETURNING event_id, event_type, body, signed_at, received_at_ms, attempts, first_failed_at_ms, signature",
                         )?
                         .query_row(
                             params![token.to_string(), now.saturating_add(millis(lease)), now],
@@ -169,6 +169,7 @@ impl Inbox for SqliteInbox {
                                         body: row.get(2)?,
                                         signed_at: row.get(3)?,
                                         received_at_ms: row.get(4)?,
+                                        signature: row.get(7)?,
                                     },
                                     token,
                                     attempts: row.get(5)?,

@@ -116,7 +116,8 @@ CREATE TABLE IF NOT EXISTS nextgen_inbox (
     first_failed_at_ms INTEGER,
     last_errors TEXT,
     finished_at_ms INTEGER,
-    queued_due_ms INTEGER
+    queued_due_ms INTEGER,
+    signature TEXT
 );
 CREATE INDEX IF NOT EXISTS nextgen_inbox_due ON nextgen_inbox (due_at_ms)
     WHERE state IN ('pending', 'running');
@@ -126,14 +127,20 @@ CREATE INDEX IF NOT EXISTS nextgen_inbox_received ON nextgen_inbox (received_at_
 /// Brings a file written by an earlier version up to [`SCHEMA`].
 fn migrate(connection: &Connection) -> rusqlite::Result<()> {
     // `queued_due_ms`: where a taken delivery stood in the queue, so that recovery puts it back
-    // there. Files from before it recover their deliveries at their received time.
-    let has_queued_due: bool = connection.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('nextgen_inbox') WHERE name = 'queued_due_ms'",
-        [],
-        |row| row.get(0),
-    )?;
-    if !has_queued_due {
-        connection.execute_batch("ALTER TABLE nextgen_inbox ADD COLUMN queued_due_ms INTEGER;")?;
+    // there; files from before it recover their deliveries at their received time.
+    // `signature`: the header an entry was verified with, verified again before a worker
+    // dispatches it; entries from before it have none and become dead letters.
+    for (column, kind) in [("queued_due_ms", "INTEGER"), ("signature", "TEXT")] {
+        let present: bool = connection.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('nextgen_inbox') WHERE name = ?1",
+            [column],
+            |row| row.get(0),
+        )?;
+        if !present {
+            connection.execute_batch(&format!(
+                "ALTER TABLE nextgen_inbox ADD COLUMN {column} {kind};"
+            ))?;
+        }
     }
     Ok(())
 }
