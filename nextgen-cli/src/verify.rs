@@ -1,0 +1,542 @@
+//! `nextgen verify`: verifies a delivery as the endpoint would, and when it does not verify,
+//! finds out why: the answer to "why does my signature not verify?".
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nextgen_events::{SignatureError, SignatureHeader, Verifier, WebhookConfig};
+
+use crate::Failure;
+
+/// Verify a delivery, and say exactly why it does not verify.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The body, byte for byte as received (`-` for standard input).
+    #[arg(long, value_name = "FILE")]
+    body: PathBuf,
+    /// The `NextGen-Signature` header's value, as received.
+    #[arg(long, value_name = "VALUE")]
+    header: String,
+    /// A secret to try; repeat it for several [default: `NEXTGEN_WEBHOOK_SECRET`, split at
+    /// commas].
+    #[arg(long = "secret", value_name = "SECRET")]
+    secrets: Vec<String>,
+    /// How far the timestamp may be from now, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = Verifier::DEFAULT_TOLERANCE.as_secs())]
+    tolerance: u64,
+    /// Verify as if it were this time (seconds since the Unix epoch), e.g. the delivery's
+    /// arrival [default: now].
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    now: Option<u64>,
+}
+
+pub(crate) fn run(args: &Args) -> Result<(), Failure> {
+    let body = read_body(&args.body)?;
+    let secrets = secrets(&args.secrets)?;
+    let now = args.now.unwrap_or_else(unix_now);
+    let diagnosis = diagnose(&body, &args.header, &secrets, args.tolerance, now);
+    for note in &diagnosis.notes {
+        println!("note: {note}");
+    }
+    match diagnosis.verified {
+        Some(verified) => {
+            println!("{}", verified.describe(secrets.len(), now));
+            Ok(())
+        }
+        None => {
+            println!("does not verify:");
+            for reason in &diagnosis.reasons {
+                println!("- {reason}");
+            }
+            Err(Failure::failed(
+                "the delivery does not verify (reasons above)",
+            ))
+        }
+    }
+}
+
+/// What `verify` found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Diagnosis {
+    /// Verified as given (after removing what was copied with the header).
+    pub(crate) verified: Option<Verified>,
+    /// Why it does not verify, most likely first.
+    pub(crate) reasons: Vec<String>,
+    /// Slips that did not stop it verifying.
+    pub(crate) notes: Vec<String>,
+}
+
+/// A delivery that verified.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Verified {
+    /// Which secret signed it, from 0.
+    pub(crate) secret: usize,
+    /// The verified timestamp.
+    pub(crate) timestamp: u64,
+}
+
+impl Verified {
+    fn describe(&self, secrets: usize, now: u64) -> String {
+        let which = if secrets > 1 {
+            format!("secret {} of {secrets}", self.secret + 1)
+        } else {
+            "the secret".to_owned()
+        };
+        format!(
+            "verified: signed with {which} at {} ({})",
+            rfc3339(self.timestamp),
+            age(self.timestamp, now)
+        )
+    }
+}
+
+/// Verifies `body` against `header` with each of `secrets`, and explains a failure.
+pub(crate) fn diagnose(
+    body: &[u8],
+    header: &str,
+    secrets: &[String],
+    tolerance: u64,
+    now: u64,
+) -> Diagnosis {
+    let mut diagnosis = Diagnosis::default();
+    let header = clean_header(header, &mut diagnosis.notes);
+    let parsed = match SignatureHeader::parse(&header) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            diagnosis
+                .reasons
+                .push(format!("the header cannot be read: {error}"));
+            return diagnosis;
+        }
+    };
+    for (index, secret) in secrets.iter().enumerate() {
+        let verifier = Verifier::new(secret.as_str())
+            .with_tolerance(Duration::from_secs(tolerance))
+            .with_clock(move || now);
+        match verifier.verify_parsed(body, &parsed, now) {
+            Ok(timestamp) => {
+                diagnosis.verified = Some(Verified {
+                    secret: index,
+                    timestamp,
+                });
+                return diagnosis;
+            }
+            Err(SignatureError::TimestampOutsideTolerance { timestamp, .. }) => {
+                let beyond = now.abs_diff(timestamp).saturating_sub(tolerance);
+                diagnosis.reasons.push(format!(
+                    "{} signed it, but its timestamp {} is {}, {beyond} s beyond the tolerance of {tolerance} s: a replayed delivery, a clock that is off (this machine's or the sender's), or a delivery verified long after it arrived (verify at its arrival time with --now, as the inbox does)",
+                    which(index, secrets.len()),
+                    rfc3339(timestamp),
+                    age(timestamp, now),
+                ));
+                return diagnosis;
+            }
+            Err(_) => {}
+        }
+    }
+    explain_mismatch(body, &parsed, secrets, &mut diagnosis.reasons);
+    diagnosis
+}
+
+/// The header's value without what is often copied along with it: surrounding whitespace,
+/// the header's name, quotes.
+fn clean_header(header: &str, notes: &mut Vec<String>) -> String {
+    let mut value = header.trim();
+    let name = "nextgen-signature:";
+    if value.len() >= name.len() && value[..name.len()].eq_ignore_ascii_case(name) {
+        value = value[name.len()..].trim();
+        notes.push("the header was given with its name `NextGen-Signature:`; only its value is signed, so the name was left out".to_owned());
+    }
+    for quote in ['"', '\''] {
+        if value.len() >= 2 && value.starts_with(quote) && value.ends_with(quote) {
+            value = value[1..value.len() - 1].trim();
+            notes.push(format!(
+                "the header was copied with its quotes ({quote}...{quote}); they are not part of it, so they were left out (in code, pass the header's value without them)"
+            ));
+        }
+    }
+    value.to_owned()
+}
+
+/// Why no secret signed `body`: tries the slips that break signatures most often.
+fn explain_mismatch(
+    body: &[u8],
+    header: &SignatureHeader<'_>,
+    secrets: &[String],
+    reasons: &mut Vec<String>,
+) {
+    let count = secrets.len();
+    for (index, secret) in secrets.iter().enumerate() {
+        let trimmed = secret.trim();
+        if trimmed != secret && signs(body, trimmed, header) {
+            reasons.push(format!(
+                "{} has whitespace around it: without it, it signed this body; every byte of a secret is part of the key, so remove the whitespace where the secret is configured",
+                which(index, count)
+            ));
+            return;
+        }
+    }
+    let variants = body_variants(body);
+    for (variant, what) in &variants {
+        for (index, secret) in secrets.iter().enumerate() {
+            if signs(variant, secret, header) || signs(variant, secret.trim(), header) {
+                reasons.push(format!(
+                    "{what}: that way {} signed it. Verify the raw request body exactly as received, before any JSON parsing or re-serializing",
+                    which(index, count)
+                ));
+                return;
+            }
+        }
+    }
+    let tried = if variants.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (also tried: {})",
+            variants
+                .iter()
+                .map(|(_, what)| *what)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
+    reasons.push(format!(
+        "none of the {count} secret{} signed this body{tried}: check that the secret is this endpoint's (every endpoint has its own, and test mode's differ from live mode's), and that the body file holds the raw request body",
+        if count == 1 { "" } else { "s" }
+    ));
+}
+
+/// The body as it may have been before a tool changed it, with what the change was.
+fn body_variants(body: &[u8]) -> Vec<(Vec<u8>, &'static str)> {
+    let mut variants = Vec::new();
+    let trimmed = body.trim_ascii_end();
+    if trimmed.len() < body.len() {
+        variants.push((
+            trimmed.to_vec(),
+            "the file ends with whitespace or a newline the sender did not sign (an editor, `echo` or a shell heredoc added it)",
+        ));
+    }
+    if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+        let compact = compact_in_order(body);
+        if compact != trimmed && compact != body {
+            variants.push((
+                compact,
+                "the body was re-serialized with other spacing (pretty-printed, say): it verifies compacted with its keys in their order",
+            ));
+        }
+        let sorted = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|value| serde_json::to_vec(&value).ok());
+        if let Some(sorted) = sorted
+            && sorted != body
+            && !variants.iter().any(|(variant, _)| *variant == sorted)
+        {
+            variants.push((
+                sorted,
+                "the body was re-serialized with its keys sorted (a parsed and re-written JSON object): it verifies compacted with sorted keys",
+            ));
+        }
+    }
+    variants
+}
+
+/// `body` (valid JSON) without the whitespace between its tokens; keys stay in their order.
+fn compact_in_order(body: &[u8]) -> Vec<u8> {
+    let mut compact = Vec::with_capacity(body.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in body {
+        if in_string {
+            compact.push(byte);
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
+            in_string = byte == b'"';
+            compact.push(byte);
+        }
+    }
+    compact
+}
+
+/// Whether `secret` signed `body` at the header's timestamp, whatever the time now.
+fn signs(body: &[u8], secret: &str, header: &SignatureHeader<'_>) -> bool {
+    let expected = nextgen_events::sign(body, secret, header.timestamp());
+    SignatureHeader::parse(&expected).is_ok_and(|expected| {
+        expected
+            .signatures()
+            .iter()
+            .any(|signature| header.signatures().contains(signature))
+    })
+}
+
+fn which(index: usize, count: usize) -> String {
+    if count > 1 {
+        format!("secret {} of {count}", index + 1)
+    } else {
+        "the secret".to_owned()
+    }
+}
+
+fn rfc3339(timestamp: u64) -> String {
+    i64::try_from(timestamp)
+        .ok()
+        .and_then(|seconds| jiff::Timestamp::from_second(seconds).ok())
+        .map_or_else(|| format!("Unix time {timestamp}"), |at| at.to_string())
+}
+
+fn age(timestamp: u64, now: u64) -> String {
+    match timestamp.cmp(&now) {
+        std::cmp::Ordering::Less => format!("{} s ago", now - timestamp),
+        std::cmp::Ordering::Equal => "now".to_owned(),
+        std::cmp::Ordering::Greater => format!("{} s in the future", timestamp - now),
+    }
+}
+
+/// The body file's bytes; `-` reads standard input.
+pub(crate) fn read_body(path: &Path) -> Result<Vec<u8>, Failure> {
+    let read = if path == Path::new("-") {
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut body).map(|_| body)
+    } else {
+        std::fs::read(path)
+    };
+    read.map_err(|error| {
+        Failure::usage(format!(
+            "cannot read the body `{}`: {error}",
+            path.display()
+        ))
+    })
+}
+
+/// The secrets given, else those of `NEXTGEN_WEBHOOK_SECRET` (split at commas, kept as they
+/// are so that whitespace around one can be reported).
+pub(crate) fn secrets(given: &[String]) -> Result<Vec<String>, Failure> {
+    let secrets: Vec<String> = if given.is_empty() {
+        std::env::var(WebhookConfig::SECRET_ENV)
+            .unwrap_or_default()
+            .split(',')
+            .filter(|secret| !secret.trim().is_empty())
+            .map(str::to_owned)
+            .collect()
+    } else {
+        given.to_vec()
+    };
+    if secrets.is_empty() || secrets.iter().all(|secret| secret.trim().is_empty()) {
+        return Err(Failure::usage(format!(
+            "no secret: pass --secret whsec_... (repeat it for several), or set {}",
+            WebhookConfig::SECRET_ENV
+        )));
+    }
+    Ok(secrets)
+}
+
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const NOW: u64 = 1_713_745_500;
+    const SIGNED_AT: u64 = 1_713_745_200;
+    const BODY: &[u8] =
+        br#"{"id":"evt_1","type":"charge.succeeded","data":{"object":{"b":1,"a":"x y"}}}"#;
+
+    fn header(secret: &str) -> String {
+        nextgen_events::sign(BODY, secret, SIGNED_AT)
+    }
+
+    fn secrets(list: &[&str]) -> Vec<String> {
+        list.iter().map(|secret| (*secret).to_owned()).collect()
+    }
+
+    fn reasons(diagnosis: &Diagnosis) -> String {
+        assert!(diagnosis.verified.is_none(), "{diagnosis:?}");
+        diagnosis.reasons.join("\n")
+    }
+
+    #[test]
+    fn a_genuine_delivery_verifies_and_names_the_secret_of_several() {
+        let diagnosis = diagnose(
+            BODY,
+            &header("whsec_new"),
+            &secrets(&["whsec_old", "whsec_new"]),
+            300,
+            NOW,
+        );
+        assert_eq!(
+            diagnosis.verified,
+            Some(Verified {
+                secret: 1,
+                timestamp: SIGNED_AT
+            })
+        );
+        let line = diagnosis.verified.unwrap().describe(2, NOW);
+        assert!(line.contains("secret 2 of 2"), "{line}");
+        assert!(line.contains("2024-04-22T00:20:00Z"), "{line}");
+        assert!(line.contains("300 s ago"), "{line}");
+    }
+
+    #[test]
+    fn a_wrong_secret_says_none_signed_it() {
+        let text = reasons(&diagnose(
+            BODY,
+            &header("whsec_other"),
+            &secrets(&["whsec_a", "whsec_b"]),
+            300,
+            NOW,
+        ));
+        assert!(
+            text.contains("none of the 2 secrets signed this body"),
+            "{text}"
+        );
+        assert!(text.contains("this endpoint's"), "{text}");
+    }
+
+    #[test]
+    fn a_stale_timestamp_says_by_how_much() {
+        let text = reasons(&diagnose(
+            BODY,
+            &header("whsec_a"),
+            &secrets(&["whsec_a"]),
+            60,
+            NOW,
+        ));
+        assert!(text.contains("the secret signed it"), "{text}");
+        assert!(
+            text.contains("300 s ago, 240 s beyond the tolerance of 60 s"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_future_timestamp_says_so() {
+        let early = NOW - 1_000;
+        let text = reasons(&diagnose(
+            BODY,
+            &header("whsec_a"),
+            &secrets(&["whsec_a"]),
+            300,
+            early,
+        ));
+        assert!(text.contains("700 s in the future, 400 s beyond"), "{text}");
+    }
+
+    #[test]
+    fn a_pretty_printed_body_verifies_compacted_in_order() {
+        let value: serde_json::Value = serde_json::from_slice(BODY).unwrap();
+        let pretty = serde_json::to_vec_pretty(&value).unwrap();
+        // Pretty-printing a parsed Value sorts the keys too; spacing alone keeps their order.
+        let spaced = String::from_utf8(BODY.to_vec())
+            .unwrap()
+            .replace(',', ", ")
+            .replace(":{", ": {");
+        let text = reasons(&diagnose(
+            spaced.as_bytes(),
+            &header("whsec_a"),
+            &secrets(&["whsec_a"]),
+            300,
+            NOW,
+        ));
+        assert!(
+            text.contains("compacted with its keys in their order"),
+            "{text}"
+        );
+        assert!(!text.contains("\"x y\""), "no body in the reasons: {text}");
+        let text = reasons(&diagnose(
+            &pretty,
+            &nextgen_events::sign(&serde_json::to_vec(&value).unwrap(), "whsec_a", SIGNED_AT),
+            &secrets(&["whsec_a"]),
+            300,
+            NOW,
+        ));
+        assert!(
+            text.contains("keys in their order") || text.contains("sorted keys"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_body_re_written_with_sorted_keys_says_so() {
+        let sorted_body =
+            br#"{"data":{"object":{"a":"x y","b":1}},"id":"evt_1","type":"charge.succeeded"}"#;
+        let signed_sorted = nextgen_events::sign(sorted_body, "whsec_a", SIGNED_AT);
+        // The file holds the original order; the sender signed the sorted form.
+        let text = reasons(&diagnose(
+            BODY,
+            &signed_sorted,
+            &secrets(&["whsec_a"]),
+            300,
+            NOW,
+        ));
+        assert!(text.contains("keys sorted"), "{text}");
+    }
+
+    #[test]
+    fn a_trailing_newline_in_the_file_says_so() {
+        let mut body = BODY.to_vec();
+        body.push(b'\n');
+        let text = reasons(&diagnose(
+            &body,
+            &header("whsec_a"),
+            &secrets(&["whsec_a"]),
+            300,
+            NOW,
+        ));
+        assert!(text.contains("ends with whitespace or a newline"), "{text}");
+    }
+
+    #[test]
+    fn a_secret_with_whitespace_around_it_says_so() {
+        let text = reasons(&diagnose(
+            BODY,
+            &header("whsec_a"),
+            &secrets(&["whsec_b", " whsec_a\n"]),
+            300,
+            NOW,
+        ));
+        assert!(
+            text.contains("secret 2 of 2 has whitespace around it"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_header_copied_with_quotes_or_its_name_still_verifies_with_a_note() {
+        for copied in [
+            format!("\"{}\"", header("whsec_a")),
+            format!("'{}'", header("whsec_a")),
+            format!("NextGen-Signature: {}", header("whsec_a")),
+        ] {
+            let diagnosis = diagnose(BODY, &copied, &secrets(&["whsec_a"]), 300, NOW);
+            assert!(diagnosis.verified.is_some(), "{copied}: {diagnosis:?}");
+            assert_eq!(diagnosis.notes.len(), 1, "{diagnosis:?}");
+        }
+    }
+
+    #[test]
+    fn an_unreadable_header_says_what_is_wrong() {
+        let text = reasons(&diagnose(
+            BODY,
+            "t=abc,v1=zz",
+            &secrets(&["whsec_a"]),
+            300,
+            NOW,
+        ));
+        assert!(text.contains("cannot be read"), "{text}");
+    }
+
+    #[test]
+    fn compacting_keeps_strings_intact() {
+        let body = br#"{ "a" : "x \" y" ,  "b" : [ 1 , 2 ] }"#;
+        assert_eq!(compact_in_order(body), br#"{"a":"x \" y","b":[1,2]}"#);
+    }
+}

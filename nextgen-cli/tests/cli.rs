@@ -1,0 +1,114 @@
+//! The `nextgen` binary as a user runs it: `sign`, then `verify`, with their exit statuses.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+
+fn nextgen(args: &[&str], secret_env: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nextgen"));
+    command.args(args).env_remove("NEXTGEN_WEBHOOK_SECRET");
+    if let Some(secret) = secret_env {
+        command.env("NEXTGEN_WEBHOOK_SECRET", secret);
+    }
+    command.output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn body_file(body: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "nextgen-cli-{}-{}.json",
+        std::process::id(),
+        body.len()
+    ));
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+#[test]
+fn sign_then_verify_round_trips_and_a_wrong_secret_exits_1_with_the_reason() {
+    let body = body_file(r#"{"id":"evt_cli","type":"charge.succeeded"}"#);
+    let body = body.to_str().unwrap();
+    let signed = nextgen(
+        &[
+            "sign",
+            "--body",
+            body,
+            "--secret",
+            "whsec_cli",
+            "--timestamp",
+            "1713745200",
+        ],
+        None,
+    );
+    assert!(signed.status.success(), "{}", text(&signed));
+    let header = String::from_utf8(signed.stdout).unwrap().trim().to_owned();
+    assert!(header.starts_with("t=1713745200,v1="), "{header}");
+
+    let verified = nextgen(
+        &[
+            "verify",
+            "--body",
+            body,
+            "--header",
+            &header,
+            "--now",
+            "1713745260",
+        ],
+        Some("whsec_old,whsec_cli"),
+    );
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+    assert!(
+        text(&verified).contains("secret 2 of 2"),
+        "{}",
+        text(&verified)
+    );
+
+    let wrong = nextgen(
+        &[
+            "verify",
+            "--body",
+            body,
+            "--header",
+            &header,
+            "--now",
+            "1713745260",
+            "--secret",
+            "whsec_other",
+        ],
+        None,
+    );
+    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+    assert!(
+        text(&wrong).contains("none of the 1 secret signed this body"),
+        "{}",
+        text(&wrong)
+    );
+}
+
+#[test]
+fn no_secret_is_a_usage_error() {
+    let body = body_file("{}");
+    let output = nextgen(
+        &[
+            "verify",
+            "--body",
+            body.to_str().unwrap(),
+            "--header",
+            "t=1,v1=00",
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("NEXTGEN_WEBHOOK_SECRET"),
+        "{}",
+        text(&output)
+    );
+}
