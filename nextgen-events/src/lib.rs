@@ -38,6 +38,9 @@ mod signature;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
+// Signed sample deliveries for tests (cargo feature `testing`): not in production builds.
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod throttle;
 
