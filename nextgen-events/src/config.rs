@@ -41,7 +41,7 @@ pub struct WebhookConfig {
     body_limit: usize,
     body_timeout: Duration,
     // Shared by every clone, so all of a server's workers see the same claims and markers.
-    store: Option<Arc<dyn IdempotencyStore>>,
+    store: StoreChoice,
     lease: Duration,
     locks: Arc<EventLocks>,
     object_locks: Arc<EventLocks>,
@@ -57,6 +57,22 @@ pub struct WebhookConfig {
 pub(crate) const DEFAULT_INBOX_WORKERS: usize = 2;
 
 pub(crate) const DEFAULT_INBOX_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest duration a setting may have: far beyond any sensible lease or timeout, and
+/// short enough that every clock (`Instant`, milliseconds in an `i64`) can add it.
+const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+
+/// Which idempotency store the builder was told to use; resolved against the inbox when the
+/// configuration is used, so the order of the builder calls does not matter.
+#[derive(Clone)]
+enum StoreChoice {
+    /// Nothing said: a memory store, or the inbox's own store in inbox mode.
+    Default(Arc<dyn IdempotencyStore>),
+    /// `with_idempotency_store`.
+    Chosen(Arc<dyn IdempotencyStore>),
+    /// `without_idempotency`.
+    Off,
+}
 
 /// Why a [`WebhookConfig`] could not be built from the environment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,6 +100,38 @@ pub enum ConfigError {
         /// The variable's name.
         variable: &'static str,
     },
+    /// Inbox mode with redelivery detection turned off: deliveries would be acknowledged
+    /// and no worker could run them once each.
+    #[error(
+        "an inbox needs redelivery detection, but `without_idempotency()` turned it off: remove `without_idempotency()` (the inbox keeps its handlers' done markers in its own store)"
+    )]
+    InboxWithoutRedeliveryDetection,
+    /// Inbox mode with another idempotency store named too.
+    #[error(
+        "an inbox keeps its handlers' claims and done markers in its own store, but `with_idempotency_store(..)` names another: remove `with_idempotency_store(..)`, or drop the inbox for inline mode with that store"
+    )]
+    InboxWithOtherStore,
+    /// A duration that must not be zero is.
+    #[error(
+        "`{setting}` is zero: give it a positive duration (see its documentation for the default)"
+    )]
+    ZeroDuration {
+        /// The builder method.
+        setting: &'static str,
+    },
+    /// A duration too long for the clocks that must add it.
+    #[error(
+        "`{setting}` is {seconds} s, longer than the 10 years a clock can safely add: give it a duration in seconds to hours (see its documentation for the default)"
+    )]
+    DurationTooLong {
+        /// The builder method.
+        setting: &'static str,
+        /// The duration given, in whole seconds.
+        seconds: u64,
+    },
+    /// The inbox's workers could not start (another process's workers hold a SQLite inbox).
+    #[error("the inbox's workers cannot start: {0}")]
+    Workers(StoreError),
 }
 
 impl WebhookConfig {
@@ -105,7 +153,7 @@ impl WebhookConfig {
             verifier: Verifier::new(secret),
             body_limit: DEFAULT_BODY_LIMIT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
-            store: Some(Arc::new(MemoryStore::default())),
+            store: StoreChoice::Default(Arc::new(MemoryStore::default())),
             lease: DEFAULT_LEASE,
             locks: Arc::default(),
             object_locks: Arc::default(),
@@ -175,14 +223,20 @@ impl WebhookConfig {
 
     /// Where handled events are remembered, so a redelivered event id does not run its
     /// successful handlers again. The default is a [`MemoryStore`] (72 h, 100,000 entries).
+    ///
+    /// In inbox mode the handlers' markers live in the inbox's own store: naming another one
+    /// as well is refused when the route is mounted ([`ConfigError::InboxWithOtherStore`]).
     pub fn with_idempotency_store(mut self, store: impl IdempotencyStore) -> Self {
-        self.store = Some(Arc::new(store));
+        self.store = StoreChoice::Chosen(Arc::new(store));
         self
     }
 
     /// Turns redelivery detection off: every delivery runs every matching handler.
+    ///
+    /// Refused with an inbox ([`ConfigError::InboxWithoutRedeliveryDetection`]), whichever
+    /// is set first: the inbox needs it to run each handler once across retries.
     pub fn without_idempotency(mut self) -> Self {
-        self.store = None;
+        self.store = StoreChoice::Off;
         self
     }
 
@@ -212,9 +266,7 @@ impl WebhookConfig {
     /// # let _ = config; }
     /// ```
     pub fn with_inbox(mut self, inbox: impl Inbox) -> Self {
-        let inbox: Arc<dyn Inbox> = Arc::new(inbox);
-        self.store = Some(inbox.idempotency_store());
-        self.inbox = Some(Arc::new(InboxMode::new(inbox)));
+        self.inbox = Some(Arc::new(InboxMode::new(Arc::new(inbox))));
         self
     }
 
@@ -266,8 +318,11 @@ impl WebhookConfig {
     /// Before any worker takes a delivery, the first one recovers what an earlier run of the
     /// process left running. On a SQLite inbox the workers first take the exclusive lock beside
     /// the file ([`SqliteInbox`](crate::sqlite::SqliteInbox)): it fails with
-    /// [`StoreError::Locked`], naming the holder, while another process's workers run on it.
-    pub fn start_inbox_workers(&self) -> Result<(), StoreError> {
+    /// [`ConfigError::Workers`] holding [`StoreError::Locked`], naming the holder, while
+    /// another process's workers run on it. It [`check`](Self::check)s the configuration
+    /// first.
+    pub fn start_inbox_workers(&self) -> Result<(), ConfigError> {
+        self.check()?;
         let (Some(mode), Some(claims)) = (&self.inbox, self.claims()) else {
             return Ok(());
         };
@@ -280,11 +335,52 @@ impl WebhookConfig {
             verifier: self.verifier.clone(),
             data: self.data.clone(),
         })
+        .map_err(ConfigError::Workers)
     }
 
     /// The idempotency store, unless turned off.
     pub fn idempotency_store(&self) -> Option<&dyn IdempotencyStore> {
-        self.store.as_deref()
+        self.resolved_store().map(|store| &**store)
+    }
+
+    /// The store in use: the inbox's in inbox mode, else the chosen or default one.
+    fn resolved_store(&self) -> Option<&Arc<dyn IdempotencyStore>> {
+        match (&self.inbox, &self.store) {
+            (Some(mode), _) => Some(&mode.store),
+            (None, StoreChoice::Default(store) | StoreChoice::Chosen(store)) => Some(store),
+            (None, StoreChoice::Off) => None,
+        }
+    }
+
+    /// Refuses settings that contradict each other or that a clock cannot hold, before the
+    /// first delivery; mounting the route calls it (and panics with the error).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.inbox.is_some() {
+            match self.store {
+                StoreChoice::Off => return Err(ConfigError::InboxWithoutRedeliveryDetection),
+                StoreChoice::Chosen(_) => return Err(ConfigError::InboxWithOtherStore),
+                StoreChoice::Default(_) => {}
+            }
+        }
+        let durations = [
+            ("with_lease", self.lease, false),
+            ("with_body_timeout", self.body_timeout, false),
+            ("with_tolerance", self.verifier.tolerance(), true),
+            ("with_inbox_poll", self.poll, false),
+            ("with_inbox_stop_timeout", self.stop_timeout, true),
+        ];
+        for (setting, duration, zero_allowed) in durations {
+            if !zero_allowed && duration.is_zero() {
+                return Err(ConfigError::ZeroDuration { setting });
+            }
+            if duration > MAX_DURATION {
+                return Err(ConfigError::DurationTooLong {
+                    setting,
+                    seconds: duration.as_secs(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The claim lease.
@@ -294,7 +390,7 @@ impl WebhookConfig {
 
     /// What dispatch claims handlers with, unless redelivery detection is off.
     pub(crate) fn claims(&self) -> Option<Claims> {
-        self.store.as_ref().map(|store| Claims {
+        self.resolved_store().map(|store| Claims {
             store: Arc::clone(store),
             lease: self.lease,
             locks: Arc::clone(&self.locks),
@@ -330,7 +426,7 @@ impl fmt::Debug for WebhookConfig {
             .field("tolerance", &self.verifier.tolerance())
             .field("body_limit", &self.body_limit)
             .field("body_timeout", &self.body_timeout)
-            .field("idempotency", &self.store.is_some())
+            .field("idempotency", &self.resolved_store().is_some())
             .field("lease", &self.lease)
             .field("inbox", &self.inbox)
             .finish()

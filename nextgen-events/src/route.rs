@@ -32,7 +32,7 @@ pub(crate) fn mount(path: &str, config: &WebhookConfig) {
     if let Err(duplicate) = Registry::global().check_names() {
         panic!("cannot mount the webhook route at `{path}`: {duplicate}");
     }
-    if let Err(error) = config.start_inbox_workers() {
+    if let Err(error) = config.check().and_then(|()| config.start_inbox_workers()) {
         panic!("cannot mount the webhook route at `{path}`: {error}");
     }
     // Once per process, though an actix app mounts the route once per worker.

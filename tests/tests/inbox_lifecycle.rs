@@ -10,11 +10,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use nextgen_events::WebhookConfig;
 use nextgen_events::idempotency::{Claim, OwnerToken, StoreError};
 use nextgen_events::inbox::{Inbox, InboxEntry, InboxState};
 use nextgen_events::prelude::*;
 use nextgen_events::sqlite::SqliteInbox;
+use nextgen_events::{ConfigError, WebhookConfig};
 use nextgen_tests::services::TempFile;
 
 const HANDLER: &str = "lifecycle.record";
@@ -333,7 +333,10 @@ fn a_second_set_of_workers_on_one_sqlite_inbox_is_refused_naming_the_holder() {
     let second = config(SqliteInbox::open(&file.0).unwrap(), 2);
     let refused = second.start_inbox_workers().unwrap_err();
     let message = refused.to_string();
-    assert!(matches!(refused, StoreError::Locked { .. }), "{message}");
+    assert!(
+        matches!(refused, ConfigError::Workers(StoreError::Locked { .. })),
+        "{message}"
+    );
     assert!(message.contains(&file.0.display().to_string()), "{message}");
     assert!(
         message.contains(&format!("process {}", std::process::id())),

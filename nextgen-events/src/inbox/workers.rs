@@ -21,6 +21,8 @@ use crate::signature::Verifier;
 /// The workers start on the first mount and stop when the last clone is dropped.
 pub(crate) struct InboxMode {
     pub(crate) inbox: Arc<dyn Inbox>,
+    /// The inbox's idempotency store, where its handlers' claims and markers live.
+    pub(crate) store: Arc<dyn crate::idempotency::IdempotencyStore>,
     wake: Arc<Notify>,
     workers: Mutex<Option<Workers>>,
 }
@@ -41,6 +43,7 @@ pub(crate) struct WorkerSettings {
 impl InboxMode {
     pub(crate) fn new(inbox: Arc<dyn Inbox>) -> Self {
         InboxMode {
+            store: inbox.idempotency_store(),
             inbox,
             wake: Arc::new(Notify::new()),
             workers: Mutex::new(None),
