@@ -1,5 +1,6 @@
-//! The README's quickstart is `examples/quickstart.rs` as it stands (which `cargo test` builds),
-//! and its dependency list names every crate the code uses.
+//! The README's quickstarts are `examples/quickstart.rs` (actix-web) and
+//! `examples/quickstart_axum.rs` as they stand (which `cargo test` builds), and each one's
+//! dependency list names every crate its code uses.
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,39 +24,59 @@ fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap()
 }
 
+/// The two quickstarts: the README's heading, and the example file.
+const QUICKSTARTS: [(&str, &str, &str); 2] = [
+    (
+        "## Quickstart: actix-web",
+        "examples/quickstart.rs",
+        include_str!("../examples/quickstart.rs"),
+    ),
+    (
+        "## Quickstart: axum",
+        "examples/quickstart_axum.rs",
+        include_str!("../examples/quickstart_axum.rs"),
+    ),
+];
+
 #[test]
-fn the_readme_quickstart_is_the_example_file() {
+fn the_readme_quickstarts_are_the_example_files() {
     let readme = readme();
-    let shown = block(&readme, "## Quickstart", "rust");
-    let file = include_str!("../examples/quickstart.rs");
-    assert!(
-        shown == file,
-        "the README's quickstart differs from examples/quickstart.rs: copy the file into the README's block"
-    );
+    for (heading, path, file) in QUICKSTARTS {
+        let shown = block(&readme, heading, "rust");
+        assert!(
+            shown == file,
+            "the README's `{heading}` differs from {path}: copy the file into the README's block"
+        );
+    }
 }
 
 #[test]
-fn the_quickstart_lists_every_crate_it_uses() {
+fn each_quickstart_lists_every_crate_it_uses() {
     let readme = readme();
-    let listed: BTreeSet<String> = block(&readme, "## Quickstart", "toml")
-        .lines()
-        .filter_map(|line| {
-            line.split_once('=')
-                .map(|(name, _)| name.trim().replace('-', "_"))
-        })
-        .collect();
-    let code = include_str!("../examples/quickstart.rs");
-    // Crate names used as the first segment of a path: `use x::`, `x::` in expressions,
-    // and `#[x::...]` attributes.
-    let used: BTreeSet<String> = code
-        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
-        .filter_map(|word| word.split_once("::").map(|(first, _)| first.to_owned()))
-        .filter(|first| !first.is_empty() && first.chars().all(|c| c.is_lowercase() || c == '_'))
-        .filter(|first| !["std", "core", "crate", "self", "super", "web"].contains(&first.as_str()))
-        .collect();
-    let missing: Vec<_> = used.difference(&listed).collect();
-    assert!(
-        missing.is_empty(),
-        "the quickstart uses {missing:?}, not in its [dependencies]: {listed:?}"
-    );
+    for (heading, path, code) in QUICKSTARTS {
+        let listed: BTreeSet<String> = block(&readme, heading, "toml")
+            .lines()
+            .filter_map(|line| {
+                line.split_once('=')
+                    .map(|(name, _)| name.trim().replace('-', "_"))
+            })
+            .collect();
+        // Crate names used as the first segment of a path: `use x::`, `x::` in expressions,
+        // and `#[x::...]` attributes.
+        let used: BTreeSet<String> = code
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+            .filter_map(|word| word.split_once("::").map(|(first, _)| first.to_owned()))
+            .filter(|first| {
+                !first.is_empty() && first.chars().all(|c| c.is_lowercase() || c == '_')
+            })
+            .filter(|first| {
+                !["std", "core", "crate", "self", "super", "web"].contains(&first.as_str())
+            })
+            .collect();
+        let missing: Vec<_> = used.difference(&listed).collect();
+        assert!(
+            missing.is_empty(),
+            "{path} uses {missing:?}, not in its [dependencies]: {listed:?}"
+        );
+    }
 }

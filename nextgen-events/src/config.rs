@@ -317,7 +317,7 @@ impl WebhookConfig {
     ///
     /// Before any worker takes a delivery, the first one recovers what an earlier run of the
     /// process left running. On a SQLite inbox the workers first take the exclusive lock beside
-    /// the file ([`SqliteInbox`](crate::sqlite::SqliteInbox)): it fails with
+    /// the file (`SqliteInbox`, feature `sqlite`): it fails with
     /// [`ConfigError::Workers`] holding [`StoreError::Locked`], naming the holder, while
     /// another process's workers run on it. It [`check`](Self::check)s the configuration
     /// first.

@@ -454,7 +454,7 @@ fn finish(event_id: String, event_type: String, outcomes: Vec<HandlerOutcome>) -
 /// [`dispatch_with`] uses the configuration's idempotency store and runs detached.
 ///
 /// `body` must already be verified (see [`verify`](crate::verify)); the
-/// [`actix`](crate::actix) integration, [`receive`](crate::receive) and
+/// `actix` integration, [`receive`](crate::receive) and
 /// [`VerifiedDelivery`](crate::VerifiedDelivery) do both steps.
 pub async fn dispatch(body: &[u8], context: &Context<'_>) -> Result<DispatchReport, EnvelopeError> {
     let (prepared, span) = prepare(body, Registry::global(), context)?;

@@ -1,5 +1,4 @@
-//! Receive NextGen payment webhooks: verified, typed, compile-time checked handlers.
-
+#![doc = include_str!("../docs/index.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unreachable_pub)]
 // Without an HTTP integration nothing mounts the route, so its shared half and the inbox's
@@ -19,6 +18,7 @@ mod delivery;
 mod dispatch;
 mod envelope;
 mod error;
+pub mod guide;
 mod handler;
 pub mod idempotency;
 pub mod inbox;
