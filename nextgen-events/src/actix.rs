@@ -39,6 +39,8 @@ use crate::signature;
 /// When two handlers linked into the binary share a name (see
 /// [`Registry::check_names`](crate::Registry::check_names)): they would share their
 /// idempotency records, so the app stops at start-up with a message naming both and the fix.
+/// Likewise when a secret is empty or only whitespace (see
+/// [`WebhookConfig::check`], which you can call first to handle the error yourself).
 ///
 /// ```
 /// use actix_web::App;

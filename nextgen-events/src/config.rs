@@ -73,6 +73,14 @@ pub enum ConfigError {
         /// The variable's name.
         variable: &'static str,
     },
+    /// A configured secret is empty or only whitespace (see [`WebhookConfig::check`]).
+    #[error(
+        "secret {position} of the webhook configuration is empty or only whitespace, so anyone could sign with it: set it to the endpoint's signing secret (`whsec_...`) from the NextGen dashboard, e.g. in `NEXTGEN_WEBHOOK_SECRET`"
+    )]
+    BlankSecret {
+        /// The secret's position, counting from 1 (`new`'s first, then each `with_secret`).
+        position: usize,
+    },
     /// The variable is not valid UTF-8.
     #[error("the environment variable `{variable}` is not valid UTF-8")]
     NotUnicode {
@@ -292,6 +300,28 @@ impl WebhookConfig {
     /// The body limit in bytes.
     pub fn body_limit(&self) -> usize {
         self.body_limit
+    }
+
+    /// Refuses what this configuration cannot safely verify with: an empty or
+    /// whitespace-only secret ([`ConfigError::BlankSecret`]). Mounting the route checks this
+    /// (and stops the app at start-up); call it first to handle the error yourself. A
+    /// configuration that skipped it still verifies nothing with a blank secret: such
+    /// deliveries are answered 500 `secret_blank`.
+    ///
+    /// ```
+    /// use nextgen_events::{ConfigError, WebhookConfig};
+    ///
+    /// assert!(WebhookConfig::new("whsec_current").check().is_ok());
+    /// let blank = WebhookConfig::new("whsec_current").with_secret("");
+    /// assert_eq!(blank.check(), Err(ConfigError::BlankSecret { position: 2 }));
+    /// ```
+    pub fn check(&self) -> Result<(), ConfigError> {
+        match self.verifier.secrets().iter().position(Secret::is_blank) {
+            Some(index) => Err(ConfigError::BlankSecret {
+                position: index + 1,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// How many secrets are accepted.

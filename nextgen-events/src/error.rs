@@ -72,6 +72,8 @@ impl WebhookError {
     /// The HTTP status this failure is answered with.
     pub fn status(&self) -> u16 {
         match self {
+            // Our configuration's fault, not the sender's: kept and retried once it is fixed.
+            WebhookError::Signature(SignatureError::BlankSecret { .. }) => 500,
             WebhookError::Signature(_) | WebhookError::BodyUnreadable(_) => 400,
             WebhookError::Envelope(EnvelopeError::PayloadMismatch { .. }) => 500,
             WebhookError::Envelope(_) => 400,
@@ -125,6 +127,10 @@ impl WebhookError {
             WebhookError::Signature(SignatureError::NoMatch { .. }) => {
                 "no signature in the `NextGen-Signature` header matches this endpoint's secret"
                     .to_owned()
+            }
+            // Whoever sent it must not learn that the key is guessable; the log says so.
+            WebhookError::Signature(SignatureError::BlankSecret { .. }) => {
+                "this endpoint's signing secret is not configured".to_owned()
             }
             other => other.to_string(),
         }

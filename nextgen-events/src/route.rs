@@ -26,8 +26,12 @@ pub(crate) const RECEIVED: &str = r#"{"received":true}"#;
 ///
 /// # Panics
 ///
-/// When two handlers share a name (see [`Registry::check_names`]).
+/// When two handlers share a name (see [`Registry::check_names`]), or a secret is blank (see
+/// [`WebhookConfig::check`]): at start-up, before any delivery.
 pub(crate) fn mount(path: &str, config: &WebhookConfig) {
+    if let Err(error) = config.check() {
+        panic!("cannot mount the webhook route at `{path}`: {error}");
+    }
     if let Err(duplicate) = Registry::global().check_names() {
         panic!("cannot mount the webhook route at `{path}`: {duplicate}");
     }

@@ -1,0 +1,112 @@
+//! Issue 20's hardening, end to end: blank secrets refused.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+
+use actix_web::web;
+use nextgen_events::prelude::*;
+use nextgen_events::{ConfigError, Verifier, WebhookConfig, sign};
+use support::{SECRET, delivery, now, post};
+
+#[nextgen_event("charge.succeeded")]
+async fn on_charge(_charge: Charge) {}
+
+/// A route of one's own: the extractor takes the config from the app data, no mount involved.
+async fn own_route(
+    event: nextgen_events::actix::VerifiedEvent,
+) -> Result<actix_web::HttpResponse, nextgen_events::WebhookError> {
+    let _ = event;
+    Ok(nextgen_events::actix::received())
+}
+
+fn own_route_server(config: WebhookConfig) -> (String, actix_web::dev::ServerHandle) {
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(web::Data::new(config.clone()))
+            .route("/own", web::post().to(own_route))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let url = format!("http://{}/own", server.addrs()[0]);
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    (url, handle)
+}
+
+#[actix_rt::test]
+async fn blank_secrets_verify_nothing_over_http() {
+    for (name, config) in [
+        ("empty", WebhookConfig::new("")),
+        ("spaces", WebhookConfig::new("  \t")),
+        ("rotation", WebhookConfig::new(SECRET).with_secret("")),
+    ] {
+        let (url, handle) = own_route_server(config);
+        let (body, _) = delivery(&format!("evt_blank_{name}"), "charge.succeeded");
+        for key in ["", "  \t", SECRET] {
+            let answer = post(&url, body.clone(), Some(&sign(&body, key, now()))).await;
+            assert_eq!(
+                (answer.status, answer.code()),
+                (500, "secret_blank"),
+                "{name} with key {key:?}: {:?}",
+                answer.body
+            );
+            // The sender is not told that the key is guessable.
+            assert!(!answer.message().contains("whitespace"), "{}", answer.message());
+        }
+        handle.stop(false).await;
+    }
+}
+
+#[test]
+fn blank_secrets_are_refused_by_every_constructor() {
+    let body = br#"{"id":"evt_1"}"#;
+    let header = sign(body, "", 1_000);
+    let error = Verifier::new("").verify_at(body, &header, 1_000).unwrap_err();
+    assert_eq!(error.code(), "secret_blank");
+    assert!(error.to_string().contains("NEXTGEN_WEBHOOK_SECRET"), "{error}");
+    let error = Verifier::new("whsec_a")
+        .with_secret(" ")
+        .verify_at(body, &header, 1_000)
+        .unwrap_err();
+    assert_eq!(error.code(), "secret_blank");
+    assert!(Verifier::new("whsec_a").check().is_ok());
+
+    assert_eq!(
+        WebhookConfig::new("").check(),
+        Err(ConfigError::BlankSecret { position: 1 })
+    );
+    assert_eq!(
+        WebhookConfig::new("whsec_a").with_secret("\n").check(),
+        Err(ConfigError::BlankSecret { position: 2 })
+    );
+    let error = WebhookConfig::new(" ").check().unwrap_err().to_string();
+    assert!(error.contains("whsec_") && error.contains("NEXTGEN_WEBHOOK_SECRET"), "{error}");
+    assert!(WebhookConfig::new(SECRET).check().is_ok());
+    // Only blank entries of a list are dropped; a list of nothing is refused.
+    assert!(WebhookConfig::from_secret_list(" , ,").is_err());
+    assert_eq!(
+        WebhookConfig::from_secret_list("whsec_a, ,")
+            .unwrap()
+            .secret_count(),
+        1
+    );
+}
+
+#[test]
+fn mounting_with_a_blank_secret_stops_at_start_up() {
+    let mounted = std::panic::catch_unwind(|| {
+        let _ = nextgen_events::actix::webhooks("/webhook", WebhookConfig::new(""));
+    });
+    let panic = mounted.unwrap_err();
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(message.contains("empty or only whitespace"), "{message}");
+}
+
