@@ -512,11 +512,17 @@ async fn detached<T: Send + 'static>(
     work: impl std::future::Future<Output = T> + Send + 'static,
 ) -> Result<T, WebhookError> {
     match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => runtime
-            .spawn(work)
-            .await
-            // Handlers' panics are caught inside, so only a runtime shutting down gets here.
-            .map_err(|_| WebhookError::Interrupted),
+        Ok(runtime) => runtime.spawn(work).await.map_err(|error| {
+            // Handlers' panics are caught inside; a panic here is the dispatch's own (a
+            // store's, say), never to be mistaken for the runtime shutting down.
+            if error.is_panic() {
+                let message = panic_message(&*error.into_panic());
+                tracing::error!(panic = %message, "the dispatch task panicked");
+                WebhookError::DispatchPanicked(message)
+            } else {
+                WebhookError::Interrupted
+            }
+        }),
         Err(_) => Ok(work.await),
     }
 }

@@ -58,6 +58,12 @@ pub enum WebhookError {
     /// The runtime shut down while the handlers ran.
     #[error("the server shut down before the handlers finished; the event will be delivered again")]
     Interrupted,
+    /// The dispatch itself panicked outside any handler (in an idempotency store, say); the
+    /// outcomes of the handlers it ran are unknown to this answer. The panic message is logged.
+    #[error(
+        "the dispatch panicked outside the handlers: {0}; the event will be delivered again"
+    )]
+    DispatchPanicked(String),
     /// One or more handlers failed or panicked; the report says which and why.
     #[error(
         "{} of {} handlers failed for event {}; the event will be delivered again",
@@ -86,6 +92,7 @@ impl WebhookError {
             | WebhookError::DuplicateHandlerName(_)
             | WebhookError::Inbox(_)
             | WebhookError::Interrupted
+            | WebhookError::DispatchPanicked(_)
             | WebhookError::HandlersFailed(_) => 500,
         }
     }
@@ -104,6 +111,7 @@ impl WebhookError {
             WebhookError::DuplicateHandlerName(_) => "duplicate_handler_name",
             WebhookError::Inbox(_) => "inbox_failed",
             WebhookError::Interrupted => "interrupted",
+            WebhookError::DispatchPanicked(_) => "dispatch_panicked",
             WebhookError::HandlersFailed(report) if report.only_in_progress() => {
                 "event_in_progress"
             }
@@ -131,6 +139,11 @@ impl WebhookError {
             // Whoever sent it must not learn that the key is guessable; the log says so.
             WebhookError::Signature(SignatureError::BlankSecret { .. }) => {
                 "this endpoint's signing secret is not configured".to_owned()
+            }
+            // A panic's message is internal: it goes to the log.
+            WebhookError::DispatchPanicked(_) => {
+                "the dispatch panicked outside the handlers; the event will be delivered again"
+                    .to_owned()
             }
             other => other.to_string(),
         }

@@ -1,17 +1,25 @@
-//! Issue 20's hardening, end to end: blank secrets refused.
+//! Issue 20's hardening, end to end: blank secrets refused, a store's far-future durations and
+//! a panicking dispatch.
 
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use actix_web::web;
+use nextgen_events::idempotency::MemoryStore;
 use nextgen_events::prelude::*;
 use nextgen_events::{ConfigError, Verifier, WebhookConfig, sign};
-use support::{SECRET, delivery, now, post};
+use support::{Framework, SECRET, TestServer, delivery, now, post};
+
+static CHARGES: AtomicUsize = AtomicUsize::new(0);
 
 #[nextgen_event("charge.succeeded")]
-async fn on_charge(_charge: Charge) {}
+async fn on_charge(_charge: Charge) {
+    CHARGES.fetch_add(1, Ordering::SeqCst);
+}
 
 /// A route of one's own: the extractor takes the config from the app data, no mount involved.
 async fn own_route(
@@ -108,5 +116,88 @@ fn mounting_with_a_blank_secret_stops_at_start_up() {
         .cloned()
         .unwrap_or_default();
     assert!(message.contains("empty or only whitespace"), "{message}");
+}
+
+// --- item 7: far-future durations, a panicking dispatch ------------------------------------
+
+#[actix_rt::test]
+async fn a_huge_retention_or_lease_saturates_instead_of_panicking() {
+    for (name, config) in [
+        (
+            "retention",
+            WebhookConfig::new(SECRET).with_idempotency_store(MemoryStore::new(Duration::MAX, 100)),
+        ),
+        ("lease", WebhookConfig::new(SECRET).with_lease(Duration::MAX)),
+    ] {
+        let server = TestServer::start(config, |_| {});
+        let id = format!("evt_huge_{name}");
+        let (body, signature) = delivery(&id, "charge.succeeded");
+        let before = CHARGES.load(Ordering::SeqCst);
+        let answer = post(&server.url("/webhook"), body.clone(), Some(&signature)).await;
+        assert_eq!(answer.status, 200, "{name}: {:?}", answer.body);
+        assert!(CHARGES.load(Ordering::SeqCst) > before);
+        // The marker holds: a redelivery is acknowledged without running the handler again.
+        let again = CHARGES.load(Ordering::SeqCst);
+        let answer = post(&server.url("/webhook"), body, Some(&signature)).await;
+        assert_eq!(answer.status, 200, "{name}: {:?}", answer.body);
+        assert_eq!(CHARGES.load(Ordering::SeqCst), again);
+    }
+}
+
+/// A store that panics while claiming: inside the detached dispatch task, outside any handler.
+struct Panicking;
+
+mod panicking_store {
+    use std::time::Duration;
+
+    use nextgen_events::idempotency::{Claim, IdempotencyStore, OwnerToken, StoreFuture};
+
+    fn boom<'a, T: Send + 'a>() -> StoreFuture<'a, T> {
+        Box::pin(async { panic!("the store blew up on purpose") })
+    }
+
+    impl IdempotencyStore for super::Panicking {
+        fn claim<'a>(&'a self, _: &'a str, _: &'a str, _: Duration) -> StoreFuture<'a, Claim> {
+            boom()
+        }
+        fn renew<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: OwnerToken,
+            _: Duration,
+        ) -> StoreFuture<'a, bool> {
+            boom()
+        }
+        fn complete<'a>(&'a self, _: &'a str, _: &'a str, _: OwnerToken) -> StoreFuture<'a, bool> {
+            boom()
+        }
+        fn release<'a>(&'a self, _: &'a str, _: &'a str, _: OwnerToken) -> StoreFuture<'a, bool> {
+            boom()
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_panicking_dispatch_is_a_500_dispatch_panicked_not_a_shutdown() {
+    let frameworks = [
+        Framework::Actix,
+        #[cfg(feature = "axum")]
+        Framework::Axum,
+    ];
+    for framework in frameworks {
+        let server = framework.start(WebhookConfig::new(SECRET).with_idempotency_store(Panicking));
+        let (body, signature) = delivery(&framework.id("evt_dispatch_panics"), "charge.succeeded");
+        let answer = post(&server.url("/webhook"), body, Some(&signature)).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (500, "dispatch_panicked"),
+            "{framework:?}: {:?}",
+            answer.body
+        );
+        // The server keeps serving.
+        let answer = post(&server.url("/webhook"), b"{}".to_vec(), None).await;
+        assert_eq!(answer.status, 400);
+    }
 }
 
