@@ -184,7 +184,7 @@ impl VerifiedEvent {
                 extensions: &self.extensions,
                 state: &*self.state,
             });
-            dispatch::start(self.delivery.body(), &context, &self.config)?
+            dispatch::start(self.delivery.body(), &context, &self.config, None)?
         };
         run.await?.into_result()
     }

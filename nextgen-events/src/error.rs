@@ -64,6 +64,17 @@ pub enum WebhookError {
         "the dispatch panicked outside the handlers: {0}; the event will be delivered again"
     )]
     DispatchPanicked(String),
+    /// The delivery's `event_id` or `event_type` is not its body's: a [`VerifiedDelivery`]
+    /// built or altered outside this crate (it is deserializable, for queues). No handler ran.
+    ///
+    /// [`VerifiedDelivery`]: crate::VerifiedDelivery
+    #[error(
+        "the delivery's `{field}` does not match its body's: it was altered after it was verified; no handler ran"
+    )]
+    DeliveryMismatch {
+        /// `event_id` or `event_type`.
+        field: &'static str,
+    },
     /// One or more handlers failed or panicked; the report says which and why.
     #[error(
         "{} of {} handlers failed for event {}; the event will be delivered again",
@@ -94,6 +105,7 @@ impl WebhookError {
             | WebhookError::Interrupted
             | WebhookError::DispatchPanicked(_)
             | WebhookError::HandlersFailed(_) => 500,
+            WebhookError::DeliveryMismatch { .. } => 400,
         }
     }
 
@@ -112,6 +124,7 @@ impl WebhookError {
             WebhookError::Inbox(_) => "inbox_failed",
             WebhookError::Interrupted => "interrupted",
             WebhookError::DispatchPanicked(_) => "dispatch_panicked",
+            WebhookError::DeliveryMismatch { .. } => "delivery_mismatch",
             WebhookError::HandlersFailed(report) if report.only_in_progress() => {
                 "event_in_progress"
             }

@@ -104,7 +104,7 @@ where
             outcome,
         });
     }
-    let run = dispatch::start(&body, &context(), config)?;
+    let run = dispatch::start(&body, &context(), config, None)?;
     let report = run.await?.into_result()?;
     Ok(Acknowledged {
         event_type: report.event_type,

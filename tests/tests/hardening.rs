@@ -1,5 +1,5 @@
 //! Issue 20's hardening, end to end: blank secrets refused, a store's far-future durations and
-//! a panicking dispatch.
+//! a panicking dispatch, queued deliveries re-checked against their body.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix_web::web;
 use nextgen_events::idempotency::MemoryStore;
 use nextgen_events::prelude::*;
-use nextgen_events::{ConfigError, Verifier, WebhookConfig, sign};
+use nextgen_events::{ConfigError, Context, VerifiedDelivery, Verifier, WebhookConfig, sign};
 use support::{Framework, SECRET, TestServer, delivery, now, post};
 
 static CHARGES: AtomicUsize = AtomicUsize::new(0);
@@ -199,5 +199,33 @@ async fn a_panicking_dispatch_is_a_500_dispatch_panicked_not_a_shutdown() {
         let answer = post(&server.url("/webhook"), b"{}".to_vec(), None).await;
         assert_eq!(answer.status, 400);
     }
+}
+
+// --- item 10: a queued delivery is checked against its body --------------------------------
+
+#[actix_rt::test]
+async fn a_queued_delivery_whose_id_or_type_do_not_match_its_body_is_refused() {
+    let config = WebhookConfig::new(SECRET).without_idempotency();
+    let (body, signature) = delivery("evt_queued_real", "charge.succeeded");
+    let genuine = VerifiedDelivery::verify(&config, body, Some(&signature)).unwrap();
+    let queued = serde_json::to_value(&genuine).unwrap();
+
+    for (field, value) in [("event_id", "evt_queued_other"), ("event_type", "refund.created")] {
+        let mut tampered = queued.clone();
+        tampered[field] = serde_json::Value::String(value.to_owned());
+        let tampered: VerifiedDelivery = serde_json::from_value(tampered).unwrap();
+        let before = CHARGES.load(Ordering::SeqCst);
+        let error = tampered
+            .dispatch(&config, &Context::new())
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "delivery_mismatch", "{field}: {error}");
+        assert!(error.to_string().contains(field), "{error}");
+        assert_eq!(CHARGES.load(Ordering::SeqCst), before, "{field}: no handler ran");
+    }
+    // The genuine one, through the queue, still runs.
+    let later: VerifiedDelivery = serde_json::from_value(queued).unwrap();
+    let report = later.dispatch(&config, &Context::new()).await.unwrap();
+    assert_eq!(report.event_id, "evt_queued_real");
 }
 
