@@ -8,6 +8,7 @@ use crate::context::AppData;
 use crate::idempotency::{Claims, DEFAULT_LEASE, EventLocks, IdempotencyStore, MemoryStore};
 use crate::inbox::WorkerSettings;
 use crate::inbox::{Inbox, InboxMode, RetryPolicy};
+use crate::route::BodyBudget;
 use crate::signature::{Secret, Verifier};
 
 /// The environment variable [`WebhookConfig::from_env`] reads.
@@ -48,7 +49,12 @@ pub struct WebhookConfig {
     retry: RetryPolicy,
     poll: Duration,
     data: AppData,
+    // Shared by every clone: the bytes of unverified bodies all of a server's workers hold.
+    unverified: Arc<BodyBudget>,
 }
+
+/// How many bytes of bodies not yet verified an endpoint holds at most by default: 64 MiB.
+pub(crate) const DEFAULT_UNVERIFIED_BODY_BUDGET: usize = 64 * 1024 * 1024;
 
 /// How many inbox workers run by default.
 pub(crate) const DEFAULT_INBOX_WORKERS: usize = 2;
@@ -102,6 +108,10 @@ impl WebhookConfig {
     /// How many inbox workers run by default (2).
     pub const DEFAULT_INBOX_WORKERS: usize = DEFAULT_INBOX_WORKERS;
 
+    /// How many bytes of bodies not yet verified the endpoint holds at once by default:
+    /// 64 MiB (see [`with_unverified_body_budget`](Self::with_unverified_body_budget)).
+    pub const DEFAULT_UNVERIFIED_BODY_BUDGET: usize = DEFAULT_UNVERIFIED_BODY_BUDGET;
+
     /// A configuration with one secret, the default tolerance (300 s) and body limit (1 MiB).
     pub fn new(secret: impl Into<Secret>) -> Self {
         WebhookConfig {
@@ -117,6 +127,7 @@ impl WebhookConfig {
             retry: RetryPolicy::default(),
             poll: Duration::from_secs(1),
             data: AppData::default(),
+            unverified: Arc::new(BodyBudget::new(DEFAULT_UNVERIFIED_BODY_BUDGET)),
         }
     }
 
@@ -167,6 +178,35 @@ impl WebhookConfig {
     pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
         self.body_timeout = timeout;
         self
+    }
+
+    /// How many bytes of bodies whose signature is not checked yet the endpoint holds at once,
+    /// over all requests in flight and every clone of this configuration (default 64 MiB).
+    /// Anyone who can send a well-formed signature header can make the route buffer a body
+    /// (up to the body limit, for up to the body timeout) before its HMAC is checked; past
+    /// this budget a request is answered 503 `unverified_body_budget_spent` with
+    /// `Retry-After` and its connection closed. A body's share is given back as soon as it is
+    /// verified or refused. Set it to a few times the body limit at least.
+    ///
+    /// ```
+    /// use nextgen_events::WebhookConfig;
+    ///
+    /// let config = WebhookConfig::new("whsec_current").with_unverified_body_budget(16 << 20);
+    /// assert_eq!(config.unverified_body_budget(), 16 << 20);
+    /// ```
+    pub fn with_unverified_body_budget(mut self, bytes: usize) -> Self {
+        self.unverified = Arc::new(BodyBudget::new(bytes));
+        self
+    }
+
+    /// How many bytes of unverified bodies the endpoint holds at once at most.
+    pub fn unverified_body_budget(&self) -> usize {
+        self.unverified.limit()
+    }
+
+    /// The budget the route reads unverified bodies within.
+    pub(crate) fn unverified_bodies(&self) -> &BodyBudget {
+        &self.unverified
     }
 
     /// Replaces the system clock (seconds since the Unix epoch), e.g. in tests.
@@ -337,6 +377,7 @@ impl fmt::Debug for WebhookConfig {
             .field("tolerance", &self.verifier.tolerance())
             .field("body_limit", &self.body_limit)
             .field("body_timeout", &self.body_timeout)
+            .field("unverified_body_budget", &self.unverified.limit())
             .field("idempotency", &self.store.is_some())
             .field("lease", &self.lease)
             .field("inbox", &self.inbox)

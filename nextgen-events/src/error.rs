@@ -38,6 +38,16 @@ pub enum WebhookError {
         /// The configured time.
         timeout: std::time::Duration,
     },
+    /// Too many bytes of bodies not yet verified are in flight on this endpoint: answered 503
+    /// with `Retry-After` before more is buffered (see
+    /// [`WebhookConfig::with_unverified_body_budget`](crate::WebhookConfig::with_unverified_body_budget)).
+    #[error(
+        "the endpoint already holds {budget} bytes of bodies not yet verified: try again shortly, or raise `WebhookConfig::with_unverified_body_budget`"
+    )]
+    UnverifiedBodyBudgetSpent {
+        /// The budget in bytes.
+        budget: usize,
+    },
     /// The body could not be read from the connection.
     #[error("the request body could not be read: {0}")]
     BodyUnreadable(String),
@@ -96,7 +106,8 @@ impl WebhookError {
             WebhookError::Envelope(_) => 400,
             WebhookError::BodyTooLarge { .. } => 413,
             WebhookError::BodyTimeout { .. } => 408,
-            WebhookError::Store(StoreError::Full { .. }) => 503,
+            WebhookError::Store(StoreError::Full { .. })
+            | WebhookError::UnverifiedBodyBudgetSpent { .. } => 503,
             WebhookError::HandlersFailed(report) if report.only_in_progress() => 409,
             WebhookError::NotConfigured
             | WebhookError::Store(_)
@@ -117,6 +128,7 @@ impl WebhookError {
             WebhookError::BodyTooLarge { .. } => "body_too_large",
             WebhookError::BodyTimeout { .. } => "body_timeout",
             WebhookError::BodyUnreadable(_) => "body_unreadable",
+            WebhookError::UnverifiedBodyBudgetSpent { .. } => "unverified_body_budget_spent",
             WebhookError::NotConfigured => "not_configured",
             WebhookError::Store(StoreError::Full { .. }) => "idempotency_store_full",
             WebhookError::Store(_) => "idempotency_store_failed",
@@ -137,6 +149,10 @@ impl WebhookError {
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             WebhookError::Store(StoreError::Full { retry_after, .. }) => Some(*retry_after),
+            // Bodies in flight arrive or time out within the body timeout; most within a second.
+            WebhookError::UnverifiedBodyBudgetSpent { .. } => {
+                Some(std::time::Duration::from_secs(1))
+            }
             _ => None,
         }
     }

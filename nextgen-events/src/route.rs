@@ -2,6 +2,7 @@
 //! from the signature header to the answer, so both answer every delivery alike.
 
 use std::fmt::Display;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -90,9 +91,11 @@ where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    let (header, body) = signed_body(config, incoming).await?;
+    let (header, body, held) = signed_body(config, incoming).await?;
     let verifier = config.verifier();
     let signed_at = verifier.verify_parsed(&body, &header, verifier.now())?;
+    // Verified: the body no longer counts against the budget for unverified ones.
+    drop(held);
     if let Some(inbox) = config.inbox_mode() {
         let (event_type, appended) = delivery::enqueue(inbox, &body, signed_at).await?;
         let outcome = match appended {
@@ -121,24 +124,95 @@ where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    let (header, body) = signed_body(config, incoming).await?;
-    VerifiedDelivery::verify_parsed(config, body, &header)
+    let (header, body, held) = signed_body(config, incoming).await?;
+    let verified = VerifiedDelivery::verify_parsed(config, body, &header);
+    drop(held);
+    verified
 }
 
-/// The parsed signature header, then the body: a request without a well-formed header is
+/// The parsed signature header, then the body, with its share of the budget for unverified
+/// bodies (to be dropped once it is verified): a request without a well-formed header is
 /// refused before its body is read.
-async fn signed_body<'r, P, E>(
-    config: &WebhookConfig,
+async fn signed_body<'r, 'c, P, E>(
+    config: &'c WebhookConfig,
     incoming: Incoming<'r, P>,
-) -> Result<(SignatureHeader<'r>, Bytes), WebhookError>
+) -> Result<(SignatureHeader<'r>, Bytes, Held<'c>), WebhookError>
 where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
     let header = incoming.signature.ok_or(SignatureError::MissingHeader)??;
     let header = SignatureHeader::parse(header)?;
-    let body = read_body(incoming.declared_length, incoming.payload, config).await?;
-    Ok((header, body))
+    let mut held = Held {
+        budget: config.unverified_bodies(),
+        bytes: 0,
+    };
+    let body = read_body(incoming.declared_length, incoming.payload, config, &mut held).await?;
+    Ok((header, body, held))
+}
+
+/// How many bytes of bodies not yet verified an endpoint may hold at once, over all its
+/// requests in flight (see [`WebhookConfig::with_unverified_body_budget`]).
+#[derive(Debug)]
+pub(crate) struct BodyBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl BodyBudget {
+    pub(crate) fn new(limit: usize) -> Self {
+        BodyBudget {
+            limit,
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Takes `bytes` more of the budget, unless that would spend more than all of it.
+    fn take(&self, bytes: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|total| *total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// One request's share of the [`BodyBudget`], given back when dropped, however the request
+/// ends (verified, refused, timed out, or its future dropped).
+pub(crate) struct Held<'a> {
+    budget: &'a BodyBudget,
+    bytes: usize,
+}
+
+impl Held<'_> {
+    /// Grows the share to `total` bytes, or answers 503 when the budget is spent.
+    fn grow_to(&mut self, total: usize) -> Result<(), WebhookError> {
+        let more = total.saturating_sub(self.bytes);
+        if more == 0 {
+            return Ok(());
+        }
+        if !self.budget.take(more) {
+            return Err(WebhookError::UnverifiedBodyBudgetSpent {
+                budget: self.budget.limit,
+            });
+        }
+        self.bytes = total;
+        Ok(())
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.budget.give_back(self.bytes);
+    }
 }
 
 /// Counts the delivery's answer (see [`metrics`](crate::metrics)).
@@ -153,6 +227,9 @@ pub(crate) fn count(answered: &Result<Acknowledged, WebhookError>) {
         }
         Err(WebhookError::Envelope(EnvelopeError::PayloadMismatch { event_type, .. })) => {
             metrics::delivery(event_type, "failed");
+        }
+        Err(error @ WebhookError::UnverifiedBodyBudgetSpent { .. }) => {
+            metrics::rejection(error.code());
         }
         Err(error) if error.status() < 500 => metrics::rejection(error.code()),
         Err(_) => metrics::delivery("", "failed"),
@@ -169,6 +246,7 @@ async fn read_body<E: Display>(
     declared_length: Option<usize>,
     payload: impl Stream<Item = Result<Bytes, E>> + Unpin,
     config: &WebhookConfig,
+    held: &mut Held<'_>,
 ) -> Result<Bytes, WebhookError> {
     let limit = config.body_limit();
     if declared_length.is_some_and(|length| length > limit) {
@@ -176,7 +254,8 @@ async fn read_body<E: Display>(
     }
     let timeout = config.body_timeout();
     let capacity = declared_length.unwrap_or(0).min(FIRST_ALLOCATION);
-    tokio::time::timeout(timeout, read_chunks(payload, limit, capacity))
+    held.grow_to(capacity)?;
+    tokio::time::timeout(timeout, read_chunks(payload, limit, capacity, held))
         .await
         .map_err(|_| WebhookError::BodyTimeout { timeout })?
 }
@@ -185,6 +264,7 @@ async fn read_chunks<E: Display>(
     mut payload: impl Stream<Item = Result<Bytes, E>> + Unpin,
     limit: usize,
     capacity: usize,
+    held: &mut Held<'_>,
 ) -> Result<Bytes, WebhookError> {
     let mut body = BytesMut::with_capacity(capacity);
     while let Some(chunk) = payload.next().await {
@@ -192,6 +272,9 @@ async fn read_chunks<E: Display>(
         if body.len() + chunk.len() > limit {
             return Err(WebhookError::BodyTooLarge { limit });
         }
+        // What the body will hold, counted before it is copied in: the chunk itself is
+        // the framework's until then.
+        held.grow_to(body.len() + chunk.len())?;
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
@@ -230,7 +313,9 @@ pub(crate) fn error_answer(error: &WebhookError) -> ErrorAnswer {
             .map(|wait| (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)),
         close: matches!(
             error,
-            WebhookError::BodyTimeout { .. } | WebhookError::BodyTooLarge { .. }
+            WebhookError::BodyTimeout { .. }
+                | WebhookError::BodyTooLarge { .. }
+                | WebhookError::UnverifiedBodyBudgetSpent { .. }
         ),
         body: error_body(error.error_type(), error.code(), &error.answer()),
     }

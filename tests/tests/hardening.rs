@@ -1,5 +1,6 @@
 //! Issue 20's hardening, end to end: blank secrets refused, a store's far-future durations and
-//! a panicking dispatch, queued deliveries re-checked against their body.
+//! a panicking dispatch, queued deliveries re-checked against their body, and the budget for
+//! unverified bodies in flight.
 
 #![allow(clippy::unwrap_used)]
 
@@ -229,3 +230,64 @@ async fn a_queued_delivery_whose_id_or_type_do_not_match_its_body_is_refused() {
     assert_eq!(report.event_id, "evt_queued_real");
 }
 
+// --- item 12: a budget for unverified bodies in flight -------------------------------------
+
+#[actix_rt::test]
+async fn unverified_bodies_in_flight_share_a_bounded_budget() {
+    use std::io::Write;
+
+    let frameworks = [
+        Framework::Actix,
+        #[cfg(feature = "axum")]
+        Framework::Axum,
+    ];
+    for framework in frameworks {
+        let config = WebhookConfig::new(SECRET).with_unverified_body_budget(20_000);
+        assert_eq!(config.unverified_body_budget(), 20_000);
+        let server = framework.start(config);
+        // A sender with a well-formed signature header that is slow to send its body holds
+        // most of the budget...
+        let header = sign(b"never sent", SECRET, now());
+        let head = format!(
+            "POST /webhook HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+             content-length: 30000\r\nnextgen-signature: {header}\r\n\r\n"
+        );
+        let mut slow = support::raw(server.addr, &head, &[b' '; 19_500]);
+        slow.flush().unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        // ...so another unverified body is refused, with when to come back.
+        let (body, signature) = delivery(&framework.id("evt_budget"), "charge.succeeded");
+        let response = reqwest::Client::new()
+            .post(server.url("/webhook"))
+            .header("NextGen-Signature", &signature)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let retry_after = response.headers().get("retry-after").cloned();
+        let answer = support::answer(response).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (503, "unverified_body_budget_spent"),
+            "{framework:?}: {:?}",
+            answer.body
+        );
+        assert!(retry_after.is_some(), "{framework:?}: Retry-After");
+
+        // Once the slow sender is gone, its share is free again.
+        drop(slow);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let answer = post(&server.url("/webhook"), body, Some(&signature)).await;
+        assert_eq!(answer.status, 200, "{framework:?}: {:?}", answer.body);
+    }
+}
+
+#[test]
+fn the_unverified_body_budget_defaults_to_64_mib() {
+    assert_eq!(
+        WebhookConfig::new(SECRET).unverified_body_budget(),
+        WebhookConfig::DEFAULT_UNVERIFIED_BODY_BUDGET
+    );
+    assert_eq!(WebhookConfig::DEFAULT_UNVERIFIED_BODY_BUDGET, 64 * 1024 * 1024);
+}
