@@ -121,6 +121,25 @@ CREATE INDEX IF NOT EXISTS nextgen_inbox_due ON nextgen_inbox (due_at_ms)
 CREATE INDEX IF NOT EXISTS nextgen_inbox_received ON nextgen_inbox (received_at_ms);
 ";
 
+/// Creates the file readable and writable by its owner only (0600 on Unix) when it does not
+/// exist yet: it holds raw payloads. SQLite gives the `-wal` and `-shm` files it creates
+/// beside it the same mode. An existing file keeps the mode it has.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    // SQLite's special names are no file of ours to create.
+    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 impl Database {
     pub(crate) fn open(
         path: &Path,
@@ -135,6 +154,9 @@ impl Database {
                 ))
             })
         };
+        create_private(path).map_err(|error| {
+            StoreError::Unavailable(format!("could not create the SQLite file `{shown}`: {error}"))
+        })?;
         let writer = open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
         let synchronous = match durability {
             Durability::Full => "FULL",
