@@ -14,7 +14,8 @@
 //!   without verifying or parsing: a baseline for benchmarks.
 //!
 //! Environment: `NEXTGEN_WEBHOOK_SECRET` (the endpoint's secret, or several separated by commas
-//! during a rotation; without it the server runs with the trigger tool's test secret),
+//! during a rotation; without it the server runs with the trigger tool's test secret, and it
+//! refuses to listen on anything but loopback while any of its secrets is the test secret),
 //! `HOST` (default `127.0.0.1`), `PORT` (default `8080`, `0` for any free port),
 //! `RUST_LOG` (default `info`). Where handled events are remembered, at most one of:
 //!
@@ -73,9 +74,16 @@ fn init_logging() {
 }
 
 async fn run() -> Result<(), String> {
-    let (config, custom_secret) = webhook_config()?;
+    let config = webhook_config()?;
+    // The parsed list, not the variable: `whsec_test_secret,` or `whsec_real,whsec_test_secret`
+    // accept the public test secret just the same.
+    let test_secret = config
+        .verifier()
+        .secrets()
+        .iter()
+        .any(|secret| secret.expose() == TEST_SECRET.as_bytes());
     let host = std::env::var("HOST").unwrap_or_else(|_| DEFAULT_HOST.to_owned());
-    if !custom_secret && !is_loopback(&host) {
+    if test_secret && !is_loopback(&host) {
         return Err(format!(
             "refusing to listen on `{host}` with the built-in test secret, which anyone can sign \
              with: set {SECRET_ENV} to your endpoint's secret, or listen on 127.0.0.1 (HOST)"
@@ -128,7 +136,7 @@ async fn run() -> Result<(), String> {
     println!("Send it a test event with:");
     println!(
         "  cargo run -p nextgen-examples --bin trigger -- charge.succeeded --url {url}{}",
-        if custom_secret {
+        if !test_secret {
             // The secret itself is never printed: the command reads it from the environment.
             format!(" --secret \"${SECRET_ENV}\"")
         } else {
@@ -142,18 +150,16 @@ async fn run() -> Result<(), String> {
         .map_err(|error| format!("the server stopped: {error}"))
 }
 
-/// The configuration from `NEXTGEN_WEBHOOK_SECRET`, or with the test secret when it is unset;
-/// and whether a secret other than the test secret is in use.
-fn webhook_config() -> Result<(WebhookConfig, bool), String> {
+/// The configuration from `NEXTGEN_WEBHOOK_SECRET`, or with the test secret when it is unset.
+fn webhook_config() -> Result<WebhookConfig, String> {
     match WebhookConfig::from_env() {
         Ok(config) => {
-            let custom =
-                !matches!(std::env::var(SECRET_ENV), Ok(value) if value.trim() == TEST_SECRET);
+            config.check().map_err(|error| error.to_string())?;
             tracing::info!(
                 secrets = config.secret_count(),
                 "verifying signatures with the secret(s) from {SECRET_ENV}"
             );
-            Ok((config, custom))
+            Ok(config)
         }
         Err(ConfigError::MissingSecret { .. }) => {
             tracing::warn!(
@@ -161,7 +167,7 @@ fn webhook_config() -> Result<(WebhookConfig, bool), String> {
                  (the trigger tool's default); set {SECRET_ENV} to your endpoint's secret \
                  for anything but local testing"
             );
-            Ok((WebhookConfig::new(TEST_SECRET), false))
+            Ok(WebhookConfig::new(TEST_SECRET))
         }
         Err(error) => Err(error.to_string()),
     }
