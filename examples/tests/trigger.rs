@@ -135,6 +135,36 @@ fn the_server_refuses_the_test_secret_in_a_list_on_a_public_address() {
 }
 
 #[test]
+fn the_server_serves_the_benchmark_routes_only_when_asked() {
+    let get = |url: &str| reqwest::blocking::get(url).unwrap().status().as_u16();
+    let post = |url: &str| {
+        reqwest::blocking::Client::new()
+            .post(url)
+            .body("{}")
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let server = Server::start(&[("NEXTGEN_WEBHOOK_SECRET", "whsec_custom_secret")]);
+    let base = server.url.trim_end_matches("/webhook").to_owned();
+    assert_eq!(get(&format!("{base}/ledger")), 404);
+    assert_eq!(post(&format!("{base}/echo")), 404);
+    assert_eq!(post(&format!("{base}/floor")), 404);
+    assert_eq!(get(&format!("{base}/healthz")), 200);
+    // The start-up hint names no secret: the trigger reads the variable itself.
+    let hint = server.wait_for("--bin trigger -- charge.succeeded");
+    assert!(!hint.contains("--secret"), "{hint}");
+    drop(server);
+
+    let server = Server::start(&[("NEXTGEN_BENCH_ROUTES", "1")]);
+    let base = server.url.trim_end_matches("/webhook").to_owned();
+    assert_eq!(get(&format!("{base}/ledger")), 200);
+    assert_eq!(post(&format!("{base}/echo")), 200);
+    assert_eq!(post(&format!("{base}/floor")), 400);
+}
+
+#[test]
 fn the_server_exposes_the_metrics_when_asked() {
     let server = Server::start(&[("NEXTGEN_METRICS", "1")]);
     let output = trigger(&["charge.succeeded", "--url", &server.url]);

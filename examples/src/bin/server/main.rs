@@ -8,10 +8,15 @@
 //!
 //! - `POST /webhook`: the NextGen endpoint (`nextgen_events::actix::webhooks`).
 //! - `GET /healthz`: liveness, 200 `ok`.
-//! - `GET /ledger`: the totals the `charge.succeeded` handler keeps in app state.
 //! - `GET /metrics`: the library's metrics in Prometheus text format, when `NEXTGEN_METRICS=1`.
+//!
+//! With `NEXTGEN_BENCH_ROUTES=1` only (the scripts in `scripts/` set it), routes without
+//! authentication for benchmarks and load tests:
+//!
+//! - `GET /ledger`: the totals the `charge.succeeded` handler keeps in app state.
 //! - `POST /echo`: reads the body (same 1 MiB limit) and answers 200 `{"received": true}`,
 //!   without verifying or parsing: a baseline for benchmarks.
+//! - `POST /floor`: one signature check and one typed parse, no handler.
 //!
 //! Environment: `NEXTGEN_WEBHOOK_SECRET` (the endpoint's secret, or several separated by commas
 //! during a rotation; without it the server runs with the trigger tool's test secret, and it
@@ -103,25 +108,38 @@ async fn run() -> Result<(), String> {
     let body_limit = config.body_limit();
     let verifier = web::Data::new(config.verifier().clone());
     let metrics = prometheus()?;
+    let bench_routes = bench_routes()?;
     let server = HttpServer::new(move || {
-        App::new()
+        let app = App::new()
             .app_data(ledger.clone())
             .configure(nextgen_events::actix::webhooks("/webhook", config.clone()))
             .route("/healthz", web::get().to(healthz))
-            .route("/ledger", web::get().to(ledger_totals))
             .app_data(web::Data::new(metrics.clone()))
-            .route("/metrics", web::get().to(render_metrics))
-            .service(
-                web::resource("/echo")
-                    .app_data(web::PayloadConfig::new(body_limit))
-                    .route(web::post().to(echo)),
-            )
-            .service(
-                web::resource("/floor")
-                    .app_data(web::PayloadConfig::new(body_limit))
-                    .app_data(verifier.clone())
-                    .route(web::post().to(floor)),
-            )
+            .route("/metrics", web::get().to(render_metrics));
+        let ledger = web::Data::clone(&ledger);
+        let verifier = web::Data::clone(&verifier);
+        app.configure(move |service| {
+            if !bench_routes {
+                return;
+            }
+            service
+                .service(
+                    web::resource("/ledger")
+                        .app_data(ledger)
+                        .route(web::get().to(ledger_totals)),
+                )
+                .service(
+                    web::resource("/echo")
+                        .app_data(web::PayloadConfig::new(body_limit))
+                        .route(web::post().to(echo)),
+                )
+                .service(
+                    web::resource("/floor")
+                        .app_data(web::PayloadConfig::new(body_limit))
+                        .app_data(verifier)
+                        .route(web::post().to(floor)),
+                );
+        })
     })
     .bind((host.as_str(), port))
     .map_err(|error| format!("could not listen on {host}:{port}: {error}"))?;
@@ -134,15 +152,8 @@ async fn run() -> Result<(), String> {
     let url = format!("http://{}/webhook", reachable(&host, address));
     tracing::info!("receiving NextGen webhooks at {url}");
     println!("Send it a test event with:");
-    println!(
-        "  cargo run -p nextgen-examples --bin trigger -- charge.succeeded --url {url}{}",
-        if !test_secret {
-            // The secret itself is never printed: the command reads it from the environment.
-            format!(" --secret \"${SECRET_ENV}\"")
-        } else {
-            String::new()
-        }
-    );
+    // No secret on the command line: the trigger reads NEXTGEN_WEBHOOK_SECRET itself.
+    println!("  cargo run -p nextgen-examples --bin trigger -- charge.succeeded --url {url}");
 
     server
         .run()
@@ -358,6 +369,24 @@ fn reachable(host: &str, bound: SocketAddr) -> String {
         }
         Ok(ip) => SocketAddr::new(ip, bound.port()).to_string(),
         Err(_) => format!("{host}:{}", bound.port()),
+    }
+}
+
+/// The environment variable that turns on the unauthenticated benchmark routes (`/ledger`,
+/// `/echo`, `/floor`).
+const BENCH_ROUTES_ENV: &str = "NEXTGEN_BENCH_ROUTES";
+
+/// Whether `NEXTGEN_BENCH_ROUTES=1` asks for the benchmark routes.
+fn bench_routes() -> Result<bool, String> {
+    match std::env::var(BENCH_ROUTES_ENV).as_deref().map(str::trim) {
+        Err(_) | Ok("" | "0") => Ok(false),
+        Ok("1") => {
+            tracing::warn!(
+                "{BENCH_ROUTES_ENV}=1: serving GET /ledger, POST /echo and POST /floor without authentication, for benchmarks"
+            );
+            Ok(true)
+        }
+        Ok(other) => Err(format!("{BENCH_ROUTES_ENV} must be 1 or 0, not `{other}`")),
     }
 }
 
