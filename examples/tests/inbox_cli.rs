@@ -614,3 +614,29 @@ fn redis_an_unknown_prefix_is_not_created() {
     ));
     assert!(existing.unwrap().is_none());
 }
+
+/// A file that is not an inbox (empty, or not SQLite at all) is refused by every command,
+/// and left as it was: looking never turns it into an inbox.
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_file_that_is_not_an_inbox_is_refused_and_left_alone() {
+    for (name, content) in [("empty", &b""[..]), ("text", &b"not a database\n"[..])] {
+        let path = TempPath::new(&format!("{name}.sqlite3"));
+        std::fs::write(&path.0, content).unwrap();
+        for command in [
+            &["stats"][..],
+            &["list"],
+            &["show", "evt_1"],
+            &["replay", "evt_1"],
+            &["replay", "--dead"],
+        ] {
+            let output = on(&sqlite_file(&path), command);
+            assert!(!output.status.success(), "{name} {command:?}: {}", stdout(&output));
+            let errors = stderr(&output);
+            assert!(errors.contains("not a webhook inbox"), "{name} {command:?}: {errors}");
+            assert_eq!(std::fs::read(&path.0).unwrap(), content, "{name} {command:?}");
+            let wal = format!("{}-wal", path.0.display());
+            assert!(!std::path::Path::new(&wal).exists(), "{name} {command:?}: {wal}");
+        }
+    }
+}

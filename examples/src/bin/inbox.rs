@@ -163,7 +163,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: &Args) -> Result<(), Vec<Failure>> {
-    let inbox = open(backend(args).map_err(|f| vec![f])?)
+    // Only a replay writes: the other commands open the inbox read-only.
+    let writable = matches!(args.command, Command::Replay(_));
+    let inbox = open(backend(args).map_err(|f| vec![f])?, writable)
         .await
         .map_err(|f| vec![f])?;
     match &args.command {
@@ -203,9 +205,9 @@ fn backend(args: &Args) -> Result<Backend, Failure> {
     }
 }
 
-async fn open(backend: Backend) -> Result<Arc<dyn Inbox>, Failure> {
+async fn open(backend: Backend, writable: bool) -> Result<Arc<dyn Inbox>, Failure> {
     match backend {
-        Backend::Sqlite(path) => open_sqlite(&path),
+        Backend::Sqlite(path) => open_sqlite(&path, writable),
         Backend::Redis { url, prefix } => open_redis(&url, &prefix).await,
     }
 }
@@ -233,8 +235,10 @@ async fn open_redis(_: &str, _: &str) -> Result<Arc<dyn Inbox>, Failure> {
     ))
 }
 
+/// The SQLite inbox at `path`: read-only unless `writable`, and never a file that is not an
+/// inbox already (opening one read-write would turn it into an empty inbox).
 #[cfg(feature = "sqlite")]
-fn open_sqlite(path: &Path) -> Result<Arc<dyn Inbox>, Failure> {
+fn open_sqlite(path: &Path, writable: bool) -> Result<Arc<dyn Inbox>, Failure> {
     use nextgen_events::sqlite::SqliteInbox;
 
     let shown = path.display();
@@ -252,13 +256,18 @@ fn open_sqlite(path: &Path) -> Result<Arc<dyn Inbox>, Failure> {
             )));
         }
     }
-    let inbox = SqliteInbox::open(path)
-        .map_err(|error| store_failure(&format!("open the inbox at {shown}"), &error))?;
+    let doing = format!("open the inbox at {shown}");
+    let inbox = SqliteInbox::open_read_only(path).map_err(|error| store_failure(&doing, &error))?;
+    if !writable {
+        return Ok(Arc::new(inbox));
+    }
+    drop(inbox);
+    let inbox = SqliteInbox::open(path).map_err(|error| store_failure(&doing, &error))?;
     Ok(Arc::new(inbox))
 }
 
 #[cfg(not(feature = "sqlite"))]
-fn open_sqlite(_: &Path) -> Result<Arc<dyn Inbox>, Failure> {
+fn open_sqlite(_: &Path, _: bool) -> Result<Arc<dyn Inbox>, Failure> {
     Err(Failure::usage(
         "this tool was built without the `sqlite` feature: build it with `--features sqlite`",
     ))

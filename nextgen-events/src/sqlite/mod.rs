@@ -180,6 +180,49 @@ impl Database {
         }))
     }
 
+    /// Opens an existing file read-only, for tools that look: nothing is created or
+    /// initialised, and a file without the inbox's table is refused. Writes through it fail.
+    pub(crate) fn open_read_only(path: &Path) -> Result<Arc<Database>, StoreError> {
+        let shown = path.display().to_string();
+        let open = || {
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|error| {
+                StoreError::Unavailable(format!(
+                    "could not open the SQLite file `{shown}` read-only: {error}"
+                ))
+            })
+        };
+        let reader = open()?;
+        reader
+            .execute_batch("PRAGMA busy_timeout = 5000;")
+            .map_err(|error| failed("set-up", &error))?;
+        let tables: i64 = reader
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'nextgen_inbox'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|error| {
+                StoreError::Unavailable(format!(
+                    "`{shown}` is not a webhook inbox: {error}"
+                ))
+            })?;
+        if tables == 0 {
+            return Err(StoreError::Unavailable(format!(
+                "`{shown}` is not a webhook inbox: it has no `nextgen_inbox` table (an inbox's file is created by `SqliteInbox::open`, e.g. when the app starts in inbox mode)"
+            )));
+        }
+        let writer = open()?;
+        writer
+            .execute_batch("PRAGMA busy_timeout = 5000;")
+            .map_err(|error| failed("set-up", &error))?;
+        Ok(Arc::new(Database {
+            path: path.to_owned(),
+            writer: Writer::start(writer, path)?,
+            reader: Mutex::new(reader),
+            clock: system_clock(),
+        }))
+    }
+
     pub(crate) fn now_ms(&self) -> i64 {
         i64::try_from((self.clock)()).unwrap_or(i64::MAX)
     }
