@@ -640,3 +640,54 @@ fn a_file_that_is_not_an_inbox_is_refused_and_left_alone() {
         }
     }
 }
+
+/// Ids, types and handler errors are the sender's and the handlers' text: the text output
+/// escapes their control characters; the JSON output keeps them exactly.
+#[cfg(feature = "sqlite")]
+#[test]
+fn text_output_escapes_control_characters() {
+    let path = TempPath::new("control.sqlite3");
+    let id = "evt_\u{1b}[2J\u{1b}[31mevil\r\u{7}";
+    let event_type = "charge.\u{1b}]0;title\u{7}failed";
+    let error = "down\u{1b}[1A\u{1b}[Kfine\u{202e}txt.exe";
+    block_on(async {
+        let inbox = nextgen_events::sqlite::SqliteInbox::open(&path.0).unwrap();
+        inbox
+            .append(InboxEntry {
+                body: body(id, event_type).into_bytes(),
+                event_id: id.to_owned(),
+                event_type: event_type.to_owned(),
+                signed_at: BASE_MS / 1000,
+                received_at_ms: BASE_MS,
+            })
+            .await
+            .unwrap();
+        let taken = inbox.take(LEASE).await.unwrap().unwrap();
+        let dead = Finish::Dead {
+            errors: failure("h\u{1b}[0m", error),
+        };
+        assert!(inbox.finish(id, taken.token, dead).await.unwrap());
+    });
+    let target = sqlite_file(&path);
+    for command in [
+        &["list"][..],
+        &["show", id],
+        &["show", id, "--body"],
+        &["replay", "--dead"],
+        &["show", "evt_\u{1b}[31munknown"],
+    ] {
+        let output = on(&target, command);
+        let text = format!("{}{}", stdout(&output), stderr(&output));
+        for c in ['\u{1b}', '\u{7}', '\r', '\u{202e}'] {
+            assert!(!text.contains(c), "{command:?} printed {c:?} raw: {text:?}");
+        }
+        if command[0] != "show" || command.len() > 2 || command[1] == id {
+            assert!(output.status.success(), "{command:?}: {text}");
+        }
+    }
+    let shown = on(&target, &["show", id]);
+    assert!(stdout(&shown).contains(r"evt_\u{1b}[2J"), "{}", stdout(&shown));
+    let record = json(&target, &["show", id]);
+    assert_eq!(record["event_id"], id);
+    assert_eq!(record["last_errors"][0]["error"], error);
+}

@@ -345,8 +345,8 @@ fn list_text(records: &[InboxRecord]) -> String {
         .iter()
         .map(|record| {
             [
-                record.event_id.clone(),
-                record.event_type.clone(),
+                clean(&record.event_id).into_owned(),
+                clean(&record.event_type).into_owned(),
                 record.state.as_str().to_owned(),
                 record.attempts.to_string(),
                 rfc3339(record.received_at_ms),
@@ -385,7 +385,8 @@ fn short_error(record: &InboxRecord) -> String {
     let Some(first) = record.last_errors.first() else {
         return String::new();
     };
-    let mut text = format!("{}: {}", first.handler, first.error.replace('\n', " "));
+    let error = first.error.replace('\n', " ");
+    let mut text = format!("{}: {}", clean(&first.handler), clean(&error));
     if text.chars().count() > ERROR_WIDTH {
         text = text.chars().take(ERROR_WIDTH - 1).collect();
         text.push('…');
@@ -401,7 +402,7 @@ async fn show(inbox: &dyn Inbox, args: &ShowArgs, json: bool) -> Result<(), Fail
         .show(&args.id, args.body)
         .await
         .map_err(|error| store_failure(&format!("read `{}`", args.id), &error))?
-        .ok_or_else(|| Failure::failed(format!("unknown event id `{}`", args.id)))?;
+        .ok_or_else(|| Failure::failed(format!("unknown event id `{}`", clean(&args.id))))?;
     if json {
         print_json(serde_json::to_string_pretty(&record))?;
     } else {
@@ -413,8 +414,8 @@ async fn show(inbox: &dyn Inbox, args: &ShowArgs, json: bool) -> Result<(), Fail
 fn show_text(record: &InboxRecord, with_body: bool) -> String {
     let time = |ms: Option<u64>| ms.map(rfc3339);
     let fields = [
-        ("id", Some(record.event_id.clone())),
-        ("type", Some(record.event_type.clone())),
+        ("id", Some(clean(&record.event_id).into_owned())),
+        ("type", Some(clean(&record.event_type).into_owned())),
         ("state", Some(record.state.as_str().to_owned())),
         ("attempts", Some(record.attempts.to_string())),
         ("received", Some(rfc3339(record.received_at_ms))),
@@ -437,13 +438,17 @@ fn show_text(record: &InboxRecord, with_body: bool) -> String {
     } else {
         text.push_str("errors:\n");
         for failure in &record.last_errors {
-            text.push_str(&format!("  {}: {}\n", failure.handler, failure.error));
+            text.push_str(&format!(
+                "  {}: {}\n",
+                clean(&failure.handler),
+                clean(&failure.error)
+            ));
         }
     }
     match (&record.body, with_body) {
         (Some(body), _) => {
             text.push_str("body:\n");
-            text.push_str(body);
+            text.push_str(&clean_body(body));
             if !body.ends_with('\n') {
                 text.push('\n');
             }
@@ -488,7 +493,7 @@ async fn replay(inbox: &dyn Inbox, args: &ReplayArgs, json: bool) -> Result<(), 
         .map_err(|f| vec![f])?;
     } else {
         for id in &replayed {
-            println!("replayed {id}");
+            println!("replayed {}", clean(id));
         }
         if !replayed.is_empty() {
             println!("{}", replayed_note(replayed.len()));
@@ -498,13 +503,14 @@ async fn replay(inbox: &dyn Inbox, args: &ReplayArgs, json: bool) -> Result<(), 
         .iter()
         .map(|id| {
             Failure::failed(format!(
-                "`{id}` was not replayed: it is running (a worker holds it; if the server died, it is taken again at its restart or when the lease lapses)"
+                "`{}` was not replayed: it is running (a worker holds it; if the server died, it is taken again at its restart or when the lease lapses)",
+                clean(id)
             ))
         })
         .chain(
             unknown
                 .iter()
-                .map(|id| Failure::failed(format!("unknown event id `{id}`"))),
+                .map(|id| Failure::failed(format!("unknown event id `{}`", clean(id)))),
         )
         .collect();
     if failures.is_empty() {
@@ -533,10 +539,41 @@ async fn replay_dead(inbox: &dyn Inbox, since_ms: Option<u64>, json: bool) -> Re
         return Ok(());
     }
     for id in &replayed {
-        println!("replayed {id}");
+        println!("replayed {}", clean(id));
     }
     println!("{}", replayed_note(replayed.len()));
     Ok(())
+}
+
+/// `text` for a terminal: control characters (escape sequences, carriage returns, bells...)
+/// and bidirectional overrides are written as Rust escapes (`\u{1b}`, `\n`), so what a
+/// delivery or a handler's error holds cannot rewrite the screen or hide text.
+fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    clean_but(text, &[])
+}
+
+/// [`clean`] for a body, which keeps its line breaks and tabs.
+fn clean_body(text: &str) -> std::borrow::Cow<'_, str> {
+    clean_but(text, &['\n', '\t'])
+}
+
+fn clean_but<'a>(text: &'a str, kept: &[char]) -> std::borrow::Cow<'a, str> {
+    let unsafe_char = |c: char| {
+        !kept.contains(&c)
+            && (c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
 }
 
 fn replayed_note(count: usize) -> String {
