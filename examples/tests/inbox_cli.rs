@@ -419,7 +419,7 @@ fn check_replay_dead_since_a_time(path: &Target) {
     assert_eq!(json(path, &["stats"])["dead"], 0);
     assert_eq!(
         json(path, &["replay", "--dead"]),
-        serde_json::json!({"replayed": []})
+        serde_json::json!({"replayed": [], "unknown": []})
     );
 
     let bad = on(path, &["replay", "--dead", "--since", "yesterday"]);
@@ -690,4 +690,28 @@ fn text_output_escapes_control_characters() {
     let record = json(&target, &["show", id]);
     assert_eq!(record["event_id"], id);
     assert_eq!(record["last_errors"][0]["error"], error);
+}
+
+/// The Redis dead index listing ids whose entry is gone (a partial restore, a key deleted by
+/// hand): `replay --dead` ends, replays the real dead letters and names the others unknown.
+#[cfg(feature = "redis-tests")]
+#[test]
+fn replay_dead_on_redis_reports_ids_whose_entry_is_gone() {
+    let Some(target) = redis_inbox() else { return };
+    let (url, prefix) = (&target.options[1], &target.options[3]);
+    let mut zadd = Command::new("redis-cli");
+    zadd.args(["-u", url, "ZADD", &format!("{prefix}:inbox:state:dead")]);
+    for n in 0..600 {
+        zadd.arg("1").arg(format!("evt_gone_{n}"));
+    }
+    let added = zadd.output().unwrap();
+    assert!(added.status.success(), "{}", stderr(&added));
+    let report = json(&target, &["replay", "--dead"]);
+    assert_eq!(ids(&report["replayed"]), ["evt_2", "evt_4"]);
+    assert_eq!(ids(&report["unknown"]).len(), 600);
+    assert_eq!(json(&target, &["stats"])["dead"], 0);
+    assert_eq!(
+        json(&target, &["replay", "--dead"]),
+        serde_json::json!({"replayed": [], "unknown": []})
+    );
 }

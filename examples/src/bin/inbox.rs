@@ -521,15 +521,20 @@ async fn replay(inbox: &dyn Inbox, args: &ReplayArgs, json: bool) -> Result<(), 
 }
 
 async fn replay_dead(inbox: &dyn Inbox, since_ms: Option<u64>, json: bool) -> Result<(), Failure> {
-    let replayed = inbox
-        .replay_dead(since_ms)
+    let report = inbox
+        .replay_dead_report(since_ms)
         .await
         .map_err(|error| store_failure("replay the dead letters", &error))?;
+    let (replayed, unknown) = (report.replayed, report.unknown);
     if json {
         print_json(serde_json::to_string_pretty(
-            &json!({ "replayed": replayed }),
+            &json!({ "replayed": replayed, "unknown": unknown }),
         ))?;
         return Ok(());
+    }
+    // Listed as dead, but their entry is gone: the inbox dropped them from its index.
+    for id in &unknown {
+        println!("unknown {} (listed as dead, its entry is gone: removed from the list)", clean(id));
     }
     if replayed.is_empty() {
         match since_ms {
