@@ -631,12 +631,26 @@ fn a_file_that_is_not_an_inbox_is_refused_and_left_alone() {
             &["replay", "--dead"],
         ] {
             let output = on(&sqlite_file(&path), command);
-            assert!(!output.status.success(), "{name} {command:?}: {}", stdout(&output));
+            assert!(
+                !output.status.success(),
+                "{name} {command:?}: {}",
+                stdout(&output)
+            );
             let errors = stderr(&output);
-            assert!(errors.contains("not a webhook inbox"), "{name} {command:?}: {errors}");
-            assert_eq!(std::fs::read(&path.0).unwrap(), content, "{name} {command:?}");
+            assert!(
+                errors.contains("not a webhook inbox"),
+                "{name} {command:?}: {errors}"
+            );
+            assert_eq!(
+                std::fs::read(&path.0).unwrap(),
+                content,
+                "{name} {command:?}"
+            );
             let wal = format!("{}-wal", path.0.display());
-            assert!(!std::path::Path::new(&wal).exists(), "{name} {command:?}: {wal}");
+            assert!(
+                !std::path::Path::new(&wal).exists(),
+                "{name} {command:?}: {wal}"
+            );
         }
     }
 }
@@ -686,7 +700,11 @@ fn text_output_escapes_control_characters() {
         }
     }
     let shown = on(&target, &["show", id]);
-    assert!(stdout(&shown).contains(r"evt_\u{1b}[2J"), "{}", stdout(&shown));
+    assert!(
+        stdout(&shown).contains(r"evt_\u{1b}[2J"),
+        "{}",
+        stdout(&shown)
+    );
     let record = json(&target, &["show", id]);
     assert_eq!(record["event_id"], id);
     assert_eq!(record["last_errors"][0]["error"], error);

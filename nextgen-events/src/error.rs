@@ -70,9 +70,7 @@ pub enum WebhookError {
     Interrupted,
     /// The dispatch itself panicked outside any handler (in an idempotency store, say); the
     /// outcomes of the handlers it ran are unknown to this answer. The panic message is logged.
-    #[error(
-        "the dispatch panicked outside the handlers: {0}; the event will be delivered again"
-    )]
+    #[error("the dispatch panicked outside the handlers: {0}; the event will be delivered again")]
     DispatchPanicked(String),
     /// The delivery's `event_id` or `event_type` is not its body's: a [`VerifiedDelivery`]
     /// built or altered outside this crate (it is deserializable, for queues). No handler ran.

@@ -147,7 +147,13 @@ where
         budget: config.unverified_bodies(),
         bytes: 0,
     };
-    let body = read_body(incoming.declared_length, incoming.payload, config, &mut held).await?;
+    let body = read_body(
+        incoming.declared_length,
+        incoming.payload,
+        config,
+        &mut held,
+    )
+    .await?;
     Ok((header, body, held))
 }
 

@@ -65,7 +65,11 @@ async fn blank_secrets_verify_nothing_over_http() {
                 answer.body
             );
             // The sender is not told that the key is guessable.
-            assert!(!answer.message().contains("whitespace"), "{}", answer.message());
+            assert!(
+                !answer.message().contains("whitespace"),
+                "{}",
+                answer.message()
+            );
         }
         handle.stop(false).await;
     }
@@ -75,9 +79,14 @@ async fn blank_secrets_verify_nothing_over_http() {
 fn blank_secrets_are_refused_by_every_constructor() {
     let body = br#"{"id":"evt_1"}"#;
     let header = sign(body, "", 1_000);
-    let error = Verifier::new("").verify_at(body, &header, 1_000).unwrap_err();
+    let error = Verifier::new("")
+        .verify_at(body, &header, 1_000)
+        .unwrap_err();
     assert_eq!(error.code(), "secret_blank");
-    assert!(error.to_string().contains("NEXTGEN_WEBHOOK_SECRET"), "{error}");
+    assert!(
+        error.to_string().contains("NEXTGEN_WEBHOOK_SECRET"),
+        "{error}"
+    );
     let error = Verifier::new("whsec_a")
         .with_secret(" ")
         .verify_at(body, &header, 1_000)
@@ -94,7 +103,10 @@ fn blank_secrets_are_refused_by_every_constructor() {
         Err(ConfigError::BlankSecret { position: 2 })
     );
     let error = WebhookConfig::new(" ").check().unwrap_err().to_string();
-    assert!(error.contains("whsec_") && error.contains("NEXTGEN_WEBHOOK_SECRET"), "{error}");
+    assert!(
+        error.contains("whsec_") && error.contains("NEXTGEN_WEBHOOK_SECRET"),
+        "{error}"
+    );
     assert!(WebhookConfig::new(SECRET).check().is_ok());
     // Only blank entries of a list are dropped; a list of nothing is refused.
     assert!(WebhookConfig::from_secret_list(" , ,").is_err());
@@ -112,10 +124,7 @@ fn mounting_with_a_blank_secret_stops_at_start_up() {
         let _ = nextgen_events::actix::webhooks("/webhook", WebhookConfig::new(""));
     });
     let panic = mounted.unwrap_err();
-    let message = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(message.contains("empty or only whitespace"), "{message}");
 }
 
@@ -128,7 +137,10 @@ async fn a_huge_retention_or_lease_saturates_instead_of_panicking() {
             "retention",
             WebhookConfig::new(SECRET).with_idempotency_store(MemoryStore::new(Duration::MAX, 100)),
         ),
-        ("lease", WebhookConfig::new(SECRET).with_lease(Duration::MAX)),
+        (
+            "lease",
+            WebhookConfig::new(SECRET).with_lease(Duration::MAX),
+        ),
     ] {
         let server = TestServer::start(config, |_| {});
         let id = format!("evt_huge_{name}");
@@ -211,7 +223,10 @@ async fn a_queued_delivery_whose_id_or_type_do_not_match_its_body_is_refused() {
     let genuine = VerifiedDelivery::verify(&config, body, Some(&signature)).unwrap();
     let queued = serde_json::to_value(&genuine).unwrap();
 
-    for (field, value) in [("event_id", "evt_queued_other"), ("event_type", "refund.created")] {
+    for (field, value) in [
+        ("event_id", "evt_queued_other"),
+        ("event_type", "refund.created"),
+    ] {
         let mut tampered = queued.clone();
         tampered[field] = serde_json::Value::String(value.to_owned());
         let tampered: VerifiedDelivery = serde_json::from_value(tampered).unwrap();
@@ -222,7 +237,11 @@ async fn a_queued_delivery_whose_id_or_type_do_not_match_its_body_is_refused() {
             .unwrap_err();
         assert_eq!(error.code(), "delivery_mismatch", "{field}: {error}");
         assert!(error.to_string().contains(field), "{error}");
-        assert_eq!(CHARGES.load(Ordering::SeqCst), before, "{field}: no handler ran");
+        assert_eq!(
+            CHARGES.load(Ordering::SeqCst),
+            before,
+            "{field}: no handler ran"
+        );
     }
     // The genuine one, through the queue, still runs.
     let later: VerifiedDelivery = serde_json::from_value(queued).unwrap();
@@ -289,5 +308,8 @@ fn the_unverified_body_budget_defaults_to_64_mib() {
         WebhookConfig::new(SECRET).unverified_body_budget(),
         WebhookConfig::DEFAULT_UNVERIFIED_BODY_BUDGET
     );
-    assert_eq!(WebhookConfig::DEFAULT_UNVERIFIED_BODY_BUDGET, 64 * 1024 * 1024);
+    assert_eq!(
+        WebhookConfig::DEFAULT_UNVERIFIED_BODY_BUDGET,
+        64 * 1024 * 1024
+    );
 }

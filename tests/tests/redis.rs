@@ -745,8 +745,16 @@ async fn latest_only_ties_compare_event_ids_bytewise_whatever_the_server_locale(
         advance(newer).await;
         // The newer one is kept; the older one again does not move it back.
         let kept = advance(older).await.unwrap();
-        assert_eq!(kept, Watermark::new(1_700_000_000, newer), "{older} < {newer}");
+        assert_eq!(
+            kept,
+            Watermark::new(1_700_000_000, newer),
+            "{older} < {newer}"
+        );
         let kept = advance(older).await.unwrap();
-        assert_eq!(kept, Watermark::new(1_700_000_000, newer), "{older} < {newer}");
+        assert_eq!(
+            kept,
+            Watermark::new(1_700_000_000, newer),
+            "{older} < {newer}"
+        );
     }
 }

@@ -511,7 +511,7 @@ async fn replaying_dead_letters_ends_and_drops_ids_whose_entry_is_gone() {
         .await
         .expect("the replay of the dead letters ends")
         .unwrap();
-    assert_eq!(report.replayed, [id.clone()]);
+    assert_eq!(report.replayed, [id.as_str()]);
     assert_eq!(report.unknown.len(), gone.len());
     let left: usize = redis::cmd("ZCARD")
         .arg(&dead_index)

@@ -534,7 +534,10 @@ async fn replay_dead(inbox: &dyn Inbox, since_ms: Option<u64>, json: bool) -> Re
     }
     // Listed as dead, but their entry is gone: the inbox dropped them from its index.
     for id in &unknown {
-        println!("unknown {} (listed as dead, its entry is gone: removed from the list)", clean(id));
+        println!(
+            "unknown {} (listed as dead, its entry is gone: removed from the list)",
+            clean(id)
+        );
     }
     if replayed.is_empty() {
         match since_ms {

@@ -11,9 +11,8 @@ use ::redis::{FromRedisValue, RedisError, Script};
 use super::{RedisIdempotencyStore, millis};
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
 use crate::inbox::{
-    DeadReplay,
-    Appended, DEFAULT_INBOX_RETENTION, Finish, HandlerFailure, Inbox, InboxEntry, InboxRecord,
-    InboxState, InboxStats, ListFilter, Taken,
+    Appended, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, HandlerFailure, Inbox, InboxEntry,
+    InboxRecord, InboxState, InboxStats, ListFilter, Taken,
 };
 
 /// A clock in milliseconds since the Unix epoch.

@@ -155,7 +155,9 @@ impl Database {
             })
         };
         create_private(path).map_err(|error| {
-            StoreError::Unavailable(format!("could not create the SQLite file `{shown}`: {error}"))
+            StoreError::Unavailable(format!(
+                "could not create the SQLite file `{shown}`: {error}"
+            ))
         })?;
         let writer = open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
         let synchronous = match durability {
