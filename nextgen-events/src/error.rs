@@ -9,9 +9,10 @@ use crate::signature::SignatureError;
 /// Why a delivery was not acknowledged. Each variant maps to an HTTP status:
 /// 400 for a delivery that will never be good, 408 for a body that did not arrive in time,
 /// 413 for a body over the limit, 409 while another process is handling the same event, 503
-/// (with `Retry-After`) while the idempotency store is full of live claims, and 500 for what a
-/// retry can fix (a failing handler, a payload this version cannot read, an unreachable
-/// idempotency store), so the sender keeps the event and delivers it again.
+/// (with `Retry-After`) while the idempotency store is full of live claims or the budget for
+/// unverified bodies in flight is spent, and 500 for what a retry can fix (a failing handler,
+/// a payload this version cannot read, an unreachable idempotency store, a blank secret), so
+/// the sender keeps the event and delivers it again.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookError {
