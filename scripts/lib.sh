@@ -29,7 +29,8 @@ need_tools() {
 # Builds the example server in release mode and starts it on a free loopback port with a
 # fresh secret (kept across restarts), and with the environment given as arguments
 # (`start_server NEXTGEN_INBOX_SQLITE=/tmp/x`). Sets: secret, base (http://127.0.0.1:PORT),
-# server_pid. `stop_server` stops it.
+# server_pid. `stop_server` stops it. It serves the unauthenticated benchmark routes (`/echo`,
+# `/floor`, `/ledger`), which the server only serves with NEXTGEN_BENCH_ROUTES=1.
 start_server() {
     if [[ -z ${server_built:-} ]]; then
         echo "== building the example server (release)"
@@ -43,7 +44,7 @@ start_server() {
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
     base=http://127.0.0.1:$port
     echo "== starting the server on 127.0.0.1:$port${*:+ with $*}"
-    env HOST=127.0.0.1 PORT=$port RUST_LOG=warn NEXTGEN_WEBHOOK_SECRET=$secret "$@" \
+    env HOST=127.0.0.1 PORT=$port RUST_LOG=warn NEXTGEN_WEBHOOK_SECRET=$secret NEXTGEN_BENCH_ROUTES=1 "$@" \
         "$target_dir/release/server" >"$work/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 100); do

@@ -420,7 +420,7 @@ fn check_replay_dead_since_a_time(path: &Target) {
     assert_eq!(json(path, &["stats"])["dead"], 0);
     assert_eq!(
         json(path, &["replay", "--dead"]),
-        serde_json::json!({"replayed": []})
+        serde_json::json!({"replayed": [], "unknown": []})
     );
 
     let bad = on(path, &["replay", "--dead", "--since", "yesterday"]);
@@ -614,4 +614,124 @@ fn redis_an_unknown_prefix_is_not_created() {
         &url, prefix,
     ));
     assert!(existing.unwrap().is_none());
+}
+
+/// A file that is not an inbox (empty, or not SQLite at all) is refused by every command,
+/// and left as it was: looking never turns it into an inbox.
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_file_that_is_not_an_inbox_is_refused_and_left_alone() {
+    for (name, content) in [("empty", &b""[..]), ("text", &b"not a database\n"[..])] {
+        let path = TempPath::new(&format!("{name}.sqlite3"));
+        std::fs::write(&path.0, content).unwrap();
+        for command in [
+            &["stats"][..],
+            &["list"],
+            &["show", "evt_1"],
+            &["replay", "evt_1"],
+            &["replay", "--dead"],
+        ] {
+            let output = on(&sqlite_file(&path), command);
+            assert!(
+                !output.status.success(),
+                "{name} {command:?}: {}",
+                stdout(&output)
+            );
+            let errors = stderr(&output);
+            assert!(
+                errors.contains("not a webhook inbox"),
+                "{name} {command:?}: {errors}"
+            );
+            assert_eq!(
+                std::fs::read(&path.0).unwrap(),
+                content,
+                "{name} {command:?}"
+            );
+            let wal = format!("{}-wal", path.0.display());
+            assert!(
+                !std::path::Path::new(&wal).exists(),
+                "{name} {command:?}: {wal}"
+            );
+        }
+    }
+}
+
+/// Ids, types and handler errors are the sender's and the handlers' text: the text output
+/// escapes their control characters; the JSON output keeps them exactly.
+#[cfg(feature = "sqlite")]
+#[test]
+fn text_output_escapes_control_characters() {
+    let path = TempPath::new("control.sqlite3");
+    let id = "evt_\u{1b}[2J\u{1b}[31mevil\r\u{7}";
+    let event_type = "charge.\u{1b}]0;title\u{7}failed";
+    let error = "down\u{1b}[1A\u{1b}[Kfine\u{202e}txt.exe";
+    block_on(async {
+        let inbox = nextgen_events::sqlite::SqliteInbox::open(&path.0).unwrap();
+        inbox
+            .append(InboxEntry {
+                body: body(id, event_type).into_bytes(),
+                event_id: id.to_owned(),
+                event_type: event_type.to_owned(),
+                signed_at: BASE_MS / 1000,
+                received_at_ms: BASE_MS,
+                signature: None,
+            })
+            .await
+            .unwrap();
+        let taken = inbox.take(LEASE).await.unwrap().unwrap();
+        let dead = Finish::Dead {
+            errors: failure("h\u{1b}[0m", error),
+        };
+        assert!(inbox.finish(id, taken.token, dead).await.unwrap());
+    });
+    let target = sqlite_file(&path);
+    for command in [
+        &["list"][..],
+        &["show", id],
+        &["show", id, "--body"],
+        &["replay", "--dead"],
+        &["show", "evt_\u{1b}[31munknown"],
+    ] {
+        let output = on(&target, command);
+        let text = format!("{}{}", stdout(&output), stderr(&output));
+        for c in ['\u{1b}', '\u{7}', '\r', '\u{202e}'] {
+            assert!(!text.contains(c), "{command:?} printed {c:?} raw: {text:?}");
+        }
+        if command[0] != "show" || command.len() > 2 || command[1] == id {
+            assert!(output.status.success(), "{command:?}: {text}");
+        }
+    }
+    let shown = on(&target, &["show", id]);
+    assert!(
+        stdout(&shown).contains(r"evt_\u{1b}[2J"),
+        "{}",
+        stdout(&shown)
+    );
+    let record = json(&target, &["show", id]);
+    assert_eq!(record["event_id"], id);
+    assert_eq!(record["last_errors"][0]["error"], error);
+}
+
+/// The Redis dead index listing ids whose entry is gone (a partial restore, a key deleted by
+/// hand): `replay --dead` ends, replays the real dead letters and names the others unknown.
+#[cfg(feature = "redis-tests")]
+#[test]
+fn replay_dead_on_redis_reports_ids_whose_entry_is_gone() {
+    let Some(target) = redis_inbox() else { return };
+    let (url, prefix) = (&target.options[1], &target.options[3]);
+    let mut zadd = Command::new("redis-cli");
+    zadd.args(["-u", url, "ZADD", &format!("{prefix}:inbox:state:dead")]);
+    for n in 0..600 {
+        zadd.arg("1").arg(format!("evt_gone_{n}"));
+    }
+    let added = zadd.output().unwrap();
+    assert!(added.status.success(), "{}", stderr(&added));
+    let report = json(&target, &["replay", "--dead"]);
+    assert_eq!(ids(&report["replayed"]), ["evt_2", "evt_4"]);
+    assert_eq!(ids(&report["unknown"]).len(), 600);
+    assert_eq!(json(&target, &["stats"])["dead"], 0);
+    assert_eq!(
+        json(&target, &["replay", "--dead"]),
+        serde_json::json!({"replayed": [], "unknown": []})
+    );
 }

@@ -49,10 +49,10 @@ use crate::signature;
 /// When two handlers linked into the binary share a name (see
 /// [`Registry::check_names`](crate::Registry::check_names)): they would share their
 /// idempotency records, so the app stops at start-up with a message naming both and the fix.
-/// When the configuration contradicts itself (see
-/// [`WebhookConfig::check`](crate::WebhookConfig::check): an inbox with redelivery detection
-/// off, a duration no clock can hold), and in inbox mode when the workers cannot start (a
-/// SQLite inbox whose workers another process runs). Call
+/// When the configuration is refused (see
+/// [`WebhookConfig::check`](crate::WebhookConfig::check): an empty or whitespace-only secret,
+/// an inbox with redelivery detection off, a duration no clock can hold), and in inbox mode
+/// when the workers cannot start (a SQLite inbox whose workers another process runs). Call
 /// [`WebhookConfig::start_inbox_workers`](crate::WebhookConfig::start_inbox_workers) first
 /// to have the error as a value.
 ///
@@ -188,7 +188,7 @@ impl VerifiedEvent {
                 extensions: &self.extensions,
                 state: &*self.state,
             });
-            dispatch::start(self.delivery.body(), &context, &self.config)?
+            dispatch::start(self.delivery.body(), &context, &self.config, None)?
         };
         run.await?.into_result()
     }

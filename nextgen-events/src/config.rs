@@ -10,6 +10,7 @@ use crate::idempotency::{
 };
 use crate::inbox::WorkerSettings;
 use crate::inbox::{Inbox, InboxMode, RetryPolicy};
+use crate::route::BodyBudget;
 use crate::signature::{Secret, Verifier};
 
 /// The environment variable [`WebhookConfig::from_env`] reads.
@@ -51,7 +52,12 @@ pub struct WebhookConfig {
     poll: Duration,
     stop_timeout: Duration,
     data: AppData,
+    // Shared by every clone: the bytes of unverified bodies all of a server's workers hold.
+    unverified: Arc<BodyBudget>,
 }
+
+/// How many bytes of bodies not yet verified an endpoint holds at most by default: 64 MiB.
+pub(crate) const DEFAULT_UNVERIFIED_BODY_BUDGET: usize = 64 * 1024 * 1024;
 
 /// How many inbox workers run by default.
 pub(crate) const DEFAULT_INBOX_WORKERS: usize = 2;
@@ -93,6 +99,14 @@ pub enum ConfigError {
     EmptySecret {
         /// The variable's name.
         variable: &'static str,
+    },
+    /// A configured secret is empty or only whitespace (see [`WebhookConfig::check`]).
+    #[error(
+        "secret {position} of the webhook configuration is empty or only whitespace, so anyone could sign with it: set it to the endpoint's signing secret (`whsec_...`) from the NextGen dashboard, e.g. in `NEXTGEN_WEBHOOK_SECRET`"
+    )]
+    BlankSecret {
+        /// The secret's position, counting from 1 (`new`'s first, then each `with_secret`).
+        position: usize,
     },
     /// The variable is not valid UTF-8.
     #[error("the environment variable `{variable}` is not valid UTF-8")]
@@ -147,6 +161,10 @@ impl WebhookConfig {
     /// How many inbox workers run by default (2).
     pub const DEFAULT_INBOX_WORKERS: usize = DEFAULT_INBOX_WORKERS;
 
+    /// How many bytes of bodies not yet verified the endpoint holds at once by default:
+    /// 64 MiB (see [`with_unverified_body_budget`](Self::with_unverified_body_budget)).
+    pub const DEFAULT_UNVERIFIED_BODY_BUDGET: usize = DEFAULT_UNVERIFIED_BODY_BUDGET;
+
     /// A configuration with one secret, the default tolerance (300 s) and body limit (1 MiB).
     pub fn new(secret: impl Into<Secret>) -> Self {
         WebhookConfig {
@@ -163,6 +181,7 @@ impl WebhookConfig {
             poll: Duration::from_secs(1),
             stop_timeout: DEFAULT_INBOX_STOP_TIMEOUT,
             data: AppData::default(),
+            unverified: Arc::new(BodyBudget::new(DEFAULT_UNVERIFIED_BODY_BUDGET)),
         }
     }
 
@@ -213,6 +232,35 @@ impl WebhookConfig {
     pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
         self.body_timeout = timeout;
         self
+    }
+
+    /// How many bytes of bodies whose signature is not checked yet the endpoint holds at once,
+    /// over all requests in flight and every clone of this configuration (default 64 MiB).
+    /// Anyone who can send a well-formed signature header can make the route buffer a body
+    /// (up to the body limit, for up to the body timeout) before its HMAC is checked; past
+    /// this budget a request is answered 503 `unverified_body_budget_spent` with
+    /// `Retry-After` and its connection closed. A body's share is given back as soon as it is
+    /// verified or refused. Set it to a few times the body limit at least.
+    ///
+    /// ```
+    /// use nextgen_events::WebhookConfig;
+    ///
+    /// let config = WebhookConfig::new("whsec_current").with_unverified_body_budget(16 << 20);
+    /// assert_eq!(config.unverified_body_budget(), 16 << 20);
+    /// ```
+    pub fn with_unverified_body_budget(mut self, bytes: usize) -> Self {
+        self.unverified = Arc::new(BodyBudget::new(bytes));
+        self
+    }
+
+    /// How many bytes of unverified bodies the endpoint holds at once at most.
+    pub fn unverified_body_budget(&self) -> usize {
+        self.unverified.limit()
+    }
+
+    /// The budget the route reads unverified bodies within.
+    pub(crate) fn unverified_bodies(&self) -> &BodyBudget {
+        &self.unverified
     }
 
     /// Replaces the system clock (seconds since the Unix epoch), e.g. in tests.
@@ -352,9 +400,27 @@ impl WebhookConfig {
         }
     }
 
-    /// Refuses settings that contradict each other or that a clock cannot hold, before the
-    /// first delivery; mounting the route calls it (and panics with the error).
+    /// Refuses, before the first delivery, what this configuration cannot safely run with,
+    /// each error naming the fix: an empty or whitespace-only secret
+    /// ([`ConfigError::BlankSecret`]), an inbox with redelivery detection off or with another
+    /// store (whichever order the builder calls came in), a zero or clock-overflowing
+    /// duration. Mounting the route checks this (and stops the app at start-up); call it
+    /// first to handle the error yourself. A configuration that skipped it still verifies
+    /// nothing with a blank secret: such deliveries are answered 500 `secret_blank`.
+    ///
+    /// ```
+    /// use nextgen_events::{ConfigError, WebhookConfig};
+    ///
+    /// assert!(WebhookConfig::new("whsec_current").check().is_ok());
+    /// let blank = WebhookConfig::new("whsec_current").with_secret("");
+    /// assert_eq!(blank.check(), Err(ConfigError::BlankSecret { position: 2 }));
+    /// ```
     pub fn check(&self) -> Result<(), ConfigError> {
+        if let Some(index) = self.verifier.secrets().iter().position(Secret::is_blank) {
+            return Err(ConfigError::BlankSecret {
+                position: index + 1,
+            });
+        }
         if self.inbox.is_some() {
             match self.store {
                 StoreChoice::Off => return Err(ConfigError::InboxWithoutRedeliveryDetection),
@@ -426,6 +492,7 @@ impl fmt::Debug for WebhookConfig {
             .field("tolerance", &self.verifier.tolerance())
             .field("body_limit", &self.body_limit)
             .field("body_timeout", &self.body_timeout)
+            .field("unverified_body_budget", &self.unverified.limit())
             .field("idempotency", &self.resolved_store().is_some())
             .field("lease", &self.lease)
             .field("inbox", &self.inbox)

@@ -54,6 +54,9 @@ pub async fn receive(
 /// Serializable, for services that queue events when they arrive and handle them later: the
 /// body is kept byte for byte, with the event's id, type and verified timestamp beside it.
 ///
+/// Deserializing does not verify anything: trust a queued delivery only as far as you trust
+/// the queue. [`dispatch`](Self::dispatch) refuses one whose id or type is not its body's.
+///
 /// ```
 /// use nextgen_events::{Context, VerifiedDelivery, WebhookConfig, sign};
 ///
@@ -126,12 +129,22 @@ impl VerifiedDelivery {
     /// Runs every matching handler, skipping those that already succeeded for this event id
     /// according to `config`'s idempotency store. Handler failures come back as
     /// [`WebhookError::HandlersFailed`] with the full report.
+    ///
+    /// The `event_id` and `event_type` fields are checked against the body first, in the
+    /// one read of the body that dispatch makes: a delivery altered after it was verified
+    /// (it is deserializable, from any queue) is refused with
+    /// [`WebhookError::DeliveryMismatch`] and no handler runs. The signature is not checked
+    /// again: the queue it came through is trusted to hold what was verified.
     pub async fn dispatch(
         &self,
         config: &WebhookConfig,
         context: &Context<'_>,
     ) -> Result<DispatchReport, WebhookError> {
-        dispatch::dispatch_with(&self.body, context, config)
+        let expected = dispatch::Expected {
+            event_id: &self.event_id,
+            event_type: &self.event_type,
+        };
+        dispatch::start(&self.body, context, config, Some(expected))?
             .await?
             .into_result()
     }

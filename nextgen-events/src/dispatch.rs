@@ -473,7 +473,13 @@ pub async fn dispatch_with(
     context: &Context<'_>,
     config: &WebhookConfig,
 ) -> Result<DispatchReport, WebhookError> {
-    start(body, context, config)?.await
+    start(body, context, config, None)?.await
+}
+
+/// What a queued delivery says its body is: checked against the body before any handler runs.
+pub(crate) struct Expected<'a> {
+    pub(crate) event_id: &'a str,
+    pub(crate) event_type: &'a str,
 }
 
 /// Prepares the handlers with `context`, then returns their detached run: a future that
@@ -483,6 +489,7 @@ pub(crate) fn start(
     body: &[u8],
     context: &Context<'_>,
     config: &WebhookConfig,
+    expected: Option<Expected<'_>>,
 ) -> Result<
     impl std::future::Future<Output = Result<DispatchReport, WebhookError>> + Send + 'static,
     WebhookError,
@@ -490,6 +497,24 @@ pub(crate) fn start(
     let registry = Registry::global();
     registry.check_names()?;
     let (prepared, span) = prepare(body, registry, context)?;
+    if let Some(expected) = expected {
+        let field = if expected.event_id != prepared.event_id {
+            Some("event_id")
+        } else if expected.event_type != prepared.event_type {
+            Some("event_type")
+        } else {
+            None
+        };
+        if let Some(field) = field {
+            span.in_scope(|| {
+                tracing::error!(
+                    field,
+                    "a queued delivery does not match its body: refused, no handler ran"
+                );
+            });
+            return Err(WebhookError::DeliveryMismatch { field });
+        }
+    }
     let claims = config.claims();
     Ok(async move {
         match claims {
@@ -512,11 +537,17 @@ async fn detached<T: Send + 'static>(
     work: impl std::future::Future<Output = T> + Send + 'static,
 ) -> Result<T, WebhookError> {
     match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => runtime
-            .spawn(work)
-            .await
-            // Handlers' panics are caught inside, so only a runtime shutting down gets here.
-            .map_err(|_| WebhookError::Interrupted),
+        Ok(runtime) => runtime.spawn(work).await.map_err(|error| {
+            // Handlers' panics are caught inside; a panic here is the dispatch's own (a
+            // store's, say), never to be mistaken for the runtime shutting down.
+            if error.is_panic() {
+                let message = panic_message(&*error.into_panic());
+                tracing::error!(panic = %message, "the dispatch task panicked");
+                WebhookError::DispatchPanicked(message)
+            } else {
+                WebhookError::Interrupted
+            }
+        }),
         Err(_) => Ok(work.await),
     }
 }

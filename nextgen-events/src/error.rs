@@ -9,9 +9,10 @@ use crate::signature::SignatureError;
 /// Why a delivery was not acknowledged. Each variant maps to an HTTP status:
 /// 400 for a delivery that will never be good, 408 for a body that did not arrive in time,
 /// 413 for a body over the limit, 409 while another process is handling the same event, 503
-/// (with `Retry-After`) while the idempotency store is full of live claims, and 500 for what a
-/// retry can fix (a failing handler, a payload this version cannot read, an unreachable
-/// idempotency store), so the sender keeps the event and delivers it again.
+/// (with `Retry-After`) while the idempotency store is full of live claims or the budget for
+/// unverified bodies in flight is spent, and 500 for what a retry can fix (a failing handler,
+/// a payload this version cannot read, an unreachable idempotency store, a blank secret), so
+/// the sender keeps the event and delivers it again.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookError {
@@ -38,6 +39,16 @@ pub enum WebhookError {
         /// The configured time.
         timeout: std::time::Duration,
     },
+    /// Too many bytes of bodies not yet verified are in flight on this endpoint: answered 503
+    /// with `Retry-After` before more is buffered (see
+    /// [`WebhookConfig::with_unverified_body_budget`](crate::WebhookConfig::with_unverified_body_budget)).
+    #[error(
+        "the endpoint already holds {budget} bytes of bodies not yet verified: try again shortly, or raise `WebhookConfig::with_unverified_body_budget`"
+    )]
+    UnverifiedBodyBudgetSpent {
+        /// The budget in bytes.
+        budget: usize,
+    },
     /// The body could not be read from the connection.
     #[error("the request body could not be read: {0}")]
     BodyUnreadable(String),
@@ -58,6 +69,21 @@ pub enum WebhookError {
     /// The runtime shut down while the handlers ran.
     #[error("the server shut down before the handlers finished; the event will be delivered again")]
     Interrupted,
+    /// The dispatch itself panicked outside any handler (in an idempotency store, say); the
+    /// outcomes of the handlers it ran are unknown to this answer. The panic message is logged.
+    #[error("the dispatch panicked outside the handlers: {0}; the event will be delivered again")]
+    DispatchPanicked(String),
+    /// The delivery's `event_id` or `event_type` is not its body's: a [`VerifiedDelivery`]
+    /// built or altered outside this crate (it is deserializable, for queues). No handler ran.
+    ///
+    /// [`VerifiedDelivery`]: crate::VerifiedDelivery
+    #[error(
+        "the delivery's `{field}` does not match its body's: it was altered after it was verified; no handler ran"
+    )]
+    DeliveryMismatch {
+        /// `event_id` or `event_type`.
+        field: &'static str,
+    },
     /// One or more handlers failed or panicked; the report says which and why.
     #[error(
         "{} of {} handlers failed for event {}; the event will be delivered again",
@@ -72,19 +98,24 @@ impl WebhookError {
     /// The HTTP status this failure is answered with.
     pub fn status(&self) -> u16 {
         match self {
+            // Our configuration's fault, not the sender's: kept and retried once it is fixed.
+            WebhookError::Signature(SignatureError::BlankSecret { .. }) => 500,
             WebhookError::Signature(_) | WebhookError::BodyUnreadable(_) => 400,
             WebhookError::Envelope(EnvelopeError::PayloadMismatch { .. }) => 500,
             WebhookError::Envelope(_) => 400,
             WebhookError::BodyTooLarge { .. } => 413,
             WebhookError::BodyTimeout { .. } => 408,
-            WebhookError::Store(StoreError::Full { .. }) => 503,
+            WebhookError::Store(StoreError::Full { .. })
+            | WebhookError::UnverifiedBodyBudgetSpent { .. } => 503,
             WebhookError::HandlersFailed(report) if report.only_in_progress() => 409,
             WebhookError::NotConfigured
             | WebhookError::Store(_)
             | WebhookError::DuplicateHandlerName(_)
             | WebhookError::Inbox(_)
             | WebhookError::Interrupted
+            | WebhookError::DispatchPanicked(_)
             | WebhookError::HandlersFailed(_) => 500,
+            WebhookError::DeliveryMismatch { .. } => 400,
         }
     }
 
@@ -96,12 +127,15 @@ impl WebhookError {
             WebhookError::BodyTooLarge { .. } => "body_too_large",
             WebhookError::BodyTimeout { .. } => "body_timeout",
             WebhookError::BodyUnreadable(_) => "body_unreadable",
+            WebhookError::UnverifiedBodyBudgetSpent { .. } => "unverified_body_budget_spent",
             WebhookError::NotConfigured => "not_configured",
             WebhookError::Store(StoreError::Full { .. }) => "idempotency_store_full",
             WebhookError::Store(_) => "idempotency_store_failed",
             WebhookError::DuplicateHandlerName(_) => "duplicate_handler_name",
             WebhookError::Inbox(_) => "inbox_failed",
             WebhookError::Interrupted => "interrupted",
+            WebhookError::DispatchPanicked(_) => "dispatch_panicked",
+            WebhookError::DeliveryMismatch { .. } => "delivery_mismatch",
             WebhookError::HandlersFailed(report) if report.only_in_progress() => {
                 "event_in_progress"
             }
@@ -114,6 +148,10 @@ impl WebhookError {
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             WebhookError::Store(StoreError::Full { retry_after, .. }) => Some(*retry_after),
+            // Bodies in flight arrive or time out within the body timeout; most within a second.
+            WebhookError::UnverifiedBodyBudgetSpent { .. } => {
+                Some(std::time::Duration::from_secs(1))
+            }
             _ => None,
         }
     }
@@ -124,6 +162,15 @@ impl WebhookError {
         match self {
             WebhookError::Signature(SignatureError::NoMatch { .. }) => {
                 "no signature in the `NextGen-Signature` header matches this endpoint's secret"
+                    .to_owned()
+            }
+            // Whoever sent it must not learn that the key is guessable; the log says so.
+            WebhookError::Signature(SignatureError::BlankSecret { .. }) => {
+                "this endpoint's signing secret is not configured".to_owned()
+            }
+            // A panic's message is internal: it goes to the log.
+            WebhookError::DispatchPanicked(_) => {
+                "the dispatch panicked outside the handlers; the event will be delivered again"
                     .to_owned()
             }
             other => other.to_string(),

@@ -170,14 +170,24 @@ return {'claimed'}
 /// `KEYS[1]`: the object claim key; `KEYS[2]`: the watermark key; `ARGV[1]`: the owner's
 /// token; `ARGV[2]`: the handled event's `created`; `ARGV[3]`: its id; `ARGV[4]`: the
 /// retention in ms. The watermark only moves forward (a defensive check: under its claim,
-/// dispatch only advances to a newer watermark than the one the claim answered).
+/// dispatch only advances to a newer watermark than the one the claim answered). Event ids
+/// are compared byte by byte, as Rust orders them: Lua's `<` on strings follows the server's
+/// locale (`strcoll`).
 static ADVANCE_OBJECT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+local function bytes_before(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local newest = redis.call('HMGET', KEYS[2], 'created', 'event')
 local kept, handled = tonumber(newest[1]), tonumber(ARGV[2])
-if not kept or not newest[2] or kept < handled or (kept == handled and newest[2] < ARGV[3]) then
+if not kept or not newest[2] or kept < handled or (kept == handled and bytes_before(newest[2], ARGV[3])) then
   redis.call('HSET', KEYS[2], 'created', ARGV[2], 'event', ARGV[3])
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[4])

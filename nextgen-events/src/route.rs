@@ -2,6 +2,7 @@
 //! from the signature header to the answer, so both answer every delivery alike.
 
 use std::fmt::Display;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -26,13 +27,18 @@ pub(crate) const RECEIVED: &str = r#"{"received":true}"#;
 ///
 /// # Panics
 ///
-/// When two handlers share a name (see [`Registry::check_names`]), or the inbox's workers
-/// cannot start (see [`WebhookConfig::start_inbox_workers`]).
+/// When the configuration is refused (see [`WebhookConfig::check`]: a blank secret, an inbox
+/// with redelivery detection off, ...), two handlers share a name (see
+/// [`Registry::check_names`]), or the inbox's workers cannot start (see
+/// [`WebhookConfig::start_inbox_workers`]): at start-up, before any delivery.
 pub(crate) fn mount(path: &str, config: &WebhookConfig) {
+    if let Err(error) = config.check() {
+        panic!("cannot mount the webhook route at `{path}`: {error}");
+    }
     if let Err(duplicate) = Registry::global().check_names() {
         panic!("cannot mount the webhook route at `{path}`: {duplicate}");
     }
-    if let Err(error) = config.check().and_then(|()| config.start_inbox_workers()) {
+    if let Err(error) = config.start_inbox_workers() {
         panic!("cannot mount the webhook route at `{path}`: {error}");
     }
     // Once per process, though an actix app mounts the route once per worker.
@@ -89,9 +95,11 @@ where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    let (raw_header, header, body) = signed_body(config, incoming).await?;
+    let (raw_header, header, body, held) = signed_body(config, incoming).await?;
     let verifier = config.verifier();
     let signed_at = verifier.verify_parsed(&body, &header, verifier.now())?;
+    // Verified: the body no longer counts against the budget for unverified ones.
+    drop(held);
     if let Some(inbox) = config.inbox_mode() {
         let (event_type, appended) = delivery::enqueue(inbox, &body, raw_header, signed_at).await?;
         let outcome = match appended {
@@ -103,7 +111,7 @@ where
             outcome,
         });
     }
-    let run = dispatch::start(&body, &context(), config)?;
+    let run = dispatch::start(&body, &context(), config, None)?;
     let report = run.await?.into_result()?;
     Ok(Acknowledged {
         event_type: report.event_type,
@@ -120,24 +128,101 @@ where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    let (_, header, body) = signed_body(config, incoming).await?;
-    VerifiedDelivery::verify_parsed(config, body, &header)
+    let (_, header, body, held) = signed_body(config, incoming).await?;
+    let verified = VerifiedDelivery::verify_parsed(config, body, &header);
+    drop(held);
+    verified
 }
 
-/// The signature header as sent and parsed, then the body: a request without a well-formed
+/// The signature header as sent and parsed, then the body, with its share of the budget for
+/// unverified bodies (to be dropped once it is verified): a request without a well-formed
 /// header is refused before its body is read.
-async fn signed_body<'r, P, E>(
-    config: &WebhookConfig,
+async fn signed_body<'r, 'c, P, E>(
+    config: &'c WebhookConfig,
     incoming: Incoming<'r, P>,
-) -> Result<(&'r str, SignatureHeader<'r>, Bytes), WebhookError>
+) -> Result<(&'r str, SignatureHeader<'r>, Bytes, Held<'c>), WebhookError>
 where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
     let raw = incoming.signature.ok_or(SignatureError::MissingHeader)??;
     let header = SignatureHeader::parse(raw)?;
-    let body = read_body(incoming.declared_length, incoming.payload, config).await?;
-    Ok((raw, header, body))
+    let mut held = Held {
+        budget: config.unverified_bodies(),
+        bytes: 0,
+    };
+    let body = read_body(
+        incoming.declared_length,
+        incoming.payload,
+        config,
+        &mut held,
+    )
+    .await?;
+    Ok((raw, header, body, held))
+}
+
+/// How many bytes of bodies not yet verified an endpoint may hold at once, over all its
+/// requests in flight (see [`WebhookConfig::with_unverified_body_budget`]).
+#[derive(Debug)]
+pub(crate) struct BodyBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl BodyBudget {
+    pub(crate) fn new(limit: usize) -> Self {
+        BodyBudget {
+            limit,
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Takes `bytes` more of the budget, unless that would spend more than all of it.
+    fn take(&self, bytes: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|total| *total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// One request's share of the [`BodyBudget`], given back when dropped, however the request
+/// ends (verified, refused, timed out, or its future dropped).
+pub(crate) struct Held<'a> {
+    budget: &'a BodyBudget,
+    bytes: usize,
+}
+
+impl Held<'_> {
+    /// Grows the share to `total` bytes, or answers 503 when the budget is spent.
+    fn grow_to(&mut self, total: usize) -> Result<(), WebhookError> {
+        let more = total.saturating_sub(self.bytes);
+        if more == 0 {
+            return Ok(());
+        }
+        if !self.budget.take(more) {
+            return Err(WebhookError::UnverifiedBodyBudgetSpent {
+                budget: self.budget.limit,
+            });
+        }
+        self.bytes = total;
+        Ok(())
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.budget.give_back(self.bytes);
+    }
 }
 
 /// Counts the delivery's answer (see [`metrics`](crate::metrics)).
@@ -152,6 +237,9 @@ pub(crate) fn count(answered: &Result<Acknowledged, WebhookError>) {
         }
         Err(WebhookError::Envelope(EnvelopeError::PayloadMismatch { event_type, .. })) => {
             metrics::delivery(event_type, "failed");
+        }
+        Err(error @ WebhookError::UnverifiedBodyBudgetSpent { .. }) => {
+            metrics::rejection(error.code());
         }
         Err(error) if error.status() < 500 => metrics::rejection(error.code()),
         Err(_) => metrics::delivery("", "failed"),
@@ -168,6 +256,7 @@ async fn read_body<E: Display>(
     declared_length: Option<usize>,
     payload: impl Stream<Item = Result<Bytes, E>> + Unpin,
     config: &WebhookConfig,
+    held: &mut Held<'_>,
 ) -> Result<Bytes, WebhookError> {
     let limit = config.body_limit();
     if declared_length.is_some_and(|length| length > limit) {
@@ -175,7 +264,8 @@ async fn read_body<E: Display>(
     }
     let timeout = config.body_timeout();
     let capacity = declared_length.unwrap_or(0).min(FIRST_ALLOCATION);
-    tokio::time::timeout(timeout, read_chunks(payload, limit, capacity))
+    held.grow_to(capacity)?;
+    tokio::time::timeout(timeout, read_chunks(payload, limit, capacity, held))
         .await
         .map_err(|_| WebhookError::BodyTimeout { timeout })?
 }
@@ -184,6 +274,7 @@ async fn read_chunks<E: Display>(
     mut payload: impl Stream<Item = Result<Bytes, E>> + Unpin,
     limit: usize,
     capacity: usize,
+    held: &mut Held<'_>,
 ) -> Result<Bytes, WebhookError> {
     let mut body = BytesMut::with_capacity(capacity);
     while let Some(chunk) = payload.next().await {
@@ -191,6 +282,9 @@ async fn read_chunks<E: Display>(
         if body.len() + chunk.len() > limit {
             return Err(WebhookError::BodyTooLarge { limit });
         }
+        // What the body will hold, counted before it is copied in: the chunk itself is
+        // the framework's until then.
+        held.grow_to(body.len() + chunk.len())?;
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
@@ -229,7 +323,9 @@ pub(crate) fn error_answer(error: &WebhookError) -> ErrorAnswer {
             .map(|wait| (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)),
         close: matches!(
             error,
-            WebhookError::BodyTimeout { .. } | WebhookError::BodyTooLarge { .. }
+            WebhookError::BodyTimeout { .. }
+                | WebhookError::BodyTooLarge { .. }
+                | WebhookError::UnverifiedBodyBudgetSpent { .. }
         ),
         body: error_body(error.error_type(), error.code(), &error.answer()),
     }

@@ -68,6 +68,12 @@ impl Secret {
         self.0.as_bytes()
     }
 
+    /// Whether the secret is empty or only whitespace: an HMAC key anyone can guess. Such a
+    /// secret verifies nothing: [`Verifier::check`] refuses it, and so does every verification.
+    pub fn is_blank(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+
     fn has_surrounding_whitespace(&self) -> bool {
         self.0.trim() != self.0
     }
@@ -218,6 +224,15 @@ pub enum SignatureError {
         /// Whether a configured secret starts or ends with whitespace (a common copy-paste slip).
         secret_has_whitespace: bool,
     },
+    /// A configured secret is empty or only whitespace, so anyone could sign with it: nothing
+    /// is verified until it is fixed.
+    #[error(
+        "configured secret {position} is empty or only whitespace, so anyone could sign with it: set it to this endpoint's signing secret (`whsec_...`) from the NextGen dashboard, e.g. in `NEXTGEN_WEBHOOK_SECRET`"
+    )]
+    BlankSecret {
+        /// The secret's position in the configuration, counting from 1.
+        position: usize,
+    },
 }
 
 impl SignatureError {
@@ -234,6 +249,7 @@ impl SignatureError {
             SignatureError::NoV1Signature => "signature_no_v1",
             SignatureError::TimestampOutsideTolerance { .. } => "timestamp_outside_tolerance",
             SignatureError::NoMatch { .. } => "signature_mismatch",
+            SignatureError::BlankSecret { .. } => "secret_blank",
         }
     }
 }
@@ -494,6 +510,26 @@ impl Verifier {
         self
     }
 
+    /// Refuses a verifier with an empty or whitespace-only secret
+    /// ([`SignatureError::BlankSecret`]). Every verification checks this first, so such a
+    /// verifier accepts nothing; call it at start-up to fail there instead.
+    ///
+    /// ```
+    /// use nextgen_events::Verifier;
+    ///
+    /// assert!(Verifier::new("whsec_current").check().is_ok());
+    /// let blank = Verifier::new("whsec_current").with_secret(" ");
+    /// assert_eq!(blank.check().unwrap_err().code(), "secret_blank");
+    /// ```
+    pub fn check(&self) -> Result<(), SignatureError> {
+        match self.secrets.iter().position(Secret::is_blank) {
+            Some(index) => Err(SignatureError::BlankSecret {
+                position: index + 1,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The configured secrets.
     pub fn secrets(&self) -> &[Secret] {
         &self.secrets
@@ -529,6 +565,8 @@ impl Verifier {
         header: &SignatureHeader<'_>,
         now: u64,
     ) -> Result<u64, SignatureError> {
+        // A blank secret is a key anyone has: fail closed, whatever the header says.
+        self.check()?;
         // Signature first: a timestamp error then tells the caller the delivery was genuine
         // but late, which points at clocks or replays rather than at the secret.
         let matched = self.secrets.iter().any(|secret| {

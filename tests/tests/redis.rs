@@ -698,3 +698,63 @@ async fn used_memory(connection: &mut redis::aio::MultiplexedConnection) -> i64 
         .parse()
         .unwrap()
 }
+
+#[actix_rt::test]
+async fn latest_only_ties_compare_event_ids_bytewise_whatever_the_server_locale() {
+    // Equal `created`: the newer event is the one whose id is greater in Rust's byte order,
+    // not in the order of the Redis server's locale (Lua's `<` follows strcoll).
+    let Some(url) = redis_url("the Redis store") else {
+        return;
+    };
+    let prefix = unique_prefix("latest-bytes");
+    let store = store(&url, &prefix).await;
+    let handler = "crm.sync_customer";
+    for (index, (older, newer)) in [
+        ("evt_B", "evt_a"),
+        ("evt_Z_1", "evt_z"),
+        ("evt_a", "evt_ab"),
+        ("evt_10", "evt_9"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(older.as_bytes() < newer.as_bytes());
+        let object = format!("cus_{index}");
+        let advance = |id: &'static str| {
+            let store = store.clone();
+            let object = object.clone();
+            async move {
+                let ObjectClaim::Claimed { token, newest } = store
+                    .claim_object(handler, &object, Duration::from_secs(60))
+                    .await
+                    .unwrap()
+                else {
+                    panic!("the object was not claimed")
+                };
+                let handled = Watermark::new(1_700_000_000, id);
+                assert!(
+                    store
+                        .advance_object(handler, &object, token, &handled)
+                        .await
+                        .unwrap()
+                );
+                newest
+            }
+        };
+        advance(older).await;
+        advance(newer).await;
+        // The newer one is kept; the older one again does not move it back.
+        let kept = advance(older).await.unwrap();
+        assert_eq!(
+            kept,
+            Watermark::new(1_700_000_000, newer),
+            "{older} < {newer}"
+        );
+        let kept = advance(older).await.unwrap();
+        assert_eq!(
+            kept,
+            Watermark::new(1_700_000_000, newer),
+            "{older} < {newer}"
+        );
+    }
+}

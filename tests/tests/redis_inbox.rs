@@ -477,3 +477,52 @@ async fn measure_memory_per_delivery() {
         grown / i64::try_from(count).unwrap()
     );
 }
+
+#[actix_rt::test]
+async fn replaying_dead_letters_ends_and_drops_ids_whose_entry_is_gone() {
+    let Some(url) = redis_url("the Redis inbox") else {
+        return;
+    };
+    let prefix = unique_prefix("dead-unknown");
+    let inbox = RedisInbox::connect(&url, prefix.clone()).await.unwrap();
+    let id = event_id("dead_unknown", 0);
+    inbox.append(entry(&id, 1_000)).await.unwrap();
+    let taken = inbox.take(Duration::from_secs(5)).await.unwrap().unwrap();
+    let errors = vec![HandlerFailure {
+        handler: "h".to_owned(),
+        error: "down".to_owned(),
+    }];
+    assert!(
+        inbox
+            .finish(&id, taken.token, Finish::Dead { errors })
+            .await
+            .unwrap()
+    );
+    // More ids than one batch of the script whose entries are gone (a partial restore, a
+    // key deleted by hand).
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let dead_index = format!("{prefix}:inbox:state:dead");
+    let gone: Vec<String> = (0..1200).map(|n| format!("evt_gone_{n}")).collect();
+    let mut zadd = redis::cmd("ZADD");
+    zadd.arg(&dead_index);
+    for name in &gone {
+        zadd.arg(500).arg(name);
+    }
+    let () = zadd.query_async(&mut connection).await.unwrap();
+
+    let report = tokio::time::timeout(Duration::from_secs(20), inbox.replay_dead_report(None))
+        .await
+        .expect("the replay of the dead letters ends")
+        .unwrap();
+    assert_eq!(report.replayed, [id.as_str()]);
+    assert_eq!(report.unknown.len(), gone.len());
+    let left: usize = redis::cmd("ZCARD")
+        .arg(&dead_index)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the unknown ids left the dead index");
+    assert_eq!(inbox.stats().await.unwrap().dead, 0);
+    assert!(inbox.replay_dead(None).await.unwrap().is_empty());
+}

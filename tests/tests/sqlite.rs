@@ -112,3 +112,30 @@ async fn a_succeeded_handler_is_skipped_after_a_restart() {
             .any(|outcome| outcome.skipped && outcome.handler.ends_with("a_books_refund"))
     );
 }
+
+/// The file holds raw payloads: it and its `-wal` and `-shm` files are its owner's only,
+/// whatever the umask, whether the inbox or the store created it.
+#[cfg(unix)]
+#[actix_rt::test]
+async fn the_sqlite_files_are_created_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    use nextgen_events::idempotency::IdempotencyStore;
+    use nextgen_events::sqlite::SqliteInbox;
+
+    let inbox_file = TempFile::new("mode-inbox");
+    let store_file = TempFile::new("mode-store");
+    let inbox = SqliteInbox::open(&inbox_file.0).unwrap();
+    let store = SqliteStore::open(&store_file.0).unwrap();
+    let lease = Duration::from_secs(60);
+    inbox.store().claim("evt_mode", "h", lease).await.unwrap();
+    store.claim("evt_mode", "h", lease).await.unwrap();
+    for file in [&inbox_file, &store_file] {
+        for suffix in ["", "-wal", "-shm"] {
+            let path = format!("{}{suffix}", file.0.display());
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode & 0o077, 0, "{path} is {mode:o}");
+        }
+    }
+    drop((inbox, store));
+}

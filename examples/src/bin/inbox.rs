@@ -163,7 +163,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: &Args) -> Result<(), Vec<Failure>> {
-    let inbox = open(backend(args).map_err(|f| vec![f])?)
+    // Only a replay writes: the other commands open the inbox read-only.
+    let writable = matches!(args.command, Command::Replay(_));
+    let inbox = open(backend(args).map_err(|f| vec![f])?, writable)
         .await
         .map_err(|f| vec![f])?;
     match &args.command {
@@ -203,9 +205,9 @@ fn backend(args: &Args) -> Result<Backend, Failure> {
     }
 }
 
-async fn open(backend: Backend) -> Result<Arc<dyn Inbox>, Failure> {
+async fn open(backend: Backend, writable: bool) -> Result<Arc<dyn Inbox>, Failure> {
     match backend {
-        Backend::Sqlite(path) => open_sqlite(&path),
+        Backend::Sqlite(path) => open_sqlite(&path, writable),
         Backend::Redis { url, prefix } => open_redis(&url, &prefix).await,
     }
 }
@@ -233,8 +235,10 @@ async fn open_redis(_: &str, _: &str) -> Result<Arc<dyn Inbox>, Failure> {
     ))
 }
 
+/// The SQLite inbox at `path`: read-only unless `writable`, and never a file that is not an
+/// inbox already (opening one read-write would turn it into an empty inbox).
 #[cfg(feature = "sqlite")]
-fn open_sqlite(path: &Path) -> Result<Arc<dyn Inbox>, Failure> {
+fn open_sqlite(path: &Path, writable: bool) -> Result<Arc<dyn Inbox>, Failure> {
     use nextgen_events::sqlite::SqliteInbox;
 
     let shown = path.display();
@@ -252,13 +256,18 @@ fn open_sqlite(path: &Path) -> Result<Arc<dyn Inbox>, Failure> {
             )));
         }
     }
-    let inbox = SqliteInbox::open(path)
-        .map_err(|error| store_failure(&format!("open the inbox at {shown}"), &error))?;
+    let doing = format!("open the inbox at {shown}");
+    let inbox = SqliteInbox::open_read_only(path).map_err(|error| store_failure(&doing, &error))?;
+    if !writable {
+        return Ok(Arc::new(inbox));
+    }
+    drop(inbox);
+    let inbox = SqliteInbox::open(path).map_err(|error| store_failure(&doing, &error))?;
     Ok(Arc::new(inbox))
 }
 
 #[cfg(not(feature = "sqlite"))]
-fn open_sqlite(_: &Path) -> Result<Arc<dyn Inbox>, Failure> {
+fn open_sqlite(_: &Path, _: bool) -> Result<Arc<dyn Inbox>, Failure> {
     Err(Failure::usage(
         "this tool was built without the `sqlite` feature: build it with `--features sqlite`",
     ))
@@ -336,8 +345,8 @@ fn list_text(records: &[InboxRecord]) -> String {
         .iter()
         .map(|record| {
             [
-                record.event_id.clone(),
-                record.event_type.clone(),
+                clean(&record.event_id).into_owned(),
+                clean(&record.event_type).into_owned(),
                 record.state.as_str().to_owned(),
                 record.attempts.to_string(),
                 rfc3339(record.received_at_ms),
@@ -376,7 +385,8 @@ fn short_error(record: &InboxRecord) -> String {
     let Some(first) = record.last_errors.first() else {
         return String::new();
     };
-    let mut text = format!("{}: {}", first.handler, first.error.replace('\n', " "));
+    let error = first.error.replace('\n', " ");
+    let mut text = format!("{}: {}", clean(&first.handler), clean(&error));
     if text.chars().count() > ERROR_WIDTH {
         text = text.chars().take(ERROR_WIDTH - 1).collect();
         text.push('…');
@@ -392,7 +402,7 @@ async fn show(inbox: &dyn Inbox, args: &ShowArgs, json: bool) -> Result<(), Fail
         .show(&args.id, args.body)
         .await
         .map_err(|error| store_failure(&format!("read `{}`", args.id), &error))?
-        .ok_or_else(|| Failure::failed(format!("unknown event id `{}`", args.id)))?;
+        .ok_or_else(|| Failure::failed(format!("unknown event id `{}`", clean(&args.id))))?;
     if json {
         print_json(serde_json::to_string_pretty(&record))?;
     } else {
@@ -404,8 +414,8 @@ async fn show(inbox: &dyn Inbox, args: &ShowArgs, json: bool) -> Result<(), Fail
 fn show_text(record: &InboxRecord, with_body: bool) -> String {
     let time = |ms: Option<u64>| ms.map(rfc3339);
     let fields = [
-        ("id", Some(record.event_id.clone())),
-        ("type", Some(record.event_type.clone())),
+        ("id", Some(clean(&record.event_id).into_owned())),
+        ("type", Some(clean(&record.event_type).into_owned())),
         ("state", Some(record.state.as_str().to_owned())),
         ("attempts", Some(record.attempts.to_string())),
         ("received", Some(rfc3339(record.received_at_ms))),
@@ -428,13 +438,17 @@ fn show_text(record: &InboxRecord, with_body: bool) -> String {
     } else {
         text.push_str("errors:\n");
         for failure in &record.last_errors {
-            text.push_str(&format!("  {}: {}\n", failure.handler, failure.error));
+            text.push_str(&format!(
+                "  {}: {}\n",
+                clean(&failure.handler),
+                clean(&failure.error)
+            ));
         }
     }
     match (&record.body, with_body) {
         (Some(body), _) => {
             text.push_str("body:\n");
-            text.push_str(body);
+            text.push_str(&clean_body(body));
             if !body.ends_with('\n') {
                 text.push('\n');
             }
@@ -479,7 +493,7 @@ async fn replay(inbox: &dyn Inbox, args: &ReplayArgs, json: bool) -> Result<(), 
         .map_err(|f| vec![f])?;
     } else {
         for id in &replayed {
-            println!("replayed {id}");
+            println!("replayed {}", clean(id));
         }
         if !replayed.is_empty() {
             println!("{}", replayed_note(replayed.len()));
@@ -489,13 +503,14 @@ async fn replay(inbox: &dyn Inbox, args: &ReplayArgs, json: bool) -> Result<(), 
         .iter()
         .map(|id| {
             Failure::failed(format!(
-                "`{id}` was not replayed: it is running (a worker holds it; if the server died, it is taken again at its restart or when the lease lapses)"
+                "`{}` was not replayed: it is running (a worker holds it; if the server died, it is taken again at its restart or when the lease lapses)",
+                clean(id)
             ))
         })
         .chain(
             unknown
                 .iter()
-                .map(|id| Failure::failed(format!("unknown event id `{id}`"))),
+                .map(|id| Failure::failed(format!("unknown event id `{}`", clean(id)))),
         )
         .collect();
     if failures.is_empty() {
@@ -506,15 +521,23 @@ async fn replay(inbox: &dyn Inbox, args: &ReplayArgs, json: bool) -> Result<(), 
 }
 
 async fn replay_dead(inbox: &dyn Inbox, since_ms: Option<u64>, json: bool) -> Result<(), Failure> {
-    let replayed = inbox
-        .replay_dead(since_ms)
+    let report = inbox
+        .replay_dead_report(since_ms)
         .await
         .map_err(|error| store_failure("replay the dead letters", &error))?;
+    let (replayed, unknown) = (report.replayed, report.unknown);
     if json {
         print_json(serde_json::to_string_pretty(
-            &json!({ "replayed": replayed }),
+            &json!({ "replayed": replayed, "unknown": unknown }),
         ))?;
         return Ok(());
+    }
+    // Listed as dead, but their entry is gone: the inbox dropped them from its index.
+    for id in &unknown {
+        println!(
+            "unknown {} (listed as dead, its entry is gone: removed from the list)",
+            clean(id)
+        );
     }
     if replayed.is_empty() {
         match since_ms {
@@ -524,10 +547,41 @@ async fn replay_dead(inbox: &dyn Inbox, since_ms: Option<u64>, json: bool) -> Re
         return Ok(());
     }
     for id in &replayed {
-        println!("replayed {id}");
+        println!("replayed {}", clean(id));
     }
     println!("{}", replayed_note(replayed.len()));
     Ok(())
+}
+
+/// `text` for a terminal: control characters (escape sequences, carriage returns, bells...)
+/// and bidirectional overrides are written as Rust escapes (`\u{1b}`, `\n`), so what a
+/// delivery or a handler's error holds cannot rewrite the screen or hide text.
+fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    clean_but(text, &[])
+}
+
+/// [`clean`] for a body, which keeps its line breaks and tabs.
+fn clean_body(text: &str) -> std::borrow::Cow<'_, str> {
+    clean_but(text, &['\n', '\t'])
+}
+
+fn clean_but<'a>(text: &'a str, kept: &[char]) -> std::borrow::Cow<'a, str> {
+    let unsafe_char = |c: char| {
+        !kept.contains(&c)
+            && (c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
 }
 
 fn replayed_note(count: usize) -> String {

@@ -14,13 +14,14 @@ use nextgen_events::testing::sample;
 use nextgen_examples::TEST_SECRET;
 
 /// The environment variables that choose the server's mode: cleared unless a test sets them.
-const MODES: [&str; 6] = [
+const MODES: [&str; 7] = [
     "NEXTGEN_WEBHOOK_SECRET",
     "NEXTGEN_REDIS_URL",
     "NEXTGEN_STORE_SQLITE",
     "NEXTGEN_INBOX_SQLITE",
     "NEXTGEN_INBOX_REDIS",
     "NEXTGEN_METRICS",
+    "NEXTGEN_BENCH_ROUTES",
 ];
 
 /// The example server on a free loopback port with the test secret, its output lines on a

@@ -21,6 +21,17 @@ enum State {
     Newest(Box<Newest>),
 }
 
+/// About a century: how far "forever" is when a lease or retention overflows the clock.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `now + by`, saturated: a lease or retention too large for the clock (`Duration::MAX`)
+/// ends in the far future instead of panicking inside the dispatch task.
+fn later(now: Instant, by: Duration) -> Instant {
+    now.checked_add(by)
+        .or_else(|| now.checked_add(FAR_FUTURE.min(by)))
+        .unwrap_or(now)
+}
+
 /// A watermark and the end of its retention (boxed: most entries have none).
 #[derive(Debug, Clone)]
 struct Newest {
@@ -297,7 +308,7 @@ impl MemoryStore {
         let token = OwnerToken::new();
         let claimed = Entry {
             state: State::Claimed(token),
-            until: now + lease,
+            until: later(now, lease),
         };
         let mut entries = self.lock();
         if entries.map.len() >= self.capacity && !entries.map.contains_key(&key) {
@@ -373,7 +384,7 @@ impl MemoryStore {
         }
         let claimed = |newest: Option<Box<Newest>>| Entry {
             state: State::ObjectClaimed(token, newest),
-            until: now + lease,
+            until: later(now, lease),
         };
         let watermark = match entries.map.entry(key) {
             std::collections::hash_map::Entry::Occupied(mut occupied) => {
@@ -429,7 +440,7 @@ fn end_object_claim(
     };
     let mut newest = newest.take().filter(|newest| newest.until > now);
     if let Some((handled, retention)) = handled {
-        let until = now + retention;
+        let until = later(now, retention);
         match &mut newest {
             Some(kept) if kept.watermark >= *handled => kept.until = kept.until.max(until),
             _ => {
@@ -585,7 +596,7 @@ impl IdempotencyStore for MemoryStore {
         lease: Duration,
     ) -> StoreFuture<'a, bool> {
         let renewed = self.if_owner(self.keys.key(event_id, handler), token, |entry, now| {
-            entry.until = now + lease;
+            entry.until = later(now, lease);
             true
         });
         Box::pin(std::future::ready(Ok(renewed)))
@@ -601,7 +612,7 @@ impl IdempotencyStore for MemoryStore {
         let completed = self.if_owner(self.keys.key(event_id, handler), token, |entry, now| {
             *entry = Entry {
                 state: State::Done,
-                until: now + retention,
+                until: later(now, retention),
             };
             true
         });
@@ -637,7 +648,7 @@ impl IdempotencyStore for MemoryStore {
     ) -> StoreFuture<'a, bool> {
         let key = self.keys.object_key(handler, object_id);
         let renewed = self.if_object_owner(key, token, |entry, now| {
-            entry.until = now + lease;
+            entry.until = later(now, lease);
             true
         });
         Box::pin(std::future::ready(Ok(renewed)))

@@ -303,6 +303,18 @@ pub trait Inbox: Send + Sync + 'static {
 
     /// Puts every dead letter (received at or after `since_ms`, when given) back to pending.
     fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, Vec<String>>;
+
+    /// [`replay_dead`](Inbox::replay_dead), also naming the ids the dead index listed whose
+    /// entry was gone (they are removed from the index). The default reports none unknown.
+    fn replay_dead_report(&self, since_ms: Option<u64>) -> StoreFuture<'_, DeadReplay> {
+        let replayed = self.replay_dead(since_ms);
+        Box::pin(async move {
+            Ok(DeadReplay {
+                replayed: replayed.await?,
+                unknown: Vec::new(),
+            })
+        })
+    }
 }
 
 impl<I: Inbox + ?Sized> Inbox for Arc<I> {
@@ -365,4 +377,16 @@ impl<I: Inbox + ?Sized> Inbox for Arc<I> {
     fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, Vec<String>> {
         (**self).replay_dead(since_ms)
     }
+    fn replay_dead_report(&self, since_ms: Option<u64>) -> StoreFuture<'_, DeadReplay> {
+        (**self).replay_dead_report(since_ms)
+    }
+}
+
+/// What [`Inbox::replay_dead_report`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadReplay {
+    /// The dead letters put back to pending.
+    pub replayed: Vec<String>,
+    /// Ids the dead index listed whose entry was gone: removed from the index, not replayed.
+    pub unknown: Vec<String>,
 }

@@ -11,8 +11,8 @@ use ::redis::{FromRedisValue, RedisError, Script};
 use super::{RedisIdempotencyStore, millis};
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
 use crate::inbox::{
-    Appended, DEFAULT_INBOX_RETENTION, Finish, HandlerFailure, Inbox, InboxEntry, InboxRecord,
-    InboxState, InboxStats, ListFilter, Taken,
+    Appended, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, HandlerFailure, Inbox, InboxEntry,
+    InboxRecord, InboxState, InboxStats, ListFilter, Taken,
 };
 
 /// A clock in milliseconds since the Unix epoch.
@@ -231,13 +231,31 @@ return replayed
 });
 
 /// Replays up to `ARGV[5]` dead letters received at or after `ARGV[4]` (`-inf` for all), at
-/// `ARGV[3]` (now), oldest first; returns their ids.
+/// `ARGV[3]` (now), oldest first. Every id read leaves the dead index, so the caller's loop
+/// ends: an id whose entry is gone is dropped from every index (unknown), one whose entry is
+/// not dead is filed under its own state. Returns `{replayed ids, unknown ids, ids read}`.
 static REPLAY_DEAD: LazyLock<Script> = LazyLock::new(|| {
     script(&format!(
         "{REPLAY_ONE}
 local ids = redis.call('ZRANGEBYSCORE', listed.dead, ARGV[4], '+inf', 'LIMIT', 0, ARGV[5])
-for _, id in ipairs(ids) do replay(id, ARGV[3]) end
-return ids
+local replayed, unknown = {{}}, {{}}
+for _, id in ipairs(ids) do
+  local record = redis.call('HMGET', entry_key(id), 'state', 'received_at_ms')
+  if not record[1] then
+    list_under(id, nil, 0)
+    redis.call('ZREM', received, id)
+    redis.call('ZREM', retry, id)
+    redis.call('ZREM', finished, id)
+    table.insert(unknown, id)
+  elseif record[1] == 'dead' and replay(id, ARGV[3]) then
+    table.insert(replayed, id)
+  elseif listed[record[1]] then
+    list_under(id, record[1], record[2])
+  else
+    list_under(id, nil, 0)
+  end
+end
+return {{replayed, unknown, #ids}}
 "
     ))
 });
@@ -985,26 +1003,37 @@ impl Inbox for RedisInbox {
     }
 
     fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move { Ok(self.replay_dead_report(since_ms).await?.replayed) })
+    }
+
+    fn replay_dead_report(&self, since_ms: Option<u64>) -> StoreFuture<'_, DeadReplay> {
         Box::pin(async move {
             let now = self.now_ms().to_string();
             let since = since_ms.map_or_else(|| "-inf".to_owned(), |since| since.to_string());
             let batch = BATCH.to_string();
-            let mut replayed = Vec::new();
+            let mut report = DeadReplay::default();
             loop {
-                let ids: Vec<String> = self
+                let (replayed, unknown, read): (Vec<String>, Vec<String>, usize) = self
                     .eval(
                         "replay",
                         &REPLAY_DEAD,
                         &[now.as_bytes(), since.as_bytes(), batch.as_bytes()],
                     )
                     .await?;
-                let count = ids.len();
-                replayed.extend(ids);
-                if count < BATCH {
+                report.replayed.extend(replayed);
+                report.unknown.extend(unknown);
+                // Every id read left the dead index: a full batch means there may be more.
+                if read < BATCH {
                     break;
                 }
             }
-            Ok(replayed)
+            if !report.unknown.is_empty() {
+                tracing::warn!(
+                    unknown = report.unknown.len(),
+                    "the dead index listed entries that are gone: removed from it, not replayed"
+                );
+            }
+            Ok(report)
         })
     }
 }

@@ -61,6 +61,14 @@ impl SqliteInbox {
         )?))
     }
 
+    /// Opens an existing inbox file read-only, for tools that only look (stats, lists,
+    /// entries): nothing is created, initialised or locked, and a file that is not an inbox
+    /// (empty, or without its `nextgen_inbox` table) is refused. Writes (appends, replays)
+    /// through it fail.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Ok(Self::on(Database::open_read_only(path.as_ref())?))
+    }
+
     fn on(database: Arc<Database>) -> Self {
         SqliteInbox {
             store: SqliteStore::on(Arc::clone(&database)).with_retention(DEFAULT_INBOX_RETENTION),

@@ -145,6 +145,25 @@ fn migrate(connection: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Creates the file readable and writable by its owner only (0600 on Unix) when it does not
+/// exist yet: it holds raw payloads. SQLite gives the `-wal` and `-shm` files it creates
+/// beside it the same mode. An existing file keeps the mode it has.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    // SQLite's special names are no file of ours to create.
+    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 impl Database {
     pub(crate) fn open(
         path: &Path,
@@ -159,6 +178,11 @@ impl Database {
                 ))
             })
         };
+        create_private(path).map_err(|error| {
+            StoreError::Unavailable(format!(
+                "could not create the SQLite file `{shown}`: {error}"
+            ))
+        })?;
         let writer = open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
         let synchronous = match durability {
             Durability::Full => "FULL",
@@ -186,6 +210,49 @@ impl Database {
     /// The file's path.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Opens an existing file read-only, for tools that look: nothing is created or
+    /// initialised, and a file without the inbox's table is refused. Writes through it fail.
+    pub(crate) fn open_read_only(path: &Path) -> Result<Arc<Database>, StoreError> {
+        let shown = path.display().to_string();
+        let open = || {
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|error| {
+                StoreError::Unavailable(format!(
+                    "could not open the SQLite file `{shown}` read-only: {error}"
+                ))
+            })
+        };
+        let reader = open()?;
+        reader
+            .execute_batch("PRAGMA busy_timeout = 5000;")
+            .map_err(|error| failed("set-up", &error))?;
+        let tables: i64 = reader
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'nextgen_inbox'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|error| {
+                StoreError::Unavailable(format!(
+                    "`{shown}` is not a webhook inbox: {error}"
+                ))
+            })?;
+        if tables == 0 {
+            return Err(StoreError::Unavailable(format!(
+                "`{shown}` is not a webhook inbox: it has no `nextgen_inbox` table (an inbox's file is created by `SqliteInbox::open`, e.g. when the app starts in inbox mode)"
+            )));
+        }
+        let writer = open()?;
+        writer
+            .execute_batch("PRAGMA busy_timeout = 5000;")
+            .map_err(|error| failed("set-up", &error))?;
+        Ok(Arc::new(Database {
+            path: path.to_owned(),
+            writer: Writer::start(writer, path)?,
+            reader: Mutex::new(reader),
+            clock: system_clock(),
+        }))
     }
 
     pub(crate) fn now_ms(&self) -> i64 {

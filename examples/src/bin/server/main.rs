@@ -8,13 +8,19 @@
 //!
 //! - `POST /webhook`: the NextGen endpoint (`nextgen_events::actix::webhooks`).
 //! - `GET /healthz`: liveness, 200 `ok`.
-//! - `GET /ledger`: the totals the `charge.succeeded` handler keeps in app state.
 //! - `GET /metrics`: the library's metrics in Prometheus text format, when `NEXTGEN_METRICS=1`.
+//!
+//! With `NEXTGEN_BENCH_ROUTES=1` only (the scripts in `scripts/` set it), routes without
+//! authentication for benchmarks and load tests:
+//!
+//! - `GET /ledger`: the totals the `charge.succeeded` handler keeps in app state.
 //! - `POST /echo`: reads the body (same 1 MiB limit) and answers 200 `{"received": true}`,
 //!   without verifying or parsing: a baseline for benchmarks.
+//! - `POST /floor`: one signature check and one typed parse, no handler.
 //!
 //! Environment: `NEXTGEN_WEBHOOK_SECRET` (the endpoint's secret, or several separated by commas
-//! during a rotation; without it the server runs with the trigger tool's test secret),
+//! during a rotation; without it the server runs with the trigger tool's test secret, and it
+//! refuses to listen on anything but loopback while any of its secrets is the test secret),
 //! `HOST` (default `127.0.0.1`), `PORT` (default `8080`, `0` for any free port),
 //! `RUST_LOG` (default `info`). Where handled events are remembered, at most one of:
 //!
@@ -78,9 +84,16 @@ fn init_logging() {
 }
 
 async fn run() -> Result<(), String> {
-    let (config, custom_secret) = webhook_config()?;
+    let config = webhook_config()?;
+    // The parsed list, not the variable: `whsec_test_secret,` or `whsec_real,whsec_test_secret`
+    // accept the public test secret just the same.
+    let test_secret = config
+        .verifier()
+        .secrets()
+        .iter()
+        .any(|secret| secret.expose() == TEST_SECRET.as_bytes());
     let host = std::env::var("HOST").unwrap_or_else(|_| DEFAULT_HOST.to_owned());
-    if !custom_secret && !is_loopback(&host) {
+    if test_secret && !is_loopback(&host) {
         return Err(format!(
             "refusing to listen on `{host}` with the built-in test secret, which anyone can sign \
              with: set {SECRET_ENV} to your endpoint's secret, or listen on 127.0.0.1 (HOST)"
@@ -113,25 +126,38 @@ async fn run() -> Result<(), String> {
     let body_limit = config.body_limit();
     let verifier = web::Data::new(config.verifier().clone());
     let metrics = prometheus()?;
+    let bench_routes = bench_routes()?;
     let server = HttpServer::new(move || {
-        App::new()
+        let app = App::new()
             .app_data(ledger.clone())
             .configure(nextgen_events::actix::webhooks("/webhook", config.clone()))
             .route("/healthz", web::get().to(healthz))
-            .route("/ledger", web::get().to(ledger_totals))
             .app_data(web::Data::new(metrics.clone()))
-            .route("/metrics", web::get().to(render_metrics))
-            .service(
-                web::resource("/echo")
-                    .app_data(web::PayloadConfig::new(body_limit))
-                    .route(web::post().to(echo)),
-            )
-            .service(
-                web::resource("/floor")
-                    .app_data(web::PayloadConfig::new(body_limit))
-                    .app_data(verifier.clone())
-                    .route(web::post().to(floor)),
-            )
+            .route("/metrics", web::get().to(render_metrics));
+        let ledger = web::Data::clone(&ledger);
+        let verifier = web::Data::clone(&verifier);
+        app.configure(move |service| {
+            if !bench_routes {
+                return;
+            }
+            service
+                .service(
+                    web::resource("/ledger")
+                        .app_data(ledger)
+                        .route(web::get().to(ledger_totals)),
+                )
+                .service(
+                    web::resource("/echo")
+                        .app_data(web::PayloadConfig::new(body_limit))
+                        .route(web::post().to(echo)),
+                )
+                .service(
+                    web::resource("/floor")
+                        .app_data(web::PayloadConfig::new(body_limit))
+                        .app_data(verifier)
+                        .route(web::post().to(floor)),
+                );
+        })
     })
     .bind((host.as_str(), port))
     .map_err(|error| format!("could not listen on {host}:{port}: {error}"))?;
@@ -144,15 +170,8 @@ async fn run() -> Result<(), String> {
     let url = format!("http://{}/webhook", reachable(&host, address));
     tracing::info!("receiving NextGen webhooks at {url}");
     println!("Send it a test event with:");
-    println!(
-        "  cargo run -p nextgen-examples --bin trigger -- charge.succeeded --url {url}{}",
-        if custom_secret {
-            // The secret itself is never printed: the command reads it from the environment.
-            format!(" --secret \"${SECRET_ENV}\"")
-        } else {
-            String::new()
-        }
-    );
+    // No secret on the command line: the trigger reads NEXTGEN_WEBHOOK_SECRET itself.
+    println!("  cargo run -p nextgen-examples --bin trigger -- charge.succeeded --url {url}");
 
     server
         .run()
@@ -160,18 +179,16 @@ async fn run() -> Result<(), String> {
         .map_err(|error| format!("the server stopped: {error}"))
 }
 
-/// The configuration from `NEXTGEN_WEBHOOK_SECRET`, or with the test secret when it is unset;
-/// and whether a secret other than the test secret is in use.
-fn webhook_config() -> Result<(WebhookConfig, bool), String> {
+/// The configuration from `NEXTGEN_WEBHOOK_SECRET`, or with the test secret when it is unset.
+fn webhook_config() -> Result<WebhookConfig, String> {
     match WebhookConfig::from_env() {
         Ok(config) => {
-            let custom =
-                !matches!(std::env::var(SECRET_ENV), Ok(value) if value.trim() == TEST_SECRET);
+            config.check().map_err(|error| error.to_string())?;
             tracing::info!(
                 secrets = config.secret_count(),
                 "verifying signatures with the secret(s) from {SECRET_ENV}"
             );
-            Ok((config, custom))
+            Ok(config)
         }
         Err(ConfigError::MissingSecret { .. }) => {
             tracing::warn!(
@@ -179,7 +196,7 @@ fn webhook_config() -> Result<(WebhookConfig, bool), String> {
                  (the trigger tool's default); set {SECRET_ENV} to your endpoint's secret \
                  for anything but local testing"
             );
-            Ok((WebhookConfig::new(TEST_SECRET), false))
+            Ok(WebhookConfig::new(TEST_SECRET))
         }
         Err(error) => Err(error.to_string()),
     }
@@ -373,6 +390,24 @@ fn reachable(host: &str, bound: SocketAddr) -> String {
         }
         Ok(ip) => SocketAddr::new(ip, bound.port()).to_string(),
         Err(_) => format!("{host}:{}", bound.port()),
+    }
+}
+
+/// The environment variable that turns on the unauthenticated benchmark routes (`/ledger`,
+/// `/echo`, `/floor`).
+const BENCH_ROUTES_ENV: &str = "NEXTGEN_BENCH_ROUTES";
+
+/// Whether `NEXTGEN_BENCH_ROUTES=1` asks for the benchmark routes.
+fn bench_routes() -> Result<bool, String> {
+    match std::env::var(BENCH_ROUTES_ENV).as_deref().map(str::trim) {
+        Err(_) | Ok("" | "0") => Ok(false),
+        Ok("1") => {
+            tracing::warn!(
+                "{BENCH_ROUTES_ENV}=1: serving GET /ledger, POST /echo and POST /floor without authentication, for benchmarks"
+            );
+            Ok(true)
+        }
+        Ok(other) => Err(format!("{BENCH_ROUTES_ENV} must be 1 or 0, not `{other}`")),
     }
 }
 

@@ -1,0 +1,315 @@
+//! Issue 20's hardening, end to end: blank secrets refused, a store's far-future durations and
+//! a panicking dispatch, queued deliveries re-checked against their body, and the budget for
+//! unverified bodies in flight.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix_web::web;
+use nextgen_events::idempotency::MemoryStore;
+use nextgen_events::prelude::*;
+use nextgen_events::{ConfigError, Context, VerifiedDelivery, Verifier, WebhookConfig, sign};
+use support::{Framework, SECRET, TestServer, delivery, now, post};
+
+static CHARGES: AtomicUsize = AtomicUsize::new(0);
+
+#[nextgen_event("charge.succeeded")]
+async fn on_charge(_charge: Charge) {
+    CHARGES.fetch_add(1, Ordering::SeqCst);
+}
+
+/// A route of one's own: the extractor takes the config from the app data, no mount involved.
+async fn own_route(
+    event: nextgen_events::actix::VerifiedEvent,
+) -> Result<actix_web::HttpResponse, nextgen_events::WebhookError> {
+    let _ = event;
+    Ok(nextgen_events::actix::received())
+}
+
+fn own_route_server(config: WebhookConfig) -> (String, actix_web::dev::ServerHandle) {
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(web::Data::new(config.clone()))
+            .route("/own", web::post().to(own_route))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let url = format!("http://{}/own", server.addrs()[0]);
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    (url, handle)
+}
+
+#[actix_rt::test]
+async fn blank_secrets_verify_nothing_over_http() {
+    for (name, config) in [
+        ("empty", WebhookConfig::new("")),
+        ("spaces", WebhookConfig::new("  \t")),
+        ("rotation", WebhookConfig::new(SECRET).with_secret("")),
+    ] {
+        let (url, handle) = own_route_server(config);
+        let (body, _) = delivery(&format!("evt_blank_{name}"), "charge.succeeded");
+        for key in ["", "  \t", SECRET] {
+            let answer = post(&url, body.clone(), Some(&sign(&body, key, now()))).await;
+            assert_eq!(
+                (answer.status, answer.code()),
+                (500, "secret_blank"),
+                "{name} with key {key:?}: {:?}",
+                answer.body
+            );
+            // The sender is not told that the key is guessable.
+            assert!(
+                !answer.message().contains("whitespace"),
+                "{}",
+                answer.message()
+            );
+        }
+        handle.stop(false).await;
+    }
+}
+
+#[test]
+fn blank_secrets_are_refused_by_every_constructor() {
+    let body = br#"{"id":"evt_1"}"#;
+    let header = sign(body, "", 1_000);
+    let error = Verifier::new("")
+        .verify_at(body, &header, 1_000)
+        .unwrap_err();
+    assert_eq!(error.code(), "secret_blank");
+    assert!(
+        error.to_string().contains("NEXTGEN_WEBHOOK_SECRET"),
+        "{error}"
+    );
+    let error = Verifier::new("whsec_a")
+        .with_secret(" ")
+        .verify_at(body, &header, 1_000)
+        .unwrap_err();
+    assert_eq!(error.code(), "secret_blank");
+    assert!(Verifier::new("whsec_a").check().is_ok());
+
+    assert_eq!(
+        WebhookConfig::new("").check(),
+        Err(ConfigError::BlankSecret { position: 1 })
+    );
+    assert_eq!(
+        WebhookConfig::new("whsec_a").with_secret("\n").check(),
+        Err(ConfigError::BlankSecret { position: 2 })
+    );
+    let error = WebhookConfig::new(" ").check().unwrap_err().to_string();
+    assert!(
+        error.contains("whsec_") && error.contains("NEXTGEN_WEBHOOK_SECRET"),
+        "{error}"
+    );
+    assert!(WebhookConfig::new(SECRET).check().is_ok());
+    // Only blank entries of a list are dropped; a list of nothing is refused.
+    assert!(WebhookConfig::from_secret_list(" , ,").is_err());
+    assert_eq!(
+        WebhookConfig::from_secret_list("whsec_a, ,")
+            .unwrap()
+            .secret_count(),
+        1
+    );
+}
+
+#[test]
+fn mounting_with_a_blank_secret_stops_at_start_up() {
+    let mounted = std::panic::catch_unwind(|| {
+        let _ = nextgen_events::actix::webhooks("/webhook", WebhookConfig::new(""));
+    });
+    let panic = mounted.unwrap_err();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("empty or only whitespace"), "{message}");
+}
+
+// --- item 7: far-future durations, a panicking dispatch ------------------------------------
+
+#[actix_rt::test]
+async fn a_huge_retention_or_lease_saturates_instead_of_panicking() {
+    for (name, config) in [
+        (
+            "retention",
+            WebhookConfig::new(SECRET).with_idempotency_store(MemoryStore::new(Duration::MAX, 100)),
+        ),
+        (
+            "lease",
+            WebhookConfig::new(SECRET).with_lease(Duration::MAX),
+        ),
+    ] {
+        let server = TestServer::start(config, |_| {});
+        let id = format!("evt_huge_{name}");
+        let (body, signature) = delivery(&id, "charge.succeeded");
+        let before = CHARGES.load(Ordering::SeqCst);
+        let answer = post(&server.url("/webhook"), body.clone(), Some(&signature)).await;
+        assert_eq!(answer.status, 200, "{name}: {:?}", answer.body);
+        assert!(CHARGES.load(Ordering::SeqCst) > before);
+        // The marker holds: a redelivery is acknowledged without running the handler again.
+        let again = CHARGES.load(Ordering::SeqCst);
+        let answer = post(&server.url("/webhook"), body, Some(&signature)).await;
+        assert_eq!(answer.status, 200, "{name}: {:?}", answer.body);
+        assert_eq!(CHARGES.load(Ordering::SeqCst), again);
+    }
+}
+
+/// A store that panics while claiming: inside the detached dispatch task, outside any handler.
+struct Panicking;
+
+mod panicking_store {
+    use std::time::Duration;
+
+    use nextgen_events::idempotency::{Claim, IdempotencyStore, OwnerToken, StoreFuture};
+
+    fn boom<'a, T: Send + 'a>() -> StoreFuture<'a, T> {
+        Box::pin(async { panic!("the store blew up on purpose") })
+    }
+
+    impl IdempotencyStore for super::Panicking {
+        fn claim<'a>(&'a self, _: &'a str, _: &'a str, _: Duration) -> StoreFuture<'a, Claim> {
+            boom()
+        }
+        fn renew<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: OwnerToken,
+            _: Duration,
+        ) -> StoreFuture<'a, bool> {
+            boom()
+        }
+        fn complete<'a>(&'a self, _: &'a str, _: &'a str, _: OwnerToken) -> StoreFuture<'a, bool> {
+            boom()
+        }
+        fn release<'a>(&'a self, _: &'a str, _: &'a str, _: OwnerToken) -> StoreFuture<'a, bool> {
+            boom()
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_panicking_dispatch_is_a_500_dispatch_panicked_not_a_shutdown() {
+    let frameworks = [
+        Framework::Actix,
+        #[cfg(feature = "axum")]
+        Framework::Axum,
+    ];
+    for framework in frameworks {
+        let server = framework.start(WebhookConfig::new(SECRET).with_idempotency_store(Panicking));
+        let (body, signature) = delivery(&framework.id("evt_dispatch_panics"), "charge.succeeded");
+        let answer = post(&server.url("/webhook"), body, Some(&signature)).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (500, "dispatch_panicked"),
+            "{framework:?}: {:?}",
+            answer.body
+        );
+        // The server keeps serving.
+        let answer = post(&server.url("/webhook"), b"{}".to_vec(), None).await;
+        assert_eq!(answer.status, 400);
+    }
+}
+
+// --- item 10: a queued delivery is checked against its body --------------------------------
+
+#[actix_rt::test]
+async fn a_queued_delivery_whose_id_or_type_do_not_match_its_body_is_refused() {
+    let config = WebhookConfig::new(SECRET).without_idempotency();
+    let (body, signature) = delivery("evt_queued_real", "charge.succeeded");
+    let genuine = VerifiedDelivery::verify(&config, body, Some(&signature)).unwrap();
+    let queued = serde_json::to_value(&genuine).unwrap();
+
+    for (field, value) in [
+        ("event_id", "evt_queued_other"),
+        ("event_type", "refund.created"),
+    ] {
+        let mut tampered = queued.clone();
+        tampered[field] = serde_json::Value::String(value.to_owned());
+        let tampered: VerifiedDelivery = serde_json::from_value(tampered).unwrap();
+        let before = CHARGES.load(Ordering::SeqCst);
+        let error = tampered
+            .dispatch(&config, &Context::new())
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "delivery_mismatch", "{field}: {error}");
+        assert!(error.to_string().contains(field), "{error}");
+        assert_eq!(
+            CHARGES.load(Ordering::SeqCst),
+            before,
+            "{field}: no handler ran"
+        );
+    }
+    // The genuine one, through the queue, still runs.
+    let later: VerifiedDelivery = serde_json::from_value(queued).unwrap();
+    let report = later.dispatch(&config, &Context::new()).await.unwrap();
+    assert_eq!(report.event_id, "evt_queued_real");
+}
+
+// --- item 12: a budget for unverified bodies in flight -------------------------------------
+
+#[actix_rt::test]
+async fn unverified_bodies_in_flight_share_a_bounded_budget() {
+    use std::io::Write;
+
+    let frameworks = [
+        Framework::Actix,
+        #[cfg(feature = "axum")]
+        Framework::Axum,
+    ];
+    for framework in frameworks {
+        let config = WebhookConfig::new(SECRET).with_unverified_body_budget(20_000);
+        assert_eq!(config.unverified_body_budget(), 20_000);
+        let server = framework.start(config);
+        // A sender with a well-formed signature header that is slow to send its body holds
+        // most of the budget...
+        let header = sign(b"never sent", SECRET, now());
+        let head = format!(
+            "POST /webhook HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+             content-length: 30000\r\nnextgen-signature: {header}\r\n\r\n"
+        );
+        let mut slow = support::raw(server.addr, &head, &[b' '; 19_500]);
+        slow.flush().unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        // ...so another unverified body is refused, with when to come back.
+        let (body, signature) = delivery(&framework.id("evt_budget"), "charge.succeeded");
+        let response = reqwest::Client::new()
+            .post(server.url("/webhook"))
+            .header("NextGen-Signature", &signature)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let retry_after = response.headers().get("retry-after").cloned();
+        let answer = support::answer(response).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (503, "unverified_body_budget_spent"),
+            "{framework:?}: {:?}",
+            answer.body
+        );
+        assert!(retry_after.is_some(), "{framework:?}: Retry-After");
+
+        // Once the slow sender is gone, its share is free again.
+        drop(slow);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let answer = post(&server.url("/webhook"), body, Some(&signature)).await;
+        assert_eq!(answer.status, 200, "{framework:?}: {:?}", answer.body);
+    }
+}
+
+#[test]
+fn the_unverified_body_budget_defaults_to_64_mib() {
+    assert_eq!(
+        WebhookConfig::new(SECRET).unverified_body_budget(),
+        WebhookConfig::DEFAULT_UNVERIFIED_BODY_BUDGET
+    );
+    assert_eq!(
+        WebhookConfig::DEFAULT_UNVERIFIED_BODY_BUDGET,
+        64 * 1024 * 1024
+    );
+}
