@@ -34,7 +34,7 @@ need_tools() {
 start_server() {
     if [[ -z ${server_built:-} ]]; then
         echo "== building the example server (release)"
-        (cd "$root" && cargo build --release -q -p nextgen-examples --bin server --bin trigger)
+        (cd "$root" && cargo build --release -q -p nextgen-examples --bin server && cargo build --release -q -p nextgen-cli --bin nextgen)
         server_built=1
     fi
     local port
@@ -74,8 +74,8 @@ stop_server() {
 sign_deliveries() {
     requests=$work/requests.tsv
     echo "== signing $1 distinct charge.succeeded deliveries"
-    # The samples of nextgen_events::testing, signed by the trigger tool: one source of events.
-    NEXTGEN_WEBHOOK_SECRET=$secret "$target_dir/release/trigger" charge.succeeded \
+    # The samples of nextgen_events::testing, signed by `nextgen trigger`: one source of events.
+    NEXTGEN_WEBHOOK_SECRET=$secret "$target_dir/release/nextgen" trigger charge.succeeded \
         --write "$requests" --count "$1" >/dev/null
     body_bytes=$(head -n 1 "$requests" | cut -f2- | tr -d '\n' | wc -c)
     head -n 1 "$requests" | cut -f2- | tr -d '\n' >"$work/first.json"

@@ -7,7 +7,7 @@
 # 2. builds the example server in release mode and starts it on a free loopback port, with
 #    RUST_LOG=warn (so logging does not dominate) and a fresh NEXTGEN_WEBHOOK_SECRET;
 # 3. signs NEXTGEN_LOAD_EVENTS (default 10000) distinct charge.succeeded deliveries at the
-#    current time (`trigger --write`: wrk's Lua has no HMAC);
+#    current time (`nextgen trigger --write`: wrk's Lua has no HMAC);
 # 4. runs `wrk -t2 -c$CONNECTIONS -d${DURATION}s --latency -s scripts/load.lua` against
 #    POST /webhook, cycling through the signed deliveries;
 # 5. prints requests/s, latency percentiles, non-2xx responses, socket errors, the status

@@ -2,7 +2,7 @@
 //! binary, two replicas on one prefix, and a replica killed with SIGKILL after acknowledging
 //! deliveries that the other then handles.
 //!
-//! Needs the feature `redis-tests` and `NEXTGEN_TEST_REDIS_URL`, like `tests/inbox_cli.rs`.
+//! Needs the feature `redis-tests` and `NEXTGEN_TEST_REDIS_URL`, like `nextgen-cli/tests/inbox.rs`.
 //!
 //! ```text
 //! NEXTGEN_TEST_REDIS_URL=redis://127.0.0.1:6379/ cargo test -p nextgen-examples --features redis-tests --test redis_inbox_server

@@ -1,10 +1,13 @@
-//! `nextgen`: the command-line companion of nextgen-events.
+//! `nextgen`: the command-line companion of nextgen-events: `trigger`, `inbox`, `sign`,
+//! `verify`.
 //!
 //! Exit status: 0 success; 1 the work failed (a delivery that does not verify); 2 a usage
 //! error.
 
 mod failure;
+mod inbox;
 mod sign;
+mod trigger;
 mod verify;
 
 use std::process::ExitCode;
@@ -13,7 +16,7 @@ use clap::{Parser, Subcommand};
 
 pub(crate) use failure::Failure;
 
-/// Sign and verify NextGen webhook deliveries.
+/// Send, sign and verify NextGen webhook deliveries, and look into inboxes.
 #[derive(Debug, Parser)]
 #[command(name = "nextgen", version, about)]
 struct Cli {
@@ -23,6 +26,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Send a signed sample event (of any catalog type) to a webhook endpoint.
+    Trigger(trigger::Args),
+    /// Look into a webhook inbox (SQLite or Redis) and replay deliveries.
+    Inbox(inbox::Args),
     /// Print the `NextGen-Signature` header value of a body.
     Sign(sign::Args),
     /// Verify a delivery, and say exactly why it does not verify.
@@ -32,6 +39,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Trigger(args) => return trigger::main(args),
+        Command::Inbox(args) => return inbox::main(args),
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
     };

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run -p nextgen-examples --bin server
-//! cargo run -p nextgen-examples --bin trigger -- charge.succeeded
+//! cargo run -p nextgen-cli -- trigger charge.succeeded
 //! ```
 //!
 //! - `POST /webhook`: the NextGen endpoint (`nextgen_events::actix::webhooks`).
@@ -171,7 +171,7 @@ async fn run() -> Result<(), String> {
     tracing::info!("receiving NextGen webhooks at {url}");
     println!("Send it a test event with:");
     // No secret on the command line: the trigger reads NEXTGEN_WEBHOOK_SECRET itself.
-    println!("  cargo run -p nextgen-examples --bin trigger -- charge.succeeded --url {url}");
+    println!("  cargo run -p nextgen-cli -- trigger charge.succeeded --url {url}");
 
     server
         .run()

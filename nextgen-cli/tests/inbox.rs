@@ -1,4 +1,4 @@
-//! The `inbox` binary, run for real against inboxes filled through the library: a SQLite
+//! `nextgen inbox`, run for real against inboxes filled through the library: a SQLite
 //! file, and a Redis inbox on a real `redis-server`, each command checked the same way on both.
 //!
 //! The Redis checks need the feature `redis-tests` and `NEXTGEN_TEST_REDIS_URL` (`.ci/run`
@@ -6,7 +6,7 @@
 //! `NEXTGEN_SKIP_REDIS_TESTS=1` asks to skip them.
 //!
 //! ```text
-//! NEXTGEN_TEST_REDIS_URL=redis://127.0.0.1:6379/ cargo test -p nextgen-examples --features redis-tests --test inbox_cli
+//! NEXTGEN_TEST_REDIS_URL=redis://127.0.0.1:6379/ cargo test -p nextgen-cli --features redis-tests --test inbox
 //! ```
 
 #![allow(clippy::unwrap_used)]
@@ -185,7 +185,8 @@ fn redis_inbox() -> Option<Target> {
 }
 
 fn inbox_tool(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_inbox"))
+    Command::new(env!("CARGO_BIN_EXE_nextgen"))
+        .arg("inbox")
         .args(args)
         .output()
         .unwrap()

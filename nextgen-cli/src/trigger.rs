@@ -1,13 +1,13 @@
-//! The trigger tool: sends a signed sample NextGen event to a webhook endpoint, the way a
+//! `nextgen trigger`: sends a signed sample NextGen event to a webhook endpoint, the way a
 //! payments CLI's "trigger" command does.
 //!
 //! ```text
-//! cargo run -p nextgen-examples --bin trigger -- charge.succeeded
-//! cargo run -p nextgen-examples --bin trigger -- refund.created --url http://127.0.0.1:9000/webhook
-//! cargo run -p nextgen-examples --bin trigger -- --data event.json --id evt_replay_1
-//! cargo run -p nextgen-examples --bin trigger -- charge.succeeded --set data.object.amount=500
-//! cargo run -p nextgen-examples --bin trigger -- --all
-//! cargo run -p nextgen-examples --bin trigger -- --list
+//! nextgen trigger charge.succeeded
+//! nextgen trigger refund.created --url http://127.0.0.1:9000/webhook
+//! nextgen trigger --data event.json --id evt_replay_1
+//! nextgen trigger charge.succeeded --set data.object.amount=500
+//! nextgen trigger --all
+//! nextgen trigger --list
 //! ```
 //!
 //! The body is signed at the current time with `nextgen_events::sign`, with the secret from
@@ -21,12 +21,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clap::Parser;
+use crate::Failure;
 use nextgen_events::catalog::EVENT_TYPES;
 use nextgen_events::testing::{sample, sample_body};
 use nextgen_events::{Event, UntypedEvent};
 use nextgen_events::{SignatureHeader, WebhookConfig, sign};
-use nextgen_examples::{DEFAULT_WEBHOOK_URL, Failure, TEST_SECRET};
 use serde_json::Value;
 
 /// The environment variable the secret comes from.
@@ -35,10 +34,17 @@ const SECRET_ENV: &str = WebhookConfig::SECRET_ENV;
 const SERVER_COMMAND: &str = "cargo run -p nextgen-examples --bin server";
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Where the example server listens by default.
+const DEFAULT_WEBHOOK_URL: &str = "http://127.0.0.1:8080/webhook";
+
+/// The secret the example server verifies with when `NEXTGEN_WEBHOOK_SECRET` is not set. For
+/// local testing only.
+const TEST_SECRET: &str = "whsec_test_secret";
+
 /// Send a signed sample NextGen event to a webhook endpoint.
-#[derive(Debug, Parser)]
-#[command(name = "trigger", version)]
-struct Args {
+#[derive(Debug, clap::Parser)]
+#[command(name = "trigger")]
+pub(crate) struct Args {
     /// The event type to send, such as `charge.succeeded` (`--list` shows them all). Optional
     /// with `--data`, where the file's type is sent.
     #[arg(value_name = "EVENT_TYPE", required_unless_present_any = ["list", "data", "all"])]
@@ -86,13 +92,12 @@ struct Args {
     count: usize,
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
+pub(crate) fn main(args: &Args) -> ExitCode {
     if args.list {
         list();
         return ExitCode::SUCCESS;
     }
-    match run(&args) {
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => failure.report(),
     }
@@ -468,7 +473,7 @@ fn hint(body: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
 
     fn args(line: &[&str]) -> Args {
         match Args::try_parse_from(std::iter::once("trigger").chain(line.iter().copied())) {

@@ -1,13 +1,13 @@
-//! The inbox tool: looks into a webhook inbox and puts deliveries back to pending, without the
-//! app's code.
+//! `nextgen inbox`: looks into a webhook inbox and puts deliveries back to pending, without
+//! the app's code.
 //!
 //! ```text
-//! cargo run -p nextgen-examples --bin inbox -- --sqlite webhooks.sqlite3 stats
-//! cargo run -p nextgen-examples --bin inbox -- --sqlite webhooks.sqlite3 list --state dead
-//! cargo run -p nextgen-examples --bin inbox -- --sqlite webhooks.sqlite3 show evt_123 --body
-//! cargo run -p nextgen-examples --bin inbox -- --sqlite webhooks.sqlite3 replay evt_123 evt_456
-//! cargo run -p nextgen-examples --bin inbox -- --sqlite webhooks.sqlite3 replay --dead --since 2026-11-25T08:00:00Z
-//! cargo run -p nextgen-examples --bin inbox -- --redis redis://127.0.0.1:6379/ --prefix nextgen:example stats
+//! nextgen inbox --sqlite webhooks.sqlite3 stats
+//! nextgen inbox --sqlite webhooks.sqlite3 list --state dead
+//! nextgen inbox --sqlite webhooks.sqlite3 show evt_123 --body
+//! nextgen inbox --sqlite webhooks.sqlite3 replay evt_123 evt_456
+//! nextgen inbox --sqlite webhooks.sqlite3 replay --dead --since 2026-11-25T08:00:00Z
+//! nextgen inbox --redis redis://127.0.0.1:6379/ --prefix nextgen:example stats
 //! ```
 //!
 //! `--sqlite PATH` opens the file of a SQLite inbox (the example server's
@@ -27,10 +27,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::Failure;
 use clap::{ArgGroup, Args as ClapArgs, Parser, Subcommand};
 use nextgen_events::idempotency::StoreError;
 use nextgen_events::inbox::{Inbox, InboxRecord, InboxState, InboxStats, ListFilter};
-use nextgen_examples::Failure;
 use serde_json::json;
 
 /// How many entries `list` shows by default.
@@ -51,8 +51,8 @@ const EXAMPLE_PREFIX: &str = "nextgen:example";
 
 /// Look into a webhook inbox and replay deliveries, without the app's code.
 #[derive(Debug, Parser)]
-#[command(name = "inbox", version)]
-struct Args {
+#[command(name = "inbox")]
+pub(crate) struct Args {
     /// The SQLite inbox file (required: the server's NEXTGEN_INBOX_SQLITE file).
     #[arg(long, value_name = "PATH", global = true, help_heading = "Inbox")]
     sqlite: Option<PathBuf>,
@@ -137,8 +137,7 @@ enum Backend {
     Redis { url: String, prefix: String },
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
+pub(crate) fn main(args: &Args) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -149,7 +148,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let failures = runtime.block_on(run(&args));
+    let failures = runtime.block_on(run(args));
     match failures {
         Ok(()) => ExitCode::SUCCESS,
         Err(failures) => {
@@ -597,59 +596,10 @@ fn replayed_note(count: usize) -> String {
 
 /// `ms` (Unix milliseconds) as RFC 3339 in UTC, to the second: `2026-11-25T08:00:00Z`.
 fn rfc3339(ms: u64) -> String {
-    let seconds = ms / 1000;
-    let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX / 2);
-    let of_day = seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60
-    )
-}
-
-/// The date `days` after 1970-01-01 (proleptic Gregorian; H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        u32::try_from(month).unwrap_or(1),
-        u32::try_from(day).unwrap_or(1),
-    )
-}
-
-/// Days from 1970-01-01 to the date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let shifted_month = i64::from((month + 9) % 12);
-    let day_of_year = (153 * shifted_month + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
+    i64::try_from(ms / 1000)
+        .ok()
+        .and_then(|seconds| jiff::Timestamp::from_second(seconds).ok())
+        .map_or_else(|| format!("Unix time {} s", ms / 1000), |at| at.to_string())
 }
 
 /// `--since`: RFC 3339 (`2026-11-25T08:00:00Z`, `2026-11-25T09:00:00.5+01:00`) or Unix
@@ -668,78 +618,10 @@ fn parse_time(text: &str) -> Result<u64, String> {
             .and_then(|seconds| seconds.checked_mul(1000))
             .ok_or_else(invalid);
     }
-    let ms = rfc3339_ms(text).ok_or_else(invalid)?;
-    u64::try_from(ms).map_err(|_| format!("`{text}` is before 1970"))
-}
-
-/// An RFC 3339 date-time as Unix milliseconds (negative before 1970).
-fn rfc3339_ms(text: &str) -> Option<i64> {
-    let number = |part: &str| -> Option<u32> {
-        (!part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit()))
-            .then(|| part.parse().ok())
-            .flatten()
-    };
-    let bytes = text.as_bytes();
-    if bytes.len() < 20
-        || bytes[4] != b'-'
-        || bytes[7] != b'-'
-        || !matches!(bytes[10], b'T' | b't' | b' ')
-        || bytes[13] != b':'
-        || bytes[16] != b':'
-    {
-        return None;
-    }
-    let year = i64::from(number(text.get(0..4)?)?);
-    let month = number(text.get(5..7)?)?;
-    let day = number(text.get(8..10)?)?;
-    let hour = number(text.get(11..13)?)?;
-    let minute = number(text.get(14..16)?)?;
-    let second = number(text.get(17..19)?)?;
-    if !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut rest = text.get(19..)?;
-    let mut millis = 0_i64;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let padded = format!("{:0<3}", &fraction[..digits.min(3)]);
-        millis = i64::from(number(&padded)?);
-        rest = &fraction[digits..];
-    }
-    let offset_minutes = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
-                return None;
-            }
-            let hours = number(rest.get(1..3)?)?;
-            let minutes = number(rest.get(4..6)?)?;
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            sign * i64::from(hours * 60 + minutes)
-        }
-    };
-    let seconds = days_from_civil(year, month, day) * 86_400
-        + i64::from(hour) * 3600
-        + i64::from(minute) * 60
-        + i64::from(second.min(59))
-        - offset_minutes * 60;
-    Some(seconds * 1000 + millis)
+    // A time with its offset (`Z` or `+01:00`): jiff's RFC 3339 reading, which refuses one
+    // without, so a local time is never taken for UTC.
+    let at: jiff::Timestamp = text.parse().map_err(|_| invalid())?;
+    u64::try_from(at.as_millisecond()).map_err(|_| format!("`{text}` is before 1970"))
 }
 
 #[cfg(test)]
@@ -804,10 +686,6 @@ mod tests {
         assert_eq!(rfc3339(1_795_161_600_999), "2026-11-20T08:00:00Z");
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(4_107_542_399_000), "2100-02-28T23:59:59Z");
-        for days in [-800_000, -1, 0, 59, 10_957, 20_000, 2_932_896] {
-            let (year, month, day) = civil_from_days(days);
-            assert_eq!(days_from_civil(year, month, day), days);
-        }
     }
 
     #[test]
