@@ -10,6 +10,7 @@ use crate::idempotency::{
 };
 use crate::inbox::WorkerSettings;
 use crate::inbox::{Inbox, InboxMode, RetryPolicy};
+use crate::registry::Registry;
 use crate::route::BodyBudget;
 use crate::signature::{Secret, Verifier};
 
@@ -54,6 +55,10 @@ pub struct WebhookConfig {
     data: AppData,
     // Shared by every clone: the bytes of unverified bodies all of a server's workers hold.
     unverified: Arc<BodyBudget>,
+    registry: Option<Arc<Registry>>,
+    // Shared by every clone: the subscription hint is logged once per endpoint, not once per
+    // actix worker that mounts it.
+    hinted: Arc<std::sync::Once>,
 }
 
 /// How many bytes of bodies not yet verified an endpoint holds at most by default: 64 MiB.
@@ -182,6 +187,8 @@ impl WebhookConfig {
             stop_timeout: DEFAULT_INBOX_STOP_TIMEOUT,
             data: AppData::default(),
             unverified: Arc::new(BodyBudget::new(DEFAULT_UNVERIFIED_BODY_BUDGET)),
+            registry: None,
+            hinted: Arc::new(std::sync::Once::new()),
         }
     }
 
@@ -381,6 +388,7 @@ impl WebhookConfig {
             shutdown_timeout: self.stop_timeout,
             claims,
             verifier: self.verifier.clone(),
+            registry: self.shared_registry(),
             data: self.data.clone(),
         })
         .map_err(ConfigError::Workers)
@@ -447,6 +455,42 @@ impl WebhookConfig {
             }
         }
         Ok(())
+    }
+
+    /// The handlers this endpoint runs (default: every `#[nextgen_event]` handler linked into
+    /// the binary, [`Registry::global`]). Two endpoints of one app (two NextGen accounts, each
+    /// with its secret) can each run their own set; a test can run only its handlers.
+    ///
+    /// ```
+    /// use nextgen_events::{Registry, WebhookConfig};
+    ///
+    /// let payments = Registry::from_handlers(
+    ///     Registry::global().iter().filter(|handler| handler.name().starts_with("payments::")),
+    /// );
+    /// let config = WebhookConfig::new("whsec_payments").with_registry(payments);
+    /// assert!(config.registry().iter().all(|handler| handler.name().starts_with("payments::")));
+    /// ```
+    pub fn with_registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(Arc::new(registry));
+        self
+    }
+
+    /// The handlers this endpoint runs.
+    pub fn registry(&self) -> &Registry {
+        match &self.registry {
+            Some(registry) => registry,
+            None => Registry::global(),
+        }
+    }
+
+    /// The registry, shared, for the inbox's workers.
+    pub(crate) fn shared_registry(&self) -> Option<Arc<Registry>> {
+        self.registry.clone()
+    }
+
+    /// Calls `log` once for this configuration and its clones.
+    pub(crate) fn once_per_endpoint(&self, log: impl FnOnce()) {
+        self.hinted.call_once(log);
     }
 
     /// The claim lease.

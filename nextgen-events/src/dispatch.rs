@@ -494,7 +494,7 @@ pub(crate) fn start(
     impl std::future::Future<Output = Result<DispatchReport, WebhookError>> + Send + 'static,
     WebhookError,
 > {
-    let registry = Registry::global();
+    let registry = config.registry();
     registry.check_names()?;
     let (prepared, span) = prepare(body, registry, context)?;
     if let Some(expected) = expected {

@@ -50,6 +50,32 @@ impl Registry {
         GLOBAL.get_or_init(|| Registry::new(inventory::iter::<Handler>.into_iter()))
     }
 
+    /// A registry of just these handlers, for an endpoint of its own
+    /// ([`WebhookConfig::with_registry`](crate::WebhookConfig::with_registry)): two NextGen
+    /// accounts in one app, each with its handler set, or a test that runs only its handlers.
+    /// Pick them from the global registry by name, event type or module.
+    ///
+    /// ```
+    /// use nextgen_events::{prelude::*, Registry};
+    ///
+    /// #[nextgen_event("charge.succeeded", name = "billing.book")]
+    /// async fn book(charge: Charge) {}
+    ///
+    /// #[nextgen_event("charge.succeeded", name = "marketplace.book")]
+    /// async fn book_for_sellers(charge: Charge) {}
+    ///
+    /// let billing = Registry::from_handlers(
+    ///     Registry::global()
+    ///         .iter()
+    ///         .filter(|handler| handler.name().starts_with("billing.")),
+    /// );
+    /// let names: Vec<_> = billing.iter().map(|handler| handler.name()).collect();
+    /// assert_eq!(names, ["billing.book"]);
+    /// ```
+    pub fn from_handlers(handlers: impl IntoIterator<Item = &'static Handler>) -> Self {
+        Registry::new(handlers.into_iter())
+    }
+
     fn new(handlers: impl Iterator<Item = &'static Handler>) -> Self {
         let mut by_event: HashMap<&'static str, Vec<&'static Handler>, _> =
             HashMap::with_hasher(foldhash::fast::RandomState::default());

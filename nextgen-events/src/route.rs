@@ -16,7 +16,6 @@ use crate::envelope::EnvelopeError;
 use crate::error::WebhookError;
 use crate::inbox::Appended;
 use crate::metrics;
-use crate::registry::Registry;
 use crate::signature::{HeaderProblem, SignatureError, SignatureHeader};
 use crate::throttle::Throttle;
 
@@ -29,21 +28,20 @@ pub(crate) const RECEIVED: &str = r#"{"received":true}"#;
 ///
 /// When the configuration is refused (see [`WebhookConfig::check`]: a blank secret, an inbox
 /// with redelivery detection off, ...), two handlers share a name (see
-/// [`Registry::check_names`]), or the inbox's workers cannot start (see
+/// [`Registry::check_names`](crate::Registry::check_names)), or the inbox's workers cannot start (see
 /// [`WebhookConfig::start_inbox_workers`]): at start-up, before any delivery.
 pub(crate) fn mount(path: &str, config: &WebhookConfig) {
     if let Err(error) = config.check() {
         panic!("cannot mount the webhook route at `{path}`: {error}");
     }
-    if let Err(duplicate) = Registry::global().check_names() {
+    if let Err(duplicate) = config.registry().check_names() {
         panic!("cannot mount the webhook route at `{path}`: {duplicate}");
     }
     if let Err(error) = config.start_inbox_workers() {
         panic!("cannot mount the webhook route at `{path}`: {error}");
     }
-    // Once per process, though an actix app mounts the route once per worker.
-    static SUBSCRIPTION_LOGGED: std::sync::Once = std::sync::Once::new();
-    SUBSCRIPTION_LOGGED.call_once(|| tracing::info!("{}", Registry::global().subscription_hint()));
+    // Once per endpoint, though an actix app mounts the route once per worker.
+    config.once_per_endpoint(|| tracing::info!("{}", config.registry().subscription_hint()));
 }
 
 /// The parts of a request the route reads, borrowed from the framework's request.

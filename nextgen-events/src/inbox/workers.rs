@@ -38,6 +38,8 @@ pub(crate) struct WorkerSettings {
     pub(crate) data: AppData,
     /// Verifies each entry again before it is dispatched.
     pub(crate) verifier: Verifier,
+    /// The endpoint's own handlers; the global registry when `None`.
+    pub(crate) registry: Option<Arc<Registry>>,
 }
 
 impl InboxMode {
@@ -459,7 +461,11 @@ impl Worker {
     /// Dispatches one delivery; the failures, none when every handler succeeded.
     async fn dispatch(&self, entry: &InboxEntry) -> Vec<HandlerFailure> {
         let context = Context::from_app_data(&self.settings.data);
-        let prepared = dispatch::prepare(&entry.body, Registry::global(), &context);
+        let registry = match &self.settings.registry {
+            Some(registry) => registry,
+            None => Registry::global(),
+        };
+        let prepared = dispatch::prepare(&entry.body, registry, &context);
         drop(context);
         let (prepared, span) = match prepared {
             Ok(prepared) => prepared,
