@@ -31,9 +31,11 @@ use libfuzzer_sys::fuzz_target;
 use nextgen_events::RawEvent;
 use nextgen_events::prelude::*;
 use nextgen_events::{WebhookConfig, WebhookError, SignatureError, Context};
-use nextgen_events::{DEFAULT_TOLERANCE, SignatureHeader, sign};
+use nextgen_events::{SignatureHeader, Verifier, sign};
 use nextgen_events::{DispatchReport, EnvelopeError, Registry, VerifiedDelivery, receive};
 use serde_json::Value;
+
+const DEFAULT_TOLERANCE: std::time::Duration = Verifier::DEFAULT_TOLERANCE;
 
 const SECRET: &str = "whsec_fuzz_secret";
 const OLD_SECRET: &str = "whsec_fuzz_previous";
