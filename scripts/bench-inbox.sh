@@ -11,15 +11,25 @@
 #             producers as connections, no HTTP (nextgen-events/benches/inbox_floor.rs)
 #
 #   scripts/bench-inbox.sh [DURATION_SECONDS=10] [CONNECTIONS=64]
+#   scripts/bench-inbox.sh --smoke  # CI: debug servers, 1 s per route, 4 connections, 500
+#                                   # events; fails unless every answer is 2xx (scripts/lib.sh)
 #
 # Every request carries a new event id (NEXTGEN_LOAD_EVENTS, default 200000, distinct
 # deliveries), so each answer of an inbox route is one committed row. The inbox servers run
 # with NEXTGEN_INBOX_WORKERS=0: this measures taking deliveries in, not handling them.
 set -euo pipefail
 
+smoke=0
+if [[ ${1:-} == --smoke ]]; then
+    smoke=1
+    shift
+fi
 duration=${1:-10}
 connections=${2:-64}
 events=${NEXTGEN_LOAD_EVENTS:-200000}
+if ((smoke)); then
+    duration=1 connections=4 events=${NEXTGEN_LOAD_EVENTS:-500}
+fi
 [[ $duration =~ ^[0-9]+$ && $duration -gt 0 && $duration -le 60 ]] ||
     { echo "usage: $0 [DURATION_SECONDS=10, at most 60] [CONNECTIONS=64]" >&2; exit 2; }
 
@@ -82,3 +92,10 @@ for name in full normal redis; do
         echo "warning: $name sent $sent requests for $events distinct events: the rest were duplicates, which write nothing; raise NEXTGEN_LOAD_EVENTS or shorten the run" >&2
     fi
 done
+if ((smoke)); then
+    for name in bare inline full normal redis; do
+        [[ ! -f $work/wrk-$name.out ]] || smoke_check "$name"
+    done
+    [[ -n $floor ]] || { echo "smoke: the floor bench printed no FLOOR line" >&2; exit 1; }
+    echo "smoke: floor ok ($floor rows/s)"
+fi
