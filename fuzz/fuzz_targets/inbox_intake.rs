@@ -48,10 +48,8 @@ thread_local! {
 
 impl Intake {
     fn new() -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "nextgen-fuzz-inbox-{}.sqlite3",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("nextgen-fuzz-inbox-{}.sqlite3", std::process::id()));
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
@@ -104,8 +102,9 @@ fuzz_target!(|data: &[u8]| {
             stored,
         } = intake;
         system.block_on(async {
-            let app = test::init_service(App::new().configure(webhooks("/webhook", config.clone())))
-                .await;
+            let app =
+                test::init_service(App::new().configure(webhooks("/webhook", config.clone())))
+                    .await;
             let signed_at = now_secs();
             let header = sign(&body, SECRET, signed_at);
             let before_ms = inbox.now_ms();

@@ -144,7 +144,11 @@ fuzz_target!(|data: &[u8]| {
                         .claim_object(HANDLER, &object, LEASE)
                         .await
                         .unwrap_or_else(|error| panic!("{name}: claim_object: {error}"));
-                    let ObjectClaim::Claimed { token, newest: kept } = claim else {
+                    let ObjectClaim::Claimed {
+                        token,
+                        newest: kept,
+                    } = claim
+                    else {
                         panic!("{name}: the object is claimed, though every claim was ended");
                     };
                     assert_eq!(
@@ -174,7 +178,11 @@ fuzz_target!(|data: &[u8]| {
                     .claim_object(HANDLER, &object, LEASE)
                     .await
                     .unwrap_or_else(|error| panic!("{name}: claim_object: {error}"));
-                let ObjectClaim::Claimed { token, newest: kept } = claim else {
+                let ObjectClaim::Claimed {
+                    token,
+                    newest: kept,
+                } = claim
+                else {
                     panic!("{name}: the object is claimed, though every claim was ended");
                 };
                 assert_eq!(kept, newest, "{name}: the final watermark differs");

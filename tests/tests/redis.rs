@@ -720,13 +720,26 @@ const WATERMARK_EDGES: &[&[(i64, &str)]] = &[
     &[(1_700_000_000, "evt_B"), (1_700_000_000, "evt_a")],
     // Non-ASCII after ASCII, and a prefix before the longer id.
     &[(1_700_000_000, "evt_\u{e9}"), (1_700_000_000, "evt_z")],
-    &[(1_700_000_000, "evt"), (1_700_000_000, "evt_"), (1_700_000_000, "")],
+    &[
+        (1_700_000_000, "evt"),
+        (1_700_000_000, "evt_"),
+        (1_700_000_000, ""),
+    ],
     // Beyond 2^53 a double no longer tells neighbouring integers apart.
     &[(1 << 53, "evt_b"), ((1 << 53) + 1, "evt_a")],
     &[((1 << 53) + 1, "evt_a"), (1 << 53, "evt_b")],
-    &[(i64::MAX - 1, "evt_b"), (i64::MAX, "evt_a"), (i64::MAX - 1, "evt_c")],
+    &[
+        (i64::MAX - 1, "evt_b"),
+        (i64::MAX, "evt_a"),
+        (i64::MAX - 1, "evt_c"),
+    ],
     // Negative and extreme values: numbers, not text (`-2` < `-10` as text).
-    &[(-2, "evt_a"), (-10, "evt_b"), (i64::MIN, "evt_c"), (0, "evt_d")],
+    &[
+        (-2, "evt_a"),
+        (-10, "evt_b"),
+        (i64::MIN, "evt_c"),
+        (0, "evt_d"),
+    ],
     &[(9, "evt_a"), (10, "evt_a"), (9, "evt_b")],
 ];
 
@@ -739,15 +752,22 @@ async fn check_watermark_order(name: &str, store: &dyn IdempotencyStore, events:
     for advance_all in [false, true] {
         for &(created, id) in events {
             let event = Watermark::new(created, id);
-            let ObjectClaim::Claimed { token, newest: kept } =
-                store.claim_object(handler, &object, lease).await.unwrap()
+            let ObjectClaim::Claimed {
+                token,
+                newest: kept,
+            } = store.claim_object(handler, &object, lease).await.unwrap()
             else {
                 panic!("{name}: the object is claimed, though every claim was ended")
             };
             assert_eq!(kept, newest, "{name}: before {event:?} of {events:?}");
             let newer = newest.as_ref().is_none_or(|newest| event > *newest);
             if newer || advance_all {
-                assert!(store.advance_object(handler, &object, token, &event).await.unwrap());
+                assert!(
+                    store
+                        .advance_object(handler, &object, token, &event)
+                        .await
+                        .unwrap()
+                );
                 if newer {
                     newest = Some(event);
                 }
@@ -756,8 +776,10 @@ async fn check_watermark_order(name: &str, store: &dyn IdempotencyStore, events:
             }
         }
     }
-    let ObjectClaim::Claimed { token, newest: kept } =
-        store.claim_object(handler, &object, lease).await.unwrap()
+    let ObjectClaim::Claimed {
+        token,
+        newest: kept,
+    } = store.claim_object(handler, &object, lease).await.unwrap()
     else {
         panic!("{name}: the object is claimed, though every claim was ended")
     };
@@ -777,7 +799,9 @@ async fn the_watermark_order_is_rusts() {
     for events in WATERMARK_EDGES {
         check_watermark_order("redis", &shared, events).await;
     }
-    let ids = ["", "a", "B", "b", "ab", "a\u{e9}", "\u{e9}", "Z", "a_", "evt"];
+    let ids = [
+        "", "a", "B", "b", "ab", "a\u{e9}", "\u{e9}", "Z", "a_", "evt",
+    ];
     let createds = [0, 1, -1, 1 << 53, (1 << 53) + 1, i64::MAX, i64::MIN, 59, 60];
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move |bound: usize| {
