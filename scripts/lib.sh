@@ -3,7 +3,8 @@
 #
 # Smoke mode (`--smoke` as a script's first argument, which sets smoke=1 here): what CI runs so
 # that the scripts cannot rot. The server and trigger are the debug build (no release build),
-# each wrk run lasts 1 s on 4 connections over a few hundred events, and `smoke_check` fails
+# each wrk run lasts 1 s on 4 connections over a few hundred events (bench-inbox.sh's floor
+# bench is the dev-profile build too), and `smoke_check` fails
 # the script when a run sent nothing or got an answer other than 2xx. The figures it prints
 # mean nothing.
 
