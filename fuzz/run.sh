@@ -48,6 +48,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 mkdir -p work/logs
+echo "== $(rustc --version), $(cargo fuzz --version) (RUSTC_BOOTSTRAP=1: no nightly toolchain needed)"
 summary=()
 crashed=0
 
@@ -66,6 +67,7 @@ for target in "${targets[@]}"; do
     [[ -z ${FUZZ_FEATURES:-} ]] || build_args=(--features "$FUZZ_FEATURES")
     echo "== building $target"
     built=
+    sanitizer=address
     for attempt in 1 2 3 4 5 6 7 8 9 10; do
         if cargo fuzz build "${build_args[@]}" "$target" >"$log" 2>&1; then
             built=yes
@@ -85,6 +87,7 @@ for target in "${targets[@]}"; do
     if [[ -z $built ]]; then
         echo "   the sanitizer build failed (see $log); retrying with --sanitizer none"
         build_args+=(--sanitizer none)
+        sanitizer=none
         if ! cargo fuzz build "${build_args[@]}" "$target" >>"$log" 2>&1; then
             echo "error: $target does not build; see $log" >&2
             tail -n 20 "$log" >&2
@@ -118,8 +121,8 @@ for target in "${targets[@]}"; do
     else
         verdict="no crash"
     fi
-    line=$(printf '%-16s executions: %-11s exec/s: %-7s corpus: %s entries, %s (%s files in fuzz/%s)  %s' \
-        "$target" "${runs:-?}" "${rate:-?}" "${corp_entries:-?}" "${corp_bytes:-?}" "$files" "$corpus" "$verdict")
+    line=$(printf '%-16s executions: %-11s exec/s: %-7s corpus: %s entries, %s (%s files in fuzz/%s)  sanitizer: %s  %s' \
+        "$target" "${runs:-?}" "${rate:-?}" "${corp_entries:-?}" "${corp_bytes:-?}" "$files" "$corpus" "$sanitizer" "$verdict")
     echo "   $line"
     summary+=("$line")
 done

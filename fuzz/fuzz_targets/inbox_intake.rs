@@ -19,6 +19,9 @@
 
 #![no_main]
 
+#[path = "common/scratch.rs"]
+mod scratch;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,11 +51,7 @@ thread_local! {
 
 impl Intake {
     fn new() -> Self {
-        let path =
-            std::env::temp_dir().join(format!("nextgen-fuzz-inbox-{}.sqlite3", std::process::id()));
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        let path = scratch::sqlite_path("inbox");
         let system = actix_rt::System::new();
         let inbox = Arc::new(
             SqliteInbox::open_with(&path, Durability::Normal)

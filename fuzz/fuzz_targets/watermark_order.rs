@@ -1,9 +1,9 @@
 //! The `latest_only` watermark order: Rust's `Ord` for `Watermark` (by `created`, then by
 //! event id, bytewise) and every in-process store agree on which event is the newest.
 //!
-//! Each input is a sequence of events of one object (`created`, event id, and whether to
+//! Each input is a sequence of up to 12 events of one object (`created`, event id, and whether to
 //! advance the watermark even when the event is not newer). For each event, on a `MemoryStore`
-//! and on a `SqliteStore` (a file in the temp directory), as dispatch does:
+//! and on a `SqliteStore` (a file in `/dev/shm`, or the temp directory), as dispatch does:
 //! - `claim_object` claims the object and answers the newest watermark kept, which must be the
 //!   greatest of the advanced watermarks under `Watermark`'s `Ord`;
 //! - a newer event advances the watermark (`advance_object`), a stale one releases the claim
@@ -19,6 +19,9 @@
 
 #![no_main]
 
+#[path = "common/scratch.rs"]
+mod scratch;
+
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,6 +33,7 @@ use nextgen_events::sqlite::{Durability, SqliteStore};
 const HANDLER: &str = "fuzz::latest_only";
 const LEASE: Duration = Duration::from_secs(60);
 const BASE: i64 = 1_713_745_200;
+const MAX_STEPS: usize = 12;
 
 struct Stores {
     runtime: tokio::runtime::Runtime,
@@ -42,13 +46,7 @@ thread_local! {
 
 impl Stores {
     fn new() -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "nextgen-fuzz-watermark-{}.sqlite3",
-            std::process::id()
-        ));
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        let path = scratch::sqlite_path("watermark");
         let sqlite = SqliteStore::open_with(&path, Durability::Normal)
             .unwrap_or_else(|error| panic!("cannot open {}: {error}", path.display()));
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -115,7 +113,8 @@ fn steps(mut data: &[u8]) -> Vec<Step> {
             event_id: String::from_utf8_lossy(id).into_owned(),
             advance_anyway: flags & 1 != 0,
         });
-        if steps.len() == 32 {
+        // A dozen events order an object well enough; each is a few SQLite transactions.
+        if steps.len() == MAX_STEPS {
             break;
         }
     }
