@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use nextgen_events::WebhookConfig;
-use nextgen_events::idempotency::{Claim, IdempotencyStore, ObjectClaim, Watermark};
+use nextgen_events::idempotency::{Claim, IdempotencyStore, ObjectClaim, OwnerToken, Watermark};
 use nextgen_events::prelude::*;
 use nextgen_events::redis::RedisIdempotencyStore;
 use nextgen_tests::contract::StoreUnderTest;
@@ -743,22 +743,34 @@ const WATERMARK_EDGES: &[&[(i64, &str)]] = &[
     &[(9, "evt_a"), (10, "evt_a"), (9, "evt_b")],
 ];
 
+/// Claims an object no one holds: its token and the watermark the store keeps.
+async fn claim_free_object(
+    name: &str,
+    store: &dyn IdempotencyStore,
+    handler: &str,
+    object: &str,
+) -> (OwnerToken, Option<Watermark>) {
+    match store
+        .claim_object(handler, object, Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
+        ObjectClaim::Claimed { token, newest } => (token, newest),
+        ObjectClaim::InProgress => {
+            panic!("{name}: the object is claimed, though every claim was ended")
+        }
+    }
+}
+
 async fn check_watermark_order(name: &str, store: &dyn IdempotencyStore, events: &[(i64, &str)]) {
     let handler = "watermark.order";
     let object = unique_prefix("object");
-    let lease = Duration::from_secs(60);
     let mut newest: Option<Watermark> = None;
     // Twice: in order, advancing only newer events as dispatch does; then advancing every one.
     for advance_all in [false, true] {
         for &(created, id) in events {
             let event = Watermark::new(created, id);
-            let ObjectClaim::Claimed {
-                token,
-                newest: kept,
-            } = store.claim_object(handler, &object, lease).await.unwrap()
-            else {
-                panic!("{name}: the object is claimed, though every claim was ended")
-            };
+            let (token, kept) = claim_free_object(name, store, handler, &object).await;
             assert_eq!(kept, newest, "{name}: before {event:?} of {events:?}");
             let newer = newest.as_ref().is_none_or(|newest| event > *newest);
             if newer || advance_all {
@@ -776,13 +788,7 @@ async fn check_watermark_order(name: &str, store: &dyn IdempotencyStore, events:
             }
         }
     }
-    let ObjectClaim::Claimed {
-        token,
-        newest: kept,
-    } = store.claim_object(handler, &object, lease).await.unwrap()
-    else {
-        panic!("{name}: the object is claimed, though every claim was ended")
-    };
+    let (token, kept) = claim_free_object(name, store, handler, &object).await;
     assert_eq!(kept, newest, "{name}: after {events:?}");
     assert!(store.release_object(handler, &object, token).await.unwrap());
 }
