@@ -27,7 +27,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use nextgen_events::idempotency::{IdempotencyStore, MemoryStore, ObjectClaim, Watermark};
+use nextgen_events::idempotency::{
+    IdempotencyStore, MemoryStore, ObjectClaim, OwnerToken, Watermark,
+};
 use nextgen_events::sqlite::{Durability, SqliteStore};
 
 const HANDLER: &str = "fuzz::latest_only";
@@ -127,6 +129,21 @@ fn object_id() -> String {
     format!("obj_{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Claims an object no one holds: its token and the watermark the store keeps.
+async fn claim_free_object(
+    name: &str,
+    store: &dyn IdempotencyStore,
+    object: &str,
+) -> (OwnerToken, Option<Watermark>) {
+    match store.claim_object(HANDLER, object, LEASE).await {
+        Ok(ObjectClaim::Claimed { token, newest }) => (token, newest),
+        Ok(ObjectClaim::InProgress) => {
+            panic!("{name}: the object is claimed, though every claim was ended")
+        }
+        Err(error) => panic!("{name}: claim_object: {error}"),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let steps = steps(data);
     if steps.is_empty() {
@@ -139,17 +156,7 @@ fuzz_target!(|data: &[u8]| {
                 let mut newest: Option<Watermark> = None;
                 for step in &steps {
                     let event = Watermark::new(step.created, step.event_id.as_str());
-                    let claim = store
-                        .claim_object(HANDLER, &object, LEASE)
-                        .await
-                        .unwrap_or_else(|error| panic!("{name}: claim_object: {error}"));
-                    let ObjectClaim::Claimed {
-                        token,
-                        newest: kept,
-                    } = claim
-                    else {
-                        panic!("{name}: the object is claimed, though every claim was ended");
-                    };
+                    let (token, kept) = claim_free_object(name, store.as_ref(), &object).await;
                     assert_eq!(
                         kept, newest,
                         "{name}: the store keeps another watermark than Rust's order says"
@@ -173,17 +180,7 @@ fuzz_target!(|data: &[u8]| {
                     assert!(ended, "{name}: the claim just taken was not held");
                 }
                 // What the last claim answers, after the last step.
-                let claim = store
-                    .claim_object(HANDLER, &object, LEASE)
-                    .await
-                    .unwrap_or_else(|error| panic!("{name}: claim_object: {error}"));
-                let ObjectClaim::Claimed {
-                    token,
-                    newest: kept,
-                } = claim
-                else {
-                    panic!("{name}: the object is claimed, though every claim was ended");
-                };
+                let (token, kept) = claim_free_object(name, store.as_ref(), &object).await;
                 assert_eq!(kept, newest, "{name}: the final watermark differs");
                 let released = store
                     .release_object(HANDLER, &object, token)

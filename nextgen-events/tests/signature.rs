@@ -734,6 +734,8 @@ fn elements_in_any_order() {
     }
 }
 
+/// The whitespace allowed around elements, keys and values is RFC 9110's `OWS`: spaces and
+/// horizontal tabs (a tab-separated header verifies), nothing else.
 #[test]
 fn whitespace_around_elements_is_tolerated() {
     let good = v1(BODY, SECRET, NOW);
@@ -743,22 +745,6 @@ fn whitespace_around_elements_is_tolerated() {
         format!("t = {NOW} , v1 = {good}"),
         format!("  v1={good}  ,  t={NOW}  "),
         format!("t={NOW},,v1={good},"),
-    ] {
-        assert_eq!(
-            check(&verifier(), BODY, &header, NOW),
-            Ok(NOW),
-            "{header:?}"
-        );
-    }
-}
-
-/// The whitespace allowed around elements, keys and values is RFC 9110's `OWS`: spaces and
-/// horizontal tabs, nothing else.
-#[test]
-fn a_tab_separated_header_verifies() {
-    let good = v1(BODY, SECRET, NOW);
-    for header in [
-        format!("t={NOW},\tv1={good}"),
         format!("\tt={NOW}\t,\tv1={good}\t"),
         format!("t\t=\t{NOW}\t,\t \tv1\t=\t{good}"),
     ] {
