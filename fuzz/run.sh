@@ -11,7 +11,8 @@
 # Only a stable toolchain is needed: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass the nightly-only
 # flags it needs (-Zsanitizer=address, ...). A build that fails on a Rust error (the library
 # being edited) is retried every 30 s for 5 min; one that fails otherwise is taken for a
-# missing sanitizer, and the target is built and run with --sanitizer none.
+# missing sanitizer, and the target is built and run with --sanitizer none. With CI set (as
+# .ci/run runs), a Rust error is not waited out: the build fails at once (exit 2).
 #
 # FUZZ_FEATURES=strict also checks the invariants known to fail today (see README.md).
 #
@@ -19,7 +20,7 @@
 set -uo pipefail
 
 usage() {
-    echo "usage: $0 SECONDS [TARGET...]   (targets: header envelope verify_dispatch)" >&2
+    echo "usage: $0 SECONDS [TARGET...]   (targets: $(cd "$(dirname "${BASH_SOURCE[0]}")/fuzz_targets" && ls -- *.rs | sed 's/\.rs$//' | tr '\n' ' '))" >&2
     exit 2
 }
 
@@ -27,10 +28,15 @@ usage() {
 seconds=$1
 shift
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(header envelope verify_dispatch)
-
 fuzz_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$fuzz_dir" || exit 2
+# Every target in fuzz_targets/ by default, so a new one is never left out.
+if [[ ${#targets[@]} -eq 0 ]]; then
+    for file in fuzz_targets/*.rs; do
+        file=${file#fuzz_targets/}
+        targets+=("${file%.rs}")
+    done
+fi
 export RUSTC_BOOTSTRAP=1
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -42,6 +48,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 mkdir -p work/logs
+echo "== $(rustc --version), $(cargo fuzz --version) (RUSTC_BOOTSTRAP=1: no nightly toolchain needed)"
 summary=()
 crashed=0
 
@@ -60,6 +67,7 @@ for target in "${targets[@]}"; do
     [[ -z ${FUZZ_FEATURES:-} ]] || build_args=(--features "$FUZZ_FEATURES")
     echo "== building $target"
     built=
+    sanitizer=address
     for attempt in 1 2 3 4 5 6 7 8 9 10; do
         if cargo fuzz build "${build_args[@]}" "$target" >"$log" 2>&1; then
             built=yes
@@ -68,12 +76,18 @@ for target in "${targets[@]}"; do
         # A Rust error in the library (someone is editing it) is waited out; anything else is
         # taken for a toolchain without sanitizer support.
         grep -A1 -E '^error\[E[0-9]+\]' "$log" | grep -E '^ *--> ' | grep -qv 'fuzz_targets/' || break
+        if [[ -n ${CI:-} ]]; then
+            echo "error: $target does not build (the library has a Rust error); see $log" >&2
+            grep -m 20 -E '^error|-->' "$log" >&2
+            exit 2
+        fi
         echo "   the library does not compile right now (attempt $attempt, see $log); retrying in 30s"
         sleep 30
     done
     if [[ -z $built ]]; then
         echo "   the sanitizer build failed (see $log); retrying with --sanitizer none"
         build_args+=(--sanitizer none)
+        sanitizer=none
         if ! cargo fuzz build "${build_args[@]}" "$target" >>"$log" 2>&1; then
             echo "error: $target does not build; see $log" >&2
             tail -n 20 "$log" >&2
@@ -107,8 +121,8 @@ for target in "${targets[@]}"; do
     else
         verdict="no crash"
     fi
-    line=$(printf '%-16s executions: %-11s exec/s: %-7s corpus: %s entries, %s (%s files in fuzz/%s)  %s' \
-        "$target" "${runs:-?}" "${rate:-?}" "${corp_entries:-?}" "${corp_bytes:-?}" "$files" "$corpus" "$verdict")
+    line=$(printf '%-16s executions: %-11s exec/s: %-7s corpus: %s entries, %s (%s files in fuzz/%s)  sanitizer: %s  %s' \
+        "$target" "${runs:-?}" "${rate:-?}" "${corp_entries:-?}" "${corp_bytes:-?}" "$files" "$corpus" "$sanitizer" "$verdict")
     echo "   $line"
     summary+=("$line")
 done

@@ -6,6 +6,8 @@
 # same signed bodies, the same connections and duration, one after the other on one server.
 #
 #   scripts/bench-http.sh [DURATION_SECONDS=20] [CONNECTIONS=64]
+#   scripts/bench-http.sh --smoke   # CI: debug build, 1 s per run, 4 connections, 200 events;
+#                                   # fails unless every answer is 2xx (see scripts/lib.sh)
 #
 # Each route is measured twice, alternating (echo, floor, webhook, echo, ...), and the better run
 # of each counts, so that a slow moment of the machine does not decide the ratio.
@@ -14,9 +16,17 @@
 # again, as a redelivery is; verification and parsing run for every request.
 set -euo pipefail
 
+smoke=0
+if [[ ${1:-} == --smoke ]]; then
+    smoke=1
+    shift
+fi
 duration=${1:-20}
 connections=${2:-64}
 events=${NEXTGEN_LOAD_EVENTS:-10000}
+if ((smoke)); then
+    duration=1 connections=4 events=${NEXTGEN_LOAD_EVENTS:-200}
+fi
 [[ $duration =~ ^[0-9]+$ && $duration -gt 0 && $duration -le 60 ]] ||
     { echo "usage: $0 [DURATION_SECONDS=20, at most 60] [CONNECTIONS=64]" >&2; exit 2; }
 [[ $connections =~ ^[0-9]+$ && $connections -ge 2 ]] ||
@@ -31,6 +41,9 @@ for round in 1 2; do
     run_wrk /echo "$duration" "$connections" "echo-$round"
     run_wrk /floor "$duration" "$connections" "floor-$round"
     run_wrk /webhook "$duration" "$connections" "webhook-$round"
+    if ((smoke)); then
+        for name in echo floor webhook; do smoke_check "$name-$round"; done
+    fi
 done
 
 best() {

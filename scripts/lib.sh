@@ -1,7 +1,17 @@
-# Shared by scripts/load.sh and scripts/bench-http.sh: wrk, the release example server, and
-# signed deliveries. Source it from a script that has `set -euo pipefail`.
+# Shared by scripts/load.sh, scripts/bench-http.sh and scripts/bench-inbox.sh: wrk, the release
+# example server, and signed deliveries. Source it from a script that has `set -euo pipefail`.
+#
+# Smoke mode (`--smoke` as a script's first argument, which sets smoke=1 here): what CI runs so
+# that the scripts cannot rot. The server and trigger are the debug build (no release build),
+# each wrk run lasts 1 s on 4 connections over a few hundred events (bench-inbox.sh's floor
+# bench is the dev-profile build too), and `smoke_check` fails
+# the script when a run sent nothing or got an answer other than 2xx. The figures it prints
+# mean nothing.
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+smoke=${smoke:-0}
+profile=release
+((smoke == 0)) || profile=debug
 work=$(mktemp -d)
 server_pid=
 
@@ -33,8 +43,10 @@ need_tools() {
 # `/floor`, `/ledger`), which the server only serves with NEXTGEN_BENCH_ROUTES=1.
 start_server() {
     if [[ -z ${server_built:-} ]]; then
-        echo "== building the example server (release)"
-        (cd "$root" && cargo build --release -q -p nextgen-examples --bin server && cargo build --release -q -p nextgen-cli --bin nextgen)
+        echo "== building the example server ($profile)"
+        local build=(--release)
+        ((smoke == 0)) || build=()
+        (cd "$root" && cargo build "${build[@]}" -q -p nextgen-examples --bin server && cargo build "${build[@]}" -q -p nextgen-cli --bin nextgen)
         server_built=1
     fi
     local port
@@ -45,7 +57,7 @@ start_server() {
     base=http://127.0.0.1:$port
     echo "== starting the server on 127.0.0.1:$port${*:+ with $*}"
     env HOST=127.0.0.1 PORT=$port RUST_LOG=warn NEXTGEN_WEBHOOK_SECRET=$secret NEXTGEN_BENCH_ROUTES=1 "$@" \
-        "$target_dir/release/server" >"$work/server.log" 2>&1 &
+        "$target_dir/$profile/server" >"$work/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 100); do
         curl -fsS "$base/healthz" >/dev/null 2>&1 && return 0
@@ -75,7 +87,7 @@ sign_deliveries() {
     requests=$work/requests.tsv
     echo "== signing $1 distinct charge.succeeded deliveries"
     # The samples of nextgen_events::testing, signed by `nextgen trigger`: one source of events.
-    NEXTGEN_WEBHOOK_SECRET=$secret "$target_dir/release/nextgen" trigger charge.succeeded \
+    NEXTGEN_WEBHOOK_SECRET=$secret "$target_dir/$profile/nextgen" trigger charge.succeeded \
         --write "$requests" --count "$1" >/dev/null
     body_bytes=$(head -n 1 "$requests" | cut -f2- | tr -d '\n' | wc -c)
     head -n 1 "$requests" | cut -f2- | tr -d '\n' >"$work/first.json"
@@ -100,3 +112,17 @@ run_wrk() {
 
 # A LOAD line's value from a wrk output file: `load_value FILE KEY`.
 load_value() { awk -v key="$2" '$1 == "LOAD" && $2 == key { print $3 }' "$1"; }
+
+# Smoke mode: fails unless the wrk run named $1 sent requests and every answer was 2xx.
+smoke_check() {
+    local out=$work/wrk-$1.out sent bad
+    sent=$(load_value "$out" requests)
+    bad=$(load_value "$out" non2xx)
+    if [[ -z $sent || $sent -eq 0 || $bad != 0 ]]; then
+        echo "smoke: the $1 run sent ${sent:-no} requests, ${bad:-?} answered other than 2xx:" >&2
+        cat "$out" >&2
+        tail -n 20 "$work/server.log" >&2 || true
+        exit 1
+    fi
+    echo "smoke: $1 ok ($sent requests, all 2xx)"
+}

@@ -2,6 +2,8 @@
 # Load test of the example server's webhook endpoint with wrk.
 #
 #   scripts/load.sh [DURATION_SECONDS=60] [CONNECTIONS=64]
+#   scripts/load.sh --smoke     # CI: debug build, 1 s, 4 connections, 200 events; fails unless
+#                               # every answer is 2xx (see scripts/lib.sh)
 #
 # 1. installs wrk with apt-get when it is missing;
 # 2. builds the example server in release mode and starts it on a free loopback port, with
@@ -20,9 +22,17 @@
 # verification and envelope parsing for every request, and the handlers for the first pass.
 set -euo pipefail
 
+smoke=0
+if [[ ${1:-} == --smoke ]]; then
+    smoke=1
+    shift
+fi
 duration=${1:-60}
 connections=${2:-64}
 events=${NEXTGEN_LOAD_EVENTS:-10000}
+if ((smoke)); then
+    duration=1 connections=4 events=${NEXTGEN_LOAD_EVENTS:-200}
+fi
 [[ $duration =~ ^[0-9]+$ && $duration -gt 0 ]] || { echo "usage: $0 [DURATION_SECONDS=60] [CONNECTIONS=64]" >&2; exit 2; }
 [[ $connections =~ ^[0-9]+$ && $connections -ge 2 ]] || { echo "CONNECTIONS must be 2 or more (wrk -t2)" >&2; exit 2; }
 if ((duration > 240)); then
@@ -67,3 +77,4 @@ if ((warnings > 0)); then
     echo "first server log lines:"
     head -n 5 "$work/server.log"
 fi
+((smoke == 0)) || smoke_check load

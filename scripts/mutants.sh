@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing with cargo-mutants on the files users trust most: the signature scheme, the
 # actix module (body reading and answers), the configuration, the idempotency stores (the
-# in-memory one and the Redis one, against a real redis-server) and dispatch.
+# in-memory one, the SQLite one and the Redis one, against a real redis-server), dispatch, the
+# inbox (its trait, retry policy and workers) and its SQLite and Redis implementations.
 #
 #   scripts/mutants.sh                                   # every covered file, one after another
 #   scripts/mutants.sh nextgen-events/src/signature.rs   # only these files
@@ -14,7 +15,7 @@
 # mutants.toml. The script exits non-zero when any mutant was missed (or the run failed).
 #
 # It installs cargo-mutants when it is missing, and starts a throwaway redis-server (installing
-# the Debian package when missing, as .ci/run does) when the Redis store is in scope. Extra
+# the Debian package when missing, as .ci/run does) when the Redis store or inbox is in scope. Extra
 # cargo-mutants options can be given in MUTANTS_ARGS (e.g. "--iterate"), and MUTANTS_JOBS sets how
 # many mutants build and test at once (default 1).
 # It is slow: every mutant is a rebuild and a test run. Expect about an hour per large file.
@@ -31,6 +32,14 @@ ALL_FILES=(
     nextgen-events/src/idempotency/memory.rs
     nextgen-events/src/actix.rs
     nextgen-events/src/redis.rs
+    nextgen-events/src/redis/inbox.rs
+    nextgen-events/src/inbox/mod.rs
+    nextgen-events/src/inbox/retry.rs
+    nextgen-events/src/inbox/workers.rs
+    nextgen-events/src/sqlite/mod.rs
+    nextgen-events/src/sqlite/store.rs
+    nextgen-events/src/sqlite/inbox.rs
+    nextgen-events/src/sqlite/writer.rs
 )
 
 # The test targets that exercise a file, as `cargo test` arguments. nextgen-events' own tests
@@ -50,6 +59,14 @@ tests_for() {
         echo "--test http --test hostile --test hygiene --test handlers --test delivery --test duplicate_names --test idempotency" ;;
     */redis.rs)
         echo "--lib --test redis" ;;
+    */redis/inbox.rs)
+        echo "--lib --test redis_inbox" ;;
+    */inbox/*.rs)
+        echo "--lib --test inbox --test latest_only --test metrics" ;;
+    */sqlite/inbox.rs)
+        echo "--test inbox --test latest_only" ;;
+    */sqlite/*.rs)
+        echo "--test sqlite --test inbox --test latest_only" ;;
     *)
         echo "no test selection for $1: add it to tests_for in $0" >&2
         return 1 ;;
@@ -73,7 +90,7 @@ echo "$(cargo mutants --version)"
 # --- a throwaway redis-server, when the Redis store is in scope (as in .ci/run) --------------
 needs_redis=false
 for file in "${files[@]}"; do
-    case "$file" in */redis.rs) needs_redis=true ;; esac
+    case "$file" in */redis.rs | */redis/*.rs) needs_redis=true ;; esac
 done
 
 redis_pid=""
@@ -141,7 +158,11 @@ for file in "${files[@]}"; do
     mkdir -p "$out"
     read -r -a test_args <<<"$(tests_for "$file")"
     features=()
-    case "$file" in */redis.rs) features=(--features "nextgen-events/redis nextgen-tests/redis") ;; esac
+    case "$file" in
+    */redis.rs | */redis/*.rs) features=(--features "nextgen-events/redis nextgen-tests/redis") ;;
+    # nextgen-tests enables sqlite by default; named here so the mutated build has it too.
+    */sqlite/*.rs | */inbox/*.rs) features=(--features "nextgen-events/sqlite nextgen-tests/sqlite") ;;
+    esac
     echo
     echo "=== $file: tests ${test_args[*]}"
     # The baseline, run here: cargo-mutants' own baseline tests only the mutated package, even

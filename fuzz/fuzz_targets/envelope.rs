@@ -13,8 +13,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nextgen_events::{EnvelopeError, Event, RawEvent};
 use nextgen_events::payloads::{Charge, Customer, Dispute, Invoice, Refund};
+use nextgen_events::{EnvelopeError, Event, RawEvent};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;

@@ -3,15 +3,17 @@
 //! Never panics; when a header parses, it holds what the scheme says it holds:
 //! - at most `MAX_HEADER_LEN` bytes, at least one and at most `MAX_SIGNATURES` `v1` entries,
 //!   exactly as many as the header has `v1=` elements;
-//! - exactly one `t=` element, whose digits are the timestamp;
+//! - exactly one `t=` element, whose digits are the timestamp (elements, keys and values are
+//!   trimmed of spaces and tabs only, RFC 9110's `OWS`, as the parser trims them);
 //! - a canonical re-encoding (`t=<ts>,v1=<hex>,...`) parses to the same timestamp and signatures.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nextgen_events::{
-    HeaderProblem, MAX_HEADER_LEN, MAX_SIGNATURES, SignatureError, SignatureHeader, Verifier, sign,
-};
+use nextgen_events::{HeaderProblem, SignatureError, SignatureHeader, Verifier, sign};
+
+const MAX_HEADER_LEN: usize = SignatureHeader::MAX_LEN;
+const MAX_SIGNATURES: usize = SignatureHeader::MAX_SIGNATURES;
 
 const SECRET: &str = "whsec_fuzz_secret";
 const NOW: u64 = 1_713_745_200;
@@ -101,13 +103,13 @@ fn check_parsed(header: &str, parsed: &SignatureHeader<'_>) {
     // An independent reading of the elements.
     let elements: Vec<(&str, &str)> = header
         .split(',')
-        .map(str::trim)
+        .map(trim_ows)
         .filter(|element| !element.is_empty())
         .map(|element| {
             let (key, value) = element
                 .split_once('=')
                 .unwrap_or_else(|| panic!("parsed although element {element:?} has no `=`"));
-            (key.trim(), value.trim())
+            (trim_ows(key), trim_ows(value))
         })
         .collect();
     let v1: Vec<&str> = elements
@@ -157,9 +159,15 @@ fn check_parsed(header: &str, parsed: &SignatureHeader<'_>) {
 fn header_timestamp_text(header: &str) -> Option<String> {
     header
         .split(',')
-        .filter_map(|element| element.trim().split_once('='))
-        .find(|(key, _)| key.trim() == "t")
-        .map(|(_, value)| value.trim().to_owned())
+        .filter_map(|element| trim_ows(element).split_once('='))
+        .find(|(key, _)| trim_ows(key) == "t")
+        .map(|(_, value)| trim_ows(value).to_owned())
+}
+
+/// The whitespace the header allows around elements, keys and values: RFC 9110's `OWS`, space
+/// and horizontal tab only (not `str::trim`'s Unicode whitespace, which takes a vertical tab).
+fn trim_ows(text: &str) -> &str {
+    text.trim_matches([' ', '\t'])
 }
 
 fn hex(bytes: &[u8]) -> String {

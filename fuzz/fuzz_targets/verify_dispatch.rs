@@ -30,10 +30,12 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use libfuzzer_sys::fuzz_target;
 use nextgen_events::RawEvent;
 use nextgen_events::prelude::*;
-use nextgen_events::{WebhookConfig, WebhookError, SignatureError, Context};
-use nextgen_events::{DEFAULT_TOLERANCE, SignatureHeader, sign};
+use nextgen_events::{Context, SignatureError, WebhookConfig, WebhookError};
 use nextgen_events::{DispatchReport, EnvelopeError, Registry, VerifiedDelivery, receive};
+use nextgen_events::{SignatureHeader, Verifier, sign};
 use serde_json::Value;
+
+const DEFAULT_TOLERANCE: std::time::Duration = Verifier::DEFAULT_TOLERANCE;
 
 const SECRET: &str = "whsec_fuzz_secret";
 const OLD_SECRET: &str = "whsec_fuzz_previous";
@@ -334,7 +336,11 @@ fn check_genuine(body: &[u8], result: &Result<DispatchReport, WebhookError>, wit
     let as_json = raw.payload::<serde_json::Value>().is_ok()
         || nextgen_events::catalog::lookup(&raw.event_type).is_some();
     let expected = registry.handlers_for(&raw.event_type).len()
-        + if as_json { registry.wildcard_handlers().len() } else { 0 };
+        + if as_json {
+            registry.wildcard_handlers().len()
+        } else {
+            0
+        };
     assert_eq!(
         report.outcomes.len(),
         expected,

@@ -170,24 +170,31 @@ return {'claimed'}
 /// `KEYS[1]`: the object claim key; `KEYS[2]`: the watermark key; `ARGV[1]`: the owner's
 /// token; `ARGV[2]`: the handled event's `created`; `ARGV[3]`: its id; `ARGV[4]`: the
 /// retention in ms. The watermark only moves forward (a defensive check: under its claim,
-/// dispatch only advances to a newer watermark than the one the claim answered). Event ids
-/// are compared byte by byte, as Rust orders them: Lua's `<` on strings follows the server's
-/// locale (`strcoll`).
+/// dispatch only advances to a newer watermark than the one the claim answered), in
+/// [`Watermark`]'s order: `created` compared as the decimal i64 it is (Lua's numbers are
+/// doubles, which do not hold every i64 beyond 2^53), then the id bytewise (Lua's `<` on
+/// strings follows the server's locale).
 static ADVANCE_OBJECT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local function bytes_before(a, b)
-  local n = math.min(#a, #b)
-  for i = 1, n do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x < y end
-  end
-  return #a < #b
-end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local function bytes(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y and -1 or 1 end
+  end
+  if #a == #b then return 0 end
+  return #a < #b and -1 or 1
+end
+local function integers(a, b)
+  local na, nb = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
+  if na ~= nb then return na and -1 or 1 end
+  local order = #a == #b and bytes(a, b) or (#a < #b and -1 or 1)
+  return na and -order or order
+end
 local newest = redis.call('HMGET', KEYS[2], 'created', 'event')
-local kept, handled = tonumber(newest[1]), tonumber(ARGV[2])
-if not kept or not newest[2] or kept < handled or (kept == handled and bytes_before(newest[2], ARGV[3])) then
+local by_created = newest[1] and integers(newest[1], ARGV[2])
+if not newest[2] or not by_created or by_created < 0 or (by_created == 0 and bytes(newest[2], ARGV[3]) < 0) then
   redis.call('HSET', KEYS[2], 'created', ARGV[2], 'event', ARGV[3])
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[4])

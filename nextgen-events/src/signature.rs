@@ -289,8 +289,10 @@ impl SignatureHeader<'_> {
 }
 
 impl<'a> SignatureHeader<'a> {
-    /// Parses a header value. Elements may come in any order with whitespace around them;
-    /// entries of other schemes (`v0=`, unknown keys) are ignored.
+    /// Parses a header value. Elements may come in any order, with optional whitespace (space
+    /// and horizontal tab, RFC 9110's `OWS`) around elements, keys and values; any other
+    /// character, a vertical tab or form feed included, is part of the key or value. Entries of
+    /// other schemes (`v0=`, unknown keys) are ignored.
     pub fn parse(header: &'a str) -> Result<Self, SignatureError> {
         use SignatureError::MalformedHeader as Malformed;
 
@@ -306,7 +308,7 @@ impl<'a> SignatureHeader<'a> {
         let mut count = 0;
         for (index, element) in header.split(',').enumerate() {
             let element_no = index + 1;
-            let element = element.trim_ascii();
+            let element = trim_ows(element);
             if element.is_empty() {
                 continue;
             }
@@ -316,9 +318,9 @@ impl<'a> SignatureHeader<'a> {
                     .ok_or(Malformed(HeaderProblem::MissingEquals {
                         element: element_no,
                     }))?;
-            match key.trim_ascii() {
+            match trim_ows(key) {
                 // The first `t` is kept; a second one is an error, not a silent override.
-                "t" if timestamp_text.replace(value.trim_ascii()).is_some() => {
+                "t" if timestamp_text.replace(trim_ows(value)).is_some() => {
                     return Err(Malformed(HeaderProblem::DuplicateTimestamp));
                 }
                 "t" => {}
@@ -326,7 +328,7 @@ impl<'a> SignatureHeader<'a> {
                     let slot = signatures
                         .get_mut(count)
                         .ok_or(Malformed(HeaderProblem::TooManySignatures))?;
-                    *slot = decode_signature(value.trim_ascii(), element_no)?;
+                    *slot = decode_signature(trim_ows(value), element_no)?;
                     count += 1;
                 }
                 _ => {}
@@ -363,6 +365,11 @@ impl fmt::Debug for SignatureHeader<'_> {
             .field("signatures", &self.count)
             .finish()
     }
+}
+
+/// `text` without the optional whitespace (RFC 9110 `OWS`: spaces and horizontal tabs) around it.
+fn trim_ows(text: &str) -> &str {
+    text.trim_matches([' ', '\t'])
 }
 
 fn parse_timestamp(text: &str) -> Result<u64, SignatureError> {

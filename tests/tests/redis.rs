@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use nextgen_events::WebhookConfig;
-use nextgen_events::idempotency::{Claim, IdempotencyStore, ObjectClaim, Watermark};
+use nextgen_events::idempotency::{Claim, IdempotencyStore, ObjectClaim, OwnerToken, Watermark};
 use nextgen_events::prelude::*;
 use nextgen_events::redis::RedisIdempotencyStore;
 use nextgen_tests::contract::StoreUnderTest;
@@ -419,13 +419,20 @@ fn free_port() -> u16 {
 struct OwnRedis {
     port: u16,
     child: Option<Child>,
+    /// `LC_ALL` for the server, when set: Lua's `<` on strings follows its collation.
+    locale: Option<&'static str>,
 }
 
 impl OwnRedis {
     async fn start() -> OwnRedis {
+        OwnRedis::start_in(None).await
+    }
+
+    async fn start_in(locale: Option<&'static str>) -> OwnRedis {
         let mut server = OwnRedis {
             port: free_port(),
             child: None,
+            locale,
         };
         server.restart().await;
         server
@@ -436,7 +443,11 @@ impl OwnRedis {
     }
 
     async fn restart(&mut self) {
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        if let Some(locale) = self.locale {
+            command.env("LC_ALL", locale);
+        }
+        let child = command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .stdin(Stdio::null())
@@ -699,62 +710,123 @@ async fn used_memory(connection: &mut redis::aio::MultiplexedConnection) -> i64 
         .unwrap()
 }
 
-#[actix_rt::test]
-async fn latest_only_ties_compare_event_ids_bytewise_whatever_the_server_locale() {
-    // Equal `created`: the newer event is the one whose id is greater in Rust's byte order,
-    // not in the order of the Redis server's locale (Lua's `<` follows strcoll).
-    let Some(url) = redis_url("the Redis store") else {
-        return;
-    };
-    let prefix = unique_prefix("latest-bytes");
-    let store = store(&url, &prefix).await;
-    let handler = "crm.sync_customer";
-    for (index, (older, newer)) in [
-        ("evt_B", "evt_a"),
-        ("evt_Z_1", "evt_z"),
-        ("evt_a", "evt_ab"),
-        ("evt_10", "evt_9"),
-    ]
-    .into_iter()
-    .enumerate()
+/// Events of one object, in arrival order: `(created, event id)`. Rust's `Watermark` order
+/// (`created` as an i64, then the id bytewise) must be the store's: at each claim the store
+/// answers the greatest watermark advanced so far, and an `advance_object` to an older one
+/// (the store's defensive "only forward" check) changes nothing.
+const WATERMARK_EDGES: &[&[(i64, &str)]] = &[
+    // Byte order, not a locale's collation: `B` (0x42) sorts before `a` (0x61).
+    &[(1_700_000_000, "evt_a"), (1_700_000_000, "evt_B")],
+    &[(1_700_000_000, "evt_B"), (1_700_000_000, "evt_a")],
+    // Non-ASCII after ASCII, and a prefix before the longer id.
+    &[(1_700_000_000, "evt_\u{e9}"), (1_700_000_000, "evt_z")],
+    &[
+        (1_700_000_000, "evt"),
+        (1_700_000_000, "evt_"),
+        (1_700_000_000, ""),
+    ],
+    // Beyond 2^53 a double no longer tells neighbouring integers apart.
+    &[(1 << 53, "evt_b"), ((1 << 53) + 1, "evt_a")],
+    &[((1 << 53) + 1, "evt_a"), (1 << 53, "evt_b")],
+    &[
+        (i64::MAX - 1, "evt_b"),
+        (i64::MAX, "evt_a"),
+        (i64::MAX - 1, "evt_c"),
+    ],
+    // Negative and extreme values: numbers, not text (`-2` < `-10` as text).
+    &[
+        (-2, "evt_a"),
+        (-10, "evt_b"),
+        (i64::MIN, "evt_c"),
+        (0, "evt_d"),
+    ],
+    &[(9, "evt_a"), (10, "evt_a"), (9, "evt_b")],
+];
+
+/// Claims an object no one holds: its token and the watermark the store keeps.
+async fn claim_free_object(
+    name: &str,
+    store: &dyn IdempotencyStore,
+    handler: &str,
+    object: &str,
+) -> (OwnerToken, Option<Watermark>) {
+    match store
+        .claim_object(handler, object, Duration::from_secs(60))
+        .await
+        .unwrap()
     {
-        assert!(older.as_bytes() < newer.as_bytes());
-        let object = format!("cus_{index}");
-        let advance = |id: &'static str| {
-            let store = store.clone();
-            let object = object.clone();
-            async move {
-                let ObjectClaim::Claimed { token, newest } = store
-                    .claim_object(handler, &object, Duration::from_secs(60))
-                    .await
-                    .unwrap()
-                else {
-                    panic!("the object was not claimed")
-                };
-                let handled = Watermark::new(1_700_000_000, id);
+        ObjectClaim::Claimed { token, newest } => (token, newest),
+        ObjectClaim::InProgress => {
+            panic!("{name}: the object is claimed, though every claim was ended")
+        }
+    }
+}
+
+async fn check_watermark_order(name: &str, store: &dyn IdempotencyStore, events: &[(i64, &str)]) {
+    let handler = "watermark.order";
+    let object = unique_prefix("object");
+    let mut newest: Option<Watermark> = None;
+    // Twice: in order, advancing only newer events as dispatch does; then advancing every one.
+    for advance_all in [false, true] {
+        for &(created, id) in events {
+            let event = Watermark::new(created, id);
+            let (token, kept) = claim_free_object(name, store, handler, &object).await;
+            assert_eq!(kept, newest, "{name}: before {event:?} of {events:?}");
+            let newer = newest.as_ref().is_none_or(|newest| event > *newest);
+            if newer || advance_all {
                 assert!(
                     store
-                        .advance_object(handler, &object, token, &handled)
+                        .advance_object(handler, &object, token, &event)
                         .await
                         .unwrap()
                 );
-                newest
+                if newer {
+                    newest = Some(event);
+                }
+            } else {
+                assert!(store.release_object(handler, &object, token).await.unwrap());
             }
-        };
-        advance(older).await;
-        advance(newer).await;
-        // The newer one is kept; the older one again does not move it back.
-        let kept = advance(older).await.unwrap();
-        assert_eq!(
-            kept,
-            Watermark::new(1_700_000_000, newer),
-            "{older} < {newer}"
-        );
-        let kept = advance(older).await.unwrap();
-        assert_eq!(
-            kept,
-            Watermark::new(1_700_000_000, newer),
-            "{older} < {newer}"
-        );
+        }
+    }
+    let (token, kept) = claim_free_object(name, store, handler, &object).await;
+    assert_eq!(kept, newest, "{name}: after {events:?}");
+    assert!(store.release_object(handler, &object, token).await.unwrap());
+}
+
+/// The `latest_only` watermark order of the Redis store (compared in a Lua script) is Rust's,
+/// as the in-process stores' is (the `watermark_order` fuzz target checks those): on edge
+/// cases, then on pseudo-random sequences with many ties.
+#[actix_rt::test]
+async fn the_watermark_order_is_rusts() {
+    let Some(url) = redis_url("the Redis store") else {
+        return;
+    };
+    let shared = store(&url, &unique_prefix("watermark-order")).await;
+    for events in WATERMARK_EDGES {
+        check_watermark_order("redis", &shared, events).await;
+    }
+    let ids = [
+        "", "a", "B", "b", "ab", "a\u{e9}", "\u{e9}", "Z", "a_", "evt",
+    ];
+    let createds = [0, 1, -1, 1 << 53, (1 << 53) + 1, i64::MAX, i64::MIN, 59, 60];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        usize::try_from(state % bound as u64).unwrap()
+    };
+    for _ in 0..100 {
+        let events: Vec<(i64, &str)> = (0..1 + next(8))
+            .map(|_| (createds[next(createds.len())], ids[next(ids.len())]))
+            .collect();
+        check_watermark_order("redis", &shared, &events).await;
+    }
+    // A server under a locale whose collation is not byte order (`evt_a` < `evt_B` there),
+    // where the machine has it (otherwise the C library falls back to byte order).
+    let own = OwnRedis::start_in(Some("en_US.UTF-8")).await;
+    let localized = store(&own.url(), &unique_prefix("watermark-locale")).await;
+    for events in WATERMARK_EDGES {
+        check_watermark_order("redis under en_US.UTF-8", &localized, events).await;
     }
 }
