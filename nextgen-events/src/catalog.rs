@@ -28,6 +28,8 @@ pub(crate) struct PayloadKind {
     pub(crate) duplicate: fn(&ErasedEvent) -> Option<ErasedEvent>,
     /// Fills in the envelope of an event boxed by `deserialize_payload`.
     pub(crate) assemble: fn(Event<()>, Box<dyn Any + Send>) -> Option<ErasedEvent>,
+    /// The parsed payload's `id` (what `latest_only` keys by), when the payload has one.
+    pub(crate) object_id: fn(&ErasedEvent) -> Option<String>,
 }
 
 impl PayloadKind {
@@ -36,7 +38,17 @@ impl PayloadKind {
             parse: parse_erased::<T>,
             duplicate: duplicate_erased::<T>,
             assemble: assemble_erased::<T>,
+            object_id: |_| None,
         }
+    }
+
+    /// The same, for a payload with an `id`: `latest_only` reads it from the parsed payload
+    /// instead of reading the body again.
+    pub(crate) const fn with_object_id(
+        self,
+        object_id: fn(&ErasedEvent) -> Option<String>,
+    ) -> Self {
+        PayloadKind { object_id, ..self }
     }
 }
 
@@ -159,7 +171,11 @@ macro_rules! define_catalog {
             $(CatalogEntry {
                 name: $name,
                 payload: stringify!($payload),
-                kind: PayloadKind::of::<crate::payloads::$payload>(),
+                kind: PayloadKind::of::<crate::payloads::$payload>().with_object_id(|event| {
+                    event
+                        .downcast_ref::<Event<crate::payloads::$payload>>()
+                        .map(|event| event.data.object.id.clone())
+                }),
             }),*
         ];
     };

@@ -60,38 +60,8 @@ pub(crate) fn prepare(
     let span = delivery_span(&envelope.meta);
     let typed = registry.handlers_for(&envelope.meta.event_type);
     let wildcard = registry.wildcard_handlers();
-    let mut prepared = span.in_scope(|| prepare_envelope(envelope, typed, wildcard, context))?;
-    if prepared
-        .calls
-        .iter()
-        .any(|(handler, _)| handler.is_latest_only())
-    {
-        prepared.object_id = object_id(body);
-    }
+    let prepared = span.in_scope(|| prepare_envelope(envelope, typed, wildcard, context))?;
     Ok((prepared, span))
-}
-
-/// `data.object.id` of a verified body, when it is a non-empty string. A second, shallow read
-/// of the body, made only for deliveries that a `latest_only` handler matched.
-fn object_id(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Body {
-        data: Data,
-    }
-    #[derive(serde::Deserialize)]
-    struct Data {
-        object: Object,
-    }
-    #[derive(serde::Deserialize)]
-    struct Object {
-        id: Option<String>,
-    }
-    serde_json::from_slice::<Body>(body)
-        .ok()?
-        .data
-        .object
-        .id
-        .filter(|id| !id.is_empty())
 }
 
 /// [`prepare`] for the given handlers only: those of the event type, and the `*` ones.
@@ -102,9 +72,11 @@ fn prepare_handlers(
     context: &Context<'_>,
 ) -> Result<PreparedDispatch, EnvelopeError> {
     let mut calls = Vec::with_capacity(typed.len() + wildcard.len());
+    let mut object_id = None;
     // The macro only accepts catalog names, so typed handlers always have a catalog entry.
     if let Some(event_type) = catalog::lookup(&raw.event_type).filter(|_| !typed.is_empty()) {
         let event = (event_type.kind.parse)(raw)?;
+        object_id = latest_only_object_id(typed, event_type.kind, &event);
         start_all(typed, event, event_type.kind, context, &mut calls);
     }
     start_wildcard(raw, wildcard, context, &mut calls)?;
@@ -112,9 +84,24 @@ fn prepare_handlers(
         event_id: raw.id.clone(),
         event_type: raw.event_type.clone(),
         created: raw.created,
-        object_id: None,
+        object_id,
         calls,
     })
+}
+
+/// The object id `latest_only` handlers key by, when one of `typed` is such a handler: taken
+/// from the parsed payload before the handlers take it, so the body is read once.
+fn latest_only_object_id(
+    typed: &[&'static Handler],
+    kind: PayloadKind,
+    event: &ErasedEvent,
+) -> Option<String> {
+    typed
+        .iter()
+        .any(|handler| handler.is_latest_only())
+        .then(|| (kind.object_id)(event))
+        .flatten()
+        .filter(|id| !id.is_empty())
 }
 
 /// [`prepare_handlers`] for an envelope read by [`read_verified`].
@@ -137,8 +124,12 @@ fn prepare_envelope(
     let created = envelope.meta.created;
     let kind = catalog::lookup(&event_type).map(|entry| entry.kind);
     let mut calls = Vec::with_capacity(typed.len() + wildcard.len());
+    let mut object_id = None;
     match kind.and_then(|kind| Some((kind, (kind.assemble)(envelope.meta, object)?))) {
-        Some((kind, event)) => start_all(typed, event, kind, context, &mut calls),
+        Some((kind, event)) => {
+            object_id = latest_only_object_id(typed, kind, &event);
+            start_all(typed, event, kind, context, &mut calls);
+        }
         None => calls.extend(typed.iter().map(|&handler| {
             (
                 handler,
@@ -155,7 +146,7 @@ fn prepare_envelope(
         event_id,
         event_type,
         created,
-        object_id: None,
+        object_id,
         calls,
     })
 }
