@@ -27,9 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use nextgen_events::idempotency::{
-    IdempotencyStore, MemoryStore, ObjectClaim, OwnerToken, Watermark,
-};
+use nextgen_events::idempotency::{MemoryStore, ObjectClaim, ObjectClaims, OwnerToken, Watermark};
 use nextgen_events::sqlite::{Durability, SqliteStore};
 
 const HANDLER: &str = "fuzz::latest_only";
@@ -39,7 +37,7 @@ const MAX_STEPS: usize = 12;
 
 struct Stores {
     runtime: tokio::runtime::Runtime,
-    stores: Vec<(&'static str, Box<dyn IdempotencyStore>)>,
+    stores: Vec<(&'static str, Box<dyn ObjectClaims>)>,
 }
 
 thread_local! {
@@ -132,10 +130,10 @@ fn object_id() -> String {
 /// Claims an object no one holds: its token and the watermark the store keeps.
 async fn claim_free_object(
     name: &str,
-    store: &dyn IdempotencyStore,
+    store: &dyn ObjectClaims,
     object: &str,
 ) -> (OwnerToken, Option<Watermark>) {
-    match store.claim_object(HANDLER, object, LEASE).await {
+    match store.claim_object(object, HANDLER, LEASE).await {
         Ok(ObjectClaim::Claimed { token, newest }) => (token, newest),
         Ok(ObjectClaim::InProgress) => {
             panic!("{name}: the object is claimed, though every claim was ended")
@@ -164,7 +162,7 @@ fuzz_target!(|data: &[u8]| {
                     let is_newer = newest.as_ref().is_none_or(|newest| event > *newest);
                     let ended = if is_newer || step.advance_anyway {
                         let ended = store
-                            .advance_object(HANDLER, &object, token, &event)
+                            .advance_object(&object, HANDLER, token, &event)
                             .await
                             .unwrap_or_else(|error| panic!("{name}: advance_object: {error}"));
                         if is_newer {
@@ -173,7 +171,7 @@ fuzz_target!(|data: &[u8]| {
                         ended
                     } else {
                         store
-                            .release_object(HANDLER, &object, token)
+                            .release_object(&object, HANDLER, token)
                             .await
                             .unwrap_or_else(|error| panic!("{name}: release_object: {error}"))
                     };
@@ -183,7 +181,7 @@ fuzz_target!(|data: &[u8]| {
                 let (token, kept) = claim_free_object(name, store.as_ref(), &object).await;
                 assert_eq!(kept, newest, "{name}: the final watermark differs");
                 let released = store
-                    .release_object(HANDLER, &object, token)
+                    .release_object(&object, HANDLER, token)
                     .await
                     .unwrap_or_else(|error| panic!("{name}: release_object: {error}"));
                 assert!(released, "{name}: the last claim was not held");

@@ -151,6 +151,15 @@ pub enum ConfigError {
     /// The inbox's workers could not start (another process's workers hold a SQLite inbox).
     #[error("the inbox's workers cannot start: {0}")]
     Workers(StoreError),
+    /// A `latest_only` handler on a store that keeps no object claims: every delivery to it
+    /// would fail.
+    #[error(
+        "the handler `{handler}` is `latest_only`, but the idempotency store keeps no object claims (its `object_claims()` is `None`): use a store of nextgen-events (memory, SQLite, Redis), implement `ObjectClaims` for yours, or remove `latest_only`"
+    )]
+    NoObjectClaims {
+        /// The first `latest_only` handler, by name.
+        handler: &'static str,
+    },
 }
 
 impl WebhookConfig {
@@ -410,7 +419,8 @@ impl WebhookConfig {
 
     /// Refuses, before the first delivery, what this configuration cannot safely run with,
     /// each error naming the fix: an empty or whitespace-only secret
-    /// ([`ConfigError::BlankSecret`]), an inbox with redelivery detection off or with another
+    /// ([`ConfigError::BlankSecret`]), `latest_only` handlers on a store without object claims
+    /// ([`ConfigError::NoObjectClaims`]), an inbox with redelivery detection off or with another
     /// store (whichever order the builder calls came in), a zero or clock-overflowing
     /// duration. Mounting the route checks this (and stops the app at start-up); call it
     /// first to handle the error yourself. A configuration that skipped it still verifies
@@ -427,6 +437,17 @@ impl WebhookConfig {
         if let Some(index) = self.verifier.secrets().iter().position(Secret::is_blank) {
             return Err(ConfigError::BlankSecret {
                 position: index + 1,
+            });
+        }
+        if let Some(store) = self.resolved_store()
+            && store.object_claims().is_none()
+            && let Some(handler) = self
+                .registry()
+                .iter()
+                .find(|handler| handler.is_latest_only())
+        {
+            return Err(ConfigError::NoObjectClaims {
+                handler: handler.name(),
             });
         }
         if self.inbox.is_some() {

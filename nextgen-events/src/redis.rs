@@ -91,8 +91,8 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{RedisError, Script};
 
 use crate::idempotency::{
-    Claim, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, OwnerToken, StoreError, StoreFuture,
-    Watermark,
+    Claim, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, ObjectClaims, OwnerToken, StoreError,
+    StoreFuture, Watermark,
 };
 
 mod inbox;
@@ -470,10 +470,16 @@ impl IdempotencyStore for RedisIdempotencyStore {
         })
     }
 
+    fn object_claims(&self) -> Option<&dyn ObjectClaims> {
+        Some(self)
+    }
+}
+
+impl ObjectClaims for RedisIdempotencyStore {
     fn claim_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         lease: Duration,
     ) -> StoreFuture<'a, ObjectClaim> {
         Box::pin(async move {
@@ -510,11 +516,10 @@ impl IdempotencyStore for RedisIdempotencyStore {
             }
         })
     }
-
     fn renew_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         token: OwnerToken,
         lease: Duration,
     ) -> StoreFuture<'a, bool> {
@@ -524,11 +529,10 @@ impl IdempotencyStore for RedisIdempotencyStore {
                 .await
         })
     }
-
     fn release_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         token: OwnerToken,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
@@ -537,11 +541,10 @@ impl IdempotencyStore for RedisIdempotencyStore {
                 .await
         })
     }
-
     fn advance_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         token: OwnerToken,
         handled: &'a Watermark,
     ) -> StoreFuture<'a, bool> {

@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use nextgen_events::idempotency::{Claim, IdempotencyStore, ObjectClaim, OwnerToken, Watermark};
+use nextgen_events::idempotency::{
+    Claim, IdempotencyStore, ObjectClaim, ObjectClaims, OwnerToken, Watermark,
+};
 
 /// A store to check, and a way to let time pass for it.
 pub trait StoreUnderTest: Send + Sync + 'static {
     /// The store; clones share their entries.
-    type Store: IdempotencyStore + Clone;
+    type Store: IdempotencyStore + ObjectClaims + Clone;
     /// The store under test.
     fn store(&self) -> Self::Store;
     /// The lease claims are taken with.
@@ -193,32 +195,32 @@ pub enum Applied {
 }
 
 async fn object_claimed(
-    store: &impl IdempotencyStore,
+    store: &(impl IdempotencyStore + ObjectClaims),
     handler: &str,
     object: &str,
     lease: Duration,
 ) -> (OwnerToken, Option<Watermark>) {
-    match store.claim_object(handler, object, lease).await {
+    match store.claim_object(object, handler, lease).await {
         Ok(ObjectClaim::Claimed { token, newest }) => (token, newest),
         other => panic!("claiming a free object ({handler}, {object}) answered {other:?}"),
     }
 }
 
 async fn newest(
-    store: &impl IdempotencyStore,
+    store: &(impl IdempotencyStore + ObjectClaims),
     handler: &str,
     object: &str,
     lease: Duration,
 ) -> Option<Watermark> {
     let (token, newest) = object_claimed(store, handler, object, lease).await;
-    assert_eq!(store.release_object(handler, object, token).await, Ok(true));
+    assert_eq!(store.release_object(object, handler, token).await, Ok(true));
     newest
 }
 
 /// One delivery of `event` to a `latest_only` handler, as dispatch does it: claim the object,
 /// compare, then advance (when `succeeds`) or release. `during` runs where the handler would.
 pub async fn deliver(
-    store: &impl IdempotencyStore,
+    store: &(impl IdempotencyStore + ObjectClaims),
     handler: &str,
     object: &str,
     event: &Watermark,
@@ -227,7 +229,7 @@ pub async fn deliver(
     during: impl Future<Output = ()>,
 ) -> Applied {
     let claim = store
-        .claim_object(handler, object, lease)
+        .claim_object(object, handler, lease)
         .await
         .unwrap_or_else(|error| panic!("object claim ({handler}, {object}) failed: {error}"));
     let (token, newest) = match claim {
@@ -235,25 +237,25 @@ pub async fn deliver(
         ObjectClaim::Claimed { token, newest } => (token, newest),
     };
     if let Some(newest) = newest.filter(|newest| event <= newest) {
-        assert_eq!(store.release_object(handler, object, token).await, Ok(true));
+        assert_eq!(store.release_object(object, handler, token).await, Ok(true));
         return Applied::Stale(newest);
     }
     during.await;
     if succeeds {
         assert_eq!(
-            store.advance_object(handler, object, token, event).await,
+            store.advance_object(object, handler, token, event).await,
             Ok(true),
             "the owner could not advance"
         );
         Applied::Ran
     } else {
-        assert_eq!(store.release_object(handler, object, token).await, Ok(true));
+        assert_eq!(store.release_object(object, handler, token).await, Ok(true));
         Applied::Busy
     }
 }
 
 async fn deliver_ok(
-    store: &impl IdempotencyStore,
+    store: &(impl IdempotencyStore + ObjectClaims),
     object: &str,
     event: &Watermark,
     lease: Duration,
@@ -309,7 +311,7 @@ pub async fn latest_out_of_order<S: StoreUnderTest>(s: &S) {
     // An owner advancing to an older watermark (which dispatch never does) keeps the newer.
     let (token, _) = object_claimed(&store, "h", &object, lease).await;
     assert_eq!(
-        store.advance_object("h", &object, token, &old).await,
+        store.advance_object(&object, "h", token, &old).await,
         Ok(true)
     );
     assert_eq!(newest(&store, "h", &object, lease).await, Some(new));
@@ -381,10 +383,10 @@ pub async fn latest_objects_interleaved<S: StoreUnderTest>(s: &S) {
     object_claimed(&store, "other", &objects[0], lease).await;
     claimed(&store, &objects[0], "h", lease).await;
     assert_eq!(
-        store.claim_object("h", &objects[0], lease).await,
+        store.claim_object(&objects[0], "h", lease).await,
         Ok(ObjectClaim::InProgress)
     );
-    assert_eq!(store.release_object("h", &objects[0], held).await, Ok(true));
+    assert_eq!(store.release_object(&objects[0], "h", held).await, Ok(true));
 }
 
 /// Only the owner of a live object claim renews, releases or advances it; a lapsed claim is
@@ -401,53 +403,53 @@ pub async fn latest_object_claims_have_owners<S: StoreUnderTest>(s: &S) {
     let stranger = OwnerToken::new();
     let newer = Watermark::new(200, "evt_newer");
     assert_eq!(
-        store.renew_object("h", &object, stranger, lease).await,
+        store.renew_object(&object, "h", stranger, lease).await,
         Ok(false)
     );
     assert_eq!(
-        store.release_object("h", &object, stranger).await,
+        store.release_object(&object, "h", stranger).await,
         Ok(false)
     );
     assert_eq!(
-        store.advance_object("h", &object, stranger, &newer).await,
+        store.advance_object(&object, "h", stranger, &newer).await,
         Ok(false)
     );
     assert_eq!(
-        store.claim_object("h", &object, lease).await,
+        store.claim_object(&object, "h", lease).await,
         Ok(ObjectClaim::InProgress)
     );
     // Renewed past its first lease, it holds.
     for _ in 0..2 {
         s.pass(lease * 2 / 3).await;
         assert_eq!(
-            store.renew_object("h", &object, owner, lease).await,
+            store.renew_object(&object, "h", owner, lease).await,
             Ok(true)
         );
     }
     assert_eq!(
-        store.claim_object("h", &object, lease).await,
+        store.claim_object(&object, "h", lease).await,
         Ok(ObjectClaim::InProgress)
     );
     // Lapsed: taken over, and the watermark is still there.
     s.pass(lease + lease / 2).await;
     assert_eq!(
-        store.renew_object("h", &object, owner, lease).await,
+        store.renew_object(&object, "h", owner, lease).await,
         Ok(false)
     );
     let (fresh, newest_seen) = object_claimed(&store, "h", &object, lease).await;
     assert_eq!(newest_seen.as_ref(), Some(&kept));
     assert_ne!(fresh, owner);
     assert_eq!(
-        store.advance_object("h", &object, owner, &newer).await,
+        store.advance_object(&object, "h", owner, &newer).await,
         Ok(false),
         "a stale owner advanced the watermark"
     );
-    assert_eq!(store.release_object("h", &object, owner).await, Ok(false));
+    assert_eq!(store.release_object(&object, "h", owner).await, Ok(false));
     assert_eq!(
-        store.advance_object("h", &object, fresh, &newer).await,
+        store.advance_object(&object, "h", fresh, &newer).await,
         Ok(true)
     );
-    assert_eq!(store.release_object("h", &object, fresh).await, Ok(false));
+    assert_eq!(store.release_object(&object, "h", fresh).await, Ok(false));
     assert_eq!(newest(&store, "h", &object, lease).await, Some(newer));
 }
 

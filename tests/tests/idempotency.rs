@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use nextgen_events::WebhookConfig;
 use nextgen_events::idempotency::{
-    Claim, IdempotencyStore, MemoryStore, ObjectClaim, OwnerToken, StoreError, StoreFuture,
-    Watermark,
+    Claim, IdempotencyStore, MemoryStore, ObjectClaim, ObjectClaims, OwnerToken, StoreError,
+    StoreFuture, Watermark,
 };
 use nextgen_events::prelude::*;
 use nextgen_tests::contract::StoreUnderTest;
@@ -557,7 +557,7 @@ async fn markers_are_per_handler_and_per_event() {
 }
 
 async fn object_token(store: &MemoryStore, object: &str, lease: Duration) -> OwnerToken {
-    match store.claim_object("h", object, lease).await.unwrap() {
+    match store.claim_object(object, "h", lease).await.unwrap() {
         ObjectClaim::Claimed { token, .. } => token,
         other => panic!("{object}: {other:?}"),
     }
@@ -574,7 +574,7 @@ async fn when_full_the_oldest_watermarks_go_like_done_markers_and_live_object_cl
         let handled = Watermark::new(100, format!("evt_{n}"));
         assert!(
             store
-                .advance_object("h", object, token, &handled)
+                .advance_object(object, "h", token, &handled)
                 .await
                 .unwrap()
         );
@@ -590,23 +590,23 @@ async fn when_full_the_oldest_watermarks_go_like_done_markers_and_live_object_cl
     assert_eq!(stats.evicted_done_markers, 1, "{stats:?}");
     assert_eq!(stats.watermarks, 1, "{stats:?}");
     let kept = object_token(&store, "cus_b", lease).await;
-    assert_eq!(store.release_object("h", "cus_b", kept).await, Ok(true));
+    assert_eq!(store.release_object("cus_b", "h", kept).await, Ok(true));
     // The live object claims were kept.
     assert_eq!(
-        store.claim_object("h", "cus_c", lease).await,
+        store.claim_object("cus_c", "h", lease).await,
         Ok(ObjectClaim::InProgress)
     );
     assert!(
         store
-            .renew_object("h", "cus_d", held_d, lease)
+            .renew_object("cus_d", "h", held_d, lease)
             .await
             .unwrap()
     );
     // Full of live claims: refused, nothing evicted.
     object_token(&store, "cus_b", lease).await;
-    let full = store.claim_object("h", "cus_f", lease).await;
+    let full = store.claim_object("cus_f", "h", lease).await;
     assert!(matches!(full, Err(StoreError::Full { .. })), "{full:?}");
-    assert!(store.release_object("h", "cus_c", held_c).await.unwrap());
+    assert!(store.release_object("cus_c", "h", held_c).await.unwrap());
 }
 
 #[actix_rt::test]
@@ -618,7 +618,7 @@ async fn a_lapsed_object_claim_keeps_its_watermark_through_a_sweep() {
     let handled = Watermark::new(100, "evt_a");
     assert!(
         store
-            .advance_object("h", "cus_a", owner, &handled)
+            .advance_object("cus_a", "h", owner, &handled)
             .await
             .unwrap()
     );
@@ -631,7 +631,7 @@ async fn a_lapsed_object_claim_keeps_its_watermark_through_a_sweep() {
     // watermark, evicting nothing.
     object_token(&store, "cus_c", lease).await;
     assert_eq!(store.stats().evicted_done_markers, 0);
-    match store.claim_object("h", "cus_a", lease).await {
+    match store.claim_object("cus_a", "h", lease).await {
         Ok(ObjectClaim::Claimed { newest, .. }) => assert_eq!(newest, Some(handled)),
         other => panic!("{other:?}"),
     }

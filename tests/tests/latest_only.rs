@@ -271,7 +271,7 @@ async fn several_customers_interleaved_keep_their_own_newest() {
     }
 }
 
-/// A store written before `latest_only`: the trait's defaults answer `Unsupported`.
+/// A store without object claims: `object_claims()` keeps its default, `None`.
 #[derive(Clone, Default)]
 struct OldStore(MemoryStore);
 
@@ -297,9 +297,21 @@ impl IdempotencyStore for OldStore {
 }
 
 #[actix_rt::test]
-async fn a_store_without_object_claims_fails_the_delivery_and_says_why() {
+async fn a_store_without_object_claims_is_refused_before_the_first_delivery() {
     let store = OldStore::default();
     let config = WebhookConfig::new(SECRET).with_idempotency_store(store.clone());
+    // Refused when the configuration is checked (mounting does it), naming the handler.
+    let refused = config.check().unwrap_err();
+    assert_eq!(
+        refused,
+        nextgen_events::ConfigError::NoObjectClaims {
+            handler: "crm.sync_customer"
+        }
+    );
+    assert!(refused.to_string().contains("ObjectClaims"), "{refused}");
+
+    // A way in that skips the check still runs nothing, says why, and gives the event's
+    // claim back: a redelivery to a capable store is not blocked.
     let answer = deliver(
         &config,
         "evt_lo_old_store",
@@ -309,9 +321,8 @@ async fn a_store_without_object_claims_fails_the_delivery_and_says_why() {
     )
     .await;
     let error = answer.unwrap_err();
-    assert!(error.to_string().contains("claim_object"), "{error}");
+    assert!(error.to_string().contains("object claims"), "{error}");
     assert!(applied("cus_old_store").is_empty());
-    // The event's claim was given back: a redelivery to a capable store is not blocked.
     let claim = store
         .claim(
             "evt_lo_old_store",

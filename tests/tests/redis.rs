@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use nextgen_events::WebhookConfig;
-use nextgen_events::idempotency::{Claim, IdempotencyStore, ObjectClaim, OwnerToken, Watermark};
+use nextgen_events::idempotency::{
+    Claim, IdempotencyStore, ObjectClaim, ObjectClaims, OwnerToken, Watermark,
+};
 use nextgen_events::prelude::*;
 use nextgen_events::redis::RedisIdempotencyStore;
 use nextgen_tests::contract::StoreUnderTest;
@@ -314,7 +316,7 @@ async fn latest_only_keys_are_the_documented_ones() {
     let (handler, object) = ("crm.sync_customer", "cus:1");
     let base = format!("{prefix}:%latest:{handler}:cus%3A1");
     let ObjectClaim::Claimed { token, newest } = store
-        .claim_object(handler, object, Duration::from_secs(60))
+        .claim_object(object, handler, Duration::from_secs(60))
         .await
         .unwrap()
     else {
@@ -330,7 +332,7 @@ async fn latest_only_keys_are_the_documented_ones() {
     let handled = Watermark::new(1_700_000_200, "evt_2");
     assert!(
         store
-            .advance_object(handler, object, token, &handled)
+            .advance_object(object, handler, token, &handled)
             .await
             .unwrap()
     );
@@ -746,12 +748,12 @@ const WATERMARK_EDGES: &[&[(i64, &str)]] = &[
 /// Claims an object no one holds: its token and the watermark the store keeps.
 async fn claim_free_object(
     name: &str,
-    store: &dyn IdempotencyStore,
+    store: &dyn ObjectClaims,
     handler: &str,
     object: &str,
 ) -> (OwnerToken, Option<Watermark>) {
     match store
-        .claim_object(handler, object, Duration::from_secs(60))
+        .claim_object(object, handler, Duration::from_secs(60))
         .await
         .unwrap()
     {
@@ -762,7 +764,7 @@ async fn claim_free_object(
     }
 }
 
-async fn check_watermark_order(name: &str, store: &dyn IdempotencyStore, events: &[(i64, &str)]) {
+async fn check_watermark_order(name: &str, store: &dyn ObjectClaims, events: &[(i64, &str)]) {
     let handler = "watermark.order";
     let object = unique_prefix("object");
     let mut newest: Option<Watermark> = None;
@@ -776,7 +778,7 @@ async fn check_watermark_order(name: &str, store: &dyn IdempotencyStore, events:
             if newer || advance_all {
                 assert!(
                     store
-                        .advance_object(handler, &object, token, &event)
+                        .advance_object(&object, handler, token, &event)
                         .await
                         .unwrap()
                 );
@@ -784,13 +786,13 @@ async fn check_watermark_order(name: &str, store: &dyn IdempotencyStore, events:
                     newest = Some(event);
                 }
             } else {
-                assert!(store.release_object(handler, &object, token).await.unwrap());
+                assert!(store.release_object(&object, handler, token).await.unwrap());
             }
         }
     }
     let (token, kept) = claim_free_object(name, store, handler, &object).await;
     assert_eq!(kept, newest, "{name}: after {events:?}");
-    assert!(store.release_object(handler, &object, token).await.unwrap());
+    assert!(store.release_object(&object, handler, token).await.unwrap());
 }
 
 /// The `latest_only` watermark order of the Redis store (compared in a Lua script) is Rust's,

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use futures_util::future::{Either, select};
 
-use super::{Claim, IdempotencyStore, ObjectClaim, OwnerToken, StoreError, Watermark};
+use super::{
+    Claim, IdempotencyStore, ObjectClaim, ObjectClaims, OwnerToken, StoreError, Watermark,
+};
 
 /// What a claim decided for one handler of one delivery.
 pub(crate) enum Turn<'s> {
@@ -211,22 +213,24 @@ pub(crate) enum ObjectTurn<'s> {
 
 /// A live object claim on one `(handler, object id)`, held by this delivery.
 pub(crate) struct ObjectLease<'s> {
-    store: &'s dyn IdempotencyStore,
+    store: &'s dyn ObjectClaims,
     handler: &'s str,
     object_id: &'s str,
     token: OwnerToken,
     duration: Duration,
 }
 
-/// Claims `object_id` for the `latest_only` handler `handler`.
+/// Claims `object_id` for the `latest_only` handler `handler`, on a store that keeps object
+/// claims (mounting refuses one that does not; other ways in get [`StoreError::NoObjectClaims`]).
 pub(crate) async fn take_object_turn<'s>(
     store: &'s dyn IdempotencyStore,
     handler: &'s str,
     object_id: &'s str,
     duration: Duration,
 ) -> Result<ObjectTurn<'s>, StoreError> {
+    let store = store.object_claims().ok_or(StoreError::NoObjectClaims)?;
     Ok(
-        match store.claim_object(handler, object_id, duration).await? {
+        match store.claim_object(object_id, handler, duration).await? {
             ObjectClaim::Claimed { token, newest } => ObjectTurn::Held(
                 ObjectLease {
                     store,
@@ -251,7 +255,7 @@ impl ObjectLease<'_> {
     ) -> impl Future<Output = W::Output> {
         let renew = || {
             self.store
-                .renew_object(self.handler, self.object_id, self.token, self.duration)
+                .renew_object(self.object_id, self.handler, self.token, self.duration)
         };
         hold_while(work, self.duration, self.handler, "object claim", renew)
     }
@@ -262,12 +266,12 @@ impl ObjectLease<'_> {
         let ended = match handled {
             Some(handled) => {
                 self.store
-                    .advance_object(self.handler, self.object_id, self.token, handled)
+                    .advance_object(self.object_id, self.handler, self.token, handled)
                     .await
             }
             None => {
                 self.store
-                    .release_object(self.handler, self.object_id, self.token)
+                    .release_object(self.object_id, self.handler, self.token)
                     .await
             }
         };

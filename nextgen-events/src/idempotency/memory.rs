@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::{
-    Claim, DEFAULT_CAPACITY, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, OwnerToken,
-    StoreError, StoreFuture, Watermark,
+    Claim, DEFAULT_CAPACITY, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, ObjectClaims,
+    OwnerToken, StoreError, StoreFuture, Watermark,
 };
 
 #[derive(Debug, Clone)]
@@ -629,20 +629,25 @@ impl IdempotencyStore for MemoryStore {
         Box::pin(std::future::ready(Ok(released)))
     }
 
+    fn object_claims(&self) -> Option<&dyn ObjectClaims> {
+        Some(self)
+    }
+}
+
+impl ObjectClaims for MemoryStore {
     fn claim_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         lease: Duration,
     ) -> StoreFuture<'a, ObjectClaim> {
         let claim = self.claim_object_now(self.keys.object_key(handler, object_id), lease);
         Box::pin(std::future::ready(claim))
     }
-
     fn renew_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         token: OwnerToken,
         lease: Duration,
     ) -> StoreFuture<'a, bool> {
@@ -653,11 +658,10 @@ impl IdempotencyStore for MemoryStore {
         });
         Box::pin(std::future::ready(Ok(renewed)))
     }
-
     fn release_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         token: OwnerToken,
     ) -> StoreFuture<'a, bool> {
         let key = self.keys.object_key(handler, object_id);
@@ -665,11 +669,10 @@ impl IdempotencyStore for MemoryStore {
             self.if_object_owner(key, token, |entry, now| end_object_claim(entry, now, None));
         Box::pin(std::future::ready(Ok(released)))
     }
-
     fn advance_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         token: OwnerToken,
         handled: &'a Watermark,
     ) -> StoreFuture<'a, bool> {
@@ -732,14 +735,14 @@ mod tests {
         let lease = Duration::from_secs(60);
         for n in 0..1_000_i64 {
             let Some(Ok(ObjectClaim::Claimed { token, .. })) =
-                store.claim_object("h", "cus_1", lease).now_or_never()
+                store.claim_object("cus_1", "h", lease).now_or_never()
             else {
                 panic!("claim {n} refused");
             };
             let handled = Watermark::new(n, format!("evt_{n}"));
             assert_eq!(
                 store
-                    .advance_object("h", "cus_1", token, &handled)
+                    .advance_object("cus_1", "h", token, &handled)
                     .now_or_never(),
                 Some(Ok(true))
             );

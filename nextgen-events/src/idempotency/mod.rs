@@ -33,7 +33,7 @@
 //! `created`, then by event id, so equal times are decided the same way whatever the arrival
 //! order) is acknowledged without running the handler: its done marker is written and the
 //! object claim released. A newer one runs the handler; its success advances the watermark and
-//! ends the object claim in one atomic step ([`advance_object`](IdempotencyStore::advance_object)),
+//! ends the object claim in one atomic step ([`advance_object`](ObjectClaims::advance_object)),
 //! then completes the event; a failure releases both, so an older retry can still apply. The
 //! object claim carries an [`OwnerToken`] and a renewed lease exactly like the per-event claim,
 //! so the deliveries of one object run a `latest_only` handler one at a time.
@@ -193,7 +193,7 @@ impl fmt::Display for Watermark {
     }
 }
 
-/// The answer to an object claim ([`IdempotencyStore::claim_object`]).
+/// The answer to an object claim ([`ObjectClaims::claim_object`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectClaim {
     /// The object is ours for this handler now; later operations on the claim pass `token`.
@@ -240,22 +240,13 @@ pub enum StoreError {
         /// Who holds it, as the holder wrote it (process id, host, start time).
         holder: String,
     },
-    /// The store does not implement an operation (a store written before `latest_only`
-    /// handlers existed, which keeps the trait's default methods).
+    /// A `latest_only` handler ran on a store that keeps no object claims (its
+    /// [`IdempotencyStore::object_claims`] is `None`). Mounting the route refuses such a
+    /// configuration first ([`ConfigError::NoObjectClaims`](crate::ConfigError::NoObjectClaims)).
     #[error(
-        "the idempotency store does not support `{operation}`, which `latest_only` handlers need: implement the object-claim methods of `IdempotencyStore`, or use a store of nextgen-events"
+        "the idempotency store keeps no object claims, which `latest_only` handlers need: implement `ObjectClaims` for it and return it from `IdempotencyStore::object_claims`, or use a store of nextgen-events (memory, SQLite, Redis)"
     )]
-    Unsupported {
-        /// The operation, such as `claim_object`.
-        operation: &'static str,
-    },
-}
-
-/// The default of the object-claim methods: [`StoreError::Unsupported`].
-fn unsupported<'a, T: Send + 'a>(operation: &'static str) -> StoreFuture<'a, T> {
-    Box::pin(std::future::ready(Err(StoreError::Unsupported {
-        operation,
-    })))
+    NoObjectClaims,
 }
 
 /// Where claims and done markers live, per `(event id, handler)`.
@@ -266,10 +257,11 @@ fn unsupported<'a, T: Send + 'a>(operation: &'static str) -> StoreFuture<'a, T> 
 /// `complete` and `release` change nothing unless `token` owns the live claim, and answer
 /// `false` then.
 ///
-/// The object-claim methods (`claim_object`, `renew_object`, `release_object`,
-/// `advance_object`) serve `latest_only` handlers (see [the module docs](self#newest-state-per-object-latest_only-handlers));
-/// their defaults answer [`StoreError::Unsupported`], so a store written before them still
-/// compiles and serves every other handler. They follow the same ownership rules.
+/// Object claims, which `latest_only` handlers need (see [the module
+/// docs](self#newest-state-per-object-latest_only-handlers)), are a capability of their own,
+/// [`ObjectClaims`], offered through [`object_claims`](Self::object_claims): a store without
+/// them serves every other handler, and an endpoint with `latest_only` handlers refuses it
+/// when mounted.
 pub trait IdempotencyStore: Send + Sync + 'static {
     /// Claims the handler for this event id for `lease`, unless it is done or claimed live.
     fn claim<'a>(
@@ -307,57 +299,59 @@ pub trait IdempotencyStore: Send + Sync + 'static {
         token: OwnerToken,
     ) -> StoreFuture<'a, bool>;
 
+    /// The store's object claims, which `latest_only` handlers need; `None` (the default)
+    /// for a store that keeps none. An endpoint with `latest_only` handlers refuses a store
+    /// without them when the route is mounted ([`WebhookConfig::check`](crate::WebhookConfig::check)).
+    fn object_claims(&self) -> Option<&dyn ObjectClaims> {
+        None
+    }
+}
+
+/// Object claims and watermarks, per `(object id, handler)`: what `latest_only` handlers need
+/// to apply only the newest state of an object, one delivery at a time. A capability of its
+/// own: a store offers it through [`IdempotencyStore::object_claims`], and only endpoints with
+/// `latest_only` handlers require it. Arguments come in the order of [`IdempotencyStore`]'s:
+/// the id, then the handler.
+pub trait ObjectClaims: Send + Sync {
     /// Claims `object_id` for the `latest_only` handler `handler` for `lease`, unless another
     /// delivery holds a live claim on it; a claim answers the newest [`Watermark`] kept.
     ///
     /// A lapsed claim is taken over; the watermark survives it.
     fn claim_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         lease: Duration,
-    ) -> StoreFuture<'a, ObjectClaim> {
-        let _ = (handler, object_id, lease);
-        unsupported("claim_object")
-    }
+    ) -> StoreFuture<'a, ObjectClaim>;
 
     /// Extends the live object claim owned by `token` to `lease` from now. `false` when
     /// `token` no longer owns a live claim.
     fn renew_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         token: OwnerToken,
         lease: Duration,
-    ) -> StoreFuture<'a, bool> {
-        let _ = (handler, object_id, token, lease);
-        unsupported("renew_object")
-    }
+    ) -> StoreFuture<'a, bool>;
 
     /// Ends the object claim owned by `token` without changing the watermark (after a
     /// failure, or a stale event). `false` (and nothing changed) when `token` no longer owns a
     /// live claim.
     fn release_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         token: OwnerToken,
-    ) -> StoreFuture<'a, bool> {
-        let _ = (handler, object_id, token);
-        unsupported("release_object")
-    }
+    ) -> StoreFuture<'a, bool>;
 
     /// Records `handled` as the object's newest watermark (unless the one kept is newer
     /// still), kept for the store's retention, and ends the claim owned by `token`: both in
     /// one atomic step. `false` (and nothing written) when `token` no longer owns a live claim.
     fn advance_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         token: OwnerToken,
         handled: &'a Watermark,
-    ) -> StoreFuture<'a, bool> {
-        let _ = (handler, object_id, token, handled);
-        unsupported("advance_object")
-    }
+    ) -> StoreFuture<'a, bool>;
 }

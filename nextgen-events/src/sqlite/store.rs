@@ -10,8 +10,8 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Clock, Database, Durability, millis};
 use crate::idempotency::{
-    Claim, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, OwnerToken, StoreError, StoreFuture,
-    Watermark,
+    Claim, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, ObjectClaims, OwnerToken, StoreError,
+    StoreFuture, Watermark,
 };
 
 /// Claims and done markers in a SQLite file: done markers survive a restart, so a partly
@@ -205,10 +205,16 @@ impl IdempotencyStore for SqliteStore {
         )
     }
 
+    fn object_claims(&self) -> Option<&dyn ObjectClaims> {
+        Some(self)
+    }
+}
+
+impl ObjectClaims for SqliteStore {
     fn claim_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         lease: Duration,
     ) -> StoreFuture<'a, ObjectClaim> {
         static CLAIMS: AtomicU64 = AtomicU64::new(0);
@@ -257,11 +263,10 @@ impl IdempotencyStore for SqliteStore {
                 .await
         })
     }
-
     fn renew_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         token: OwnerToken,
         lease: Duration,
     ) -> StoreFuture<'a, bool> {
@@ -282,11 +287,10 @@ impl IdempotencyStore for SqliteStore {
                 .await
         })
     }
-
     fn release_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         token: OwnerToken,
     ) -> StoreFuture<'a, bool> {
         let now = self.database.now_ms();
@@ -311,11 +315,10 @@ impl IdempotencyStore for SqliteStore {
                 .await
         })
     }
-
     fn advance_object<'a>(
         &'a self,
-        handler: &'a str,
         object_id: &'a str,
+        handler: &'a str,
         token: OwnerToken,
         handled: &'a Watermark,
     ) -> StoreFuture<'a, bool> {
