@@ -1147,8 +1147,10 @@ fn every_error_of_a_rotating_verifier_is_clean() {
 // Properties
 // ---------------------------------------------------------------------------------------------
 
+/// Secrets a configuration accepts: not empty and not only whitespace (those are refused,
+/// `SignatureError::BlankSecret`, see `tests/tests/hardening.rs`).
 fn secret_strategy() -> impl Strategy<Value = String> {
-    any::<String>().prop_filter("non-empty secret", |s| !s.is_empty())
+    any::<String>().prop_filter("a secret that is not blank", |s| !s.trim().is_empty())
 }
 
 fn body_strategy(min: usize) -> impl Strategy<Value = Vec<u8>> {
