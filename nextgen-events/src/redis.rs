@@ -321,19 +321,32 @@ impl RedisIdempotencyStore {
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
-        let result = on_redis_runtime(async {
+        self.run_redis(command)
+            .await
+            .map_err(|error| self.failure(operation, &error))
+    }
+
+    /// [`run`](Self::run), keeping Redis's own error for callers that act on its kind.
+    async fn run_redis<T, F, Fut>(&self, command: F) -> Result<T, RedisError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        on_redis_runtime(async {
             match command(self.connection.clone()).await {
                 Err(error) if worth_retrying(&error) => command(self.connection.clone()).await,
                 result => result,
             }
         })
-        .await;
-        result.map_err(|error| {
-            StoreError::Unavailable(scrub(
-                format!("Redis {operation} failed: {error}"),
-                self.password.as_deref(),
-            ))
-        })
+        .await
+    }
+
+    /// A Redis error as a [`StoreError`] naming the operation, without the password.
+    fn failure(&self, operation: &str, error: &RedisError) -> StoreError {
+        StoreError::Unavailable(scrub(
+            format!("Redis {operation} failed: {error}"),
+            self.password.as_deref(),
+        ))
     }
 }
 

@@ -582,8 +582,19 @@ impl RedisInbox {
         script: &Script,
         args: &[&[u8]],
     ) -> Result<T, StoreError> {
+        self.eval_redis(script, args)
+            .await
+            .map_err(|error| self.store.failure(operation, &error))
+    }
+
+    /// [`eval`](Self::eval), keeping Redis's own error.
+    async fn eval_redis<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        args: &[&[u8]],
+    ) -> Result<T, RedisError> {
         self.store
-            .run(operation, |mut connection| {
+            .run_redis(|mut connection| {
                 let mut invocation = script.prepare_invoke();
                 for key in &self.keys.fixed {
                     invocation.key(key);
@@ -603,14 +614,13 @@ impl RedisInbox {
         &self,
         lease: Duration,
         token: OwnerToken,
-    ) -> Result<Option<Taken>, StoreError> {
+    ) -> Result<Option<Taken>, TakeFailed> {
         let now = self.now_ms().to_string();
         let owner = token.to_string();
         let min_idle = takeover_idle(lease).to_string();
         type Row = (String, String, Vec<u8>, u64, u64, u32, String, String);
         let row: Option<Row> = self
-            .eval(
-                "take",
+            .eval_redis(
                 &TAKE,
                 &[
                     now.as_bytes(),
@@ -619,7 +629,14 @@ impl RedisInbox {
                     owner.as_bytes(),
                 ],
             )
-            .await?;
+            .await
+            .map_err(|error| {
+                if error.code() == Some("NOGROUP") {
+                    TakeFailed::GroupMissing
+                } else {
+                    TakeFailed::Store(self.store.failure("take", &error))
+                }
+            })?;
         Ok(row.map(
             |(
                 event_id,
@@ -746,9 +763,22 @@ fn errors_json(errors: &[HandlerFailure]) -> String {
     serde_json::to_string(errors).unwrap_or_else(|_| "[]".to_owned())
 }
 
-/// Whether Redis says the group (or the stream with it) is gone, e.g. after a `FLUSHDB`.
-fn group_missing(error: &StoreError) -> bool {
-    matches!(error, StoreError::Unavailable(message) if message.contains("NOGROUP"))
+/// Why a take failed: Redis says the group (or the stream with it) is gone, e.g. after a
+/// `FLUSHDB`, which creating it again mends; or anything else.
+enum TakeFailed {
+    GroupMissing,
+    Store(StoreError),
+}
+
+impl From<TakeFailed> for StoreError {
+    fn from(failed: TakeFailed) -> StoreError {
+        match failed {
+            TakeFailed::GroupMissing => StoreError::Unavailable(
+                "Redis take failed: the inbox's consumer group was gone (NOGROUP) again right after it was created: is something deleting the inbox's stream?".to_owned(),
+            ),
+            TakeFailed::Store(error) => error,
+        }
+    }
 }
 
 impl Inbox for RedisInbox {
@@ -783,11 +813,11 @@ impl Inbox for RedisInbox {
         Box::pin(async move {
             let token = OwnerToken::new();
             match self.take_once(lease, token).await {
-                Err(error) if group_missing(&error) => {
+                Err(TakeFailed::GroupMissing) => {
                     self.create_group().await?;
-                    self.take_once(lease, token).await
+                    Ok(self.take_once(lease, token).await?)
                 }
-                taken => taken,
+                taken => Ok(taken?),
             }
         })
     }
