@@ -164,6 +164,14 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// `connection`, waiting up to 5 s for a lock held by another connection instead of failing.
+fn waiting(connection: Connection) -> Result<Connection, StoreError> {
+    connection
+        .execute_batch("PRAGMA busy_timeout = 5000;")
+        .map_err(|error| failed("set-up", &error))?;
+    Ok(connection)
+}
+
 impl Database {
     pub(crate) fn open(
         path: &Path,
@@ -195,15 +203,22 @@ impl Database {
             .and_then(|()| writer.execute_batch(SCHEMA))
             .and_then(|()| migrate(&writer))
             .map_err(|error| failed(&format!("set-up of `{shown}`"), &error))?;
-        let reader = open(OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        reader
-            .execute_batch("PRAGMA busy_timeout = 5000;")
-            .map_err(|error| failed("set-up", &error))?;
+        let reader = waiting(open(OpenFlags::SQLITE_OPEN_READ_WRITE)?)?;
+        Database::on(path, writer, reader, clock.unwrap_or_else(system_clock))
+    }
+
+    /// The database of `path` on its opened connections: the writer thread takes `writer`.
+    fn on(
+        path: &Path,
+        writer: Connection,
+        reader: Connection,
+        clock: Clock,
+    ) -> Result<Arc<Database>, StoreError> {
         Ok(Arc::new(Database {
             path: path.to_owned(),
             writer: Writer::start(writer, path)?,
             reader: Mutex::new(reader),
-            clock: clock.unwrap_or_else(system_clock),
+            clock,
         }))
     }
 
@@ -223,10 +238,7 @@ impl Database {
                 ))
             })
         };
-        let reader = open()?;
-        reader
-            .execute_batch("PRAGMA busy_timeout = 5000;")
-            .map_err(|error| failed("set-up", &error))?;
+        let reader = waiting(open()?)?;
         let tables: i64 = reader
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'nextgen_inbox'",
@@ -243,16 +255,8 @@ impl Database {
                 "`{shown}` is not a webhook inbox: it has no `nextgen_inbox` table (an inbox's file is created by `SqliteInbox::open`, e.g. when the app starts in inbox mode)"
             )));
         }
-        let writer = open()?;
-        writer
-            .execute_batch("PRAGMA busy_timeout = 5000;")
-            .map_err(|error| failed("set-up", &error))?;
-        Ok(Arc::new(Database {
-            path: path.to_owned(),
-            writer: Writer::start(writer, path)?,
-            reader: Mutex::new(reader),
-            clock: system_clock(),
-        }))
+        let writer = waiting(open()?)?;
+        Database::on(path, writer, reader, system_clock())
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
