@@ -31,7 +31,9 @@ use libfuzzer_sys::fuzz_target;
 use nextgen_events::RawEvent;
 use nextgen_events::prelude::*;
 use nextgen_events::{Context, SignatureError, WebhookConfig, WebhookError};
-use nextgen_events::{DispatchReport, EnvelopeError, Registry, VerifiedDelivery, receive};
+use nextgen_events::{
+    DispatchReport, Endpoint, EnvelopeError, Received, Registry, VerifiedDelivery,
+};
 use nextgen_events::{SignatureHeader, Verifier, sign};
 use serde_json::Value;
 
@@ -86,7 +88,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
             return output;
         }
     }
-    panic!("receive() did not complete although no handler ever waits");
+    panic!("Endpoint::receive did not complete although no handler ever waits");
 }
 
 // ---- building a delivery from the input -----------------------------------------------------
@@ -231,7 +233,8 @@ fuzz_target!(|data: &[u8]| {
     } else {
         Context::new()
     };
-    let result = block_on(receive(&config, &body, header.as_deref(), &context));
+    let endpoint = Endpoint::new(config).expect("the fuzz configurations are valid");
+    let result = block_on(endpoint.receive(&body, header.as_deref(), &context)).map(handled);
 
     // The error renders, with a status and a code; it never holds a secret.
     if let Err(error) = &result {
@@ -244,7 +247,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The queueing path verifies the same way.
-    let delivery = VerifiedDelivery::verify(&config, body.clone(), header.as_deref());
+    let delivery = endpoint.verify(body.clone(), header.as_deref());
     match (&result, &delivery) {
         (Err(WebhookError::Signature(a)), Err(WebhookError::Signature(b))) => assert_eq!(a, b),
         (Err(WebhookError::Signature(error)), Ok(_)) => {
@@ -287,10 +290,10 @@ fuzz_target!(|data: &[u8]| {
         Expect::Genuine { timestamp } => {
             check_genuine(&body, &result, with_app_data);
             // At-least-once delivery: the same event again, through both paths.
-            let again = block_on(receive(&config, &body, header.as_deref(), &context));
+            let again = block_on(endpoint.receive(&body, header.as_deref(), &context)).map(handled);
             check_redelivery(&result, &again);
             if let Ok(delivery) = &delivery {
-                let queued = block_on(delivery.dispatch(&config, &context));
+                let queued = block_on(endpoint.handle(delivery, &context)).map(handled);
                 check_redelivery(&again, &queued);
             }
             match delivery {
@@ -305,6 +308,13 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// The report of a delivery taken inline (these endpoints have no inbox).
+fn handled(taken: Received) -> DispatchReport {
+    taken
+        .into_report()
+        .expect("an endpoint without an inbox runs the handlers now")
+}
 
 /// What a genuine delivery must come to: never a signature error; an envelope error exactly
 /// when the body is not an event; otherwise a report naming every matching handler.

@@ -11,9 +11,9 @@ use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_ma
 use futures_util::FutureExt;
 use hmac::{Hmac, Mac};
 use nextgen_events::prelude::*;
+use nextgen_events::sign;
 use nextgen_events::testing::{sample, sample_body};
-use nextgen_events::{Context, WebhookConfig};
-use nextgen_events::{receive, sign};
+use nextgen_events::{Context, Endpoint, WebhookConfig};
 use serde_json::json;
 use sha2::Sha256;
 
@@ -87,9 +87,12 @@ fn async_stripe(
 }
 
 fn webhook(c: &mut Criterion) {
-    let plain = WebhookConfig::new(SECRET)
-        .without_idempotency()
-        .with_clock(|| T);
+    let plain = Endpoint::new(
+        WebhookConfig::new(SECRET)
+            .without_idempotency()
+            .with_clock(|| T),
+    )
+    .unwrap();
     let context = Context::new();
     let mut group = c.benchmark_group("webhook");
     for (label, size) in [("1KiB", 1024), ("64KiB", 64 * 1024)] {
@@ -101,7 +104,8 @@ fn webhook(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("nextgen", label), |b| {
             b.iter(|| {
-                receive(&plain, black_box(&body), Some(black_box(&header)), &context)
+                plain
+                    .receive(black_box(&body), Some(black_box(&header)), &context)
                     .now_or_never()
                     .unwrap()
                     .unwrap()
@@ -120,7 +124,7 @@ fn webhook(c: &mut Criterion) {
         });
     }
 
-    let deduplicating = WebhookConfig::new(SECRET).with_clock(|| T);
+    let deduplicating = Endpoint::new(WebhookConfig::new(SECRET).with_clock(|| T)).unwrap();
     let mut next_id = 0u64;
     group.bench_function(BenchmarkId::new("nextgen_dedup", "1KiB"), |b| {
         b.iter_batched(
@@ -131,7 +135,8 @@ fn webhook(c: &mut Criterion) {
                 (body, header)
             },
             |(body, header)| {
-                receive(&deduplicating, &body, Some(&header), &context)
+                deduplicating
+                    .receive(&body, Some(&header), &context)
                     .now_or_never()
                     .unwrap()
                     .unwrap()

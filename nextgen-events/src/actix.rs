@@ -23,45 +23,50 @@ use actix_web::http::{StatusCode, header};
 use actix_web::web;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 
+#[cfg(doc)]
 use crate::config::WebhookConfig;
 use crate::context::{Context, FromContext};
 use crate::delivery::VerifiedDelivery;
+use crate::endpoint::{Endpoint, IntoEndpoint, Received};
 use crate::error::WebhookError;
-use crate::report::{DispatchReport, HandlerError};
+use crate::report::HandlerError;
 use crate::route::{self, Incoming};
 use crate::signature;
 
-/// Mounts the webhook endpoint: `POST path` verifies, parses and dispatches every delivery to
-/// the `#[nextgen_event]` handlers, and answers as the [`WebhookError`] docs describe.
+/// Mounts the webhook endpoint: `POST path` verifies, parses and takes every delivery for the
+/// `#[nextgen_event]` handlers (now, or through the inbox in inbox mode), and answers as the
+/// [`WebhookError`] docs describe. Give it an [`Endpoint`] or a [`WebhookConfig`].
 ///
 /// # Panics
 ///
-/// When two handlers linked into the binary share a name (see
-/// [`Registry::check_names`](crate::Registry::check_names)): they would share their
-/// idempotency records, so the app stops at start-up with a message naming both and the fix.
-/// When the configuration is refused (see
-/// [`WebhookConfig::check`](crate::WebhookConfig::check): an empty or whitespace-only secret,
-/// an inbox with redelivery detection off, a duration no clock can hold), and in inbox mode
-/// when the workers cannot start (a SQLite inbox whose workers another process runs). Call
-/// [`WebhookConfig::start_inbox_workers`](crate::WebhookConfig::start_inbox_workers) first
-/// to have the error as a value.
+/// Given a [`WebhookConfig`], when [`Endpoint::new`] refuses it: an empty or whitespace-only
+/// secret, two handlers with one name, an inbox with redelivery detection off, a
+/// `latest_only` handler on a store without object claims, a duration no clock can hold, and
+/// in inbox mode workers that cannot start (a SQLite inbox whose workers another process
+/// runs). The app stops at start-up with a message naming the fix; build the [`Endpoint`]
+/// first to have the error as a value.
 ///
 /// ```
 /// use actix_web::App;
-/// use nextgen_events::{actix::webhooks, WebhookConfig};
+/// use nextgen_events::{actix::webhooks, Endpoint, WebhookConfig};
 ///
 /// let config = WebhookConfig::new("whsec_test_secret");
 /// let app = App::new().configure(webhooks("/webhook", config));
+///
+/// // Or checked first, the error as a value:
+/// let endpoint = Endpoint::new(WebhookConfig::new("whsec_test_secret"))?;
+/// let app = App::new().configure(webhooks("/webhook", endpoint));
+/// # Ok::<(), nextgen_events::ConfigError>(())
 /// ```
-pub fn webhooks(path: &str, config: WebhookConfig) -> impl FnOnce(&mut web::ServiceConfig) {
-    route::mount(path, &config);
+pub fn webhooks(path: &str, endpoint: impl IntoEndpoint) -> impl FnOnce(&mut web::ServiceConfig) {
+    let endpoint = endpoint.into_endpoint(path);
     let path = path.to_owned();
     move |service: &mut web::ServiceConfig| {
         service.service(
             web::resource(path)
                 // Resource-level data: several endpoints with their own secrets can coexist,
                 // while the handlers' own `web::Data` still comes from the App.
-                .app_data(web::Data::new(config))
+                .app_data(web::Data::new(endpoint))
                 .route(web::post().to(webhook_route))
                 .default_service(web::to(method_not_allowed)),
         );
@@ -72,10 +77,10 @@ async fn webhook_route(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, WebhookError> {
-    let answered = match webhook_config(&request) {
-        Ok(config) => {
+    let answered = match registered_endpoint(&request) {
+        Ok(endpoint) => {
             let incoming = incoming(&request, payload);
-            route::take(config, incoming, || Context::from_request(&request)).await
+            route::take(endpoint, incoming, || Context::from_request(&request)).await
         }
         Err(error) => Err(error),
     };
@@ -108,11 +113,12 @@ async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
         .body(route::method_not_allowed(request.method().as_str()))
 }
 
-fn webhook_config(request: &HttpRequest) -> Result<&WebhookConfig, WebhookError> {
+/// The endpoint the route was mounted with, or one the app registered for its own route.
+fn registered_endpoint(request: &HttpRequest) -> Result<&Endpoint, WebhookError> {
     request
-        .app_data::<web::Data<WebhookConfig>>()
+        .app_data::<web::Data<Endpoint>>()
         .map(|data| data.get_ref())
-        .or_else(|| request.app_data::<WebhookConfig>())
+        .or_else(|| request.app_data::<Endpoint>())
         .ok_or(WebhookError::NotConfigured)
 }
 
@@ -150,33 +156,37 @@ impl<T: ?Sized + 'static> FromContext for web::Data<T> {
 }
 
 /// An extractor for writing your own route: the request's body, verified against the
-/// [`WebhookConfig`] in the app data and read as an event envelope.
+/// [`Endpoint`] in the app data and read as an event envelope.
 ///
 /// ```
 /// use actix_web::{post, web, App, HttpRequest, HttpResponse};
 /// use nextgen_events::actix::{received, VerifiedEvent};
-/// use nextgen_events::{WebhookConfig, WebhookError};
+/// use nextgen_events::{Endpoint, WebhookConfig, WebhookError};
 ///
 /// #[post("/payments/webhook")]
 /// async fn webhook(event: VerifiedEvent, request: HttpRequest) -> Result<HttpResponse, WebhookError> {
 ///     tracing::info!(id = %event.event_id, "verified");
-///     event.dispatch(&request).await?;
+///     event.handle(&request).await?;
 ///     Ok(received())
 /// }
 ///
+/// let endpoint = Endpoint::new(WebhookConfig::new("whsec_test_secret"))?;
 /// let app = App::new()
-///     .app_data(web::Data::new(WebhookConfig::new("whsec_test_secret")))
+///     .app_data(web::Data::new(endpoint))
 ///     .service(webhook);
+/// # Ok::<(), nextgen_events::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedEvent(VerifiedDelivery);
 
 impl VerifiedEvent {
-    /// Runs every matching handler, with the request's app data as their context.
-    pub async fn dispatch(&self, request: &HttpRequest) -> Result<DispatchReport, WebhookError> {
-        let config = webhook_config(request)?;
-        self.0
-            .dispatch(config, &Context::from_request(request))
+    /// Takes the delivery as the mounted route does (see [`Endpoint::handle`]): runs every
+    /// matching handler now, with the request's app data as their context, or keeps it in
+    /// the inbox in inbox mode.
+    pub async fn handle(&self, request: &HttpRequest) -> Result<Received, WebhookError> {
+        let endpoint = registered_endpoint(request)?;
+        endpoint
+            .handle(&self.0, &Context::from_request(request))
             .await
     }
 
@@ -202,8 +212,8 @@ impl FromRequest for VerifiedEvent {
         let request = request.clone();
         let payload = payload.take();
         Box::pin(async move {
-            let config = webhook_config(&request)?;
-            route::verify(config, incoming(&request, payload))
+            let endpoint = registered_endpoint(&request)?;
+            route::verify(endpoint, incoming(&request, payload))
                 .await
                 .map(VerifiedEvent)
         })

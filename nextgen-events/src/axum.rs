@@ -30,59 +30,58 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
+#[cfg(doc)]
 use crate::config::WebhookConfig;
 use crate::context::{Context, FromContext, Source};
 use crate::delivery::VerifiedDelivery;
-use crate::dispatch;
+use crate::endpoint::{Endpoint, IntoEndpoint, Received};
 use crate::error::WebhookError;
-use crate::report::{DispatchReport, HandlerError};
+use crate::report::HandlerError;
 use crate::route::{self, Incoming};
 use crate::signature;
 
-/// Mounts the webhook endpoint: `POST path` verifies, parses and dispatches every delivery to
-/// the `#[nextgen_event]` handlers, and answers exactly as the actix route does (see
-/// [`WebhookError`]). Merge it into your router; `S` is your router's state, which handlers
-/// can take as `State<S>`.
+/// Mounts the webhook endpoint: `POST path` verifies, parses and takes every delivery for the
+/// `#[nextgen_event]` handlers (now, or through the inbox in inbox mode), and answers exactly
+/// as the actix route does (see [`WebhookError`]). Give it an [`Endpoint`] or a
+/// [`WebhookConfig`], and merge it into your router; `S` is your router's state, which
+/// handlers can take as `State<S>`.
 ///
 /// # Panics
 ///
-/// When two handlers linked into the binary share a name (see
-/// [`Registry::check_names`](crate::Registry::check_names)): they would share their
-/// idempotency records, so the app stops at start-up with a message naming both and the fix.
-/// When the configuration is refused (see
-/// [`WebhookConfig::check`](crate::WebhookConfig::check): an empty or whitespace-only secret,
-/// an inbox with redelivery detection off, a duration no clock can hold), and in inbox mode
-/// when the workers cannot start (a SQLite inbox whose workers another process runs). Call
-/// [`WebhookConfig::start_inbox_workers`](crate::WebhookConfig::start_inbox_workers) first
-/// to have the error as a value.
+/// Given a [`WebhookConfig`], when [`Endpoint::new`] refuses it: an empty or whitespace-only
+/// secret, two handlers with one name, an inbox with redelivery detection off, a
+/// `latest_only` handler on a store without object claims, a duration no clock can hold, and
+/// in inbox mode workers that cannot start (a SQLite inbox whose workers another process
+/// runs). The app stops at start-up with a message naming the fix; build the [`Endpoint`]
+/// first to have the error as a value.
 ///
 /// ```
 /// use axum::{Extension, Router};
-/// use nextgen_events::{axum::webhooks, WebhookConfig};
+/// use nextgen_events::{axum::webhooks, Endpoint, WebhookConfig};
 ///
 /// #[derive(Clone)]
 /// struct Ledger;
 ///
-/// let config = WebhookConfig::new("whsec_test_secret");
+/// let endpoint = Endpoint::new(WebhookConfig::new("whsec_test_secret"))?;
 /// let app: Router = Router::new()
-///     .merge(webhooks("/webhook", config))
+///     .merge(webhooks("/webhook", endpoint))
 ///     .layer(Extension(Ledger));
+/// # Ok::<(), nextgen_events::ConfigError>(())
 /// ```
-pub fn webhooks<S>(path: &str, config: WebhookConfig) -> Router<S>
+pub fn webhooks<S>(path: &str, endpoint: impl IntoEndpoint) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    route::mount(path, &config);
-    let config = Arc::new(config);
+    let endpoint = endpoint.into_endpoint(path);
     let receive = move |State(state): State<S>, request: Request| {
-        let config = Arc::clone(&config);
-        async move { webhook_route(&config, &state, request).await }
+        let endpoint = endpoint.clone();
+        async move { webhook_route(&endpoint, &state, request).await }
     };
     Router::new().route(path, post(receive).fallback(method_not_allowed))
 }
 
 async fn webhook_route<S: Send + Sync + 'static>(
-    config: &WebhookConfig,
+    endpoint: &Endpoint,
     state: &S,
     request: Request,
 ) -> Response {
@@ -94,7 +93,7 @@ async fn webhook_route<S: Send + Sync + 'static>(
             state,
         })
     };
-    let answered = route::take(config, incoming, context).await;
+    let answered = route::take(endpoint, incoming, context).await;
     route::count(&answered);
     match answered {
         Ok(_) => received(),
@@ -155,42 +154,44 @@ impl IntoResponse for WebhookError {
 }
 
 /// An extractor for writing your own route: the request's body, verified against the
-/// [`WebhookConfig`] an [`Extension`] layer gave the router, and read as an event envelope.
+/// [`Endpoint`] an [`Extension`] layer gave the router, and read as an event envelope.
 ///
 /// ```
 /// use axum::{routing::post, Extension, Router};
 /// use nextgen_events::axum::{received, VerifiedEvent};
-/// use nextgen_events::{WebhookConfig, WebhookError};
+/// use nextgen_events::{Endpoint, WebhookConfig, WebhookError};
 ///
 /// async fn webhook(event: VerifiedEvent) -> Result<axum::response::Response, WebhookError> {
 ///     tracing::info!(id = %event.event_id, "verified");
-///     event.dispatch().await?;
+///     event.handle().await?;
 ///     Ok(received())
 /// }
 ///
+/// let endpoint = Endpoint::new(WebhookConfig::new("whsec_test_secret"))?;
 /// let app: Router = Router::new()
 ///     .route("/payments/webhook", post(webhook))
-///     .layer(Extension(WebhookConfig::new("whsec_test_secret")));
+///     .layer(Extension(endpoint));
+/// # Ok::<(), nextgen_events::ConfigError>(())
 /// ```
 pub struct VerifiedEvent {
     delivery: VerifiedDelivery,
-    config: WebhookConfig,
+    endpoint: Endpoint,
     extensions: axum::http::Extensions,
     state: Arc<dyn Any + Send + Sync>,
 }
 
 impl VerifiedEvent {
-    /// Runs every matching handler, with the request's extensions and the router's state as
-    /// their context.
-    pub async fn dispatch(&self) -> Result<DispatchReport, WebhookError> {
-        let run = {
-            let context = Context::of_source(Source::Axum {
+    /// Takes the delivery as the mounted route does (see [`Endpoint::handle`]): runs every
+    /// matching handler now, with the request's extensions and the router's state as their
+    /// context, or keeps it in the inbox in inbox mode.
+    pub async fn handle(&self) -> Result<Received, WebhookError> {
+        let context = || {
+            Context::of_source(Source::Axum {
                 extensions: &self.extensions,
                 state: &*self.state,
-            });
-            dispatch::start(self.delivery.body(), &context, &self.config, None)?
+            })
         };
-        run.await?.into_result()
+        self.endpoint.handle_with(&self.delivery, context).await
     }
 
     /// The serializable delivery, for queueing it and handling it later.
@@ -223,15 +224,15 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, WebhookError> {
         let (parts, body) = request.into_parts();
-        let config = parts
+        let endpoint = parts
             .extensions
-            .get::<WebhookConfig>()
+            .get::<Endpoint>()
             .cloned()
             .ok_or(WebhookError::NotConfigured)?;
-        let delivery = route::verify(&config, incoming(&parts.headers, body)).await?;
+        let delivery = route::verify(&endpoint, incoming(&parts.headers, body)).await?;
         Ok(VerifiedEvent {
             delivery,
-            config,
+            endpoint,
             extensions: parts.extensions,
             state: Arc::new(state.clone()),
         })

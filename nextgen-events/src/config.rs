@@ -10,7 +10,7 @@ use crate::idempotency::{
 };
 use crate::inbox::WorkerSettings;
 use crate::inbox::{Inbox, InboxMode, RetryPolicy};
-use crate::registry::Registry;
+use crate::registry::{DuplicateHandlerName, Registry};
 use crate::route::BodyBudget;
 use crate::signature::{Secret, Verifier};
 
@@ -148,6 +148,10 @@ pub enum ConfigError {
         /// The duration given, in whole seconds.
         seconds: u64,
     },
+    /// Two handlers of the registry share a name, so they would share their idempotency
+    /// records.
+    #[error(transparent)]
+    DuplicateHandlerName(#[from] DuplicateHandlerName),
     /// The inbox's workers could not start (another process's workers hold a SQLite inbox).
     #[error("the inbox's workers cannot start: {0}")]
     Workers(StoreError),
@@ -317,8 +321,9 @@ impl WebhookConfig {
     /// [`inbox`](crate::inbox)). The handlers' claims and done markers go to the inbox's own
     /// idempotency store. Handler arguments from app data come from
     /// [`with_app_data`](Self::with_app_data), since there is no request to take them from.
-    /// [`receive`](crate::receive) and [`VerifiedDelivery::dispatch`](crate::VerifiedDelivery::dispatch)
-    /// still dispatch in place: the inbox is the route's.
+    /// Every way into the [`Endpoint`](crate::Endpoint) (the routes, the extractors,
+    /// [`Endpoint::receive`](crate::Endpoint::receive), [`Endpoint::handle`](crate::Endpoint::handle))
+    /// keeps deliveries in the inbox then.
     ///
     /// ```no_run
     /// # #[cfg(feature = "sqlite")] {
@@ -376,17 +381,15 @@ impl WebhookConfig {
         self.inbox.as_deref()
     }
 
-    /// Starts the inbox's workers, once, in inbox mode (nothing otherwise), as mounting the
-    /// route does; call it first to have a failure as a value instead of a panic at mount.
+    /// Starts the inbox's workers, once, in inbox mode (nothing otherwise), for
+    /// [`Endpoint::new`](crate::Endpoint::new), which checked the configuration first.
     ///
     /// Before any worker takes a delivery, the first one recovers what an earlier run of the
     /// process left running. On a SQLite inbox the workers first take the exclusive lock beside
     /// the file (`SqliteInbox`, feature `sqlite`): it fails with
     /// [`ConfigError::Workers`] holding [`StoreError::Locked`], naming the holder, while
-    /// another process's workers run on it. It [`check`](Self::check)s the configuration
-    /// first.
-    pub fn start_inbox_workers(&self) -> Result<(), ConfigError> {
-        self.check()?;
+    /// another process's workers run on it.
+    pub(crate) fn start_inbox_workers(&self) -> Result<(), ConfigError> {
         let (Some(mode), Some(claims)) = (&self.inbox, self.claims()) else {
             return Ok(());
         };
@@ -422,9 +425,11 @@ impl WebhookConfig {
     /// ([`ConfigError::BlankSecret`]), `latest_only` handlers on a store without object claims
     /// ([`ConfigError::NoObjectClaims`]), an inbox with redelivery detection off or with another
     /// store (whichever order the builder calls came in), a zero or clock-overflowing
-    /// duration. Mounting the route checks this (and stops the app at start-up); call it
-    /// first to handle the error yourself. A configuration that skipped it still verifies
-    /// nothing with a blank secret: such deliveries are answered 500 `secret_blank`.
+    /// duration, two handlers of the registry with one name
+    /// ([`ConfigError::DuplicateHandlerName`]). [`Endpoint::new`](crate::Endpoint::new) and
+    /// mounting the route check this (mounting stops the app at start-up); `Endpoint::new`
+    /// gives the error as a value. The verifier also refuses to verify
+    /// with a blank secret on its own: such deliveries are answered 500 `secret_blank`.
     ///
     /// ```
     /// use nextgen_events::{ConfigError, WebhookConfig};
@@ -434,6 +439,7 @@ impl WebhookConfig {
     /// assert_eq!(blank.check(), Err(ConfigError::BlankSecret { position: 2 }));
     /// ```
     pub fn check(&self) -> Result<(), ConfigError> {
+        self.registry().check_names()?;
         if let Some(index) = self.verifier.secrets().iter().position(Secret::is_blank) {
             return Err(ConfigError::BlankSecret {
                 position: index + 1,

@@ -14,10 +14,8 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::catalog::{self, ErasedEvent, PayloadKind};
-use crate::config::WebhookConfig;
 use crate::context::Context;
 use crate::envelope::{EnvelopeError, Event, RawEvent};
-use crate::error::WebhookError;
 use crate::handler::{Handler, HandlerFuture, ObjectForm};
 use crate::idempotency::{
     Claims, Lease, ObjectTurn, StoreError, Turn, Watermark, object_lock_key, take_object_turn,
@@ -34,8 +32,8 @@ type Call = (&'static Handler, Result<HandlerFuture, HandlerError>);
 /// Preparing borrows the body and the context; running does not, so the future of a run is
 /// `Send + 'static` and runs detached from the request that brought the delivery.
 pub(crate) struct PreparedDispatch {
-    event_id: String,
-    event_type: String,
+    pub(crate) event_id: String,
+    pub(crate) event_type: String,
     /// The event's `created`, for `latest_only` handlers.
     created: i64,
     /// `data.object.id`, read only when a `latest_only` handler matched.
@@ -440,31 +438,32 @@ fn finish(event_id: String, event_type: String, outcomes: Vec<HandlerOutcome>) -
     }
 }
 
-/// Parses a verified body and runs every matching handler of the global registry, in the
-/// caller's task and without redelivery detection: every call runs every handler.
-/// [`dispatch_with`] uses the configuration's idempotency store and runs detached.
+/// Runs every matching handler of the global registry on a body the caller verified, in the
+/// caller's task, for unit tests of handlers: no signature check, no idempotency store (every
+/// call runs every handler) and no inbox. A service takes deliveries through an
+/// [`Endpoint`](crate::Endpoint) instead, which does all three.
 ///
-/// `body` must already be verified (see [`verify`](crate::verify)); the
-/// `actix` integration, [`receive`](crate::receive) and
-/// [`VerifiedDelivery`](crate::VerifiedDelivery) do both steps.
-pub async fn dispatch(body: &[u8], context: &Context<'_>) -> Result<DispatchReport, EnvelopeError> {
-    let (prepared, span) = prepare(body, Registry::global(), context)?;
-    Ok(prepared.run_unclaimed().instrument(span).await)
-}
-
-/// Like [`dispatch`], but with the configuration's
-/// [`IdempotencyStore`](crate::idempotency::IdempotencyStore), when it has one: each handler
-/// that already succeeded for this event id is skipped, and one that another delivery is
-/// running right now is not run twice (it is reported as [`HandlerError::InProgress`]).
+/// ```
+/// use nextgen_events::{dispatch_without_store, Context};
 ///
-/// The handlers run detached from the caller, on the current tokio runtime: if the caller's
-/// future is dropped (a client hung up), they still finish and their outcomes are recorded.
-pub async fn dispatch_with(
+/// # actix_rt::System::new().block_on(async {
+/// let body = br#"{"id":"evt_1","object":"event","type":"something.new","created":1713745200,
+///                 "livemode":false,"data":{"object":{}}}"#;
+/// let report = dispatch_without_store(body, &Context::new()).await?;
+/// assert_eq!(report.event_id, "evt_1");
+/// # Ok::<(), nextgen_events::EnvelopeError>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Errors
+///
+/// When the body is not an event envelope, or a known event's object does not fit its payload.
+pub async fn dispatch_without_store(
     body: &[u8],
     context: &Context<'_>,
-    config: &WebhookConfig,
-) -> Result<DispatchReport, WebhookError> {
-    start(body, context, config, None)?.await
+) -> Result<DispatchReport, EnvelopeError> {
+    let (prepared, span) = prepare(body, Registry::global(), context)?;
+    Ok(prepared.run_unclaimed().instrument(span).await)
 }
 
 /// What a queued delivery says its body is: checked against the body before any handler runs.
@@ -473,73 +472,16 @@ pub(crate) struct Expected<'a> {
     pub(crate) event_type: &'a str,
 }
 
-/// Prepares the handlers with `context`, then returns their detached run: a future that
-/// borrows neither the body nor the context, so a framework that needs `Send` futures (axum)
-/// can await it whatever the context holds.
-pub(crate) fn start(
-    body: &[u8],
-    context: &Context<'_>,
-    config: &WebhookConfig,
-    expected: Option<Expected<'_>>,
-) -> Result<
-    impl std::future::Future<Output = Result<DispatchReport, WebhookError>> + Send + 'static,
-    WebhookError,
-> {
-    let registry = config.registry();
-    registry.check_names()?;
-    let (prepared, span) = prepare(body, registry, context)?;
-    if let Some(expected) = expected {
-        let field = if expected.event_id != prepared.event_id {
+impl Expected<'_> {
+    /// The first field the body contradicts, if any.
+    pub(crate) fn mismatch(&self, event_id: &str, event_type: &str) -> Option<&'static str> {
+        if self.event_id != event_id {
             Some("event_id")
-        } else if expected.event_type != prepared.event_type {
+        } else if self.event_type != event_type {
             Some("event_type")
         } else {
             None
-        };
-        if let Some(field) = field {
-            span.in_scope(|| {
-                tracing::error!(
-                    field,
-                    "a queued delivery does not match its body: refused, no handler ran"
-                );
-            });
-            return Err(WebhookError::DeliveryMismatch { field });
         }
-    }
-    let claims = config.claims();
-    Ok(async move {
-        match claims {
-            None => detached(prepared.run_unclaimed().instrument(span)).await,
-            Some(claims) => {
-                // Boxed: the claimed run's state (leases, object claims) is many times the
-                // unclaimed one's, and every dispatch future would otherwise be that large.
-                let run = Box::pin(async move { prepared.run_claimed(&claims).await });
-                detached(run.instrument(span))
-                    .await?
-                    .map_err(WebhookError::from)
-            }
-        }
-    })
-}
-
-/// Runs `work` as its own task on the current tokio runtime, so that dropping the caller does
-/// not stop it half-way; in place when there is no runtime.
-async fn detached<T: Send + 'static>(
-    work: impl std::future::Future<Output = T> + Send + 'static,
-) -> Result<T, WebhookError> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => runtime.spawn(work).await.map_err(|error| {
-            // Handlers' panics are caught inside; a panic here is the dispatch's own (a
-            // store's, say), never to be mistaken for the runtime shutting down.
-            if error.is_panic() {
-                let message = panic_message(&*error.into_panic());
-                tracing::error!(panic = %message, "the dispatch task panicked");
-                WebhookError::DispatchPanicked(message)
-            } else {
-                WebhookError::Interrupted
-            }
-        }),
-        Err(_) => Ok(work.await),
     }
 }
 

@@ -2,7 +2,6 @@
 
 use crate::envelope::EnvelopeError;
 use crate::idempotency::StoreError;
-use crate::registry::DuplicateHandlerName;
 use crate::report::DispatchReport;
 use crate::signature::SignatureError;
 
@@ -52,9 +51,9 @@ pub enum WebhookError {
     /// The body could not be read from the connection.
     #[error("the request body could not be read: {0}")]
     BodyUnreadable(String),
-    /// The endpoint's [`WebhookConfig`](crate::WebhookConfig) is not in the app data.
+    /// A `VerifiedEvent` extractor found no [`Endpoint`](crate::Endpoint) in the app data.
     #[error(
-        "no `WebhookConfig` is registered for this route: mount the route with `nextgen_events::actix::webhooks` or `nextgen_events::axum::webhooks` (or give the config to your own route: actix `.app_data(web::Data::new(config))`, axum `.layer(Extension(config))`)"
+        "no nextgen `Endpoint` is registered for this route: build one with `Endpoint::new(config)?` and give it to your route (actix `.app_data(web::Data::new(endpoint))`, axum `.layer(Extension(endpoint))`), or mount the route with `nextgen_events::actix::webhooks` or `nextgen_events::axum::webhooks`"
     )]
     NotConfigured,
     /// The idempotency store failed or is full; no handler ran without its claim.
@@ -63,9 +62,12 @@ pub enum WebhookError {
     /// Inbox mode: the inbox could not durably take the delivery; nothing was acknowledged.
     #[error("the inbox could not keep the delivery: {0}; the event will be delivered again")]
     Inbox(StoreError),
-    /// Two handlers share a name, so they would share their idempotency records.
-    #[error(transparent)]
-    DuplicateHandlerName(#[from] DuplicateHandlerName),
+    /// Inbox mode: a [`VerifiedDelivery`](crate::VerifiedDelivery) serialized by a version
+    /// that did not keep its signature header, which the inbox needs to verify it again.
+    #[error(
+        "this queued delivery was kept without its `NextGen-Signature` header (serialized by an earlier version of nextgen-events), and an inbox verifies every entry again before its workers run it: handle it on an endpoint without an inbox, or have NextGen deliver the event again"
+    )]
+    UnsignedDelivery,
     /// The runtime shut down while the handlers ran.
     #[error("the server shut down before the handlers finished; the event will be delivered again")]
     Interrupted,
@@ -110,7 +112,7 @@ impl WebhookError {
             WebhookError::HandlersFailed(report) if report.only_in_progress() => 409,
             WebhookError::NotConfigured
             | WebhookError::Store(_)
-            | WebhookError::DuplicateHandlerName(_)
+            | WebhookError::UnsignedDelivery
             | WebhookError::Inbox(_)
             | WebhookError::Interrupted
             | WebhookError::DispatchPanicked(_)
@@ -131,7 +133,7 @@ impl WebhookError {
             WebhookError::NotConfigured => "not_configured",
             WebhookError::Store(StoreError::Full { .. }) => "idempotency_store_full",
             WebhookError::Store(_) => "idempotency_store_failed",
-            WebhookError::DuplicateHandlerName(_) => "duplicate_handler_name",
+            WebhookError::UnsignedDelivery => "unsigned_delivery",
             WebhookError::Inbox(_) => "inbox_failed",
             WebhookError::Interrupted => "interrupted",
             WebhookError::DispatchPanicked(_) => "dispatch_panicked",

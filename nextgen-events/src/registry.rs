@@ -117,8 +117,10 @@ impl Registry {
         }
     }
 
-    /// Refuses a registry where two handlers share a name. The actix route calls it when it
-    /// is mounted, so such an app stops at start-up; dispatch refuses to run with it too.
+    /// Refuses a registry where two handlers share a name.
+    /// [`WebhookConfig::check`](crate::WebhookConfig::check) calls it, so no
+    /// [`Endpoint`](crate::Endpoint) is built with such a registry and an app that mounts one
+    /// stops at start-up.
     pub fn check_names(&self) -> Result<(), DuplicateHandlerName> {
         self.duplicate.clone().map_or(Ok(()), Err)
     }

@@ -10,39 +10,16 @@ use futures_util::{Stream, StreamExt};
 
 use crate::config::WebhookConfig;
 use crate::context::Context;
-use crate::delivery::{self, VerifiedDelivery};
-use crate::dispatch;
+use crate::delivery::VerifiedDelivery;
+use crate::endpoint::{Endpoint, Received};
 use crate::envelope::EnvelopeError;
 use crate::error::WebhookError;
-use crate::inbox::Appended;
 use crate::metrics;
 use crate::signature::{HeaderProblem, SignatureError, SignatureHeader};
 use crate::throttle::Throttle;
 
 /// The acknowledgement NextGen expects, with status 200.
 pub(crate) const RECEIVED: &str = r#"{"received":true}"#;
-
-/// What mounting the route does besides routing, whatever the framework.
-///
-/// # Panics
-///
-/// When the configuration is refused (see [`WebhookConfig::check`]: a blank secret, an inbox
-/// with redelivery detection off, ...), two handlers share a name (see
-/// [`Registry::check_names`](crate::Registry::check_names)), or the inbox's workers cannot start (see
-/// [`WebhookConfig::start_inbox_workers`]): at start-up, before any delivery.
-pub(crate) fn mount(path: &str, config: &WebhookConfig) {
-    if let Err(error) = config.check() {
-        panic!("cannot mount the webhook route at `{path}`: {error}");
-    }
-    if let Err(duplicate) = config.registry().check_names() {
-        panic!("cannot mount the webhook route at `{path}`: {duplicate}");
-    }
-    if let Err(error) = config.start_inbox_workers() {
-        panic!("cannot mount the webhook route at `{path}`: {error}");
-    }
-    // Once per endpoint, though an actix app mounts the route once per worker.
-    config.once_per_endpoint(|| tracing::info!("{}", config.registry().subscription_hint()));
-}
 
 /// The parts of a request the route reads, borrowed from the framework's request.
 pub(crate) struct Incoming<'r, P> {
@@ -74,60 +51,42 @@ impl<'r, P> Incoming<'r, P> {
     }
 }
 
-/// What an acknowledged delivery was: its event type, and how it was taken.
-pub(crate) struct Acknowledged {
-    event_type: String,
-    outcome: &'static str,
-}
-
 /// Takes one delivery: cheap rejections first, then the body within its limits, the
-/// signature, and then the inbox or the handlers. `context` is only called, and its context
-/// only lives, between two awaits, so a context that is not `Sync` (actix's request) never
-/// makes the route's future `!Send` for a framework that needs it `Send` (axum).
+/// signature, and then the endpoint's one path (the inbox or the handlers). `context` is only
+/// called, and its context only lives, between two awaits, so a context that is not `Sync`
+/// (actix's request) never makes the route's future `!Send` for a framework that needs it
+/// `Send` (axum).
 pub(crate) async fn take<'c, P, E>(
-    config: &WebhookConfig,
+    endpoint: &Endpoint,
     incoming: Incoming<'_, P>,
     context: impl FnOnce() -> Context<'c>,
-) -> Result<Acknowledged, WebhookError>
+) -> Result<Received, WebhookError>
 where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
+    let config = endpoint.config();
     let (raw_header, header, body, held) = signed_body(config, incoming).await?;
     let verifier = config.verifier();
     let signed_at = verifier.verify_parsed(&body, &header, verifier.now())?;
     // Verified: the body no longer counts against the budget for unverified ones.
     drop(held);
-    if let Some(inbox) = config.inbox_mode() {
-        let (event_type, appended) = delivery::enqueue(inbox, &body, raw_header, signed_at).await?;
-        let outcome = match appended {
-            Appended::New => "queued",
-            Appended::Duplicate => "duplicate",
-        };
-        return Ok(Acknowledged {
-            event_type,
-            outcome,
-        });
-    }
-    let run = dispatch::start(&body, &context(), config, None)?;
-    let report = run.await?.into_result()?;
-    Ok(Acknowledged {
-        event_type: report.event_type,
-        outcome: "handled",
-    })
+    endpoint
+        .take_verified(&body, raw_header, signed_at, context, None)
+        .await
 }
 
 /// What the `VerifiedEvent` extractors do: the route's checks, up to a verified delivery.
 pub(crate) async fn verify<P, E>(
-    config: &WebhookConfig,
+    endpoint: &Endpoint,
     incoming: Incoming<'_, P>,
 ) -> Result<VerifiedDelivery, WebhookError>
 where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    let (_, header, body, held) = signed_body(config, incoming).await?;
-    let verified = VerifiedDelivery::verify_parsed(config, body, &header);
+    let (raw_header, header, body, held) = signed_body(endpoint.config(), incoming).await?;
+    let verified = endpoint.verify_read(body, raw_header, &header);
     drop(held);
     verified
 }
@@ -224,9 +183,9 @@ impl Drop for Held<'_> {
 }
 
 /// Counts the delivery's answer (see [`metrics`](crate::metrics)).
-pub(crate) fn count(answered: &Result<Acknowledged, WebhookError>) {
+pub(crate) fn count(answered: &Result<Received, WebhookError>) {
     match answered {
-        Ok(acknowledged) => metrics::delivery(&acknowledged.event_type, acknowledged.outcome),
+        Ok(received) => metrics::delivery(received.event_type(), received.outcome()),
         Err(WebhookError::HandlersFailed(report)) if report.only_in_progress() => {
             metrics::delivery(&report.event_type, "in_progress");
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use nextgen_events::idempotency::{Claim, DEFAULT_LEASE, MemoryStore};
 use nextgen_events::{
-    ConfigError, Context, SignatureError, Verifier, WebhookConfig, WebhookError, receive, sign,
+    ConfigError, Context, Endpoint, SignatureError, Verifier, WebhookConfig, WebhookError, sign,
 };
 
 const SECRET: &str = "whsec_config_tolerance";
@@ -33,7 +33,9 @@ async fn receive_signed_at(
         .with_clock(|| NOW);
     let body = body(id);
     let header = sign(&body, SECRET, timestamp);
-    receive(&config, &body, Some(&header), &Context::new())
+    Endpoint::new(config.clone())
+        .unwrap()
+        .receive(&body, Some(&header), &Context::new())
         .await
         .map(drop)
 }
@@ -103,7 +105,10 @@ async fn without_a_tolerance_setting_the_default_applies() {
     ] {
         let body = body(&format!("evt_default_tolerance_{timestamp}"));
         let header = sign(&body, SECRET, timestamp);
-        let result = receive(&config, &body, Some(&header), &Context::new()).await;
+        let result = Endpoint::new(config.clone())
+            .unwrap()
+            .receive(&body, Some(&header), &Context::new())
+            .await;
         match (accepted, &result) {
             (true, Ok(_)) => {}
             (false, Err(error)) if error.code() == "timestamp_outside_tolerance" => {}
@@ -123,12 +128,17 @@ async fn a_secret_list_accepts_each_of_its_secrets_and_only_those() {
     for (index, secret) in ["whsec_list_old", "whsec_list_new"].into_iter().enumerate() {
         let body = body(&format!("evt_secret_list_{index}"));
         let header = sign(&body, secret, NOW);
-        let result = receive(&config, &body, Some(&header), &Context::new()).await;
+        let result = Endpoint::new(config.clone())
+            .unwrap()
+            .receive(&body, Some(&header), &Context::new())
+            .await;
         assert!(result.is_ok(), "signed with {secret}: {result:?}");
     }
     let body = body("evt_secret_list_foreign");
     let header = sign(&body, " whsec_list_old ", NOW);
-    let error = receive(&config, &body, Some(&header), &Context::new())
+    let error = Endpoint::new(config.clone())
+        .unwrap()
+        .receive(&body, Some(&header), &Context::new())
         .await
         .unwrap_err();
     assert_eq!(error.code(), "signature_mismatch");

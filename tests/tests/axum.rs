@@ -126,11 +126,9 @@ async fn a_missing_extension_is_a_500_naming_the_type() {
 
 /// A route of one's own with the `VerifiedEvent` extractor, as the `axum` module shows it.
 async fn own_route(event: VerifiedEvent) -> Result<axum::response::Response, WebhookError> {
-    let report = event.dispatch().await?;
-    record(
-        &event.event_id,
-        format!("own route: {} handlers", report.outcomes.len()),
-    );
+    let taken = event.handle().await?;
+    let handlers = taken.report().map_or(0, |report| report.outcomes.len());
+    record(&event.event_id, format!("own route: {handlers} handlers"));
     let delivery = event.into_delivery();
     record(
         &delivery.event_id,
@@ -143,7 +141,9 @@ async fn own_route(event: VerifiedEvent) -> Result<axum::response::Response, Web
 async fn the_verified_event_extractor_verifies_dispatches_and_hands_over_the_delivery() {
     let app = Router::new()
         .route("/own", post(own_route))
-        .layer(Extension(WebhookConfig::new(SECRET)))
+        .layer(Extension(
+            nextgen_events::Endpoint::new(WebhookConfig::new(SECRET)).unwrap(),
+        ))
         .layer(Extension(Ledger(Arc::new(AtomicUsize::new(10)))));
     let server = TestServer::start_axum(app);
     let url = server.url("/own");
@@ -173,7 +173,7 @@ async fn the_verified_event_extractor_verifies_dispatches_and_hands_over_the_del
     let answer = post_to(&server.url("/own"), body, Some(&signature)).await;
     assert_eq!((answer.status, answer.code()), (500, "not_configured"));
     assert!(
-        answer.message().contains("Extension(config)"),
+        answer.message().contains("Extension(endpoint)"),
         "{}",
         answer.message()
     );

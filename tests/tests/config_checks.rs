@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use nextgen_events::idempotency::MemoryStore;
 use nextgen_events::sqlite::SqliteInbox;
-use nextgen_events::{ConfigError, WebhookConfig};
+use nextgen_events::{ConfigError, Endpoint, WebhookConfig};
 use nextgen_tests::services::TempFile;
 
 const SECRET: &str = "whsec_config_checks";
@@ -38,7 +38,7 @@ fn an_inbox_without_redelivery_detection_is_refused_in_either_order() {
         );
         // Starting the workers is refused the same way: nothing is ever acknowledged that no
         // worker would handle.
-        assert_eq!(config.start_inbox_workers().unwrap_err(), refused);
+        assert_eq!(Endpoint::new(config).unwrap_err(), refused);
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use nextgen_events::idempotency::MemoryStore;
 use nextgen_events::prelude::*;
-use nextgen_events::{Context, receive, sign};
+use nextgen_events::{Context, Endpoint, sign};
 use nextgen_events::{WebhookConfig, WebhookError};
 use support::{SECRET, TestServer, now, post, ran, raw, read_head, runs, status_of};
 use tokio::sync::Notify;
@@ -145,7 +145,10 @@ async fn a_later_failure_never_runs_an_earlier_success_again() {
     let config = WebhookConfig::new(SECRET);
     let id = "evt_later_failure_report";
     let (body, signature) = charge_delivery(id, "charge.failed");
-    let failed = receive(&config, &body, Some(&signature), &Context::new()).await;
+    let failed = Endpoint::new(config.clone())
+        .unwrap()
+        .receive(&body, Some(&signature), &Context::new())
+        .await;
     let Err(WebhookError::HandlersFailed(report)) = failed else {
         panic!("{failed:?}")
     };
@@ -160,8 +163,12 @@ async fn a_later_failure_never_runs_an_earlier_success_again() {
     assert!(outcome(&report, "::a_first").result.is_ok());
     assert!(!outcome(&report, "::a_first").skipped);
     assert!(outcome(&report, "::b_fails_once").result.is_err());
-    let report = receive(&config, &body, Some(&signature), &Context::new())
+    let report = Endpoint::new(config.clone())
+        .unwrap()
+        .receive(&body, Some(&signature), &Context::new())
         .await
+        .unwrap()
+        .into_report()
         .unwrap();
     assert!(outcome(&report, "::a_first").skipped, "{report:?}");
     assert!(!outcome(&report, "::b_fails_once").skipped, "{report:?}");
@@ -273,7 +280,9 @@ async fn a_dropped_request_future_does_not_stop_the_dispatch() {
     // The caller gives up mid-handler: its future is dropped.
     let gave_up = tokio::time::timeout(
         Duration::from_millis(100),
-        receive(&config, &body, Some(&signature), &Context::new()),
+        Endpoint::new(config.clone())
+            .unwrap()
+            .receive(&body, Some(&signature), &Context::new()),
     )
     .await;
     assert!(
@@ -281,8 +290,12 @@ async fn a_dropped_request_future_does_not_stop_the_dispatch() {
         "the handler takes longer than the caller waits"
     );
     // A redelivery waits for the detached dispatch and finds it done.
-    let report = receive(&config, &body, Some(&signature), &Context::new())
+    let report = Endpoint::new(config.clone())
+        .unwrap()
+        .receive(&body, Some(&signature), &Context::new())
         .await
+        .unwrap()
+        .into_report()
         .unwrap();
     assert!(
         report.outcomes.iter().all(|outcome| outcome.skipped),

@@ -7,7 +7,7 @@
 use actix_web::App;
 use nextgen_events::actix::webhooks;
 use nextgen_events::prelude::*;
-use nextgen_events::{Context, Registry, WebhookConfig, receive, sign};
+use nextgen_events::{ConfigError, Endpoint, Registry, WebhookConfig};
 
 #[nextgen_event("charge.succeeded", name = "ledger.book")]
 async fn book_charge(_charge: Charge) {}
@@ -47,16 +47,18 @@ fn mounting_the_route_stops_the_app_at_start_up() {
     );
 }
 
-#[actix_rt::test]
-async fn dispatch_refuses_to_run_them() {
-    let config = WebhookConfig::new("whsec_test").with_clock(|| 1_713_745_200);
-    let body = br#"{"id":"evt_1","object":"event","type":"something.new","created":1713745200,"livemode":false,"data":{"object":{}}}"#;
-    let header = sign(body, "whsec_test", 1_713_745_200);
-    let error = receive(&config, body, Some(&header), &Context::new())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (error.status(), error.code()),
-        (500, "duplicate_handler_name")
+#[test]
+fn no_endpoint_is_built_with_them() {
+    let refused = Endpoint::new(WebhookConfig::new("whsec_test")).unwrap_err();
+    assert!(
+        matches!(&refused, ConfigError::DuplicateHandlerName(duplicate) if duplicate.name == "ledger.book"),
+        "{refused:?}"
     );
+    assert!(
+        refused
+            .to_string()
+            .contains("give one of them another name"),
+        "{refused}"
+    );
+    assert_eq!(WebhookConfig::new("whsec_test").check(), Err(refused));
 }

@@ -10,9 +10,9 @@ use std::sync::Mutex;
 
 use nextgen_events::prelude::*;
 use nextgen_events::testing::{SignedDelivery, event_body, sample_event};
-use nextgen_events::{Context, WebhookConfig, WebhookError};
+use nextgen_events::{Context, Endpoint, WebhookConfig, WebhookError};
 use nextgen_events::{
-    DispatchReport, EnvelopeError, HandlerOutcome, Registry, SignatureError, dispatch, receive,
+    DispatchReport, EnvelopeError, HandlerOutcome, Registry, SignatureError, dispatch_without_store,
 };
 use serde_json::{Value, json};
 
@@ -150,7 +150,9 @@ fn body(event_type: &str, object: Value) -> (String, Vec<u8>) {
 
 async fn run(event_type: &str, object: Value) -> (String, DispatchReport) {
     let (id, body) = body(event_type, object);
-    let report = dispatch(&body, &Context::new()).await.unwrap();
+    let report = dispatch_without_store(&body, &Context::new())
+        .await
+        .unwrap();
     (id, report)
 }
 
@@ -347,7 +349,9 @@ async fn a_payload_that_does_not_fit_is_an_error_and_no_handler_runs() {
     object["amount"] = json!("20");
     let (id, body) = body("charge.succeeded", object);
 
-    let error = dispatch(&body, &Context::new()).await.unwrap_err();
+    let error = dispatch_without_store(&body, &Context::new())
+        .await
+        .unwrap_err();
 
     match &error {
         EnvelopeError::PayloadMismatch {
@@ -434,7 +438,7 @@ async fn app_data_reaches_a_handler_through_the_context() {
     let (id, body) = body("customer.updated", customer_json("cus_crm_1"));
 
     let context = Context::new().with_data(crm.clone());
-    let report = dispatch(&body, &context).await.unwrap();
+    let report = dispatch_without_store(&body, &context).await.unwrap();
 
     assert!(report.is_success(), "{report:#?}");
     assert_eq!(*crm.synced.lock().unwrap(), ["cus_crm_1"]);
@@ -445,7 +449,9 @@ async fn app_data_reaches_a_handler_through_the_context() {
 async fn a_handler_without_its_app_data_fails_naming_the_type() {
     let (_, body) = body("customer.updated", customer_json("cus_crm_2"));
 
-    let report = dispatch(&body, &Context::new()).await.unwrap();
+    let report = dispatch_without_store(&body, &Context::new())
+        .await
+        .unwrap();
 
     let failures: Vec<_> = report.failures().collect();
     assert_eq!(failures.len(), 1, "{report:#?}");
@@ -488,14 +494,13 @@ async fn a_signed_delivery_is_verified_and_dispatched() {
 
     let event = sample_event("charge.updated", charge("ch_signed_1", 321));
     let delivery = SignedDelivery::now(&event, SECRET).unwrap();
-    let report = receive(
-        &config,
-        &delivery.body,
-        Some(&delivery.signature),
-        &Context::new(),
-    )
-    .await
-    .unwrap();
+    let report = Endpoint::new(config.clone())
+        .unwrap()
+        .receive(&delivery.body, Some(&delivery.signature), &Context::new())
+        .await
+        .unwrap()
+        .into_report()
+        .unwrap();
     assert_eq!(report.event_id, event.id);
     assert_eq!(
         handler_names(&typed_outcomes(&report)),
@@ -506,14 +511,11 @@ async fn a_signed_delivery_is_verified_and_dispatched() {
     // Signed with another secret: rejected before any handler runs.
     let event = sample_event("charge.updated", charge("ch_signed_2", 1));
     let forged = SignedDelivery::now(&event, "whsec_someone_else").unwrap();
-    let error = receive(
-        &config,
-        &forged.body,
-        Some(&forged.signature),
-        &Context::new(),
-    )
-    .await
-    .unwrap_err();
+    let error = Endpoint::new(config.clone())
+        .unwrap()
+        .receive(&forged.body, Some(&forged.signature), &Context::new())
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             error,
@@ -525,7 +527,9 @@ async fn a_signed_delivery_is_verified_and_dispatched() {
     assert!(seen(&event.id).is_empty());
 
     // No header at all.
-    let error = receive(&config, &forged.body, None, &Context::new())
+    let error = Endpoint::new(config.clone())
+        .unwrap()
+        .receive(&forged.body, None, &Context::new())
         .await
         .unwrap_err();
     assert_eq!(
@@ -536,14 +540,11 @@ async fn a_signed_delivery_is_verified_and_dispatched() {
     // A failing handler: the whole report comes back in the error, answered with 500.
     let event = sample_event("charge.captured", charge("ch_signed_3", 5));
     let delivery = SignedDelivery::now(&event, SECRET).unwrap();
-    let error = receive(
-        &config,
-        &delivery.body,
-        Some(&delivery.signature),
-        &Context::new(),
-    )
-    .await
-    .unwrap_err();
+    let error = Endpoint::new(config.clone())
+        .unwrap()
+        .receive(&delivery.body, Some(&delivery.signature), &Context::new())
+        .await
+        .unwrap_err();
     assert_eq!(error.status(), 500);
     let WebhookError::HandlersFailed(report) = &error else {
         panic!("expected HandlersFailed, got {error:?}");
@@ -560,14 +561,11 @@ async fn a_signed_delivery_is_verified_and_dispatched() {
     let mut object = charge_json("ch_signed_4", 1);
     object["amount"] = json!("20");
     let delivery = SignedDelivery::now(&sample_event("charge.succeeded", object), SECRET).unwrap();
-    let error = receive(
-        &config,
-        &delivery.body,
-        Some(&delivery.signature),
-        &Context::new(),
-    )
-    .await
-    .unwrap_err();
+    let error = Endpoint::new(config.clone())
+        .unwrap()
+        .receive(&delivery.body, Some(&delivery.signature), &Context::new())
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), "payload_mismatch");
     assert_eq!(error.status(), 500);
 }

@@ -9,10 +9,11 @@ mod support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use actix_web::web;
 use nextgen_events::idempotency::{Claim, IdempotencyStore, MemoryStore};
 use nextgen_events::prelude::*;
-use nextgen_events::{ConfigError, Context, VerifiedDelivery, Verifier, WebhookConfig, sign};
+use nextgen_events::{
+    ConfigError, Context, Endpoint, VerifiedDelivery, Verifier, WebhookConfig, sign,
+};
 use support::{Framework, SECRET, TestServer, delivery, now, post};
 
 static CHARGES: AtomicUsize = AtomicUsize::new(0);
@@ -22,56 +23,28 @@ async fn on_charge(_charge: Charge) {
     CHARGES.fetch_add(1, Ordering::SeqCst);
 }
 
-/// A route of one's own: the extractor takes the config from the app data, no mount involved.
-async fn own_route(
-    event: nextgen_events::actix::VerifiedEvent,
-) -> Result<actix_web::HttpResponse, nextgen_events::WebhookError> {
-    let _ = event;
-    Ok(nextgen_events::actix::received())
-}
-
-fn own_route_server(config: WebhookConfig) -> (String, actix_web::dev::ServerHandle) {
-    let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(web::Data::new(config.clone()))
-            .route("/own", web::post().to(own_route))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let url = format!("http://{}/own", server.addrs()[0]);
-    let server = server.run();
-    let handle = server.handle();
-    actix_rt::spawn(server);
-    (url, handle)
-}
-
-#[actix_rt::test]
-async fn blank_secrets_verify_nothing_over_http() {
-    for (name, config) in [
-        ("empty", WebhookConfig::new("")),
-        ("spaces", WebhookConfig::new("  \t")),
-        ("rotation", WebhookConfig::new(SECRET).with_secret("")),
+/// A blank secret never reaches a route: no endpoint is built with one, so neither the
+/// mounted route nor an extractor (which needs an `Endpoint`) can verify with it.
+#[test]
+fn blank_secrets_get_no_endpoint_and_no_route() {
+    for (position, config) in [
+        (1, WebhookConfig::new("")),
+        (1, WebhookConfig::new("  \t")),
+        (2, WebhookConfig::new(SECRET).with_secret("")),
     ] {
-        let (url, handle) = own_route_server(config);
-        let (body, _) = delivery(&format!("evt_blank_{name}"), "charge.succeeded");
-        for key in ["", "  \t", SECRET] {
-            let answer = post(&url, body.clone(), Some(&sign(&body, key, now()))).await;
-            assert_eq!(
-                (answer.status, answer.code()),
-                (500, "secret_blank"),
-                "{name} with key {key:?}: {:?}",
-                answer.body
-            );
-            // The sender is not told that the key is guessable.
-            assert!(
-                !answer.message().contains("whitespace"),
-                "{}",
-                answer.message()
-            );
-        }
-        handle.stop(false).await;
+        let refused = Endpoint::new(config.clone()).unwrap_err();
+        assert_eq!(refused, ConfigError::BlankSecret { position });
+        assert!(refused.to_string().contains("whsec_"), "{refused}");
+        let mounted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            nextgen_events::actix::webhooks("/webhook", config.clone())
+        }));
+        let panic = mounted.err().expect("a blank secret is refused at mount");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            message.contains("cannot mount the webhook route at `/webhook`")
+                && message.contains(&refused.to_string()),
+            "{message}"
+        );
     }
 }
 
@@ -245,9 +218,9 @@ async fn a_panicking_dispatch_is_a_500_dispatch_panicked_not_a_shutdown() {
 
 #[actix_rt::test]
 async fn a_queued_delivery_whose_id_or_type_do_not_match_its_body_is_refused() {
-    let config = WebhookConfig::new(SECRET).without_idempotency();
+    let endpoint = Endpoint::new(WebhookConfig::new(SECRET).without_idempotency()).unwrap();
     let (body, signature) = delivery("evt_queued_real", "charge.succeeded");
-    let genuine = VerifiedDelivery::verify(&config, body, Some(&signature)).unwrap();
+    let genuine = endpoint.verify(body, Some(&signature)).unwrap();
     let queued = serde_json::to_value(&genuine).unwrap();
 
     for (field, value) in [
@@ -258,8 +231,8 @@ async fn a_queued_delivery_whose_id_or_type_do_not_match_its_body_is_refused() {
         tampered[field] = serde_json::Value::String(value.to_owned());
         let tampered: VerifiedDelivery = serde_json::from_value(tampered).unwrap();
         let before = CHARGES.load(Ordering::SeqCst);
-        let error = tampered
-            .dispatch(&config, &Context::new())
+        let error = endpoint
+            .handle(&tampered, &Context::new())
             .await
             .unwrap_err();
         assert_eq!(error.code(), "delivery_mismatch", "{field}: {error}");
@@ -272,8 +245,9 @@ async fn a_queued_delivery_whose_id_or_type_do_not_match_its_body_is_refused() {
     }
     // The genuine one, through the queue, still runs.
     let later: VerifiedDelivery = serde_json::from_value(queued).unwrap();
-    let report = later.dispatch(&config, &Context::new()).await.unwrap();
-    assert_eq!(report.event_id, "evt_queued_real");
+    let taken = endpoint.handle(&later, &Context::new()).await.unwrap();
+    assert_eq!(taken.event_id(), "evt_queued_real");
+    assert!(taken.report().is_some(), "handled now: {taken:?}");
 }
 
 // --- item 12: a budget for unverified bodies in flight -------------------------------------

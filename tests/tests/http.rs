@@ -572,11 +572,9 @@ async fn own_route(
     event: nextgen_events::actix::VerifiedEvent,
     request: actix_web::HttpRequest,
 ) -> Result<actix_web::HttpResponse, nextgen_events::WebhookError> {
-    let report = event.dispatch(&request).await?;
-    record(
-        &event.event_id,
-        format!("own route: {} handlers", report.outcomes.len()),
-    );
+    let taken = event.handle(&request).await?;
+    let handlers = taken.report().map_or(0, |report| report.outcomes.len());
+    record(&event.event_id, format!("own route: {handlers} handlers"));
     let delivery = event.into_delivery();
     record(
         &delivery.event_id,
@@ -589,7 +587,9 @@ async fn own_route(
 async fn the_verified_event_extractor_verifies_dispatches_and_hands_over_the_delivery() {
     let server = actix_web::HttpServer::new(|| {
         actix_web::App::new()
-            .app_data(web::Data::new(WebhookConfig::new(SECRET)))
+            .app_data(web::Data::new(
+                nextgen_events::Endpoint::new(WebhookConfig::new(SECRET)).unwrap(),
+            ))
             .app_data(web::Data::new(Counter(AtomicUsize::new(0))))
             .route("/own", web::post().to(own_route))
     })

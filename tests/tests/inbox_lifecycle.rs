@@ -14,7 +14,7 @@ use nextgen_events::idempotency::{Claim, OwnerToken, StoreError};
 use nextgen_events::inbox::{Inbox, InboxEntry, InboxState};
 use nextgen_events::prelude::*;
 use nextgen_events::sqlite::SqliteInbox;
-use nextgen_events::{ConfigError, WebhookConfig};
+use nextgen_events::{ConfigError, Endpoint, WebhookConfig};
 use nextgen_tests::services::TempFile;
 
 const HANDLER: &str = "lifecycle.record";
@@ -148,7 +148,7 @@ fn recovery_resets_only_an_earlier_runs_work_before_any_worker_takes_a_delivery(
     }
 
     let config = config(inbox.clone(), 4);
-    config.start_inbox_workers().unwrap();
+    let config = Endpoint::new(config).unwrap();
     wait_until("four handlers run", Duration::from_secs(10), || {
         runs_of("evt_race_").len() == 4
     });
@@ -225,7 +225,7 @@ fn recovery_resets_only_an_earlier_runs_work_before_any_worker_takes_a_delivery(
 /// it while the workers finish, as a server's stop does.
 fn stop_while_handling<I: Inbox + Clone>(inbox: I, prefix: &str, busy: usize) {
     let config = config(inbox, 4);
-    config.start_inbox_workers().unwrap();
+    let config = Endpoint::new(config).unwrap();
     wait_until("handlers run", Duration::from_secs(10), || {
         runs_of(prefix).len() >= busy
     });
@@ -282,7 +282,7 @@ fn a_graceful_stop_on_sqlite_records_every_finished_handler() {
 
     // Started again (the lock was released with the stop): the rest, once each.
     let config = config(SqliteInbox::open(&file.0).unwrap(), 4);
-    config.start_inbox_workers().unwrap();
+    let config = Endpoint::new(config).unwrap();
     wait_until("all handled", Duration::from_secs(20), || {
         system.block_on(inbox.stats()).unwrap().handled == 12
     });
@@ -316,7 +316,7 @@ fn a_graceful_stop_on_redis_records_every_finished_handler() {
 
     let again = system.block_on(RedisInbox::connect(&url, prefix)).unwrap();
     let config = config(again, 4);
-    config.start_inbox_workers().unwrap();
+    let config = Endpoint::new(config).unwrap();
     wait_until("all handled", Duration::from_secs(20), || {
         system.block_on(inbox.stats()).unwrap().handled == 12
     });
@@ -328,10 +328,10 @@ fn a_graceful_stop_on_redis_records_every_finished_handler() {
 fn a_second_set_of_workers_on_one_sqlite_inbox_is_refused_naming_the_holder() {
     let file = TempFile::new("lock");
     let first = config(SqliteInbox::open(&file.0).unwrap(), 1);
-    first.start_inbox_workers().unwrap();
+    let first = Endpoint::new(first).unwrap();
 
     let second = config(SqliteInbox::open(&file.0).unwrap(), 2);
-    let refused = second.start_inbox_workers().unwrap_err();
+    let refused = Endpoint::new(second.clone()).unwrap_err();
     let message = refused.to_string();
     assert!(
         matches!(refused, ConfigError::Workers(StoreError::Locked { .. })),
@@ -349,9 +349,9 @@ fn a_second_set_of_workers_on_one_sqlite_inbox_is_refused_naming_the_holder() {
 
     // Intake only needs no lock.
     let intake = config(SqliteInbox::open(&file.0).unwrap(), 0);
-    intake.start_inbox_workers().unwrap();
+    let _intake = Endpoint::new(intake).unwrap();
 
     // Once the first stops, the second may start.
     drop(first);
-    second.start_inbox_workers().unwrap();
+    Endpoint::new(second).unwrap();
 }

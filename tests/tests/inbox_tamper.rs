@@ -9,11 +9,11 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nextgen_events::WebhookConfig;
 use nextgen_events::inbox::{Inbox, InboxEntry, InboxRecord, InboxState};
 use nextgen_events::prelude::*;
 use nextgen_events::sign;
 use nextgen_events::sqlite::SqliteInbox;
+use nextgen_events::{Endpoint, WebhookConfig};
 use nextgen_tests::services::TempFile;
 
 const SECRET: &str = "whsec_tamper_test";
@@ -140,7 +140,7 @@ async fn sqlite_rows_written_by_hand_become_dead_letters_and_never_run() {
             .unwrap();
     }
     let config = config(inbox.clone());
-    config.start_inbox_workers().unwrap();
+    let config = Endpoint::new(config).unwrap();
 
     let genuine = settled(&inbox, "evt_genuine").await;
     assert_eq!(genuine.state, InboxState::Handled, "{genuine:?}");
@@ -173,7 +173,7 @@ async fn a_rotated_secret_still_verifies_while_the_old_one_is_configured() {
         .await
         .unwrap();
     let config = config(inbox.clone()).with_secret("whsec_old");
-    config.start_inbox_workers().unwrap();
+    let config = Endpoint::new(config).unwrap();
     let record = settled(&inbox, "evt_old_secret").await;
     assert_eq!(record.state, InboxState::Handled, "{record:?}");
     assert_eq!(booked("evt_old_secret"), [700]);
@@ -206,7 +206,7 @@ async fn redis_entries_written_by_hand_become_dead_letters_and_never_run() {
     inbox.append(forged).await.unwrap();
 
     let config = config(inbox.clone());
-    config.start_inbox_workers().unwrap();
+    let config = Endpoint::new(config).unwrap();
     let genuine = settled(&inbox, "evt_redis_genuine").await;
     assert_eq!(genuine.state, InboxState::Handled, "{genuine:?}");
     assert_eq!(booked("evt_redis_genuine"), [1500]);

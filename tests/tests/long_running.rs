@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use nextgen_events::{Context, WebhookConfig, dispatch_with};
+use nextgen_events::{Context, Endpoint, WebhookConfig, sign};
 
 /// The process's resident memory in bytes (Linux), `None` where it cannot be read.
 fn resident_bytes() -> Option<u64> {
@@ -25,15 +25,18 @@ async fn memory_stays_flat_over_many_distinct_events() {
     // No handler is linked into this binary and redelivery detection keeps nothing for an
     // event without handlers: what grows is only what a delivery failed to give back (such as
     // the per-event-id turn that deliveries of one id take in this process).
-    let config = WebhookConfig::new("whsec_long_running");
+    let endpoint =
+        Endpoint::new(WebhookConfig::new("whsec_long_running").with_clock(|| 1_000)).unwrap();
     let context = Context::new();
     let mut next = 0u32;
     let mut deliver = async |count: u32| {
         for _ in 0..count {
             let id = format!("evt_long_running_{next:08}");
             next += 1;
-            let report = dispatch_with(&body(&id), &context, &config).await.unwrap();
-            assert!(report.outcomes.is_empty());
+            let body = body(&id);
+            let signature = sign(&body, "whsec_long_running", 1_000);
+            let taken = endpoint.receive(&body, Some(&signature), &context).await;
+            assert!(taken.unwrap().report().unwrap().outcomes.is_empty());
         }
     };
     deliver(5_000).await;

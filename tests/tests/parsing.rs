@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 
 use nextgen_events::Context;
-use nextgen_events::dispatch;
+use nextgen_events::dispatch_without_store;
 use nextgen_events::prelude::*;
 use nextgen_events::{EnvelopeError, Event};
 
@@ -40,7 +40,7 @@ const CHARGE: &str = r#"{"id":"ch_1","amount":2000,"amount_refunded":2000,"curre
 
 async fn run(body: String) -> Result<nextgen_events::DispatchReport, EnvelopeError> {
     let expected: Result<Event<serde_json::Value>, _> = Event::from_slice(body.as_bytes());
-    let report = dispatch(body.as_bytes(), &Context::new()).await;
+    let report = dispatch_without_store(body.as_bytes(), &Context::new()).await;
     // The one-pass reader and the plain parse agree on whether this is an event at all.
     let envelope_read =
         report.is_ok() || matches!(report, Err(EnvelopeError::PayloadMismatch { .. }));
@@ -127,12 +127,12 @@ async fn duplicates_and_mismatches_give_the_thorough_errors() {
 
 #[test]
 fn a_delivery_kept_for_later_must_be_text_throughout() {
-    use nextgen_events::{VerifiedDelivery, WebhookConfig, WebhookError, sign};
+    use nextgen_events::{Endpoint, WebhookConfig, WebhookError, sign};
     // Invalid UTF-8 inside a member nobody reads: serde_json skips it unchecked.
     let body = b"{\"id\":\"evt_1\",\"object\":\"ev\xffent\",\"type\":\"x.y\",\"created\":1,\"livemode\":false,\"data\":{\"object\":{}}}";
-    let config = WebhookConfig::new("whsec_t").with_clock(|| 10);
+    let endpoint = Endpoint::new(WebhookConfig::new("whsec_t").with_clock(|| 10)).unwrap();
     let header = sign(body, "whsec_t", 10);
-    let error = VerifiedDelivery::verify(&config, body.to_vec(), Some(&header)).unwrap_err();
+    let error = endpoint.verify(body.to_vec(), Some(&header)).unwrap_err();
     assert!(
         matches!(error, WebhookError::Envelope(EnvelopeError::NotJson { .. })),
         "{error}"

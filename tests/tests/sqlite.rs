@@ -13,7 +13,7 @@ use std::time::Duration;
 use nextgen_events::WebhookConfig;
 use nextgen_events::prelude::*;
 use nextgen_events::sqlite::SqliteStore;
-use nextgen_events::{Context, receive, sign};
+use nextgen_events::{Context, Endpoint, sign};
 use nextgen_tests::contract::StoreUnderTest;
 use nextgen_tests::services::TempFile;
 use support::{SECRET, now, ran, runs};
@@ -93,15 +93,22 @@ async fn a_succeeded_handler_is_skipped_after_a_restart() {
         // First life of the process: one handler succeeds, the other fails.
         let config =
             WebhookConfig::new(SECRET).with_idempotency_store(SqliteStore::open(&file.0).unwrap());
-        let first = receive(&config, body.as_bytes(), Some(&signature), &Context::new()).await;
+        let first = Endpoint::new(config.clone())
+            .unwrap()
+            .receive(body.as_bytes(), Some(&signature), &Context::new())
+            .await;
         assert_eq!(first.unwrap_err().code(), "handler_failed");
     }
     FIXED.lock().unwrap().push(id.to_owned());
     // Second life, on the same file: only the failed handler runs.
     let config =
         WebhookConfig::new(SECRET).with_idempotency_store(SqliteStore::open(&file.0).unwrap());
-    let report = receive(&config, body.as_bytes(), Some(&signature), &Context::new())
+    let report = Endpoint::new(config.clone())
+        .unwrap()
+        .receive(body.as_bytes(), Some(&signature), &Context::new())
         .await
+        .unwrap()
+        .into_report()
         .unwrap();
     assert_eq!(runs(id, "a_books_refund"), 1, "{report:?}");
     assert_eq!(runs(id, "b_notifies"), 2, "{report:?}");

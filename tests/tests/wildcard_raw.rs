@@ -9,7 +9,7 @@
 use std::sync::Mutex;
 
 use nextgen_events::prelude::*;
-use nextgen_events::{Registry, dispatch};
+use nextgen_events::{Registry, dispatch_without_store};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -69,7 +69,7 @@ fn body(id: &str, event_type: &str, object: &str) -> Vec<u8> {
 
 #[actix_rt::test]
 async fn raw_handlers_receive_the_object_bytes_exactly() {
-    let report = dispatch(
+    let report = dispatch_without_store(
         &body("evt_wild_raw_1", "charge.succeeded", OBJECT),
         &Context::new(),
     )
@@ -113,7 +113,7 @@ async fn raw_handlers_run_where_a_value_cannot_hold_the_object() {
     // Valid JSON that `Value` refuses (a number beyond f64), of a type outside the catalog:
     // acknowledged, the `Value` handler skipped, the raw ones given the text.
     let object = r#"{"id": "po_huge", "amount": 1e400}"#;
-    let report = dispatch(
+    let report = dispatch_without_store(
         &body("evt_wild_raw_2", "payout.teleported", object),
         &Context::new(),
     )

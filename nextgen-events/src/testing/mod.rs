@@ -3,7 +3,7 @@
 //! ```
 //! use nextgen_events::prelude::*;
 //! use nextgen_events::testing::{sample_event, SignedDelivery};
-//! use nextgen_events::{receive, WebhookConfig};
+//! use nextgen_events::{Endpoint, WebhookConfig};
 //!
 //! #[nextgen_event("customer.deleted")]
 //! async fn forget(customer: Customer) -> Result<(), String> {
@@ -17,10 +17,11 @@
 //! let event = sample_event("customer.deleted", customer);
 //! let delivery = SignedDelivery::now(&event, "whsec_test").unwrap();
 //!
-//! let config = WebhookConfig::new("whsec_test");
-//! let report = receive(&config, &delivery.body, Some(&delivery.signature), &Context::new()).await?;
+//! let endpoint = Endpoint::new(WebhookConfig::new("whsec_test"))?;
+//! let taken = endpoint.receive(&delivery.body, Some(&delivery.signature), &Context::new()).await?;
+//! let report = taken.report().expect("inline mode: handled now");
 //! assert!(report.outcomes.iter().any(|outcome| outcome.handler.ends_with("::forget")));
-//! # Ok::<(), nextgen_events::WebhookError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
 

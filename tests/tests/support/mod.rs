@@ -61,15 +61,21 @@ impl TestServer {
         config: WebhookConfig,
         data: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
     ) -> TestServer {
-        let server = HttpServer::new(move || {
-            App::new()
-                .configure(data.clone())
-                .configure(webhooks("/webhook", config.clone()))
+        TestServer::start_with(move |service| {
+            data(service);
+            webhooks("/webhook", config.clone())(service);
         })
-        .workers(1)
-        .disable_signals()
-        .bind(("127.0.0.1", 0))
-        .expect("bind a loopback port");
+    }
+
+    /// Serves the routes and app data `app` adds, with actix-web.
+    pub fn start_with(
+        app: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+    ) -> TestServer {
+        let server = HttpServer::new(move || App::new().configure(app.clone()))
+            .workers(1)
+            .disable_signals()
+            .bind(("127.0.0.1", 0))
+            .expect("bind a loopback port");
         let addr = server.addrs()[0];
         let server = server.run();
         let handle = server.handle();

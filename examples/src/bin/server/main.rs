@@ -51,7 +51,7 @@ use std::process::ExitCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use nextgen_events::payloads::Charge;
-use nextgen_events::{ConfigError, Event, SignatureHeader, Verifier, WebhookConfig};
+use nextgen_events::{ConfigError, Endpoint, Event, SignatureHeader, Verifier, WebhookConfig};
 use nextgen_examples::TEST_SECRET;
 use tracing_subscriber::EnvFilter;
 
@@ -110,11 +110,9 @@ async fn run() -> Result<(), String> {
         )),
         Err(_) => config,
     };
-    // Before the first connection: a SQLite inbox whose workers another process runs stops
-    // the server here, with the holder's name.
-    config
-        .start_inbox_workers()
-        .map_err(|error| error.to_string())?;
+    // Checked, and in inbox mode its workers started, before the first connection: a SQLite
+    // inbox whose workers another process runs stops the server here, with the holder's name.
+    let endpoint = Endpoint::new(config).map_err(|error| error.to_string())?;
     let port = match std::env::var("PORT") {
         Ok(port) => port
             .trim()
@@ -123,14 +121,17 @@ async fn run() -> Result<(), String> {
         Err(_) => DEFAULT_PORT,
     };
 
-    let body_limit = config.body_limit();
-    let verifier = web::Data::new(config.verifier().clone());
+    let body_limit = endpoint.config().body_limit();
+    let verifier = web::Data::new(endpoint.config().verifier().clone());
     let metrics = prometheus()?;
     let bench_routes = bench_routes()?;
     let server = HttpServer::new(move || {
         let app = App::new()
             .app_data(ledger.clone())
-            .configure(nextgen_events::actix::webhooks("/webhook", config.clone()))
+            .configure(nextgen_events::actix::webhooks(
+                "/webhook",
+                endpoint.clone(),
+            ))
             .route("/healthz", web::get().to(healthz))
             .app_data(web::Data::new(metrics.clone()))
             .route("/metrics", web::get().to(render_metrics));
