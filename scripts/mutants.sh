@@ -26,12 +26,13 @@ root=$PWD
 ALL_FILES=(
     nextgen-events/src/signature.rs
     nextgen-events/src/config.rs
-    nextgen-events/src/dispatch.rs
+    nextgen-events/src/dispatch/mod.rs
+    nextgen-events/src/dispatch/claims.rs
     nextgen-events/src/idempotency/mod.rs
-    nextgen-events/src/idempotency/claims.rs
     nextgen-events/src/idempotency/memory.rs
     nextgen-events/src/actix.rs
-    nextgen-events/src/redis.rs
+    nextgen-events/src/redis/store.rs
+    nextgen-events/src/redis/connection.rs
     nextgen-events/src/redis/inbox.rs
     nextgen-events/src/inbox/mod.rs
     nextgen-events/src/inbox/retry.rs
@@ -40,6 +41,7 @@ ALL_FILES=(
     nextgen-events/src/sqlite/store.rs
     nextgen-events/src/sqlite/inbox.rs
     nextgen-events/src/sqlite/writer.rs
+    nextgen-events/src/sqlite/lock.rs
 )
 
 # The test targets that exercise a file, as `cargo test` arguments. nextgen-events' own tests
@@ -51,18 +53,20 @@ tests_for() {
         echo "--test signature --test config --test http --test hostile --test delivery" ;;
     */config.rs)
         echo "--test config --test signature --test http --test hostile --test delivery --test idempotency --test handlers" ;;
-    */dispatch.rs)
+    */dispatch/mod.rs)
         echo "--test handlers --test idempotency --test delivery --test http --test hostile --test hygiene --test parsing --test duplicate_names --test envelope" ;;
-    */idempotency/*.rs)
+    */idempotency/*.rs | */dispatch/claims.rs)
         echo "--test idempotency --test handlers --test delivery --test http --test long_running" ;;
     */actix.rs)
         echo "--test http --test hostile --test hygiene --test handlers --test delivery --test duplicate_names --test idempotency" ;;
-    */redis.rs)
+    */redis/store.rs | */redis/connection.rs)
         echo "--lib --test redis" ;;
     */redis/inbox.rs)
         echo "--lib --test redis_inbox" ;;
     */inbox/*.rs)
         echo "--lib --test inbox --test latest_only --test metrics" ;;
+    */sqlite/lock.rs)
+        echo "--test inbox_lifecycle --test inbox" ;;
     */sqlite/inbox.rs)
         echo "--test inbox --test latest_only" ;;
     */sqlite/*.rs)
@@ -159,7 +163,7 @@ for file in "${files[@]}"; do
     read -r -a test_args <<<"$(tests_for "$file")"
     features=()
     case "$file" in
-    */redis.rs | */redis/*.rs) features=(--features "nextgen-events/redis nextgen-tests/redis") ;;
+    */redis/*.rs) features=(--features "nextgen-events/redis nextgen-tests/redis") ;;
     # nextgen-tests enables sqlite by default; named here so the mutated build has it too.
     */sqlite/*.rs | */inbox/*.rs) features=(--features "nextgen-events/sqlite nextgen-tests/sqlite") ;;
     esac

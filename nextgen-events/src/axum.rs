@@ -36,7 +36,7 @@ use crate::context::{Context, FromContext, Source};
 use crate::delivery::VerifiedDelivery;
 use crate::endpoint::{Endpoint, IntoEndpoint, Received};
 use crate::error::WebhookError;
-use crate::report::HandlerError;
+use crate::handler::HandlerError;
 use crate::route::{self, Incoming};
 use crate::signature;
 

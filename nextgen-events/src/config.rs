@@ -5,9 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::context::AppData;
-use crate::idempotency::{
-    Claims, DEFAULT_LEASE, EventLocks, IdempotencyStore, MemoryStore, StoreError,
-};
+use crate::dispatch::{Claims, EventLocks};
+use crate::idempotency::{DEFAULT_LEASE, IdempotencyStore, MemoryStore, StoreError};
 use crate::inbox::WorkerSettings;
 use crate::inbox::{Inbox, InboxMode, RetryPolicy};
 use crate::registry::{DuplicateHandlerName, Registry};

@@ -10,10 +10,11 @@ use crate::config::{ConfigError, WebhookConfig};
 use crate::context::Context;
 use crate::delivery::VerifiedDelivery;
 use crate::dispatch;
+use crate::dispatch::DispatchReport;
 use crate::envelope::RawEvent;
 use crate::error::WebhookError;
+use crate::handler::panic_message;
 use crate::inbox::{Appended, InboxEntry, InboxMode};
-use crate::report::{DispatchReport, panic_message};
 use crate::signature::{SignatureError, SignatureHeader};
 
 /// A webhook endpoint: a [`WebhookConfig`] that was checked, with its inbox's workers running

@@ -1,8 +1,8 @@
 //! `WebhookError`: everything that can go wrong with one delivery, and the answer it gets.
 
+use crate::dispatch::DispatchReport;
 use crate::envelope::EnvelopeError;
 use crate::idempotency::StoreError;
-use crate::report::DispatchReport;
 use crate::signature::SignatureError;
 
 /// Why a delivery was not acknowledged. Each variant maps to an HTTP status:

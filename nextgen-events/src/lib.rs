@@ -32,7 +32,6 @@ mod read;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 mod registry;
-mod report;
 mod route;
 mod signature;
 // SQLite: the inbox and the idempotency store in one durable file (cargo feature `sqlite`).
@@ -110,12 +109,12 @@ pub use config::{ConfigError, WebhookConfig};
 pub use context::{AppData, Context, FromContext};
 pub use delivery::VerifiedDelivery;
 pub use dispatch::dispatch_without_store;
+pub use dispatch::{DispatchReport, HandlerOutcome};
 pub use endpoint::{Endpoint, IntoEndpoint, Received};
 pub use envelope::{EnvelopeError, Event, EventData, EventRequest, RawEvent, UntypedEvent};
 pub use error::WebhookError;
-pub use handler::Handler;
+pub use handler::{Handler, HandlerError};
 pub use registry::{DuplicateHandlerName, Registry};
-pub use report::{DispatchReport, HandlerError, HandlerOutcome};
 pub use signature::{
     Clock, HeaderProblem, Secret, SignatureError, SignatureHeader, Verifier, sign, verify,
 };

@@ -46,7 +46,6 @@
 //! `RedisIdempotencyStore` (replicas, feature `redis`), `SqliteStore` (kept across restarts,
 //! feature `sqlite`).
 
-mod claims;
 mod memory;
 
 use std::fmt;
@@ -56,9 +55,6 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub(crate) use claims::{
-    Claims, EventLocks, Lease, ObjectTurn, Turn, object_lock_key, take_object_turn, take_turn,
-};
 pub use memory::{MemoryStore, MemoryStoreStats};
 
 /// The future an [`IdempotencyStore`] method returns.

@@ -13,7 +13,8 @@ use tracing::Instrument;
 use super::{Finish, HandlerFailure, Inbox, InboxEntry, RetryPolicy, Taken, WorkersLock};
 use crate::context::{AppData, Context};
 use crate::dispatch;
-use crate::idempotency::{Claims, StoreError};
+use crate::dispatch::Claims;
+use crate::idempotency::StoreError;
 use crate::registry::Registry;
 use crate::signature::Verifier;
 

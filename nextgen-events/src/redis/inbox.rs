@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ::redis::aio::ConnectionManager;
 use ::redis::{FromRedisValue, RedisError, Script};
 
-use super::{RedisIdempotencyStore, millis};
+use super::RedisIdempotencyStore;
+use super::connection::millis;
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
 use crate::inbox::{
     Appended, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, HandlerFailure, Inbox, InboxEntry,
@@ -31,202 +32,44 @@ const STALE_CONSUMER: Duration = Duration::from_secs(24 * 60 * 60);
 /// The `KEYS` every script gets, in this order, and the first two `ARGV` (the prefix of the
 /// per-entry keys, `P:inbox:`, and the group), with helpers. Each script below is this
 /// prelude followed by its body.
-const PRELUDE: &str = r"
-local stream, retry, received, finished = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local listed = {pending = KEYS[5], retrying = KEYS[6], running = KEYS[7], handled = KEYS[8], dead = KEYS[9]}
-local inbox_prefix, group = ARGV[1], ARGV[2]
-
-local function entry_key(id) return inbox_prefix .. 'entry:' .. id end
-local function body_key(id) return inbox_prefix .. 'body:' .. id end
-
--- Files `id` in the index of `state` alone (in none when `state` is nil), scored by its
--- received time: stats count these, lists by state read them newest first.
-local function list_under(id, state, received_at)
-  for name, key in pairs(listed) do
-    if name ~= state then redis.call('ZREM', key, id) end
-  end
-  if state then redis.call('ZADD', listed[state], received_at, id) end
-end
-";
+const PRELUDE: &str = include_str!("lua/inbox_prelude.lua");
 
 /// Builds a script from the prelude and `body`.
 fn script(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}{body}"))
+    Script::new(&format!("{PRELUDE}\n{body}"))
 }
 
 /// Appends a delivery unless its id is there. `ARGV[3..8]`: id, type, body, signed_at,
 /// received_at_ms, signature header. Returns 1 when added, 0 for a duplicate (nothing written).
-static APPEND: LazyLock<Script> = LazyLock::new(|| {
-    script(
-        r"
-local id, received_at = ARGV[3], ARGV[7]
-local key = entry_key(id)
-if redis.call('EXISTS', key) == 1 then return 0 end
-local stream_id = redis.call('XADD', stream, '*', 'id', id)
-redis.call('HSET', key, 'event_type', ARGV[4], 'signed_at', ARGV[6],
-  'received_at_ms', received_at, 'state', 'pending', 'attempts', 0, 'due_at_ms', received_at,
-  'stream_id', stream_id)
-if ARGV[8] ~= '' then redis.call('HSET', key, 'signature', ARGV[8]) end
-redis.call('SET', body_key(id), ARGV[5])
-redis.call('ZADD', received, received_at, id)
-list_under(id, 'pending', received_at)
-return 1
-",
-    )
-});
+static APPEND: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/inbox_append.lua")));
 
 /// Takes one delivery for the consumer `ARGV[4]` with the owner token `ARGV[6]`, at `ARGV[3]`
 /// (now, ms): moves due retries back into the stream, then takes over an entry idle in the
 /// group for at least `ARGV[5]` ms (its consumer stopped renewing: a dead replica), else reads
 /// a new one. Returns nil, or {id, type, body, signed_at, received_at_ms, attempts,
 /// first_failed_at_ms or '', signature header or ''}.
-static TAKE: LazyLock<Script> = LazyLock::new(|| {
-    script(
-        r"
-local now, consumer, min_idle, token = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-
-local due = redis.call('ZRANGEBYSCORE', retry, '-inf', now, 'LIMIT', 0, 100)
-for _, id in ipairs(due) do
-  redis.call('ZREM', retry, id)
-  local key = entry_key(id)
-  if redis.call('HGET', key, 'state') == 'pending' then
-    redis.call('HSET', key, 'stream_id', redis.call('XADD', stream, '*', 'id', id))
-  end
-end
-
--- Whether the stream entry `stream_id` (just delivered to this consumer) may be taken, its
--- record being in one of `states`. A leftover (no record, or a record that moved on to another
--- stream entry) is acknowledged and deleted; a record in another state is left to its owner.
-local function usable(stream_id, fields, states)
-  local id = fields and fields[1] == 'id' and fields[2]
-  local record = id and redis.call('HMGET', entry_key(id), 'state', 'stream_id')
-  if not record or record[2] ~= stream_id then
-    redis.call('XACK', stream, group, stream_id)
-    redis.call('XDEL', stream, stream_id)
-    return nil
-  end
-  if not states[record[1]] then
-    redis.call('XACK', stream, group, stream_id)
-    return nil
-  end
-  return id
-end
-
-local id
-local cursor = '0-0'
-for _ = 1, 100 do
-  local claimed = redis.call('XAUTOCLAIM', stream, group, consumer, min_idle, cursor, 'COUNT', 1)
-  cursor = claimed[1]
-  local entry = claimed[2][1]
-  if entry and entry[2] then
-    id = usable(entry[1], entry[2], {pending = true, running = true})
-    if id then break end
-  end
-  if cursor == '0-0' then break end
-end
-if not id then
-  for _ = 1, 100 do
-    local read = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', 1, 'STREAMS', stream, '>')
-    if not read then break end
-    local entry = read[1][2][1]
-    id = usable(entry[1], entry[2], {pending = true})
-    if id then break end
-  end
-end
-if not id then return nil end
-
-local key = entry_key(id)
-local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-redis.call('HSET', key, 'state', 'running', 'owner', token)
-local record = redis.call('HMGET', key, 'event_type', 'signed_at', 'received_at_ms', 'first_failed_at_ms', 'signature')
-list_under(id, 'running', record[3])
-local body = redis.call('GET', body_key(id)) or ''
-return {id, record[1], body, record[2], record[3], attempts, record[4] or '', record[5] or ''}
-",
-    )
-});
+static TAKE: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/inbox_take.lua")));
 
 /// Renews the lease of `ARGV[3]` (id) for the token `ARGV[4]`: when that token still owns it,
 /// re-claims its stream entry for the consumer `ARGV[5]`, which resets the entry's idle time.
 /// Returns 1 when renewed, 0 when the token no longer holds it.
-static RENEW: LazyLock<Script> = LazyLock::new(|| {
-    script(
-        r"
-local record = redis.call('HMGET', entry_key(ARGV[3]), 'state', 'owner', 'stream_id')
-if record[1] ~= 'running' or record[2] ~= ARGV[4] or not record[3] then return 0 end
-local claimed = redis.call('XCLAIM', stream, group, ARGV[5], 0, record[3], 'JUSTID')
-if #claimed == 0 then return 0 end
-return 1
-",
-    )
-});
+static RENEW: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/inbox_renew.lua")));
 
 /// Ends the attempt the token `ARGV[4]` holds on `ARGV[3]` (id): `ARGV[5]` is `handled`,
 /// `retry` (due at `ARGV[7]`) or `dead`; `ARGV[6]` is now (ms), `ARGV[8]` the errors (JSON).
 /// Acknowledges and deletes the stream entry. Returns 1, or 0 (nothing changed) when the token
 /// no longer holds the entry.
-static FINISH: LazyLock<Script> = LazyLock::new(|| {
-    script(
-        r"
-local id, token, outcome, now = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local key = entry_key(id)
-local record = redis.call('HMGET', key, 'state', 'owner', 'stream_id', 'received_at_ms')
-if record[1] ~= 'running' or record[2] ~= token then return 0 end
-if record[3] then
-  redis.call('XACK', stream, group, record[3])
-  redis.call('XDEL', stream, record[3])
-end
-redis.call('HDEL', key, 'owner', 'stream_id')
-if outcome == 'handled' then
-  redis.call('HSET', key, 'state', 'handled', 'finished_at_ms', now)
-  redis.call('ZADD', finished, now, id)
-  list_under(id, 'handled', record[4])
-  return 1
-end
-redis.call('HSETNX', key, 'first_failed_at_ms', now)
-redis.call('HSET', key, 'last_errors', ARGV[8])
-if outcome == 'retry' then
-  redis.call('HSET', key, 'state', 'pending', 'due_at_ms', ARGV[7])
-  redis.call('ZADD', retry, ARGV[7], id)
-  list_under(id, 'retrying', record[4])
-else
-  redis.call('HSET', key, 'state', 'dead', 'finished_at_ms', now)
-  list_under(id, 'dead', record[4])
-end
-return 1
-",
-    )
-});
+static FINISH: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/inbox_finish.lua")));
 
 /// The replay of one entry, shared by `REPLAY` and `REPLAY_DEAD`: back to pending, due now
 /// (`ARGV[3]`), attempts reset, unless it is running or unknown. Returns whether it was.
-const REPLAY_ONE: &str = r"
-local function replay(id, now)
-  local key = entry_key(id)
-  local record = redis.call('HMGET', key, 'state', 'stream_id', 'received_at_ms')
-  if not record[1] or record[1] == 'running' then return false end
-  redis.call('ZREM', retry, id)
-  redis.call('ZREM', finished, id)
-  redis.call('HDEL', key, 'owner', 'first_failed_at_ms', 'finished_at_ms')
-  redis.call('HSET', key, 'state', 'pending', 'attempts', 0, 'due_at_ms', now)
-  if not record[2] then
-    redis.call('HSET', key, 'stream_id', redis.call('XADD', stream, '*', 'id', id))
-  end
-  list_under(id, 'pending', record[3])
-  return true
-end
-";
+const REPLAY_ONE: &str = include_str!("lua/inbox_replay_one.lua");
 
 /// Replays the ids `ARGV[4..]` at `ARGV[3]` (now); returns those replayed.
 static REPLAY: LazyLock<Script> = LazyLock::new(|| {
     script(&format!(
-        "{REPLAY_ONE}
-local replayed = {{}}
-for index = 4, #ARGV do
-  if replay(ARGV[index], ARGV[3]) then table.insert(replayed, ARGV[index]) end
-end
-return replayed
-"
+        "{REPLAY_ONE}\n{}",
+        include_str!("lua/inbox_replay.lua")
     ))
 });
 
@@ -236,72 +79,19 @@ return replayed
 /// not dead is filed under its own state. Returns `{replayed ids, unknown ids, ids read}`.
 static REPLAY_DEAD: LazyLock<Script> = LazyLock::new(|| {
     script(&format!(
-        "{REPLAY_ONE}
-local ids = redis.call('ZRANGEBYSCORE', listed.dead, ARGV[4], '+inf', 'LIMIT', 0, ARGV[5])
-local replayed, unknown = {{}}, {{}}
-for _, id in ipairs(ids) do
-  local record = redis.call('HMGET', entry_key(id), 'state', 'received_at_ms')
-  if not record[1] then
-    list_under(id, nil, 0)
-    redis.call('ZREM', received, id)
-    redis.call('ZREM', retry, id)
-    redis.call('ZREM', finished, id)
-    table.insert(unknown, id)
-  elseif record[1] == 'dead' and replay(id, ARGV[3]) then
-    table.insert(replayed, id)
-  elseif listed[record[1]] then
-    list_under(id, record[1], record[2])
-  else
-    list_under(id, nil, 0)
-  end
-end
-return {{replayed, unknown, #ids}}
-"
+        "{REPLAY_ONE}\n{}",
+        include_str!("lua/inbox_replay_dead.lua")
     ))
 });
 
 /// Deletes up to `ARGV[4]` handled entries finished before `ARGV[3]` (ms); returns how many.
-static PRUNE: LazyLock<Script> = LazyLock::new(|| {
-    script(
-        r"
-local ids = redis.call('ZRANGEBYSCORE', finished, '-inf', '(' .. ARGV[3], 'LIMIT', 0, ARGV[4])
-local pruned = 0
-for _, id in ipairs(ids) do
-  redis.call('ZREM', finished, id)
-  local key = entry_key(id)
-  if redis.call('HGET', key, 'state') == 'handled' then
-    redis.call('DEL', key, body_key(id))
-    redis.call('ZREM', received, id)
-    list_under(id, nil, 0)
-    pruned = pruned + 1
-  end
-end
-return pruned
-",
-    )
-});
+static PRUNE: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/inbox_prune.lua")));
 
 /// Removes from the group the consumers other than `ARGV[3]` with nothing pending and silent
 /// for more than `ARGV[4]` ms: the names of processes that stopped. (One with entries pending
 /// stays: deleting it would drop them from the group.) Returns how many went.
-static FORGET_CONSUMERS: LazyLock<Script> = LazyLock::new(|| {
-    script(
-        r"
-local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', stream, group)
-if not ok then return 0 end
-local forgotten = 0
-for _, consumer in ipairs(consumers) do
-  local fields = {}
-  for index = 1, #consumer, 2 do fields[consumer[index]] = consumer[index + 1] end
-  if fields.name ~= ARGV[3] and fields.pending == 0 and fields.idle > tonumber(ARGV[4]) then
-    redis.call('XGROUP', 'DELCONSUMER', stream, group, fields.name)
-    forgotten = forgotten + 1
-  end
-end
-return forgotten
-",
-    )
-});
+static FORGET_CONSUMERS: LazyLock<Script> =
+    LazyLock::new(|| script(include_str!("lua/inbox_forget_consumers.lua")));
 
 /// How long (ms) a delivery must have been idle in the group, with leases of `lease`, before
 /// another consumer takes it over: a lease and a half. The workers renew the delivery and the
@@ -447,7 +237,7 @@ pub struct RedisInbox {
 impl fmt::Debug for RedisInbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisInbox")
-            .field("prefix", &self.store.prefix)
+            .field("prefix", &self.store.prefix())
             .field("consumer", &self.consumer)
             .field("retention", &self.retention)
             .finish_non_exhaustive()
@@ -513,7 +303,7 @@ impl RedisInbox {
 
     fn on(store: RedisIdempotencyStore) -> Self {
         RedisInbox {
-            keys: Arc::new(Keys::new(&store.prefix)),
+            keys: Arc::new(Keys::new(store.prefix())),
             store: store.with_retention(DEFAULT_INBOX_RETENTION),
             consumer: consumer_name().into(),
             retention: DEFAULT_INBOX_RETENTION,
@@ -541,7 +331,7 @@ impl RedisInbox {
 
     /// The key prefix.
     pub fn prefix(&self) -> &str {
-        &self.store.prefix
+        self.store.prefix()
     }
 
     /// This inbox's consumer name in the group: the process id and a random part.
@@ -551,7 +341,7 @@ impl RedisInbox {
 
     /// The underlying connection (cheap to clone), e.g. for health checks.
     pub fn connection(&self) -> &ConnectionManager {
-        &self.store.connection
+        self.store.connection()
     }
 
     /// Creates the consumer group, and the stream with it, unless the group is there.
@@ -584,7 +374,7 @@ impl RedisInbox {
     ) -> Result<T, StoreError> {
         self.eval_redis(script, args)
             .await
-            .map_err(|error| self.store.failure(operation, &error))
+            .map_err(|error| self.store.shared_connection().failure(operation, &error))
     }
 
     /// [`eval`](Self::eval), keeping Redis's own error.
@@ -594,6 +384,7 @@ impl RedisInbox {
         args: &[&[u8]],
     ) -> Result<T, RedisError> {
         self.store
+            .shared_connection()
             .run_redis(|mut connection| {
                 let mut invocation = script.prepare_invoke();
                 for key in &self.keys.fixed {
@@ -634,7 +425,7 @@ impl RedisInbox {
                 if error.code() == Some("NOGROUP") {
                     TakeFailed::GroupMissing
                 } else {
-                    TakeFailed::Store(self.store.failure("take", &error))
+                    TakeFailed::Store(self.store.shared_connection().failure("take", &error))
                 }
             })?;
         Ok(row.map(

@@ -7,6 +7,12 @@
 //! idempotency store each handler is claimed, run and recorded before the next one starts
 //! (see [`idempotency`](crate::idempotency)).
 
+mod claims;
+mod report;
+
+pub(crate) use claims::{Claims, EventLocks};
+pub use report::{DispatchReport, HandlerOutcome};
+
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
@@ -17,13 +23,11 @@ use crate::catalog::{self, ErasedEvent, PayloadKind};
 use crate::context::Context;
 use crate::envelope::{EnvelopeError, Event, RawEvent};
 use crate::handler::{Handler, HandlerFuture, ObjectForm};
-use crate::idempotency::{
-    Claims, Lease, ObjectTurn, StoreError, Turn, Watermark, object_lock_key, take_object_turn,
-    take_turn,
-};
+use crate::handler::{HandlerError, panic_message};
+use crate::idempotency::{StoreError, Watermark};
 use crate::read::{Envelope, Object, read_verified};
 use crate::registry::Registry;
-use crate::report::{DispatchReport, HandlerError, HandlerOutcome, panic_message};
+use claims::{Lease, ObjectTurn, Turn, object_lock_key, take_object_turn, take_turn};
 
 type Call = (&'static Handler, Result<HandlerFuture, HandlerError>);
 

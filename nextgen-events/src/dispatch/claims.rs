@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::future::{Either, select};
 
-use super::{
+use crate::idempotency::{
     Claim, IdempotencyStore, ObjectClaim, ObjectClaims, OwnerToken, StoreError, Watermark,
 };
 

@@ -1,5 +1,10 @@
 //! Handlers: what `#[nextgen_event]` registers, and the traits its expansion checks types with.
 
+mod error;
+
+pub use error::HandlerError;
+pub(crate) use error::panic_message;
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +15,6 @@ use serde_json::value::RawValue;
 use crate::catalog::ErasedEvent;
 use crate::context::Context;
 use crate::envelope::Event;
-use crate::report::HandlerError;
 
 /// The future a handler call returns.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>;
