@@ -9,7 +9,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use nextgen_events::inbox::Inbox;
+use nextgen_events::inbox::InboxOperator;
 use nextgen_events::sqlite::SqliteInbox;
 use nextgen_tests::services::TempFile;
 use support::{Server, audits, deliver};

@@ -15,7 +15,7 @@ mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use nextgen_events::inbox::{Inbox, InboxStats};
+use nextgen_events::inbox::{InboxOperator, InboxStats};
 use nextgen_events::redis::RedisInbox;
 use nextgen_tests::services::redis_url;
 use support::{Server, audits, deliver};

@@ -24,13 +24,12 @@ mod scratch;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::{App, test};
 use libfuzzer_sys::fuzz_target;
 use nextgen_events::actix::webhooks;
-use nextgen_events::inbox::{Finish, Inbox};
+use nextgen_events::inbox::{Finish, Inbox, InboxOperator};
 use nextgen_events::sqlite::{Durability, SqliteInbox};
 use nextgen_events::{RawEvent, SignatureHeader, WebhookConfig, sign};
 
@@ -39,7 +38,7 @@ const LEASE: Duration = Duration::from_secs(60);
 
 struct Intake {
     system: actix_rt::SystemRunner,
-    inbox: Arc<SqliteInbox>,
+    inbox: SqliteInbox,
     config: WebhookConfig,
     /// The first body stored for each event id.
     stored: HashMap<String, Vec<u8>>,
@@ -53,12 +52,11 @@ impl Intake {
     fn new() -> Self {
         let path = scratch::sqlite_path("inbox");
         let system = actix_rt::System::new();
-        let inbox = Arc::new(
-            SqliteInbox::open_with(&path, Durability::Normal)
-                .unwrap_or_else(|error| panic!("cannot open {}: {error}", path.display())),
-        );
+        // Clones share the database.
+        let inbox = SqliteInbox::open_with(&path, Durability::Normal)
+            .unwrap_or_else(|error| panic!("cannot open {}: {error}", path.display()));
         let config = WebhookConfig::new(SECRET)
-            .with_inbox(Arc::clone(&inbox))
+            .with_inbox(inbox.clone())
             .with_inbox_workers(0);
         Intake {
             system,

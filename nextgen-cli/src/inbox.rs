@@ -30,7 +30,7 @@ use std::sync::Arc;
 use crate::Failure;
 use clap::{ArgGroup, Args as ClapArgs, Parser, Subcommand};
 use nextgen_events::idempotency::StoreError;
-use nextgen_events::inbox::{Inbox, InboxRecord, InboxState, InboxStats, ListFilter};
+use nextgen_events::inbox::{InboxOperator, InboxRecord, InboxState, InboxStats, ListFilter};
 use serde_json::json;
 
 /// How many entries `list` shows by default.
@@ -204,7 +204,7 @@ fn backend(args: &Args) -> Result<Backend, Failure> {
     }
 }
 
-async fn open(backend: Backend, writable: bool) -> Result<Arc<dyn Inbox>, Failure> {
+async fn open(backend: Backend, writable: bool) -> Result<Arc<dyn InboxOperator>, Failure> {
     match backend {
         Backend::Sqlite(path) => open_sqlite(&path, writable),
         Backend::Redis { url, prefix } => open_redis(&url, &prefix).await,
@@ -213,7 +213,7 @@ async fn open(backend: Backend, writable: bool) -> Result<Arc<dyn Inbox>, Failur
 
 /// The Redis inbox under `prefix` at `url`, if there is one: the tool creates nothing.
 #[cfg(feature = "redis")]
-async fn open_redis(url: &str, prefix: &str) -> Result<Arc<dyn Inbox>, Failure> {
+async fn open_redis(url: &str, prefix: &str) -> Result<Arc<dyn InboxOperator>, Failure> {
     use nextgen_events::redis::{RedisInbox, redact_url};
 
     // The error names the URL without its password.
@@ -228,7 +228,7 @@ async fn open_redis(url: &str, prefix: &str) -> Result<Arc<dyn Inbox>, Failure> 
 }
 
 #[cfg(not(feature = "redis"))]
-async fn open_redis(_: &str, _: &str) -> Result<Arc<dyn Inbox>, Failure> {
+async fn open_redis(_: &str, _: &str) -> Result<Arc<dyn InboxOperator>, Failure> {
     Err(Failure::usage(
         "this tool was built without the `redis` feature: build it with `--features redis`",
     ))
@@ -237,7 +237,7 @@ async fn open_redis(_: &str, _: &str) -> Result<Arc<dyn Inbox>, Failure> {
 /// The SQLite inbox at `path`: read-only unless `writable`, and never a file that is not an
 /// inbox already (opening one read-write would turn it into an empty inbox).
 #[cfg(feature = "sqlite")]
-fn open_sqlite(path: &Path, writable: bool) -> Result<Arc<dyn Inbox>, Failure> {
+fn open_sqlite(path: &Path, writable: bool) -> Result<Arc<dyn InboxOperator>, Failure> {
     use nextgen_events::sqlite::SqliteInbox;
 
     let shown = path.display();
@@ -266,7 +266,7 @@ fn open_sqlite(path: &Path, writable: bool) -> Result<Arc<dyn Inbox>, Failure> {
 }
 
 #[cfg(not(feature = "sqlite"))]
-fn open_sqlite(_: &Path, _: bool) -> Result<Arc<dyn Inbox>, Failure> {
+fn open_sqlite(_: &Path, _: bool) -> Result<Arc<dyn InboxOperator>, Failure> {
     Err(Failure::usage(
         "this tool was built without the `sqlite` feature: build it with `--features sqlite`",
     ))
@@ -291,7 +291,7 @@ fn print_json(document: serde_json::Result<String>) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn stats(inbox: &dyn Inbox, json: bool) -> Result<(), Failure> {
+async fn stats(inbox: &dyn InboxOperator, json: bool) -> Result<(), Failure> {
     let stats = inbox
         .stats()
         .await
@@ -318,7 +318,7 @@ fn stats_text(stats: &InboxStats) -> String {
         .collect()
 }
 
-async fn list(inbox: &dyn Inbox, args: &ListArgs, json: bool) -> Result<(), Failure> {
+async fn list(inbox: &dyn InboxOperator, args: &ListArgs, json: bool) -> Result<(), Failure> {
     let filter = ListFilter {
         state: args.state,
         event_type: args.event_type.clone(),
@@ -396,7 +396,7 @@ fn short_error(record: &InboxRecord) -> String {
     text
 }
 
-async fn show(inbox: &dyn Inbox, args: &ShowArgs, json: bool) -> Result<(), Failure> {
+async fn show(inbox: &dyn InboxOperator, args: &ShowArgs, json: bool) -> Result<(), Failure> {
     let record = inbox
         .show(&args.id, args.body)
         .await
@@ -458,7 +458,11 @@ fn show_text(record: &InboxRecord, with_body: bool) -> String {
     text
 }
 
-async fn replay(inbox: &dyn Inbox, args: &ReplayArgs, json: bool) -> Result<(), Vec<Failure>> {
+async fn replay(
+    inbox: &dyn InboxOperator,
+    args: &ReplayArgs,
+    json: bool,
+) -> Result<(), Vec<Failure>> {
     if args.dead {
         return replay_dead(inbox, args.since, json)
             .await
@@ -519,9 +523,13 @@ async fn replay(inbox: &dyn Inbox, args: &ReplayArgs, json: bool) -> Result<(), 
     }
 }
 
-async fn replay_dead(inbox: &dyn Inbox, since_ms: Option<u64>, json: bool) -> Result<(), Failure> {
+async fn replay_dead(
+    inbox: &dyn InboxOperator,
+    since_ms: Option<u64>,
+    json: bool,
+) -> Result<(), Failure> {
     let report = inbox
-        .replay_dead_report(since_ms)
+        .replay_dead(since_ms)
         .await
         .map_err(|error| store_failure("replay the dead letters", &error))?;
     let (replayed, unknown) = (report.replayed, report.unknown);

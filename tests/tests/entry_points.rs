@@ -9,7 +9,7 @@
 mod support;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use nextgen_events::inbox::Inbox;
+use nextgen_events::inbox::InboxOperator;
 use nextgen_events::prelude::*;
 use nextgen_events::sqlite::SqliteInbox;
 use nextgen_events::{Endpoint, Registry, WebhookConfig, WebhookError, sign};

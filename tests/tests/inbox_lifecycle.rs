@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nextgen_events::idempotency::{Claim, OwnerToken, StoreError};
-use nextgen_events::inbox::{Inbox, InboxEntry, InboxState};
+use nextgen_events::inbox::{Inbox, InboxEntry, InboxOperator, InboxState};
 use nextgen_events::prelude::*;
 use nextgen_events::sqlite::SqliteInbox;
 use nextgen_events::{ConfigError, Endpoint, WebhookConfig};
@@ -223,7 +223,7 @@ fn recovery_resets_only_an_earlier_runs_work_before_any_worker_takes_a_delivery(
 /// Starts workers on `inbox` inside a current-thread runtime, waits until `busy` handlers of
 /// `ids` have started, then drops the configuration on that runtime's thread: the stop blocks
 /// it while the workers finish, as a server's stop does.
-fn stop_while_handling<I: Inbox + Clone>(inbox: I, prefix: &str, busy: usize) {
+fn stop_while_handling<I: Inbox + InboxOperator + Clone>(inbox: I, prefix: &str, busy: usize) {
     let config = config(inbox, 4);
     let config = Endpoint::new(config).unwrap();
     wait_until("handlers run", Duration::from_secs(10), || {
@@ -234,7 +234,11 @@ fn stop_while_handling<I: Inbox + Clone>(inbox: I, prefix: &str, busy: usize) {
 
 /// After a graceful stop: every handler that ran has its done marker and its delivery is
 /// handled; a restart runs each remaining delivery once and none of the finished ones again.
-async fn assert_stopped_cleanly<I: Inbox + Clone>(inbox: &I, ids: &[String], prefix: &str) {
+async fn assert_stopped_cleanly<I: Inbox + InboxOperator + Clone>(
+    inbox: &I,
+    ids: &[String],
+    prefix: &str,
+) {
     let ran = counts(&runs_of(prefix));
     assert!(!ran.is_empty());
     assert!(

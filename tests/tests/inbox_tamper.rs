@@ -9,7 +9,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nextgen_events::inbox::{Inbox, InboxEntry, InboxRecord, InboxState};
+use nextgen_events::inbox::{Inbox, InboxEntry, InboxOperator, InboxRecord, InboxState};
 use nextgen_events::prelude::*;
 use nextgen_events::sign;
 use nextgen_events::sqlite::SqliteInbox;
@@ -69,7 +69,7 @@ fn config(inbox: impl Inbox) -> WebhookConfig {
         .with_inbox_poll(Duration::from_millis(10))
 }
 
-async fn settled<I: Inbox>(inbox: &I, id: &str) -> InboxRecord {
+async fn settled<I: Inbox + InboxOperator>(inbox: &I, id: &str) -> InboxRecord {
     let started = Instant::now();
     loop {
         let record = inbox.show(id, false).await.unwrap().unwrap();

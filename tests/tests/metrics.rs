@@ -160,7 +160,7 @@ async fn deliveries_rejections_and_handler_durations_are_counted() {
 #[cfg(feature = "sqlite")]
 #[actix_rt::test]
 async fn inbox_deliveries_and_attempts_are_counted() {
-    use nextgen_events::inbox::{Inbox, InboxState};
+    use nextgen_events::inbox::{InboxOperator, InboxState};
     use nextgen_events::sqlite::SqliteInbox;
 
     snapshotter();

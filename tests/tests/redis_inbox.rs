@@ -24,7 +24,7 @@ use inbox_checks::{Setup, charge, until};
 use nextgen_events::WebhookConfig;
 use nextgen_events::idempotency::Claim;
 use nextgen_events::inbox::{
-    Finish, HandlerFailure, Inbox, InboxEntry, InboxState, InboxStats, ListFilter,
+    Finish, HandlerFailure, Inbox, InboxEntry, InboxOperator, InboxState, InboxStats, ListFilter,
 };
 use nextgen_events::prelude::*;
 use nextgen_events::redis::RedisInbox;
@@ -511,7 +511,7 @@ async fn replaying_dead_letters_ends_and_drops_ids_whose_entry_is_gone() {
     }
     let () = zadd.query_async(&mut connection).await.unwrap();
 
-    let report = tokio::time::timeout(Duration::from_secs(20), inbox.replay_dead_report(None))
+    let report = tokio::time::timeout(Duration::from_secs(20), inbox.replay_dead(None))
         .await
         .expect("the replay of the dead letters ends")
         .unwrap();
@@ -524,5 +524,5 @@ async fn replaying_dead_letters_ends_and_drops_ids_whose_entry_is_gone() {
         .unwrap();
     assert_eq!(left, 0, "the unknown ids left the dead index");
     assert_eq!(inbox.stats().await.unwrap().dead, 0);
-    assert!(inbox.replay_dead(None).await.unwrap().is_empty());
+    assert!(inbox.replay_dead(None).await.unwrap().replayed.is_empty());
 }

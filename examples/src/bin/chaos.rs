@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, ValueEnum};
-use nextgen_events::inbox::{Inbox, InboxStats};
+use nextgen_events::inbox::{InboxOperator, InboxStats};
 
 /// Kill the example server while it takes and handles deliveries; count what was lost and
 /// what ran twice.

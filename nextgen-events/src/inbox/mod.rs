@@ -7,7 +7,7 @@
 //! [`idempotency`](crate::idempotency): a retry never runs a handler that already succeeded.
 //! A delivery that fails is retried with exponential backoff and jitter ([`RetryPolicy`]),
 //! then kept as a dead letter with each failing handler's last error, for a
-//! [replay](Inbox::replay) once the cause is fixed. A payload that does not fit its type (API
+//! [replay](InboxOperator::replay) once the cause is fixed. A payload that does not fit its type (API
 //! drift) goes the same way: kept, not lost.
 
 mod retry;
@@ -194,7 +194,7 @@ pub struct InboxRecord {
     pub body: Option<String>,
 }
 
-/// Which entries [`Inbox::list`] returns, newest first.
+/// Which entries [`InboxOperator::list`] returns, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
     /// Only entries in this state.
@@ -226,8 +226,10 @@ impl std::fmt::Debug for WorkersLock {
     }
 }
 
-/// A durable inbox of verified deliveries. `SqliteInbox` (feature `sqlite`) keeps
-/// one in a file; `RedisInbox` (feature `redis`) one in Redis, shared by replicas.
+/// A durable inbox of verified deliveries: the queue the route appends to and the workers take
+/// from. `SqliteInbox` (feature `sqlite`) keeps one in a file; `RedisInbox` (feature `redis`)
+/// one in Redis, shared by replicas. What an operator reads and replays is the other
+/// capability, [`InboxOperator`], which both implement too.
 pub trait Inbox: Send + Sync + 'static {
     /// Appends a delivery, durably, unless an entry with its id is there.
     fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended>;
@@ -283,7 +285,11 @@ pub trait Inbox: Send + Sync + 'static {
 
     /// The inbox's clock, in Unix milliseconds: retries are scheduled on it.
     fn now_ms(&self) -> u64;
+}
 
+/// An inbox's operator view: what the `nextgen inbox` tool (and an admin page) reads and
+/// replays, apart from the queue the route and the workers use ([`Inbox`]).
+pub trait InboxOperator: Send + Sync + 'static {
     /// How many entries are in each state.
     fn stats(&self) -> StoreFuture<'_, InboxStats>;
 
@@ -301,88 +307,13 @@ pub trait Inbox: Send + Sync + 'static {
     /// skipped. Returns the ids that were found (handled, dead or retrying ones alike).
     fn replay<'a>(&'a self, event_ids: &'a [String]) -> StoreFuture<'a, Vec<String>>;
 
-    /// Puts every dead letter (received at or after `since_ms`, when given) back to pending.
-    fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, Vec<String>>;
-
-    /// [`replay_dead`](Inbox::replay_dead), also naming the ids the dead index listed whose
-    /// entry was gone (they are removed from the index). The default reports none unknown.
-    fn replay_dead_report(&self, since_ms: Option<u64>) -> StoreFuture<'_, DeadReplay> {
-        let replayed = self.replay_dead(since_ms);
-        Box::pin(async move {
-            Ok(DeadReplay {
-                replayed: replayed.await?,
-                unknown: Vec::new(),
-            })
-        })
-    }
+    /// Puts every dead letter (received at or after `since_ms`, when given) back to pending,
+    /// and names the ids the dead index listed whose entry was gone (they are removed from the
+    /// index).
+    fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, DeadReplay>;
 }
 
-impl<I: Inbox + ?Sized> Inbox for Arc<I> {
-    fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
-        (**self).append(entry)
-    }
-    fn take(&self, lease: Duration) -> StoreFuture<'_, Option<Taken>> {
-        (**self).take(lease)
-    }
-    fn renew<'a>(
-        &'a self,
-        event_id: &'a str,
-        token: OwnerToken,
-        lease: Duration,
-    ) -> StoreFuture<'a, bool> {
-        (**self).renew(event_id, token, lease)
-    }
-    fn finish<'a>(
-        &'a self,
-        event_id: &'a str,
-        token: OwnerToken,
-        finish: Finish,
-    ) -> StoreFuture<'a, bool> {
-        (**self).finish(event_id, token, finish)
-    }
-    fn recover(&self) -> StoreFuture<'_, u64> {
-        (**self).recover()
-    }
-    fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {
-        (**self).lock_workers()
-    }
-    fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64> {
-        (**self).prune(before_ms)
-    }
-    fn retention(&self) -> Duration {
-        (**self).retention()
-    }
-    fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
-        (**self).idempotency_store()
-    }
-    fn now_ms(&self) -> u64 {
-        (**self).now_ms()
-    }
-    fn stats(&self) -> StoreFuture<'_, InboxStats> {
-        (**self).stats()
-    }
-    fn list(&self, filter: ListFilter) -> StoreFuture<'_, Vec<InboxRecord>> {
-        (**self).list(filter)
-    }
-    fn show<'a>(
-        &'a self,
-        event_id: &'a str,
-        with_body: bool,
-    ) -> StoreFuture<'a, Option<InboxRecord>> {
-        (**self).show(event_id, with_body)
-    }
-    fn replay<'a>(&'a self, event_ids: &'a [String]) -> StoreFuture<'a, Vec<String>> {
-        (**self).replay(event_ids)
-    }
-    fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, Vec<String>> {
-        (**self).replay_dead(since_ms)
-    }
-    fn replay_dead_report(&self, since_ms: Option<u64>) -> StoreFuture<'_, DeadReplay> {
-        (**self).replay_dead_report(since_ms)
-    }
-}
-
-/// What [`Inbox::replay_dead_report`] did.
+/// What [`InboxOperator::replay_dead`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeadReplay {
     /// The dead letters put back to pending.

@@ -13,7 +13,7 @@ use super::connection::millis;
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
 use crate::inbox::{
     Appended, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, HandlerFailure, Inbox, InboxEntry,
-    InboxRecord, InboxState, InboxStats, ListFilter, Taken,
+    InboxOperator, InboxRecord, InboxState, InboxStats, ListFilter, Taken,
 };
 
 /// A clock in milliseconds since the Unix epoch.
@@ -719,7 +719,9 @@ impl Inbox for RedisInbox {
     fn now_ms(&self) -> u64 {
         (self.clock)()
     }
+}
 
+impl InboxOperator for RedisInbox {
     fn stats(&self) -> StoreFuture<'_, InboxStats> {
         Box::pin(async move {
             let counts: Vec<u64> = self
@@ -823,11 +825,7 @@ impl Inbox for RedisInbox {
         })
     }
 
-    fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, Vec<String>> {
-        Box::pin(async move { Ok(self.replay_dead_report(since_ms).await?.replayed) })
-    }
-
-    fn replay_dead_report(&self, since_ms: Option<u64>) -> StoreFuture<'_, DeadReplay> {
+    fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, DeadReplay> {
         Box::pin(async move {
             let now = self.now_ms().to_string();
             let since = since_ms.map_or_else(|| "-inf".to_owned(), |since| since.to_string());

@@ -9,8 +9,8 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{Clock, Database, Durability, SqliteStore, millis};
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
 use crate::inbox::{
-    Appended, Finish, HandlerFailure, Inbox, InboxEntry, InboxRecord, InboxState, InboxStats,
-    ListFilter, Taken, WorkersLock,
+    Appended, DeadReplay, Finish, HandlerFailure, Inbox, InboxEntry, InboxOperator, InboxRecord,
+    InboxState, InboxStats, ListFilter, Taken, WorkersLock,
 };
 
 /// An [`Inbox`] in a SQLite file, with its [`SqliteStore`] in the same file.
@@ -298,7 +298,9 @@ impl Inbox for SqliteInbox {
     fn now_ms(&self) -> u64 {
         u64::try_from(self.database.now_ms()).unwrap_or(0)
     }
+}
 
+impl InboxOperator for SqliteInbox {
     fn stats(&self) -> StoreFuture<'_, InboxStats> {
         Box::pin(self.database.read(|connection| {
             connection.query_row(
@@ -386,7 +388,7 @@ impl Inbox for SqliteInbox {
         })
     }
 
-    fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, Vec<String>> {
+    fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, DeadReplay> {
         let now = self.database.now_ms();
         Box::pin(async move {
             self.database
@@ -397,7 +399,11 @@ impl Inbox for SqliteInbox {
                     let replayed = statement
                         .query_map(params![now, since_ms], |row| row.get(0))?
                         .collect::<rusqlite::Result<Vec<String>>>()?;
-                    Ok(replayed)
+                    // The rows are the index: a dead letter is never listed without its entry.
+                    Ok(DeadReplay {
+                        replayed,
+                        unknown: Vec::new(),
+                    })
                 })
                 .await
         })
