@@ -31,6 +31,10 @@ pub const INBOX_ATTEMPTS: &str = "nextgen_webhook_inbox_attempts_total";
 
 /// Stale events a `latest_only` handler skipped, by handler and event type.
 pub const STALE_EVENTS: &str = "nextgen_webhook_stale_events_total";
+/// Leases that could not be renewed or whose end could not be recorded, by lease (`claim`,
+/// `object claim`, `inbox entry`), operation (`renew`, `finish`) and reason (`lapsed`: another
+/// delivery or worker may hold it now; `error`: the store failed).
+pub const LEASE_FAILURES: &str = "nextgen_webhook_lease_failures_total";
 
 /// The `event_type` label: bounded to the catalog.
 fn event_type_label(event_type: &str) -> &'static str {
@@ -58,6 +62,29 @@ pub(crate) fn store_failure(store: &'static str) {
 
 pub(crate) fn inbox_attempt(event_type: &str, outcome: &'static str) {
     ::metrics::counter!(INBOX_ATTEMPTS, "event_type" => event_type_label(event_type), "outcome" => outcome)
+        .increment(1);
+}
+
+/// Counts what renewing or ending a lease came to, when it did not hold: the one place the
+/// lease loop and the ends of claims and inbox entries are counted.
+pub(crate) fn lease_kept<E>(
+    lease: &'static str,
+    operation: &'static str,
+    result: &Result<bool, E>,
+) {
+    let reason = match result {
+        Ok(true) => return,
+        Ok(false) => "lapsed",
+        Err(_) => {
+            store_failure(if lease == "inbox entry" {
+                "inbox"
+            } else {
+                "idempotency"
+            });
+            "error"
+        }
+    };
+    ::metrics::counter!(LEASE_FAILURES, "lease" => lease, "operation" => operation, "reason" => reason)
         .increment(1);
 }
 

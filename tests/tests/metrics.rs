@@ -13,7 +13,7 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::{CompositeKey, MetricKind};
 use nextgen_events::WebhookConfig;
 use nextgen_events::metrics::{
-    DELIVERIES, HANDLER_DURATION, INBOX_ATTEMPTS, REJECTIONS, STALE_EVENTS,
+    DELIVERIES, HANDLER_DURATION, INBOX_ATTEMPTS, LEASE_FAILURES, REJECTIONS, STALE_EVENTS,
 };
 use nextgen_events::prelude::*;
 use nextgen_events::sign;
@@ -245,4 +245,89 @@ async fn stale_events_of_latest_only_handlers_are_counted() {
         assert_eq!(answer.status, 200, "{:?}", answer.body);
     }
     assert_eq!(counter(STALE_EVENTS, &labels) - before, 1);
+}
+
+/// A store that has lost every claim by the time it is renewed or ended: another delivery took
+/// it over (a process that stalled for longer than the lease).
+#[derive(Default)]
+struct LosingStore(nextgen_events::idempotency::MemoryStore);
+
+impl nextgen_events::idempotency::IdempotencyStore for LosingStore {
+    fn claim<'a>(
+        &'a self,
+        id: &'a str,
+        handler: &'a str,
+        lease: Duration,
+    ) -> nextgen_events::idempotency::StoreFuture<'a, nextgen_events::idempotency::Claim> {
+        self.0.claim(id, handler, lease)
+    }
+    fn renew<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: nextgen_events::idempotency::OwnerToken,
+        _: Duration,
+    ) -> nextgen_events::idempotency::StoreFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
+    fn complete<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: nextgen_events::idempotency::OwnerToken,
+    ) -> nextgen_events::idempotency::StoreFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
+    fn release<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: nextgen_events::idempotency::OwnerToken,
+    ) -> nextgen_events::idempotency::StoreFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
+}
+
+#[nextgen_event("charge.dispute.closed", name = "metrics.slow_dispute")]
+async fn slow_dispute(_dispute: Dispute) {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+#[actix_rt::test]
+async fn a_lapsed_lease_is_counted_once_when_renewed_and_when_ended() {
+    let labels = |operation| {
+        [
+            ("lease", "claim"),
+            ("operation", operation),
+            ("reason", "lapsed"),
+        ]
+    };
+    let renew_before = counter(LEASE_FAILURES, &labels("renew"));
+    let finish_before = counter(LEASE_FAILURES, &labels("finish"));
+    let registry = nextgen_events::Registry::from_handlers(
+        nextgen_events::Registry::global()
+            .iter()
+            .filter(|handler| handler.name() == "metrics.slow_dispute"),
+    );
+    let config = WebhookConfig::new(SECRET)
+        .with_registry(registry)
+        .with_idempotency_store(LosingStore::default())
+        .with_lease(Duration::from_millis(30));
+    let endpoint = nextgen_events::Endpoint::new(config).unwrap();
+    let mut event = nextgen_events::testing::sample("charge.dispute.closed").unwrap();
+    event["id"] = "evt_metrics_lapsed".into();
+    let body = nextgen_events::testing::sample_body(&event);
+    let signature = sign(&body, SECRET, now());
+    let taken = endpoint
+        .receive(&body, Some(&signature), &nextgen_events::Context::new())
+        .await
+        .unwrap();
+    assert_eq!(taken.report().map(|report| report.outcomes.len()), Some(1));
+    // The first renewal (after a third of the lease) finds it lapsed, and renewing stops:
+    // one count, though the handler ran for several leases.
+    assert_eq!(counter(LEASE_FAILURES, &labels("renew")) - renew_before, 1);
+    assert_eq!(
+        counter(LEASE_FAILURES, &labels("finish")) - finish_before,
+        1
+    );
 }

@@ -64,7 +64,11 @@ impl Lease<'_> {
             self.store
                 .renew(self.event_id, self.handler, self.token, self.duration)
         };
-        hold_while(work, self.duration, self.handler, "claim", renew)
+        let held = Held::Handler {
+            handler: self.handler,
+            what: "claim",
+        };
+        hold_while(work, self.duration, held, renew)
     }
 
     /// Records the handler's outcome: a done marker on success, the claim dropped otherwise.
@@ -78,6 +82,7 @@ impl Lease<'_> {
                 .release(self.event_id, self.handler, self.token)
                 .await
         };
+        crate::metrics::lease_kept("claim", "finish", &recorded);
         match recorded {
             Ok(true) => {}
             Ok(false) => tracing::error!(
@@ -88,7 +93,6 @@ impl Lease<'_> {
             // The handler's own outcome stands; at worst its claim lapses and a redelivery
             // runs it again.
             Err(error) => {
-                crate::metrics::store_failure("idempotency");
                 tracing::error!(
                 handler = self.handler,
                 succeeded,
@@ -257,7 +261,11 @@ impl ObjectLease<'_> {
             self.store
                 .renew_object(self.object_id, self.handler, self.token, self.duration)
         };
-        hold_while(work, self.duration, self.handler, "object claim", renew)
+        let held = Held::Handler {
+            handler: self.handler,
+            what: "object claim",
+        };
+        hold_while(work, self.duration, held, renew)
     }
 
     /// Ends the claim: advancing the object's watermark to `handled` after a success, leaving
@@ -276,6 +284,7 @@ impl ObjectLease<'_> {
             }
         };
         let advanced = handled.is_some();
+        crate::metrics::lease_kept("object claim", "finish", &ended);
         match ended {
             Ok(true) => true,
             Ok(false) => {
@@ -287,7 +296,6 @@ impl ObjectLease<'_> {
                 false
             }
             Err(error) => {
-                crate::metrics::store_failure("idempotency");
                 tracing::error!(
                     handler = self.handler,
                     advanced,
@@ -300,16 +308,39 @@ impl ObjectLease<'_> {
     }
 }
 
-/// Runs `work`, calling `renew` about every third of `lease` until `work` ends. A lapsed
-/// claim is logged once: another delivery may take the handler over meanwhile.
+/// What a lease is held on, for the logs and the metrics.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Held<'a> {
+    /// A handler's claim on an event (`what`: "claim" or "object claim").
+    Handler {
+        handler: &'a str,
+        what: &'static str,
+    },
+    /// An inbox entry's lease, held by a worker.
+    InboxEntry { event_id: &'a str },
+}
+
+impl Held<'_> {
+    /// The `lease` label of the metrics.
+    fn label(self) -> &'static str {
+        match self {
+            Held::Handler { what, .. } => what,
+            Held::InboxEntry { .. } => "inbox entry",
+        }
+    }
+}
+
+/// Runs `work`, calling `renew` about every third of `lease` until `work` ends: the one lease
+/// loop, for handlers' claims and inbox entries alike. A lapsed lease is logged and counted
+/// once, and renewing stops (another delivery or worker may hold it now); a failed renewal is
+/// logged and counted, and the next one may get through.
 ///
 /// `work` is pinned by the caller, so the handler's future is not moved into (and its room
 /// not repeated in) every layer of this one.
-async fn hold_while<W, F>(
+pub(crate) async fn hold_while<W, F>(
     mut work: Pin<&mut W>,
     lease: Duration,
-    handler: &str,
-    what: &str,
+    held: Held<'_>,
     renew: impl Fn() -> F,
 ) -> W::Output
 where
@@ -326,7 +357,7 @@ where
     if tokio::runtime::Handle::try_current().is_err() {
         return work.await;
     }
-    let renewals = Box::pin(renew_forever(lease, handler, what, renew));
+    let renewals = Box::pin(renew_forever(lease, held, renew));
     match select(work, renewals).await {
         Either::Left((output, _)) => output,
         Either::Right((never, _)) => match never {},
@@ -335,32 +366,40 @@ where
 
 async fn renew_forever<F>(
     lease: Duration,
-    handler: &str,
-    what: &str,
+    held: Held<'_>,
     renew: impl Fn() -> F,
 ) -> std::convert::Infallible
 where
     F: Future<Output = Result<bool, StoreError>>,
 {
     let period = (lease / 3).max(Duration::from_millis(1));
-    let mut held = true;
+    let mut holding = true;
     loop {
         tokio::time::sleep(period).await;
-        if !held {
+        if !holding {
             continue;
         }
-        match renew().await {
-            Ok(true) => {}
-            Ok(false) => {
-                held = false;
+        let renewed = renew().await;
+        crate::metrics::lease_kept(held.label(), "renew", &renewed);
+        match (renewed, held) {
+            (Ok(true), _) => {}
+            (Ok(false), Held::Handler { handler, what }) => {
+                holding = false;
                 tracing::error!(
                     handler,
                     "the handler's {what} lapsed before it could be renewed (the process stalled for longer than the lease?): another delivery may run it too; raise `WebhookConfig::lease`"
                 );
             }
-            // The next renewal may get through; until the lease ends the claim holds.
-            Err(error) => {
-                tracing::warn!(handler, %error, "could not renew the handler's {what}")
+            (Ok(false), Held::InboxEntry { event_id }) => {
+                holding = false;
+                tracing::error!(
+                    event_id,
+                    "the inbox lease lapsed mid-dispatch (the process stalled for longer than the lease?): another worker may take the delivery; raise `WebhookConfig::lease`"
+                );
+            }
+            // Until the lease ends the claim holds.
+            (Err(error), held) => {
+                tracing::warn!(?held, %error, "could not renew the {} lease", held.label())
             }
         }
     }

@@ -6,14 +6,14 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use futures_util::future::{Either, select};
+use futures_util::future::select;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
 use super::{Finish, HandlerFailure, Inbox, InboxEntry, RetryPolicy, Taken, WorkersLock};
 use crate::context::{AppData, Context};
 use crate::dispatch;
-use crate::dispatch::Claims;
+use crate::dispatch::{Claims, Held, hold_while};
 use crate::idempotency::StoreError;
 use crate::registry::Registry;
 use crate::signature::Verifier;
@@ -359,11 +359,12 @@ impl Worker {
         }
         let failures = {
             let work = std::pin::pin!(self.dispatch(&entry));
-            let renewals = std::pin::pin!(self.renew_forever(&entry.event_id, token));
-            match select(work, renewals).await {
-                Either::Left((failures, _)) => failures,
-                Either::Right((never, _)) => match never {},
-            }
+            let lease = self.settings.claims.lease;
+            let held = Held::InboxEntry {
+                event_id: &entry.event_id,
+            };
+            let renew = || self.inbox.renew(&entry.event_id, token, lease);
+            hold_while(work, lease, held, renew).await
         };
         let now = self.inbox.now_ms();
         let finish = if failures.is_empty() {
@@ -396,7 +397,9 @@ impl Worker {
                 "inbox delivery failed for longer than the retry policy allows: kept as a dead letter; replay it once fixed"
             ),
         }
-        match self.inbox.finish(&entry.event_id, token, finish).await {
+        let finished = self.inbox.finish(&entry.event_id, token, finish).await;
+        crate::metrics::lease_kept("inbox entry", "finish", &finished);
+        match finished {
             Ok(true) => {}
             Ok(false) => {
                 tracing::error!(event_id = %entry.event_id, "the inbox lease had lapsed when the delivery finished: it will be taken again (handlers that succeeded stay skipped)")
@@ -412,27 +415,6 @@ impl Worker {
     fn hold(&self, event_id: Option<&str>) {
         if let Some(slot) = self.holding.get(self.index) {
             *slot.lock().unwrap_or_else(PoisonError::into_inner) = event_id.map(str::to_owned);
-        }
-    }
-
-    /// Renews the delivery's lease about every third of it, until dropped.
-    async fn renew_forever(
-        &self,
-        event_id: &str,
-        token: crate::idempotency::OwnerToken,
-    ) -> std::convert::Infallible {
-        let lease = self.settings.claims.lease;
-        let period = (lease / 3).max(Duration::from_millis(1));
-        loop {
-            tokio::time::sleep(period).await;
-            match self.inbox.renew(event_id, token, lease).await {
-                Ok(true) => {}
-                Ok(false) => tracing::error!(
-                    event_id,
-                    "the inbox lease lapsed mid-dispatch: another worker may take the delivery"
-                ),
-                Err(error) => tracing::warn!(%error, "could not renew the inbox lease"),
-            }
         }
     }
 
