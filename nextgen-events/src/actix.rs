@@ -25,11 +25,11 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 
 #[cfg(doc)]
 use crate::config::WebhookConfig;
-use crate::context::{Context, FromContext};
 use crate::delivery::VerifiedDelivery;
 use crate::endpoint::{Endpoint, IntoEndpoint, Received};
 use crate::error::WebhookError;
 use crate::handler::HandlerError;
+use crate::handler::{Context, FromContext};
 use crate::route::{self, Incoming};
 use crate::signature;
 

@@ -32,11 +32,11 @@ use axum::routing::post;
 
 #[cfg(doc)]
 use crate::config::WebhookConfig;
-use crate::context::{Context, FromContext, Source};
 use crate::delivery::VerifiedDelivery;
 use crate::endpoint::{Endpoint, IntoEndpoint, Received};
 use crate::error::WebhookError;
 use crate::handler::HandlerError;
+use crate::handler::{Context, FromContext, Source};
 use crate::route::{self, Incoming};
 use crate::signature;
 

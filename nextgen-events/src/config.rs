@@ -4,13 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::context::AppData;
+use crate::budget::BodyBudget;
 use crate::dispatch::{Claims, EventLocks};
+use crate::handler::AppData;
 use crate::idempotency::{DEFAULT_LEASE, IdempotencyStore, MemoryStore, StoreError};
 use crate::inbox::WorkerSettings;
 use crate::inbox::{Inbox, InboxMode, RetryPolicy};
 use crate::registry::{DuplicateHandlerName, Registry};
-use crate::route::BodyBudget;
 use crate::signature::{Secret, Verifier};
 
 /// The environment variable [`WebhookConfig::from_env`] reads.

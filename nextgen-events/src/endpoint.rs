@@ -7,12 +7,12 @@ use bytes::Bytes;
 use tracing::Instrument;
 
 use crate::config::{ConfigError, WebhookConfig};
-use crate::context::Context;
 use crate::delivery::VerifiedDelivery;
 use crate::dispatch;
 use crate::dispatch::DispatchReport;
 use crate::envelope::RawEvent;
 use crate::error::WebhookError;
+use crate::handler::Context;
 use crate::handler::panic_message;
 use crate::inbox::{Appended, InboxEntry, InboxMode};
 use crate::signature::{SignatureError, SignatureHeader};

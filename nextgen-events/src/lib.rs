@@ -11,9 +11,9 @@ pub mod actix;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
+mod budget;
 pub mod catalog;
 mod config;
-mod context;
 mod delivery;
 mod dispatch;
 mod endpoint;
@@ -106,14 +106,13 @@ mod throttle;
 pub use nextgen_macros::nextgen_event;
 
 pub use config::{ConfigError, WebhookConfig};
-pub use context::{AppData, Context, FromContext};
 pub use delivery::VerifiedDelivery;
 pub use dispatch::dispatch_without_store;
 pub use dispatch::{DispatchReport, HandlerOutcome};
 pub use endpoint::{Endpoint, IntoEndpoint, Received};
 pub use envelope::{EnvelopeError, Event, EventData, EventRequest, RawEvent, UntypedEvent};
 pub use error::WebhookError;
-pub use handler::{Handler, HandlerError};
+pub use handler::{AppData, Context, FromContext, Handler, HandlerError};
 pub use registry::{DuplicateHandlerName, Registry};
 pub use signature::{
     Clock, HeaderProblem, Secret, SignatureError, SignatureHeader, Verifier, sign, verify,

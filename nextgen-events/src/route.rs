@@ -2,18 +2,18 @@
 //! from the signature header to the answer, so both answer every delivery alike.
 
 use std::fmt::Display;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
+use crate::budget::Held;
 use crate::config::WebhookConfig;
-use crate::context::Context;
 use crate::delivery::VerifiedDelivery;
 use crate::endpoint::{Endpoint, Received};
 use crate::envelope::EnvelopeError;
 use crate::error::WebhookError;
+use crate::handler::Context;
 use crate::metrics;
 use crate::signature::{HeaderProblem, SignatureError, SignatureHeader};
 use crate::throttle::Throttle;
@@ -104,10 +104,7 @@ where
 {
     let raw = incoming.signature.ok_or(SignatureError::MissingHeader)??;
     let header = SignatureHeader::parse(raw)?;
-    let mut held = Held {
-        budget: config.unverified_bodies(),
-        bytes: 0,
-    };
+    let mut held = config.unverified_bodies().hold();
     let body = read_body(
         incoming.declared_length,
         incoming.payload,
@@ -116,70 +113,6 @@ where
     )
     .await?;
     Ok((raw, header, body, held))
-}
-
-/// How many bytes of bodies not yet verified an endpoint may hold at once, over all its
-/// requests in flight (see [`WebhookConfig::with_unverified_body_budget`]).
-#[derive(Debug)]
-pub(crate) struct BodyBudget {
-    limit: usize,
-    used: AtomicUsize,
-}
-
-impl BodyBudget {
-    pub(crate) fn new(limit: usize) -> Self {
-        BodyBudget {
-            limit,
-            used: AtomicUsize::new(0),
-        }
-    }
-
-    pub(crate) fn limit(&self) -> usize {
-        self.limit
-    }
-
-    /// Takes `bytes` more of the budget, unless that would spend more than all of it.
-    fn take(&self, bytes: usize) -> bool {
-        self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(bytes).filter(|total| *total <= self.limit)
-            })
-            .is_ok()
-    }
-
-    fn give_back(&self, bytes: usize) {
-        self.used.fetch_sub(bytes, Ordering::AcqRel);
-    }
-}
-
-/// One request's share of the [`BodyBudget`], given back when dropped, however the request
-/// ends (verified, refused, timed out, or its future dropped).
-pub(crate) struct Held<'a> {
-    budget: &'a BodyBudget,
-    bytes: usize,
-}
-
-impl Held<'_> {
-    /// Grows the share to `total` bytes, or answers 503 when the budget is spent.
-    fn grow_to(&mut self, total: usize) -> Result<(), WebhookError> {
-        let more = total.saturating_sub(self.bytes);
-        if more == 0 {
-            return Ok(());
-        }
-        if !self.budget.take(more) {
-            return Err(WebhookError::UnverifiedBodyBudgetSpent {
-                budget: self.budget.limit,
-            });
-        }
-        self.bytes = total;
-        Ok(())
-    }
-}
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        self.budget.give_back(self.bytes);
-    }
 }
 
 /// Counts the delivery's answer (see [`metrics`](crate::metrics)).

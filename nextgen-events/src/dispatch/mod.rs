@@ -20,8 +20,8 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::catalog::{self, ErasedEvent, PayloadKind};
-use crate::context::Context;
 use crate::envelope::{EnvelopeError, Event, RawEvent};
+use crate::handler::Context;
 use crate::handler::{Handler, HandlerFuture, ObjectForm};
 use crate::handler::{HandlerError, panic_message};
 use crate::idempotency::{StoreError, Watermark};

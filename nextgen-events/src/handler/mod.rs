@@ -1,7 +1,11 @@
 //! Handlers: what `#[nextgen_event]` registers, and the traits its expansion checks types with.
 
+mod context;
 mod error;
 
+#[cfg(feature = "axum")]
+pub(crate) use context::Source;
+pub use context::{AppData, Context, FromContext};
 pub use error::HandlerError;
 pub(crate) use error::panic_message;
 
@@ -13,7 +17,6 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::catalog::ErasedEvent;
-use crate::context::Context;
 use crate::envelope::Event;
 
 /// The future a handler call returns.

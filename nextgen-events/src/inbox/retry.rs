@@ -139,6 +139,32 @@ mod tests {
     }
 
     #[test]
+    fn every_setting_takes_effect() {
+        let policy = RetryPolicy::default()
+            .with_jitter(0.0)
+            .with_first(Duration::from_secs(5))
+            .with_factor(3)
+            .with_max(Duration::from_secs(100))
+            .with_give_up_after(Duration::from_secs(60));
+        let waits: Vec<u64> = (1..=5).map(|n| policy.delay(n).as_secs()).collect();
+        assert_eq!(waits, [5, 15, 45, 100, 100]);
+        assert_eq!(
+            policy.after_failure(2, 0, 59_999, failure()),
+            Finish::Retry {
+                at_ms: 59_999 + 15_000,
+                errors: failure()
+            }
+        );
+        assert_eq!(
+            policy.after_failure(2, 0, 60_000, failure()),
+            Finish::Dead { errors: failure() }
+        );
+        // A factor below 1 would shrink the waits: it is taken as 1.
+        let flat = RetryPolicy::default().with_jitter(0.0).with_factor(0);
+        assert_eq!(flat.delay(4), flat.delay(1));
+    }
+
+    #[test]
     fn jitter_only_lengthens_a_wait_and_by_at_most_its_share() {
         let policy = RetryPolicy::default();
         for _ in 0..200 {

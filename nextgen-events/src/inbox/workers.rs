@@ -11,9 +11,9 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 
 use super::{Finish, HandlerFailure, Inbox, InboxEntry, RetryPolicy, Taken, WorkersLock};
-use crate::context::{AppData, Context};
 use crate::dispatch;
 use crate::dispatch::{Claims, Held, hold_while};
+use crate::handler::{AppData, Context};
 use crate::idempotency::StoreError;
 use crate::registry::Registry;
 use crate::signature::Verifier;

@@ -1,10 +1,10 @@
-//! A Redis-backed [`IdempotencyStore`]: several replicas of a receiver share their claims and
+//! A Redis-backed [`IdempotencyStore`](crate::idempotency::IdempotencyStore): several replicas of a receiver share their claims and
 //! done markers, so an event delivered to two of them at once runs each handler once. And
 //! [`RedisInbox`], an [`Inbox`](crate::inbox::Inbox) on a Redis stream that replicas share in
 //! inbox mode (see [below](#the-inbox)).
 //!
 //! Enabled by the cargo feature `redis`. Built on the [`redis`](https://docs.rs/redis) crate's
-//! async [`ConnectionManager`] (tokio, which actix runs on): one multiplexed connection,
+//! async [`ConnectionManager`](::redis::aio::ConnectionManager) (tokio, which actix runs on): one multiplexed connection,
 //! re-established in the background after it drops.
 //!
 //! # What is stored
@@ -34,7 +34,7 @@
 //!
 //! # Failures
 //!
-//! Every Redis error becomes a [`StoreError`] naming the operation, with any password
+//! Every Redis error becomes a [`StoreError`](crate::idempotency::StoreError) naming the operation, with any password
 //! removed. A claim that fails answers the delivery 500 without running a handler, so the
 //! sender delivers it again; a success that was recorded as `done` is never run again, whatever
 //! happens to the connection. A command that could not reach the server (connection refused

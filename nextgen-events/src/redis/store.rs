@@ -50,7 +50,7 @@ static ADVANCE_OBJECT: LazyLock<Script> =
 
 /// Claims and done markers in Redis, shared by every replica using the same Redis and prefix.
 ///
-/// Clones share the connection. See the [module documentation](self) for the keys it writes.
+/// Clones share the connection. See the [module documentation](crate::redis) for the keys it writes.
 #[derive(Clone)]
 pub struct RedisIdempotencyStore {
     connection: Connection,

@@ -4,7 +4,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::handler::HandlerError;
+use super::error::HandlerError;
 
 /// What a delivery is dispatched with, besides the event: the app's data.
 ///
