@@ -105,7 +105,12 @@ fn random_fraction() -> f64 {
     if getrandom::fill(&mut bytes).is_err() {
         return 0.5;
     }
-    f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
+    fraction(u32::from_le_bytes(bytes))
+}
+
+/// `bits` as a fraction in `[0, 1)`: the jitter never reaches its whole share.
+fn fraction(bits: u32) -> f64 {
+    f64::from(bits) / (f64::from(u32::MAX) + 1.0)
 }
 
 #[cfg(test)]
@@ -165,13 +170,24 @@ mod tests {
     }
 
     #[test]
+    fn random_bits_make_a_fraction_below_one() {
+        assert_eq!(fraction(0), 0.0);
+        assert_eq!(fraction(1 << 31), 0.5);
+        assert!(fraction(u32::MAX) < 1.0);
+    }
+
+    #[test]
     fn jitter_only_lengthens_a_wait_and_by_at_most_its_share() {
         let policy = RetryPolicy::default();
+        let mut waits = std::collections::BTreeSet::new();
         for _ in 0..200 {
             let Finish::Retry { at_ms, .. } = policy.after_failure(1, 0, 0, failure()) else {
                 panic!("gave up too early")
             };
             assert!((30_000..36_000).contains(&at_ms), "{at_ms}");
+            waits.insert(at_ms);
         }
+        // Spread, so that deliveries that failed together are not retried together.
+        assert!(waits.len() > 100, "{} distinct waits of 200", waits.len());
     }
 }
