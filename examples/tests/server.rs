@@ -12,8 +12,12 @@ use support::{Server, deliver};
 #[test]
 fn the_server_says_which_event_types_to_subscribe_to() {
     let server = Server::start(&[]);
-    // Logged once, when the app's workers mount the route.
-    let hint = server.wait_for("subscribe this endpoint to");
+    // Logged once, when the endpoint is built at start-up, before the server listens.
+    let hint = server
+        .startup
+        .iter()
+        .find(|line| line.contains("subscribe this endpoint to"))
+        .unwrap_or_else(|| panic!("no subscription hint in:\n{}", server.startup.join("\n")));
     // The example has a `*` audit handler and four typed ones.
     assert!(hint.contains("every event type"), "{hint}");
     assert!(

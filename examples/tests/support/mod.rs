@@ -31,6 +31,8 @@ pub struct Server {
     lines: Receiver<String>,
     /// The webhook URL it printed.
     pub url: String,
+    /// What it printed before the URL (start-up).
+    pub startup: Vec<String>,
 }
 
 impl Server {
@@ -62,8 +64,9 @@ impl Server {
             child,
             lines,
             url: String::new(),
+            startup: Vec::new(),
         };
-        let line = server.wait_for("receiving NextGen webhooks at ");
+        let line = server.wait_for_keeping("receiving NextGen webhooks at ");
         server.url = line
             .split("receiving NextGen webhooks at ")
             .nth(1)
@@ -71,6 +74,22 @@ impl Server {
             .trim()
             .to_owned();
         server
+    }
+
+    /// [`wait_for`](Self::wait_for), keeping the lines before it in `startup`.
+    fn wait_for_keeping(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => self.startup.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "the server never printed `{needle}`; it printed:\n{}",
+            self.startup.join("\n")
+        );
     }
 
     /// Waits up to 20 s for an output line containing `needle`.
