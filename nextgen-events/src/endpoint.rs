@@ -196,12 +196,7 @@ impl Endpoint {
         signature: Option<&str>,
         context: &Context<'_>,
     ) -> Result<Received, WebhookError> {
-        let raw_header = signature.ok_or(SignatureError::MissingHeader)?;
-        let header = SignatureHeader::parse(raw_header)?;
-        let limit = self.config.body_limit();
-        if body.len() > limit {
-            return Err(WebhookError::BodyTooLarge { limit });
-        }
+        let (raw_header, header) = self.signed(body, signature)?;
         let verifier = self.config.verifier();
         let signed_at = verifier.verify_parsed(body, &header, verifier.now())?;
         self.take_verified(body, raw_header, signed_at, || context, None)
@@ -221,12 +216,7 @@ impl Endpoint {
         signature: Option<&str>,
     ) -> Result<VerifiedDelivery, WebhookError> {
         let body = body.into();
-        let raw_header = signature.ok_or(SignatureError::MissingHeader)?;
-        let header = SignatureHeader::parse(raw_header)?;
-        let limit = self.config.body_limit();
-        if body.len() > limit {
-            return Err(WebhookError::BodyTooLarge { limit });
-        }
+        let (raw_header, header) = self.signed(&body, signature)?;
         self.verify_read(body, raw_header, &header)
     }
 
@@ -272,6 +262,22 @@ impl Endpoint {
             Some(expected),
         )
         .await
+    }
+
+    /// The checks before verification when the caller holds the whole body: a signature
+    /// header that parses, and a body within the limit.
+    fn signed<'s>(
+        &self,
+        body: &[u8],
+        signature: Option<&'s str>,
+    ) -> Result<(&'s str, SignatureHeader<'s>), WebhookError> {
+        let raw_header = signature.ok_or(SignatureError::MissingHeader)?;
+        let header = SignatureHeader::parse(raw_header)?;
+        let limit = self.config.body_limit();
+        if body.len() > limit {
+            return Err(WebhookError::BodyTooLarge { limit });
+        }
+        Ok((raw_header, header))
     }
 
     /// A verified body read as a [`VerifiedDelivery`].
