@@ -519,6 +519,45 @@ pub async fn latest_concurrent_deliveries<S: StoreUnderTest>(s: &S) {
     );
 }
 
+/// For a store that offers [`ImmediateClaims`](nextgen_events::idempotency::ImmediateClaims): its immediate answers and its futures'
+/// share one state machine, call for call, whichever way each step goes; a lapsed claim is
+/// taken over by an immediate claim too.
+pub async fn immediate_claims_agree<S: StoreUnderTest>(s: &S) {
+    let (store, lease, id) = (s.store(), s.lease(), unique("immediate"));
+    let now = store
+        .immediate()
+        .expect("the store under test offers no immediate claims");
+    let Ok(Claim::Claimed(token)) = now.claim_now(&id, "h", lease) else {
+        panic!("an immediate claim of a free (id, handler) was not Claimed");
+    };
+    assert_eq!(claim(&store, &id, "h", lease).await, Claim::InProgress);
+    assert_eq!(now.claim_now(&id, "h", lease), Ok(Claim::InProgress));
+    assert_eq!(now.complete_now(&id, "h", OwnerToken::new()), Ok(false));
+    assert_eq!(now.release_now(&id, "h", OwnerToken::new()), Ok(false));
+    assert_eq!(store.renew(&id, "h", token, lease).await, Ok(true));
+    assert_eq!(now.complete_now(&id, "h", token), Ok(true));
+    assert_eq!(claim(&store, &id, "h", lease).await, Claim::AlreadyDone);
+    assert_eq!(now.claim_now(&id, "h", lease), Ok(Claim::AlreadyDone));
+    assert_eq!(now.complete_now(&id, "h", token), Ok(false));
+
+    // Claimed through a future, released at once: free again for both ways in.
+    let second = claimed(&store, &id, "other", lease).await;
+    assert_eq!(now.release_now(&id, "other", second), Ok(true));
+    assert_eq!(now.release_now(&id, "other", second), Ok(false));
+    let Ok(Claim::Claimed(third)) = now.claim_now(&id, "other", lease) else {
+        panic!("a released claim was not free for an immediate claim");
+    };
+    assert_ne!(second, third, "two claims got one token");
+
+    // A lapsed claim is taken over at once; its stale owner changes nothing.
+    s.pass(lease + Duration::from_secs(1)).await;
+    let Ok(Claim::Claimed(fourth)) = now.claim_now(&id, "other", lease) else {
+        panic!("a lapsed claim was not taken over by an immediate claim");
+    };
+    assert_eq!(now.complete_now(&id, "other", third), Ok(false));
+    assert_eq!(store.complete(&id, "other", fourth).await, Ok(true));
+}
+
 /// One `#[tokio::test]` per contract check, for the harness `$make` builds (an expression
 /// evaluated in each test).
 ///

@@ -286,6 +286,11 @@ impl StoreUnderTest for MemoryHarness {
 
 nextgen_tests::store_contract_tests!(MemoryHarness::new());
 
+#[tokio::test]
+async fn the_memory_stores_immediate_claims_agree_with_its_futures() {
+    nextgen_tests::contract::immediate_claims_agree(&MemoryHarness::new()).await;
+}
+
 async fn token(store: &MemoryStore, id: &str, lease: Duration) -> OwnerToken {
     match store.claim(id, "h", lease).await.unwrap() {
         Claim::Claimed(token) => token,

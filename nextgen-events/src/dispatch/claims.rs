@@ -40,7 +40,11 @@ pub(crate) async fn take_turn<'s>(
     handler: &'s str,
     duration: Duration,
 ) -> Result<Turn<'s>, StoreError> {
-    Ok(match store.claim(event_id, handler, duration).await? {
+    let claim = match store.immediate() {
+        Some(store) => store.claim_now(event_id, handler, duration)?,
+        None => store.claim(event_id, handler, duration).await?,
+    };
+    Ok(match claim {
         Claim::Claimed(token) => Turn::Run(Lease {
             store,
             event_id,
@@ -73,14 +77,13 @@ impl Lease<'_> {
 
     /// Records the handler's outcome: a done marker on success, the claim dropped otherwise.
     pub(crate) async fn record(self, succeeded: bool) {
-        let recorded = if succeeded {
-            self.store
-                .complete(self.event_id, self.handler, self.token)
-                .await
-        } else {
-            self.store
-                .release(self.event_id, self.handler, self.token)
-                .await
+        let (store, event_id, handler, token) =
+            (self.store, self.event_id, self.handler, self.token);
+        let recorded = match (store.immediate(), succeeded) {
+            (Some(store), true) => store.complete_now(event_id, handler, token),
+            (Some(store), false) => store.release_now(event_id, handler, token),
+            (None, true) => store.complete(event_id, handler, token).await,
+            (None, false) => store.release(event_id, handler, token).await,
         };
         crate::metrics::lease_kept("claim", "finish", &recorded);
         match recorded {
@@ -110,11 +113,20 @@ impl Lease<'_> {
 ///
 /// Keyed by a 64-bit hash of the event id rather than its text: no allocation for the key, and
 /// a collision (odds about 2^-64 per pair of events in flight together) only makes two events
-/// take turns, which changes nothing but their order.
+/// take turns, which changes nothing but their order. An uncontended turn is one entry in the
+/// table and nothing else; the queue a waiter sleeps on is made only when one waits.
 #[derive(Debug, Default)]
 pub(crate) struct EventLocks {
     hasher: foldhash::fast::RandomState,
-    locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>, BuildHasherDefault<IdentityHash>>>,
+    turns: Mutex<HashMap<u64, Waiting, BuildHasherDefault<IdentityHash>>>,
+}
+
+/// The deliveries waiting for the turn of one key, whose entry exists while one holds it.
+#[derive(Debug, Default)]
+struct Waiting {
+    count: usize,
+    /// Where the holder hands the turn on: one permit is one waiter's turn.
+    handover: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// The keys are hashes already: the table uses them as they are.
@@ -139,53 +151,120 @@ impl Hasher for IdentityHash {
 }
 
 /// This delivery's turn on its event id; the next delivery of the id goes when it drops.
-pub(crate) struct EventTurn {
-    locks: Arc<EventLocks>,
+pub(crate) struct EventTurn<'l> {
+    locks: &'l EventLocks,
     key: u64,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+/// A delivery waiting for its turn; dropped before the turn came, it leaves the queue (and
+/// hands on a turn given to it meanwhile).
+struct Waiter<'l> {
+    locks: &'l EventLocks,
+    key: u64,
+    handover: Arc<tokio::sync::Semaphore>,
+    waiting: bool,
+}
+
+impl<'l> Waiter<'l> {
+    /// Waits for the holder (or a waiter before this one) to hand the turn on.
+    async fn turn(mut self) -> EventTurn<'l> {
+        // The semaphore is never closed: a permit is the turn, handed on by its holder.
+        if let Ok(permit) = self.handover.acquire().await {
+            permit.forget();
+        }
+        self.waiting = false;
+        EventTurn {
+            locks: self.locks,
+            key: self.key,
+        }
+    }
 }
 
 impl EventLocks {
     /// Waits for this process's other deliveries of `event_id` to finish.
-    pub(crate) async fn lock(self: &Arc<Self>, event_id: &str) -> EventTurn {
-        // Built before waiting, so that a wait given up still removes the entry it added.
-        let mut turn = EventTurn {
-            locks: Arc::clone(self),
-            key: self.hasher.hash_one(event_id),
-            guard: None,
+    pub(crate) async fn lock(&self, event_id: &str) -> EventTurn<'_> {
+        let key = self.hasher.hash_one(event_id);
+        let handover = {
+            let mut turns = self.turns();
+            match turns.entry(key) {
+                std::collections::hash_map::Entry::Vacant(vacant) => {
+                    // Uncontended (the usual case): the turn is ours at once.
+                    vacant.insert(Waiting::default());
+                    return EventTurn { locks: self, key };
+                }
+                std::collections::hash_map::Entry::Occupied(mut occupied) => {
+                    let waiting = occupied.get_mut();
+                    waiting.count += 1;
+                    Arc::clone(
+                        waiting
+                            .handover
+                            .get_or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(0))),
+                    )
+                }
+            }
         };
-        let mutex = Arc::clone(self.map().entry(turn.key).or_default());
-        // Uncontended (the usual case): taken at once, without going through the waiter queue.
-        turn.guard = Some(match Arc::clone(&mutex).try_lock_owned() {
-            Ok(guard) => guard,
-            // Boxed: the wait's state is most of this future's, and it is rarely needed.
-            Err(_) => Box::pin(mutex.lock_owned()).await,
-        });
-        turn
+        let waiter = Waiter {
+            locks: self,
+            key,
+            handover,
+            waiting: true,
+        };
+        // Boxed: the wait's state is most of this future's, and it is rarely needed.
+        Box::pin(waiter.turn()).await
     }
 
-    #[allow(clippy::type_complexity)]
-    fn map(
+    fn turns(
         &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        HashMap<u64, Arc<tokio::sync::Mutex<()>>, BuildHasherDefault<IdentityHash>>,
-    > {
-        // Every update is one insert or remove: consistent whatever panicked.
-        self.locks.lock().unwrap_or_else(PoisonError::into_inner)
+    ) -> std::sync::MutexGuard<'_, HashMap<u64, Waiting, BuildHasherDefault<IdentityHash>>> {
+        // Every update is made whole under the lock: consistent whatever panicked.
+        self.turns.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Ends the turn on `key`: handed to a waiter, or the entry removed when none waits.
+    fn pass_on(
+        &self,
+        key: u64,
+        turns: &mut HashMap<u64, Waiting, BuildHasherDefault<IdentityHash>>,
+    ) {
+        match turns.get_mut(&key) {
+            Some(waiting) if waiting.count > 0 => {
+                waiting.count -= 1;
+                if let Some(handover) = &waiting.handover {
+                    handover.add_permits(1);
+                }
+            }
+            _ => {
+                turns.remove(&key);
+            }
+        }
     }
 }
 
-impl Drop for EventTurn {
+impl Drop for EventTurn<'_> {
     fn drop(&mut self) {
-        drop(self.guard.take());
-        let mut map = self.locks.map();
-        // Only the map holds it: no delivery runs or waits, so the entry goes.
-        if map
-            .get(&self.key)
-            .is_some_and(|mutex| Arc::strong_count(mutex) == 1)
-        {
-            map.remove(&self.key);
+        let mut turns = self.locks.turns();
+        self.locks.pass_on(self.key, &mut turns);
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        // Still waiting (the wait was given up): leave the queue, under the lock that every
+        // hand-over takes, so a turn handed to this waiter in the meantime is handed on.
+        if !self.waiting {
+            return;
+        }
+        let mut turns = self.locks.turns();
+        match self.handover.try_acquire() {
+            Ok(permit) => {
+                permit.forget();
+                self.locks.pass_on(self.key, &mut turns);
+            }
+            Err(_) => {
+                if let Some(waiting) = turns.get_mut(&self.key) {
+                    waiting.count -= 1;
+                }
+            }
         }
     }
 }
@@ -402,5 +481,95 @@ where
                 tracing::warn!(?held, %error, "could not renew the {} lease", held.label())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::EventLocks;
+
+    fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// The turn on `event_id`, which must be free.
+    fn taken<'l>(locks: &'l EventLocks, event_id: &str) -> super::EventTurn<'l> {
+        let Some(turn) = futures_util::FutureExt::now_or_never(locks.lock(event_id)) else {
+            panic!("the turn on {event_id} was not free");
+        };
+        turn
+    }
+
+    fn entries(locks: &EventLocks) -> usize {
+        locks.turns().len()
+    }
+
+    #[test]
+    fn an_uncontended_turn_is_taken_at_once_and_leaves_nothing_behind() {
+        let locks = EventLocks::default();
+        let turn = pin!(locks.lock("evt_1"));
+        let Poll::Ready(turn) = poll_once(turn) else {
+            panic!("an uncontended turn waited");
+        };
+        assert_eq!(entries(&locks), 1);
+        drop(turn);
+        assert_eq!(entries(&locks), 0);
+    }
+
+    #[test]
+    fn deliveries_of_one_event_take_turns_in_order_and_other_events_do_not_wait() {
+        let locks = EventLocks::default();
+        let first = taken(&locks, "evt_1");
+        let mut second = pin!(locks.lock("evt_1"));
+        let mut third = pin!(locks.lock("evt_1"));
+        assert!(poll_once(second.as_mut()).is_pending());
+        assert!(poll_once(third.as_mut()).is_pending());
+        drop(taken(&locks, "evt_2"));
+
+        drop(first);
+        let Poll::Ready(second) = poll_once(second.as_mut()) else {
+            panic!("the turn was not handed on");
+        };
+        assert!(
+            poll_once(third.as_mut()).is_pending(),
+            "two deliveries hold one turn"
+        );
+        drop(second);
+        let Poll::Ready(third) = poll_once(third.as_mut()) else {
+            panic!("the turn was not handed on to the last waiter");
+        };
+        drop(third);
+        assert_eq!(entries(&locks), 0);
+    }
+
+    #[test]
+    fn a_wait_given_up_hands_on_a_turn_it_was_given_and_leaves_the_queue() {
+        let locks = EventLocks::default();
+        let first = taken(&locks, "evt_1");
+        let mut given_up = Box::pin(locks.lock("evt_1"));
+        let mut last = pin!(locks.lock("evt_1"));
+        assert!(poll_once(given_up.as_mut()).is_pending());
+        assert!(poll_once(last.as_mut()).is_pending());
+        // The turn goes to the first waiter, which gives up before it runs.
+        drop(first);
+        drop(given_up);
+        let Poll::Ready(last) = poll_once(last.as_mut()) else {
+            panic!("a turn handed to a waiter that gave up was lost");
+        };
+        drop(last);
+        assert_eq!(entries(&locks), 0);
+
+        // A waiter that gives up before the holder ends leaves no one to hand the turn to.
+        let holder = taken(&locks, "evt_1");
+        let mut gone = Box::pin(locks.lock("evt_1"));
+        assert!(poll_once(gone.as_mut()).is_pending());
+        drop(gone);
+        drop(holder);
+        assert_eq!(entries(&locks), 0);
+        drop(taken(&locks, "evt_1"));
     }
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::{
-    Claim, DEFAULT_CAPACITY, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, ObjectClaims,
-    OwnerToken, StoreError, StoreFuture, Watermark,
+    Claim, DEFAULT_CAPACITY, DEFAULT_RETENTION, IdempotencyStore, ImmediateClaims, ObjectClaim,
+    ObjectClaims, OwnerToken, StoreError, StoreFuture, Watermark,
 };
 
 #[derive(Debug, Clone)]
@@ -303,7 +303,7 @@ impl MemoryStore {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn claim_now(&self, key: Key, lease: Duration) -> Result<Claim, StoreError> {
+    fn claim_key(&self, key: Key, lease: Duration) -> Result<Claim, StoreError> {
         let now = (self.clock)();
         let token = OwnerToken::new();
         let claimed = Entry {
@@ -375,7 +375,7 @@ impl MemoryStore {
         )
     }
 
-    fn claim_object_now(&self, key: Key, lease: Duration) -> Result<ObjectClaim, StoreError> {
+    fn claim_object_key(&self, key: Key, lease: Duration) -> Result<ObjectClaim, StoreError> {
         let now = (self.clock)();
         let token = OwnerToken::new();
         let mut entries = self.lock();
@@ -584,8 +584,7 @@ impl IdempotencyStore for MemoryStore {
         handler: &'a str,
         lease: Duration,
     ) -> StoreFuture<'a, Claim> {
-        let claim = self.claim_now(self.keys.key(event_id, handler), lease);
-        Box::pin(std::future::ready(claim))
+        Box::pin(std::future::ready(self.claim_now(event_id, handler, lease)))
     }
 
     fn renew<'a>(
@@ -608,15 +607,9 @@ impl IdempotencyStore for MemoryStore {
         handler: &'a str,
         token: OwnerToken,
     ) -> StoreFuture<'a, bool> {
-        let retention = self.retention;
-        let completed = self.if_owner(self.keys.key(event_id, handler), token, |entry, now| {
-            *entry = Entry {
-                state: State::Done,
-                until: later(now, retention),
-            };
-            true
-        });
-        Box::pin(std::future::ready(Ok(completed)))
+        Box::pin(std::future::ready(
+            self.complete_now(event_id, handler, token),
+        ))
     }
 
     fn release<'a>(
@@ -625,12 +618,55 @@ impl IdempotencyStore for MemoryStore {
         handler: &'a str,
         token: OwnerToken,
     ) -> StoreFuture<'a, bool> {
-        let released = self.if_owner(self.keys.key(event_id, handler), token, |_, _| false);
-        Box::pin(std::future::ready(Ok(released)))
+        Box::pin(std::future::ready(
+            self.release_now(event_id, handler, token),
+        ))
     }
 
     fn object_claims(&self) -> Option<&dyn ObjectClaims> {
         Some(self)
+    }
+
+    fn immediate(&self) -> Option<&dyn ImmediateClaims> {
+        Some(self)
+    }
+}
+
+impl ImmediateClaims for MemoryStore {
+    fn claim_now(
+        &self,
+        event_id: &str,
+        handler: &str,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        self.claim_key(self.keys.key(event_id, handler), lease)
+    }
+
+    fn complete_now(
+        &self,
+        event_id: &str,
+        handler: &str,
+        token: OwnerToken,
+    ) -> Result<bool, StoreError> {
+        let retention = self.retention;
+        Ok(
+            self.if_owner(self.keys.key(event_id, handler), token, |entry, now| {
+                *entry = Entry {
+                    state: State::Done,
+                    until: later(now, retention),
+                };
+                true
+            }),
+        )
+    }
+
+    fn release_now(
+        &self,
+        event_id: &str,
+        handler: &str,
+        token: OwnerToken,
+    ) -> Result<bool, StoreError> {
+        Ok(self.if_owner(self.keys.key(event_id, handler), token, |_, _| false))
     }
 }
 
@@ -641,7 +677,7 @@ impl ObjectClaims for MemoryStore {
         handler: &'a str,
         lease: Duration,
     ) -> StoreFuture<'a, ObjectClaim> {
-        let claim = self.claim_object_now(self.keys.object_key(handler, object_id), lease);
+        let claim = self.claim_object_key(self.keys.object_key(handler, object_id), lease);
         Box::pin(std::future::ready(claim))
     }
     fn renew_object<'a>(

@@ -257,7 +257,9 @@ pub enum StoreError {
 /// docs](self#newest-state-per-object-latest_only-handlers)), are a capability of their own,
 /// [`ObjectClaims`], offered through [`object_claims`](Self::object_claims): a store without
 /// them serves every other handler, and an endpoint with `latest_only` handlers refuses it
-/// when mounted.
+/// when mounted. A store that answers without waiting (in process, like [`MemoryStore`])
+/// can also offer [`ImmediateClaims`], through [`immediate`](Self::immediate), which dispatch
+/// then uses instead of making a future per call.
 pub trait IdempotencyStore: Send + Sync + 'static {
     /// Claims the handler for this event id for `lease`, unless it is done or claimed live.
     fn claim<'a>(
@@ -301,6 +303,44 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     fn object_claims(&self) -> Option<&dyn ObjectClaims> {
         None
     }
+
+    /// The store's claims answered at once, without a future; `None` (the default) for a
+    /// store that must wait for an answer (over the network, from a file). Dispatch takes
+    /// this path when it is there, and the store's futures otherwise.
+    fn immediate(&self) -> Option<&dyn ImmediateClaims> {
+        None
+    }
+}
+
+/// Event claims answered at once, for a store that never waits (one in process, like
+/// [`MemoryStore`]): the same state machine and the same answers as [`IdempotencyStore`]'s
+/// methods of the same names, without making (and boxing) a future for each. A capability of
+/// its own, offered through [`IdempotencyStore::immediate`]. Renewals, rare (only handlers
+/// slower than a third of their lease renew), go through [`IdempotencyStore::renew`].
+pub trait ImmediateClaims: Send + Sync {
+    /// [`IdempotencyStore::claim`], answered at once.
+    fn claim_now(
+        &self,
+        event_id: &str,
+        handler: &str,
+        lease: Duration,
+    ) -> Result<Claim, StoreError>;
+
+    /// [`IdempotencyStore::complete`], answered at once.
+    fn complete_now(
+        &self,
+        event_id: &str,
+        handler: &str,
+        token: OwnerToken,
+    ) -> Result<bool, StoreError>;
+
+    /// [`IdempotencyStore::release`], answered at once.
+    fn release_now(
+        &self,
+        event_id: &str,
+        handler: &str,
+        token: OwnerToken,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Object claims and watermarks, per `(object id, handler)`: what `latest_only` handlers need
