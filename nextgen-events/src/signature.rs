@@ -53,35 +53,52 @@ const SIGNATURE_LEN: usize = 32;
 /// let secret = Secret::new("whsec_test_secret");
 /// assert_eq!(format!("{secret:?}"), "Secret(\"whsec_…\")");
 /// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+#[derive(Clone)]
+pub struct Secret {
+    text: String,
+    /// The HMAC with the key already absorbed, cloned for each MAC: the two key blocks are
+    /// hashed once per secret rather than once per delivery.
+    keyed: HmacSha256,
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     /// Wraps a secret. It is used byte for byte: surrounding whitespace is *not* trimmed, because
     /// the sender does not trim it either; a verification failure points it out instead.
     pub fn new(secret: impl Into<String>) -> Self {
-        Secret(secret.into())
+        let text = secret.into();
+        Secret {
+            keyed: keyed(text.as_bytes()),
+            text,
+        }
     }
 
     /// The secret's bytes, the HMAC key.
     pub fn expose(&self) -> &[u8] {
-        self.0.as_bytes()
+        self.text.as_bytes()
     }
 
     /// Whether the secret is empty or only whitespace: an HMAC key anyone can guess. Such a
     /// secret verifies nothing: [`Verifier::check`] refuses it, and so does every verification.
     pub fn is_blank(&self) -> bool {
-        self.0.trim().is_empty()
+        self.text.trim().is_empty()
     }
 
     fn has_surrounding_whitespace(&self) -> bool {
-        self.0.trim() != self.0
+        self.text.trim() != self.text
     }
 }
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.starts_with("whsec_") {
+        if self.text.starts_with("whsec_") {
             f.write_str("Secret(\"whsec_…\")")
         } else {
             f.write_str("Secret(\"…\")")
@@ -369,18 +386,36 @@ impl fmt::Debug for SignatureHeader<'_> {
 
 /// `text` without the optional whitespace (RFC 9110 `OWS`: spaces and horizontal tabs) around it.
 fn trim_ows(text: &str) -> &str {
-    text.trim_matches([' ', '\t'])
+    let is_ows = |byte: &u8| matches!(byte, b' ' | b'\t');
+    let bytes = text.as_bytes();
+    let start = bytes
+        .iter()
+        .position(|byte| !is_ows(byte))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|byte| !is_ows(byte))
+        .map_or(start, |last| last + 1);
+    // Both ends are next to ASCII bytes, so on character boundaries.
+    text.get(start..end).unwrap_or(text)
 }
 
 fn parse_timestamp(text: &str) -> Result<u64, SignatureError> {
     // `u64::from_str` accepts a leading `+`; a signed timestamp is not what any sender writes.
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(SignatureError::MalformedHeader(
-            HeaderProblem::InvalidTimestamp,
-        ));
+    let invalid = SignatureError::MalformedHeader(HeaderProblem::InvalidTimestamp);
+    if text.is_empty() {
+        return Err(invalid);
     }
-    text.parse()
-        .map_err(|_| SignatureError::MalformedHeader(HeaderProblem::InvalidTimestamp))
+    text.bytes().try_fold(0u64, |value, byte| {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            return Err(invalid.clone());
+        }
+        value
+            .checked_mul(10)
+            .and_then(|value| value.checked_add(u64::from(digit)))
+            .ok_or_else(|| invalid.clone())
+    })
 }
 
 fn decode_signature(hex_text: &str, element: usize) -> Result<[u8; SIGNATURE_LEN], SignatureError> {
@@ -400,11 +435,16 @@ fn decode_signature(hex_text: &str, element: usize) -> Result<[u8; SIGNATURE_LEN
     Ok(signature)
 }
 
-/// The MAC over `"<timestamp>.<payload>"`, fed in pieces so the body is never copied.
-fn mac(secret: &[u8], timestamp: &[u8], payload: &[u8]) -> HmacSha256 {
+/// An HMAC keyed with `secret`, nothing fed yet.
+fn keyed(secret: &[u8]) -> HmacSha256 {
     // HMAC accepts keys of any length, so this never fails.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    <HmacSha256 as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
+}
+
+/// The MAC over `"<timestamp>.<payload>"`, fed in pieces so the body is never copied.
+fn mac(keyed: &HmacSha256, timestamp: &[u8], payload: &[u8]) -> HmacSha256 {
+    let mut mac = keyed.clone();
     mac.update(timestamp);
     mac.update(b".");
     mac.update(payload);
@@ -423,7 +463,7 @@ fn mac(secret: &[u8], timestamp: &[u8], payload: &[u8]) -> HmacSha256 {
 /// ```
 pub fn sign(payload: &[u8], secret: &str, timestamp: u64) -> String {
     let timestamp = timestamp.to_string();
-    let tag = mac(secret.as_bytes(), timestamp.as_bytes(), payload)
+    let tag = mac(&keyed(secret.as_bytes()), timestamp.as_bytes(), payload)
         .finalize()
         .into_bytes();
     format!("t={timestamp},v1={}", hex::encode(tag))
@@ -577,7 +617,7 @@ impl Verifier {
         // Signature first: a timestamp error then tells the caller the delivery was genuine
         // but late, which points at clocks or replays rather than at the secret.
         let matched = self.secrets.iter().any(|secret| {
-            let expected = mac(secret.expose(), header.timestamp_text.as_bytes(), payload)
+            let expected = mac(&secret.keyed, header.timestamp_text.as_bytes(), payload)
                 .finalize()
                 .into_bytes();
             // Every entry is compared, in constant time each: rotation sends several.
