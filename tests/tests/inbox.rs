@@ -74,3 +74,85 @@ async fn measure_bytes_per_delivery() {
         size / count
     );
 }
+
+/// An idle worker is woken by the route as a delivery is kept, not by its next poll: with an
+/// hour between polls, deliveries are still handled at once.
+#[actix_rt::test]
+async fn a_new_delivery_wakes_an_idle_worker_whatever_the_poll_interval() {
+    use inbox_checks::{charge, until};
+    use nextgen_events::inbox::InboxState;
+    use std::time::Duration;
+
+    let file = TempFile::new("wake");
+    let inbox = SqliteInbox::open(&file.0).unwrap();
+    let config = nextgen_events::WebhookConfig::new(support::SECRET)
+        .with_inbox(inbox.clone())
+        .with_inbox_poll(Duration::from_secs(3600));
+    let server = support::TestServer::start(config, |_| {});
+    // The first is handled (taken by the workers' first look or by a wake-up); after it the
+    // workers have found the queue empty and sleep until the next poll, an hour away.
+    for id in ["evt_wake_first", "evt_wake_second"] {
+        let (body, signature) = charge(id, serde_json::json!(1200));
+        let answer = support::post(&server.url("/webhook"), body, Some(&signature)).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let handled =
+            |record: &nextgen_events::inbox::InboxRecord| record.state == InboxState::Handled;
+        until(&inbox, id, Duration::from_secs(20), handled).await;
+    }
+}
+
+/// A file written before the `queued_due_ms` and `signature` columns gains them when it is
+/// opened, and takes, keeps and gives back deliveries as a new one does.
+#[actix_rt::test]
+async fn an_inbox_file_from_an_earlier_version_is_brought_up_to_date_when_opened() {
+    use nextgen_events::inbox::{InboxEntry, InboxOperator};
+
+    let file = TempFile::new("older");
+    drop(SqliteInbox::open(&file.0).unwrap());
+    let older = rusqlite::Connection::open(&file.0).unwrap();
+    older
+        .execute_batch(
+            "ALTER TABLE nextgen_inbox DROP COLUMN signature;
+             ALTER TABLE nextgen_inbox DROP COLUMN queued_due_ms;",
+        )
+        .unwrap();
+    drop(older);
+
+    let inbox = SqliteInbox::open(&file.0).unwrap();
+    let (body, signature) = inbox_checks::charge("evt_older_1", serde_json::json!(900));
+    let entry = InboxEntry {
+        event_id: "evt_older_1".to_owned(),
+        event_type: "charge.succeeded".to_owned(),
+        body: body.into_bytes(),
+        signed_at: support::now(),
+        received_at_ms: 1_800_000_000_000,
+        signature: Some(signature),
+    };
+    inbox.append(entry.clone()).await.unwrap();
+    let record = inbox.show("evt_older_1", true).await.unwrap().unwrap();
+    assert_eq!(record.body.map(String::into_bytes), Some(entry.body));
+    assert_eq!(inbox.stats().await.unwrap().pending, 1);
+}
+
+/// The tool opens an inbox read-only, and refuses, with what it is, a file that is no inbox.
+#[actix_rt::test]
+async fn opening_read_only_takes_an_inbox_and_refuses_any_other_file() {
+    use nextgen_events::inbox::InboxOperator;
+
+    let file = TempFile::new("readonly");
+    drop(SqliteInbox::open(&file.0).unwrap());
+    let read_only = SqliteInbox::open_read_only(&file.0).unwrap();
+    assert_eq!(read_only.stats().await.unwrap().pending, 0);
+
+    let other = TempFile::new("not-an-inbox");
+    let connection = rusqlite::Connection::open(&other.0).unwrap();
+    connection
+        .execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY);")
+        .unwrap();
+    drop(connection);
+    let refused = SqliteInbox::open_read_only(&other.0)
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("is not a webhook inbox"), "{refused}");
+    assert!(refused.contains("no `nextgen_inbox` table"), "{refused}");
+}

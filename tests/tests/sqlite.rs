@@ -146,3 +146,33 @@ async fn the_sqlite_files_are_created_owner_only() {
     }
     drop((inbox, store));
 }
+
+/// SQLite's in-memory name is no file to create: opening it leaves no `:memory:` file behind.
+#[test]
+fn the_in_memory_name_creates_no_file() {
+    let leftover = std::path::Path::new(":memory:");
+    let existed = leftover.exists();
+    let opened = nextgen_events::sqlite::SqliteStore::open(":memory:");
+    let created = !existed && leftover.exists();
+    if created {
+        let _ = std::fs::remove_file(leftover);
+    }
+    assert!(opened.is_ok(), "{:?}", opened.err());
+    assert!(!created, "opening `:memory:` created a file of that name");
+}
+
+/// A file that cannot be created is refused with why, naming the file.
+#[test]
+fn a_file_in_a_missing_directory_is_refused_with_why() {
+    let missing = std::env::temp_dir()
+        .join(format!("nextgen-missing-{}", std::process::id()))
+        .join("store.sqlite3");
+    let refused = nextgen_events::sqlite::SqliteStore::open(&missing)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("could not create the SQLite file"),
+        "{refused}"
+    );
+    assert!(refused.contains("store.sqlite3"), "{refused}");
+}

@@ -321,3 +321,25 @@ pub struct DeadReplay {
     /// Ids the dead index listed whose entry was gone: removed from the index, not replayed.
     pub unknown: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::InboxState;
+
+    #[test]
+    fn every_state_is_named_as_the_tool_takes_it_and_read_back() {
+        let names: Vec<&str> = InboxState::ALL.iter().map(|state| state.as_str()).collect();
+        assert_eq!(names, ["pending", "retrying", "running", "handled", "dead"]);
+        for state in InboxState::ALL {
+            assert_eq!(state.as_str().parse::<InboxState>(), Ok(state));
+        }
+        let unknown = "done".parse::<InboxState>().unwrap_err();
+        assert!(unknown.contains("unknown state `done`"), "{unknown}");
+        assert!(
+            unknown.contains("pending, retrying, running, handled, dead"),
+            "{unknown}"
+        );
+    }
+}

@@ -111,4 +111,37 @@ mod tests {
         drop(again);
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn the_holder_names_this_process_and_its_host() {
+        let holder = holder();
+        assert!(
+            holder.starts_with(&format!("process {} on ", std::process::id())),
+            "{holder}"
+        );
+        if let Some(host) = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|host| host.trim().to_owned())
+            .filter(|host| !host.is_empty())
+        {
+            assert!(holder.contains(&format!(" on {host}, since")), "{holder}");
+        }
+    }
+
+    #[test]
+    fn a_lock_file_that_says_nothing_is_shown_as_such() {
+        let dir = std::env::temp_dir().join(format!("nextgen-holder-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("blank.lock");
+        for (written, shown) in [
+            (" \n\t ", "a process that did not say who it is"),
+            ("process 7 on db-1\n", "process 7 on db-1"),
+            ("\u{1b}[31mprocess 8\u{7}", "[31mprocess 8"),
+        ] {
+            std::fs::write(&path, written).unwrap();
+            let mut file = File::open(&path).unwrap();
+            assert_eq!(holder_of(&mut file), shown, "{written:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
