@@ -126,6 +126,7 @@ pub mod __private {
         FromAnyEvent, FromEvent, HandlerFn, HandlerFuture, IntoHandlerResult, ObjectForm, ObjectId,
         downcast,
     };
+    pub use crate::metrics::HandlerMetrics;
     pub use inventory;
     pub use serde_json::Value;
 }

@@ -14,7 +14,10 @@
 //! `event_type` is a catalog event type, or `other` for a type this version does not know,
 //! so that the label's values stay bounded.
 
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use ::metrics::{Key, Label, Level, Metadata};
 
 use crate::catalog;
 
@@ -50,9 +53,58 @@ pub(crate) fn rejection(code: &'static str) {
     ::metrics::counter!(REJECTIONS, "code" => code).increment(1);
 }
 
-pub(crate) fn handler_ran(handler: &'static str, ok: bool, duration: Duration) {
-    let outcome = if ok { "ok" } else { "failed" };
-    ::metrics::histogram!(HANDLER_DURATION, "handler" => handler, "outcome" => outcome)
+/// The keys of one handler's duration histogram, made on its first run and kept in a static
+/// of the `#[nextgen_event]` expansion: a run then builds no key and no label list. Only the
+/// keys are kept, not a recorder's handles, so a recorder installed later (or one local to a
+/// test) still sees every run.
+#[doc(hidden)]
+pub struct HandlerMetrics {
+    keys: OnceLock<[Key; 2]>,
+}
+
+impl HandlerMetrics {
+    /// Empty until the handler first runs; called by the `#[nextgen_event]` expansion.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        HandlerMetrics {
+            keys: OnceLock::new(),
+        }
+    }
+}
+
+fn handler_key(handler: &'static str, ok: bool) -> Key {
+    let labels = vec![
+        Label::from_static_parts("handler", handler),
+        Label::from_static_parts("outcome", if ok { "ok" } else { "failed" }),
+    ];
+    Key::from_parts(HANDLER_DURATION, labels)
+}
+
+static HANDLER_METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// Records one run of `handler`, with the keys `kept` for it when it has some (a handler
+/// made by the macro always does).
+pub(crate) fn handler_ran(
+    handler: &'static str,
+    kept: Option<&HandlerMetrics>,
+    ok: bool,
+    duration: Duration,
+) {
+    let made;
+    let key = match kept {
+        Some(kept) => {
+            let [failed, succeeded] = kept
+                .keys
+                .get_or_init(|| [handler_key(handler, false), handler_key(handler, true)]);
+            if ok { succeeded } else { failed }
+        }
+        None => {
+            made = handler_key(handler, ok);
+            &made
+        }
+    };
+    ::metrics::with_recorder(|recorder| recorder.register_histogram(key, &HANDLER_METADATA))
         .record(duration.as_secs_f64());
 }
 

@@ -124,12 +124,18 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
                 }))
             }
 
+            // Its metric keys, made on its first run: a static, since the registered handler
+            // itself must be free of interior mutability.
+            static __NEXTGEN_METRICS: ::nextgen_events::__private::HandlerMetrics =
+                ::nextgen_events::__private::HandlerMetrics::new();
+
             ::nextgen_events::__private::inventory::submit! {
                 ::nextgen_events::Handler::new(
                     #event,
                     #handler_name,
                     __nextgen_start,
                 )
+                .with_metrics(&__NEXTGEN_METRICS)
                 #object_form
                 .defined_at(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)))
                 #latest_only

@@ -391,7 +391,7 @@ async fn run_one(
         Err(error) => Err(error),
     };
     let duration = clock.elapsed();
-    crate::metrics::handler_ran(handler.name(), result.is_ok(), duration);
+    crate::metrics::handler_ran(handler.name(), handler.metrics(), result.is_ok(), duration);
     span.in_scope(|| match &result {
         Ok(()) => tracing::info!(outcome = "ok", ?duration, "handler succeeded"),
         Err(error) => tracing::error!(outcome = "failed", ?duration, %error, "handler failed"),

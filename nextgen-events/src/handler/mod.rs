@@ -18,6 +18,7 @@ use serde_json::value::RawValue;
 
 use crate::catalog::ErasedEvent;
 use crate::envelope::Event;
+use crate::metrics::HandlerMetrics;
 
 /// The future a handler call returns.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>;
@@ -34,6 +35,7 @@ pub struct Handler {
     call: HandlerFn,
     latest_only: bool,
     form: ObjectForm,
+    metrics: Option<&'static HandlerMetrics>,
 }
 
 /// How a `*` handler takes `data.object`: what dispatch builds for it.
@@ -57,6 +59,7 @@ impl Handler {
             call,
             latest_only: false,
             form: ObjectForm::Json,
+            metrics: None,
         }
     }
 
@@ -72,6 +75,14 @@ impl Handler {
     #[doc(hidden)]
     pub const fn object_form(mut self, form: ObjectForm) -> Self {
         self.form = form;
+        self
+    }
+
+    /// Keeps its metric keys in `metrics`, a static of its own; called by the
+    /// `#[nextgen_event]` expansion.
+    #[doc(hidden)]
+    pub const fn with_metrics(mut self, metrics: &'static HandlerMetrics) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -105,6 +116,11 @@ impl Handler {
     /// [`idempotency`](crate::idempotency#newest-state-per-object-latest_only-handlers)).
     pub fn is_latest_only(&self) -> bool {
         self.latest_only
+    }
+
+    /// The keys of its metrics, kept by the macro's expansion.
+    pub(crate) fn metrics(&self) -> Option<&'static HandlerMetrics> {
+        self.metrics
     }
 
     /// How it takes the object, for `*` handlers.
