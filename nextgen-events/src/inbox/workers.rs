@@ -80,7 +80,16 @@ impl std::fmt::Debug for InboxMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
         f.debug_struct("InboxMode")
-            .field("workers", &workers.as_ref().map_or(0, Workers::count))
+            .field(
+                "workers",
+                &workers.as_ref().map_or(0, |workers| {
+                    workers
+                        .threads
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .len()
+                }),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -181,13 +190,6 @@ impl Workers {
             shutdown_timeout: settings.shutdown_timeout,
             lock,
         })
-    }
-
-    fn count(&self) -> usize {
-        self.threads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
     }
 }
 
