@@ -64,13 +64,13 @@ tests_for() {
     */redis/inbox.rs)
         echo "--lib --test redis_inbox" ;;
     */inbox/*.rs)
-        echo "--lib --test inbox --test inbox_lifecycle --test latest_only --test metrics" ;;
+        echo "--lib --test inbox --test inbox_lifecycle --test inbox_tamper --test latest_only --test metrics" ;;
     */sqlite/lock.rs)
         echo "--test inbox_lifecycle --test inbox" ;;
     */sqlite/inbox.rs)
         echo "--test inbox --test latest_only" ;;
     */sqlite/*.rs)
-        echo "--test sqlite --test inbox --test inbox_lifecycle --test latest_only" ;;
+        echo "--test sqlite --test inbox --test inbox_lifecycle --test inbox_tamper --test latest_only" ;;
     *)
         echo "no test selection for $1: add it to tests_for in $0" >&2
         return 1 ;;
