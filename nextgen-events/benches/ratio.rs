@@ -11,13 +11,12 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt;
 use nextgen_events::sign;
 use nextgen_events::{Context, Endpoint, WebhookConfig};
 
 mod common;
 
-use common::{ROUND, SECRET, T, baseline, charge_event};
+use common::{ROUND, SECRET, T, baseline, charge_event, new_delivery, take};
 
 /// The time each side gets per pair of chunks.
 const CHUNK: Duration = Duration::from_millis(4);
@@ -100,13 +99,7 @@ fn main() {
         let copies = (16 * 1024 / size).max(1);
         let same = || vec![(body.clone(), header.clone()); copies];
         let ours = |body: &[u8], header: &str| {
-            black_box(
-                plain
-                    .receive(body, Some(header), &context)
-                    .now_or_never()
-                    .unwrap()
-                    .unwrap(),
-            );
+            black_box(take(&plain, body, header, &context));
         };
         compare(label, seconds, same, &ours, &floor);
     }
@@ -114,24 +107,9 @@ fn main() {
     let deduplicating = Endpoint::new(WebhookConfig::new(SECRET).with_clock(|| T)).unwrap();
     let mut next_id = 0u64;
     // A round of new events each time: the floor reads the same bodies.
-    let fresh = || {
-        (0..ROUND)
-            .map(|_| {
-                next_id += 1;
-                let body = charge_event(&format!("evt_{next_id:024}"), 1024);
-                let header = sign(&body, SECRET, T);
-                (body, header)
-            })
-            .collect()
-    };
+    let fresh = || (0..ROUND).map(|_| new_delivery(&mut next_id)).collect();
     let ours = |body: &[u8], header: &str| {
-        black_box(
-            deduplicating
-                .receive(body, Some(header), &context)
-                .now_or_never()
-                .unwrap()
-                .unwrap(),
-        );
+        black_box(take(&deduplicating, body, header, &context));
     };
     compare("nextgen_dedup/1KiB", seconds, fresh, &ours, &floor);
 }

@@ -4,9 +4,11 @@
 
 use std::hint::black_box;
 
+use futures_util::FutureExt;
 use hmac::{Hmac, Mac};
 use nextgen_events::prelude::*;
 use nextgen_events::testing::{sample, sample_body};
+use nextgen_events::{Context, Endpoint, Received, sign};
 use serde_json::json;
 use sha2::Sha256;
 
@@ -72,4 +74,22 @@ pub fn baseline(body: &[u8], header: &str) -> Event<Charge> {
     hex::decode_to_slice(v1, &mut expected).unwrap();
     mac.verify_slice(&expected).unwrap();
     serde_json::from_slice(body).unwrap()
+}
+
+/// One delivery taken by `endpoint` as the route takes it, in place (no runtime: the handler
+/// finishes within its first poll).
+pub fn take(endpoint: &Endpoint, body: &[u8], header: &str, context: &Context<'_>) -> Received {
+    endpoint
+        .receive(body, Some(header), context)
+        .now_or_never()
+        .unwrap()
+        .unwrap()
+}
+
+/// A signed 1 KiB delivery of a new event: `evt_` and the next of `next_id`.
+pub fn new_delivery(next_id: &mut u64) -> (Vec<u8>, String) {
+    *next_id += 1;
+    let body = charge_event(&format!("evt_{next_id:024}"), 1024);
+    let header = sign(&body, SECRET, T);
+    (body, header)
 }
