@@ -10,8 +10,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use nextgen_events::idempotency::{Claim, OwnerToken, StoreError};
-use nextgen_events::inbox::{Inbox, InboxEntry, InboxOperator, InboxState};
+use std::sync::Arc;
+
+use nextgen_events::idempotency::{Claim, IdempotencyStore, OwnerToken, StoreError, StoreFuture};
+use nextgen_events::inbox::{
+    Appended, Finish, Inbox, InboxEntry, InboxOperator, InboxState, Taken, WorkersLock,
+};
 use nextgen_events::prelude::*;
 use nextgen_events::sqlite::SqliteInbox;
 use nextgen_events::{ConfigError, Endpoint, WebhookConfig};
@@ -79,6 +83,57 @@ fn config(inbox: impl Inbox, workers: usize) -> WebhookConfig {
         .with_inbox_poll(Duration::from_millis(10))
 }
 
+/// An inbox whose recovery takes its time, as one on a slow disk or a large file does: the
+/// other workers have all of it to take deliveries, unless they wait for it.
+#[derive(Clone)]
+struct SlowRecovery<I>(I);
+
+impl<I: Inbox> Inbox for SlowRecovery<I> {
+    fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
+        self.0.append(entry)
+    }
+    fn take(&self, lease: Duration) -> StoreFuture<'_, Option<Taken>> {
+        self.0.take(lease)
+    }
+    fn renew<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        lease: Duration,
+    ) -> StoreFuture<'a, bool> {
+        self.0.renew(event_id, token, lease)
+    }
+    fn finish<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        finish: Finish,
+    ) -> StoreFuture<'a, bool> {
+        self.0.finish(event_id, token, finish)
+    }
+    fn recover(&self) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            self.0.recover().await
+        })
+    }
+    fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {
+        self.0.lock_workers()
+    }
+    fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64> {
+        self.0.prune(before_ms)
+    }
+    fn retention(&self) -> Duration {
+        self.0.retention()
+    }
+    fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
+        self.0.idempotency_store()
+    }
+    fn now_ms(&self) -> u64 {
+        self.0.now_ms()
+    }
+}
+
 fn wait_until(what: &str, patience: Duration, done: impl Fn() -> bool) {
     let started = Instant::now();
     while !done() {
@@ -130,24 +185,25 @@ fn recovery_resets_only_an_earlier_runs_work_before_any_worker_takes_a_delivery(
             .unwrap();
     }
     // What a killed earlier run left: two deliveries running under its token, one of them with
-    // its handler's claim live, in the queue behind the first five.
+    // its handler's claim live, at the head of the queue: a worker that took before the
+    // recovery had put them back would pass them by.
     {
         let connection = rusqlite::Connection::open(&file.0).unwrap();
         connection
             .execute(
-                "UPDATE nextgen_inbox SET state = 'running', owner = ?1, queued_due_ms = due_at_ms, due_at_ms = 9999999999999, attempts = 1 WHERE event_id IN ('evt_race_05', 'evt_race_06')",
+                "UPDATE nextgen_inbox SET state = 'running', owner = ?1, queued_due_ms = due_at_ms, due_at_ms = 9999999999999, attempts = 1 WHERE event_id IN ('evt_race_00', 'evt_race_01')",
                 [EARLIER_RUN],
             )
             .unwrap();
         connection
             .execute(
-                "INSERT INTO nextgen_handlers (event_id, handler, state, owner, until_ms) VALUES ('evt_race_05', ?1, 'claimed', ?2, 9999999999999)",
+                "INSERT INTO nextgen_handlers (event_id, handler, state, owner, until_ms) VALUES ('evt_race_00', ?1, 'claimed', ?2, 9999999999999)",
                 [HANDLER, EARLIER_RUN],
             )
             .unwrap();
     }
 
-    let config = config(inbox.clone(), 4);
+    let config = config(SlowRecovery(inbox.clone()), 4);
     let config = Endpoint::new(config).unwrap();
     wait_until("four handlers run", Duration::from_secs(10), || {
         runs_of("evt_race_").len() == 4
@@ -185,7 +241,9 @@ fn recovery_resets_only_an_earlier_runs_work_before_any_worker_takes_a_delivery(
         }
     };
     check("after the start");
-    // The first four in the queue were taken first: nothing of this run was handed back.
+    // The first four in the queue were taken first, the earlier run's two among them: they
+    // were back in their place before any worker took, and nothing of this run was handed
+    // back.
     let mut first = runs_of("evt_race_");
     first.sort();
     assert_eq!(first, ids[..4], "the queue's first four run first");
@@ -211,11 +269,11 @@ fn recovery_resets_only_an_earlier_runs_work_before_any_worker_takes_a_delivery(
     // The earlier run's two kept their place: they ran before the ones received after them.
     let position = |id: &str| runs.iter().position(|run| run == id).unwrap();
     assert!(
-        position("evt_race_05") < position("evt_race_09"),
+        position("evt_race_00") < position("evt_race_04"),
         "{runs:?}"
     );
     assert!(
-        position("evt_race_06") < position("evt_race_10"),
+        position("evt_race_01") < position("evt_race_04"),
         "{runs:?}"
     );
 }
