@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
@@ -83,16 +83,24 @@ fn config(inbox: impl Inbox, workers: usize) -> WebhookConfig {
         .with_inbox_poll(Duration::from_millis(10))
 }
 
-/// An inbox whose recovery takes its time, as one on a slow disk or a large file does: the
-/// other workers have all of it to take deliveries, unless they wait for it.
+/// An inbox whose recovery takes its time, as one on a slow disk or a large file does (the
+/// other workers have all of it to take deliveries, unless they wait for it), and which counts
+/// the workers' looks for a due delivery.
 #[derive(Clone)]
-struct SlowRecovery<I>(I);
+struct SlowRecovery<I>(I, Arc<AtomicU64>);
+
+impl<I> SlowRecovery<I> {
+    fn new(inbox: I) -> Self {
+        SlowRecovery(inbox, Arc::default())
+    }
+}
 
 impl<I: Inbox> Inbox for SlowRecovery<I> {
     fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
         self.0.append(entry)
     }
     fn take(&self, lease: Duration) -> StoreFuture<'_, Option<Taken>> {
+        self.1.fetch_add(1, Ordering::SeqCst);
         self.0.take(lease)
     }
     fn renew<'a>(
@@ -203,7 +211,7 @@ fn recovery_resets_only_an_earlier_runs_work_before_any_worker_takes_a_delivery(
             .unwrap();
     }
 
-    let config = config(SlowRecovery(inbox.clone()), 4);
+    let config = config(SlowRecovery::new(inbox.clone()), 4);
     let config = Endpoint::new(config).unwrap();
     wait_until("four handlers run", Duration::from_secs(10), || {
         runs_of("evt_race_").len() == 4
@@ -416,4 +424,75 @@ fn a_second_set_of_workers_on_one_sqlite_inbox_is_refused_naming_the_holder() {
     // Once the first stops, the second may start.
     drop(first);
     Endpoint::new(second).unwrap();
+}
+
+/// An idle worker waits for a delivery or its poll: it does not look at an empty inbox over
+/// and over.
+#[test]
+fn an_idle_worker_waits_instead_of_polling_an_empty_inbox() {
+    let file = TempFile::new("idle");
+    let inbox = SlowRecovery::new(SqliteInbox::open(&file.0).unwrap());
+    let looks = Arc::clone(&inbox.1);
+    let endpoint = Endpoint::new(
+        WebhookConfig::new(SECRET)
+            .with_inbox(inbox)
+            .with_inbox_workers(1)
+            .with_inbox_poll(Duration::from_secs(3600)),
+    )
+    .unwrap();
+    wait_until("the worker looks once", Duration::from_secs(10), || {
+        looks.load(Ordering::SeqCst) >= 1
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    drop(endpoint);
+    let looks = looks.load(Ordering::SeqCst);
+    assert!(
+        looks <= 3,
+        "an idle worker looked {looks} times in half a second"
+    );
+}
+
+/// The first worker deletes handled deliveries past the retention when it starts (and hourly
+/// after): with one worker too.
+#[test]
+fn the_workers_prune_handled_deliveries_past_the_retention() {
+    let file = TempFile::new("prune");
+    let now = Arc::new(AtomicU64::new(1_800_000_000_000));
+    let clock = Arc::clone(&now);
+    let inbox =
+        SqliteInbox::open_with_clock(&file.0, move || clock.load(Ordering::SeqCst)).unwrap();
+    let system = actix_rt::System::new();
+    system
+        .block_on(inbox.append(entry("evt_prune_1", 1_800_000_000_000)))
+        .unwrap();
+    let taken = system
+        .block_on(inbox.take(Duration::from_secs(60)))
+        .unwrap()
+        .unwrap();
+    assert!(
+        system
+            .block_on(inbox.finish("evt_prune_1", taken.token, Finish::Handled))
+            .unwrap()
+    );
+    let retention = u64::try_from(inbox.retention().as_millis()).unwrap();
+    now.fetch_add(retention + 60_000, Ordering::SeqCst);
+
+    let endpoint = Endpoint::new(
+        WebhookConfig::new(SECRET)
+            .with_inbox(inbox.clone())
+            .with_inbox_workers(1)
+            .with_inbox_poll(Duration::from_secs(3600)),
+    )
+    .unwrap();
+    wait_until(
+        "the handled delivery is pruned",
+        Duration::from_secs(10),
+        || {
+            system
+                .block_on(inbox.show("evt_prune_1", false))
+                .unwrap()
+                .is_none()
+        },
+    );
+    drop(endpoint);
 }
