@@ -29,7 +29,8 @@ static RUNS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// Lets the start-up race test's handlers finish.
 static RACE_RELEASED: AtomicBool = AtomicBool::new(false);
 
-/// Records the run; `evt_race_*` waits until released, `evt_stop_*` takes a while.
+/// Records the run; `evt_race_*` waits until released, `evt_stuck_*` takes a second,
+/// `evt_stop_*` a while.
 #[nextgen_event("charge.succeeded", name = "lifecycle.record")]
 async fn record(event: Event<Charge>) {
     RUNS.lock().unwrap().push(event.id.clone());
@@ -37,6 +38,8 @@ async fn record(event: Event<Charge>) {
         while !RACE_RELEASED.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    } else if event.id.starts_with("evt_stuck_") {
+        tokio::time::sleep(Duration::from_secs(1)).await;
     } else {
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
@@ -495,4 +498,54 @@ fn the_workers_prune_handled_deliveries_past_the_retention() {
         },
     );
     drop(endpoint);
+}
+
+/// Collects the formatted log lines of the thread it is the default subscriber of.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A stop whose timeout runs out names the deliveries the workers were still dispatching, so
+/// an operator knows what the next start takes again.
+#[test]
+fn a_stop_that_runs_out_of_time_names_the_deliveries_still_being_handled() {
+    let file = TempFile::new("stuck");
+    let inbox = SqliteInbox::open(&file.0).unwrap();
+    actix_rt::System::new()
+        .block_on(inbox.append(entry("evt_stuck_1", 1_000)))
+        .unwrap();
+    let endpoint =
+        Endpoint::new(config(inbox, 1).with_inbox_stop_timeout(Duration::from_millis(50))).unwrap();
+    wait_until("the handler starts", Duration::from_secs(10), || {
+        runs_of("evt_stuck_1").len() == 1
+    });
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    {
+        let _logs_here = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
+        drop(endpoint);
+    }
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("the stop's timeout ran out"), "{logs}");
+    assert!(
+        logs.contains("evt_stuck_1"),
+        "the warning does not name the delivery: {logs}"
+    );
+    // The worker still finishes it; the file goes only after.
+    wait_until("the delivery is handled", Duration::from_secs(10), || {
+        rows(&file).0.iter().all(|(_, state, _)| state == "handled")
+    });
 }
