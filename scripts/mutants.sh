@@ -66,7 +66,7 @@ tests_for() {
     */inbox/*.rs)
         echo "--lib --test inbox --test inbox_lifecycle --test inbox_tamper --test latest_only --test metrics" ;;
     */sqlite/lock.rs)
-        echo "--test inbox_lifecycle --test inbox" ;;
+        echo "--lib --test inbox_lifecycle --test inbox" ;;
     */sqlite/inbox.rs)
         echo "--test inbox --test latest_only" ;;
     */sqlite/*.rs)
