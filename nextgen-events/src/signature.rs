@@ -401,7 +401,7 @@ fn trim_ows(text: &str) -> &str {
 }
 
 fn parse_timestamp(text: &str) -> Result<u64, SignatureError> {
-    // `u64::from_str` accepts a leading `+`; a signed timestamp is not what any sender writes.
+    // Digits only: a sign (`u64::from_str` would take a `+`) is not what any sender writes.
     let invalid = SignatureError::MalformedHeader(HeaderProblem::InvalidTimestamp);
     if text.is_empty() {
         return Err(invalid);
