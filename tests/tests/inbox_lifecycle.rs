@@ -6,11 +6,9 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use std::sync::Arc;
 
 use nextgen_events::idempotency::{Claim, IdempotencyStore, OwnerToken, StoreError, StoreFuture};
 use nextgen_events::inbox::{
@@ -436,13 +434,8 @@ fn an_idle_worker_waits_instead_of_polling_an_empty_inbox() {
     let file = TempFile::new("idle");
     let inbox = SlowRecovery::new(SqliteInbox::open(&file.0).unwrap());
     let looks = Arc::clone(&inbox.1);
-    let endpoint = Endpoint::new(
-        WebhookConfig::new(SECRET)
-            .with_inbox(inbox)
-            .with_inbox_workers(1)
-            .with_inbox_poll(Duration::from_secs(3600)),
-    )
-    .unwrap();
+    let endpoint =
+        Endpoint::new(config(inbox, 1).with_inbox_poll(Duration::from_secs(3600))).unwrap();
     wait_until("the worker looks once", Duration::from_secs(10), || {
         looks.load(Ordering::SeqCst) >= 1
     });
@@ -480,13 +473,8 @@ fn the_workers_prune_handled_deliveries_past_the_retention() {
     let retention = u64::try_from(inbox.retention().as_millis()).unwrap();
     now.fetch_add(retention + 60_000, Ordering::SeqCst);
 
-    let endpoint = Endpoint::new(
-        WebhookConfig::new(SECRET)
-            .with_inbox(inbox.clone())
-            .with_inbox_workers(1)
-            .with_inbox_poll(Duration::from_secs(3600)),
-    )
-    .unwrap();
+    let endpoint =
+        Endpoint::new(config(inbox.clone(), 1).with_inbox_poll(Duration::from_secs(3600))).unwrap();
     wait_until(
         "the handled delivery is pruned",
         Duration::from_secs(10),
