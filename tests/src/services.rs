@@ -41,8 +41,8 @@ pub fn unique_prefix(test: &str) -> String {
     format!("nextgen-test:{test}:{}:{nanos}", std::process::id())
 }
 
-/// A fresh path for a SQLite file in the temporary directory, removed with its WAL files when
-/// dropped.
+/// A fresh path for a SQLite file in the temporary directory, removed with its WAL files and the
+/// inbox workers' lock file when dropped.
 #[derive(Debug)]
 pub struct TempFile(pub PathBuf);
 
@@ -58,7 +58,7 @@ impl TempFile {
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
+        for suffix in ["", "-wal", "-shm", ".lock"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
         }
     }
