@@ -156,7 +156,7 @@ impl<T: DeserializeOwned> Event<T> {
 impl<'a> RawEvent<'a> {
     /// Reads the envelope of a body, leaving `data.object` unparsed.
     pub fn parse(body: &'a [u8]) -> Result<Self, EnvelopeError> {
-        check_utf8(body)?;
+        let text = check_utf8(body)?;
         // serde's derive also reads structs from arrays, field by field: an event is an object.
         if body.trim_ascii_start().starts_with(b"[") {
             return Err(EnvelopeError::NotAnEvent {
@@ -166,11 +166,11 @@ impl<'a> RawEvent<'a> {
         }
         // Path tracking costs on every value: the good path goes without it, and a body that
         // fails is read again with it to say where.
-        serde_json::from_slice(body).or_else(|_| Self::parse_tracking_path(body))
+        serde_json::from_str(text).or_else(|_| Self::parse_tracking_path(text))
     }
 
-    fn parse_tracking_path(body: &'a [u8]) -> Result<Self, EnvelopeError> {
-        let mut deserializer = serde_json::Deserializer::from_slice(body);
+    fn parse_tracking_path(text: &'a str) -> Result<Self, EnvelopeError> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
         let event: RawEvent<'a> =
             serde_path_to_error::deserialize(&mut deserializer).map_err(EnvelopeError::envelope)?;
         deserializer.end().map_err(|error| EnvelopeError::NotJson {
@@ -244,19 +244,13 @@ impl<T> Event<T> {
     }
 }
 
-/// JSON is UTF-8 throughout, but serde_json does not check the members it skips: check the
-/// whole body, so that no path accepts what another refuses.
-pub(crate) fn check_utf8(body: &[u8]) -> Result<(), EnvelopeError> {
-    // ASCII is UTF-8, and checking for it runs several times faster than the UTF-8 check
-    // (wide words, no sequences to decode): most bodies are ASCII throughout.
-    if body.is_ascii() {
-        return Ok(());
-    }
-    std::str::from_utf8(body)
-        .map(drop)
-        .map_err(|error| EnvelopeError::NotJson {
-            message: format!("the body is not valid UTF-8: {error}"),
-        })
+/// The body as text. JSON is UTF-8 throughout, but serde_json does not check the members it
+/// skips: the whole body is checked here, so that no path accepts what another refuses, and
+/// the parsers then read the text without checking each string again.
+pub(crate) fn check_utf8(body: &[u8]) -> Result<&str, EnvelopeError> {
+    std::str::from_utf8(body).map_err(|error| EnvelopeError::NotJson {
+        message: format!("the body is not valid UTF-8: {error}"),
+    })
 }
 
 /// A serde message with anything quoted from the body left out: answers and logs say where

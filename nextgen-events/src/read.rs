@@ -44,8 +44,8 @@ pub(crate) fn read_verified<'a>(
     eager: &dyn Fn(&str) -> bool,
     keep_raw: bool,
 ) -> Result<Envelope<'a>, EnvelopeError> {
-    envelope::check_utf8(body)?;
-    if let Some(envelope) = read_one_pass(body, eager, keep_raw) {
+    let text = envelope::check_utf8(body)?;
+    if let Some(envelope) = read_one_pass(text, eager, keep_raw) {
         return Ok(envelope);
     }
     // The thorough way: its errors say what is wrong and where. When the envelope is fine,
@@ -60,15 +60,16 @@ pub(crate) fn read_verified<'a>(
 
 /// `None` means "read it the thorough way".
 fn read_one_pass<'a>(
-    body: &'a [u8],
+    body: &'a str,
     eager: &dyn Fn(&str) -> bool,
     keep_raw: bool,
 ) -> Option<Envelope<'a>> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    // From the checked text: serde_json then checks no string's UTF-8 again.
+    let mut deserializer = serde_json::Deserializer::from_str(body);
     let envelope = EnvelopeSeed {
         eager,
         keep_raw,
-        body,
+        body: body.as_bytes(),
     }
     .deserialize(&mut deserializer)
     .ok()?;
@@ -263,7 +264,7 @@ impl<'de> DeserializeSeed<'de> for PayloadSeed<'_> {
 mod tests {
     use super::*;
 
-    const BODY: &[u8] = br#"{"id": "evt_1", "object": "event", "type": "charge.succeeded",
+    const BODY: &str = r#"{"id": "evt_1", "object": "event", "type": "charge.succeeded",
         "created": 1713745200, "livemode": false, "data": {"object": { "id": "ch_1",
         "object": "charge", "amount": 2000, "amount_refunded": 0, "currency": "usd",
         "paid": true, "status": "succeeded" }}}"#;
@@ -280,7 +281,7 @@ mod tests {
                 .downcast_ref::<Event<crate::payloads::Charge>>()
                 .is_some()
         );
-        let text = std::str::from_utf8(BODY).expect("ASCII");
+        let text = BODY;
         let start = text.find("{ \"id\": \"ch_1\"").expect("object");
         let end = text.rfind("}}}").expect("end") + 1;
         assert_eq!(raw.get(), &text[start..end]);
