@@ -641,3 +641,80 @@ async fn a_lapsed_object_claim_keeps_its_watermark_through_a_sweep() {
         other => panic!("{other:?}"),
     }
 }
+
+#[actix_rt::test]
+async fn a_lease_or_retention_too_long_for_the_clock_lasts_about_a_century() {
+    // `Duration::MAX` does not fit an `Instant`: saturated, it still means "for good" (a
+    // century), not a panic inside the dispatch task and not a claim that lapses at once.
+    let clock = ManualClock::new();
+    let store = clock.store(Duration::MAX, 10);
+    let lease = Duration::from_secs(60);
+    token(&store, "evt_claimed", Duration::MAX).await;
+    let done = token(&store, "evt_done", lease).await;
+    assert!(store.complete("evt_done", "h", done).await.unwrap());
+
+    clock.advance(Duration::from_secs(99 * 365 * 24 * 60 * 60));
+    assert_eq!(
+        store.claim("evt_claimed", "h", lease).await,
+        Ok(Claim::InProgress)
+    );
+    assert_eq!(
+        store.claim("evt_done", "h", lease).await,
+        Ok(Claim::AlreadyDone)
+    );
+}
+
+#[actix_rt::test]
+async fn a_watermark_advanced_again_is_kept_for_the_retention_from_its_last_advance() {
+    let clock = ManualClock::new();
+    let retention = Duration::from_secs(3600);
+    let store = clock.store(retention, 100);
+    let lease = Duration::from_secs(60);
+    let first = Watermark::new(100, "evt_first");
+    let owner = object_token(&store, "cus_a", lease).await;
+    assert!(
+        store
+            .advance_object("cus_a", "h", owner, &first)
+            .await
+            .unwrap()
+    );
+    clock.advance(retention / 2);
+    let second = Watermark::new(200, "evt_second");
+    let owner = object_token(&store, "cus_a", lease).await;
+    assert!(
+        store
+            .advance_object("cus_a", "h", owner, &second)
+            .await
+            .unwrap()
+    );
+
+    // Past the end of the first advance's retention, within the second's; a marker written
+    // now makes the store drop what has expired.
+    clock.advance(retention / 2 + Duration::from_secs(1));
+    let other = token(&store, "evt_other", lease).await;
+    assert!(store.complete("evt_other", "h", other).await.unwrap());
+    assert_eq!(store.stats().watermarks, 1, "{:?}", store.stats());
+    match store.claim_object("cus_a", "h", lease).await {
+        Ok(ObjectClaim::Claimed { newest, .. }) => assert_eq!(newest, Some(second)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[actix_rt::test]
+async fn a_watermark_stops_counting_at_the_end_of_its_retention() {
+    let clock = ManualClock::new();
+    let retention = Duration::from_secs(3600);
+    let store = clock.store(retention, 10);
+    let owner = object_token(&store, "cus_a", Duration::from_secs(60)).await;
+    let handled = Watermark::new(100, "evt_1");
+    assert!(
+        store
+            .advance_object("cus_a", "h", owner, &handled)
+            .await
+            .unwrap()
+    );
+    clock.advance(retention - Duration::from_secs(1));
+    assert_eq!(store.stats().watermarks, 1);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(store.stats().watermarks, 0);
+}
