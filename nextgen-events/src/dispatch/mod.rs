@@ -380,29 +380,35 @@ async fn run_one(
     handler: &'static Handler,
     started: Result<HandlerFuture, HandlerError>,
 ) -> HandlerOutcome {
-    let span = tracing::info_span!("nextgen_handler", handler = handler.name());
-    let clock = Instant::now();
-    let result = match started {
-        Ok(future) => AssertUnwindSafe(future)
-            .catch_unwind()
-            .instrument(span.clone())
-            .await
-            .unwrap_or_else(|panic| Err(HandlerError::Panicked(panic_message(&*panic)))),
-        Err(error) => Err(error),
+    // One span over the run and its outcome's log, entered once per poll.
+    let run = async move {
+        let clock = Instant::now();
+        let result = match started {
+            Ok(future) => AssertUnwindSafe(future)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(HandlerError::Panicked(panic_message(&*panic)))),
+            Err(error) => Err(error),
+        };
+        let duration = clock.elapsed();
+        crate::metrics::handler_ran(handler.name(), handler.metrics(), result.is_ok(), duration);
+        match &result {
+            Ok(()) => tracing::info!(outcome = "ok", ?duration, "handler succeeded"),
+            Err(error) => tracing::error!(outcome = "failed", ?duration, %error, "handler failed"),
+        }
+        HandlerOutcome {
+            handler: handler.name(),
+            result,
+            duration,
+            skipped: false,
+            stale: false,
+        }
     };
-    let duration = clock.elapsed();
-    crate::metrics::handler_ran(handler.name(), handler.metrics(), result.is_ok(), duration);
-    span.in_scope(|| match &result {
-        Ok(()) => tracing::info!(outcome = "ok", ?duration, "handler succeeded"),
-        Err(error) => tracing::error!(outcome = "failed", ?duration, %error, "handler failed"),
-    });
-    HandlerOutcome {
-        handler: handler.name(),
-        result,
-        duration,
-        skipped: false,
-        stale: false,
-    }
+    run.instrument(tracing::info_span!(
+        "nextgen_handler",
+        handler = handler.name()
+    ))
+    .await
 }
 
 fn not_run(
