@@ -425,21 +425,22 @@ fn decode_signature(
     element: usize,
 ) -> Result<[u8; SIGNATURE_LEN], SignatureError> {
     let mut signature = [0u8; SIGNATURE_LEN];
-    const_hex::decode_to_slice(hex_text, &mut signature).map_err(|error| {
-        SignatureError::MalformedHeader(match error {
-            const_hex::FromHexError::InvalidHexCharacter { .. } => {
-                HeaderProblem::InvalidHex { element }
-            }
-            _ if !hex_text.iter().all(u8::is_ascii_hexdigit) => {
-                HeaderProblem::InvalidHex { element }
-            }
-            _ => HeaderProblem::WrongLength {
+    // The length first: const-hex would also take a `0x` prefix, which no sender writes.
+    if hex_text.len() == SIGNATURE_LEN * 2
+        && const_hex::decode_to_slice(hex_text, &mut signature).is_ok()
+    {
+        return Ok(signature);
+    }
+    Err(SignatureError::MalformedHeader(
+        if hex_text.iter().all(u8::is_ascii_hexdigit) {
+            HeaderProblem::WrongLength {
                 element,
                 digits: hex_text.len(),
-            },
-        })
-    })?;
-    Ok(signature)
+            }
+        } else {
+            HeaderProblem::InvalidHex { element }
+        },
+    ))
 }
 
 /// An HMAC keyed with `secret`, nothing fed yet.

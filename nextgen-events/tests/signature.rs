@@ -529,6 +529,14 @@ fn malformed_invalid_hex() {
         malformed(&format!("v1={good},t={NOW},v1=not-hex")),
         HeaderProblem::InvalidHex { element: 3 }
     );
+    // A `0x` prefix is not part of the scheme, with or without the 64 digits after it.
+    for prefixed in [format!("0x{good}"), format!("0x{}", &good[2..])] {
+        assert_eq!(
+            malformed(&format!("t={NOW},v1={prefixed}")),
+            HeaderProblem::InvalidHex { element: 2 },
+            "{prefixed}"
+        );
+    }
     // Non-ASCII is malformed too, without a panic on a char boundary.
     let accented = format!("é{}", &good[2..]);
     assert_eq!(
