@@ -718,3 +718,59 @@ async fn a_watermark_stops_counting_at_the_end_of_its_retention() {
     clock.advance(Duration::from_secs(1));
     assert_eq!(store.stats().watermarks, 0);
 }
+
+#[actix_rt::test]
+async fn a_full_store_sweeps_lapsed_claims_before_it_evicts_a_done_marker() {
+    let clock = ManualClock::new();
+    let store = clock.store(Duration::from_secs(3600), 4);
+    let lease = Duration::from_secs(60);
+    for id in ["evt_done_1", "evt_done_2"] {
+        let owner = token(&store, id, lease).await;
+        assert!(store.complete(id, "h", owner).await.unwrap());
+    }
+    // Two claims whose process died: their leases lapse, and the store is full.
+    token(&store, "evt_lapsed_1", lease).await;
+    token(&store, "evt_lapsed_2", lease).await;
+    clock.advance(lease * 2);
+    token(&store, "evt_new", lease).await;
+    assert_eq!(store.stats().evicted_done_markers, 0, "{:?}", store.stats());
+    for id in ["evt_done_1", "evt_done_2"] {
+        assert_eq!(store.claim(id, "h", lease).await, Ok(Claim::AlreadyDone));
+    }
+}
+
+#[actix_rt::test]
+async fn at_the_end_of_its_lease_a_claim_is_no_longer_its_owners() {
+    // The instant a redelivery may take a claim over, its first owner can no longer renew or
+    // complete it: never two owners at once.
+    let clock = ManualClock::new();
+    let store = clock.store(Duration::from_secs(3600), 10);
+    let lease = Duration::from_secs(60);
+    let first = token(&store, "evt_1", lease).await;
+    clock.advance(lease);
+    assert_eq!(store.renew("evt_1", "h", first, lease).await, Ok(false));
+    assert_eq!(store.complete("evt_1", "h", first).await, Ok(false));
+    let second = token(&store, "evt_1", lease).await;
+    assert_eq!(store.release("evt_1", "h", first).await, Ok(false));
+    assert!(store.complete("evt_1", "h", second).await.unwrap());
+}
+
+#[actix_rt::test]
+async fn a_full_store_sweeps_lapsed_object_claims_before_it_evicts_a_done_marker() {
+    let clock = ManualClock::new();
+    let store = clock.store(Duration::from_secs(3600), 4);
+    let lease = Duration::from_secs(60);
+    let owner = token(&store, "evt_done", lease).await;
+    assert!(store.complete("evt_done", "h", owner).await.unwrap());
+    // Three object claims whose process died, never advanced: nothing to keep once lapsed.
+    for object in ["cus_lapsed_1", "cus_lapsed_2", "cus_lapsed_3"] {
+        object_token(&store, object, lease).await;
+    }
+    clock.advance(lease * 2);
+    object_token(&store, "cus_new", lease).await;
+    assert_eq!(store.stats().evicted_done_markers, 0, "{:?}", store.stats());
+    assert_eq!(
+        store.claim("evt_done", "h", lease).await,
+        Ok(Claim::AlreadyDone)
+    );
+}
