@@ -164,8 +164,8 @@ async fn inbox_deliveries_and_attempts_are_counted() {
     use nextgen_events::sqlite::SqliteInbox;
 
     snapshotter();
-    let path = std::env::temp_dir().join(format!("nextgen-metrics-{}.sqlite3", std::process::id()));
-    let inbox = SqliteInbox::open(&path).unwrap();
+    let file = nextgen_tests::services::TempFile::new("metrics");
+    let inbox = SqliteInbox::open(&file.0).unwrap();
     let config = WebhookConfig::new(SECRET)
         .with_inbox(inbox.clone())
         .with_inbox_poll(Duration::from_millis(10));
@@ -223,9 +223,6 @@ async fn inbox_deliveries_and_attempts_are_counted() {
         ),
         1
     );
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
 }
 
 #[actix_rt::test]
