@@ -642,6 +642,35 @@ async fn a_lapsed_object_claim_keeps_its_watermark_through_a_sweep() {
     }
 }
 
+/// A done marker for `(id, "h")`: claimed and completed.
+async fn done(store: &MemoryStore, id: &str) {
+    let owner = token(store, id, Duration::from_secs(60)).await;
+    assert!(store.complete(id, "h", owner).await.unwrap(), "{id}");
+}
+
+/// `handled` made the newest watermark of `(object, "h")`: claimed and advanced.
+async fn advanced(store: &MemoryStore, object: &str, handled: &Watermark) {
+    let owner = object_token(store, object, Duration::from_secs(60)).await;
+    assert!(
+        store
+            .advance_object(object, "h", owner, handled)
+            .await
+            .unwrap(),
+        "{object}"
+    );
+}
+
+/// The watermark a new claim of `(object, "h")` is answered with.
+async fn newest_kept(store: &MemoryStore, object: &str) -> Option<Watermark> {
+    match store
+        .claim_object(object, "h", Duration::from_secs(60))
+        .await
+    {
+        Ok(ObjectClaim::Claimed { newest, .. }) => newest,
+        other => panic!("{object}: {other:?}"),
+    }
+}
+
 #[actix_rt::test]
 async fn a_lease_or_retention_too_long_for_the_clock_lasts_about_a_century() {
     // `Duration::MAX` does not fit an `Instant`: saturated, it still means "for good" (a
@@ -650,8 +679,7 @@ async fn a_lease_or_retention_too_long_for_the_clock_lasts_about_a_century() {
     let store = clock.store(Duration::MAX, 10);
     let lease = Duration::from_secs(60);
     token(&store, "evt_claimed", Duration::MAX).await;
-    let done = token(&store, "evt_done", lease).await;
-    assert!(store.complete("evt_done", "h", done).await.unwrap());
+    done(&store, "evt_done").await;
 
     clock.advance(Duration::from_secs(99 * 365 * 24 * 60 * 60));
     assert_eq!(
@@ -669,35 +697,17 @@ async fn a_watermark_advanced_again_is_kept_for_the_retention_from_its_last_adva
     let clock = ManualClock::new();
     let retention = Duration::from_secs(3600);
     let store = clock.store(retention, 100);
-    let lease = Duration::from_secs(60);
-    let first = Watermark::new(100, "evt_first");
-    let owner = object_token(&store, "cus_a", lease).await;
-    assert!(
-        store
-            .advance_object("cus_a", "h", owner, &first)
-            .await
-            .unwrap()
-    );
+    advanced(&store, "cus_a", &Watermark::new(100, "evt_first")).await;
     clock.advance(retention / 2);
     let second = Watermark::new(200, "evt_second");
-    let owner = object_token(&store, "cus_a", lease).await;
-    assert!(
-        store
-            .advance_object("cus_a", "h", owner, &second)
-            .await
-            .unwrap()
-    );
+    advanced(&store, "cus_a", &second).await;
 
     // Past the end of the first advance's retention, within the second's; a marker written
     // now makes the store drop what has expired.
     clock.advance(retention / 2 + Duration::from_secs(1));
-    let other = token(&store, "evt_other", lease).await;
-    assert!(store.complete("evt_other", "h", other).await.unwrap());
+    done(&store, "evt_other").await;
     assert_eq!(store.stats().watermarks, 1, "{:?}", store.stats());
-    match store.claim_object("cus_a", "h", lease).await {
-        Ok(ObjectClaim::Claimed { newest, .. }) => assert_eq!(newest, Some(second)),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(newest_kept(&store, "cus_a").await, Some(second));
 }
 
 #[actix_rt::test]
@@ -705,14 +715,7 @@ async fn a_watermark_stops_counting_at_the_end_of_its_retention() {
     let clock = ManualClock::new();
     let retention = Duration::from_secs(3600);
     let store = clock.store(retention, 10);
-    let owner = object_token(&store, "cus_a", Duration::from_secs(60)).await;
-    let handled = Watermark::new(100, "evt_1");
-    assert!(
-        store
-            .advance_object("cus_a", "h", owner, &handled)
-            .await
-            .unwrap()
-    );
+    advanced(&store, "cus_a", &Watermark::new(100, "evt_1")).await;
     clock.advance(retention - Duration::from_secs(1));
     assert_eq!(store.stats().watermarks, 1);
     clock.advance(Duration::from_secs(1));
@@ -725,8 +728,7 @@ async fn a_full_store_sweeps_lapsed_claims_before_it_evicts_a_done_marker() {
     let store = clock.store(Duration::from_secs(3600), 4);
     let lease = Duration::from_secs(60);
     for id in ["evt_done_1", "evt_done_2"] {
-        let owner = token(&store, id, lease).await;
-        assert!(store.complete(id, "h", owner).await.unwrap());
+        done(&store, id).await;
     }
     // Two claims whose process died: their leases lapse, and the store is full.
     token(&store, "evt_lapsed_1", lease).await;
@@ -760,8 +762,7 @@ async fn a_full_store_sweeps_lapsed_object_claims_before_it_evicts_a_done_marker
     let clock = ManualClock::new();
     let store = clock.store(Duration::from_secs(3600), 4);
     let lease = Duration::from_secs(60);
-    let owner = token(&store, "evt_done", lease).await;
-    assert!(store.complete("evt_done", "h", owner).await.unwrap());
+    done(&store, "evt_done").await;
     // Three object claims whose process died, never advanced: nothing to keep once lapsed.
     for object in ["cus_lapsed_1", "cus_lapsed_2", "cus_lapsed_3"] {
         object_token(&store, object, lease).await;
