@@ -775,3 +775,17 @@ async fn a_full_store_sweeps_lapsed_object_claims_before_it_evicts_a_done_marker
         Ok(Claim::AlreadyDone)
     );
 }
+
+#[actix_rt::test]
+async fn a_watermark_at_the_end_of_its_retention_is_not_answered_to_a_new_claim() {
+    let clock = ManualClock::new();
+    let retention = Duration::from_secs(3600);
+    let lease = Duration::from_secs(60);
+    let store = clock.store(retention, 10);
+    advanced(&store, "cus_a", &Watermark::new(100, "evt_1")).await;
+    // Claimed again by a process that dies: its lease ends with the watermark's retention.
+    clock.advance(retention - lease);
+    object_token(&store, "cus_a", lease).await;
+    clock.advance(lease);
+    assert_eq!(newest_kept(&store, "cus_a").await, None);
+}
