@@ -789,3 +789,36 @@ async fn a_watermark_at_the_end_of_its_retention_is_not_answered_to_a_new_claim(
     clock.advance(lease);
     assert_eq!(newest_kept(&store, "cus_a").await, None);
 }
+
+#[actix_rt::test]
+async fn expired_done_markers_leave_as_new_ones_come_in() {
+    let clock = ManualClock::new();
+    let retention = Duration::from_secs(3600);
+    let store = clock.store(retention, 10);
+    done(&store, "evt_old").await;
+    clock.advance(retention);
+    // No sweep runs (the store is far from full): writing a marker drops the expired ones.
+    done(&store, "evt_new").await;
+    assert_eq!(store.len(), 1, "{:?}", store.stats());
+}
+
+#[actix_rt::test]
+async fn a_watermark_whose_retention_ended_gives_way_to_an_older_event_handled_after_it() {
+    // The store keeps the newer of the two, but only while the newer is still kept.
+    let clock = ManualClock::new();
+    let retention = Duration::from_secs(3600);
+    let lease = Duration::from_secs(60);
+    let store = clock.store(retention, 10);
+    advanced(&store, "cus_a", &Watermark::new(200, "evt_newer")).await;
+    clock.advance(retention - lease / 2);
+    let owner = object_token(&store, "cus_a", lease).await;
+    clock.advance(lease / 2);
+    let older = Watermark::new(100, "evt_older");
+    assert!(
+        store
+            .advance_object("cus_a", "h", owner, &older)
+            .await
+            .unwrap()
+    );
+    assert_eq!(newest_kept(&store, "cus_a").await, Some(older));
+}
