@@ -822,3 +822,30 @@ async fn a_watermark_whose_retention_ended_gives_way_to_an_older_event_handled_a
     );
     assert_eq!(newest_kept(&store, "cus_a").await, Some(older));
 }
+
+#[actix_rt::test]
+async fn a_watermark_whose_object_claim_lapsed_is_evicted_in_its_turn() {
+    let clock = ManualClock::new();
+    let store = clock.store(Duration::from_secs(3600), 2);
+    let lease = Duration::from_secs(60);
+    advanced(&store, "cus_a", &Watermark::new(100, "evt_a")).await;
+    // Claimed again by a process that dies. Meanwhile the full store evicts a done marker,
+    // passing over the claimed object.
+    object_token(&store, "cus_a", lease).await;
+    done(&store, "evt_1").await;
+    token(&store, "evt_2", lease).await;
+    assert_eq!(store.stats().evicted_done_markers, 1);
+    // Both leases lapse; the next claim's sweep turns the object claim back into its
+    // watermark, and drops the claim of evt_2.
+    clock.advance(lease * 2);
+    done(&store, "evt_3").await;
+    assert_eq!(store.stats().watermarks, 1);
+    // Full again: the watermark is older than evt_3's marker, so it goes first.
+    token(&store, "evt_4", lease).await;
+    assert_eq!(store.stats().evicted_done_markers, 2);
+    assert_eq!(
+        store.claim("evt_3", "h", lease).await,
+        Ok(Claim::AlreadyDone)
+    );
+    assert_eq!(newest_kept(&store, "cus_a").await, None);
+}
