@@ -849,3 +849,11 @@ async fn a_watermark_whose_object_claim_lapsed_is_evicted_in_its_turn() {
     );
     assert_eq!(newest_kept(&store, "cus_a").await, None);
 }
+
+#[test]
+fn the_memory_store_offers_object_claims_and_immediate_answers() {
+    // What endpoints check at build: `latest_only` handlers need object claims.
+    let store = MemoryStore::default();
+    assert!(store.object_claims().is_some());
+    assert!(store.immediate().is_some());
+}
