@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use nextgen_events::WebhookConfig;
+use nextgen_events::idempotency::{Claim, IdempotencyStore};
 use nextgen_events::prelude::*;
 use nextgen_events::sqlite::SqliteStore;
 use nextgen_events::{Context, Endpoint, sign};
@@ -175,4 +176,37 @@ fn a_file_in_a_missing_directory_is_refused_with_why() {
         "{refused}"
     );
     assert!(refused.contains("store.sqlite3"), "{refused}");
+}
+
+#[actix_rt::test]
+async fn a_done_marker_at_the_end_of_its_retention_is_taken_over() {
+    let harness = SqliteHarness::new();
+    let (store, lease) = (harness.store(), harness.lease());
+    let Ok(Claim::Claimed(owner)) = store.claim("evt_end", "h", lease).await else {
+        panic!("a new event is claimed");
+    };
+    assert_eq!(store.complete("evt_end", "h", owner).await, Ok(true));
+    harness.pass(harness.retention()).await;
+    let again = store.claim("evt_end", "h", lease).await;
+    assert!(matches!(again, Ok(Claim::Claimed(_))), "{again:?}");
+}
+
+#[actix_rt::test]
+async fn expired_rows_are_swept_as_claims_go_on() {
+    // Bounded on disk: claims whose process died (and markers past their retention) are
+    // deleted by a later claim, not kept for ever.
+    let harness = SqliteHarness::new();
+    let (store, lease) = (harness.store(), harness.lease());
+    for n in 0..1024 {
+        store.claim(&format!("evt_{n}"), "h", lease).await.unwrap();
+    }
+    harness.pass(lease * 2).await;
+    store.claim("evt_last", "h", lease).await.unwrap();
+    let rows: i64 = rusqlite::Connection::open(&harness._file.0)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM nextgen_handlers", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(rows, 1);
 }

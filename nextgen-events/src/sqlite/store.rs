@@ -37,6 +37,10 @@ use crate::idempotency::{
 pub struct SqliteStore {
     database: Arc<Database>,
     retention: Duration,
+    /// Event claims made through this store and its clones: every `SWEEP_EVERY`th sweeps.
+    event_claims: Arc<AtomicU64>,
+    /// The same for object claims.
+    object_claims: Arc<AtomicU64>,
 }
 
 /// How many claims pass between two sweeps of expired rows.
@@ -82,6 +86,8 @@ impl SqliteStore {
         SqliteStore {
             database,
             retention: DEFAULT_RETENTION,
+            event_claims: Arc::default(),
+            object_claims: Arc::default(),
         }
     }
 
@@ -126,8 +132,7 @@ impl IdempotencyStore for SqliteStore {
         handler: &'a str,
         lease: Duration,
     ) -> StoreFuture<'a, Claim> {
-        static CLAIMS: AtomicU64 = AtomicU64::new(0);
-        let sweep = sweep_due(&CLAIMS);
+        let sweep = sweep_due(&self.event_claims);
         let now = self.database.now_ms();
         let until = now.saturating_add(millis(lease));
         let token = OwnerToken::new();
@@ -217,8 +222,7 @@ impl ObjectClaims for SqliteStore {
         handler: &'a str,
         lease: Duration,
     ) -> StoreFuture<'a, ObjectClaim> {
-        static CLAIMS: AtomicU64 = AtomicU64::new(0);
-        let sweep = sweep_due(&CLAIMS);
+        let sweep = sweep_due(&self.object_claims);
         let now = self.database.now_ms();
         let until = now.saturating_add(millis(lease));
         let token = OwnerToken::new();
