@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use nextgen_events::WebhookConfig;
-use nextgen_events::idempotency::{Claim, IdempotencyStore};
+use nextgen_events::idempotency::{Claim, IdempotencyStore, ObjectClaim, ObjectClaims, Watermark};
 use nextgen_events::prelude::*;
 use nextgen_events::sqlite::SqliteStore;
 use nextgen_events::{Context, Endpoint, sign};
@@ -209,4 +209,35 @@ async fn expired_rows_are_swept_as_claims_go_on() {
         })
         .unwrap();
     assert_eq!(rows, 1);
+}
+
+#[actix_rt::test]
+async fn an_object_claim_and_its_watermark_end_exactly_at_their_ends() {
+    let harness = SqliteHarness::new();
+    let (store, lease) = (harness.store(), harness.lease());
+    let claim = |store: SqliteStore| async move { store.claim_object("cus_end", "h", lease).await };
+    let Ok(ObjectClaim::Claimed { token, .. }) = claim(store.clone()).await else {
+        panic!("a new object is claimed");
+    };
+    let handled = Watermark::new(100, "evt_1");
+    assert_eq!(
+        store.advance_object("cus_end", "h", token, &handled).await,
+        Ok(true)
+    );
+    // Claimed again by a process that dies; at the end of its lease another takes it over.
+    assert!(matches!(
+        claim(store.clone()).await,
+        Ok(ObjectClaim::Claimed { .. })
+    ));
+    harness.pass(lease).await;
+    match claim(store.clone()).await {
+        Ok(ObjectClaim::Claimed { newest, .. }) => assert_eq!(newest, Some(handled)),
+        other => panic!("{other:?}"),
+    }
+    // At the end of its retention the watermark is no longer answered.
+    harness.pass(harness.retention() - lease).await;
+    match claim(store).await {
+        Ok(ObjectClaim::Claimed { newest, .. }) => assert_eq!(newest, None),
+        other => panic!("{other:?}"),
+    }
 }
