@@ -156,3 +156,24 @@ async fn opening_read_only_takes_an_inbox_and_refuses_any_other_file() {
     assert!(refused.contains("is not a webhook inbox"), "{refused}");
     assert!(refused.contains("no `nextgen_inbox` table"), "{refused}");
 }
+
+/// What the operator sees of a delivery no worker has taken yet: pending, no attempt.
+#[actix_rt::test]
+async fn a_delivery_not_yet_taken_shows_as_pending() {
+    use nextgen_events::inbox::{InboxEntry, InboxOperator, InboxState};
+
+    let file = TempFile::new("pending");
+    let inbox = SqliteInbox::open(&file.0).unwrap();
+    let (body, signature) = inbox_checks::charge("evt_pending_1", serde_json::json!(900));
+    let entry = InboxEntry {
+        event_id: "evt_pending_1".to_owned(),
+        event_type: "charge.succeeded".to_owned(),
+        body: body.into_bytes(),
+        signed_at: support::now(),
+        received_at_ms: 1_800_000_000_000,
+        signature: Some(signature),
+    };
+    inbox.append(entry).await.unwrap();
+    let record = inbox.show("evt_pending_1", false).await.unwrap().unwrap();
+    assert_eq!((record.state, record.attempts), (InboxState::Pending, 0));
+}
