@@ -105,7 +105,7 @@ async fn a_new_delivery_wakes_an_idle_worker_whatever_the_poll_interval() {
 /// opened, and takes, keeps and gives back deliveries as a new one does.
 #[actix_rt::test]
 async fn an_inbox_file_from_an_earlier_version_is_brought_up_to_date_when_opened() {
-    use nextgen_events::inbox::{InboxEntry, InboxOperator};
+    use nextgen_events::inbox::InboxOperator;
 
     let file = TempFile::new("older");
     drop(SqliteInbox::open(&file.0).unwrap());
@@ -119,15 +119,7 @@ async fn an_inbox_file_from_an_earlier_version_is_brought_up_to_date_when_opened
     drop(older);
 
     let inbox = SqliteInbox::open(&file.0).unwrap();
-    let (body, signature) = inbox_checks::charge("evt_older_1", serde_json::json!(900));
-    let entry = InboxEntry {
-        event_id: "evt_older_1".to_owned(),
-        event_type: "charge.succeeded".to_owned(),
-        body: body.into_bytes(),
-        signed_at: support::now(),
-        received_at_ms: 1_800_000_000_000,
-        signature: Some(signature),
-    };
+    let entry = signed_entry("evt_older_1");
     inbox.append(entry.clone()).await.unwrap();
     let record = inbox.show("evt_older_1", true).await.unwrap().unwrap();
     assert_eq!(record.body.map(String::into_bytes), Some(entry.body));
@@ -160,20 +152,24 @@ async fn opening_read_only_takes_an_inbox_and_refuses_any_other_file() {
 /// What the operator sees of a delivery no worker has taken yet: pending, no attempt.
 #[actix_rt::test]
 async fn a_delivery_not_yet_taken_shows_as_pending() {
-    use nextgen_events::inbox::{InboxEntry, InboxOperator, InboxState};
+    use nextgen_events::inbox::{InboxOperator, InboxState};
 
     let file = TempFile::new("pending");
     let inbox = SqliteInbox::open(&file.0).unwrap();
-    let (body, signature) = inbox_checks::charge("evt_pending_1", serde_json::json!(900));
-    let entry = InboxEntry {
-        event_id: "evt_pending_1".to_owned(),
+    inbox.append(signed_entry("evt_pending_1")).await.unwrap();
+    let record = inbox.show("evt_pending_1", false).await.unwrap().unwrap();
+    assert_eq!((record.state, record.attempts), (InboxState::Pending, 0));
+}
+
+/// A signed `charge.succeeded` delivery of `event_id`, as the route keeps it.
+fn signed_entry(event_id: &str) -> nextgen_events::inbox::InboxEntry {
+    let (body, signature) = inbox_checks::charge(event_id, serde_json::json!(900));
+    nextgen_events::inbox::InboxEntry {
+        event_id: event_id.to_owned(),
         event_type: "charge.succeeded".to_owned(),
         body: body.into_bytes(),
         signed_at: support::now(),
         received_at_ms: 1_800_000_000_000,
         signature: Some(signature),
-    };
-    inbox.append(entry).await.unwrap();
-    let record = inbox.show("evt_pending_1", false).await.unwrap().unwrap();
-    assert_eq!((record.state, record.attempts), (InboxState::Pending, 0));
+    }
 }
