@@ -20,7 +20,7 @@ use nextgen_tests::services::TempFile;
 use support::{SECRET, now, ran, runs};
 
 struct SqliteHarness {
-    _file: TempFile,
+    file: TempFile,
     clock: Arc<AtomicU64>,
     store: SqliteStore,
 }
@@ -33,11 +33,7 @@ impl SqliteHarness {
         let store = SqliteStore::open_with_clock(&file.0, move || reader.load(Ordering::SeqCst))
             .unwrap()
             .with_retention(Duration::from_secs(3600));
-        SqliteHarness {
-            _file: file,
-            clock,
-            store,
-        }
+        SqliteHarness { file, clock, store }
     }
 }
 
@@ -202,7 +198,7 @@ async fn expired_rows_are_swept_as_claims_go_on() {
     }
     harness.pass(lease * 2).await;
     store.claim("evt_last", "h", lease).await.unwrap();
-    let rows: i64 = rusqlite::Connection::open(&harness._file.0)
+    let rows: i64 = rusqlite::Connection::open(&harness.file.0)
         .unwrap()
         .query_row("SELECT COUNT(*) FROM nextgen_handlers", [], |row| {
             row.get(0)
