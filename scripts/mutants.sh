@@ -152,8 +152,16 @@ fi
 # builds apart by its path relative to the workspace, not by the tree, so a mutant built into
 # the tree's own target directory could be taken as up to date by a later build of the real
 # tree (whose sources are older), and its tests would run against the mutant.
+# With more than one job, each of cargo-mutants' copies must build into its own target directory
+# (the one inside the copy, its default): copies sharing one would each find the other's mutant
+# up to date, and test a binary built from another mutant.
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-mutants_target="$target_dir/mutants"
+jobs="${MUTANTS_JOBS:-1}"
+if [ "$jobs" -gt 1 ]; then
+    mutants_env=(env -u CARGO_TARGET_DIR)
+else
+    mutants_env=(env "CARGO_TARGET_DIR=$target_dir/mutants")
+fi
 out_dir() { echo "mutants.out/$(echo "${1#nextgen-events/src/}" | tr '/' '_' | sed 's/\.rs$//')"; }
 
 status=0
@@ -185,10 +193,10 @@ for file in "${files[@]}"; do
     [ "$timeout" -ge 30 ] || timeout=30
     echo "baseline passed; test timeout ${timeout} s"
     # shellcheck disable=SC2086 # MUTANTS_ARGS is a list of options
-    CARGO_TARGET_DIR="$mutants_target" cargo mutants --config mutants.toml --package nextgen-events --file "$file" \
+    "${mutants_env[@]}" cargo mutants --config mutants.toml --package nextgen-events --file "$file" \
         --test-workspace=false --test-package nextgen-events,nextgen-tests \
         --baseline=skip --timeout "$timeout" \
-        "${features[@]}" --output "$out" --jobs "${MUTANTS_JOBS:-1}" ${MUTANTS_ARGS:-} \
+        "${features[@]}" --output "$out" --jobs "$jobs" ${MUTANTS_ARGS:-} \
         -- "${test_args[@]}" || status=$?
 done
 
