@@ -4,6 +4,8 @@
 
 use std::process::{Command, Output};
 
+use nextgen_tests::services::TempFile;
+
 fn nextgen(args: &[&str], secret_env: Option<&str>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nextgen"));
     command.args(args).env_remove("NEXTGEN_WEBHOOK_SECRET");
@@ -21,20 +23,17 @@ fn text(output: &Output) -> String {
     )
 }
 
-fn body_file(body: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "nextgen-cli-{}-{}.json",
-        std::process::id(),
-        body.len()
-    ));
-    std::fs::write(&path, body).unwrap();
-    path
+/// The body in a file of its own, removed when the test ends, pass or fail.
+fn body_file(body: &str) -> TempFile {
+    let file = TempFile::new("cli-body");
+    std::fs::write(&file.0, body).unwrap();
+    file
 }
 
 #[test]
 fn sign_then_verify_round_trips_and_a_wrong_secret_exits_1_with_the_reason() {
-    let body = body_file(r#"{"id":"evt_cli","type":"charge.succeeded"}"#);
-    let body = body.to_str().unwrap();
+    let file = body_file(r#"{"id":"evt_cli","type":"charge.succeeded"}"#);
+    let body = file.0.to_str().unwrap();
     let signed = nextgen(
         &[
             "sign",
@@ -99,7 +98,7 @@ fn no_secret_is_a_usage_error() {
         &[
             "verify",
             "--body",
-            body.to_str().unwrap(),
+            body.0.to_str().unwrap(),
             "--header",
             "t=1,v1=00",
         ],

@@ -173,3 +173,117 @@ fn signed_entry(event_id: &str) -> nextgen_events::inbox::InboxEntry {
         signature: Some(signature),
     }
 }
+
+/// A lease is its owner's alone: only the token that took a delivery renews or finishes it,
+/// once, and a lease left to run out is no longer renewed but taken again.
+#[actix_rt::test]
+async fn only_the_lease_owner_renews_and_finishes_a_delivery() {
+    use nextgen_events::idempotency::OwnerToken;
+    use nextgen_events::inbox::{Finish, HandlerFailure, InboxOperator, InboxState};
+
+    let file = TempFile::new("leases");
+    let clock = Setup::<SqliteInbox>::clock();
+    let reader = Arc::clone(&clock);
+    let inbox =
+        SqliteInbox::open_with_clock(&file.0, move || reader.load(Ordering::SeqCst)).unwrap();
+    let state = |id: &'static str| {
+        let inbox = inbox.clone();
+        async move { inbox.show(id, false).await.unwrap().unwrap().state }
+    };
+    let lease = std::time::Duration::from_secs(60);
+    inbox.append(signed_entry("evt_lease_1")).await.unwrap();
+    let taken = inbox.take(lease).await.unwrap().unwrap();
+    let stranger = OwnerToken::new();
+
+    assert!(
+        inbox
+            .renew("evt_lease_1", taken.token, lease)
+            .await
+            .unwrap()
+    );
+    assert!(!inbox.renew("evt_lease_1", stranger, lease).await.unwrap());
+    assert!(
+        !inbox
+            .finish("evt_lease_1", stranger, Finish::Handled)
+            .await
+            .unwrap()
+    );
+    assert_eq!(state("evt_lease_1").await, InboxState::Running);
+
+    let errors = vec![HandlerFailure {
+        handler: "h".to_owned(),
+        error: "the ledger is down".to_owned(),
+    }];
+    let retry = Finish::Retry {
+        at_ms: inbox.now_ms() + 1_000,
+        errors,
+    };
+    assert!(
+        inbox
+            .finish("evt_lease_1", taken.token, retry)
+            .await
+            .unwrap()
+    );
+    assert_eq!(state("evt_lease_1").await, InboxState::Retrying);
+    // The attempt is over: its token holds nothing any more.
+    assert!(
+        !inbox
+            .renew("evt_lease_1", taken.token, lease)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !inbox
+            .finish("evt_lease_1", taken.token, Finish::Handled)
+            .await
+            .unwrap()
+    );
+
+    // Due again: taken, then left to run out its lease, so it is taken over.
+    clock.fetch_add(1_000, Ordering::SeqCst);
+    let second = inbox.take(lease).await.unwrap().unwrap();
+    assert_eq!(second.attempts, 2);
+    clock.fetch_add(60_000, Ordering::SeqCst);
+    assert!(
+        !inbox
+            .renew("evt_lease_1", second.token, lease)
+            .await
+            .unwrap()
+    );
+    let third = inbox.take(lease).await.unwrap().unwrap();
+    assert_eq!(third.attempts, 3);
+    assert!(
+        !inbox
+            .finish("evt_lease_1", second.token, Finish::Handled)
+            .await
+            .unwrap()
+    );
+    assert!(
+        inbox
+            .finish("evt_lease_1", third.token, Finish::Handled)
+            .await
+            .unwrap()
+    );
+    assert_eq!(state("evt_lease_1").await, InboxState::Handled);
+}
+
+/// One process's workers at a time on a file: a second set is refused with who holds it, and
+/// the file is free again once the first lets go.
+#[test]
+fn a_second_set_of_workers_on_the_file_is_refused() {
+    use nextgen_events::idempotency::StoreError;
+
+    let file = TempFile::new("workers-lock");
+    let first = SqliteInbox::open(&file.0).unwrap();
+    let second = SqliteInbox::open(&file.0).unwrap();
+    let held = first
+        .lock_workers()
+        .unwrap()
+        .expect("the SQLite inbox locks");
+    match second.lock_workers() {
+        Err(StoreError::Locked { path, .. }) => assert_eq!(path, file.0),
+        other => panic!("a second set of workers was let in: {other:?}"),
+    }
+    drop(held);
+    assert!(second.lock_workers().unwrap().is_some());
+}
