@@ -36,6 +36,7 @@ ALL_FILES=(
     nextgen-events/src/redis/inbox.rs
     nextgen-events/src/inbox/mod.rs
     nextgen-events/src/inbox/retry.rs
+    nextgen-events/src/inbox/stored.rs
     nextgen-events/src/inbox/workers.rs
     nextgen-events/src/sqlite/mod.rs
     nextgen-events/src/sqlite/store.rs

@@ -11,6 +11,7 @@
 //! drift) goes the same way: kept, not lost.
 
 mod retry;
+mod stored;
 mod workers;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use retry::RetryPolicy;
+pub(crate) use stored::{errors_from_json, errors_to_json, listed_state};
 pub(crate) use workers::{InboxMode, WorkerSettings};
 
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};

@@ -12,8 +12,9 @@ use super::RedisIdempotencyStore;
 use super::connection::millis;
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
 use crate::inbox::{
-    Appended, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, HandlerFailure, Inbox, InboxEntry,
-    InboxOperator, InboxRecord, InboxState, InboxStats, ListFilter, Taken,
+    Appended, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, Inbox, InboxEntry, InboxOperator,
+    InboxRecord, InboxState, InboxStats, ListFilter, Taken, errors_from_json, errors_to_json,
+    listed_state,
 };
 
 /// A clock in milliseconds since the Unix epoch.
@@ -525,13 +526,7 @@ fn record(id: &str, row: Vec<Option<Vec<u8>>>) -> Option<InboxRecord> {
     };
     let number = |index: usize| -> Option<u64> { text(index).and_then(|text| text.parse().ok()) };
     let attempts = u32::try_from(number(2).unwrap_or(0)).unwrap_or(u32::MAX);
-    let state = match text(1)?.as_str() {
-        "pending" if attempts > 0 => InboxState::Retrying,
-        "pending" => InboxState::Pending,
-        "running" => InboxState::Running,
-        "handled" => InboxState::Handled,
-        _ => InboxState::Dead,
-    };
+    let state = listed_state(&text(1)?, attempts);
     let waiting = matches!(state, InboxState::Pending | InboxState::Retrying);
     Some(InboxRecord {
         event_id: id.to_owned(),
@@ -543,15 +538,9 @@ fn record(id: &str, row: Vec<Option<Vec<u8>>>) -> Option<InboxRecord> {
         due_at_ms: if waiting { number(5) } else { None },
         first_failed_at_ms: number(6),
         finished_at_ms: number(7),
-        last_errors: text(8)
-            .and_then(|errors| serde_json::from_str::<Vec<HandlerFailure>>(&errors).ok())
-            .unwrap_or_default(),
+        last_errors: errors_from_json(text(8).as_deref()),
         body: None,
     })
-}
-
-fn errors_json(errors: &[HandlerFailure]) -> String {
-    serde_json::to_string(errors).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// Why a take failed: Redis says the group (or the stream with it) is gone, e.g. after a
@@ -648,9 +637,9 @@ impl Inbox for RedisInbox {
             let (outcome, at_ms, errors) = match finish {
                 Finish::Handled => ("handled", String::new(), String::new()),
                 Finish::Retry { at_ms, errors } => {
-                    ("retry", at_ms.to_string(), errors_json(&errors))
+                    ("retry", at_ms.to_string(), errors_to_json(&errors))
                 }
-                Finish::Dead { errors } => ("dead", String::new(), errors_json(&errors)),
+                Finish::Dead { errors } => ("dead", String::new(), errors_to_json(&errors)),
             };
             let finished: i64 = self
                 .eval(

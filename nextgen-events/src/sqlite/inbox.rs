@@ -9,8 +9,8 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{Clock, Database, Durability, SqliteStore, millis};
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
 use crate::inbox::{
-    Appended, DeadReplay, Finish, HandlerFailure, Inbox, InboxEntry, InboxOperator, InboxRecord,
-    InboxState, InboxStats, ListFilter, Taken, WorkersLock,
+    Appended, DeadReplay, Finish, Inbox, InboxEntry, InboxOperator, InboxRecord, InboxState,
+    InboxStats, ListFilter, Taken, WorkersLock, errors_from_json, errors_to_json, listed_state,
 };
 
 /// An [`Inbox`] in a SQLite file, with its [`SqliteStore`] in the same file.
@@ -96,13 +96,7 @@ impl SqliteInbox {
 fn record(row: &Row<'_>) -> rusqlite::Result<InboxRecord> {
     let state: String = row.get(2)?;
     let attempts: u32 = row.get(3)?;
-    let state = match state.as_str() {
-        "pending" if attempts > 0 => InboxState::Retrying,
-        "pending" => InboxState::Pending,
-        "running" => InboxState::Running,
-        "handled" => InboxState::Handled,
-        _ => InboxState::Dead,
-    };
+    let state = listed_state(&state, attempts);
     let errors: Option<String> = row.get(9)?;
     let waiting = matches!(state, InboxState::Pending | InboxState::Retrying);
     Ok(InboxRecord {
@@ -115,15 +109,9 @@ fn record(row: &Row<'_>) -> rusqlite::Result<InboxRecord> {
         due_at_ms: if waiting { row.get(6)? } else { None },
         first_failed_at_ms: row.get(7)?,
         finished_at_ms: row.get(8)?,
-        last_errors: errors
-            .and_then(|errors| serde_json::from_str(&errors).ok())
-            .unwrap_or_default(),
+        last_errors: errors_from_json(errors.as_deref()),
         body: None,
     })
-}
-
-fn errors_json(errors: &[HandlerFailure]) -> String {
-    serde_json::to_string(errors).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// The SQL condition of a listed state.
@@ -229,10 +217,10 @@ impl Inbox for SqliteInbox {
                             .execute(params![event_id, owner, now])?,
                         Finish::Retry { at_ms, errors } => connection
                             .prepare_cached("UPDATE nextgen_inbox SET state = 'pending', owner = NULL, due_at_ms = ?4, first_failed_at_ms = COALESCE(first_failed_at_ms, ?3), last_errors = ?5 WHERE event_id = ?1 AND owner = ?2 AND state = 'running'")?
-                            .execute(params![event_id, owner, now, at_ms, errors_json(&errors)])?,
+                            .execute(params![event_id, owner, now, at_ms, errors_to_json(&errors)])?,
                         Finish::Dead { errors } => connection
                             .prepare_cached("UPDATE nextgen_inbox SET state = 'dead', owner = NULL, finished_at_ms = ?3, first_failed_at_ms = COALESCE(first_failed_at_ms, ?3), last_errors = ?4 WHERE event_id = ?1 AND owner = ?2 AND state = 'running'")?
-                            .execute(params![event_id, owner, now, errors_json(&errors)])?,
+                            .execute(params![event_id, owner, now, errors_to_json(&errors)])?,
                     };
                     Ok(changed == 1)
                 })
