@@ -526,3 +526,82 @@ async fn replaying_dead_letters_ends_and_drops_ids_whose_entry_is_gone() {
     assert_eq!(inbox.stats().await.unwrap().dead, 0);
     assert!(inbox.replay_dead(None).await.unwrap().replayed.is_empty());
 }
+
+/// The names in the inbox's consumer group.
+async fn consumers(inbox: &RedisInbox) -> Vec<String> {
+    let mut connection = inbox.connection().clone();
+    let consumers: Vec<std::collections::HashMap<String, String>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(format!("{}:inbox:stream", inbox.prefix()))
+        .arg(format!("{}:inbox:workers", inbox.prefix()))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let mut names: Vec<String> = consumers
+        .into_iter()
+        .filter_map(|mut consumer| consumer.remove("name"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The prune forgets the consumers of processes that stopped: silent for the expiry with
+/// nothing pending. It keeps its own, one heard from within the expiry, and one that holds a
+/// delivery (forgetting it would drop the delivery from the group, and so its takeover).
+#[actix_rt::test]
+async fn the_prune_forgets_consumers_silent_for_the_expiry_with_nothing_pending() {
+    let Some(url) = redis_url("the Redis inbox") else {
+        return;
+    };
+    let prefix = unique_prefix("consumers");
+    let expiry = Duration::from_millis(300);
+    let lease = Duration::from_secs(60);
+    let connect = || RedisInbox::connect(&url, prefix.clone());
+    let pruner = connect().await.unwrap().with_consumer_expiry(expiry);
+    let (stopped, holding, recent) = (
+        connect().await.unwrap(),
+        connect().await.unwrap(),
+        connect().await.unwrap(),
+    );
+    // A consumer is in the group once it has read a delivery: each takes one; all but
+    // `holding` finish theirs.
+    let take_one = |inbox: &RedisInbox, n: usize, finish: bool| {
+        let inbox = inbox.clone();
+        async move {
+            inbox
+                .append(entry(&event_id("consumers", n), 1_000))
+                .await
+                .unwrap();
+            let taken = inbox.take(lease).await.unwrap().expect("a delivery");
+            if finish {
+                let id = &taken.entry.event_id;
+                assert!(
+                    inbox
+                        .finish(id, taken.token, Finish::Handled)
+                        .await
+                        .unwrap()
+                );
+            }
+        }
+    };
+    take_one(&holding, 0, false).await;
+    take_one(&stopped, 1, true).await;
+    take_one(&pruner, 2, true).await;
+    tokio::time::sleep(expiry + Duration::from_millis(200)).await;
+    take_one(&recent, 3, true).await;
+    let mut all = vec![
+        pruner.consumer().to_owned(),
+        stopped.consumer().to_owned(),
+        holding.consumer().to_owned(),
+        recent.consumer().to_owned(),
+    ];
+    all.sort();
+    assert_eq!(consumers(&pruner).await, all);
+
+    pruner.prune(0).await.unwrap();
+    all.retain(|name| name != stopped.consumer());
+    assert_eq!(consumers(&pruner).await, all);
+    // With the default expiry of a day, nobody here is that silent.
+    holding.prune(0).await.unwrap();
+    assert_eq!(consumers(&pruner).await, all);
+}

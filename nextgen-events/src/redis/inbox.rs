@@ -26,9 +26,9 @@ const BATCH: usize = 500;
 /// How many entries a filtered list reads per round trip.
 const LIST_PAGE: usize = 200;
 
-/// How long a consumer with nothing pending may stay silent before pruning removes it from the
-/// group (the name of a process that stopped; live ones poll every second or so).
-const STALE_CONSUMER: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long a consumer with nothing pending may stay silent, by default, before pruning removes
+/// it from the group (the name of a process that stopped; live ones poll every second or so).
+const DEFAULT_CONSUMER_EXPIRY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The `KEYS` every script gets, in this order, and the first two `ARGV` (the prefix of the
 /// per-entry keys, `P:inbox:`, and the group), with helpers. Each script below is this
@@ -192,7 +192,7 @@ impl Keys {
 /// | `P:inbox:entry:<event id>` | hash | `event_type`, `signed_at`, `received_at_ms`, `state` (`pending`, `running`, `handled`, `dead`), `attempts`, `due_at_ms`, `first_failed_at_ms`, `finished_at_ms`, `last_errors` (JSON), `owner` (the lease's token, while running), `stream_id` (while on the stream) |
 /// | `P:inbox:body:<event id>` | string | the raw body, byte for byte as signed (apart from the hash, so that the hash stays in Redis's compact encoding, which holds values of at most 64 bytes) |
 /// | `P:inbox:stream` | stream | one entry (field `id`) per delivery to take: appended on arrival, again when a retry comes due or on a replay; acknowledged and deleted when the attempt ends |
-/// | `P:inbox:workers` | consumer group of the stream | one consumer per `RedisInbox` value, shared by the process's workers ([`consumer`](Self::consumer)); its pending entries are the deliveries they are handling. Consumers with nothing pending and silent for a day are removed by the hourly prune |
+/// | `P:inbox:workers` | consumer group of the stream | one consumer per `RedisInbox` value, shared by the process's workers ([`consumer`](Self::consumer)); its pending entries are the deliveries they are handling. Consumers with nothing pending and silent for a day ([`with_consumer_expiry`](Self::with_consumer_expiry)) are removed by the hourly prune |
 /// | `P:inbox:retry` | sorted set | failed deliveries by due time (ms): streams cannot delay an entry |
 /// | `P:inbox:received` | sorted set | every entry by received time: lists, newest first |
 /// | `P:inbox:finished` | sorted set | handled entries by finish time: pruning |
@@ -232,6 +232,7 @@ pub struct RedisInbox {
     keys: Arc<Keys>,
     consumer: Arc<str>,
     retention: Duration,
+    consumer_expiry: Duration,
     clock: Clock,
 }
 
@@ -241,6 +242,7 @@ impl fmt::Debug for RedisInbox {
             .field("prefix", &self.store.prefix())
             .field("consumer", &self.consumer)
             .field("retention", &self.retention)
+            .field("consumer_expiry", &self.consumer_expiry)
             .finish_non_exhaustive()
     }
 }
@@ -254,10 +256,12 @@ fn system_now() -> u64 {
         })
 }
 
-/// A consumer name no other `RedisInbox` uses: the process id and a random part.
+/// A consumer name no other `RedisInbox` uses: the process id, this run's random id (replicas
+/// in containers often share a process id, 1), and a count within the process.
 fn consumer_name() -> String {
     let token = OwnerToken::new().as_u128();
-    format!("{}-{:08x}", std::process::id(), token as u32)
+    let (run, count) = ((token >> 64) as u64, token as u64);
+    format!("{}-{run:016x}-{count}", std::process::id())
 }
 
 impl RedisInbox {
@@ -308,6 +312,7 @@ impl RedisInbox {
             store: store.with_retention(DEFAULT_INBOX_RETENTION),
             consumer: consumer_name().into(),
             retention: DEFAULT_INBOX_RETENTION,
+            consumer_expiry: DEFAULT_CONSUMER_EXPIRY,
             clock: Arc::new(system_now),
         }
     }
@@ -319,6 +324,17 @@ impl RedisInbox {
     pub fn with_retention(mut self, retention: Duration) -> Self {
         self.store = self.store.with_retention(retention);
         self.retention = retention;
+        self
+    }
+
+    /// How long a consumer of the group with nothing pending may stay silent before the prune
+    /// removes it (default a day). Every replica's `RedisInbox` is a consumer named after its
+    /// process, so a fleet that starts and stops processes often leaves names behind; a live
+    /// one polls about every second and is never silent that long, and one with deliveries
+    /// pending stays, so that they can be taken over. Redis measures the silence, in real
+    /// time, whatever [`with_clock`](Self::with_clock) says.
+    pub fn with_consumer_expiry(mut self, expiry: Duration) -> Self {
+        self.consumer_expiry = expiry;
         self
     }
 
@@ -335,7 +351,8 @@ impl RedisInbox {
         self.store.prefix()
     }
 
-    /// This inbox's consumer name in the group: the process id and a random part.
+    /// This inbox's consumer name in the group: the process id, a random id of the process's
+    /// run, and a count of the `RedisInbox` values the process made.
     pub fn consumer(&self) -> &str {
         &self.consumer
     }
@@ -679,7 +696,7 @@ impl Inbox for RedisInbox {
                     break;
                 }
             }
-            let stale = millis(STALE_CONSUMER).to_string();
+            let stale = millis(self.consumer_expiry).to_string();
             let forgotten: u64 = self
                 .eval(
                     "prune",
@@ -855,6 +872,17 @@ mod tests {
         assert_eq!(takeover_idle(Duration::from_secs(60)), 90_000);
         assert_eq!(takeover_idle(Duration::from_millis(500)), 750);
         assert_eq!(takeover_idle(Duration::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn consumer_names_differ_between_processes_that_share_a_process_id() {
+        let (first, second) = (consumer_name(), consumer_name());
+        assert_ne!(first, second);
+        let run = format!("{}-{:016x}-", std::process::id(), OwnerToken::this_run());
+        assert!(
+            first.starts_with(&run),
+            "{first} does not name the run {run}"
+        );
     }
 
     #[test]
