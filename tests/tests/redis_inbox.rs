@@ -606,3 +606,53 @@ async fn the_prune_forgets_consumers_silent_for_the_expiry_with_nothing_pending(
     holding.prune(0).await.unwrap();
     assert_eq!(consumers(&pruner).await, all);
 }
+
+/// Without `with_clock`, the inbox's times are the system's, and its `Debug` names what an
+/// operator looks for (the prefix and the consumer).
+#[actix_rt::test]
+async fn an_inbox_keeps_system_time_and_shows_its_prefix_and_consumer() {
+    let Some(url) = redis_url("the Redis inbox") else {
+        return;
+    };
+    let prefix = unique_prefix("system-clock");
+    let inbox = RedisInbox::connect(&url, prefix.clone()).await.unwrap();
+    let system_ms = || {
+        let elapsed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        u64::try_from(elapsed.as_millis()).unwrap()
+    };
+    let before = system_ms();
+    let now = inbox.now_ms();
+    assert!((before..=system_ms()).contains(&now), "{now} is not now");
+
+    let shown = format!("{inbox:?}");
+    assert!(shown.contains(&prefix), "{shown}");
+    assert!(shown.contains(inbox.consumer()), "{shown}");
+}
+
+/// A key of another type where the inbox's stream belongs (another program's, or a mistyped
+/// prefix) is refused when connecting, with Redis's reason, not taken for an inbox.
+#[actix_rt::test]
+async fn a_prefix_whose_stream_key_is_taken_is_refused_at_connect() {
+    let Some(url) = redis_url("the Redis inbox") else {
+        return;
+    };
+    let prefix = unique_prefix("taken");
+    let holder = RedisInbox::connect(&url, format!("{prefix}-holder"))
+        .await
+        .unwrap();
+    let mut connection = holder.connection().clone();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}:inbox:stream"))
+        .arg("not a stream")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let error = RedisInbox::connect(&url, prefix).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("consumer group") && message.contains("WRONGTYPE"),
+        "{message}"
+    );
+}
