@@ -656,3 +656,44 @@ async fn a_prefix_whose_stream_key_is_taken_is_refused_at_connect() {
         "{message}"
     );
 }
+
+/// A prune takes every handled entry it is asked to, more than one batch of its script, even
+/// when the finished index lists an entry that was deleted by other means.
+#[actix_rt::test]
+async fn a_prune_takes_every_handled_entry_past_one_batch() {
+    let Some(url) = redis_url("the Redis inbox") else {
+        return;
+    };
+    let prefix = unique_prefix("prune-batches");
+    let inbox = RedisInbox::connect(&url, prefix.clone()).await.unwrap();
+    let lease = Duration::from_secs(60);
+    // One more than the script's batch of 500.
+    let handled = 501;
+    for n in 0..handled {
+        inbox
+            .append(entry(&event_id("prune_batches", n), 1_000))
+            .await
+            .unwrap();
+        let taken = inbox.take(lease).await.unwrap().unwrap();
+        let id = &taken.entry.event_id;
+        assert!(
+            inbox
+                .finish(id, taken.token, Finish::Handled)
+                .await
+                .unwrap()
+        );
+    }
+    let mut connection = inbox.connection().clone();
+    let _: () = redis::cmd("ZADD")
+        .arg(format!("{prefix}:inbox:finished"))
+        .arg(0)
+        .arg("evt_deleted_by_hand")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(inbox.stats().await.unwrap().handled, handled as u64);
+
+    let pruned = inbox.prune(inbox.now_ms() + 1).await.unwrap();
+    assert_eq!(pruned, handled as u64);
+    assert_eq!(inbox.stats().await.unwrap().handled, 0);
+}

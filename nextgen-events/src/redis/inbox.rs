@@ -85,7 +85,8 @@ static REPLAY_DEAD: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
-/// Deletes up to `ARGV[4]` handled entries finished before `ARGV[3]` (ms); returns how many.
+/// Reads up to `ARGV[4]` ids of the finished index finished before `ARGV[3]` (ms); each leaves
+/// the index, and is deleted when it is a handled entry. Returns `{pruned, ids read}`.
 static PRUNE: LazyLock<Script> = LazyLock::new(|| script(include_str!("lua/inbox_prune.lua")));
 
 /// Removes from the group the consumers other than `ARGV[3]` with nothing pending and silent
@@ -688,11 +689,13 @@ impl Inbox for RedisInbox {
             let batch = BATCH.to_string();
             let mut pruned = 0;
             loop {
-                let count: u64 = self
+                let (count, read): (u64, usize) = self
                     .eval("prune", &PRUNE, &[before.as_bytes(), batch.as_bytes()])
                     .await?;
                 pruned += count;
-                if count < BATCH as u64 {
+                // Every id read left the index, pruned or not (an entry deleted by other
+                // means): a full batch means there may be more.
+                if read < BATCH {
                     break;
                 }
             }

@@ -10,4 +10,4 @@ for _, id in ipairs(ids) do
     pruned = pruned + 1
   end
 end
-return pruned
+return {pruned, #ids}
