@@ -697,3 +697,46 @@ async fn a_prune_takes_every_handled_entry_past_one_batch() {
     assert_eq!(pruned, handled as u64);
     assert_eq!(inbox.stats().await.unwrap().handled, 0);
 }
+
+/// A list by event type reads on past a first page that holds none of that type, and stops
+/// at its limit with the newest.
+#[actix_rt::test]
+async fn a_list_by_type_reads_past_its_first_page_and_stops_at_its_limit() {
+    let Some(url) = redis_url("the Redis inbox") else {
+        return;
+    };
+    let inbox = RedisInbox::connect(&url, unique_prefix("list-pages"))
+        .await
+        .unwrap();
+    for n in 0..3 {
+        let charge = entry(&event_id("list_pages_charge", n), 1_000 + n as u64);
+        inbox.append(charge).await.unwrap();
+    }
+    // Newer than the charges: a first page of 200 refunds.
+    for n in 0..200 {
+        let refund = InboxEntry {
+            event_type: "refund.created".to_owned(),
+            ..entry(&event_id("list_pages_refund", n), 2_000 + n as u64)
+        };
+        inbox.append(refund).await.unwrap();
+    }
+    let listed = inbox
+        .list(ListFilter {
+            event_type: Some("charge.succeeded".to_owned()),
+            limit: 2,
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed
+        .iter()
+        .map(|record| record.event_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            event_id("list_pages_charge", 2),
+            event_id("list_pages_charge", 1)
+        ]
+    );
+}
