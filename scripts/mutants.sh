@@ -157,11 +157,13 @@ fi
 # (the one inside the copy, its default): copies sharing one would each find the other's mutant
 # up to date, and test a binary built from another mutant.
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
+# Builds are incremental whatever the caller's CARGO_INCREMENTAL: a mutant changes one function
+# of one crate, and an incremental build reuses the rest of it.
 jobs="${MUTANTS_JOBS:-1}"
 if [ "$jobs" -gt 1 ]; then
-    mutants_env=(env -u CARGO_TARGET_DIR)
+    mutants_env=(env -u CARGO_TARGET_DIR CARGO_INCREMENTAL=1)
 else
-    mutants_env=(env "CARGO_TARGET_DIR=$target_dir/mutants")
+    mutants_env=(env "CARGO_TARGET_DIR=$target_dir/mutants" CARGO_INCREMENTAL=1)
 fi
 out_dir() { echo "mutants.out/$(echo "${1#nextgen-events/src/}" | tr '/' '_' | sed 's/\.rs$//')"; }
 
