@@ -878,7 +878,7 @@ mod tests {
     }
 
     #[test]
-    fn consumer_names_differ_between_processes_that_share_a_process_id() {
+    fn a_consumer_name_carries_the_random_id_of_the_run_not_only_the_pid() {
         let (first, second) = (consumer_name(), consumer_name());
         assert_ne!(first, second);
         let run = format!("{}-{:016x}-", std::process::id(), OwnerToken::this_run());
