@@ -11,6 +11,7 @@
 //! drift) goes the same way: kept, not lost.
 
 mod retry;
+#[cfg(any(feature = "sqlite", feature = "redis"))]
 mod stored;
 mod workers;
 
@@ -20,6 +21,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use retry::RetryPolicy;
+#[cfg(any(feature = "sqlite", feature = "redis"))]
 pub(crate) use stored::{errors_from_json, errors_to_json, listed_state};
 pub(crate) use workers::{InboxMode, WorkerSettings};
 
