@@ -51,9 +51,9 @@ ALL_FILES=(
 tests_for() {
     case "$1" in
     */signature.rs)
-        echo "--test signature --test config --test http --test hostile --test delivery" ;;
+        echo "--test signature --test config --test http --test hostile --test delivery --test hardening" ;;
     */config.rs)
-        echo "--test config --test signature --test http --test hostile --test delivery --test idempotency --test handlers" ;;
+        echo "--test config --test signature --test http --test hostile --test delivery --test idempotency --test handlers --test hardening" ;;
     */dispatch/mod.rs)
         echo "--test handlers --test idempotency --test delivery --test http --test hostile --test hygiene --test parsing --test duplicate_names --test envelope" ;;
     */idempotency/*.rs | */dispatch/claims.rs)

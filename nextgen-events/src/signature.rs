@@ -61,9 +61,11 @@ pub struct Secret {
     keyed: HmacSha256,
 }
 
+/// Two secrets are equal when their bytes are, compared in constant time: only their lengths
+/// tell how far apart they are.
 impl PartialEq for Secret {
     fn eq(&self, other: &Secret) -> bool {
-        self.text == other.text
+        bool::from(self.expose().ct_eq(other.expose()))
     }
 }
 

@@ -1262,3 +1262,13 @@ fn a_header_with_non_ascii_characters_is_malformed() {
         assert_eq!(malformed(&header), HeaderProblem::NotAscii, "{header:?}");
     }
 }
+
+/// Two secrets are equal exactly when their bytes are: whitespace counts, as the sender keys
+/// its HMAC with it.
+#[test]
+fn secrets_are_equal_when_their_bytes_are() {
+    assert_eq!(Secret::new("whsec_a"), Secret::new("whsec_a"));
+    assert_ne!(Secret::new("whsec_a"), Secret::new("whsec_b"));
+    assert_ne!(Secret::new("whsec_a"), Secret::new("whsec_a "));
+    assert_ne!(Secret::new("whsec_a"), Secret::new("whsec_"));
+}
