@@ -65,6 +65,11 @@ fn blank_secrets_are_refused_by_every_constructor() {
         .verify_at(body, &header, 1_000)
         .unwrap_err();
     assert_eq!(error.code(), "secret_blank");
+    // Counted from 1, as the configuration lists them.
+    assert_eq!(
+        error,
+        nextgen_events::SignatureError::BlankSecret { position: 2 }
+    );
     assert!(Verifier::new("whsec_a").check().is_ok());
 
     assert_eq!(
