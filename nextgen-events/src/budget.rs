@@ -21,10 +21,6 @@ impl BodyBudget {
         }
     }
 
-    pub(crate) fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// Takes `bytes` more of the budget, unless that would spend more than all of it.
     /// A request's share, empty until it grows.
     pub(crate) fn hold(&self) -> Held<'_> {

@@ -4,12 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::budget::BodyBudget;
-use crate::dispatch::{Claims, EventLocks};
 use crate::handler::AppData;
 use crate::idempotency::{DEFAULT_LEASE, IdempotencyStore, MemoryStore, StoreError};
-use crate::inbox::WorkerSettings;
-use crate::inbox::{Inbox, InboxMode, RetryPolicy};
+use crate::inbox::{Inbox, RetryPolicy};
 use crate::registry::{DuplicateHandlerName, Registry};
 use crate::signature::{Secret, Verifier};
 
@@ -22,7 +19,12 @@ pub(crate) const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// How long a body may take to arrive by default: NextGen sends a few KiB at once.
 pub(crate) const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How a webhook endpoint verifies and reads deliveries.
+/// How a webhook endpoint verifies and reads deliveries: settings only.
+///
+/// A configuration is a plain value: building or cloning it starts nothing and owns nothing
+/// that runs. [`Endpoint::new`](crate::Endpoint::new) checks it and builds the endpoint that
+/// runs it (the inbox's workers, the in-process claim locks, the budget for unverified
+/// bodies), and [`Endpoint::shutdown`](crate::Endpoint::shutdown) stops that.
 ///
 /// ```
 /// use std::time::Duration;
@@ -41,23 +43,35 @@ pub struct WebhookConfig {
     verifier: Verifier,
     body_limit: usize,
     body_timeout: Duration,
-    // Shared by every clone, so all of a server's workers see the same claims and markers.
+    // A handle: every clone names the same store, so endpoints built from clones (one per
+    // actix worker thread) see the same done markers.
     store: StoreChoice,
     lease: Duration,
-    locks: Arc<EventLocks>,
-    object_locks: Arc<EventLocks>,
-    inbox: Option<Arc<InboxMode>>,
+    inbox: Option<InboxChoice>,
     workers: usize,
     retry: RetryPolicy,
     poll: Duration,
     stop_timeout: Duration,
     data: AppData,
-    // Shared by every clone: the bytes of unverified bodies all of a server's workers hold.
-    unverified: Arc<BodyBudget>,
+    unverified_body_budget: usize,
     registry: Option<Arc<Registry>>,
-    // Shared by every clone: the subscription hint is logged once per endpoint, not once per
-    // actix worker that mounts it.
-    hinted: Arc<std::sync::Once>,
+}
+
+/// The inbox named by [`WebhookConfig::with_inbox`], with the idempotency store its handlers'
+/// markers live in.
+#[derive(Clone)]
+pub(crate) struct InboxChoice {
+    pub(crate) inbox: Arc<dyn Inbox>,
+    pub(crate) store: Arc<dyn IdempotencyStore>,
+}
+
+/// What the inbox's workers are told by the configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WorkerCount {
+    pub(crate) count: usize,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) poll: Duration,
+    pub(crate) stop_timeout: Duration,
 }
 
 /// How many bytes of bodies not yet verified an endpoint holds at most by default: 64 MiB.
@@ -154,6 +168,12 @@ pub enum ConfigError {
     /// The inbox's workers could not start (another process's workers hold a SQLite inbox).
     #[error("the inbox's workers cannot start: {0}")]
     Workers(StoreError),
+    /// A configuration in inbox mode given to a route: the inbox's workers belong to one
+    /// [`Endpoint`](crate::Endpoint), which the app must build once and hold to stop it.
+    #[error(
+        "an inbox's workers belong to one `Endpoint`, and the app needs it to stop them: build it once with `let endpoint = Endpoint::new(config)?;`, mount `endpoint.clone()` in place of the configuration (actix builds the app once per worker thread), and call `endpoint.shutdown(timeout).await` after the server stops"
+    )]
+    InboxNeedsEndpoint,
     /// A `latest_only` handler on a store that keeps no object claims: every delivery to it
     /// would fail.
     #[error(
@@ -190,17 +210,14 @@ impl WebhookConfig {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             store: StoreChoice::Default(Arc::new(MemoryStore::default())),
             lease: DEFAULT_LEASE,
-            locks: Arc::default(),
-            object_locks: Arc::default(),
             inbox: None,
             workers: DEFAULT_INBOX_WORKERS,
             retry: RetryPolicy::default(),
             poll: Duration::from_secs(1),
             stop_timeout: DEFAULT_INBOX_STOP_TIMEOUT,
             data: AppData::default(),
-            unverified: Arc::new(BodyBudget::new(DEFAULT_UNVERIFIED_BODY_BUDGET)),
+            unverified_body_budget: DEFAULT_UNVERIFIED_BODY_BUDGET,
             registry: None,
-            hinted: Arc::new(std::sync::Once::new()),
         }
     }
 
@@ -254,7 +271,9 @@ impl WebhookConfig {
     }
 
     /// How many bytes of bodies whose signature is not checked yet the endpoint holds at once,
-    /// over all requests in flight and every clone of this configuration (default 64 MiB).
+    /// over all requests in flight (default 64 MiB). Each [`Endpoint`](crate::Endpoint) has
+    /// its own budget: build one endpoint and mount clones of it in every actix worker so they
+    /// share one.
     /// Anyone who can send a well-formed signature header can make the route buffer a body
     /// (up to the body limit, for up to the body timeout) before its HMAC is checked; past
     /// this budget a request is answered 503 `unverified_body_budget_spent` with
@@ -268,18 +287,13 @@ impl WebhookConfig {
     /// assert_eq!(config.unverified_body_budget(), 16 << 20);
     /// ```
     pub fn with_unverified_body_budget(mut self, bytes: usize) -> Self {
-        self.unverified = Arc::new(BodyBudget::new(bytes));
+        self.unverified_body_budget = bytes;
         self
     }
 
     /// How many bytes of unverified bodies the endpoint holds at once at most.
     pub fn unverified_body_budget(&self) -> usize {
-        self.unverified.limit()
-    }
-
-    /// The budget the route reads unverified bodies within.
-    pub(crate) fn unverified_bodies(&self) -> &BodyBudget {
-        &self.unverified
+        self.unverified_body_budget
     }
 
     /// Replaces the system clock (seconds since the Unix epoch), e.g. in tests.
@@ -316,7 +330,7 @@ impl WebhookConfig {
     }
 
     /// Inbox mode: the route answers 200 once a verified delivery is durably in `inbox`, and
-    /// workers started with the app handle it in the background, retrying failures (see
+    /// the endpoint's workers handle it in the background, retrying failures (see
     /// [`inbox`](crate::inbox)). The handlers' claims and done markers go to the inbox's own
     /// idempotency store. Handler arguments from app data come from
     /// [`with_app_data`](Self::with_app_data), since there is no request to take them from.
@@ -331,10 +345,21 @@ impl WebhookConfig {
     ///
     /// let inbox = SqliteInbox::open("webhooks.sqlite3").expect("a writable file");
     /// let config = WebhookConfig::new("whsec_...").with_inbox(inbox).with_inbox_workers(4);
-    /// # let _ = config; }
+    /// // One endpoint, one set of workers: mount clones of it, stop it with `shutdown`.
+    /// let endpoint = nextgen_events::Endpoint::new(config).expect("a valid configuration");
+    /// # let _ = endpoint; }
     /// ```
+    ///
+    /// The workers belong to the [`Endpoint`](crate::Endpoint) built from this configuration,
+    /// so mounting the configuration itself is refused in inbox mode
+    /// ([`ConfigError::InboxNeedsEndpoint`]): actix would build one endpoint, and one set of
+    /// workers, per worker thread.
     pub fn with_inbox(mut self, inbox: impl Inbox) -> Self {
-        self.inbox = Some(Arc::new(InboxMode::new(Arc::new(inbox))));
+        let store = inbox.idempotency_store();
+        self.inbox = Some(InboxChoice {
+            inbox: Arc::new(inbox),
+            store,
+        });
         self
     }
 
@@ -351,11 +376,12 @@ impl WebhookConfig {
         self
     }
 
-    /// How long a stop waits for the inbox workers to finish the deliveries they hold
-    /// (default 30 s). The stop comes when the last clone of the configuration is dropped (the
-    /// server stopped); a worker finishes its delivery and records every outcome before it
-    /// stops. What is still running when the time runs out is named in a warning and taken again
-    /// at the next start, once its lease lapses.
+    /// How long a stop waits for the inbox workers to finish the deliveries they hold when the
+    /// last handle of the [`Endpoint`](crate::Endpoint) is dropped without
+    /// [`shutdown`](crate::Endpoint::shutdown) (default 30 s; `shutdown` takes its own). A
+    /// worker finishes its delivery and records every outcome before it stops. What is still
+    /// running when the time runs out is named in a warning and taken again at the next start,
+    /// once its lease lapses.
     pub fn with_inbox_stop_timeout(mut self, timeout: Duration) -> Self {
         self.stop_timeout = timeout;
         self
@@ -375,34 +401,24 @@ impl WebhookConfig {
         self
     }
 
-    /// The inbox, in inbox mode.
-    pub(crate) fn inbox_mode(&self) -> Option<&InboxMode> {
-        self.inbox.as_deref()
+    /// The inbox and its store, in inbox mode.
+    pub(crate) fn inbox(&self) -> Option<&InboxChoice> {
+        self.inbox.as_ref()
     }
 
-    /// Starts the inbox's workers, once, in inbox mode (nothing otherwise), for
-    /// [`Endpoint::new`](crate::Endpoint::new), which checked the configuration first.
-    ///
-    /// Before any worker takes a delivery, the first one recovers what an earlier run of the
-    /// process left running. On a SQLite inbox the workers first take the exclusive lock beside
-    /// the file (`SqliteInbox`, feature `sqlite`): it fails with
-    /// [`ConfigError::Workers`] holding [`StoreError::Locked`], naming the holder, while
-    /// another process's workers run on it.
-    pub(crate) fn start_inbox_workers(&self) -> Result<(), ConfigError> {
-        let (Some(mode), Some(claims)) = (&self.inbox, self.claims()) else {
-            return Ok(());
-        };
-        mode.start(|| WorkerSettings {
+    /// How the inbox's workers run.
+    pub(crate) fn workers(&self) -> WorkerCount {
+        WorkerCount {
             count: self.workers,
             retry: self.retry,
             poll: self.poll,
-            shutdown_timeout: self.stop_timeout,
-            claims,
-            verifier: self.verifier.clone(),
-            registry: self.shared_registry(),
-            data: self.data.clone(),
-        })
-        .map_err(ConfigError::Workers)
+            stop_timeout: self.stop_timeout,
+        }
+    }
+
+    /// Values for the handlers' arguments away from a request (the inbox's workers).
+    pub(crate) fn app_data(&self) -> &AppData {
+        &self.data
     }
 
     /// The idempotency store, unless turned off.
@@ -411,9 +427,9 @@ impl WebhookConfig {
     }
 
     /// The store in use: the inbox's in inbox mode, else the chosen or default one.
-    fn resolved_store(&self) -> Option<&Arc<dyn IdempotencyStore>> {
+    pub(crate) fn resolved_store(&self) -> Option<&Arc<dyn IdempotencyStore>> {
         match (&self.inbox, &self.store) {
-            (Some(mode), _) => Some(&mode.store),
+            (Some(inbox), _) => Some(&inbox.store),
             (None, StoreChoice::Default(store) | StoreChoice::Chosen(store)) => Some(store),
             (None, StoreChoice::Off) => None,
         }
@@ -514,24 +530,9 @@ impl WebhookConfig {
         self.registry.clone()
     }
 
-    /// Calls `log` once for this configuration and its clones.
-    pub(crate) fn once_per_endpoint(&self, log: impl FnOnce()) {
-        self.hinted.call_once(log);
-    }
-
     /// The claim lease.
     pub fn lease(&self) -> Duration {
         self.lease
-    }
-
-    /// What dispatch claims handlers with, unless redelivery detection is off.
-    pub(crate) fn claims(&self) -> Option<Claims> {
-        self.resolved_store().map(|store| Claims {
-            store: Arc::clone(store),
-            lease: self.lease,
-            locks: Arc::clone(&self.locks),
-            object_locks: Arc::clone(&self.object_locks),
-        })
     }
 
     /// How long a body may take to arrive.
@@ -562,10 +563,11 @@ impl fmt::Debug for WebhookConfig {
             .field("tolerance", &self.verifier.tolerance())
             .field("body_limit", &self.body_limit)
             .field("body_timeout", &self.body_timeout)
-            .field("unverified_body_budget", &self.unverified.limit())
+            .field("unverified_body_budget", &self.unverified_body_budget)
             .field("idempotency", &self.resolved_store().is_some())
             .field("lease", &self.lease)
-            .field("inbox", &self.inbox)
+            .field("inbox", &self.inbox.is_some())
+            .field("inbox_workers", &self.workers)
             .finish()
     }
 }

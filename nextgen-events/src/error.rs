@@ -8,8 +8,8 @@ use crate::signature::SignatureError;
 /// Why a delivery was not acknowledged. Each variant maps to an HTTP status:
 /// 400 for a delivery that will never be good, 408 for a body that did not arrive in time,
 /// 413 for a body over the limit, 409 while another process is handling the same event, 503
-/// (with `Retry-After`) while the idempotency store is full of live claims or the budget for
-/// unverified bodies in flight is spent, and 500 for what a retry can fix (a failing handler,
+/// (with `Retry-After`) while the idempotency store is full of live claims, the budget for
+/// unverified bodies in flight is spent or the endpoint is stopping, and 500 for what a retry can fix (a failing handler,
 /// a payload this version cannot read, an unreachable idempotency store, a blank secret), so
 /// the sender keeps the event and delivers it again.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +68,11 @@ pub enum WebhookError {
         "this queued delivery was kept without its `NextGen-Signature` header (serialized by an earlier version of nextgen-events), and an inbox verifies every entry again before its workers run it: handle it on an endpoint without an inbox, or have NextGen deliver the event again"
     )]
     UnsignedDelivery,
+    /// The endpoint is stopping ([`Endpoint::shutdown`](crate::Endpoint::shutdown) began):
+    /// answered 503 with `Retry-After` and nothing written, so the sender keeps the delivery
+    /// and brings it to the next start.
+    #[error("the endpoint is shutting down; the event will be delivered again")]
+    ShuttingDown,
     /// The runtime shut down while the handlers ran.
     #[error("the server shut down before the handlers finished; the event will be delivered again")]
     Interrupted,
@@ -108,7 +113,8 @@ impl WebhookError {
             WebhookError::BodyTooLarge { .. } => 413,
             WebhookError::BodyTimeout { .. } => 408,
             WebhookError::Store(StoreError::Full { .. })
-            | WebhookError::UnverifiedBodyBudgetSpent { .. } => 503,
+            | WebhookError::UnverifiedBodyBudgetSpent { .. }
+            | WebhookError::ShuttingDown => 503,
             WebhookError::HandlersFailed(report) if report.only_in_progress() => 409,
             WebhookError::NotConfigured
             | WebhookError::Store(_)
@@ -135,6 +141,7 @@ impl WebhookError {
             WebhookError::Store(_) => "idempotency_store_failed",
             WebhookError::UnsignedDelivery => "unsigned_delivery",
             WebhookError::Inbox(_) => "inbox_failed",
+            WebhookError::ShuttingDown => "shutting_down",
             WebhookError::Interrupted => "interrupted",
             WebhookError::DispatchPanicked(_) => "dispatch_panicked",
             WebhookError::DeliveryMismatch { .. } => "delivery_mismatch",
@@ -154,6 +161,8 @@ impl WebhookError {
             WebhookError::UnverifiedBodyBudgetSpent { .. } => {
                 Some(std::time::Duration::from_secs(1))
             }
+            // A restart takes seconds; NextGen's own schedule takes over if it takes longer.
+            WebhookError::ShuttingDown => Some(std::time::Duration::from_secs(10)),
             _ => None,
         }
     }

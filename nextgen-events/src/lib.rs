@@ -109,7 +109,7 @@ pub use config::{ConfigError, WebhookConfig};
 pub use delivery::VerifiedDelivery;
 pub use dispatch::dispatch_without_store;
 pub use dispatch::{DispatchReport, HandlerOutcome};
-pub use endpoint::{Endpoint, IntoEndpoint, Received};
+pub use endpoint::{Endpoint, Health, IntoEndpoint, Received, StopReport};
 pub use envelope::{EnvelopeError, Event, EventData, EventRequest, RawEvent, UntypedEvent};
 pub use error::WebhookError;
 pub use handler::{AppData, Context, FromContext, Handler, HandlerError};

@@ -65,14 +65,14 @@ where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    let config = endpoint.config();
-    let (raw_header, header, body, held) = signed_body(config, incoming).await?;
-    let verifier = config.verifier();
-    let signed_at = verifier.verify_parsed(&body, &header, verifier.now())?;
+    // A stopping endpoint reads nothing: the sender keeps the delivery for the next start.
+    let inside = endpoint.enter()?;
+    let (raw_header, header, body, held) = signed_body(endpoint, incoming).await?;
+    let signed_at = endpoint.authenticate(&body, &header, None)?;
     // Verified: the body no longer counts against the budget for unverified ones.
     drop(held);
     endpoint
-        .take_verified(&body, raw_header, signed_at, context, None)
+        .take_verified(&body, raw_header, signed_at, context, None, inside)
         .await
 }
 
@@ -85,7 +85,7 @@ where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    let (raw_header, header, body, held) = signed_body(endpoint.config(), incoming).await?;
+    let (raw_header, header, body, held) = signed_body(endpoint, incoming).await?;
     let verified = endpoint.verify_read(body, raw_header, &header);
     drop(held);
     verified
@@ -95,7 +95,7 @@ where
 /// unverified bodies (to be dropped once it is verified): a request without a well-formed
 /// header is refused before its body is read.
 async fn signed_body<'r, 'c, P, E>(
-    config: &'c WebhookConfig,
+    endpoint: &'c Endpoint,
     incoming: Incoming<'r, P>,
 ) -> Result<(&'r str, SignatureHeader<'r>, Bytes, Held<'c>), WebhookError>
 where
@@ -104,11 +104,11 @@ where
 {
     let raw = incoming.signature.ok_or(SignatureError::MissingHeader)??;
     let header = SignatureHeader::parse(raw)?;
-    let mut held = config.unverified_bodies().hold();
+    let mut held = endpoint.unverified_bodies().hold();
     let body = read_body(
         incoming.declared_length,
         incoming.payload,
-        config,
+        endpoint.config(),
         &mut held,
     )
     .await?;
@@ -128,7 +128,9 @@ pub(crate) fn count(answered: &Result<Received, WebhookError>) {
         Err(WebhookError::Envelope(EnvelopeError::PayloadMismatch { event_type, .. })) => {
             metrics::delivery(event_type, "failed");
         }
-        Err(error @ WebhookError::UnverifiedBodyBudgetSpent { .. }) => {
+        Err(
+            error @ (WebhookError::UnverifiedBodyBudgetSpent { .. } | WebhookError::ShuttingDown),
+        ) => {
             metrics::rejection(error.code());
         }
         Err(error) if error.status() < 500 => metrics::rejection(error.code()),

@@ -274,24 +274,21 @@ async fn a_chunked_body_over_the_limit_is_413() {
 
 #[actix_rt::test]
 async fn a_dropped_request_future_does_not_stop_the_dispatch() {
-    let config = WebhookConfig::new(SECRET);
+    let endpoint = Endpoint::new(WebhookConfig::new(SECRET)).unwrap();
     let id = "evt_dropped_future";
     let (body, signature) = charge_delivery(id, "charge.captured");
     // The caller gives up mid-handler: its future is dropped.
     let gave_up = tokio::time::timeout(
         Duration::from_millis(100),
-        Endpoint::new(config.clone())
-            .unwrap()
-            .receive(&body, Some(&signature), &Context::new()),
+        endpoint.receive(&body, Some(&signature), &Context::new()),
     )
     .await;
     assert!(
         gave_up.is_err(),
         "the handler takes longer than the caller waits"
     );
-    // A redelivery waits for the detached dispatch and finds it done.
-    let report = Endpoint::new(config.clone())
-        .unwrap()
+    // A redelivery to the same endpoint waits for the detached dispatch and finds it done.
+    let report = endpoint
         .receive(&body, Some(&signature), &Context::new())
         .await
         .unwrap()

@@ -104,9 +104,19 @@ async fn deliver(
     created: i64,
     name: &str,
 ) -> Result<DispatchReport, WebhookError> {
+    let endpoint = Endpoint::new(config.clone()).unwrap();
+    deliver_to(&endpoint, event_id, customer, created, name).await
+}
+
+async fn deliver_to(
+    endpoint: &Endpoint,
+    event_id: &str,
+    customer: &str,
+    created: i64,
+    name: &str,
+) -> Result<DispatchReport, WebhookError> {
     let (body, signature) = update(event_id, customer, created, name);
-    Endpoint::new(config.clone())
-        .unwrap()
+    endpoint
         .receive(&body, Some(&signature), &Context::new())
         .await
         .map(|taken| taken.into_report().expect("inline mode: handled now"))
@@ -218,18 +228,18 @@ async fn a_failed_newer_event_does_not_block_an_older_retry() {
 
 #[actix_rt::test]
 async fn concurrent_deliveries_of_one_customer_apply_one_at_a_time_and_only_forward() {
-    let config = config();
+    let endpoint = Endpoint::new(config()).unwrap();
     let mut tasks = Vec::new();
     // Shuffled times; the newest is 12.
     for (n, created) in [7, 3, 11, 1, 9, 5, 12, 2, 8, 4, 10, 6]
         .into_iter()
         .enumerate()
     {
-        let config = config.clone();
+        let endpoint = endpoint.clone();
         tasks.push(actix_rt::spawn(async move {
             let name = format!("{created:02}");
-            deliver(
-                &config,
+            deliver_to(
+                &endpoint,
                 &format!("evt_lo_race_{n}"),
                 "cus_race",
                 1_700_000_000 + created,

@@ -10,7 +10,7 @@
 mod claims;
 mod report;
 
-pub(crate) use claims::{Claims, EventLocks, Held, hold_while};
+pub(crate) use claims::{Claims, Held, hold_while};
 pub use report::{DispatchReport, HandlerOutcome};
 
 use std::panic::AssertUnwindSafe;

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use retry::RetryPolicy;
 #[cfg(any(feature = "sqlite", feature = "redis"))]
 pub(crate) use stored::{errors_from_json, errors_to_json, listed_state};
-pub(crate) use workers::{InboxMode, WorkerSettings};
+pub(crate) use workers::{InboxRuntime, WorkerSettings};
 
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
 

@@ -1,11 +1,14 @@
-//! The inbox's workers: threads started with the app that take due deliveries and dispatch
-//! them, and stop with it, finishing what they hold.
+//! The inbox's workers: threads an [`Endpoint`](crate::Endpoint) starts, which take due
+//! deliveries and dispatch them, and stop when the endpoint is shut down (or its last handle
+//! dropped), finishing what they hold.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use futures_util::future::select;
 use tokio::sync::Notify;
 use tracing::Instrument;
@@ -13,22 +16,20 @@ use tracing::Instrument;
 use super::{Finish, HandlerFailure, Inbox, InboxEntry, RetryPolicy, Taken, WorkersLock};
 use crate::dispatch;
 use crate::dispatch::{Claims, Held, hold_while};
-use crate::handler::{AppData, Context};
+use crate::handler::{AppData, Context, panic_message};
 use crate::idempotency::StoreError;
 use crate::registry::Registry;
 use crate::signature::Verifier;
 
-/// What inbox mode needs, shared by every clone of a [`WebhookConfig`](crate::WebhookConfig).
-/// The workers start on the first mount and stop when the last clone is dropped.
-pub(crate) struct InboxMode {
+/// An endpoint's inbox at work: the inbox the route appends to, and the workers that take
+/// from it. Built once per [`Endpoint`](crate::Endpoint); dropping it stops the workers.
+pub(crate) struct InboxRuntime {
     pub(crate) inbox: Arc<dyn Inbox>,
-    /// The inbox's idempotency store, where its handlers' claims and markers live.
-    pub(crate) store: Arc<dyn crate::idempotency::IdempotencyStore>,
     wake: Arc<Notify>,
-    workers: Mutex<Option<Workers>>,
+    workers: Workers,
 }
 
-/// How the workers run; read from the configuration when they start.
+/// How the workers run.
 #[derive(Clone)]
 pub(crate) struct WorkerSettings {
     pub(crate) count: usize,
@@ -43,53 +44,56 @@ pub(crate) struct WorkerSettings {
     pub(crate) registry: Option<Arc<Registry>>,
 }
 
-impl InboxMode {
-    pub(crate) fn new(inbox: Arc<dyn Inbox>) -> Self {
-        InboxMode {
-            store: inbox.idempotency_store(),
-            inbox,
-            wake: Arc::new(Notify::new()),
-            workers: Mutex::new(None),
-        }
-    }
+/// What a stop of the workers left: the deliveries still held when its time ran out.
+#[derive(Debug, Default)]
+pub(crate) struct WorkersStopped {
+    pub(crate) left: Vec<String>,
+}
 
-    /// Starts the workers unless they run already; fails when the inbox cannot be theirs
-    /// alone (another process's workers hold a SQLite inbox).
+/// The workers' state, for the endpoint's health.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WorkersHealth {
+    pub(crate) configured: usize,
+    pub(crate) alive: usize,
+    pub(crate) restarts: u64,
+}
+
+impl InboxRuntime {
+    /// Starts `settings.count` workers on `inbox`; fails when the inbox cannot be theirs alone
+    /// (another process's workers hold a SQLite inbox).
     pub(crate) fn start(
-        &self,
-        settings: impl FnOnce() -> WorkerSettings,
-    ) -> Result<(), StoreError> {
-        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
-        if workers.is_none() {
-            *workers = Some(Workers::start(
-                Arc::clone(&self.inbox),
-                Arc::clone(&self.wake),
-                settings(),
-            )?);
-        }
-        Ok(())
+        inbox: Arc<dyn Inbox>,
+        settings: WorkerSettings,
+    ) -> Result<Self, StoreError> {
+        let wake = Arc::new(Notify::new());
+        let workers = Workers::start(Arc::clone(&inbox), Arc::clone(&wake), settings)?;
+        Ok(InboxRuntime {
+            inbox,
+            wake,
+            workers,
+        })
     }
 
     /// Tells a waiting worker that a delivery arrived.
     pub(crate) fn wake(&self) {
         self.wake.notify_one();
     }
+
+    /// Stops the workers: each finishes and records the delivery it holds, idle ones at once.
+    /// Waits at most `timeout`; what is still held then is named.
+    pub(crate) async fn stop(&self, timeout: Duration) -> WorkersStopped {
+        self.workers.stop(timeout).await
+    }
+
+    pub(crate) fn health(&self) -> WorkersHealth {
+        self.workers.health()
+    }
 }
 
-impl std::fmt::Debug for InboxMode {
+impl std::fmt::Debug for InboxRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
-        f.debug_struct("InboxMode")
-            .field(
-                "workers",
-                &workers.as_ref().map_or(0, |workers| {
-                    workers
-                        .threads
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .len()
-                }),
-            )
+        f.debug_struct("InboxRuntime")
+            .field("workers", &self.workers.health())
             .finish_non_exhaustive()
     }
 }
@@ -132,15 +136,56 @@ impl Drop for OpenOnDrop {
 /// The delivery each worker holds, if any: what a stop that runs out of time names.
 type Holding = Arc<[Mutex<Option<String>>]>;
 
-/// The worker threads; dropping this stops them, each finishing the delivery it holds.
-pub(crate) struct Workers {
-    stop: Arc<AtomicBool>,
+/// What the workers and whoever stops them share.
+struct Shared {
+    stop: AtomicBool,
     wake: Arc<Notify>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Worker threads still running.
+    alive: AtomicUsize,
+    /// Told each time a worker thread ends.
+    exited: Notify,
+    /// Workers that ended by a panic and were started again.
+    restarts: AtomicU64,
     holding: Holding,
+}
+
+impl Shared {
+    fn signal_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn left(&self) -> Vec<String> {
+        self.holding
+            .iter()
+            .filter_map(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).clone())
+            .collect()
+    }
+}
+
+/// Counts a worker thread out however it ends.
+struct Alive(Arc<Shared>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.alive.fetch_sub(1, Ordering::SeqCst);
+        self.0.exited.notify_waiters();
+    }
+}
+
+/// The worker threads; a stop (or dropping this) ends them, each finishing the delivery it
+/// holds.
+struct Workers {
+    shared: Arc<Shared>,
+    configured: usize,
+    threads: Mutex<Vec<JoinHandle<()>>>,
     shutdown_timeout: Duration,
     /// Released once every worker has stopped.
-    lock: Option<WorkersLock>,
+    lock: Mutex<Option<WorkersLock>>,
 }
 
 impl Workers {
@@ -154,23 +199,32 @@ impl Workers {
         } else {
             None
         };
-        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            wake,
+            alive: AtomicUsize::new(0),
+            exited: Notify::new(),
+            restarts: AtomicU64::new(0),
+            holding: (0..settings.count).map(|_| Mutex::new(None)).collect(),
+        });
         let gate = Arc::new(RecoveryGate::default());
-        let holding: Holding = (0..settings.count).map(|_| Mutex::new(None)).collect();
         let threads = (0..settings.count)
             .filter_map(|index| {
                 let worker = Worker {
                     index,
                     inbox: Arc::clone(&inbox),
-                    wake: Arc::clone(&wake),
-                    stop: Arc::clone(&stop),
+                    shared: Arc::clone(&shared),
                     gate: Arc::clone(&gate),
-                    holding: Arc::clone(&holding),
                     settings: settings.clone(),
                 };
+                shared.alive.fetch_add(1, Ordering::SeqCst);
+                let alive = Alive(Arc::clone(&shared));
                 std::thread::Builder::new()
                     .name(format!("nextgen-inbox-worker-{index}"))
-                    .spawn(move || worker.run())
+                    .spawn(move || {
+                        let _alive = alive;
+                        worker.run();
+                    })
                     .inspect_err(|error| {
                         tracing::error!(%error, "could not start an inbox worker thread");
                     })
@@ -183,52 +237,75 @@ impl Workers {
         }
         tracing::info!(workers = threads.len(), "inbox workers started");
         Ok(Workers {
-            stop,
-            wake,
+            shared,
+            configured: settings.count,
             threads: Mutex::new(threads),
-            holding,
             shutdown_timeout: settings.shutdown_timeout,
-            lock,
+            lock: Mutex::new(lock),
         })
     }
-}
 
-impl Drop for Workers {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.wake.notify_waiters();
-        let deadline = Instant::now().checked_add(self.shutdown_timeout);
+    fn health(&self) -> WorkersHealth {
+        WorkersHealth {
+            configured: self.configured,
+            alive: self.shared.alive.load(Ordering::SeqCst),
+            restarts: self.shared.restarts.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Signals the stop and waits, without blocking the caller's runtime, until every worker
+    /// ended or `timeout` ran out.
+    async fn stop(&self, timeout: Duration) -> WorkersStopped {
+        self.shared.signal_stop();
+        let deadline = tokio::time::Instant::now().checked_add(timeout);
+        loop {
+            let exited = std::pin::pin!(self.shared.exited.notified());
+            let mut exited = exited;
+            exited.as_mut().enable();
+            if self.shared.alive.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            match deadline {
+                Some(deadline) => {
+                    if tokio::time::timeout_at(deadline, exited).await.is_err() {
+                        break;
+                    }
+                }
+                None => exited.await,
+            }
+        }
+        self.finish_stop(timeout)
+    }
+
+    /// Joins the workers that ended, and names what the others hold; the workers' lock is let
+    /// go once the last of them ends, not before.
+    fn finish_stop(&self, timeout: Duration) -> WorkersStopped {
         let threads =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
-        let mut unfinished = Vec::new();
-        for thread in threads {
-            while !thread.is_finished() && deadline.is_none_or(|deadline| Instant::now() < deadline)
-            {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if thread.is_finished() {
-                let _ = thread.join();
-            } else {
-                unfinished.push(thread);
-            }
+        let lock = self
+            .lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let (finished, unfinished): (Vec<_>, Vec<_>) =
+            threads.into_iter().partition(JoinHandle::is_finished);
+        for thread in finished {
+            let _ = thread.join();
         }
         if unfinished.is_empty() {
+            drop(lock);
             tracing::info!("inbox workers stopped");
-            return;
+            return WorkersStopped::default();
         }
-        let left: Vec<String> = self
-            .holding
-            .iter()
-            .filter_map(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).clone())
-            .collect();
+        let left = self.shared.left();
         tracing::warn!(
             workers = unfinished.len(),
             deliveries = ?left,
-            timeout_ms = u64::try_from(self.shutdown_timeout.as_millis()).unwrap_or(u64::MAX),
+            timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
             "the stop's timeout ran out while inbox workers were still dispatching these deliveries: they are left to the next start, which takes them again once their leases lapse (handlers that had succeeded stay skipped)"
         );
         // Another process's workers must not start on the inbox while these still run.
-        if let Some(lock) = self.lock.take() {
+        if let Some(lock) = lock {
             let _ = std::thread::Builder::new()
                 .name("nextgen-inbox-stop".to_owned())
                 .spawn(move || {
@@ -238,6 +315,29 @@ impl Drop for Workers {
                     drop(lock);
                 });
         }
+        WorkersStopped { left }
+    }
+}
+
+impl Drop for Workers {
+    /// The stop of an endpoint dropped without `shutdown`: on the dropping thread, blocking.
+    fn drop(&mut self) {
+        let running = !self
+            .threads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty();
+        if !running {
+            return;
+        }
+        self.shared.signal_stop();
+        let deadline = Instant::now().checked_add(self.shutdown_timeout);
+        while self.shared.alive.load(Ordering::SeqCst) > 0
+            && deadline.is_none_or(|deadline| Instant::now() < deadline)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.finish_stop(self.shutdown_timeout);
     }
 }
 
@@ -245,17 +345,15 @@ struct Worker {
     /// The first worker (0) recovers what an earlier run left and prunes.
     index: usize,
     inbox: Arc<dyn Inbox>,
-    wake: Arc<Notify>,
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     gate: Arc<RecoveryGate>,
-    holding: Holding,
     settings: WorkerSettings,
 }
 
 impl Worker {
     fn run(self) {
         let recovers = self.index == 0;
-        let opens = recovers.then(|| OpenOnDrop(Arc::clone(&self.gate)));
+        let mut opens = recovers.then(|| OpenOnDrop(Arc::clone(&self.gate)));
         if !recovers {
             self.gate.wait();
         }
@@ -269,8 +367,27 @@ impl Worker {
                 return;
             }
         };
-        // A local set, as actix's workers have: handlers may spawn `!Send` tasks.
-        tokio::task::LocalSet::new().block_on(&runtime, self.work(opens));
+        loop {
+            // A local set, as actix's workers have: handlers may spawn `!Send` tasks.
+            let work = AssertUnwindSafe(self.work(opens.take())).catch_unwind();
+            match tokio::task::LocalSet::new().block_on(&runtime, work) {
+                Ok(()) => return,
+                // A panic outside any one delivery (each delivery's own are caught in
+                // `handle`): the worker starts again rather than leaving the inbox unserved.
+                Err(panic) => {
+                    self.shared.restarts.fetch_add(1, Ordering::SeqCst);
+                    self.hold(None);
+                    tracing::error!(
+                        worker = self.index,
+                        panic = %panic_message(&*panic),
+                        "an inbox worker panicked; it was started again"
+                    );
+                    if self.shared.stopping() {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     async fn work(&self, opens: Option<OpenOnDrop>) {
@@ -279,7 +396,7 @@ impl Worker {
             drop(opens);
         }
         let mut pruned_at: Option<Instant> = None;
-        while !self.stop.load(Ordering::SeqCst) {
+        while !self.shared.stopping() {
             if self.index == 0 && pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
                 pruned_at = Some(Instant::now());
                 self.prune().await;
@@ -324,21 +441,62 @@ impl Worker {
         }
     }
 
-    /// Waits for a delivery to arrive, or the poll interval.
+    /// Waits for a delivery to arrive, a stop, or the poll interval.
     async fn idle(&self) {
-        let woken = std::pin::pin!(self.wake.notified());
+        let mut woken = std::pin::pin!(self.shared.wake.notified());
+        // Registered before the stop flag is read: a stop signalled after this reaches it,
+        // and one signalled before is seen here, so no stop waits for a whole poll.
+        woken.as_mut().enable();
+        if self.shared.stopping() {
+            return;
+        }
         let timer = std::pin::pin!(tokio::time::sleep(self.settings.poll));
         select(woken, timer).await;
     }
 
+    /// Handles one delivery; a panic anywhere in it (a store's, the retry policy's) is
+    /// recorded on the entry as a failed attempt, never the end of the worker.
     async fn handle(&self, taken: Taken) {
+        let (event_id, event_type) = (taken.entry.event_id.clone(), taken.entry.event_type.clone());
+        let (token, attempts, first_failed_at_ms) =
+            (taken.token, taken.attempts, taken.first_failed_at_ms);
+        self.hold(Some(&event_id));
+        if let Err(panic) = AssertUnwindSafe(self.handle_entry(taken))
+            .catch_unwind()
+            .await
+        {
+            let message = panic_message(&*panic);
+            tracing::error!(
+                event_id = %event_id,
+                panic = %message,
+                "the inbox worker panicked while handling a delivery: recorded as a failed attempt"
+            );
+            let errors = vec![HandlerFailure {
+                handler: "(worker)".to_owned(),
+                error: format!("the inbox worker panicked while handling it: {message}"),
+            }];
+            let now = self.inbox.now_ms();
+            let policy = self.settings.retry;
+            let first_failed = first_failed_at_ms.unwrap_or(now);
+            let finish = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                policy.after_failure(attempts, first_failed, now, errors.clone())
+            }))
+            .unwrap_or(Finish::Dead { errors });
+            crate::metrics::inbox_attempt(&event_type, outcome(&finish));
+            if let Err(error) = self.inbox.finish(&event_id, token, finish).await {
+                tracing::error!(event_id = %event_id, %error, "could not record the panicked attempt: the delivery will be taken again once its lease lapses");
+            }
+        }
+        self.hold(None);
+    }
+
+    async fn handle_entry(&self, taken: Taken) {
         let Taken {
             entry,
             token,
             attempts,
             first_failed_at_ms,
         } = taken;
-        self.hold(Some(&entry.event_id));
         if let Err(why) = self.verify(&entry) {
             crate::metrics::inbox_attempt(&entry.event_type, "dead");
             tracing::error!(
@@ -356,7 +514,6 @@ impl Worker {
             {
                 tracing::error!(event_id = %entry.event_id, %error, "could not record the unverified entry as a dead letter: it will be taken again");
             }
-            self.hold(None);
             return;
         }
         let failures = {
@@ -375,12 +532,7 @@ impl Worker {
             let policy = self.settings.retry;
             policy.after_failure(attempts, first_failed_at_ms.unwrap_or(now), now, failures)
         };
-        let outcome = match &finish {
-            Finish::Handled => "handled",
-            Finish::Retry { .. } => "retry",
-            Finish::Dead { .. } => "dead",
-        };
-        crate::metrics::inbox_attempt(&entry.event_type, outcome);
+        crate::metrics::inbox_attempt(&entry.event_type, outcome(&finish));
         match &finish {
             Finish::Handled => {
                 tracing::info!(event_id = %entry.event_id, attempts, "inbox delivery handled")
@@ -410,12 +562,11 @@ impl Worker {
                 tracing::error!(event_id = %entry.event_id, %error, "could not record the delivery's outcome in the inbox: it will be taken again")
             }
         }
-        self.hold(None);
     }
 
     /// Notes the delivery this worker holds, for a stop that runs out of time.
     fn hold(&self, event_id: Option<&str>) {
-        if let Some(slot) = self.holding.get(self.index) {
+        if let Some(slot) = self.shared.holding.get(self.index) {
             *slot.lock().unwrap_or_else(PoisonError::into_inner) = event_id.map(str::to_owned);
         }
     }
@@ -483,5 +634,14 @@ impl Worker {
                 error: error.to_string(),
             }],
         }
+    }
+}
+
+/// An attempt's outcome label in the metrics.
+fn outcome(finish: &Finish) -> &'static str {
+    match finish {
+        Finish::Handled => "handled",
+        Finish::Retry { .. } => "retry",
+        Finish::Dead { .. } => "dead",
     }
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
-use nextgen_events::WebhookConfig;
 use nextgen_events::actix::webhooks;
+use nextgen_events::{Endpoint, WebhookConfig};
 
 /// The secret every end-to-end test signs with.
 pub const SECRET: &str = "whsec_e2e_secret";
@@ -37,10 +37,16 @@ impl Framework {
             Framework::Actix => TestServer::start(config, |_| {}),
             #[cfg(feature = "axum")]
             Framework::Axum => TestServer::start_axum(
-                axum::Router::new().merge(nextgen_events::axum::webhooks("/webhook", config)),
+                axum::Router::new()
+                    .merge(nextgen_events::axum::webhooks("/webhook", endpoint(config))),
             ),
         }
     }
+}
+
+/// The endpoint of `config`, which the test expects to be valid.
+pub fn endpoint(config: WebhookConfig) -> Endpoint {
+    Endpoint::new(config).expect("the test's configuration is valid")
 }
 
 /// A running server; stopped when dropped.
@@ -61,9 +67,11 @@ impl TestServer {
         config: WebhookConfig,
         data: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
     ) -> TestServer {
+        // One endpoint, as an app holds it: one set of inbox workers, one set of claim locks.
+        let endpoint = endpoint(config);
         TestServer::start_with(move |service| {
             data(service);
-            webhooks("/webhook", config.clone())(service);
+            webhooks("/webhook", endpoint.clone())(service);
         })
     }
 

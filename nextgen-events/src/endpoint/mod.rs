@@ -1,31 +1,46 @@
-//! `Endpoint`: a configuration checked once, and the one path every delivery takes through it.
+//! `Endpoint`: a configuration checked once, what runs it, and the one path every delivery
+//! takes through it.
+
+mod health;
+mod received;
+mod stop;
+
+pub use health::Health;
+pub use received::Received;
+pub use stop::StopReport;
 
 use std::borrow::Borrow;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tracing::Instrument;
 
+use crate::budget::BodyBudget;
 use crate::config::{ConfigError, WebhookConfig};
 use crate::delivery::VerifiedDelivery;
 use crate::dispatch;
-use crate::dispatch::DispatchReport;
+use crate::dispatch::{Claims, DispatchReport};
 use crate::envelope::RawEvent;
 use crate::error::WebhookError;
 use crate::handler::Context;
 use crate::handler::panic_message;
-use crate::inbox::{Appended, InboxEntry, InboxMode};
+use crate::inbox::{Appended, InboxEntry, InboxRuntime, WorkerSettings};
 use crate::signature::{SignatureError, SignatureHeader};
+use stop::{Inside, Intake};
 
-/// A webhook endpoint: a [`WebhookConfig`] that was checked, with its inbox's workers running
-/// in inbox mode. Every way a delivery comes in (the actix and axum routes and extractors,
+/// A webhook endpoint: a [`WebhookConfig`] that was checked, and what runs it: the inbox's
+/// workers in inbox mode, the in-process claim locks, the budget for unverified bodies. Every way a delivery comes in (the actix and axum routes and extractors,
 /// [`Endpoint::receive`], a queued [`VerifiedDelivery`] given to [`Endpoint::handle`]) takes
 /// the same path through it: verify, parse once, then keep the delivery in the inbox (inbox
 /// mode) or run its handlers now, each under its idempotency claim.
 ///
-/// Cloning is cheap (the clones share the endpoint); build it once and hand clones around.
-/// The routes build it at mount from a `WebhookConfig`, panicking on a refused one; build it
-/// yourself to have the error as a value:
+/// Cloning is cheap (the clones share the endpoint); build it once, hand clones to every
+/// route (actix builds the app once per worker thread), and stop it with
+/// [`shutdown`](Self::shutdown) once the server stopped taking requests. Dropping the last
+/// clone without that stops it too, waiting on the dropping thread. The routes build an
+/// endpoint at mount from a `WebhookConfig` (inline mode only), panicking on a refused one;
+/// build it yourself to have the error as a value:
 ///
 /// ```
 /// use nextgen_events::{ConfigError, Endpoint, WebhookConfig};
@@ -39,77 +54,28 @@ use crate::signature::{SignatureError, SignatureHeader};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    config: Arc<WebhookConfig>,
+    running: Arc<Running>,
 }
 
-/// What became of a delivery that was accepted: the answer is 200 `{"received": true}` for
-/// each of these.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Received {
-    /// Its handlers ran now (inline mode): each succeeded, now or for an earlier delivery of
-    /// the same event id.
-    Handled(DispatchReport),
-    /// Kept in the inbox (inbox mode): its workers run the handlers.
-    Queued {
-        /// The event's id (`evt_...`).
-        event_id: String,
-        /// The event's type, e.g. `charge.succeeded`.
-        event_type: String,
-    },
-    /// Already in the inbox, from an earlier delivery of the same event id: kept once.
-    AlreadyQueued {
-        /// The event's id (`evt_...`).
-        event_id: String,
-        /// The event's type, e.g. `charge.succeeded`.
-        event_type: String,
-    },
+/// What an endpoint owns, shared by its clones.
+struct Running {
+    config: WebhookConfig,
+    /// What dispatch claims handlers with, unless redelivery detection is off.
+    claims: Option<Claims>,
+    unverified: BodyBudget,
+    intake: Arc<Intake>,
+    /// In inbox mode. Dropped with the endpoint's last clone: its workers stop then, unless
+    /// `shutdown` stopped them.
+    inbox: Option<InboxRuntime>,
 }
 
-impl Received {
-    /// The event's id (`evt_...`).
-    pub fn event_id(&self) -> &str {
-        match self {
-            Received::Handled(report) => &report.event_id,
-            Received::Queued { event_id, .. } | Received::AlreadyQueued { event_id, .. } => {
-                event_id
-            }
-        }
-    }
-
-    /// The event's type, e.g. `charge.succeeded`.
-    pub fn event_type(&self) -> &str {
-        match self {
-            Received::Handled(report) => &report.event_type,
-            Received::Queued { event_type, .. } | Received::AlreadyQueued { event_type, .. } => {
-                event_type
-            }
-        }
-    }
-
-    /// The handlers' report, when they ran now (inline mode).
-    pub fn report(&self) -> Option<&DispatchReport> {
-        match self {
-            Received::Handled(report) => Some(report),
-            Received::Queued { .. } | Received::AlreadyQueued { .. } => None,
-        }
-    }
-
-    /// The handlers' report, when they ran now (inline mode).
-    pub fn into_report(self) -> Option<DispatchReport> {
-        match self {
-            Received::Handled(report) => Some(report),
-            Received::Queued { .. } | Received::AlreadyQueued { .. } => None,
-        }
-    }
-
-    /// The delivery's outcome label in the metrics (`nextgen_deliveries_total`).
-    pub(crate) fn outcome(&self) -> &'static str {
-        match self {
-            Received::Handled(_) => "handled",
-            Received::Queued { .. } => "queued",
-            Received::AlreadyQueued { .. } => "duplicate",
-        }
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("config", &self.config)
+            .field("stopping", &self.intake.is_closed())
+            .field("inbox", &self.inbox)
+            .finish_non_exhaustive()
     }
 }
 
@@ -130,9 +96,16 @@ impl IntoEndpoint for Endpoint {
 impl IntoEndpoint for WebhookConfig {
     /// # Panics
     ///
-    /// When [`Endpoint::new`] refuses the configuration.
+    /// When [`Endpoint::new`] refuses the configuration, and in inbox mode
+    /// ([`ConfigError::InboxNeedsEndpoint`]): the workers belong to an endpoint the app holds.
     fn into_endpoint(self, path: &str) -> Endpoint {
-        match Endpoint::new(self) {
+        // The configuration's own refusals first: they name what to change in it.
+        let endpoint = match (self.check(), self.inbox()) {
+            (Err(error), _) => Err(error),
+            (Ok(()), Some(_)) => Err(ConfigError::InboxNeedsEndpoint),
+            (Ok(()), None) => Endpoint::new(self),
+        };
+        match endpoint {
             Ok(endpoint) => endpoint,
             Err(error) => panic!("cannot mount the webhook route at `{path}`: {error}"),
         }
@@ -149,17 +122,126 @@ impl Endpoint {
     /// The [`ConfigError`] that names what to change; nothing was started then.
     pub fn new(config: WebhookConfig) -> Result<Endpoint, ConfigError> {
         config.check()?;
-        config.start_inbox_workers()?;
-        // Once per endpoint, though an actix app builds it once per worker from clones.
-        config.once_per_endpoint(|| tracing::info!("{}", config.registry().subscription_hint()));
+        let claims = config.resolved_store().map(|store| Claims {
+            store: Arc::clone(store),
+            lease: config.lease(),
+            locks: Arc::default(),
+            object_locks: Arc::default(),
+        });
+        let inbox = match (config.inbox(), &claims) {
+            (Some(choice), Some(claims)) => {
+                let workers = config.workers();
+                let settings = WorkerSettings {
+                    count: workers.count,
+                    retry: workers.retry,
+                    poll: workers.poll,
+                    shutdown_timeout: workers.stop_timeout,
+                    claims: claims.clone(),
+                    data: config.app_data().clone(),
+                    verifier: config.verifier().clone(),
+                    registry: config.shared_registry(),
+                };
+                let runtime = InboxRuntime::start(Arc::clone(&choice.inbox), settings)
+                    .map_err(ConfigError::Workers)?;
+                Some(runtime)
+            }
+            _ => None,
+        };
+        tracing::info!("{}", config.registry().subscription_hint());
         Ok(Endpoint {
-            config: Arc::new(config),
+            running: Arc::new(Running {
+                unverified: BodyBudget::new(config.unverified_body_budget()),
+                claims,
+                intake: Arc::default(),
+                inbox,
+                config,
+            }),
         })
     }
 
     /// The configuration this endpoint was built from.
     pub fn config(&self) -> &WebhookConfig {
-        &self.config
+        &self.running.config
+    }
+
+    /// Stops the endpoint and waits, at most `timeout`, for what runs to finish: from now on
+    /// every delivery is answered 503 with `Retry-After` (nothing read, nothing written, so
+    /// the sender keeps it); the inbox's workers finish the delivery each holds, record every
+    /// outcome, and end (idle ones at once, whatever the poll interval); deliveries already
+    /// being taken finish. Call it once the HTTP server stopped taking requests, before `main`
+    /// returns, so a SIGTERM never depends on which thread drops the endpoint last:
+    ///
+    /// ```no_run
+    /// # async fn serve(_: &nextgen_events::Endpoint) {}
+    /// use std::time::Duration;
+    /// use nextgen_events::{Endpoint, WebhookConfig};
+    ///
+    /// # async fn run() -> Result<(), nextgen_events::ConfigError> {
+    /// let endpoint = Endpoint::new(WebhookConfig::new("whsec_..."))?;
+    /// serve(&endpoint).await; // actix's or axum's server, until its graceful stop
+    /// let report = endpoint.shutdown(Duration::from_secs(30)).await;
+    /// if !report.is_clean() {
+    ///     tracing::warn!(left = ?report.left, "taken again at the next start");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// A second call waits again for what the first left. The report names what was still
+    /// running when the time ran out.
+    pub async fn shutdown(&self, timeout: Duration) -> StopReport {
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now().checked_add(timeout);
+        let running = &self.running;
+        running.intake.close();
+        tracing::info!("the webhook endpoint is stopping: new deliveries are answered 503");
+        let left = match &running.inbox {
+            Some(inbox) => inbox.stop(timeout).await.left,
+            None => Vec::new(),
+        };
+        let in_flight = running.intake.settled(deadline).await;
+        let report = StopReport {
+            left,
+            in_flight,
+            elapsed: started.elapsed(),
+        };
+        tracing::info!(
+            clean = report.is_clean(),
+            left = report.left.len(),
+            in_flight = report.in_flight,
+            elapsed_ms = u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+            "the webhook endpoint stopped"
+        );
+        report
+    }
+
+    /// The endpoint's health, for a readiness route: whether it is stopping, and how many of
+    /// its inbox workers run.
+    ///
+    /// ```
+    /// use nextgen_events::{Endpoint, WebhookConfig};
+    ///
+    /// let endpoint = Endpoint::new(WebhookConfig::new("whsec_test_secret"))?;
+    /// assert!(endpoint.health().is_ready());
+    /// # Ok::<(), nextgen_events::ConfigError>(())
+    /// ```
+    pub fn health(&self) -> Health {
+        let workers = self.running.inbox.as_ref().map(InboxRuntime::health);
+        Health {
+            stopping: self.running.intake.is_closed(),
+            inbox_workers: workers.map_or(0, |workers| workers.configured),
+            workers_alive: workers.map_or(0, |workers| workers.alive),
+            worker_restarts: workers.map_or(0, |workers| workers.restarts),
+        }
+    }
+
+    /// Lets one delivery in, unless the endpoint is stopping.
+    pub(crate) fn enter(&self) -> Result<Inside, WebhookError> {
+        self.running.intake.enter()
+    }
+
+    /// The budget the route reads unverified bodies within.
+    pub(crate) fn unverified_bodies(&self) -> &BodyBudget {
+        &self.running.unverified
     }
 
     /// Verifies a delivery and takes it as the routes do, without HTTP: runs its handlers now,
@@ -196,10 +278,10 @@ impl Endpoint {
         signature: Option<&str>,
         context: &Context<'_>,
     ) -> Result<Received, WebhookError> {
+        let inside = self.enter()?;
         let (raw_header, header) = self.signed(body, signature)?;
-        let verifier = self.config.verifier();
-        let signed_at = verifier.verify_parsed(body, &header, verifier.now())?;
-        self.take_verified(body, raw_header, signed_at, || context, None)
+        let signed_at = self.authenticate(body, &header, None)?;
+        self.take_verified(body, raw_header, signed_at, || context, None, inside)
             .await
     }
 
@@ -222,15 +304,17 @@ impl Endpoint {
 
     /// Takes a delivery verified earlier (by [`Endpoint::verify`] or an extractor, perhaps
     /// through a queue of your own) as the route takes a fresh one: runs its handlers now, or
-    /// keeps it in the inbox in inbox mode. Its signature is not checked against the clock
-    /// again (it may have waited in the queue), but its id and type are checked against its
-    /// body.
+    /// keeps it in the inbox in inbox mode. A deserialized delivery is only as trustworthy as
+    /// the queue it came from, so it is verified again: its signature header against the
+    /// configured secrets at the time it was verified first (it may have waited in the queue
+    /// since), and its id, type and timestamp against its body and signature.
     ///
     /// # Errors
     ///
-    /// [`WebhookError::DeliveryMismatch`] when the delivery was altered since it was verified,
-    /// [`WebhookError::UnsignedDelivery`] in inbox mode for a delivery kept without its
-    /// signature header, and the route's errors otherwise.
+    /// [`WebhookError::Signature`] when it does not verify (altered, or signed with a secret
+    /// no longer configured), [`WebhookError::DeliveryMismatch`] when its fields were altered
+    /// since it was verified, [`WebhookError::UnsignedDelivery`] for a delivery kept without
+    /// its signature header, and the route's errors otherwise.
     pub async fn handle(
         &self,
         delivery: &VerifiedDelivery,
@@ -246,22 +330,20 @@ impl Endpoint {
         delivery: &VerifiedDelivery,
         context: impl FnOnce() -> C,
     ) -> Result<Received, WebhookError> {
+        let inside = self.enter()?;
+        let raw_header = delivery.signature().ok_or(WebhookError::UnsignedDelivery)?;
+        let header = SignatureHeader::parse(raw_header)?;
+        let body = delivery.body();
+        let signed_at = self.authenticate(body, &header, Some(delivery.timestamp))?;
+        if signed_at != delivery.timestamp {
+            return Err(WebhookError::DeliveryMismatch { field: "timestamp" });
+        }
         let expected = dispatch::Expected {
             event_id: &delivery.event_id,
             event_type: &delivery.event_type,
         };
-        let signature = match (self.config.inbox_mode(), delivery.signature()) {
-            (Some(_), None) => return Err(WebhookError::UnsignedDelivery),
-            (_, signature) => signature.unwrap_or_default(),
-        };
-        self.take_verified(
-            delivery.body(),
-            signature,
-            delivery.timestamp,
-            context,
-            Some(expected),
-        )
-        .await
+        self.take_verified(body, raw_header, signed_at, context, Some(expected), inside)
+            .await
     }
 
     /// The checks before verification when the caller holds the whole body: a signature
@@ -273,22 +355,35 @@ impl Endpoint {
     ) -> Result<(&'s str, SignatureHeader<'s>), WebhookError> {
         let raw_header = signature.ok_or(SignatureError::MissingHeader)?;
         let header = SignatureHeader::parse(raw_header)?;
-        let limit = self.config.body_limit();
+        let limit = self.config().body_limit();
         if body.len() > limit {
             return Err(WebhookError::BodyTooLarge { limit });
         }
         Ok((raw_header, header))
     }
 
-    /// A verified body read as a [`VerifiedDelivery`].
+    /// Checks `body`'s signature against the configured secrets, at the clock's time, or at
+    /// `at` for a delivery verified before (its time then): the one check every way in
+    /// makes. The signature's timestamp when it verifies.
+    pub(crate) fn authenticate(
+        &self,
+        body: &[u8],
+        header: &SignatureHeader<'_>,
+        at: Option<u64>,
+    ) -> Result<u64, WebhookError> {
+        let verifier = self.config().verifier();
+        let now = at.unwrap_or_else(|| verifier.now());
+        Ok(verifier.verify_parsed(body, header, now)?)
+    }
+
+    /// A body, verified, read as a [`VerifiedDelivery`].
     pub(crate) fn verify_read(
         &self,
         body: Bytes,
         raw_header: &str,
         header: &SignatureHeader<'_>,
     ) -> Result<VerifiedDelivery, WebhookError> {
-        let verifier = self.config.verifier();
-        let timestamp = verifier.verify_parsed(&body, header, verifier.now())?;
+        let timestamp = self.authenticate(&body, header, None)?;
         // Parsed only once verified: unauthenticated bytes never reach the JSON parser.
         let raw = RawEvent::parse(&body)?;
         let event = (raw.id, raw.event_type);
@@ -306,11 +401,16 @@ impl Endpoint {
         signed_at: u64,
         context: impl FnOnce() -> C,
         expected: Option<dispatch::Expected<'_>>,
+        inside: Inside,
     ) -> Result<Received, WebhookError> {
-        match self.config.inbox_mode() {
-            Some(inbox) => enqueue(inbox, body, raw_header, signed_at, expected).await,
+        match &self.running.inbox {
+            Some(inbox) => {
+                let kept = enqueue(inbox, body, raw_header, signed_at, expected).await;
+                drop(inside);
+                kept
+            }
             None => {
-                let run = self.start(body, context().borrow(), expected)?;
+                let run = self.start(body, context().borrow(), expected, inside)?;
                 run.await?.into_result().map(Received::Handled)
             }
         }
@@ -318,17 +418,20 @@ impl Endpoint {
 
     /// Prepares the handlers with `context`, then returns their detached run: a future that
     /// borrows neither the body nor the context, so a framework that needs `Send` futures
-    /// (axum) can await it whatever the context holds.
-    pub(crate) fn start(
+    /// (axum) can await it whatever the context holds. The run counts as inside the intake
+    /// (`inside`) until it ends, even when the request that brought it is gone, so a stop
+    /// waits for it.
+    fn start(
         &self,
         body: &[u8],
         context: &Context<'_>,
         expected: Option<dispatch::Expected<'_>>,
+        inside: Inside,
     ) -> Result<
         impl Future<Output = Result<DispatchReport, WebhookError>> + Send + 'static,
         WebhookError,
     > {
-        let (prepared, span) = dispatch::prepare(body, self.config.registry(), context)?;
+        let (prepared, span) = dispatch::prepare(body, self.config().registry(), context)?;
         if let Some(expected) = expected
             && let Some(field) = expected.mismatch(&prepared.event_id, &prepared.event_type)
         {
@@ -340,14 +443,23 @@ impl Endpoint {
             });
             return Err(WebhookError::DeliveryMismatch { field });
         }
-        let claims = self.config.claims();
+        let claims = self.running.claims.clone();
         Ok(async move {
             match claims {
-                None => detached(prepared.run_unclaimed().instrument(span)).await,
+                None => {
+                    let run = async move {
+                        let _inside = inside;
+                        prepared.run_unclaimed().await
+                    };
+                    detached(run.instrument(span)).await
+                }
                 Some(claims) => {
                     // Boxed: the claimed run's state (leases, object claims) is many times the
                     // unclaimed one's, and every dispatch future would otherwise be that large.
-                    let run = Box::pin(async move { prepared.run_claimed(&claims).await });
+                    let run = Box::pin(async move {
+                        let _inside = inside;
+                        prepared.run_claimed(&claims).await
+                    });
                     detached(run.instrument(span))
                         .await?
                         .map_err(WebhookError::from)
@@ -359,7 +471,7 @@ impl Endpoint {
 
 /// Keeps a verified delivery in the inbox.
 async fn enqueue(
-    mode: &InboxMode,
+    mode: &InboxRuntime,
     body: &[u8],
     signature: &str,
     signed_at: u64,
