@@ -2,10 +2,12 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use std::time::Duration;
+
 use actix_web::{App, HttpServer};
-use nextgen_events::WebhookConfig;
 use nextgen_events::actix::webhooks;
 use nextgen_events::prelude::*;
+use nextgen_events::{Endpoint, WebhookConfig};
 
 #[derive(Debug)]
 struct LedgerDown;
@@ -43,13 +45,19 @@ async fn on_refund(event: Event<Refund>, ledger: web::Data<Ledger>) {
 async fn main() -> std::io::Result<()> {
     // NEXTGEN_WEBHOOK_SECRET=whsec_...  (comma-separated during a secret rotation)
     let config = WebhookConfig::from_env().map_err(std::io::Error::other)?;
+    // Checked once; every actix worker thread mounts a clone of it.
+    let endpoint = Endpoint::new(config).map_err(std::io::Error::other)?;
     let ledger = web::Data::new(Ledger::default());
+    let mounted = endpoint.clone();
     HttpServer::new(move || {
         App::new()
             .app_data(ledger.clone())
-            .configure(webhooks("/webhook", config.clone())) // the one line
+            .configure(webhooks("/webhook", mounted.clone())) // the one line
     })
     .bind(("127.0.0.1", 8080))?
     .run()
-    .await
+    .await?; // until Ctrl-C or SIGTERM, answering what is in flight
+    // Handlers still running finish and record their outcome before the process exits.
+    endpoint.shutdown(Duration::from_secs(30)).await;
+    Ok(())
 }

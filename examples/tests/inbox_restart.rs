@@ -95,3 +95,60 @@ fn a_kill_while_handling_loses_nothing() {
     );
     println!("at the kill: {at_kill:?}; ran twice: {again}");
 }
+
+/// How many times the run log holds `id` (each handler run appends a line once it is done).
+fn logged_runs(log: &Path, id: &str) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.split_whitespace().nth(1) == Some(id))
+        .count()
+}
+
+/// SIGTERM with a stop timeout shorter than the running handler: the stop names the delivery
+/// it left, the process exits without acknowledging the handler's success, and the next
+/// start runs it once more, and only once.
+#[test]
+fn a_stop_shorter_than_a_running_handler_names_it_and_the_restart_runs_it_once() {
+    let file = TempFile::new("short-stop");
+    let log = TempFile::new("short-stop-runs");
+    let id = "evt_short_stop";
+    let start = |delay_ms: &str| {
+        Server::start(&[
+            ("NEXTGEN_INBOX_SQLITE", &file.0.display().to_string()),
+            ("NEXTGEN_INBOX_WORKERS", "1"),
+            ("NEXTGEN_RUN_LOG", &log.0.display().to_string()),
+            ("NEXTGEN_HANDLER_DELAY_MS", delay_ms),
+            ("NEXTGEN_STOP_TIMEOUT_MS", "200"),
+        ])
+    };
+    let server = start("10000");
+    deliver(&server.url, id);
+    server.wait_for(&format!("audit: {id}"));
+    let lines = server.terminate();
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("ran out of time") && line.contains(id)),
+        "the stop does not name the delivery it left:\n{}",
+        lines.join("\n")
+    );
+    assert_eq!(logged_runs(&log.0, id), 0, "the handler had not finished");
+
+    let server = start("0");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while logged_runs(&log.0, id) == 0 {
+        assert!(std::time::Instant::now() < deadline, "never ran again");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let lines = server.terminate();
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("the webhook endpoint stopped")),
+        "{}",
+        lines.join("\n")
+    );
+    assert_eq!(logged_runs(&log.0, id), 1);
+    assert_eq!(stats(&file.0).handled, 1);
+}

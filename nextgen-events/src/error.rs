@@ -9,9 +9,9 @@ use crate::signature::SignatureError;
 /// 400 for a delivery that will never be good, 408 for a body that did not arrive in time,
 /// 413 for a body over the limit, 409 while another process is handling the same event, 503
 /// (with `Retry-After`) while the idempotency store is full of live claims, the budget for
-/// unverified bodies in flight is spent or the endpoint is stopping, and 500 for what a retry can fix (a failing handler,
-/// a payload this version cannot read, an unreachable idempotency store, a blank secret), so
-/// the sender keeps the event and delivers it again.
+/// unverified bodies in flight is spent or the endpoint is stopping, and 500 for what a retry
+/// can fix (a failing handler, a payload this version cannot read, an unreachable idempotency
+/// store, a blank secret), so the sender keeps the event and delivers it again.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookError {
@@ -62,10 +62,11 @@ pub enum WebhookError {
     /// Inbox mode: the inbox could not durably take the delivery; nothing was acknowledged.
     #[error("the inbox could not keep the delivery: {0}; the event will be delivered again")]
     Inbox(StoreError),
-    /// Inbox mode: a [`VerifiedDelivery`](crate::VerifiedDelivery) serialized by a version
-    /// that did not keep its signature header, which the inbox needs to verify it again.
+    /// A [`VerifiedDelivery`](crate::VerifiedDelivery) serialized by a version that did not
+    /// keep its signature header, which [`Endpoint::handle`](crate::Endpoint::handle) needs to
+    /// verify it again.
     #[error(
-        "this queued delivery was kept without its `NextGen-Signature` header (serialized by an earlier version of nextgen-events), and an inbox verifies every entry again before its workers run it: handle it on an endpoint without an inbox, or have NextGen deliver the event again"
+        "this queued delivery was kept without its `NextGen-Signature` header (serialized by an earlier version of nextgen-events), so it cannot be verified again before its handlers run: have NextGen deliver the event again (its dashboard resends it)"
     )]
     UnsignedDelivery,
     /// The endpoint is stopping ([`Endpoint::shutdown`](crate::Endpoint::shutdown) began):

@@ -537,3 +537,171 @@ fn a_stop_that_runs_out_of_time_names_the_deliveries_still_being_handled() {
         rows(&file).0.iter().all(|(_, state, _)| state == "handled")
     });
 }
+
+/// `shutdown` with a timeout shorter than a running handler: the report names the delivery
+/// the worker still holds; a second `shutdown` waits for the rest, which the worker finishes
+/// and records.
+#[test]
+fn a_shutdown_shorter_than_a_running_handler_names_the_delivery_left() {
+    let file = TempFile::new("short-stop");
+    let inbox = SqliteInbox::open(&file.0).unwrap();
+    let system = actix_rt::System::new();
+    system
+        .block_on(inbox.append(entry("evt_stuck_short", 1_000)))
+        .unwrap();
+    let endpoint = Endpoint::new(config(inbox, 1)).unwrap();
+    wait_until("the handler starts", Duration::from_secs(10), || {
+        runs_of("evt_stuck_short").len() == 1
+    });
+    let report = system.block_on(endpoint.shutdown(Duration::from_millis(50)));
+    assert_eq!(report.left, ["evt_stuck_short"], "{report:?}");
+    assert!(!report.is_clean());
+    assert!(endpoint.health().stopping);
+    let report = system.block_on(endpoint.shutdown(Duration::from_secs(10)));
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(endpoint.health().workers_alive, 0);
+    assert_eq!(
+        rows(&file).0,
+        [("evt_stuck_short".to_owned(), "handled".to_owned(), None)]
+    );
+    assert_eq!(runs_of("evt_stuck_short").len(), 1);
+}
+
+/// Idle workers wake on a stop at once, whatever their poll interval.
+#[test]
+fn an_idle_worker_with_an_hour_poll_stops_within_a_second_of_shutdown() {
+    let file = TempFile::new("idle-stop");
+    let inbox = SlowRecovery::new(SqliteInbox::open(&file.0).unwrap());
+    let looks = Arc::clone(&inbox.1);
+    let endpoint =
+        Endpoint::new(config(inbox, 2).with_inbox_poll(Duration::from_secs(3600))).unwrap();
+    wait_until("both workers look once", Duration::from_secs(10), || {
+        looks.load(Ordering::SeqCst) >= 2
+    });
+    let started = Instant::now();
+    let report = actix_rt::System::new().block_on(endpoint.shutdown(Duration::from_secs(30)));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the stop took {:?}",
+        started.elapsed()
+    );
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(endpoint.health().workers_alive, 0);
+    // The workers' lock went with them: a new endpoint's workers start on the file.
+    let again = Endpoint::new(config(SqliteInbox::open(&file.0).unwrap(), 1)).unwrap();
+    assert_eq!(again.health().workers_alive, 1);
+}
+
+/// An inbox that panics once in `take` (outside any delivery) and once in `finish` (while a
+/// worker handles a delivery), as a store with a bug would.
+struct PanicsOnce<I> {
+    inner: I,
+    in_take: AtomicBool,
+    in_finish: AtomicBool,
+}
+
+impl<I: Inbox> Inbox for PanicsOnce<I> {
+    fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
+        self.inner.append(entry)
+    }
+    fn take(&self, lease: Duration) -> StoreFuture<'_, Option<Taken>> {
+        if self.in_take.swap(false, Ordering::SeqCst) {
+            panic!("a bug in take");
+        }
+        self.inner.take(lease)
+    }
+    fn renew<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        lease: Duration,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.renew(event_id, token, lease)
+    }
+    fn finish<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        finish: Finish,
+    ) -> StoreFuture<'a, bool> {
+        if self.in_finish.swap(false, Ordering::SeqCst) {
+            panic!("a bug in finish");
+        }
+        self.inner.finish(event_id, token, finish)
+    }
+    fn recover(&self) -> StoreFuture<'_, u64> {
+        self.inner.recover()
+    }
+    fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {
+        self.inner.lock_workers()
+    }
+    fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64> {
+        self.inner.prune(before_ms)
+    }
+    fn retention(&self) -> Duration {
+        self.inner.retention()
+    }
+    fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
+        self.inner.idempotency_store()
+    }
+    fn now_ms(&self) -> u64 {
+        self.inner.now_ms()
+    }
+}
+
+/// A panic while a worker handles a delivery is recorded on that delivery as a failed
+/// attempt (retried later), and a panic outside any delivery restarts the worker, counted in
+/// the endpoint's health: no panic ends the workers while intake goes on answering 200.
+#[test]
+fn a_panic_in_a_worker_is_recorded_on_the_delivery_and_the_worker_goes_on() {
+    let file = TempFile::new("panics");
+    let inbox = SqliteInbox::open(&file.0).unwrap();
+    let system = actix_rt::System::new();
+    system
+        .block_on(inbox.append(entry("evt_panic_1", 1_000)))
+        .unwrap();
+    let faulty = PanicsOnce {
+        inner: inbox.clone(),
+        in_take: AtomicBool::new(true),
+        in_finish: AtomicBool::new(true),
+    };
+    let endpoint = Endpoint::new(config(faulty, 1)).unwrap();
+    wait_until(
+        "the panicked attempt is recorded",
+        Duration::from_secs(10),
+        || {
+            system
+                .block_on(inbox.show("evt_panic_1", false))
+                .unwrap()
+                .is_some_and(|record| record.state == InboxState::Retrying)
+        },
+    );
+    let record = system
+        .block_on(inbox.show("evt_panic_1", false))
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.attempts, 1, "{record:?}");
+    assert_eq!(record.last_errors[0].handler, "(worker)", "{record:?}");
+    assert!(
+        record.last_errors[0].error.contains("a bug in finish"),
+        "{record:?}"
+    );
+    let health = endpoint.health();
+    assert_eq!(health.worker_restarts, 1, "{health:?}");
+    assert_eq!(health.workers_alive, 1, "{health:?}");
+    assert!(health.is_ready(), "{health:?}");
+    // The worker still takes deliveries after both panics.
+    system
+        .block_on(inbox.append(entry("evt_panic_2", 2_000)))
+        .unwrap();
+    wait_until(
+        "a later delivery is handled",
+        Duration::from_secs(10),
+        || {
+            system
+                .block_on(inbox.show("evt_panic_2", false))
+                .unwrap()
+                .is_some_and(|record| record.state == InboxState::Handled)
+        },
+    );
+}

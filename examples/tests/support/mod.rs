@@ -127,6 +127,32 @@ impl Server {
     }
 }
 
+impl Server {
+    /// SIGTERM, as a container runtime stops a process, then waits for it to exit. Returns
+    /// the output lines not read yet.
+    pub fn terminate(mut self) -> Vec<String> {
+        let stopped = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(stopped.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The reader thread ends with the process's stdout.
+        let mut lines = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            lines.push(line);
+        }
+        lines
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -204,13 +204,17 @@ impl Endpoint {
             in_flight,
             elapsed: started.elapsed(),
         };
-        tracing::info!(
-            clean = report.is_clean(),
-            left = report.left.len(),
-            in_flight = report.in_flight,
-            elapsed_ms = u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
-            "the webhook endpoint stopped"
-        );
+        let elapsed_ms = u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX);
+        if report.is_clean() {
+            tracing::info!(elapsed_ms, "the webhook endpoint stopped");
+        } else {
+            tracing::warn!(
+                left = ?report.left,
+                in_flight = report.in_flight,
+                elapsed_ms,
+                "the webhook endpoint's stop ran out of time: the inbox deliveries left are taken again at the next start once their leases lapse (handlers that had succeeded stay skipped); deliveries in flight were not acknowledged, so NextGen delivers them again"
+            );
+        }
         report
     }
 

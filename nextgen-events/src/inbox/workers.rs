@@ -274,12 +274,12 @@ impl Workers {
                 None => exited.await,
             }
         }
-        self.finish_stop(timeout)
+        self.finish_stop()
     }
 
     /// Joins the workers that ended, and names what the others hold; the workers' lock is let
     /// go once the last of them ends, not before.
-    fn finish_stop(&self, timeout: Duration) -> WorkersStopped {
+    fn finish_stop(&self) -> WorkersStopped {
         let threads =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
         let lock = self
@@ -298,12 +298,6 @@ impl Workers {
             return WorkersStopped::default();
         }
         let left = self.shared.left();
-        tracing::warn!(
-            workers = unfinished.len(),
-            deliveries = ?left,
-            timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-            "the stop's timeout ran out while inbox workers were still dispatching these deliveries: they are left to the next start, which takes them again once their leases lapse (handlers that had succeeded stay skipped)"
-        );
         // Another process's workers must not start on the inbox while these still run.
         if let Some(lock) = lock {
             let _ = std::thread::Builder::new()
@@ -337,7 +331,14 @@ impl Drop for Workers {
         {
             std::thread::sleep(Duration::from_millis(5));
         }
-        self.finish_stop(self.shutdown_timeout);
+        let stopped = self.finish_stop();
+        if !stopped.left.is_empty() {
+            tracing::warn!(
+                deliveries = ?stopped.left,
+                timeout_ms = u64::try_from(self.shutdown_timeout.as_millis()).unwrap_or(u64::MAX),
+                "the stop's timeout ran out while inbox workers were still dispatching these deliveries: they are left to the next start, which takes them again once their leases lapse (handlers that had succeeded stay skipped)"
+            );
+        }
     }
 }
 

@@ -39,6 +39,8 @@
 //!
 //! `NEXTGEN_LEASE_MS` sets the handlers' claim lease (default 60 s; a Redis replica takes
 //! over a dead one's delivery after a lease and a half). For `scripts/chaos.sh`:
+//! `NEXTGEN_STOP_TIMEOUT_MS` bounds the stop after SIGTERM or Ctrl-C (default 30 s): the
+//! server answers what is in flight, then the endpoint's workers finish what they hold.
 //! `NEXTGEN_RUN_LOG=PATH` makes the `*` handler append `NEXTGEN_RUN_TAG EVENT_ID` to that
 //! file (synced) on every run, after `NEXTGEN_HANDLER_DELAY_MS`.
 
@@ -125,13 +127,12 @@ async fn run() -> Result<(), String> {
     let verifier = web::Data::new(endpoint.config().verifier().clone());
     let metrics = prometheus()?;
     let bench_routes = bench_routes()?;
+    let mounted = endpoint.clone();
     let server = HttpServer::new(move || {
         let app = App::new()
             .app_data(ledger.clone())
-            .configure(nextgen_events::actix::webhooks(
-                "/webhook",
-                endpoint.clone(),
-            ))
+            .configure(nextgen_events::actix::webhooks("/webhook", mounted.clone()))
+            .app_data(web::Data::new(mounted.clone()))
             .route("/healthz", web::get().to(healthz))
             .app_data(web::Data::new(metrics.clone()))
             .route("/metrics", web::get().to(render_metrics));
@@ -174,11 +175,38 @@ async fn run() -> Result<(), String> {
     // No secret on the command line: the trigger reads NEXTGEN_WEBHOOK_SECRET itself.
     println!("  cargo run -p nextgen-cli -- trigger charge.succeeded --url {url}");
 
-    server
-        .run()
-        .await
-        .map_err(|error| format!("the server stopped: {error}"))
+    // actix stops on SIGTERM or Ctrl-C once the requests in flight are answered; then the
+    // endpoint stops here, on this thread, whichever actix thread drops its clone last.
+    let stop_timeout = stop_timeout()?;
+    let served = server.run().await;
+    let report = endpoint.shutdown(stop_timeout).await;
+    if !report.is_clean() {
+        tracing::warn!(
+            left = ?report.left,
+            in_flight = report.in_flight,
+            "stopped with deliveries still running: they are taken again at the next start"
+        );
+    }
+    served.map_err(|error| format!("the server stopped: {error}"))
 }
+
+/// How long the stop waits for the inbox workers and the handlers still running: 30 s, or
+/// `NEXTGEN_STOP_TIMEOUT_MS`.
+fn stop_timeout() -> Result<std::time::Duration, String> {
+    match std::env::var(STOP_TIMEOUT_ENV) {
+        Ok(ms) => ms
+            .trim()
+            .parse()
+            .map(std::time::Duration::from_millis)
+            .map_err(|_| {
+                format!("{STOP_TIMEOUT_ENV} must be a number of milliseconds, not `{ms}`")
+            }),
+        Err(_) => Ok(std::time::Duration::from_secs(30)),
+    }
+}
+
+/// The environment variable of the stop's timeout, in milliseconds.
+const STOP_TIMEOUT_ENV: &str = "NEXTGEN_STOP_TIMEOUT_MS";
 
 /// The configuration from `NEXTGEN_WEBHOOK_SECRET`, or with the test secret when it is unset.
 fn webhook_config() -> Result<WebhookConfig, String> {
@@ -445,8 +473,23 @@ async fn render_metrics(metrics: web::Data<Option<PrometheusHandle>>) -> HttpRes
     }
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain").body("ok")
+/// Readiness: 200 while the endpoint takes deliveries and every inbox worker runs, 503 with
+/// what is wrong otherwise.
+async fn healthz(endpoint: web::Data<Endpoint>) -> HttpResponse {
+    let health = endpoint.health();
+    let text = format!(
+        "stopping={} workers_alive={}/{} worker_restarts={}",
+        health.stopping, health.workers_alive, health.inbox_workers, health.worker_restarts
+    );
+    if health.is_ready() {
+        HttpResponse::Ok()
+            .content_type("text/plain")
+            .body(format!("ok {text}"))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body(format!("not ready {text}"))
+    }
 }
 
 async fn ledger_totals(ledger: web::Data<Ledger>) -> HttpResponse {
