@@ -23,6 +23,7 @@ pub mod guide;
 mod handler;
 pub mod idempotency;
 pub mod inbox;
+mod limits;
 pub mod metrics;
 pub mod payloads;
 mod read;

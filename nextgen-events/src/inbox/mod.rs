@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, RetryPolicyError};
 #[cfg(any(feature = "sqlite", feature = "redis"))]
 pub(crate) use stored::{errors_from_json, errors_to_json, listed_state};
 pub(crate) use workers::{InboxMode, WorkerSettings};
