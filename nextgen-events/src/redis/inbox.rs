@@ -10,11 +10,11 @@ use ::redis::{FromRedisValue, RedisError, Script};
 
 use super::RedisIdempotencyStore;
 use super::connection::millis;
-use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
+use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
 use crate::inbox::{
     Appended, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, Inbox, InboxEntry, InboxOperator,
-    InboxRecord, InboxState, InboxStats, ListFilter, Taken, errors_from_json, errors_to_json,
-    listed_state,
+    InboxRecord, InboxState, InboxStats, ListFilter, Taken, WorkersLock, errors_from_json,
+    errors_to_json, listed_state,
 };
 
 /// A clock in milliseconds since the Unix epoch.
@@ -310,7 +310,7 @@ impl RedisInbox {
     fn on(store: RedisIdempotencyStore) -> Self {
         RedisInbox {
             keys: Arc::new(Keys::new(store.prefix())),
-            store: store.with_retention(DEFAULT_INBOX_RETENTION),
+            store: store.with_retention_by(DEFAULT_INBOX_RETENTION, RETENTION_SETTER),
             consumer: consumer_name().into(),
             retention: DEFAULT_INBOX_RETENTION,
             consumer_expiry: DEFAULT_CONSUMER_EXPIRY,
@@ -322,10 +322,27 @@ impl RedisInbox {
     /// A replay within it skips the handlers that had succeeded, and a redelivery of a handled
     /// id is still recognised; it must outlast the retry policy's give-up time (3 days) plus
     /// the time you may take to fix and replay a dead letter.
+    ///
+    /// Zero, or more than 10 years (which Redis's `PX` cannot take), is refused when the
+    /// workers start (mounting the route), naming this setter
+    /// ([`check_settings`](Self::check_settings)).
     pub fn with_retention(mut self, retention: Duration) -> Self {
-        self.store = self.store.with_retention(retention);
+        self.store = self.store.with_retention_by(retention, RETENTION_SETTER);
         self.retention = retention;
         self
+    }
+
+    /// Refuses settings Redis cannot hold, with the setter and the fix named
+    /// ([`StoreError::SettingTooLong`], [`StoreError::ZeroSetting`]): a retention of zero or
+    /// beyond 10 years, a consumer expiry beyond 10 years. The workers call it before they
+    /// start, so a wrong setting stops the app at mount instead of failing every delivery.
+    pub fn check_settings(&self) -> Result<(), StoreError> {
+        check_duration(RETENTION_SETTER, self.retention, false)?;
+        check_duration(
+            "RedisInbox::with_consumer_expiry",
+            self.consumer_expiry,
+            true,
+        )
     }
 
     /// How long a consumer of the group with nothing pending may stay silent before the prune
@@ -579,7 +596,17 @@ impl From<TakeFailed> for StoreError {
     }
 }
 
+/// The setter of an inbox's retention, as the check names it.
+const RETENTION_SETTER: &str = "RedisInbox::with_retention";
+
 impl Inbox for RedisInbox {
+    fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {
+        // Replicas share a Redis inbox, so there is no lock to take; but the workers are what
+        // use the retention and the consumer expiry: refused here, at mount.
+        self.check_settings()?;
+        Ok(None)
+    }
+
     fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
         Box::pin(async move {
             let signed_at = entry.signed_at.to_string();

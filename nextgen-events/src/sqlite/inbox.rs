@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Clock, Database, Durability, SqliteStore, millis};
-use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
+use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
 use crate::inbox::{
     Appended, DeadReplay, Finish, Inbox, InboxEntry, InboxOperator, InboxRecord, InboxState,
     InboxStats, ListFilter, Taken, WorkersLock, errors_from_json, errors_to_json, listed_state,
@@ -33,6 +33,9 @@ pub struct SqliteInbox {
 }
 
 pub use crate::inbox::DEFAULT_INBOX_RETENTION;
+
+/// The setter of an inbox's retention, as the check names it.
+const RETENTION_SETTER: &str = "SqliteInbox::with_retention";
 
 const COLUMNS: &str = "event_id, event_type, state, attempts, received_at_ms, signed_at, due_at_ms, first_failed_at_ms, finished_at_ms, last_errors";
 
@@ -71,7 +74,8 @@ impl SqliteInbox {
 
     fn on(database: Arc<Database>) -> Self {
         SqliteInbox {
-            store: SqliteStore::on(Arc::clone(&database)).with_retention(DEFAULT_INBOX_RETENTION),
+            store: SqliteStore::on(Arc::clone(&database))
+                .with_retention_by(DEFAULT_INBOX_RETENTION, RETENTION_SETTER),
             database,
             retention: DEFAULT_INBOX_RETENTION,
         }
@@ -81,10 +85,21 @@ impl SqliteInbox {
     /// A replay within it skips the handlers that had succeeded, and a redelivery of a
     /// handled id is still recognised; it must outlast the retry policy's give-up time (3
     /// days) plus the time you may take to fix and replay a dead letter.
+    ///
+    /// Zero, or more than 10 years, is refused when the workers start (mounting the route),
+    /// naming this setter ([`check_settings`](Self::check_settings)).
     pub fn with_retention(mut self, retention: Duration) -> Self {
-        self.store = self.store.with_retention(retention);
+        self.store = self.store.with_retention_by(retention, RETENTION_SETTER);
         self.retention = retention;
         self
+    }
+
+    /// Refuses settings the file cannot hold (a retention of zero or beyond 10 years), with
+    /// the setter and the fix named ([`StoreError::SettingTooLong`],
+    /// [`StoreError::ZeroSetting`]). The workers call it before they start, so a wrong
+    /// setting stops the app at mount instead of failing every delivery.
+    pub fn check_settings(&self) -> Result<(), StoreError> {
+        check_duration(RETENTION_SETTER, self.retention, false)
     }
 
     /// The idempotency store in the same file.
@@ -259,6 +274,9 @@ impl Inbox for SqliteInbox {
     }
 
     fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {
+        // The workers are what use the retention (done markers, the prune): refused here, at
+        // mount, rather than in every delivery's `complete`.
+        self.check_settings()?;
         super::lock::lock_workers(self.database.path()).map(Some)
     }
 
