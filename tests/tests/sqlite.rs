@@ -291,3 +291,27 @@ fn retentions_the_file_cannot_hold_are_refused_naming_the_setter() {
         "{refused}"
     );
 }
+
+/// Reproduced in review: a symlinked path started a second set of workers on one inbox file.
+/// Its workers now take the file's one lock, so the second endpoint is refused.
+#[cfg(unix)]
+#[test]
+fn a_symlinked_inbox_path_starts_no_second_set_of_workers() {
+    use nextgen_events::sqlite::SqliteInbox;
+    use nextgen_events::{ConfigError, idempotency::StoreError};
+
+    let file = TempFile::new("symlinked");
+    let link = TempFile::new("symlink");
+    let first =
+        Endpoint::new(WebhookConfig::new(SECRET).with_inbox(SqliteInbox::open(&file.0).unwrap()))
+            .unwrap();
+    std::os::unix::fs::symlink(&file.0, &link.0).unwrap();
+    let refused =
+        Endpoint::new(WebhookConfig::new(SECRET).with_inbox(SqliteInbox::open(&link.0).unwrap()))
+            .unwrap_err();
+    assert!(
+        matches!(refused, ConfigError::Workers(StoreError::Locked { .. })),
+        "{refused}"
+    );
+    drop(first);
+}

@@ -20,7 +20,8 @@ use crate::inbox::{
 ///
 /// One process runs the workers of a SQLite inbox: when they start they take an exclusive
 /// lock on `<file>.lock` beside it (released when they stop, or by the operating system when
-/// the process dies), and a second process's workers refuse to start with
+/// the process dies; named after the file's canonical path, so a symlink or a relative path
+/// takes the same lock, and refused on a file with a second hard link), and a second process's workers refuse to start with
 /// [`StoreError::Locked`], naming the holder. Processes that only take deliveries in
 /// ([`with_inbox_workers(0)`](crate::WebhookConfig::with_inbox_workers)) and the `inbox`
 /// tool need no lock. To run several processes, give each its own file, or share a
