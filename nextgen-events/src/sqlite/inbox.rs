@@ -10,7 +10,8 @@ use super::{Clock, Database, Durability, SqliteStore, millis};
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
 use crate::inbox::{
     Appended, DeadReplay, Finish, Inbox, InboxEntry, InboxOperator, InboxRecord, InboxState,
-    InboxStats, ListFilter, Taken, WorkersLock, errors_from_json, errors_to_json, listed_state,
+    InboxStats, ListFilter, Taken, UNREADABLE_PER_TAKE, WorkersLock, errors_from_json,
+    errors_to_json, listed_state, unreadable,
 };
 
 /// An [`Inbox`] in a SQLite file, with its [`SqliteStore`] in the same file.
@@ -109,6 +110,64 @@ impl SqliteInbox {
     }
 }
 
+/// A row the take returned (`rowid` first), or the column that does not read and how.
+fn taken_from(row: &Row<'_>, token: OwnerToken) -> Result<Taken, (&'static str, String)> {
+    fn column<T: rusqlite::types::FromSql>(
+        row: &Row<'_>,
+        index: usize,
+        name: &'static str,
+    ) -> Result<T, (&'static str, String)> {
+        row.get(index).map_err(|error| (name, error.to_string()))
+    }
+    Ok(Taken {
+        entry: InboxEntry {
+            event_id: column(row, 1, "event_id")?,
+            event_type: column(row, 2, "event_type")?,
+            body: column(row, 3, "body")?,
+            signed_at: column(row, 4, "signed_at")?,
+            received_at_ms: column(row, 5, "received_at_ms")?,
+            signature: column(row, 8, "signature")?,
+        },
+        token,
+        attempts: column(row, 6, "attempts")?,
+        first_failed_at_ms: column(row, 7, "first_failed_at_ms")?,
+    })
+}
+
+/// Makes the row `rowid`, just taken, a dead letter whose column `field` does not read. Its
+/// own columns may be what is wrong, so it is found by `rowid` and its failure time is set
+/// unless it holds a number.
+fn bury(
+    connection: &rusqlite::Connection,
+    rowid: i64,
+    field: &str,
+    problem: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let event_id: Option<String> = connection
+        .query_row(
+            "SELECT CAST(event_id AS TEXT) FROM nextgen_inbox WHERE rowid = ?1",
+            [rowid],
+            |row| row.get(0),
+        )
+        .optional()?
+        .flatten();
+    tracing::error!(
+        event_id = %crate::text::escaped(event_id.as_deref().unwrap_or("")),
+        field,
+        %problem,
+        "an inbox entry cannot be read: kept as a dead letter, never run"
+    );
+    connection
+        .prepare_cached(
+            "UPDATE nextgen_inbox SET state = 'dead', owner = NULL, finished_at_ms = ?2,
+             first_failed_at_ms = CASE WHEN typeof(first_failed_at_ms) = 'integer' AND first_failed_at_ms >= 0 THEN first_failed_at_ms ELSE ?2 END,
+             last_errors = ?3 WHERE rowid = ?1",
+        )?
+        .execute(params![rowid, now, errors_to_json(&unreadable(field, problem))])?;
+    Ok(())
+}
+
 fn record(row: &Row<'_>) -> rusqlite::Result<InboxRecord> {
     let state: String = row.get(2)?;
     let attempts: u32 = row.get(3)?;
@@ -163,33 +222,32 @@ impl Inbox for SqliteInbox {
         Box::pin(async move {
             self.database
                 .write(move |connection| {
-                    connection
-                        .prepare_cached(
-                            "UPDATE nextgen_inbox SET state = 'running', owner = ?1, queued_due_ms = due_at_ms, due_at_ms = ?2, attempts = attempts + 1
-                             WHERE event_id = (SELECT event_id FROM nextgen_inbox
-                                               WHERE state IN ('pending', 'running') AND due_at_ms <= ?3
-                                               ORDER BY due_at_ms LIMIT 1)
-                             RETURNING event_id, event_type, body, signed_at, received_at_ms, attempts, first_failed_at_ms, signature",
-                        )?
-                        .query_row(
-                            params![token.to_string(), now.saturating_add(millis(lease)), now],
-                            |row| {
-                                Ok(Taken {
-                                    entry: InboxEntry {
-                                        event_id: row.get(0)?,
-                                        event_type: row.get(1)?,
-                                        body: row.get(2)?,
-                                        signed_at: row.get(3)?,
-                                        received_at_ms: row.get(4)?,
-                                        signature: row.get(7)?,
-                                    },
-                                    token,
-                                    attempts: row.get(5)?,
-                                    first_failed_at_ms: row.get(6)?,
-                                })
-                            },
-                        )
-                        .optional()
+                    for _ in 0..UNREADABLE_PER_TAKE {
+                        // The update is made whether or not the row then reads: one that does
+                        // not (a column changed outside nextgen-events) would be taken again
+                        // after its lease, forever. It becomes a dead letter naming why.
+                        let taken = connection
+                            .prepare_cached(
+                                "UPDATE nextgen_inbox SET state = 'running', owner = ?1, queued_due_ms = due_at_ms, due_at_ms = ?2, attempts = attempts + 1
+                                 WHERE event_id = (SELECT event_id FROM nextgen_inbox
+                                                   WHERE state IN ('pending', 'running') AND due_at_ms <= ?3
+                                                   ORDER BY due_at_ms LIMIT 1)
+                                 RETURNING rowid, event_id, event_type, body, signed_at, received_at_ms, attempts, first_failed_at_ms, signature",
+                            )?
+                            .query_row(
+                                params![token.to_string(), now.saturating_add(millis(lease)), now],
+                                |row| Ok((row.get::<_, i64>(0)?, taken_from(row, token))),
+                            )
+                            .optional()?;
+                        match taken {
+                            None => return Ok(None),
+                            Some((_, Ok(taken))) => return Ok(Some(taken)),
+                            Some((rowid, Err((field, problem)))) => {
+                                bury(connection, rowid, field, &problem, now)?;
+                            }
+                        }
+                    }
+                    Ok(None)
                 })
                 .await
         })
