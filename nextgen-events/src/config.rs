@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::handler::AppData;
 use crate::idempotency::{DEFAULT_LEASE, IdempotencyStore, MemoryStore, StoreError};
-use crate::inbox::{Inbox, RetryPolicy};
+use crate::inbox::{Inbox, RetryPolicy, RetryPolicyError};
+use crate::limits::MAX_DURATION;
 use crate::registry::{DuplicateHandlerName, Registry};
 use crate::signature::{Secret, Verifier};
 
@@ -82,10 +83,6 @@ pub(crate) const DEFAULT_INBOX_WORKERS: usize = 2;
 
 pub(crate) const DEFAULT_INBOX_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The longest duration a setting may have: far beyond any sensible lease or timeout, and
-/// short enough that every clock (`Instant`, milliseconds in an `i64`) can add it.
-const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
-
 /// Which idempotency store the builder was told to use; resolved against the inbox when the
 /// configuration is used, so the order of the builder calls does not matter.
 #[derive(Clone)]
@@ -99,7 +96,7 @@ enum StoreChoice {
 }
 
 /// Why a [`WebhookConfig`] could not be built from the environment.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The variable is not set.
@@ -174,6 +171,13 @@ pub enum ConfigError {
         "an inbox's workers belong to one `Endpoint`, and the app needs it to stop them: build it once with `let endpoint = Endpoint::new(config)?;`, mount `endpoint.clone()` in place of the configuration (actix builds the app once per worker thread), and call `endpoint.shutdown(timeout).await` after the server stops"
     )]
     InboxNeedsEndpoint,
+    /// The inbox's retry policy cannot be followed (a jitter that is not a fraction, a wait
+    /// no clock can hold): its workers would fail on the first failed delivery.
+    #[error("the inbox's retry policy is refused: {0}")]
+    RetryPolicy(#[from] RetryPolicyError),
+    /// A setting of the idempotency store (or of the inbox's) that its backend cannot hold.
+    #[error("the idempotency store's settings are refused: {0}")]
+    StoreSettings(StoreError),
     /// A `latest_only` handler on a store that keeps no object claims: every delivery to it
     /// would fail.
     #[error(
@@ -477,6 +481,10 @@ impl WebhookConfig {
                 StoreChoice::Chosen(_) => return Err(ConfigError::InboxWithOtherStore),
                 StoreChoice::Default(_) => {}
             }
+        }
+        self.retry.check()?;
+        if let Some(store) = self.resolved_store() {
+            store.check_settings().map_err(ConfigError::StoreSettings)?;
         }
         let durations = [
             ("with_lease", self.lease, false),

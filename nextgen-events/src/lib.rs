@@ -23,6 +23,7 @@ pub mod guide;
 mod handler;
 pub mod idempotency;
 pub mod inbox;
+mod limits;
 pub mod metrics;
 pub mod payloads;
 mod read;
@@ -34,6 +35,7 @@ pub mod redis;
 mod registry;
 mod route;
 mod signature;
+mod text;
 // SQLite: the inbox and the idempotency store in one durable file (cargo feature `sqlite`).
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]

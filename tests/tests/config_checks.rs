@@ -162,3 +162,43 @@ fn mounting_a_contradictory_configuration_stops_the_app_with_the_fix() {
         "{message}"
     );
 }
+
+/// A retry policy a worker could not follow, and a store retention its backend cannot hold,
+/// are refused before the first delivery, naming the setter.
+#[test]
+fn a_retry_policy_or_a_store_setting_no_backend_can_hold_is_refused_at_the_endpoint() {
+    use nextgen_events::inbox::{RetryPolicy, RetryPolicyError};
+    use nextgen_events::sqlite::SqliteStore;
+
+    let nan =
+        WebhookConfig::new(SECRET).with_retry_policy(RetryPolicy::default().with_jitter(f64::NAN));
+    let refused = Endpoint::new(nan).unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            ConfigError::RetryPolicy(RetryPolicyError::Jitter { .. })
+        ),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("with_jitter"), "{refused}");
+    let huge = RetryPolicy::default()
+        .with_first(Duration::MAX)
+        .with_max(Duration::MAX);
+    let refused = Endpoint::new(WebhookConfig::new(SECRET).with_retry_policy(huge)).unwrap_err();
+    assert!(
+        matches!(refused, ConfigError::RetryPolicy(_)),
+        "{refused:?}"
+    );
+
+    let file = TempFile::new("retention");
+    let store = SqliteStore::open(&file.0)
+        .unwrap()
+        .with_retention(Duration::MAX);
+    let refused =
+        Endpoint::new(WebhookConfig::new(SECRET).with_idempotency_store(store)).unwrap_err();
+    assert!(
+        matches!(refused, ConfigError::StoreSettings(_)),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("with_retention"), "{refused}");
+}

@@ -217,3 +217,143 @@ async fn redis_entries_written_by_hand_become_dead_letters_and_never_run() {
     );
     drop(config);
 }
+
+/// The dead letter's reason, as the row keeps it.
+fn unreadable_reason(errors: &str, field: &str) {
+    assert!(errors.contains("(inbox entry)"), "{errors}");
+    assert!(
+        errors.contains(&format!("`{field}` cannot be read")),
+        "{errors}"
+    );
+    assert!(errors.contains("replay it"), "{errors}");
+}
+
+/// A row whose columns no longer read as an entry (changed by hand, or by a broken tool) is
+/// made a dead letter naming the column by the take that meets it, and never taken again; the
+/// entry behind it is taken as usual. It was marked running by the take, whose reading then
+/// failed, and taken again after every lease, forever.
+#[actix_rt::test]
+async fn a_sqlite_row_that_cannot_be_read_becomes_a_dead_letter_naming_the_column() {
+    let file = TempFile::new("unreadable");
+    let inbox = SqliteInbox::open_with_clock(&file.0, || 1_713_745_200_000).unwrap();
+    let now = 1_713_745_200;
+    let broken = [
+        (
+            "evt_text_signed_at",
+            "UPDATE nextgen_inbox SET signed_at = 'abc' WHERE event_id = ?1",
+            "signed_at",
+        ),
+        (
+            "evt_negative_received",
+            "UPDATE nextgen_inbox SET received_at_ms = -5 WHERE event_id = ?1",
+            "received_at_ms",
+        ),
+        (
+            "evt_blob_type",
+            "UPDATE nextgen_inbox SET event_type = X'FF1B' WHERE event_id = ?1",
+            "event_type",
+        ),
+        (
+            "evt_text_failed",
+            "UPDATE nextgen_inbox SET first_failed_at_ms = 'yesterday' WHERE event_id = ?1",
+            "first_failed_at_ms",
+        ),
+    ];
+    for (n, (id, _, _)) in broken.iter().enumerate() {
+        let mut entry = signed(id, 2000, SECRET, now);
+        entry.received_at_ms = 1_000 + n as u64;
+        inbox.append(entry).await.unwrap();
+    }
+    let mut good = signed("evt_after_the_broken", 2000, SECRET, now);
+    good.received_at_ms = 10_000;
+    inbox.append(good).await.unwrap();
+    let connection = rusqlite::Connection::open(&file.0).unwrap();
+    for (id, update, _) in &broken {
+        connection.execute(update, [id]).unwrap();
+    }
+
+    let taken = inbox.take(Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        taken.map(|taken| taken.entry.event_id).as_deref(),
+        Some("evt_after_the_broken")
+    );
+    for (id, _, field) in &broken {
+        let (state, errors): (String, String) = connection
+            .query_row(
+                "SELECT state, last_errors FROM nextgen_inbox WHERE event_id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(state, "dead", "{id}");
+        unreadable_reason(&errors, field);
+    }
+    // Nothing is taken again: the dead letters wait for an operator.
+    assert_eq!(inbox.take(Duration::from_secs(60)).await.unwrap(), None);
+    assert_eq!(inbox.stats().await.unwrap().dead, broken.len() as u64);
+}
+
+/// The Redis inbox's entry hash with a field that does not read (a `signed_at` that is not a
+/// number, an attempts count `HINCRBY` cannot add to, a `received_at_ms` that is no score):
+/// a dead letter naming the field, never taken again. It was marked running, failed to
+/// convert, and was taken over after every lease with its attempts growing without end.
+#[cfg(feature = "redis")]
+#[actix_rt::test]
+async fn a_redis_entry_with_a_bad_field_becomes_a_dead_letter_naming_it() {
+    use nextgen_events::redis::RedisInbox;
+    use nextgen_tests::services::{redis_url, unique_prefix};
+
+    let Some(url) = redis_url("unreadable entries in the Redis inbox") else {
+        return;
+    };
+    let prefix = unique_prefix("unreadable");
+    let inbox = RedisInbox::connect(&url, prefix.clone())
+        .await
+        .unwrap()
+        .with_clock(|| 1_713_745_200_000);
+    let now = 1_713_745_200;
+    let broken = [
+        ("evt_redis_text_signed_at", "signed_at", "abc"),
+        ("evt_redis_bad_attempts", "attempts", "many"),
+        ("evt_redis_bad_received", "received_at_ms", "soon"),
+        ("evt_redis_bad_failed", "first_failed_at_ms", "-1"),
+    ];
+    for (n, (id, _, _)) in broken.iter().enumerate() {
+        let mut entry = signed(id, 2000, SECRET, now);
+        entry.received_at_ms = 1_000 + n as u64;
+        inbox.append(entry).await.unwrap();
+    }
+    let mut good = signed("evt_redis_after_the_broken", 2000, SECRET, now);
+    good.received_at_ms = 10_000;
+    inbox.append(good).await.unwrap();
+    let mut redis = inbox.connection().clone();
+    let entry_key = |id: &str| format!("{prefix}:inbox:entry:{id}");
+    for (id, field, value) in &broken {
+        let () = redis::cmd("HSET")
+            .arg(entry_key(id))
+            .arg(field)
+            .arg(value)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+    }
+
+    let taken = inbox.take(Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        taken.map(|taken| taken.entry.event_id).as_deref(),
+        Some("evt_redis_after_the_broken")
+    );
+    for (id, field, _) in &broken {
+        let (state, errors): (String, String) = redis::cmd("HMGET")
+            .arg(entry_key(id))
+            .arg("state")
+            .arg("last_errors")
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert_eq!(state, "dead", "{id}");
+        unreadable_reason(&errors, field);
+    }
+    assert_eq!(inbox.take(Duration::from_secs(60)).await.unwrap(), None);
+    assert_eq!(inbox.stats().await.unwrap().dead, broken.len() as u64);
+}

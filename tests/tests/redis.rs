@@ -832,3 +832,51 @@ async fn the_watermark_order_is_rusts() {
         check_watermark_order("redis under en_US.UTF-8", &localized, events).await;
     }
 }
+
+/// `Duration::MAX` as a retention saturates to a `PX` Redis refuses: every `complete` would
+/// fail and every redelivery run its handlers again. The store's check refuses it first,
+/// naming the setter; zero (markers forgotten at once) too.
+#[tokio::test]
+async fn a_retention_redis_cannot_hold_is_refused_naming_the_setter() {
+    use nextgen_events::idempotency::StoreError;
+
+    let Some(url) = redis_url("the Redis store's checks") else {
+        return;
+    };
+    let store = store(&url, &unique_prefix("too-long")).await;
+    assert_eq!(store.check_settings(), Ok(()));
+    let long = store.clone().with_retention(Duration::MAX);
+    let refused = long.check_settings().unwrap_err();
+    assert_eq!(
+        refused,
+        StoreError::SettingTooLong {
+            setting: "RedisIdempotencyStore::with_retention",
+            seconds: u64::MAX
+        }
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains("`RedisIdempotencyStore::with_retention`"),
+        "{refused}"
+    );
+    // What the check prevents: the marker cannot be written.
+    let Claim::Claimed(token) = long
+        .claim("evt_too_long", "handler", Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
+        panic!("a fresh id is claimed")
+    };
+    assert!(
+        long.complete("evt_too_long", "handler", token)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.with_retention(Duration::ZERO).check_settings(),
+        Err(StoreError::ZeroSetting {
+            setting: "RedisIdempotencyStore::with_retention"
+        })
+    );
+}

@@ -740,3 +740,44 @@ async fn a_list_by_type_reads_past_its_first_page_and_stops_at_its_limit() {
         ]
     );
 }
+
+/// A retention Redis cannot hold (`Duration::MAX` saturates to a `PX` Redis refuses, so no
+/// done marker would ever be written) or a consumer expiry beyond 10 years is refused when
+/// the workers start, naming the setter; the inbox's store names the inbox's setter too.
+#[tokio::test]
+async fn durations_redis_cannot_hold_are_refused_naming_the_setter() {
+    use nextgen_events::idempotency::StoreError;
+    use nextgen_events::{ConfigError, Endpoint};
+
+    let Some(url) = redis_url("the Redis inbox's checks") else {
+        return;
+    };
+    let prefix = unique_prefix("too-long");
+    let inbox = RedisInbox::connect(&url, prefix.clone()).await.unwrap();
+    assert_eq!(inbox.check_settings(), Ok(()));
+    let expected = StoreError::SettingTooLong {
+        setting: "RedisInbox::with_retention",
+        seconds: u64::MAX,
+    };
+    let long = inbox.clone().with_retention(Duration::MAX);
+    assert_eq!(long.check_settings(), Err(expected.clone()));
+    assert_eq!(
+        long.idempotency_store().check_settings(),
+        Err(expected.clone())
+    );
+    let refused = Endpoint::new(WebhookConfig::new(SECRET).with_inbox(long)).unwrap_err();
+    assert_eq!(refused, ConfigError::Workers(expected));
+    assert!(
+        refused.to_string().contains("`RedisInbox::with_retention`"),
+        "{refused}"
+    );
+    let expiry = inbox.with_consumer_expiry(Duration::MAX);
+    let refused = Endpoint::new(WebhookConfig::new(SECRET).with_inbox(expiry)).unwrap_err();
+    assert_eq!(
+        refused,
+        ConfigError::Workers(StoreError::SettingTooLong {
+            setting: "RedisInbox::with_consumer_expiry",
+            seconds: u64::MAX
+        })
+    );
+}

@@ -237,3 +237,81 @@ async fn an_object_claim_and_its_watermark_end_exactly_at_their_ends() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A retention the file cannot hold (`Duration::MAX`, or zero: every marker forgotten at once)
+/// is refused with the setter named: the store's by its check at mount, the inbox's when its
+/// workers start, so no endpoint runs with it.
+#[test]
+fn retentions_the_file_cannot_hold_are_refused_naming_the_setter() {
+    use nextgen_events::sqlite::SqliteInbox;
+    use nextgen_events::{ConfigError, idempotency::StoreError};
+
+    let file = TempFile::new("retention");
+    let store = SqliteStore::open(&file.0).unwrap();
+    assert_eq!(store.check_settings(), Ok(()));
+    let refused = store
+        .clone()
+        .with_retention(Duration::MAX)
+        .check_settings()
+        .unwrap_err();
+    assert_eq!(
+        refused,
+        StoreError::SettingTooLong {
+            setting: "SqliteStore::with_retention",
+            seconds: u64::MAX
+        }
+    );
+    let message = refused.to_string();
+    assert!(
+        message.contains("`SqliteStore::with_retention`") && message.contains("10 years"),
+        "{message}"
+    );
+    assert_eq!(
+        store.with_retention(Duration::ZERO).check_settings(),
+        Err(StoreError::ZeroSetting {
+            setting: "SqliteStore::with_retention"
+        })
+    );
+
+    let inbox_file = TempFile::new("retention-inbox");
+    let inbox = SqliteInbox::open(&inbox_file.0).unwrap();
+    assert_eq!(inbox.check_settings(), Ok(()));
+    let inbox = inbox.with_retention(Duration::MAX);
+    let expected = StoreError::SettingTooLong {
+        setting: "SqliteInbox::with_retention",
+        seconds: u64::MAX,
+    };
+    assert_eq!(inbox.store().check_settings(), Err(expected.clone()));
+    let refused = Endpoint::new(WebhookConfig::new(SECRET).with_inbox(inbox)).unwrap_err();
+    assert_eq!(refused, ConfigError::Workers(expected));
+    assert!(
+        refused
+            .to_string()
+            .contains("`SqliteInbox::with_retention`"),
+        "{refused}"
+    );
+}
+
+/// Reproduced in review: a symlinked path started a second set of workers on one inbox file.
+/// Its workers now take the file's one lock, so the second endpoint is refused.
+#[cfg(unix)]
+#[test]
+fn a_symlinked_inbox_path_starts_no_second_set_of_workers() {
+    use nextgen_events::sqlite::SqliteInbox;
+    use nextgen_events::{ConfigError, idempotency::StoreError};
+
+    let file = TempFile::new("symlinked");
+    let link = TempFile::new("symlink");
+    let first =
+        Endpoint::new(WebhookConfig::new(SECRET).with_inbox(SqliteInbox::open(&file.0).unwrap()))
+            .unwrap();
+    std::os::unix::fs::symlink(&file.0, &link.0).unwrap();
+    let refused =
+        Endpoint::new(WebhookConfig::new(SECRET).with_inbox(SqliteInbox::open(&link.0).unwrap()))
+            .unwrap_err();
+    assert!(
+        matches!(refused, ConfigError::Workers(StoreError::Locked { .. })),
+        "{refused}"
+    );
+    drop(first);
+}

@@ -9,7 +9,7 @@
 use std::sync::Mutex;
 
 use nextgen_events::prelude::*;
-use nextgen_events::{Registry, dispatch_without_store};
+use nextgen_events::{EnvelopeError, Registry, dispatch_without_store};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -108,26 +108,42 @@ async fn the_wildcard_handlers_run_in_name_order_whatever_their_form() {
     assert_eq!(forms, ["a_raw_event", "b_json_event", "c_raw_object"]);
 }
 
+/// Valid JSON that `Value` refuses (a number beyond f64, a lone surrogate escape), for a
+/// catalog type and for a type outside the catalog: the `*` handler taking a `Value` matches,
+/// so the delivery is payload drift naming the path, never acknowledged with it skipped. No
+/// handler runs, so none runs twice when the delivery comes back.
 #[actix_rt::test]
-async fn raw_handlers_run_where_a_value_cannot_hold_the_object() {
-    // Valid JSON that `Value` refuses (a number beyond f64), of a type outside the catalog:
-    // acknowledged, the `Value` handler skipped, the raw ones given the text.
-    let object = r#"{"id": "po_huge", "amount": 1e400}"#;
-    let report = dispatch_without_store(
-        &body("evt_wild_raw_2", "payout.teleported", object),
-        &Context::new(),
-    )
-    .await
-    .unwrap();
-    assert!(report.is_success(), "{report:#?}");
-    let ran: Vec<_> = report
-        .outcomes
-        .iter()
-        .map(|o| o.handler.rsplit("::").next().unwrap())
-        .collect();
-    assert_eq!(ran, ["a_raw_event", "c_raw_object"]);
-    assert_eq!(
-        seen("evt_wild_raw_2"),
-        [("a_raw_event", format!("payout.teleported {object}"))]
-    );
+async fn an_object_a_value_cannot_hold_is_drift_for_every_event_type() {
+    let objects = [
+        (
+            r#"{"id": "ch_huge", "amount": 1e400}"#,
+            "data.object.amount",
+        ),
+        (
+            r#"{"id": "ch_lone", "description": "\ud800"}"#,
+            "data.object.description",
+        ),
+    ];
+    for event_type in ["charge.succeeded", "payout.teleported"] {
+        for (n, (object, path)) in objects.iter().enumerate() {
+            let id = format!("evt_wild_drift_{n}_{event_type}");
+            let refused = dispatch_without_store(&body(&id, event_type, object), &Context::new())
+                .await
+                .expect_err("a `*` handler taking a `Value` cannot take this object");
+            match &refused {
+                EnvelopeError::PayloadMismatch {
+                    event_type: refused_type,
+                    path: refused_path,
+                    ..
+                } => {
+                    assert_eq!(refused_type, event_type);
+                    assert_eq!(refused_path, path, "{refused}");
+                }
+                other => panic!("{event_type} {object}: {other:?}"),
+            }
+            assert_eq!(refused.code(), "payload_mismatch");
+            assert!(refused.to_string().contains(path), "{refused}");
+            assert_eq!(seen(&id), [], "{event_type} {object}");
+        }
+    }
 }

@@ -163,24 +163,18 @@ fn start_wildcard(
 ) -> Result<(), EnvelopeError> {
     let last = |form| wildcard.iter().rposition(|handler| handler.form() == form);
     let (last_json, last_raw) = (last(ObjectForm::Json), last(ObjectForm::Raw));
-    let mut json = match last_json.map(|_| (catalog::UNTYPED.parse)(raw)) {
-        None => None,
-        Some(Ok(event)) => Some(event),
-        // Valid JSON that `serde_json::Value` cannot hold (a number beyond f64, a lone
-        // surrogate, nesting past 128 levels). A type outside the catalog is acknowledged
-        // all the same: its sender would retry it for days, and no retry would change it.
-        // Handlers taking the JSON text still run: they can hold it.
-        Some(Err(error)) if catalog::lookup(&raw.event_type).is_none() => {
-            tracing::error!(%error, "`*` handlers taking a `Value` skipped: the event cannot be read as JSON");
-            None
-        }
-        Some(Err(error)) => return Err(error),
-    };
+    // Valid JSON that `serde_json::Value` cannot hold (a number beyond f64, a lone surrogate,
+    // nesting past 128 levels) is payload drift for every event type, outside the catalog
+    // too: a `*` handler taking a `Value` matches the delivery, and nothing is acknowledged
+    // unless every matching handler ran and succeeded. The error names the path, and the
+    // sender (or the inbox, as a dead letter) keeps the delivery for a fixed handler.
+    let mut json = last_json
+        .map(|_| (catalog::UNTYPED.parse)(raw))
+        .transpose()?;
     let mut text: Option<ErasedEvent> =
         last_raw.map(|_| Box::new(raw.with_object(raw.data.object.to_owned())) as ErasedEvent);
     for (index, &handler) in wildcard.iter().enumerate() {
         let (event, kind, last) = match handler.form() {
-            ObjectForm::Json if json.is_none() => continue,
             ObjectForm::Json => (&mut json, catalog::UNTYPED, last_json),
             ObjectForm::Raw => (&mut text, catalog::RAW, last_raw),
         };

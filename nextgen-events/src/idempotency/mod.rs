@@ -243,6 +243,44 @@ pub enum StoreError {
         "the idempotency store keeps no object claims, which `latest_only` handlers need: implement `ObjectClaims` for it and return it from `IdempotencyStore::object_claims`, or use a store of nextgen-events (memory, SQLite, Redis)"
     )]
     NoObjectClaims,
+    /// A duration setting of a store or an inbox is longer than its backend and the clocks
+    /// that add it can hold (Redis refuses such a `PX`, and every done marker would be lost).
+    #[error(
+        "`{setting}` is {seconds} s, longer than the 10 years the store's backend and clocks can hold: give it a duration of hours to days (see its documentation for the default)"
+    )]
+    SettingTooLong {
+        /// The setter, with its type (`RedisIdempotencyStore::with_retention`, say).
+        setting: &'static str,
+        /// The duration given, in whole seconds.
+        seconds: u64,
+    },
+    /// A duration setting of a store or an inbox that must not be zero is.
+    #[error(
+        "`{setting}` is zero, so done markers would be forgotten at once and a redelivery would run its handlers again: give it a positive duration, at least as long as NextGen retries (72 h; see its documentation for the default)"
+    )]
+    ZeroSetting {
+        /// The setter, with its type.
+        setting: &'static str,
+    },
+}
+
+/// Refuses a duration setting its backend cannot hold: zero (unless `zero_allowed`), or longer
+/// than [`MAX_DURATION`](crate::limits::MAX_DURATION).
+pub(crate) fn check_duration(
+    setting: &'static str,
+    duration: Duration,
+    zero_allowed: bool,
+) -> Result<(), StoreError> {
+    if !zero_allowed && duration.is_zero() {
+        return Err(StoreError::ZeroSetting { setting });
+    }
+    if duration > crate::limits::MAX_DURATION {
+        return Err(StoreError::SettingTooLong {
+            setting,
+            seconds: duration.as_secs(),
+        });
+    }
+    Ok(())
 }
 
 /// Where claims and done markers live, per `(event id, handler)`.
@@ -309,6 +347,15 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     /// this path when it is there, and the store's futures otherwise.
     fn immediate(&self) -> Option<&dyn ImmediateClaims> {
         None
+    }
+
+    /// Refuses settings the store's backend cannot hold, each error naming the setter and
+    /// the fix ([`StoreError::SettingTooLong`], [`StoreError::ZeroSetting`]): a retention too
+    /// long for Redis's `PX` would make every `complete` fail, and every redelivery run its
+    /// handlers again. Mounting the route calls it, before the first delivery. `Ok(())` (the
+    /// default) for a store with nothing to check.
+    fn check_settings(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

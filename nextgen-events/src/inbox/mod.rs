@@ -20,9 +20,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, RetryPolicyError};
 #[cfg(any(feature = "sqlite", feature = "redis"))]
-pub(crate) use stored::{errors_from_json, errors_to_json, listed_state};
+pub(crate) use stored::{
+    UNREADABLE_PER_TAKE, errors_from_json, errors_to_json, listed_state, unreadable,
+};
 pub(crate) use workers::{InboxRuntime, WorkerSettings};
 
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};

@@ -3,6 +3,50 @@
 use std::time::Duration;
 
 use super::{Finish, HandlerFailure};
+use crate::limits::MAX_DURATION;
+
+/// Why a [`RetryPolicy`] cannot be used: the configuration's check refuses it when the route
+/// is mounted, before any worker could trip over it.
+///
+/// Each message names the setter to change and what to give it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RetryPolicyError {
+    /// The jitter is not a number (NaN), infinite, negative or above 1.
+    #[error(
+        "`RetryPolicy::with_jitter` is {jitter}, not a fraction between 0 and 1: give it one, such as 0.2 (the default), or 0.0 for no jitter"
+    )]
+    Jitter {
+        /// The jitter given.
+        jitter: f64,
+    },
+    /// The first wait is zero: a failing delivery would be retried at once, over and over,
+    /// until the inbox gives up on it.
+    #[error(
+        "`RetryPolicy::with_first` is zero, so a failing delivery would be retried at once in a busy loop: give it a positive duration (default 30 s)"
+    )]
+    ZeroFirst,
+    /// A duration setting is longer than a clock can safely add.
+    #[error(
+        "`RetryPolicy::{setting}` is {seconds} s, longer than the 10 years a clock can safely add: give it a duration in seconds to days (see its documentation for the default)"
+    )]
+    TooLong {
+        /// The setter.
+        setting: &'static str,
+        /// The duration given, in whole seconds.
+        seconds: u64,
+    },
+    /// The longest wait, lengthened by the jitter, is longer than a clock can safely add.
+    #[error(
+        "the longest retry wait (`RetryPolicy::with_max`, or `with_first` if it never reaches it) lengthened by `with_jitter` ({jitter}) is {seconds} s, longer than the 10 years a clock can safely add: lower `with_max` (default 1 h) or `with_jitter`"
+    )]
+    WaitTooLong {
+        /// The longest wait with its largest jitter, in whole seconds.
+        seconds: u64,
+        /// The jitter given.
+        jitter: f64,
+    },
+}
 
 /// Exponential backoff with jitter, then a dead letter.
 ///
@@ -66,10 +110,52 @@ impl RetryPolicy {
         self
     }
 
-    /// The largest random part added to a wait, as a fraction of it (default 0.2).
+    /// The largest random part added to a wait, as a fraction of it between 0 and 1 (default
+    /// 0.2). Anything else (NaN, infinite, negative, above 1) is refused when the route is
+    /// mounted ([`RetryPolicyError::Jitter`]).
     pub fn with_jitter(mut self, jitter: f64) -> Self {
-        self.jitter = jitter.clamp(0.0, 1.0);
+        // Kept as given, so that the check can name a wrong value instead of hiding it;
+        // `jitter_share` keeps the arithmetic safe whatever it is.
+        self.jitter = jitter;
         self
+    }
+
+    /// Whether every setting can be used: a jitter between 0 and 1, a first wait above zero,
+    /// and no wait or give-up time so long that a clock cannot add it (10 years, jitter
+    /// included). The configuration's check calls it, so a wrong policy is refused at mount
+    /// with the setter named, instead of surfacing in a worker.
+    pub(crate) fn check(&self) -> Result<(), RetryPolicyError> {
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err(RetryPolicyError::Jitter {
+                jitter: self.jitter,
+            });
+        }
+        if self.first.is_zero() {
+            return Err(RetryPolicyError::ZeroFirst);
+        }
+        let settings = [
+            ("with_first", self.first),
+            ("with_max", self.max),
+            ("with_give_up_after", self.give_up_after),
+        ];
+        for (setting, duration) in settings {
+            if duration > MAX_DURATION {
+                return Err(RetryPolicyError::TooLong {
+                    setting,
+                    seconds: duration.as_secs(),
+                });
+            }
+        }
+        // The waits only grow, so the last one is the longest.
+        let longest = self.delay(u32::MAX);
+        let with_jitter = longest.saturating_add(jitter_share(longest, self.jitter));
+        if with_jitter > MAX_DURATION {
+            return Err(RetryPolicyError::WaitTooLong {
+                seconds: with_jitter.as_secs(),
+                jitter: self.jitter,
+            });
+        }
+        Ok(())
     }
 
     /// The wait after the `failures`-th failure, before jitter.
@@ -92,11 +178,22 @@ impl RetryPolicy {
             return Finish::Dead { errors };
         }
         let delay = self.delay(failures);
-        let jitter = delay.mul_f64(self.jitter * random_fraction());
-        let at_ms =
-            now_ms.saturating_add(u64::try_from((delay + jitter).as_millis()).unwrap_or(u64::MAX));
+        let jitter = jitter_share(delay, self.jitter * random_fraction());
+        let wait = delay.saturating_add(jitter);
+        let at_ms = now_ms.saturating_add(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
         Finish::Retry { at_ms, errors }
     }
+}
+
+/// `share` of `delay`, without the panics of `Duration::mul_f64`: a share that is not a number
+/// or not positive adds nothing, one above 1 adds the whole delay, and a product too large for
+/// a `Duration` is the delay itself. A policy that skipped its check still never panics.
+fn jitter_share(delay: Duration, share: f64) -> Duration {
+    if share.is_nan() || share <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(delay.as_secs_f64() * share.min(1.0))
+        .map_or(delay, |d| d.min(delay))
 }
 
 /// A number in [0, 1): jitter needs spread, not secrecy.
@@ -189,5 +286,117 @@ mod tests {
         }
         // Spread, so that deliveries that failed together are not retried together.
         assert!(waits.len() > 100, "{} distinct waits of 200", waits.len());
+    }
+
+    #[test]
+    fn the_check_refuses_each_wrong_setting_naming_its_setter() {
+        assert_eq!(RetryPolicy::default().check(), Ok(()));
+        for jitter in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.1, 1.5] {
+            let error = RetryPolicy::default()
+                .with_jitter(jitter)
+                .check()
+                .expect_err("a jitter outside [0, 1] is refused");
+            assert!(
+                matches!(error, RetryPolicyError::Jitter { .. }),
+                "{jitter}: {error:?}"
+            );
+            assert!(
+                error.to_string().contains("`RetryPolicy::with_jitter`"),
+                "{error}"
+            );
+        }
+        for jitter in [0.0, 1.0] {
+            assert_eq!(RetryPolicy::default().with_jitter(jitter).check(), Ok(()));
+        }
+        assert_eq!(
+            RetryPolicy::default().with_first(Duration::ZERO).check(),
+            Err(RetryPolicyError::ZeroFirst)
+        );
+        let too_long = [
+            (
+                "with_first",
+                RetryPolicy::default().with_first(Duration::MAX),
+            ),
+            ("with_max", RetryPolicy::default().with_max(Duration::MAX)),
+            (
+                "with_give_up_after",
+                RetryPolicy::default().with_give_up_after(Duration::MAX),
+            ),
+        ];
+        for (setter, policy) in too_long {
+            let error = policy.check().expect_err("longer than a clock can add");
+            assert_eq!(
+                error,
+                RetryPolicyError::TooLong {
+                    setting: setter,
+                    seconds: Duration::MAX.as_secs()
+                }
+            );
+            assert!(error.to_string().contains(setter), "{error}");
+        }
+        // Each within the bound, but the longest wait and its jitter together are not.
+        let nine_years = Duration::from_secs(9 * 365 * 24 * 60 * 60);
+        let error = RetryPolicy::default()
+            .with_first(nine_years)
+            .with_max(nine_years)
+            .check()
+            .expect_err("9 years and 20 % more is past 10 years");
+        assert!(
+            matches!(error, RetryPolicyError::WaitTooLong { .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("with_max"), "{error}");
+        assert_eq!(
+            RetryPolicy::default()
+                .with_first(nine_years)
+                .with_max(nine_years)
+                .with_jitter(0.0)
+                .check(),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn no_policy_panics_even_unchecked() {
+        let policies = [
+            RetryPolicy::default().with_jitter(f64::NAN),
+            RetryPolicy::default().with_jitter(f64::INFINITY),
+            RetryPolicy::default().with_jitter(f64::NEG_INFINITY),
+            RetryPolicy::default().with_jitter(-3.0),
+            RetryPolicy::default().with_jitter(7.0),
+            RetryPolicy::default()
+                .with_first(Duration::MAX)
+                .with_max(Duration::MAX)
+                .with_jitter(1.0),
+            RetryPolicy::default()
+                .with_first(Duration::MAX)
+                .with_max(Duration::MAX)
+                .with_factor(u32::MAX)
+                .with_give_up_after(Duration::MAX)
+                .with_jitter(f64::INFINITY),
+            RetryPolicy::default().with_first(Duration::ZERO),
+        ];
+        for policy in policies {
+            for failures in [0, 1, 2, 63, 64, u32::MAX] {
+                for now_ms in [0, 1_000, u64::MAX] {
+                    let Finish::Retry { at_ms, .. } =
+                        policy.after_failure(failures, now_ms, now_ms, failure())
+                    else {
+                        panic!("{policy:?} gave up at once")
+                    };
+                    assert!(at_ms >= now_ms, "{policy:?}: {at_ms} < {now_ms}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_jitter_share_is_at_most_the_delay_and_never_panics() {
+        let second = Duration::from_secs(1);
+        assert_eq!(jitter_share(second, f64::NAN), Duration::ZERO);
+        assert_eq!(jitter_share(second, -1.0), Duration::ZERO);
+        assert_eq!(jitter_share(second, 0.5), Duration::from_millis(500));
+        assert_eq!(jitter_share(second, f64::INFINITY), second);
+        assert_eq!(jitter_share(Duration::MAX, 1.0), Duration::MAX);
     }
 }

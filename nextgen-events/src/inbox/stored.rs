@@ -29,6 +29,26 @@ pub(crate) fn errors_from_json(stored: Option<&str>) -> Vec<HandlerFailure> {
         .unwrap_or_default()
 }
 
+/// The handler an unreadable entry's dead letter names: no handler ran, the entry itself is
+/// at fault.
+pub(crate) const UNREADABLE: &str = "(inbox entry)";
+
+/// How many unreadable entries one take turns into dead letters before it answers (nothing
+/// taken; the worker comes back at once for the next): a bound on the work of one call.
+pub(crate) const UNREADABLE_PER_TAKE: usize = 16;
+
+/// The dead letter of an entry whose stored `field` cannot be read, `problem` saying how. The
+/// entry was changed outside nextgen-events (or by a broken tool): taking it again would fail
+/// the same way forever, so it is kept for an operator, never run.
+pub(crate) fn unreadable(field: &str, problem: &str) -> Vec<HandlerFailure> {
+    vec![HandlerFailure {
+        handler: UNREADABLE.to_owned(),
+        error: format!(
+            "the inbox entry's `{field}` cannot be read ({problem}); it was changed outside nextgen-events: fix the field (or delete the entry) and replay it"
+        ),
+    }]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +61,20 @@ mod tests {
         assert_eq!(listed_state("handled", 1), InboxState::Handled);
         assert_eq!(listed_state("dead", 3), InboxState::Dead);
         assert_eq!(listed_state("paused", 0), InboxState::Dead);
+    }
+
+    #[test]
+    fn an_unreadable_entry_names_the_field_and_the_fix() {
+        let errors = unreadable("signed_at", "`abc` is not a number");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].handler, "(inbox entry)");
+        assert!(
+            errors[0].error.contains("`signed_at`"),
+            "{}",
+            errors[0].error
+        );
+        assert!(errors[0].error.contains("`abc` is not a number"));
+        assert!(errors[0].error.contains("replay it"));
     }
 
     #[test]

@@ -10,11 +10,11 @@ use ::redis::{FromRedisValue, RedisError, Script};
 
 use super::RedisIdempotencyStore;
 use super::connection::millis;
-use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
+use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
 use crate::inbox::{
     Appended, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, Inbox, InboxEntry, InboxOperator,
-    InboxRecord, InboxState, InboxStats, ListFilter, Taken, errors_from_json, errors_to_json,
-    listed_state,
+    InboxRecord, InboxState, InboxStats, ListFilter, Taken, UNREADABLE_PER_TAKE, WorkersLock,
+    errors_from_json, errors_to_json, listed_state,
 };
 
 /// A clock in milliseconds since the Unix epoch.
@@ -310,7 +310,7 @@ impl RedisInbox {
     fn on(store: RedisIdempotencyStore) -> Self {
         RedisInbox {
             keys: Arc::new(Keys::new(store.prefix())),
-            store: store.with_retention(DEFAULT_INBOX_RETENTION),
+            store: store.with_retention_by(DEFAULT_INBOX_RETENTION, RETENTION_SETTER),
             consumer: consumer_name().into(),
             retention: DEFAULT_INBOX_RETENTION,
             consumer_expiry: DEFAULT_CONSUMER_EXPIRY,
@@ -322,10 +322,27 @@ impl RedisInbox {
     /// A replay within it skips the handlers that had succeeded, and a redelivery of a handled
     /// id is still recognised; it must outlast the retry policy's give-up time (3 days) plus
     /// the time you may take to fix and replay a dead letter.
+    ///
+    /// Zero, or more than 10 years (which Redis's `PX` cannot take), is refused when the
+    /// workers start (mounting the route), naming this setter
+    /// ([`check_settings`](Self::check_settings)).
     pub fn with_retention(mut self, retention: Duration) -> Self {
-        self.store = self.store.with_retention(retention);
+        self.store = self.store.with_retention_by(retention, RETENTION_SETTER);
         self.retention = retention;
         self
+    }
+
+    /// Refuses settings Redis cannot hold, with the setter and the fix named
+    /// ([`StoreError::SettingTooLong`], [`StoreError::ZeroSetting`]): a retention of zero or
+    /// beyond 10 years, a consumer expiry beyond 10 years. The workers call it before they
+    /// start, so a wrong setting stops the app at mount instead of failing every delivery.
+    pub fn check_settings(&self) -> Result<(), StoreError> {
+        check_duration(RETENTION_SETTER, self.retention, false)?;
+        check_duration(
+            "RedisInbox::with_consumer_expiry",
+            self.consumer_expiry,
+            true,
+        )
     }
 
     /// How long a consumer of the group with nothing pending may stay silent before the prune
@@ -424,12 +441,14 @@ impl RedisInbox {
         &self,
         lease: Duration,
         token: OwnerToken,
-    ) -> Result<Option<Taken>, TakeFailed> {
+    ) -> Result<Option<Result<Taken, Unreadable>>, TakeFailed> {
         let now = self.now_ms().to_string();
         let owner = token.to_string();
         let min_idle = takeover_idle(lease).to_string();
-        type Row = (String, String, Vec<u8>, u64, u64, u32, String, String);
-        let row: Option<Row> = self
+        // Every field as Redis holds it, read here rather than by the reply's conversion: one
+        // that does not read (changed outside nextgen-events) makes a dead letter naming it,
+        // where a failed conversion would leave the entry running, to be taken again forever.
+        let row: Option<Vec<Vec<u8>>> = self
             .eval_redis(
                 &TAKE,
                 &[
@@ -447,32 +466,37 @@ impl RedisInbox {
                     TakeFailed::Store(self.store.shared_connection().failure("take", &error))
                 }
             })?;
-        Ok(row.map(
-            |(
-                event_id,
-                event_type,
-                body,
-                signed_at,
-                received_at_ms,
-                attempts,
-                first_failed,
-                signature,
-            )| {
-                Taken {
-                    entry: InboxEntry {
-                        event_id,
-                        event_type,
-                        body,
-                        signed_at,
-                        received_at_ms,
-                        signature: (!signature.is_empty()).then_some(signature),
-                    },
-                    token,
-                    attempts,
-                    first_failed_at_ms: first_failed.parse().ok(),
-                }
-            },
-        ))
+        Ok(row.map(|fields| taken_from(fields, token)))
+    }
+
+    /// Turns an entry taken under `token` that cannot be read into a dead letter naming why.
+    async fn bury(&self, unreadable: Unreadable, token: OwnerToken) -> Result<(), StoreError> {
+        tracing::error!(
+            event_id = %crate::text::escaped_bytes(&unreadable.event_id, 200),
+            field = unreadable.field,
+            problem = %unreadable.problem,
+            "an inbox entry cannot be read: kept as a dead letter, never run"
+        );
+        let errors = errors_to_json(&crate::inbox::unreadable(
+            unreadable.field,
+            &unreadable.problem,
+        ));
+        let (token, now) = (token.to_string(), self.now_ms().to_string());
+        let _: i64 = self
+            .eval(
+                "finish",
+                &FINISH,
+                &[
+                    &unreadable.event_id,
+                    token.as_bytes(),
+                    b"dead",
+                    now.as_bytes(),
+                    b"",
+                    errors.as_bytes(),
+                ],
+            )
+            .await?;
+        Ok(())
     }
 
     /// Reads the records of `ids`, skipping any gone meanwhile.
@@ -561,6 +585,93 @@ fn record(id: &str, row: Vec<Option<Vec<u8>>>) -> Option<InboxRecord> {
     })
 }
 
+/// A taken entry with a field that does not read: its id as stored, the field, and how.
+#[derive(Debug, PartialEq, Eq)]
+struct Unreadable {
+    event_id: Vec<u8>,
+    field: &'static str,
+    problem: String,
+}
+
+/// The take script's answer read field by field: `{id, type, body, signed_at, received_at_ms,
+/// attempts, first_failed_at_ms or '', signature or '', attempts as stored when it was not a
+/// count or ''}`.
+fn taken_from(fields: Vec<Vec<u8>>, token: OwnerToken) -> Result<Taken, Unreadable> {
+    let mut fields = fields.into_iter();
+    let event_id = fields.next().unwrap_or_default();
+    let unreadable = |field: &'static str, problem: String| Unreadable {
+        event_id: event_id.clone(),
+        field,
+        problem,
+    };
+    let mut next = |field: &'static str| {
+        fields
+            .next()
+            .ok_or_else(|| unreadable(field, "the take script did not return it".to_owned()))
+    };
+    let (event_type, body, signed_at, received_at_ms, attempts, first_failed, signature, bad) = (
+        next("event_type")?,
+        next("body")?,
+        next("signed_at")?,
+        next("received_at_ms")?,
+        next("attempts")?,
+        next("first_failed_at_ms")?,
+        next("signature")?,
+        next("attempts")?,
+    );
+    let text = |field: &'static str, bytes: Vec<u8>| {
+        String::from_utf8(bytes).map_err(|error| {
+            unreadable(
+                field,
+                format!(
+                    "`{}` is not UTF-8",
+                    crate::text::escaped_bytes(error.as_bytes(), 40)
+                ),
+            )
+        })
+    };
+    let number = |field: &'static str, bytes: &[u8]| {
+        std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| text.parse::<u64>().ok())
+            .ok_or_else(|| {
+                unreadable(
+                    field,
+                    format!(
+                        "`{}` is not a whole number of 0 or more",
+                        crate::text::escaped_bytes(bytes, 40)
+                    ),
+                )
+            })
+    };
+    if !bad.is_empty() {
+        return Err(unreadable(
+            "attempts",
+            format!("`{}` is not a count", crate::text::escaped_bytes(&bad, 40)),
+        ));
+    }
+    let entry = InboxEntry {
+        event_id: text("event_id", event_id.clone())?,
+        event_type: text("event_type", event_type)?,
+        body,
+        signed_at: number("signed_at", &signed_at)?,
+        received_at_ms: number("received_at_ms", &received_at_ms)?,
+        signature: match signature {
+            empty if empty.is_empty() => None,
+            signature => Some(text("signature", signature)?),
+        },
+    };
+    Ok(Taken {
+        entry,
+        token,
+        attempts: u32::try_from(number("attempts", &attempts)?).unwrap_or(u32::MAX),
+        first_failed_at_ms: match first_failed {
+            empty if empty.is_empty() => None,
+            stored => Some(number("first_failed_at_ms", &stored)?),
+        },
+    })
+}
+
 /// Why a take failed: Redis says the group (or the stream with it) is gone, e.g. after a
 /// `FLUSHDB`, which creating it again mends; or anything else.
 enum TakeFailed {
@@ -579,7 +690,17 @@ impl From<TakeFailed> for StoreError {
     }
 }
 
+/// The setter of an inbox's retention, as the check names it.
+const RETENTION_SETTER: &str = "RedisInbox::with_retention";
+
 impl Inbox for RedisInbox {
+    fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {
+        // Replicas share a Redis inbox, so there is no lock to take; but the workers are what
+        // use the retention and the consumer expiry: refused here, at mount.
+        self.check_settings()?;
+        Ok(None)
+    }
+
     fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
         Box::pin(async move {
             let signed_at = entry.signed_at.to_string();
@@ -609,14 +730,22 @@ impl Inbox for RedisInbox {
 
     fn take(&self, lease: Duration) -> StoreFuture<'_, Option<Taken>> {
         Box::pin(async move {
-            let token = OwnerToken::new();
-            match self.take_once(lease, token).await {
-                Err(TakeFailed::GroupMissing) => {
-                    self.create_group().await?;
-                    Ok(self.take_once(lease, token).await?)
+            for _ in 0..UNREADABLE_PER_TAKE {
+                let token = OwnerToken::new();
+                let taken = match self.take_once(lease, token).await {
+                    Err(TakeFailed::GroupMissing) => {
+                        self.create_group().await?;
+                        self.take_once(lease, token).await?
+                    }
+                    taken => taken?,
+                };
+                match taken {
+                    None => return Ok(None),
+                    Some(Ok(taken)) => return Ok(Some(taken)),
+                    Some(Err(unreadable)) => self.bury(unreadable, token).await?,
                 }
-                taken => Ok(taken?),
             }
+            Ok(None)
         })
     }
 

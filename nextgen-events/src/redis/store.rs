@@ -10,7 +10,7 @@ use ::redis::{RedisError, Script};
 
 use crate::idempotency::{
     Claim, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, ObjectClaims, OwnerToken, StoreError,
-    StoreFuture, Watermark,
+    StoreFuture, Watermark, check_duration,
 };
 
 use super::connection::{Connection, millis};
@@ -56,6 +56,9 @@ pub struct RedisIdempotencyStore {
     connection: Connection,
     prefix: String,
     retention: Duration,
+    /// The setter that gave `retention`, for the check's error: the inbox's own when the
+    /// store belongs to a `RedisInbox`.
+    retention_setter: &'static str,
 }
 
 impl fmt::Debug for RedisIdempotencyStore {
@@ -82,6 +85,7 @@ impl RedisIdempotencyStore {
             connection: Connection::new(connection),
             prefix: key_prefix.into(),
             retention: DEFAULT_RETENTION,
+            retention_setter: RETENTION_SETTER,
         }
     }
 
@@ -100,12 +104,21 @@ impl RedisIdempotencyStore {
             connection,
             prefix: key_prefix.into(),
             retention: DEFAULT_RETENTION,
+            retention_setter: RETENTION_SETTER,
         })
     }
 
     /// How long done markers are kept (default 72 h, as long as NextGen retries an event).
-    pub fn with_retention(mut self, retention: Duration) -> Self {
+    /// Zero, or more than 10 years (which Redis's `PX` cannot take), is refused when the
+    /// route is mounted ([`IdempotencyStore::check_settings`]).
+    pub fn with_retention(self, retention: Duration) -> Self {
+        self.with_retention_by(retention, RETENTION_SETTER)
+    }
+
+    /// `with_retention`, naming `setter` in the check's error.
+    pub(crate) fn with_retention_by(mut self, retention: Duration, setter: &'static str) -> Self {
         self.retention = retention;
+        self.retention_setter = setter;
         self
     }
 
@@ -187,7 +200,14 @@ impl RedisIdempotencyStore {
     }
 }
 
+/// The setter of a store's retention, as the check names it.
+const RETENTION_SETTER: &str = "RedisIdempotencyStore::with_retention";
+
 impl IdempotencyStore for RedisIdempotencyStore {
+    fn check_settings(&self) -> Result<(), StoreError> {
+        check_duration(self.retention_setter, self.retention, false)
+    }
+
     fn claim<'a>(
         &'a self,
         event_id: &'a str,

@@ -7,10 +7,11 @@ use std::time::Duration;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Clock, Database, Durability, SqliteStore, millis};
-use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
+use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
 use crate::inbox::{
     Appended, DeadReplay, Finish, Inbox, InboxEntry, InboxOperator, InboxRecord, InboxState,
-    InboxStats, ListFilter, Taken, WorkersLock, errors_from_json, errors_to_json, listed_state,
+    InboxStats, ListFilter, Taken, UNREADABLE_PER_TAKE, WorkersLock, errors_from_json,
+    errors_to_json, listed_state, unreadable,
 };
 
 /// An [`Inbox`] in a SQLite file, with its [`SqliteStore`] in the same file.
@@ -20,7 +21,8 @@ use crate::inbox::{
 ///
 /// One process runs the workers of a SQLite inbox: when they start they take an exclusive
 /// lock on `<file>.lock` beside it (released when they stop, or by the operating system when
-/// the process dies), and a second process's workers refuse to start with
+/// the process dies; named after the file's canonical path, so a symlink or a relative path
+/// takes the same lock, and refused on a file with a second hard link), and a second process's workers refuse to start with
 /// [`StoreError::Locked`], naming the holder. Processes that only take deliveries in
 /// ([`with_inbox_workers(0)`](crate::WebhookConfig::with_inbox_workers)) and the `inbox`
 /// tool need no lock. To run several processes, give each its own file, or share a
@@ -33,6 +35,9 @@ pub struct SqliteInbox {
 }
 
 pub use crate::inbox::DEFAULT_INBOX_RETENTION;
+
+/// The setter of an inbox's retention, as the check names it.
+const RETENTION_SETTER: &str = "SqliteInbox::with_retention";
 
 const COLUMNS: &str = "event_id, event_type, state, attempts, received_at_ms, signed_at, due_at_ms, first_failed_at_ms, finished_at_ms, last_errors";
 
@@ -71,7 +76,8 @@ impl SqliteInbox {
 
     fn on(database: Arc<Database>) -> Self {
         SqliteInbox {
-            store: SqliteStore::on(Arc::clone(&database)).with_retention(DEFAULT_INBOX_RETENTION),
+            store: SqliteStore::on(Arc::clone(&database))
+                .with_retention_by(DEFAULT_INBOX_RETENTION, RETENTION_SETTER),
             database,
             retention: DEFAULT_INBOX_RETENTION,
         }
@@ -81,16 +87,85 @@ impl SqliteInbox {
     /// A replay within it skips the handlers that had succeeded, and a redelivery of a
     /// handled id is still recognised; it must outlast the retry policy's give-up time (3
     /// days) plus the time you may take to fix and replay a dead letter.
+    ///
+    /// Zero, or more than 10 years, is refused when the workers start (mounting the route),
+    /// naming this setter ([`check_settings`](Self::check_settings)).
     pub fn with_retention(mut self, retention: Duration) -> Self {
-        self.store = self.store.with_retention(retention);
+        self.store = self.store.with_retention_by(retention, RETENTION_SETTER);
         self.retention = retention;
         self
+    }
+
+    /// Refuses settings the file cannot hold (a retention of zero or beyond 10 years), with
+    /// the setter and the fix named ([`StoreError::SettingTooLong`],
+    /// [`StoreError::ZeroSetting`]). The workers call it before they start, so a wrong
+    /// setting stops the app at mount instead of failing every delivery.
+    pub fn check_settings(&self) -> Result<(), StoreError> {
+        check_duration(RETENTION_SETTER, self.retention, false)
     }
 
     /// The idempotency store in the same file.
     pub fn store(&self) -> SqliteStore {
         self.store.clone()
     }
+}
+
+/// A row the take returned (`rowid` first), or the column that does not read and how.
+fn taken_from(row: &Row<'_>, token: OwnerToken) -> Result<Taken, (&'static str, String)> {
+    fn column<T: rusqlite::types::FromSql>(
+        row: &Row<'_>,
+        index: usize,
+        name: &'static str,
+    ) -> Result<T, (&'static str, String)> {
+        row.get(index).map_err(|error| (name, error.to_string()))
+    }
+    Ok(Taken {
+        entry: InboxEntry {
+            event_id: column(row, 1, "event_id")?,
+            event_type: column(row, 2, "event_type")?,
+            body: column(row, 3, "body")?,
+            signed_at: column(row, 4, "signed_at")?,
+            received_at_ms: column(row, 5, "received_at_ms")?,
+            signature: column(row, 8, "signature")?,
+        },
+        token,
+        attempts: column(row, 6, "attempts")?,
+        first_failed_at_ms: column(row, 7, "first_failed_at_ms")?,
+    })
+}
+
+/// Makes the row `rowid`, just taken, a dead letter whose column `field` does not read. Its
+/// own columns may be what is wrong, so it is found by `rowid` and its failure time is set
+/// unless it holds a number.
+fn bury(
+    connection: &rusqlite::Connection,
+    rowid: i64,
+    field: &str,
+    problem: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let event_id: Option<String> = connection
+        .query_row(
+            "SELECT CAST(event_id AS TEXT) FROM nextgen_inbox WHERE rowid = ?1",
+            [rowid],
+            |row| row.get(0),
+        )
+        .optional()?
+        .flatten();
+    tracing::error!(
+        event_id = %crate::text::escaped(event_id.as_deref().unwrap_or("")),
+        field,
+        %problem,
+        "an inbox entry cannot be read: kept as a dead letter, never run"
+    );
+    connection
+        .prepare_cached(
+            "UPDATE nextgen_inbox SET state = 'dead', owner = NULL, finished_at_ms = ?2,
+             first_failed_at_ms = CASE WHEN typeof(first_failed_at_ms) = 'integer' AND first_failed_at_ms >= 0 THEN first_failed_at_ms ELSE ?2 END,
+             last_errors = ?3 WHERE rowid = ?1",
+        )?
+        .execute(params![rowid, now, errors_to_json(&unreadable(field, problem))])?;
+    Ok(())
 }
 
 fn record(row: &Row<'_>) -> rusqlite::Result<InboxRecord> {
@@ -147,33 +222,32 @@ impl Inbox for SqliteInbox {
         Box::pin(async move {
             self.database
                 .write(move |connection| {
-                    connection
-                        .prepare_cached(
-                            "UPDATE nextgen_inbox SET state = 'running', owner = ?1, queued_due_ms = due_at_ms, due_at_ms = ?2, attempts = attempts + 1
-                             WHERE event_id = (SELECT event_id FROM nextgen_inbox
-                                               WHERE state IN ('pending', 'running') AND due_at_ms <= ?3
-                                               ORDER BY due_at_ms LIMIT 1)
-                             RETURNING event_id, event_type, body, signed_at, received_at_ms, attempts, first_failed_at_ms, signature",
-                        )?
-                        .query_row(
-                            params![token.to_string(), now.saturating_add(millis(lease)), now],
-                            |row| {
-                                Ok(Taken {
-                                    entry: InboxEntry {
-                                        event_id: row.get(0)?,
-                                        event_type: row.get(1)?,
-                                        body: row.get(2)?,
-                                        signed_at: row.get(3)?,
-                                        received_at_ms: row.get(4)?,
-                                        signature: row.get(7)?,
-                                    },
-                                    token,
-                                    attempts: row.get(5)?,
-                                    first_failed_at_ms: row.get(6)?,
-                                })
-                            },
-                        )
-                        .optional()
+                    for _ in 0..UNREADABLE_PER_TAKE {
+                        // The update is made whether or not the row then reads: one that does
+                        // not (a column changed outside nextgen-events) would be taken again
+                        // after its lease, forever. It becomes a dead letter naming why.
+                        let taken = connection
+                            .prepare_cached(
+                                "UPDATE nextgen_inbox SET state = 'running', owner = ?1, queued_due_ms = due_at_ms, due_at_ms = ?2, attempts = attempts + 1
+                                 WHERE event_id = (SELECT event_id FROM nextgen_inbox
+                                                   WHERE state IN ('pending', 'running') AND due_at_ms <= ?3
+                                                   ORDER BY due_at_ms LIMIT 1)
+                                 RETURNING rowid, event_id, event_type, body, signed_at, received_at_ms, attempts, first_failed_at_ms, signature",
+                            )?
+                            .query_row(
+                                params![token.to_string(), now.saturating_add(millis(lease)), now],
+                                |row| Ok((row.get::<_, i64>(0)?, taken_from(row, token))),
+                            )
+                            .optional()?;
+                        match taken {
+                            None => return Ok(None),
+                            Some((_, Ok(taken))) => return Ok(Some(taken)),
+                            Some((rowid, Err((field, problem)))) => {
+                                bury(connection, rowid, field, &problem, now)?;
+                            }
+                        }
+                    }
+                    Ok(None)
                 })
                 .await
         })
@@ -259,6 +333,9 @@ impl Inbox for SqliteInbox {
     }
 
     fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {
+        // The workers are what use the retention (done markers, the prune): refused here, at
+        // mount, rather than in every delivery's `complete`.
+        self.check_settings()?;
         super::lock::lock_workers(self.database.path()).map(Some)
     }
 

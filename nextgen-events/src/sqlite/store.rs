@@ -11,7 +11,7 @@ use rusqlite::{OptionalExtension, params};
 use super::{Clock, Database, Durability, millis};
 use crate::idempotency::{
     Claim, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, ObjectClaims, OwnerToken, StoreError,
-    StoreFuture, Watermark,
+    StoreFuture, Watermark, check_duration,
 };
 
 /// Claims and done markers in a SQLite file: done markers survive a restart, so a partly
@@ -37,6 +37,9 @@ use crate::idempotency::{
 pub struct SqliteStore {
     database: Arc<Database>,
     retention: Duration,
+    /// The setter that gave `retention`, for the check's error: the inbox's own when the
+    /// store belongs to a `SqliteInbox`.
+    retention_setter: &'static str,
     /// Event claims made through this store and its clones: every `SWEEP_EVERY`th sweeps.
     event_claims: Arc<AtomicU64>,
     /// The same for object claims.
@@ -86,14 +89,23 @@ impl SqliteStore {
         SqliteStore {
             database,
             retention: DEFAULT_RETENTION,
+            retention_setter: RETENTION_SETTER,
             event_claims: Arc::default(),
             object_claims: Arc::default(),
         }
     }
 
     /// How long done markers are kept (default 72 h, as long as NextGen retries an event).
-    pub fn with_retention(mut self, retention: Duration) -> Self {
+    /// Zero, or more than 10 years, is refused when the route is mounted
+    /// ([`IdempotencyStore::check_settings`]).
+    pub fn with_retention(self, retention: Duration) -> Self {
+        self.with_retention_by(retention, RETENTION_SETTER)
+    }
+
+    /// `with_retention`, naming `setter` in the check's error.
+    pub(crate) fn with_retention_by(mut self, retention: Duration, setter: &'static str) -> Self {
         self.retention = retention;
+        self.retention_setter = setter;
         self
     }
 
@@ -125,7 +137,14 @@ impl SqliteStore {
     }
 }
 
+/// The setter of a store's retention, as the check names it.
+const RETENTION_SETTER: &str = "SqliteStore::with_retention";
+
 impl IdempotencyStore for SqliteStore {
+    fn check_settings(&self) -> Result<(), StoreError> {
+        check_duration(self.retention_setter, self.retention, false)
+    }
+
     fn claim<'a>(
         &'a self,
         event_id: &'a str,

@@ -10,7 +10,7 @@ redis.call('HDEL', key, 'owner', 'stream_id')
 if outcome == 'handled' then
   redis.call('HSET', key, 'state', 'handled', 'finished_at_ms', now)
   redis.call('ZADD', finished, now, id)
-  list_under(id, 'handled', record[4])
+  list_under(id, 'handled', tonumber(record[4]) or 0)
   return 1
 end
 redis.call('HSETNX', key, 'first_failed_at_ms', now)
@@ -18,9 +18,9 @@ redis.call('HSET', key, 'last_errors', ARGV[8])
 if outcome == 'retry' then
   redis.call('HSET', key, 'state', 'pending', 'due_at_ms', ARGV[7])
   redis.call('ZADD', retry, ARGV[7], id)
-  list_under(id, 'retrying', record[4])
+  list_under(id, 'retrying', tonumber(record[4]) or 0)
 else
   redis.call('HSET', key, 'state', 'dead', 'finished_at_ms', now)
-  list_under(id, 'dead', record[4])
+  list_under(id, 'dead', tonumber(record[4]) or 0)
 end
 return 1

@@ -11,7 +11,7 @@ for _, id in ipairs(ids) do
   elseif record[1] == 'dead' and replay(id, ARGV[3]) then
     table.insert(replayed, id)
   elseif listed[record[1]] then
-    list_under(id, record[1], record[2])
+    list_under(id, record[1], tonumber(record[2]) or 0)
   else
     list_under(id, nil, 0)
   end

@@ -9,6 +9,6 @@ local function replay(id, now)
   if not record[2] then
     redis.call('HSET', key, 'stream_id', redis.call('XADD', stream, '*', 'id', id))
   end
-  list_under(id, 'pending', record[3])
+  list_under(id, 'pending', tonumber(record[3]) or 0)
   return true
 end

@@ -51,9 +51,21 @@ end
 if not id then return nil end
 
 local key = entry_key(id)
+-- A field changed outside nextgen-events must not fail this script halfway (Redis keeps the
+-- writes made before an error, and the entry would be taken again and fail forever): an
+-- attempts count HINCRBY cannot add to starts again from 0 and is handed back, as every
+-- field is, for the caller to turn the entry into a dead letter naming it.
+local bad_attempts = redis.call('HGET', key, 'attempts')
+if bad_attempts and string.match(bad_attempts, '^%d+$') and #bad_attempts < 18 then
+  bad_attempts = ''
+elseif bad_attempts then
+  redis.call('HSET', key, 'attempts', 0)
+else
+  bad_attempts = ''
+end
 local attempts = redis.call('HINCRBY', key, 'attempts', 1)
 redis.call('HSET', key, 'state', 'running', 'owner', token)
 local record = redis.call('HMGET', key, 'event_type', 'signed_at', 'received_at_ms', 'first_failed_at_ms', 'signature')
-list_under(id, 'running', record[3])
+list_under(id, 'running', tonumber(record[3]) or 0)
 local body = redis.call('GET', body_key(id)) or ''
-return {id, record[1], body, record[2], record[3], attempts, record[4] or '', record[5] or ''}
+return {id, record[1] or '', body, record[2] or '', record[3] or '', tostring(attempts), record[4] or '', record[5] or '', bad_attempts}
