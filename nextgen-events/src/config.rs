@@ -483,6 +483,12 @@ impl WebhookConfig {
             }
         }
         self.retry.check()?;
+        if let Some(choice) = &self.inbox {
+            choice
+                .inbox
+                .check_settings()
+                .map_err(ConfigError::StoreSettings)?;
+        }
         if let Some(store) = self.resolved_store() {
             store.check_settings().map_err(ConfigError::StoreSettings)?;
         }

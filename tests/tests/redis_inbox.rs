@@ -766,7 +766,7 @@ async fn durations_redis_cannot_hold_are_refused_naming_the_setter() {
         Err(expected.clone())
     );
     let refused = Endpoint::new(WebhookConfig::new(SECRET).with_inbox(long)).unwrap_err();
-    assert_eq!(refused, ConfigError::Workers(expected));
+    assert_eq!(refused, ConfigError::StoreSettings(expected));
     assert!(
         refused.to_string().contains("`RedisInbox::with_retention`"),
         "{refused}"
@@ -775,7 +775,7 @@ async fn durations_redis_cannot_hold_are_refused_naming_the_setter() {
     let refused = Endpoint::new(WebhookConfig::new(SECRET).with_inbox(expiry)).unwrap_err();
     assert_eq!(
         refused,
-        ConfigError::Workers(StoreError::SettingTooLong {
+        ConfigError::StoreSettings(StoreError::SettingTooLong {
             setting: "RedisInbox::with_consumer_expiry",
             seconds: u64::MAX
         })

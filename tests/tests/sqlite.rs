@@ -283,7 +283,7 @@ fn retentions_the_file_cannot_hold_are_refused_naming_the_setter() {
     };
     assert_eq!(inbox.store().check_settings(), Err(expected.clone()));
     let refused = Endpoint::new(WebhookConfig::new(SECRET).with_inbox(inbox)).unwrap_err();
-    assert_eq!(refused, ConfigError::Workers(expected));
+    assert_eq!(refused, ConfigError::StoreSettings(expected));
     assert!(
         refused
             .to_string()

@@ -291,6 +291,14 @@ pub trait Inbox: Send + Sync + 'static {
 
     /// The inbox's clock, in Unix milliseconds: retries are scheduled on it.
     fn now_ms(&self) -> u64;
+
+    /// Refuses settings the inbox's backend cannot hold (a retention, an expiry), each error
+    /// naming the setter and the fix; [`WebhookConfig::check`](crate::WebhookConfig::check)
+    /// calls it, so such an inbox is refused before the first delivery. `Ok(())` (the default)
+    /// for an inbox with nothing to check.
+    fn check_settings(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// An inbox's operator view: what the `nextgen inbox` tool (and an admin page) reads and

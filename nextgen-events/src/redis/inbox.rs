@@ -854,6 +854,10 @@ impl Inbox for RedisInbox {
         Arc::new(self.store.clone())
     }
 
+    fn check_settings(&self) -> Result<(), StoreError> {
+        RedisInbox::check_settings(self)
+    }
+
     fn now_ms(&self) -> u64 {
         (self.clock)()
     }

@@ -360,6 +360,10 @@ impl Inbox for SqliteInbox {
         Arc::new(self.store.clone())
     }
 
+    fn check_settings(&self) -> Result<(), StoreError> {
+        SqliteInbox::check_settings(self)
+    }
+
     fn now_ms(&self) -> u64 {
         u64::try_from(self.database.now_ms()).unwrap_or(0)
     }
