@@ -32,6 +32,7 @@ pub(crate) fn escaped(text: &str) -> Cow<'_, str> {
 
 /// Bytes that should have been UTF-8 text, shown escaped and cut to `max` characters (an
 /// ellipsis says it was cut), for an error that names a field's stored value.
+#[cfg(feature = "redis")]
 pub(crate) fn escaped_bytes(bytes: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(bytes);
     let mut shown: String = escaped(&text).chars().take(max).collect();
