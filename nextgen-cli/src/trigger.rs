@@ -343,10 +343,9 @@ fn secret(args: &Args) -> Result<String, Failure> {
     let Some(given) = &args.secret else {
         return Ok(TEST_SECRET.to_owned());
     };
-    given
-        .split(',')
-        .map(str::trim)
-        .find(|secret| !secret.is_empty())
+    // The library's reading of the list, so that the first secret is the one the server has.
+    nextgen_events::Secret::split_list(given)
+        .next()
         .map(str::to_owned)
         .ok_or_else(|| {
             Failure::usage(format!(

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nextgen_events::{SignatureError, SignatureHeader, Verifier, WebhookConfig};
+use nextgen_events::{Secret, SignatureError, SignatureHeader, Verifier, WebhookConfig};
 
 use crate::Failure;
 
@@ -311,16 +311,23 @@ pub(crate) fn read_body(path: &Path) -> Result<Vec<u8>, Failure> {
     })
 }
 
-/// The secrets given, else those of `NEXTGEN_WEBHOOK_SECRET` (split at commas, kept as they
-/// are so that whitespace around one can be reported).
+/// The secrets given (`--secret`, used byte for byte, as `WebhookConfig::new` uses a secret,
+/// so that whitespace around one can be reported), else those of `NEXTGEN_WEBHOOK_SECRET`,
+/// read as the library reads it ([`Secret::split_list`]: split at commas, trimmed), so that a
+/// list that verifies in the server verifies here.
 pub(crate) fn secrets(given: &[String]) -> Result<Vec<String>, Failure> {
     let secrets: Vec<String> = if given.is_empty() {
-        std::env::var(WebhookConfig::SECRET_ENV)
-            .unwrap_or_default()
-            .split(',')
-            .filter(|secret| !secret.trim().is_empty())
-            .map(str::to_owned)
-            .collect()
+        let list = match std::env::var(WebhookConfig::SECRET_ENV) {
+            Ok(list) => list,
+            Err(std::env::VarError::NotPresent) => String::new(),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(Failure::usage(format!(
+                    "{} is not valid UTF-8: set it to the signing secret (`whsec_...`), or several separated by commas",
+                    WebhookConfig::SECRET_ENV
+                )));
+            }
+        };
+        Secret::split_list(&list).map(str::to_owned).collect()
     } else {
         given.to_vec()
     };
