@@ -143,13 +143,22 @@ pub(crate) fn diagnose(
 fn clean_header(header: &str, notes: &mut Vec<String>) -> String {
     let mut value = header.trim();
     let name = "nextgen-signature:";
-    if value.len() >= name.len() && value[..name.len()].eq_ignore_ascii_case(name) {
-        value = value[name.len()..].trim();
+    // `get`, not indexing: the cut may fall inside a character of a header copied with
+    // something else (`…`), which is no header name and must not panic.
+    if let Some(rest) = value
+        .get(..name.len())
+        .filter(|start| start.eq_ignore_ascii_case(name))
+        .and_then(|_| value.get(name.len()..))
+    {
+        value = rest.trim();
         notes.push("the header was given with its name `NextGen-Signature:`; only its value is signed, so the name was left out".to_owned());
     }
     for quote in ['"', '\''] {
-        if value.len() >= 2 && value.starts_with(quote) && value.ends_with(quote) {
-            value = value[1..value.len() - 1].trim();
+        if let Some(inner) = value
+            .strip_prefix(quote)
+            .and_then(|rest| rest.strip_suffix(quote))
+        {
+            value = inner.trim();
             notes.push(format!(
                 "the header was copied with its quotes ({quote}...{quote}); they are not part of it, so they were left out (in code, pass the header's value without them)"
             ));
@@ -545,5 +554,13 @@ mod tests {
     fn compacting_keeps_strings_intact() {
         let body = br#"{ "a" : "x \" y" ,  "b" : [ 1 , 2 ] }"#;
         assert_eq!(compact_in_order(body), br#"{"a":"x \" y","b":[1,2]}"#);
+    }
+
+    #[test]
+    fn a_header_cut_inside_a_character_does_not_panic() {
+        for header in ["NextGen-Signatur€x", "…", "\"…\"", "'é"] {
+            let text = reasons(&diagnose(BODY, header, &secrets(&["whsec_a"]), 300, NOW));
+            assert!(text.contains("cannot be read"), "{header}: {text}");
+        }
     }
 }

@@ -158,3 +158,26 @@ fn the_secret_list_is_read_as_the_server_reads_it() {
         text(&verified)
     );
 }
+
+/// A header copied with something multi-byte where the header's name would end is no
+/// header, and says so: it used to panic slicing inside the character.
+#[test]
+fn a_header_cut_inside_a_character_is_refused_not_a_panic() {
+    let file = body_file("{}");
+    for header in ["NextGen-Signatur€x", "…", "t=1713745200,v1=ab…"] {
+        let output = nextgen(
+            &[
+                "verify",
+                "--body",
+                file.0.to_str().unwrap(),
+                "--header",
+                header,
+                "--secret",
+                "whsec_a",
+            ],
+            None,
+        );
+        assert_eq!(output.status.code(), Some(1), "{header}: {}", text(&output));
+        assert!(!text(&output).contains("panicked"), "{}", text(&output));
+    }
+}
