@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+use crate::shown::clean_body;
+
 /// A command's failure: exit status 2 for a usage error, 1 for anything else.
 #[derive(Debug)]
 pub(crate) struct Failure {
@@ -28,9 +30,10 @@ impl Failure {
         }
     }
 
-    /// Prints the message to stderr and gives the exit status.
+    /// Prints the message to stderr, escaped (it may hold what came from outside: a store's
+    /// error, an endpoint's answer, a path), and gives the exit status.
     pub(crate) fn report(&self) -> ExitCode {
-        eprintln!("error: {}", self.message);
+        eprintln!("error: {}", clean_body(&self.message));
         ExitCode::from(self.status)
     }
 }

@@ -28,6 +28,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::Failure;
+use crate::shown::{clean, clean_body};
 use clap::{ArgGroup, Args as ClapArgs, Parser, Subcommand};
 use nextgen_events::idempotency::StoreError;
 use nextgen_events::inbox::{InboxOperator, InboxRecord, InboxState, InboxStats, ListFilter};
@@ -558,37 +559,6 @@ async fn replay_dead(
     }
     println!("{}", replayed_note(replayed.len()));
     Ok(())
-}
-
-/// `text` for a terminal: control characters (escape sequences, carriage returns, bells...)
-/// and bidirectional overrides are written as Rust escapes (`\u{1b}`, `\n`), so what a
-/// delivery or a handler's error holds cannot rewrite the screen or hide text.
-fn clean(text: &str) -> std::borrow::Cow<'_, str> {
-    clean_but(text, &[])
-}
-
-/// [`clean`] for a body, which keeps its line breaks and tabs.
-fn clean_body(text: &str) -> std::borrow::Cow<'_, str> {
-    clean_but(text, &['\n', '\t'])
-}
-
-fn clean_but<'a>(text: &'a str, kept: &[char]) -> std::borrow::Cow<'a, str> {
-    let unsafe_char = |c: char| {
-        !kept.contains(&c)
-            && (c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
-    };
-    if !text.chars().any(unsafe_char) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if unsafe_char(c) {
-            escaped.extend(c.escape_default());
-        } else {
-            escaped.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(escaped)
 }
 
 fn replayed_note(count: usize) -> String {

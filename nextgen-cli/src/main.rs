@@ -6,6 +6,7 @@
 
 mod failure;
 mod inbox;
+mod shown;
 mod sign;
 mod trigger;
 mod verify;

@@ -22,6 +22,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::Failure;
+use crate::shown::clean_body;
 use nextgen_events::catalog::EVENT_TYPES;
 use nextgen_events::testing::{sample, sample_body};
 use nextgen_events::{Event, UntypedEvent};
@@ -202,7 +203,7 @@ fn send_all(
         let id = event["id"].as_str().unwrap_or_default().to_owned();
         let body = sample_body(&event);
         if let Err(failure) = send(client, url, secret, entry.name(), &id, body) {
-            eprintln!("error: {}: {}", entry.name(), failure.message);
+            eprintln!("error: {}: {}", entry.name(), clean_body(&failure.message));
             failed.push(entry.name());
         }
     }
@@ -244,7 +245,8 @@ fn send(
         .text()
         .unwrap_or_else(|error| format!("(the response body could not be read: {error})"));
     println!("{status}");
-    println!("{text}");
+    // The endpoint's answer is outside text: escaped, so it cannot drive the terminal.
+    println!("{}", clean_body(&text));
     if status.is_success() {
         return Ok(());
     }
@@ -341,10 +343,9 @@ fn secret(args: &Args) -> Result<String, Failure> {
     let Some(given) = &args.secret else {
         return Ok(TEST_SECRET.to_owned());
     };
-    given
-        .split(',')
-        .map(str::trim)
-        .find(|secret| !secret.is_empty())
+    // The library's reading of the list, so that the first secret is the one the server has.
+    nextgen_events::Secret::split_list(given)
+        .next()
         .map(str::to_owned)
         .ok_or_else(|| {
             Failure::usage(format!(

@@ -85,7 +85,7 @@ fn sign_then_verify_round_trips_and_a_wrong_secret_exits_1_with_the_reason() {
     );
     assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
     assert!(
-        text(&wrong).contains("none of the 1 secret signed this body"),
+        text(&wrong).contains("the secret did not sign this body"),
         "{}",
         text(&wrong)
     );
@@ -110,4 +110,74 @@ fn no_secret_is_a_usage_error() {
         "{}",
         text(&output)
     );
+}
+
+/// `NEXTGEN_WEBHOOK_SECRET` as the server reads it (`WebhookConfig::from_env`): a rotation list
+/// written with spaces after the commas verifies with either secret, and `sign` signs with the
+/// first one, not with its space.
+#[test]
+fn the_secret_list_is_read_as_the_server_reads_it() {
+    let file = body_file(r#"{"id":"evt_cli_list","type":"charge.succeeded"}"#);
+    let body = file.0.to_str().unwrap();
+    let list = " whsec_new , whsec_old ";
+    let signed = nextgen(
+        &["sign", "--body", body, "--timestamp", "1713745200"],
+        Some(list),
+    );
+    assert!(signed.status.success(), "{}", text(&signed));
+    let header = String::from_utf8(signed.stdout).unwrap().trim().to_owned();
+    assert_eq!(
+        header,
+        nextgen_events::sign(
+            br#"{"id":"evt_cli_list","type":"charge.succeeded"}"#,
+            "whsec_new",
+            1_713_745_200
+        )
+    );
+    let old = nextgen_events::sign(
+        br#"{"id":"evt_cli_list","type":"charge.succeeded"}"#,
+        "whsec_old",
+        1_713_745_200,
+    );
+    let verified = nextgen(
+        &[
+            "verify",
+            "--body",
+            body,
+            "--header",
+            &old,
+            "--now",
+            "1713745260",
+        ],
+        Some(list),
+    );
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+    assert!(
+        text(&verified).contains("secret 2 of 2"),
+        "{}",
+        text(&verified)
+    );
+}
+
+/// A header copied with something multi-byte where the header's name would end is no
+/// header, and says so: it used to panic slicing inside the character.
+#[test]
+fn a_header_cut_inside_a_character_is_refused_not_a_panic() {
+    let file = body_file("{}");
+    for header in ["NextGen-Signatur€x", "…", "t=1713745200,v1=ab…"] {
+        let output = nextgen(
+            &[
+                "verify",
+                "--body",
+                file.0.to_str().unwrap(),
+                "--header",
+                header,
+                "--secret",
+                "whsec_a",
+            ],
+            None,
+        );
+        assert_eq!(output.status.code(), Some(1), "{header}: {}", text(&output));
+        assert!(!text(&output).contains("panicked"), "{}", text(&output));
+    }
 }

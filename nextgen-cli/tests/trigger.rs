@@ -225,3 +225,65 @@ fn write_signs_distinct_deliveries_for_the_load_scripts() {
     );
     assert!(!file.exists(), "a refused type wrote a file");
 }
+
+/// An endpoint on a free loopback port that answers one request with `answer` (status 500,
+/// the body as given); its URL.
+fn answer_once(answer: &'static [u8]) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        // Read the request to its end (headers, then Content-Length bytes of body), so the
+        // client is not cut off while it sends.
+        let mut request = Vec::new();
+        let mut buffer = [0; 4096];
+        loop {
+            let read = stream.read(&mut buffer).unwrap();
+            request.extend_from_slice(&buffer[..read]);
+            let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .and_then(|length| length.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if request.len() >= end + 4 + length {
+                    break;
+                }
+            }
+            if read == 0 {
+                break;
+            }
+        }
+        let head = format!(
+            "HTTP/1.1 500 Internal Server Error\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            answer.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(answer).unwrap();
+    });
+    format!("http://127.0.0.1:{port}/webhook")
+}
+
+/// What an endpoint answers is outside text: its terminal escapes (clear the screen, a title
+/// change, a bell) and reordering marks reach the terminal escaped, as `nextgen inbox` prints.
+#[test]
+fn the_endpoints_answer_is_printed_escaped() {
+    let url = answer_once("\x1b[2J\x1b]0;owned\x07{\"error\":\"down\u{202e}\"}".as_bytes());
+    let output = trigger(&["charge.succeeded", "--url", &url]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
+        "{stdout:?}"
+    );
+    assert!(!stdout.contains('\u{202e}'), "{stdout:?}");
+    assert!(
+        stdout.contains("\\u{1b}[2J\\u{1b}]0;owned\\u{7}"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("down\\u{202e}"), "{stdout}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}

@@ -96,6 +96,25 @@ impl Secret {
     fn has_surrounding_whitespace(&self) -> bool {
         self.text.trim() != self.text
     }
+
+    /// The secrets of a comma-separated list, as `NEXTGEN_WEBHOOK_SECRET` holds them during a
+    /// rotation (`"whsec_new, whsec_old"`): split at commas, spaces around each trimmed (they
+    /// come from how the list was written, not from the secrets), empty ones skipped. The one
+    /// reading of the list: [`WebhookConfig::from_env`](crate::WebhookConfig::from_env) and
+    /// the `nextgen` tool read it alike, so a list that verifies in the server verifies in
+    /// `nextgen verify` too.
+    ///
+    /// ```
+    /// use nextgen_events::Secret;
+    ///
+    /// let list: Vec<&str> = Secret::split_list(" whsec_new, whsec_old ,,").collect();
+    /// assert_eq!(list, ["whsec_new", "whsec_old"]);
+    /// ```
+    pub fn split_list(list: &str) -> impl Iterator<Item = &str> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|secret| !secret.is_empty())
+    }
 }
 
 impl fmt::Debug for Secret {

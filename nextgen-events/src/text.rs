@@ -30,6 +30,7 @@ pub(crate) fn escaped(text: &str) -> Cow<'_, str> {
     Cow::Owned(shown)
 }
 
+#[cfg(feature = "redis")]
 /// Bytes that should have been UTF-8 text, shown escaped and cut to `max` characters (an
 /// ellipsis says it was cut), for an error that names a field's stored value.
 #[cfg(feature = "redis")]
@@ -56,6 +57,7 @@ mod tests {
         assert_eq!(escaped("a\\u{1b}"), "a\\\\u{1b}");
     }
 
+    #[cfg(feature = "redis")]
     #[test]
     fn bytes_are_shown_lossily_escaped_and_cut() {
         assert_eq!(escaped_bytes(b"abc", 10), "abc");

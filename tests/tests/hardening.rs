@@ -319,3 +319,28 @@ fn the_unverified_body_budget_defaults_to_64_mib() {
         64 * 1024 * 1024
     );
 }
+
+/// `NEXTGEN_WEBHOOK_SECRET` has one reading: `WebhookConfig::from_secret_list` (the server) and
+/// `Secret::split_list` (the `nextgen` tool) find the same secrets in every list.
+#[test]
+fn the_secret_list_has_one_reading() {
+    use nextgen_events::Secret;
+    for list in [
+        "whsec_a",
+        " whsec_a , whsec_b ",
+        "whsec_a,,whsec_b,",
+        "\twhsec_a\n,whsec_b",
+        "whsec_a b,whsec_c",
+    ] {
+        let config = WebhookConfig::from_secret_list(list).unwrap();
+        let server: Vec<&[u8]> = config
+            .verifier()
+            .secrets()
+            .iter()
+            .map(Secret::expose)
+            .collect();
+        let tool: Vec<&[u8]> = Secret::split_list(list).map(str::as_bytes).collect();
+        assert_eq!(server, tool, "{list:?}");
+    }
+    assert_eq!(Secret::split_list(" , ,").count(), 0);
+}

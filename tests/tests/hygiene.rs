@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use nextgen_events::WebhookConfig;
 use nextgen_events::prelude::*;
-use nextgen_events::sign;
+use nextgen_events::{Context, sign};
 use serde_json::json;
 use support::{SECRET, TestServer, now, post};
 
@@ -35,6 +35,15 @@ async fn capture(charge: Charge) -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+/// Fails with what the event said, as handlers' errors often quote their input.
+#[nextgen_event("charge.refunded")]
+async fn quote(charge: Charge) -> Result<(), String> {
+    Err(format!(
+        "refund refused: {}",
+        charge.description.unwrap_or_default()
+    ))
 }
 
 #[nextgen_event("*")]
@@ -236,5 +245,46 @@ async fn each_delivery_logs_its_outcome_at_its_level() {
             && line.contains("event not fully handled")
             && line.contains("failed=1")),
         "{failed:#?}"
+    );
+}
+
+/// Outside text in log fields (the event's id and type in the delivery's span, a handler's
+/// error quoting the event) is escaped: an ESC byte cannot drive the terminal that shows the
+/// log, a line break cannot forge a log line, U+202E cannot reorder one.
+#[actix_rt::test]
+async fn outside_text_in_log_fields_is_escaped() {
+    let captured = captured();
+    let body = json!({ "id": "evt_hyg_\u{1b}[2J_\u{202e}_esc", "object": "event", "created": 1,
+                       "livemode": false, "type": "charge.refunded",
+                       "data": { "object": { "id": "ch_1", "amount": 2000, "amount_refunded": 2000,
+                                             "currency": "usd", "paid": true, "status": "succeeded",
+                                             "description": "x\u{1b}]0;owned\u{7}\nFAKE LINE" } } })
+    .to_string();
+    let report = nextgen_events::dispatch_without_store(body.as_bytes(), &Context::new())
+        .await
+        .unwrap();
+    assert!(!report.is_success(), "{report:?}");
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let ours: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("evt_hyg_"))
+        .collect();
+    let ours = ours.join("\n");
+    assert!(ours.contains(r"evt_hyg_\u{1b}[2J_\u{202e}_esc"), "{ours}");
+    assert!(
+        ours.contains(r"x\u{1b}]0;owned\u{7}\u{a}FAKE LINE"),
+        "{ours}"
+    );
+    assert!(
+        !logs.contains('\u{1b}'),
+        "an ESC byte reached the log: {logs:?}"
+    );
+    assert!(
+        !logs.contains('\u{202e}'),
+        "U+202E reached the log: {logs:?}"
+    );
+    assert!(
+        !logs.lines().any(|line| line.starts_with("FAKE LINE")),
+        "a forged line: {logs}"
     );
 }

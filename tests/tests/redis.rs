@@ -825,12 +825,162 @@ async fn the_watermark_order_is_rusts() {
         check_watermark_order("redis", &shared, &events).await;
     }
     // A server under a locale whose collation is not byte order (`evt_a` < `evt_B` there),
-    // where the machine has it (otherwise the C library falls back to byte order).
+    // where the machine has it; without it the C library falls back to byte order and this
+    // half shows nothing, which is why the scripts compare no strings with `<` at all
+    // (`the_watermark_scripts_compare_no_strings_with_the_locale`, which holds everywhere).
     let own = OwnRedis::start_in(Some("en_US.UTF-8")).await;
     let localized = store(&own.url(), &unique_prefix("watermark-locale")).await;
+    let mut connection = own.connect().await.unwrap();
+    let collated: i64 = redis::cmd("EVAL")
+        .arg("return ('evt_a' < 'evt_B') and 1 or 0")
+        .arg(0)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    if collated == 0 {
+        println!("en_US.UTF-8 is not installed: the server compared in byte order");
+    }
     for events in WATERMARK_EDGES {
         check_watermark_order("redis under en_US.UTF-8", &localized, events).await;
     }
+}
+
+/// The Lua scripts' comparisons that order by text (`latest_only` event ids) are made on
+/// bytes (`string.byte`) and lengths, never with `<` on strings, which follows the server's
+/// locale (`strcoll`): so the order is Rust's on every server, with or without a locale
+/// installed. Two checks that need no locale: every relational operator in every script is
+/// one of the known numeric comparisons (a new one must be declared here, after making sure
+/// it compares no strings), and the scripts' byte comparison, run on the real server, orders
+/// ids as Rust does, `evt_B` before `evt_a` included.
+#[actix_rt::test]
+async fn the_watermark_scripts_compare_no_strings_with_the_locale() {
+    let lua =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nextgen-events/src/redis/lua");
+    let mut scripts = 0;
+    for entry in std::fs::read_dir(&lua).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|extension| extension != "lua") {
+            continue;
+        }
+        scripts += 1;
+        for (number, line) in std::fs::read_to_string(&path).unwrap().lines().enumerate() {
+            assert!(
+                !compares_unknown(line),
+                "{}:{}: `{line}` compares with `<` or `>` something not known to be a number; strings compare by the server's locale: compare their bytes (`bytes` in advance_object.lua), then add the comparison to NUMERIC",
+                path.display(),
+                number + 1
+            );
+        }
+    }
+    assert!(scripts >= 10, "no scripts read from {}", lua.display());
+
+    let Some(url) = redis_url("the Redis store's byte order") else {
+        return;
+    };
+    let source = include_str!("../../nextgen-events/src/redis/lua/advance_object.lua");
+    let start = source.find("local function bytes").unwrap();
+    let end = source.find("local newest").unwrap();
+    let compare = format!("{}\nreturn bytes(ARGV[1], ARGV[2])", &source[start..end]);
+    let mut connection = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ids = [
+        "",
+        "evt",
+        "evt_",
+        "evt_a",
+        "evt_B",
+        "evt_b",
+        "evt_\u{e9}",
+        "evt_z",
+        "Z",
+        "a\u{e9}",
+        "\u{e9}",
+    ];
+    for a in ids {
+        for b in ids {
+            let order: i64 = redis::cmd("EVAL")
+                .arg(&compare)
+                .arg(0)
+                .arg(a)
+                .arg(b)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            let rust = match a.as_bytes().cmp(b.as_bytes()) {
+                std::cmp::Ordering::Less => -1,
+                std::cmp::Ordering::Equal => 0,
+                std::cmp::Ordering::Greater => 1,
+            };
+            assert_eq!(order, rust, "{a:?} against {b:?}");
+        }
+    }
+}
+
+/// The relational comparisons of the Lua scripts, each known to compare numbers: bytes
+/// (`string.byte`), lengths (`#`), a comparison's sign, a count, an idle time against
+/// `tonumber`.
+const NUMERIC: &[&str] = &[
+    "x < y",
+    "#a < #b",
+    "by_created < 0",
+    "bytes(newest[2], ARGV[3]) < 0",
+    "fields.idle > tonumber(ARGV[4])",
+    "#bad_attempts < 18",
+];
+
+/// Whether a Lua line compares with `<` or `>` anything but the known numeric comparisons.
+fn compares_unknown(line: &str) -> bool {
+    let left = NUMERIC
+        .iter()
+        .fold(without_comment_and_strings(line), |code, numeric| {
+            code.replace(numeric, "")
+        });
+    left.contains('<') || left.contains('>')
+}
+
+/// A Lua line without its comment and with its string literals emptied: what is left is code.
+fn without_comment_and_strings(line: &str) -> String {
+    let mut code = String::new();
+    let mut quote = None;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(open) => {
+                if c == '\\' {
+                    chars.next();
+                } else if c == open {
+                    quote = None;
+                    code.push(c);
+                }
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                code.push(c);
+            }
+            None if c == '-' && chars.peek() == Some(&'-') => break,
+            None => code.push(c),
+        }
+    }
+    code
+}
+
+#[test]
+fn lua_lines_lose_their_comments_and_strings() {
+    assert_eq!(
+        without_comment_and_strings("if a < b then -- x > y"),
+        "if a < b then "
+    );
+    assert_eq!(
+        without_comment_and_strings("redis.call('XREADGROUP', '>') -- '<'"),
+        "redis.call('', '') "
+    );
+    assert_eq!(
+        without_comment_and_strings(r#"x = "a\"<" .. y"#),
+        r#"x = "" .. y"#
+    );
 }
 
 /// `Duration::MAX` as a retention saturates to a `PX` Redis refuses: every `complete` would

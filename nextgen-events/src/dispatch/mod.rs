@@ -349,7 +349,7 @@ async fn run_latest_only(
         crate::metrics::stale_event(name, this_event.event_type);
         tracing::info!(
             handler = name,
-            newest = %newest,
+            newest = %crate::text::escaped(&newest.to_string()),
             "stale: the handler already handled a newer event of the same object; acknowledged without running it"
         );
         let mut outcome = not_run(handler, Ok(()), true);
@@ -388,7 +388,14 @@ async fn run_one(
         crate::metrics::handler_ran(handler.name(), handler.metrics(), result.is_ok(), duration);
         match &result {
             Ok(()) => tracing::info!(outcome = "ok", ?duration, "handler succeeded"),
-            Err(error) => tracing::error!(outcome = "failed", ?duration, %error, "handler failed"),
+            // A handler's error often quotes what it was given: escaped, like every outside value
+            // in a log field, so that it cannot forge log lines or drive a terminal.
+            Err(error) => tracing::error!(
+                outcome = "failed",
+                ?duration,
+                error = %crate::text::escaped(&error.to_string()),
+                "handler failed"
+            ),
         }
         HandlerOutcome {
             handler: handler.name(),
@@ -490,5 +497,11 @@ impl Expected<'_> {
 }
 
 fn delivery_span<T>(event: &Event<T>) -> tracing::Span {
-    tracing::info_span!("nextgen_delivery", event_id = %event.id, event_type = %event.event_type)
+    // The id and the type are the sender's text (signed, but anything a signer wrote): escaped
+    // so that an ESC byte or U+202E in them cannot forge or hide log output.
+    tracing::info_span!(
+        "nextgen_delivery",
+        event_id = %crate::text::escaped(&event.id),
+        event_type = %crate::text::escaped(&event.event_type)
+    )
 }
