@@ -241,7 +241,7 @@ impl WebhookConfig {
 
     /// Builds a configuration from a comma-separated list of secrets, as `from_env` reads it.
     pub fn from_secret_list(list: &str) -> Result<Self, ConfigError> {
-        let mut secrets = list.split(',').map(str::trim).filter(|s| !s.is_empty());
+        let mut secrets = Secret::split_list(list);
         let first = secrets.next().ok_or(ConfigError::EmptySecret {
             variable: SECRET_ENV,
         })?;

@@ -35,8 +35,6 @@ pub mod redis;
 mod registry;
 mod route;
 mod signature;
-// Outside text escaped for logs: the database backends log what they read back.
-#[cfg(any(feature = "sqlite", feature = "redis"))]
 mod text;
 // SQLite: the inbox and the idempotency store in one durable file (cargo feature `sqlite`).
 #[cfg(feature = "sqlite")]
