@@ -152,3 +152,41 @@ fn a_stop_shorter_than_a_running_handler_names_it_and_the_restart_runs_it_once()
     assert_eq!(logged_runs(&log.0, id), 1);
     assert_eq!(stats(&file.0).handled, 1);
 }
+
+/// The server opens its inbox by URL through the library's opener (`NEXTGEN_INBOX_URL`), and
+/// refuses a URL of a scheme no backend has, naming the known ones, before it listens.
+#[test]
+fn the_inbox_is_opened_by_its_url_and_an_unknown_scheme_stops_the_start() {
+    let file = TempFile::new("by-url");
+    let url = format!("sqlite:{}", file.0.display());
+    let server = Server::start(&[("NEXTGEN_INBOX_URL", &url), ("NEXTGEN_INBOX_WORKERS", "1")]);
+    assert!(
+        server
+            .startup
+            .iter()
+            .any(|line| line.contains("inbox mode") && line.contains(&url)),
+        "{}",
+        server.startup.join("\n")
+    );
+    let id = "evt_by_url".to_owned();
+    deliver(&server.url, &id);
+    let mut lines = Vec::new();
+    server.collect_until(&mut lines, |lines| {
+        audits(lines, std::slice::from_ref(&id))[&id] >= 1
+    });
+    // A graceful stop: the worker records the outcome before the process exits.
+    server.terminate();
+    assert_eq!(stats(&file.0).handled, 1);
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .env("NEXTGEN_INBOX_URL", "ftp://files/inbox")
+        .env("PORT", "0")
+        .env_remove("NEXTGEN_WEBHOOK_SECRET")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let errors = String::from_utf8_lossy(&output.stderr);
+    for known in ["NEXTGEN_INBOX_URL", "`ftp:`", "sqlite:PATH", "redis://"] {
+        assert!(errors.contains(known), "{errors}");
+    }
+}

@@ -8,12 +8,14 @@
 //! nextgen inbox --sqlite webhooks.sqlite3 replay evt_123 evt_456
 //! nextgen inbox --sqlite webhooks.sqlite3 replay --dead --since 2026-11-25T08:00:00Z
 //! nextgen inbox --redis redis://127.0.0.1:6379/ --prefix nextgen:example stats
+//! nextgen inbox --inbox 'redis://127.0.0.1:6379/?prefix=nextgen:example' stats
 //! ```
 //!
-//! `--sqlite PATH` opens the file of a SQLite inbox (the example server's
-//! `NEXTGEN_INBOX_SQLITE`); `--redis URL --prefix P` the Redis inbox whose keys start with
-//! `P:inbox:` (the example server's `NEXTGEN_INBOX_REDIS` and `NEXTGEN_INBOX_PREFIX`, by default
-//! `nextgen:example`).
+//! `--inbox URL` names the inbox as the library's opener reads it (`sqlite:PATH` or a path,
+//! `redis://...?prefix=P`; see `nextgen_events::backend`). The shorthands: `--sqlite PATH`
+//! opens the file of a SQLite inbox (the example server's `NEXTGEN_INBOX_SQLITE`); `--redis URL
+//! --prefix P` the Redis inbox whose keys start with `P:inbox:` (the example server's
+//! `NEXTGEN_INBOX_REDIS` and `NEXTGEN_INBOX_PREFIX`, by default `nextgen:example`).
 //!
 //! A replay puts deliveries back to pending: the app's workers take them again, and the
 //! handlers that already succeeded for them stay skipped. `--json` prints one JSON document on
@@ -23,13 +25,13 @@
 //! unknown (or held by a worker, for `replay`); 2 for a usage error (bad arguments, no file at
 //! the `--sqlite` path, no inbox under the `--redis` URL's `--prefix`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use crate::Failure;
 use crate::shown::{clean, clean_body};
 use clap::{ArgGroup, Args as ClapArgs, Parser, Subcommand};
+use nextgen_events::backend::{Access, BackendUrl, OpenError, open_inbox};
 use nextgen_events::idempotency::StoreError;
 use nextgen_events::inbox::{InboxOperator, InboxRecord, InboxState, InboxStats, ListFilter};
 use serde_json::json;
@@ -45,7 +47,6 @@ const INBOX_SQLITE_ENV: &str = "NEXTGEN_INBOX_SQLITE";
 
 /// The environment variables the example server opens its Redis inbox from, and its default
 /// key prefix.
-#[cfg(feature = "redis")]
 const INBOX_REDIS_ENV: &str = "NEXTGEN_INBOX_REDIS";
 const INBOX_PREFIX_ENV: &str = "NEXTGEN_INBOX_PREFIX";
 const EXAMPLE_PREFIX: &str = "nextgen:example";
@@ -54,6 +55,10 @@ const EXAMPLE_PREFIX: &str = "nextgen:example";
 #[derive(Debug, Parser)]
 #[command(name = "inbox")]
 pub(crate) struct Args {
+    /// The inbox's URL: `sqlite:PATH` (or a path), `redis://[user:password@]host[:port][/db]?prefix=P`.
+    #[arg(long, value_name = "URL", global = true, help_heading = "Inbox")]
+    inbox: Option<String>,
+
     /// The SQLite inbox file (required: the server's NEXTGEN_INBOX_SQLITE file).
     #[arg(long, value_name = "PATH", global = true, help_heading = "Inbox")]
     sqlite: Option<PathBuf>,
@@ -132,12 +137,6 @@ struct ReplayArgs {
     since: Option<u64>,
 }
 
-/// Which inbox to open.
-enum Backend {
-    Sqlite(PathBuf),
-    Redis { url: String, prefix: String },
-}
-
 pub(crate) fn main(args: &Args) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -164,10 +163,15 @@ pub(crate) fn main(args: &Args) -> ExitCode {
 
 async fn run(args: &Args) -> Result<(), Vec<Failure>> {
     // Only a replay writes: the other commands open the inbox read-only.
-    let writable = matches!(args.command, Command::Replay(_));
-    let inbox = open(backend(args).map_err(|f| vec![f])?, writable)
+    let access = match args.command {
+        Command::Replay(_) => Access::Operate,
+        _ => Access::Inspect,
+    };
+    let url = backend(args).map_err(|f| vec![f])?;
+    let inbox = open_inbox(&url, access)
         .await
-        .map_err(|f| vec![f])?;
+        .map_err(|error| vec![open_failure(&error)])?
+        .operator();
     match &args.command {
         Command::Stats => stats(&*inbox, args.json).await.map_err(|f| vec![f]),
         Command::List(list_args) => list(&*inbox, list_args, args.json)
@@ -180,97 +184,55 @@ async fn run(args: &Args) -> Result<(), Vec<Failure>> {
     }
 }
 
-/// The inbox the options name.
-fn backend(args: &Args) -> Result<Backend, Failure> {
-    match (&args.sqlite, &args.redis) {
-        (Some(_), Some(_)) => Err(Failure::usage(
-            "pass either --sqlite PATH or --redis URL, not both",
-        )),
-        (Some(_), None) if args.prefix.is_some() => Err(Failure::usage(
-            "--prefix names the keys of a Redis inbox: it goes with --redis, not --sqlite",
-        )),
-        (Some(path), None) => Ok(Backend::Sqlite(path.clone())),
-        (None, Some(url)) => match &args.prefix {
-            Some(prefix) => Ok(Backend::Redis {
+/// The inbox the options name: `--inbox URL`, or a shorthand.
+fn backend(args: &Args) -> Result<BackendUrl, Failure> {
+    let named = [
+        args.inbox.is_some(),
+        args.sqlite.is_some(),
+        args.redis.is_some(),
+    ];
+    if named.iter().filter(|named| **named).count() > 1 {
+        return Err(Failure::usage(
+            "name the inbox once: --inbox URL, --sqlite PATH or --redis URL",
+        ));
+    }
+    if args.prefix.is_some() && args.redis.is_none() {
+        return Err(Failure::usage(
+            "--prefix names the keys of a Redis inbox: it goes with --redis (with --inbox, write `?prefix=P` in the URL)",
+        ));
+    }
+    match (&args.inbox, &args.sqlite, &args.redis) {
+        (Some(url), _, _) => {
+            BackendUrl::parse(url).map_err(|error| Failure::usage(error.to_string()))
+        }
+        (_, Some(path), _) => Ok(BackendUrl::Sqlite { path: path.clone() }),
+        (_, _, Some(url)) => match &args.prefix {
+            Some(prefix) => Ok(BackendUrl::Redis {
                 url: url.clone(),
-                prefix: prefix.clone(),
+                prefix: Some(prefix.clone()),
             }),
             None => Err(Failure::usage(format!(
                 "--redis needs --prefix P, the key prefix of the inbox (the server's {INBOX_PREFIX_ENV}; the example server's is {EXAMPLE_PREFIX} by default)"
             ))),
         },
-        (None, None) => Err(Failure::usage(format!(
-            "name the inbox to open: --sqlite PATH (the file the server opens from {INBOX_SQLITE_ENV}) or --redis URL --prefix P"
+        (None, None, None) => Err(Failure::usage(format!(
+            "name the inbox to open: --inbox URL, --sqlite PATH (the file the server opens from {INBOX_SQLITE_ENV}) or --redis URL --prefix P"
         ))),
     }
 }
 
-async fn open(backend: Backend, writable: bool) -> Result<Arc<dyn InboxOperator>, Failure> {
-    match backend {
-        Backend::Sqlite(path) => open_sqlite(&path, writable),
-        Backend::Redis { url, prefix } => open_redis(&url, &prefix).await,
-    }
-}
-
-/// The Redis inbox under `prefix` at `url`, if there is one: the tool creates nothing.
-#[cfg(feature = "redis")]
-async fn open_redis(url: &str, prefix: &str) -> Result<Arc<dyn InboxOperator>, Failure> {
-    use nextgen_events::redis::{RedisInbox, redact_url};
-
-    // The error names the URL without its password.
-    match RedisInbox::connect_existing(url, prefix).await {
-        Ok(Some(inbox)) => Ok(Arc::new(inbox)),
-        Ok(None) => Err(Failure::usage(format!(
-            "no inbox with the prefix `{prefix}` in the Redis at {}: its key {prefix}:inbox:stream does not exist (the server creates it on first start with {INBOX_REDIS_ENV} and {INBOX_PREFIX_ENV})",
-            redact_url(url)
-        ))),
-        Err(error) => Err(store_failure("open the Redis inbox", &error)),
-    }
-}
-
-#[cfg(not(feature = "redis"))]
-async fn open_redis(_: &str, _: &str) -> Result<Arc<dyn InboxOperator>, Failure> {
-    Err(Failure::usage(
-        "this tool was built without the `redis` feature: build it with `--features redis`",
-    ))
-}
-
-/// The SQLite inbox at `path`: read-only unless `writable`, and never a file that is not an
-/// inbox already (opening one read-write would turn it into an empty inbox).
-#[cfg(feature = "sqlite")]
-fn open_sqlite(path: &Path, writable: bool) -> Result<Arc<dyn InboxOperator>, Failure> {
-    use nextgen_events::sqlite::SqliteInbox;
-
-    let shown = path.display();
-    // Opening creates a missing file: look first, so a mistyped path is not an empty inbox.
-    match std::fs::metadata(path) {
-        Ok(_) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Failure::usage(format!(
-                "no inbox at {shown}: the file does not exist (the server creates it on first start with {INBOX_SQLITE_ENV})"
-            )));
+/// What the opener's refusal means here: a usage error when the inbox named is not one (the
+/// URL, the feature, a missing inbox), a failure when it could not be reached.
+fn open_failure(error: &OpenError) -> Failure {
+    match error {
+        OpenError::Store { url, source } => {
+            store_failure(&format!("open the inbox at {url}"), source)
         }
-        Err(error) => {
-            return Err(Failure::failed(format!(
-                "could not open the inbox at {shown}: {error}"
-            )));
-        }
+        OpenError::NoInbox { .. } => Failure::usage(format!(
+            "{error} (the server creates it on first start with {INBOX_SQLITE_ENV}, or {INBOX_REDIS_ENV} and {INBOX_PREFIX_ENV})"
+        )),
+        other => Failure::usage(other.to_string()),
     }
-    let doing = format!("open the inbox at {shown}");
-    let inbox = SqliteInbox::open_read_only(path).map_err(|error| store_failure(&doing, &error))?;
-    if !writable {
-        return Ok(Arc::new(inbox));
-    }
-    drop(inbox);
-    let inbox = SqliteInbox::open(path).map_err(|error| store_failure(&doing, &error))?;
-    Ok(Arc::new(inbox))
-}
-
-#[cfg(not(feature = "sqlite"))]
-fn open_sqlite(_: &Path, _: bool) -> Result<Arc<dyn InboxOperator>, Failure> {
-    Err(Failure::usage(
-        "this tool was built without the `sqlite` feature: build it with `--features sqlite`",
-    ))
 }
 
 /// The inbox's error, with what was being done.
@@ -646,8 +608,27 @@ mod tests {
         };
         assert!(matches!(
             backend(&parsed),
-            Ok(Backend::Redis { url, prefix }) if url == "redis://127.0.0.1/" && prefix == "p"
+            Ok(BackendUrl::Redis { url, prefix: Some(prefix) })
+                if url == "redis://127.0.0.1/" && prefix == "p"
         ));
+        let Ok(parsed) = args(&["--inbox", "redis://127.0.0.1/?prefix=p", "stats"]) else {
+            panic!("--inbox refused")
+        };
+        assert!(matches!(
+            backend(&parsed),
+            Ok(BackendUrl::Redis { url, prefix: Some(prefix) })
+                if url == "redis://127.0.0.1/" && prefix == "p"
+        ));
+        let Ok(parsed) = args(&["--inbox", "ftp://h/x", "stats"]) else {
+            panic!("--inbox refused")
+        };
+        assert!(backend(&parsed).is_err_and(|f| f.status == 2
+            && f.message.contains("`ftp:`")
+            && f.message.contains("redis://")));
+        let Ok(parsed) = args(&["--inbox", "a.db", "--sqlite", "b.db", "stats"]) else {
+            panic!("--inbox refused")
+        };
+        assert!(backend(&parsed).is_err_and(|f| f.status == 2));
         let Ok(parsed) = args(&["--sqlite", "x", "--prefix", "p", "stats"]) else {
             panic!("--prefix refused")
         };

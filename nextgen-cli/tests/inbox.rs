@@ -536,7 +536,8 @@ fn an_unreachable_redis_or_a_wrong_url_is_a_clear_error_without_the_password() {
     assert!(output.stdout.is_empty());
     let errors = stderr(&output);
     assert!(
-        errors.contains("could not open the Redis inbox: could not connect to Redis at redis://app:***@127.0.0.1:"),
+        errors.contains("could not open the inbox at redis://app:***@127.0.0.1:")
+            && errors.contains("could not connect to Redis at redis://app:***@127.0.0.1:"),
         "{errors}"
     );
     assert!(!errors.contains("s3cret"), "{errors}");
@@ -604,9 +605,8 @@ fn redis_an_unknown_prefix_is_not_created() {
         assert_eq!(output.status.code(), Some(2));
         let errors = stderr(&output);
         assert!(
-            errors.contains(&format!(
-                "no inbox with the prefix `{prefix}` in the Redis at {url}"
-            )),
+            errors.contains(&format!("no inbox at `{url}?prefix={prefix}`"))
+                && errors.contains(&format!("Redis has no inbox under the prefix `{prefix}`")),
             "{errors}"
         );
         assert!(errors.contains("NEXTGEN_INBOX_REDIS"), "{errors}");
@@ -734,5 +734,33 @@ fn replay_dead_on_redis_reports_ids_whose_entry_is_gone() {
     assert_eq!(
         json(&target, &["replay", "--dead"]),
         serde_json::json!({"replayed": [], "unknown": []})
+    );
+}
+
+/// `--inbox URL` opens an inbox through the library's opener, as the app does: the same
+/// counts by URL as by `--sqlite`, and a scheme no backend has is refused with the known ones.
+#[cfg(feature = "sqlite")]
+#[test]
+fn an_inbox_is_opened_by_its_url_and_an_unknown_scheme_names_the_known_ones() {
+    let by_path = sqlite_inbox();
+    let path = &by_path.options[1];
+    let by_url = Target {
+        options: vec!["--inbox".to_owned(), format!("sqlite:{path}")],
+        _file: None,
+    };
+    check_stats_counts_each_state(&by_url);
+
+    let output = inbox_tool(&["--inbox", "ftp://files/inbox", "stats"]);
+    assert_eq!(output.status.code(), Some(2));
+    let errors = stderr(&output);
+    for known in ["`ftp:`", "sqlite:PATH", "redis://", "?prefix=P"] {
+        assert!(errors.contains(known), "{errors}");
+    }
+    let output = inbox_tool(&["--inbox", "postgres://db/payments", "stats"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("PostgreSQL"),
+        "{}",
+        stderr(&output)
     );
 }

@@ -11,6 +11,9 @@ pub mod actix;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
+pub mod backend;
+#[cfg(feature = "redis")]
+mod backend_runtime;
 mod budget;
 pub mod catalog;
 mod config;

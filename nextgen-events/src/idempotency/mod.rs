@@ -51,8 +51,8 @@ mod memory;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 pub use memory::{MemoryStore, MemoryStoreStats};
@@ -357,6 +357,55 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     /// default) for a store with nothing to check.
     fn check_settings(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// A shared store is a store: an `Arc<dyn IdempotencyStore>` (from
+/// [`backend::open_store`](crate::backend::open_store), say) goes to
+/// [`WebhookConfig::with_idempotency_store`](crate::WebhookConfig::with_idempotency_store) as
+/// it is.
+impl<T: IdempotencyStore + ?Sized> IdempotencyStore for Arc<T> {
+    fn claim<'a>(
+        &'a self,
+        event_id: &'a str,
+        handler: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, Claim> {
+        (**self).claim(event_id, handler, lease)
+    }
+    fn renew<'a>(
+        &'a self,
+        event_id: &'a str,
+        handler: &'a str,
+        token: OwnerToken,
+        lease: Duration,
+    ) -> StoreFuture<'a, bool> {
+        (**self).renew(event_id, handler, token, lease)
+    }
+    fn complete<'a>(
+        &'a self,
+        event_id: &'a str,
+        handler: &'a str,
+        token: OwnerToken,
+    ) -> StoreFuture<'a, bool> {
+        (**self).complete(event_id, handler, token)
+    }
+    fn release<'a>(
+        &'a self,
+        event_id: &'a str,
+        handler: &'a str,
+        token: OwnerToken,
+    ) -> StoreFuture<'a, bool> {
+        (**self).release(event_id, handler, token)
+    }
+    fn object_claims(&self) -> Option<&dyn ObjectClaims> {
+        (**self).object_claims()
+    }
+    fn immediate(&self) -> Option<&dyn ImmediateClaims> {
+        (**self).immediate()
+    }
+    fn check_settings(&self) -> Result<(), StoreError> {
+        (**self).check_settings()
     }
 }
 

@@ -301,6 +301,55 @@ pub trait Inbox: Send + Sync + 'static {
     }
 }
 
+/// A shared inbox is an inbox: an `Arc<dyn Inbox>` (from
+/// [`backend::open_inbox`](crate::backend::open_inbox), say) goes to
+/// [`WebhookConfig::with_inbox`](crate::WebhookConfig::with_inbox) as it is.
+impl<T: Inbox + ?Sized> Inbox for Arc<T> {
+    fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
+        (**self).append(entry)
+    }
+    fn take(&self, lease: Duration) -> StoreFuture<'_, Option<Taken>> {
+        (**self).take(lease)
+    }
+    fn renew<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        lease: Duration,
+    ) -> StoreFuture<'a, bool> {
+        (**self).renew(event_id, token, lease)
+    }
+    fn finish<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        finish: Finish,
+    ) -> StoreFuture<'a, bool> {
+        (**self).finish(event_id, token, finish)
+    }
+    fn recover(&self) -> StoreFuture<'_, u64> {
+        (**self).recover()
+    }
+    fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {
+        (**self).lock_workers()
+    }
+    fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64> {
+        (**self).prune(before_ms)
+    }
+    fn retention(&self) -> Duration {
+        (**self).retention()
+    }
+    fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
+        (**self).idempotency_store()
+    }
+    fn now_ms(&self) -> u64 {
+        (**self).now_ms()
+    }
+    fn check_settings(&self) -> Result<(), StoreError> {
+        (**self).check_settings()
+    }
+}
+
 /// An inbox's operator view: what the `nextgen inbox` tool (and an admin page) reads and
 /// replays, apart from the queue the route and the workers use ([`Inbox`]).
 pub trait InboxOperator: Send + Sync + 'static {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use ::redis::RedisError;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::runtime::on_redis_runtime;
+use crate::backend_runtime::on_backend_runtime;
 use crate::idempotency::StoreError;
 
 /// One multiplexed connection, and the password to keep out of its errors. Clones share it.
@@ -46,7 +46,7 @@ impl Connection {
             .set_max_delay(Duration::from_millis(200))
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_millis(500)));
-        let manager = on_redis_runtime(ConnectionManager::new_with_config(client, config))
+        let manager = on_backend_runtime(ConnectionManager::new_with_config(client, config))
             .await
             .map_err(|error| {
                 StoreError::Unavailable(scrub(
@@ -89,7 +89,7 @@ impl Connection {
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
-        on_redis_runtime(async {
+        on_backend_runtime(async {
             match command(self.manager.clone()).await {
                 Err(error) if worth_retrying(&error) => command(self.manager.clone()).await,
                 result => result,

@@ -45,8 +45,8 @@
 //! use nextgen_events::redis::RedisIdempotencyStore;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! // Inside any tokio runtime: the connection's background task lives on a thread of this
-//! // module's own, which a graceful stop never blocks.
+//! // Inside any tokio runtime: the connection's background task lives on the library's
+//! // backend thread, which a stop never blocks.
 //! let store = RedisIdempotencyStore::connect("redis://127.0.0.1:6379/", "payments").await?;
 //! let config = WebhookConfig::from_env()?.with_idempotency_store(store);
 //! # let _ = config; Ok(()) }
@@ -84,7 +84,6 @@
 
 mod connection;
 mod inbox;
-mod runtime;
 mod store;
 
 pub use connection::redact_url;

@@ -35,7 +35,10 @@
 //! - `NEXTGEN_INBOX_REDIS=URL`: inbox mode on a Redis stream that replicas share, keys under
 //!   `NEXTGEN_INBOX_PREFIX` (default `nextgen:example`): each delivery is written to Redis,
 //!   answered 200, and handled by one replica's workers (`NEXTGEN_INBOX_WORKERS`); a delivery
-//!   a replica that died was handling is taken over by another (feature `redis`).
+//!   a replica that died was handling is taken over by another (feature `redis`);
+//! - `NEXTGEN_INBOX_URL=URL` or `NEXTGEN_STORE_URL=URL`: inbox mode, or inline mode's store, on
+//!   the backend the URL names (`sqlite:PATH`, `redis://HOST?prefix=P`), opened as every mode
+//!   is, by `nextgen_events::backend`.
 //!
 //! `NEXTGEN_LEASE_MS` sets the handlers' claim lease (default 60 s; a Redis replica takes
 //! over a dead one's delivery after a lease and a half). For `scripts/chaos.sh`:
@@ -52,6 +55,7 @@ use std::process::ExitCode;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use nextgen_events::backend::{Access, BackendUrl, open_inbox, open_store};
 use nextgen_events::payloads::Charge;
 use nextgen_events::{ConfigError, Endpoint, Event, SignatureHeader, Verifier, WebhookConfig};
 use nextgen_examples::TEST_SECRET;
@@ -235,7 +239,6 @@ fn webhook_config() -> Result<WebhookConfig, String> {
 const REDIS_URL_ENV: &str = "NEXTGEN_REDIS_URL";
 
 /// The key prefix of the example's Redis keys.
-#[cfg(feature = "redis")]
 const REDIS_PREFIX: &str = "nextgen:example";
 
 /// The environment variable naming the SQLite file of inbox mode.
@@ -254,12 +257,18 @@ const INBOX_WORKERS_ENV: &str = "NEXTGEN_INBOX_WORKERS";
 const INBOX_REDIS_ENV: &str = "NEXTGEN_INBOX_REDIS";
 
 /// The environment variable with the key prefix of the Redis inbox (default `REDIS_PREFIX`).
-#[cfg(feature = "redis")]
 const INBOX_PREFIX_ENV: &str = "NEXTGEN_INBOX_PREFIX";
 
+/// The environment variable naming the inbox by URL (`sqlite:PATH`, `redis://...?prefix=P`).
+const INBOX_URL_ENV: &str = "NEXTGEN_INBOX_URL";
+
+/// The environment variable naming inline mode's idempotency store by URL.
+const STORE_URL_ENV: &str = "NEXTGEN_STORE_URL";
+
 /// `config` with the store or inbox the environment names, or as it is (in memory, inline);
-/// says which at start-up. A store that is named but cannot be opened stops the server:
-/// replicas silently falling back to memory would run handlers twice.
+/// says which at start-up. Every one is opened by the library's URL opener. A store that is
+/// named but cannot be opened stops the server: replicas silently falling back to memory would
+/// run handlers twice.
 async fn idempotency_store(config: WebhookConfig) -> Result<WebhookConfig, String> {
     let set = |name: &str| {
         std::env::var(name)
@@ -270,8 +279,10 @@ async fn idempotency_store(config: WebhookConfig) -> Result<WebhookConfig, Strin
     let chosen: Vec<(&str, String)> = [
         REDIS_URL_ENV,
         STORE_SQLITE_ENV,
+        STORE_URL_ENV,
         INBOX_SQLITE_ENV,
         INBOX_REDIS_ENV,
+        INBOX_URL_ENV,
     ]
     .into_iter()
     .filter_map(|name| set(name).map(|value| (name, value)))
@@ -282,120 +293,67 @@ async fn idempotency_store(config: WebhookConfig) -> Result<WebhookConfig, Strin
         }),
         None => Ok(WebhookConfig::DEFAULT_INBOX_WORKERS),
     };
-    match chosen.as_slice() {
+    let parsed =
+        |name: &str, url: &str| BackendUrl::parse(url).map_err(|error| format!("{name}: {error}"));
+    let (name, url, inbox) = match chosen.as_slice() {
         [] => {
             tracing::info!(
                 "idempotency store: in memory, this process only (set {REDIS_URL_ENV} to share it \
                  between replicas, {STORE_SQLITE_ENV} to keep it across restarts, or \
                  {INBOX_SQLITE_ENV} or {INBOX_REDIS_ENV} for inbox mode)"
             );
-            Ok(config)
+            return Ok(config);
         }
-        [(REDIS_URL_ENV, url)] => redis_store(config, url).await,
-        [(STORE_SQLITE_ENV, path)] => sqlite_store(config, path),
-        [(INBOX_SQLITE_ENV, path)] => sqlite_inbox(config, path, workers()?),
-        [(INBOX_REDIS_ENV, url)] => redis_inbox(config, url, workers()?).await,
-        several => Err(format!(
-            "set at most one of {REDIS_URL_ENV}, {STORE_SQLITE_ENV}, {INBOX_SQLITE_ENV} and \
-             {INBOX_REDIS_ENV}; these are set: {}",
-            several
-                .iter()
-                .map(|(name, _)| *name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        [(name @ REDIS_URL_ENV, url)] => (*name, redis(url, REDIS_PREFIX.to_owned()), false),
+        [(name @ STORE_SQLITE_ENV, path)] => (*name, sqlite(path), false),
+        [(name @ STORE_URL_ENV, url)] => (*name, parsed(name, url)?, false),
+        [(name @ INBOX_SQLITE_ENV, path)] => (*name, sqlite(path), true),
+        [(name @ INBOX_REDIS_ENV, url)] => {
+            let prefix = set(INBOX_PREFIX_ENV).unwrap_or_else(|| REDIS_PREFIX.to_owned());
+            (*name, redis(url, prefix), true)
+        }
+        [(name, url)] => (*name, parsed(name, url)?, true),
+        several => {
+            return Err(format!(
+                "set at most one of {REDIS_URL_ENV}, {STORE_SQLITE_ENV}, {STORE_URL_ENV}, \
+                 {INBOX_SQLITE_ENV}, {INBOX_REDIS_ENV} and {INBOX_URL_ENV}; these are set: {}",
+                several
+                    .iter()
+                    .map(|(name, _)| *name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    };
+    if !inbox {
+        let store = open_store(&url)
+            .await
+            .map_err(|error| format!("{name}: {error}"))?;
+        tracing::info!("idempotency store: {url}, kept across restarts (inline mode)");
+        return Ok(config.with_idempotency_store(store));
     }
-}
-
-#[cfg(feature = "sqlite")]
-fn sqlite_store(config: WebhookConfig, path: &str) -> Result<WebhookConfig, String> {
-    let store = nextgen_events::sqlite::SqliteStore::open(path)
-        .map_err(|error| format!("{STORE_SQLITE_ENV}: {error}"))?;
-    tracing::info!("idempotency store: SQLite file {path}, kept across restarts (inline mode)");
-    Ok(config.with_idempotency_store(store))
-}
-
-#[cfg(feature = "sqlite")]
-fn sqlite_inbox(
-    config: WebhookConfig,
-    path: &str,
-    workers: usize,
-) -> Result<WebhookConfig, String> {
-    let inbox = nextgen_events::sqlite::SqliteInbox::open(path)
-        .map_err(|error| format!("{INBOX_SQLITE_ENV}: {error}"))?;
+    let workers = workers()?;
+    let inbox = open_inbox(&url, Access::Serve)
+        .await
+        .map_err(|error| format!("{name}: {error}"))?;
     tracing::info!(
         workers,
-        "inbox mode: deliveries are committed to the SQLite file {path} before the 200, then handled in the background"
+        "inbox mode: deliveries are kept in {url} before the 200, then handled in the background"
     );
-    Ok(config.with_inbox(inbox).with_inbox_workers(workers))
+    Ok(config.with_inbox(inbox.inbox()).with_inbox_workers(workers))
 }
 
-#[cfg(not(feature = "sqlite"))]
-fn sqlite_store(_: WebhookConfig, _: &str) -> Result<WebhookConfig, String> {
-    Err(format!(
-        "{STORE_SQLITE_ENV} is set, but this server was built without the `sqlite` feature"
-    ))
+/// A SQLite file named by its path.
+fn sqlite(path: &str) -> BackendUrl {
+    BackendUrl::Sqlite { path: path.into() }
 }
 
-#[cfg(not(feature = "sqlite"))]
-fn sqlite_inbox(_: WebhookConfig, _: &str, _: usize) -> Result<WebhookConfig, String> {
-    Err(format!(
-        "{INBOX_SQLITE_ENV} is set, but this server was built without the `sqlite` feature"
-    ))
-}
-
-#[cfg(feature = "redis")]
-async fn redis_store(config: WebhookConfig, url: &str) -> Result<WebhookConfig, String> {
-    use nextgen_events::redis::{RedisIdempotencyStore, redact_url};
-
-    let store = RedisIdempotencyStore::connect(url, REDIS_PREFIX)
-        .await
-        .map_err(|error| format!("{REDIS_URL_ENV}: {error}"))?;
-    tracing::info!(
-        "idempotency store: Redis at {}, keys `{REDIS_PREFIX}:<event id>:<handler>`",
-        redact_url(url)
-    );
-    Ok(config.with_idempotency_store(store))
-}
-
-#[cfg(feature = "redis")]
-async fn redis_inbox(
-    config: WebhookConfig,
-    url: &str,
-    workers: usize,
-) -> Result<WebhookConfig, String> {
-    use nextgen_events::redis::{RedisInbox, redact_url};
-
-    let prefix = std::env::var(INBOX_PREFIX_ENV)
-        .ok()
-        .map(|prefix| prefix.trim().to_owned())
-        .filter(|prefix| !prefix.is_empty())
-        .unwrap_or_else(|| REDIS_PREFIX.to_owned());
-    let inbox = RedisInbox::connect(url, prefix.clone())
-        .await
-        .map_err(|error| format!("{INBOX_REDIS_ENV}: {error}"))?;
-    tracing::info!(
-        workers,
-        consumer = inbox.consumer(),
-        "inbox mode: deliveries are written to the Redis at {} (keys `{prefix}:inbox:*`) before the 200, then handled in the background by the replicas sharing it",
-        redact_url(url)
-    );
-    Ok(config.with_inbox(inbox).with_inbox_workers(workers))
-}
-
-#[cfg(not(feature = "redis"))]
-async fn redis_inbox(_: WebhookConfig, _: &str, _: usize) -> Result<WebhookConfig, String> {
-    Err(format!(
-        "{INBOX_REDIS_ENV} is set, but this server was built without the `redis` feature"
-    ))
-}
-
-#[cfg(not(feature = "redis"))]
-async fn redis_store(_: WebhookConfig, _: &str) -> Result<WebhookConfig, String> {
-    Err(format!(
-        "{REDIS_URL_ENV} is set, but this server was built without the `redis` feature: \
-         build it with `--features redis`, or unset {REDIS_URL_ENV} to use the in-memory store"
-    ))
+/// A Redis named by its URL, with the key prefix.
+fn redis(url: &str, prefix: String) -> BackendUrl {
+    BackendUrl::Redis {
+        url: url.to_owned(),
+        prefix: Some(prefix),
+    }
 }
 
 /// Whether `host` only accepts connections from this machine.
