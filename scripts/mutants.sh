@@ -56,8 +56,13 @@ tests_for() {
         echo "--test config --test signature --test http --test hostile --test delivery --test idempotency --test handlers --test hardening" ;;
     */dispatch/mod.rs)
         echo "--test handlers --test idempotency --test delivery --test http --test hostile --test hygiene --test parsing --test duplicate_names --test envelope" ;;
-    */idempotency/*.rs | */dispatch/claims.rs)
+    */idempotency/*.rs)
         echo "--test idempotency --test handlers --test delivery --test http --test long_running" ;;
+    # The claim protocol: its unit tests (the in-process event and object locks), the claims
+    # of dispatch, the object claims of `latest_only` handlers, the lease metrics, and the
+    # inbox's workers, which hold their entries' leases through its `hold_while`.
+    */dispatch/claims.rs)
+        echo "--lib --test idempotency --test handlers --test delivery --test http --test long_running --test latest_only --test metrics --test inbox" ;;
     */actix.rs)
         echo "--test http --test hostile --test hygiene --test handlers --test delivery --test duplicate_names --test idempotency" ;;
     */redis/store.rs | */redis/connection.rs)
@@ -68,8 +73,10 @@ tests_for() {
         echo "--lib --test inbox --test inbox_lifecycle --test inbox_tamper --test latest_only --test metrics" ;;
     */sqlite/lock.rs)
         echo "--lib --test inbox_lifecycle --test inbox" ;;
+    # inbox_lifecycle and inbox_tamper: `recover` and the recovery gate; sqlite: the store the
+    # inbox shares its database with.
     */sqlite/inbox.rs)
-        echo "--test inbox --test latest_only" ;;
+        echo "--test inbox --test latest_only --test inbox_lifecycle --test inbox_tamper --test sqlite" ;;
     */sqlite/*.rs)
         echo "--test sqlite --test inbox --test inbox_lifecycle --test inbox_tamper --test latest_only" ;;
     *)

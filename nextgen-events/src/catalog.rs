@@ -17,9 +17,15 @@ use serde::de::DeserializeOwned;
 
 use crate::envelope::{EnvelopeError, Event, EventData, RawEvent};
 
-/// An event parsed into its payload type, with that type erased so handlers of any event can
-/// sit in one registry. Each handler downcasts it back to `Event<ItsPayload>`.
-pub type ErasedEvent = Box<dyn Any + Send>;
+/// Not public API apart from the `#[nextgen_event]` expansion, which names it through
+/// `__private`: its one path.
+pub(crate) mod erased {
+    /// An event parsed into its payload type, with that type erased so handlers of any event
+    /// can sit in one registry. Each handler downcasts it back to `Event<ItsPayload>`.
+    pub type ErasedEvent = Box<dyn std::any::Any + Send>;
+}
+
+pub(crate) use erased::ErasedEvent;
 
 /// How to parse and copy the payload of one event type.
 #[derive(Clone, Copy)]

@@ -112,7 +112,6 @@ pub use nextgen_macros::nextgen_event;
 
 pub use config::{ConfigError, WebhookConfig};
 pub use delivery::VerifiedDelivery;
-pub use dispatch::dispatch_without_store;
 pub use dispatch::{DispatchReport, HandlerOutcome};
 pub use endpoint::{Endpoint, Health, IntoEndpoint, Received, StopReport};
 pub use envelope::{EnvelopeError, Event, EventData, EventRequest, RawEvent, UntypedEvent};
@@ -126,7 +125,7 @@ pub use signature::{
 /// Not public API: what the `#[nextgen_event]` expansion names.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::catalog::ErasedEvent;
+    pub use crate::catalog::erased::ErasedEvent;
     pub use crate::handler::{
         FromAnyEvent, FromEvent, HandlerFn, HandlerFuture, IntoHandlerResult, ObjectForm, ObjectId,
         downcast,

@@ -9,11 +9,9 @@
 use std::sync::Mutex;
 
 use nextgen_events::prelude::*;
-use nextgen_events::testing::{SignedDelivery, event_body, sample_event};
+use nextgen_events::testing::{SignedDelivery, event_body, run_handlers_unverified, sample_event};
 use nextgen_events::{Context, Endpoint, WebhookConfig, WebhookError};
-use nextgen_events::{
-    DispatchReport, EnvelopeError, HandlerOutcome, Registry, SignatureError, dispatch_without_store,
-};
+use nextgen_events::{DispatchReport, EnvelopeError, HandlerOutcome, Registry, SignatureError};
 use serde_json::{Value, json};
 
 /// What this binary's handlers saw: `(key, what)`, the key being an event id or an object id.
@@ -150,7 +148,7 @@ fn body(event_type: &str, object: Value) -> (String, Vec<u8>) {
 
 async fn run(event_type: &str, object: Value) -> (String, DispatchReport) {
     let (id, body) = body(event_type, object);
-    let report = dispatch_without_store(&body, &Context::new())
+    let report = run_handlers_unverified(&body, &Context::new())
         .await
         .unwrap();
     (id, report)
@@ -349,7 +347,7 @@ async fn a_payload_that_does_not_fit_is_an_error_and_no_handler_runs() {
     object["amount"] = json!("20");
     let (id, body) = body("charge.succeeded", object);
 
-    let error = dispatch_without_store(&body, &Context::new())
+    let error = run_handlers_unverified(&body, &Context::new())
         .await
         .unwrap_err();
 
@@ -438,7 +436,7 @@ async fn app_data_reaches_a_handler_through_the_context() {
     let (id, body) = body("customer.updated", customer_json("cus_crm_1"));
 
     let context = Context::new().with_data(crm.clone());
-    let report = dispatch_without_store(&body, &context).await.unwrap();
+    let report = run_handlers_unverified(&body, &context).await.unwrap();
 
     assert!(report.is_success(), "{report:#?}");
     assert_eq!(*crm.synced.lock().unwrap(), ["cus_crm_1"]);
@@ -449,7 +447,7 @@ async fn app_data_reaches_a_handler_through_the_context() {
 async fn a_handler_without_its_app_data_fails_naming_the_type() {
     let (_, body) = body("customer.updated", customer_json("cus_crm_2"));
 
-    let report = dispatch_without_store(&body, &Context::new())
+    let report = run_handlers_unverified(&body, &Context::new())
         .await
         .unwrap();
 

@@ -6,8 +6,8 @@
 use std::sync::Mutex;
 
 use nextgen_events::Context;
-use nextgen_events::dispatch_without_store;
 use nextgen_events::prelude::*;
+use nextgen_events::testing::run_handlers_unverified;
 use nextgen_events::{EnvelopeError, Event};
 
 static SEEN: Mutex<Vec<(String, String, i64)>> = Mutex::new(Vec::new());
@@ -40,7 +40,7 @@ const CHARGE: &str = r#"{"id":"ch_1","amount":2000,"amount_refunded":2000,"curre
 
 async fn run(body: String) -> Result<nextgen_events::DispatchReport, EnvelopeError> {
     let expected: Result<Event<serde_json::Value>, _> = Event::from_slice(body.as_bytes());
-    let report = dispatch_without_store(body.as_bytes(), &Context::new()).await;
+    let report = run_handlers_unverified(body.as_bytes(), &Context::new()).await;
     // The one-pass reader and the plain parse agree on whether this is an event at all.
     let envelope_read =
         report.is_ok() || matches!(report, Err(EnvelopeError::PayloadMismatch { .. }));

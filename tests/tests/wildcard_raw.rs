@@ -9,7 +9,8 @@
 use std::sync::Mutex;
 
 use nextgen_events::prelude::*;
-use nextgen_events::{EnvelopeError, Registry, dispatch_without_store};
+use nextgen_events::testing::run_handlers_unverified;
+use nextgen_events::{EnvelopeError, Registry};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -69,7 +70,7 @@ fn body(id: &str, event_type: &str, object: &str) -> Vec<u8> {
 
 #[actix_rt::test]
 async fn raw_handlers_receive_the_object_bytes_exactly() {
-    let report = dispatch_without_store(
+    let report = run_handlers_unverified(
         &body("evt_wild_raw_1", "charge.succeeded", OBJECT),
         &Context::new(),
     )
@@ -127,7 +128,7 @@ async fn an_object_a_value_cannot_hold_is_drift_for_every_event_type() {
     for event_type in ["charge.succeeded", "payout.teleported"] {
         for (n, (object, path)) in objects.iter().enumerate() {
             let id = format!("evt_wild_drift_{n}_{event_type}");
-            let refused = dispatch_without_store(&body(&id, event_type, object), &Context::new())
+            let refused = run_handlers_unverified(&body(&id, event_type, object), &Context::new())
                 .await
                 .expect_err("a `*` handler taking a `Value` cannot take this object");
             match &refused {

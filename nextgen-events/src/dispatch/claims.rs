@@ -572,4 +572,74 @@ mod tests {
         assert_eq!(entries(&locks), 0);
         drop(taken(&locks, "evt_1"));
     }
+
+    #[test]
+    fn a_lock_entry_leaves_once_every_waiter_has_had_its_turn_or_given_up() {
+        // Many waiters, some giving up, each leaving its count: the table ends empty, so
+        // event ids that come and go leave nothing behind.
+        let locks = EventLocks::default();
+        for round in 0..3 {
+            let holder = taken(&locks, "evt_1");
+            let mut kept = Vec::new();
+            for n in 0..4 {
+                let mut waiter = Box::pin(locks.lock("evt_1"));
+                assert!(poll_once(waiter.as_mut()).is_pending());
+                if (n + round) % 2 == 0 {
+                    drop(waiter);
+                } else {
+                    kept.push(waiter);
+                }
+            }
+            assert_eq!(entries(&locks), 1);
+            drop(holder);
+            for mut waiter in kept {
+                let Poll::Ready(turn) = poll_once(waiter.as_mut()) else {
+                    panic!("a waiter was skipped");
+                };
+                drop(turn);
+            }
+            assert_eq!(entries(&locks), 0, "round {round}");
+        }
+    }
+
+    #[test]
+    fn object_lock_keys_tell_handlers_and_objects_apart() {
+        use super::object_lock_key;
+        let keys = [
+            object_lock_key("crm.sync", "cus_1"),
+            object_lock_key("crm.sync", "cus_2"),
+            object_lock_key("crm.audit", "cus_1"),
+            // The same text split differently between handler and object.
+            object_lock_key("a:b", "c"),
+            object_lock_key("a", "b:c"),
+        ];
+        for (i, one) in keys.iter().enumerate() {
+            for other in &keys[i + 1..] {
+                assert_ne!(one, other);
+            }
+        }
+        assert_eq!(keys[0], object_lock_key("crm.sync", "cus_1"));
+
+        // So one object's turn leaves another's free.
+        let locks = EventLocks::default();
+        let _first = taken(&locks, &keys[0]);
+        drop(taken(&locks, &keys[1]));
+    }
+
+    #[test]
+    fn held_labels_name_the_lease_for_the_metrics() {
+        use super::Held;
+        let claim = Held::Handler {
+            handler: "crm.sync",
+            what: "claim",
+        };
+        let object = Held::Handler {
+            handler: "crm.sync",
+            what: "object claim",
+        };
+        let entry = Held::InboxEntry { event_id: "evt_1" };
+        assert_eq!(claim.label(), "claim");
+        assert_eq!(object.label(), "object claim");
+        assert_eq!(entry.label(), "inbox entry");
+    }
 }

@@ -449,34 +449,6 @@ fn finish(event_id: String, event_type: String, outcomes: Vec<HandlerOutcome>) -
     }
 }
 
-/// Runs every matching handler of the global registry on a body the caller verified, in the
-/// caller's task, for unit tests of handlers: no signature check, no idempotency store (every
-/// call runs every handler) and no inbox. A service takes deliveries through an
-/// [`Endpoint`](crate::Endpoint) instead, which does all three.
-///
-/// ```
-/// use nextgen_events::{dispatch_without_store, Context};
-///
-/// # actix_rt::System::new().block_on(async {
-/// let body = br#"{"id":"evt_1","object":"event","type":"something.new","created":1713745200,
-///                 "livemode":false,"data":{"object":{}}}"#;
-/// let report = dispatch_without_store(body, &Context::new()).await?;
-/// assert_eq!(report.event_id, "evt_1");
-/// # Ok::<(), nextgen_events::EnvelopeError>(())
-/// # }).unwrap();
-/// ```
-///
-/// # Errors
-///
-/// When the body is not an event envelope, or a known event's object does not fit its payload.
-pub async fn dispatch_without_store(
-    body: &[u8],
-    context: &Context<'_>,
-) -> Result<DispatchReport, EnvelopeError> {
-    let (prepared, span) = prepare(body, Registry::global(), context)?;
-    Ok(prepared.run_unclaimed().instrument(span).await)
-}
-
 /// What a queued delivery says its body is: checked against the body before any handler runs.
 pub(crate) struct Expected<'a> {
     pub(crate) event_id: &'a str,

@@ -221,20 +221,19 @@ pub enum StoreError {
         /// When a claim will have ended at the latest, as far as the store knows.
         retry_after: Duration,
     },
-    /// Another process's workers hold the inbox: one process at a time may run workers on a
-    /// SQLite inbox.
-    #[error(
-        "the SQLite inbox `{}` is in use by the workers of another process ({holder}, lock file `{}`): run the workers of one process per SQLite inbox (other processes may take deliveries in with 0 workers), or share a Redis inbox between replicas",
-        path.display(),
-        lock.display()
-    )]
+    /// Another process holds what this one needs to itself: the workers' lock of an inbox
+    /// whose deliveries one process at a time may handle (a SQLite file). Says what is held,
+    /// by whom, where to find the lock, and what to do.
+    #[error("{resource} is in use by another process ({holder}; its lock: {lock}): {fix}")]
     Locked {
-        /// The inbox's file.
-        path: std::path::PathBuf,
-        /// The lock file beside it.
-        lock: std::path::PathBuf,
+        /// What is held, e.g. "the workers of the SQLite inbox `webhooks.sqlite3`".
+        resource: String,
         /// Who holds it, as the holder wrote it (process id, host, start time).
         holder: String,
+        /// Where the lock is, to find the holder: e.g. "the lock file `webhooks.sqlite3.lock`".
+        lock: String,
+        /// What to do about it.
+        fix: &'static str,
     },
     /// A `latest_only` handler ran on a store that keeps no object claims (its
     /// [`IdempotencyStore::object_claims`] is `None`). Mounting the route refuses such a

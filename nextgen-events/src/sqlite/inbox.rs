@@ -34,7 +34,7 @@ pub struct SqliteInbox {
     retention: Duration,
 }
 
-pub use crate::inbox::DEFAULT_INBOX_RETENTION;
+use crate::inbox::DEFAULT_INBOX_RETENTION;
 
 /// The setter of an inbox's retention, as the check names it.
 const RETENTION_SETTER: &str = "SqliteInbox::with_retention";

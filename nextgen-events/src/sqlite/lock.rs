@@ -57,9 +57,10 @@ pub(crate) fn lock_workers(path: &Path) -> Result<WorkersLock, StoreError> {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             return Err(StoreError::Locked {
-                path: path.to_owned(),
+                resource: format!("the workers of the SQLite inbox `{}`", path.display()),
                 holder: holder_of(&mut file),
-                lock,
+                lock: format!("the lock file `{}`", lock.display()),
+                fix: "run the workers of one process per SQLite inbox (other processes may take deliveries in with 0 workers), or share a Redis inbox between replicas",
             });
         }
         Err(TryLockError::Error(error)) => return Err(failed(error)),

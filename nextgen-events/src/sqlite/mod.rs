@@ -32,7 +32,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use inbox::{DEFAULT_INBOX_RETENTION, SqliteInbox};
+pub use inbox::SqliteInbox;
 pub use store::SqliteStore;
 
 use crate::idempotency::StoreError;

@@ -34,8 +34,42 @@ use serde::Serialize;
 
 pub use samples::{CHARGE_ID, CUSTOMER_ID, DISPUTE_ID, INVOICE_ID, REFUND_ID, sample, sample_body};
 
-use crate::envelope::{Event, EventData};
+use crate::dispatch::{DispatchReport, prepare};
+use crate::envelope::{EnvelopeError, Event, EventData};
+use crate::handler::Context;
+use crate::registry::Registry;
 use crate::signature::sign;
+use tracing::Instrument;
+
+/// Runs every matching handler of the global registry on `body`, in the caller's task, for
+/// unit tests of handlers alone: it skips what an [`Endpoint`](crate::Endpoint) does around
+/// them. No signature check (`body` is trusted as it is), no idempotency store (every call runs
+/// every handler) and no inbox. A service takes deliveries through an `Endpoint`, which does
+/// all three.
+///
+/// ```
+/// use nextgen_events::Context;
+/// use nextgen_events::testing::run_handlers_unverified;
+///
+/// # actix_rt::System::new().block_on(async {
+/// let body = br#"{"id":"evt_1","object":"event","type":"something.new","created":1713745200,
+///                 "livemode":false,"data":{"object":{}}}"#;
+/// let report = run_handlers_unverified(body, &Context::new()).await?;
+/// assert_eq!(report.event_id, "evt_1");
+/// # Ok::<(), nextgen_events::EnvelopeError>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Errors
+///
+/// When the body is not an event envelope, or a known event's object does not fit its payload.
+pub async fn run_handlers_unverified(
+    body: &[u8],
+    context: &Context<'_>,
+) -> Result<DispatchReport, EnvelopeError> {
+    let (prepared, span) = prepare(body, Registry::global(), context)?;
+    Ok(prepared.run_unclaimed().instrument(span).await)
+}
 
 /// The API version samples are stamped with.
 pub const API_VERSION: &str = "2026-04-17";
