@@ -130,7 +130,7 @@ pub mod __private {
         FromAnyEvent, FromEvent, HandlerFn, HandlerFuture, IntoHandlerResult, ObjectForm, ObjectId,
         downcast,
     };
-    pub use crate::metrics::HandlerMetrics;
+    pub use crate::metrics::record::HandlerMetrics;
     pub use inventory;
     pub use serde_json::Value;
 }

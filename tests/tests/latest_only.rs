@@ -6,8 +6,8 @@
 
 mod support;
 
-use std::sync::{LazyLock, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use nextgen_events::idempotency::{Claim, IdempotencyStore, MemoryStore, OwnerToken, StoreFuture};

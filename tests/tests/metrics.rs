@@ -14,6 +14,7 @@ use metrics_util::{CompositeKey, MetricKind};
 use nextgen_events::WebhookConfig;
 use nextgen_events::metrics::{
     DELIVERIES, HANDLER_DURATION, INBOX_ATTEMPTS, LEASE_FAILURES, REJECTIONS, STALE_EVENTS,
+    STORE_CALL_DURATION, STORE_CALLS, STORE_FAILURES,
 };
 use nextgen_events::prelude::*;
 use nextgen_events::sign;
@@ -223,6 +224,110 @@ async fn inbox_deliveries_and_attempts_are_counted() {
         ),
         1
     );
+    // The inbox's calls, counted by the endpoint's one wrapper: two appends (one a duplicate),
+    // timed, and the worker's takes and finish.
+    let inbox_call = |operation| {
+        counter(
+            STORE_CALLS,
+            &[
+                ("store", "inbox"),
+                ("operation", operation),
+                ("outcome", "ok"),
+            ],
+        )
+    };
+    assert!(inbox_call("append") >= 2);
+    assert!(inbox_call("take") >= 1);
+    assert!(inbox_call("finish") >= 1);
+    assert!(
+        total(
+            MetricKind::Histogram,
+            STORE_CALL_DURATION,
+            &[("store", "inbox"), ("operation", "append")]
+        ) >= 2
+    );
+}
+
+/// A store whose every claim fails, as an unreachable one does.
+struct FailingStore;
+
+impl nextgen_events::idempotency::IdempotencyStore for FailingStore {
+    fn claim<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: Duration,
+    ) -> nextgen_events::idempotency::StoreFuture<'a, nextgen_events::idempotency::Claim> {
+        Box::pin(async {
+            Err(nextgen_events::idempotency::StoreError::Unavailable(
+                "the store is down".to_owned(),
+            ))
+        })
+    }
+    fn renew<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: nextgen_events::idempotency::OwnerToken,
+        _: Duration,
+    ) -> nextgen_events::idempotency::StoreFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
+    fn complete<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: nextgen_events::idempotency::OwnerToken,
+    ) -> nextgen_events::idempotency::StoreFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
+    fn release<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: nextgen_events::idempotency::OwnerToken,
+    ) -> nextgen_events::idempotency::StoreFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
+}
+
+/// A store call that fails is counted once, by the endpoint's wrapper: one failure, one failed
+/// `claim` call, whatever the dispatch does with the error.
+#[actix_rt::test]
+async fn a_failing_store_call_is_counted_once_by_the_wrapper() {
+    snapshotter();
+    let failures = || counter(STORE_FAILURES, &[("store", "idempotency")]);
+    let failed_claims = || {
+        counter(
+            STORE_CALLS,
+            &[
+                ("store", "idempotency"),
+                ("operation", "claim"),
+                ("outcome", "error"),
+            ],
+        )
+    };
+    let (before, claims_before) = (failures(), failed_claims());
+    // Only the handler of `invoice.paid`: the registry's `latest_only` one needs object claims.
+    let registry = nextgen_events::Registry::from_handlers(
+        nextgen_events::Registry::global()
+            .iter()
+            .filter(|handler| handler.name().ends_with("books_invoice")),
+    );
+    let endpoint = nextgen_events::Endpoint::new(
+        WebhookConfig::new(SECRET)
+            .with_registry(registry)
+            .with_idempotency_store(FailingStore),
+    )
+    .unwrap();
+    let (body, signature) = invoice_delivery("evt_metrics_store_down", "invoice.paid");
+    let refused = endpoint
+        .receive(body.as_bytes(), Some(&signature), &Context::new())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "idempotency_store_failed");
+    assert_eq!(failures() - before, 1);
+    assert_eq!(failed_claims() - claims_before, 1);
 }
 
 #[actix_rt::test]

@@ -252,9 +252,7 @@ impl PreparedDispatch {
         let mut outcomes = Vec::with_capacity(calls.len());
         for (handler, started) in calls {
             let name = handler.name();
-            let turn = take_turn(store, &self.event_id, name, claims.lease)
-                .await
-                .inspect_err(|_| crate::metrics::store_failure("idempotency"))?;
+            let turn = take_turn(store, &self.event_id, name, claims.lease).await?;
             match turn {
                 Turn::AlreadyDone => {
                     tracing::info!(handler = name, "already handled: skipped");
@@ -325,7 +323,6 @@ async fn run_latest_only(
     let turn = match take_object_turn(&*claims.store, name, object_id, claims.lease).await {
         Ok(turn) => turn,
         Err(error) => {
-            crate::metrics::store_failure("idempotency");
             lease.record(false).await;
             return Err(error);
         }

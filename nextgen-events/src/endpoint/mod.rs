@@ -26,6 +26,7 @@ use crate::error::WebhookError;
 use crate::handler::Context;
 use crate::handler::panic_message;
 use crate::inbox::{Appended, InboxEntry, InboxRuntime, WorkerSettings};
+use crate::metrics::{MeteredInbox, MeteredStore};
 use crate::signature::{SignatureError, SignatureHeader};
 use stop::{Inside, Intake};
 
@@ -122,8 +123,9 @@ impl Endpoint {
     /// The [`ConfigError`] that names what to change; nothing was started then.
     pub fn new(config: WebhookConfig) -> Result<Endpoint, ConfigError> {
         config.check()?;
+        // Every call to the store and the inbox is counted by one wrapper each, here.
         let claims = config.resolved_store().map(|store| Claims {
-            store: Arc::clone(store),
+            store: Arc::new(MeteredStore::new(Arc::clone(store))),
             lease: config.lease(),
             locks: Arc::default(),
             object_locks: Arc::default(),
@@ -141,8 +143,8 @@ impl Endpoint {
                     verifier: config.verifier().clone(),
                     registry: config.shared_registry(),
                 };
-                let runtime = InboxRuntime::start(Arc::clone(&choice.inbox), settings)
-                    .map_err(ConfigError::Workers)?;
+                let inbox = Arc::new(MeteredInbox::new(Arc::clone(&choice.inbox)));
+                let runtime = InboxRuntime::start(inbox, settings).map_err(ConfigError::Workers)?;
                 Some(runtime)
             }
             _ => None,
@@ -500,10 +502,11 @@ async fn enqueue(
     };
     let event_id = entry.event_id.clone();
     let event_type = entry.event_type.clone();
-    let appended = mode.inbox.append(entry).await.map_err(|error| {
-        crate::metrics::store_failure("inbox");
-        WebhookError::Inbox(error)
-    })?;
+    let appended = mode
+        .inbox
+        .append(entry)
+        .await
+        .map_err(WebhookError::Inbox)?;
     Ok(match appended {
         Appended::New => {
             tracing::info!(%event_id, "delivery kept in the inbox");

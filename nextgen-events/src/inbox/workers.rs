@@ -406,7 +406,6 @@ impl Worker {
                 Ok(Some(taken)) => self.handle(taken).await,
                 Ok(None) => self.idle().await,
                 Err(error) => {
-                    crate::metrics::store_failure("inbox");
                     tracing::error!(%error, "the inbox could not be read; trying again");
                     self.idle().await;
                 }
