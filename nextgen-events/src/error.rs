@@ -1,6 +1,6 @@
 //! `WebhookError`: everything that can go wrong with one delivery, and the answer it gets.
 
-use crate::dispatch::DispatchReport;
+use crate::dispatch::{DispatchReport, NotStarted};
 use crate::envelope::EnvelopeError;
 use crate::idempotency::StoreError;
 use crate::signature::SignatureError;
@@ -195,6 +195,15 @@ impl WebhookError {
             "api_error"
         } else {
             "invalid_request_error"
+        }
+    }
+}
+
+impl From<NotStarted> for WebhookError {
+    fn from(refused: NotStarted) -> Self {
+        match refused {
+            NotStarted::Envelope(error) => WebhookError::Envelope(error),
+            NotStarted::Mismatch(field) => WebhookError::DeliveryMismatch { field },
         }
     }
 }

@@ -8,9 +8,8 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
 use crate::budget::Held;
-use crate::config::WebhookConfig;
 use crate::delivery::VerifiedDelivery;
-use crate::endpoint::{Endpoint, Received};
+use crate::endpoint::{Endpoint, Received, signature_header};
 use crate::envelope::EnvelopeError;
 use crate::error::WebhookError;
 use crate::handler::Context;
@@ -102,13 +101,12 @@ where
     P: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    let raw = incoming.signature.ok_or(SignatureError::MissingHeader)??;
-    let header = SignatureHeader::parse(raw)?;
+    let (raw, header) = signature_header(incoming.signature.transpose()?)?;
     let mut held = endpoint.unverified_bodies().hold();
     let body = read_body(
         incoming.declared_length,
         incoming.payload,
-        endpoint.config(),
+        endpoint,
         &mut held,
     )
     .await?;
@@ -147,33 +145,30 @@ const FIRST_ALLOCATION: usize = 16 * 1024;
 async fn read_body<E: Display>(
     declared_length: Option<usize>,
     payload: impl Stream<Item = Result<Bytes, E>> + Unpin,
-    config: &WebhookConfig,
+    endpoint: &Endpoint,
     held: &mut Held<'_>,
 ) -> Result<Bytes, WebhookError> {
-    let limit = config.body_limit();
-    if declared_length.is_some_and(|length| length > limit) {
-        return Err(WebhookError::BodyTooLarge { limit });
+    if let Some(length) = declared_length {
+        endpoint.within_limit(length)?;
     }
-    let timeout = config.body_timeout();
+    let timeout = endpoint.config().body_timeout();
     let capacity = declared_length.unwrap_or(0).min(FIRST_ALLOCATION);
     held.grow_to(capacity)?;
-    tokio::time::timeout(timeout, read_chunks(payload, limit, capacity, held))
+    tokio::time::timeout(timeout, read_chunks(payload, endpoint, capacity, held))
         .await
         .map_err(|_| WebhookError::BodyTimeout { timeout })?
 }
 
 async fn read_chunks<E: Display>(
     mut payload: impl Stream<Item = Result<Bytes, E>> + Unpin,
-    limit: usize,
+    endpoint: &Endpoint,
     capacity: usize,
     held: &mut Held<'_>,
 ) -> Result<Bytes, WebhookError> {
     let mut body = BytesMut::with_capacity(capacity);
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|error| WebhookError::BodyUnreadable(error.to_string()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(WebhookError::BodyTooLarge { limit });
-        }
+        endpoint.within_limit(body.len() + chunk.len())?;
         // What the body will hold, counted before it is copied in: the chunk itself is
         // the framework's until then.
         held.grow_to(body.len() + chunk.len())?;

@@ -352,12 +352,12 @@ async fn a_payload_that_does_not_fit_is_an_error_and_no_handler_runs() {
         .unwrap_err();
 
     match &error {
-        EnvelopeError::PayloadMismatch {
+        WebhookError::Envelope(EnvelopeError::PayloadMismatch {
             event_type,
             payload,
             path,
             message,
-        } => {
+        }) => {
             assert_eq!(event_type, "charge.succeeded");
             assert_eq!(*payload, "Charge");
             assert_eq!(path, "data.object.amount");

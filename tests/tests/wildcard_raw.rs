@@ -132,11 +132,11 @@ async fn an_object_a_value_cannot_hold_is_drift_for_every_event_type() {
                 .await
                 .expect_err("a `*` handler taking a `Value` cannot take this object");
             match &refused {
-                EnvelopeError::PayloadMismatch {
+                nextgen_events::WebhookError::Envelope(EnvelopeError::PayloadMismatch {
                     event_type: refused_type,
                     path: refused_path,
                     ..
-                } => {
+                }) => {
                     assert_eq!(refused_type, event_type);
                     assert_eq!(refused_path, path, "{refused}");
                 }

@@ -17,6 +17,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
+use futures_util::future::Either;
 use tracing::Instrument;
 
 use crate::catalog::{self, ErasedEvent, PayloadKind};
@@ -49,11 +50,13 @@ pub(crate) struct PreparedDispatch {
 ///
 /// Fails only when the body is not an event, or `data.object` does not fit the catalog's
 /// payload type; then no handler runs, so a redelivery after the fix finds the event untouched.
-pub(crate) fn prepare(
+fn prepare(
     body: &[u8],
     registry: &Registry,
     context: &Context<'_>,
 ) -> Result<(PreparedDispatch, tracing::Span), EnvelopeError> {
+    #[cfg(feature = "testing")]
+    PREPARED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // The payload is read typed in the envelope's one pass when typed handlers want it; `*`
     // handlers take the object's JSON text (or a `Value` built from it), kept beside it.
     let eager = |event_type: &str| !registry.handlers_for(event_type).is_empty();
@@ -64,6 +67,55 @@ pub(crate) fn prepare(
     let wildcard = registry.wildcard_handlers();
     let prepared = span.in_scope(|| prepare_envelope(envelope, typed, wildcard, context))?;
     Ok((prepared, span))
+}
+
+/// How many bodies were read for their handlers (the typed parse) in this process, for the test
+/// that each way in reads a body once ([`testing::handler_reads`](crate::testing::handler_reads)).
+#[cfg(feature = "testing")]
+pub(crate) static PREPARED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Why a delivery's handlers were not started: none of them ran.
+#[derive(Debug)]
+pub(crate) enum NotStarted {
+    /// The body is not an event, or its payload does not fit its type.
+    Envelope(EnvelopeError),
+    /// A queued delivery's `event_id` or `event_type` (the field named) is not its body's.
+    Mismatch(&'static str),
+}
+
+/// Prepares and starts a verified delivery's handlers, the one way every path does it: reads
+/// the body once, checks it against what a queued delivery says it is (`expected`), gives each
+/// matching handler of `registry` its arguments, and returns their run, inside the delivery's
+/// span: under `claims` when given (each handler claimed, run and recorded in turn), every
+/// handler otherwise. The run borrows neither the body nor the context, so it can run detached
+/// from the request that brought it.
+pub(crate) fn start(
+    body: &[u8],
+    registry: &Registry,
+    context: &Context<'_>,
+    expected: Option<Expected<'_>>,
+    claims: Option<Claims>,
+) -> Result<impl Future<Output = Result<DispatchReport, StoreError>> + Send + 'static, NotStarted> {
+    let (prepared, span) = prepare(body, registry, context).map_err(NotStarted::Envelope)?;
+    if let Some(field) =
+        expected.and_then(|expected| expected.mismatch(&prepared.event_id, &prepared.event_type))
+    {
+        span.in_scope(|| {
+            tracing::error!(
+                field,
+                "a queued delivery does not match its body: refused, no handler ran"
+            );
+        });
+        return Err(NotStarted::Mismatch(field));
+    }
+    Ok(match claims {
+        None => Either::Left(async move { Ok(prepared.run_unclaimed().await) }.instrument(span)),
+        // Boxed: the claimed run's state (leases, object claims) is many times the unclaimed
+        // one's, and every dispatch future would otherwise be that large.
+        Some(claims) => Either::Right(
+            Box::pin(async move { prepared.run_claimed(&claims).await }).instrument(span),
+        ),
+    })
 }
 
 /// [`prepare`] for the given handlers only: those of the event type, and the `*` ones.

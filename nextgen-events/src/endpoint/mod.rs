@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tracing::Instrument;
 
 use crate::budget::BodyBudget;
 use crate::config::{ConfigError, WebhookConfig};
@@ -337,8 +336,10 @@ impl Endpoint {
         context: impl FnOnce() -> C,
     ) -> Result<Received, WebhookError> {
         let inside = self.enter()?;
-        let raw_header = delivery.signature().ok_or(WebhookError::UnsignedDelivery)?;
-        let header = SignatureHeader::parse(raw_header)?;
+        let Some(signature) = delivery.signature() else {
+            return Err(WebhookError::UnsignedDelivery);
+        };
+        let (raw_header, header) = signature_header(Some(signature))?;
         let body = delivery.body();
         let signed_at = self.authenticate(body, &header, Some(delivery.timestamp))?;
         if signed_at != delivery.timestamp {
@@ -359,13 +360,19 @@ impl Endpoint {
         body: &[u8],
         signature: Option<&'s str>,
     ) -> Result<(&'s str, SignatureHeader<'s>), WebhookError> {
-        let raw_header = signature.ok_or(SignatureError::MissingHeader)?;
-        let header = SignatureHeader::parse(raw_header)?;
+        let header = signature_header(signature)?;
+        self.within_limit(body.len())?;
+        Ok(header)
+    }
+
+    /// Refuses a body of `length` bytes over the limit: the one check of it, whether the body
+    /// is whole or still arriving.
+    pub(crate) fn within_limit(&self, length: usize) -> Result<(), WebhookError> {
         let limit = self.config().body_limit();
-        if body.len() > limit {
-            return Err(WebhookError::BodyTooLarge { limit });
+        match length > limit {
+            true => Err(WebhookError::BodyTooLarge { limit }),
+            false => Ok(()),
         }
-        Ok((raw_header, header))
     }
 
     /// Checks `body`'s signature against the configured secrets, at the clock's time, or at
@@ -437,42 +444,29 @@ impl Endpoint {
         impl Future<Output = Result<DispatchReport, WebhookError>> + Send + 'static,
         WebhookError,
     > {
-        let (prepared, span) = dispatch::prepare(body, self.config().registry(), context)?;
-        if let Some(expected) = expected
-            && let Some(field) = expected.mismatch(&prepared.event_id, &prepared.event_type)
-        {
-            span.in_scope(|| {
-                tracing::error!(
-                    field,
-                    "a queued delivery does not match its body: refused, no handler ran"
-                );
-            });
-            return Err(WebhookError::DeliveryMismatch { field });
-        }
-        let claims = self.running.claims.clone();
+        let run = dispatch::start(
+            body,
+            self.config().registry(),
+            context,
+            expected,
+            self.running.claims.clone(),
+        )?;
         Ok(async move {
-            match claims {
-                None => {
-                    let run = async move {
-                        let _inside = inside;
-                        prepared.run_unclaimed().await
-                    };
-                    detached(run.instrument(span)).await
-                }
-                Some(claims) => {
-                    // Boxed: the claimed run's state (leases, object claims) is many times the
-                    // unclaimed one's, and every dispatch future would otherwise be that large.
-                    let run = Box::pin(async move {
-                        let _inside = inside;
-                        prepared.run_claimed(&claims).await
-                    });
-                    detached(run.instrument(span))
-                        .await?
-                        .map_err(WebhookError::from)
-                }
-            }
+            let run = async move {
+                let _inside = inside;
+                run.await
+            };
+            detached(run).await?.map_err(WebhookError::from)
         })
     }
+}
+
+/// The `NextGen-Signature` header as sent and parsed: the one parse of it on every way in.
+pub(crate) fn signature_header(
+    signature: Option<&str>,
+) -> Result<(&str, SignatureHeader<'_>), WebhookError> {
+    let raw = signature.ok_or(SignatureError::MissingHeader)?;
+    Ok((raw, SignatureHeader::parse(raw)?))
 }
 
 /// Keeps a verified delivery in the inbox.

@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use futures_util::future::select;
 use tokio::sync::Notify;
-use tracing::Instrument;
 
 use super::{Finish, HandlerFailure, Inbox, InboxEntry, RetryPolicy, Taken, WorkersLock};
 use crate::dispatch;
-use crate::dispatch::{Claims, Held, hold_while};
+use crate::dispatch::{Claims, Held, NotStarted, hold_while};
 use crate::handler::{AppData, Context, panic_message};
 use crate::idempotency::StoreError;
 use crate::registry::Registry;
@@ -601,23 +600,31 @@ impl Worker {
             Some(registry) => registry,
             None => Registry::global(),
         };
-        let prepared = dispatch::prepare(&entry.body, registry, &context);
+        let run = dispatch::start(
+            &entry.body,
+            registry,
+            &context,
+            None,
+            Some(self.settings.claims.clone()),
+        );
         drop(context);
-        let (prepared, span) = match prepared {
-            Ok(prepared) => prepared,
+        let run = match run {
+            Ok(run) => run,
             // API drift, or a body this version cannot read: kept and retried, not lost.
-            Err(error) => {
+            Err(NotStarted::Envelope(error)) => {
                 return vec![HandlerFailure {
                     handler: "(payload)".to_owned(),
                     error: error.to_string(),
                 }];
             }
+            Err(NotStarted::Mismatch(field)) => {
+                return vec![HandlerFailure {
+                    handler: "(payload)".to_owned(),
+                    error: format!("the entry's `{field}` is not its body's"),
+                }];
+            }
         };
-        match prepared
-            .run_claimed(&self.settings.claims)
-            .instrument(span)
-            .await
-        {
+        match run.await {
             Ok(report) => report
                 .failures()
                 .map(|outcome| HandlerFailure {
