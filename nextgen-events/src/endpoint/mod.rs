@@ -2,6 +2,7 @@
 //! takes through it.
 
 mod health;
+mod metered;
 mod received;
 mod stop;
 
@@ -25,8 +26,8 @@ use crate::error::WebhookError;
 use crate::handler::Context;
 use crate::handler::panic_message;
 use crate::inbox::{Appended, InboxEntry, InboxRuntime, WorkerSettings};
-use crate::metrics::{MeteredInbox, MeteredStore};
 use crate::signature::{SignatureError, SignatureHeader};
+use metered::{MeteredInbox, MeteredStore};
 use stop::{Inside, Intake};
 
 /// A webhook endpoint: a [`WebhookConfig`] that was checked, and what runs it: the inbox's

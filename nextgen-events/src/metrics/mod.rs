@@ -22,10 +22,8 @@
 //! `event_type` is a catalog event type, or `other` for a type this version does not know,
 //! so that the label's values stay bounded.
 
-mod metered;
 pub(crate) mod record;
 
-pub(crate) use metered::{MeteredInbox, MeteredStore};
 pub(crate) use record::{
     HandlerMetrics, delivery, handler_ran, inbox_attempt, lease_kept, rejection, stale_event,
 };

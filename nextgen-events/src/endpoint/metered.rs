@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use ::metrics::{Key, Label, Level, Metadata};
 
-use super::{STORE_CALL_DURATION, STORE_CALLS, STORE_FAILURES};
 use crate::idempotency::{
     Claim, IdempotencyStore, ImmediateClaims, ObjectClaim, ObjectClaims, OwnerToken, StoreError,
     StoreFuture, Watermark,
 };
 use crate::inbox::{Appended, Finish, Inbox, InboxEntry, Taken, WorkersLock};
+use crate::metrics::{STORE_CALL_DURATION, STORE_CALLS, STORE_FAILURES};
 
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
