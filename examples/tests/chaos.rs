@@ -1,6 +1,7 @@
-//! The chaos run in CI, short: the real server binary in inbox mode, stopped at least five
-//! times while 1,000 deliveries come in, until the inbox is drained. Nothing acknowledged is
-//! lost, no kill costs more duplicate runs than the workers, and a graceful stop costs none.
+//! The chaos run in CI, short: the real server binary in inbox mode, stopped again and again
+//! while deliveries come in, until the inbox is drained. Nothing acknowledged is lost, no kill
+//! costs more duplicate runs than the workers, and a graceful stop costs none, even with
+//! handlers that take half a second (so every SIGTERM finds them busy).
 //! The long run is `scripts/chaos.sh`; the Redis runs need `--features redis-tests` and
 //! `NEXTGEN_TEST_REDIS_URL` (see `.ci/run`).
 
@@ -8,11 +9,17 @@
 
 use std::process::Command;
 
-/// Runs the chaos binary against the server binary with `args`; fails with its output.
+/// Runs the chaos binary against the server binary with `args`, 1,000 deliveries by 16 senders
+/// to 4 workers unless `args` say otherwise; fails with its output.
 fn chaos(args: &[&str]) {
-    let output = Command::new(env!("CARGO_BIN_EXE_chaos"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chaos"));
+    command
         .args(["--server", env!("CARGO_BIN_EXE_server")])
-        .args(["--deliveries", "1000", "--senders", "16", "--workers", "4"])
+        .args(["--senders", "16", "--workers", "4"]);
+    if !args.contains(&"--deliveries") {
+        command.args(["--deliveries", "1000"]);
+    }
+    let output = command
         .args(args)
         .output()
         .unwrap();
@@ -50,8 +57,12 @@ fn sqlite_inbox_under_sigterm_runs_no_handler_twice() {
         "sqlite",
         "--signal",
         "term",
+        "--handler-ms",
+        "500",
+        "--deliveries",
+        "120",
         "--stop-every-ms",
-        "400",
+        "1500",
         "--min-stops",
         "3",
     ]);
@@ -92,8 +103,12 @@ fn redis_inbox_with_two_replicas_under_sigterm_runs_no_handler_twice() {
         &url,
         "--signal",
         "term",
+        "--handler-ms",
+        "500",
+        "--deliveries",
+        "120",
         "--stop-every-ms",
-        "300",
+        "1500",
         "--min-stops",
         "2",
     ]);
