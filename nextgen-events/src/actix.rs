@@ -1,16 +1,23 @@
 //! actix-web integration: the one-line webhook route and the [`VerifiedEvent`] extractor.
 //!
 //! ```no_run
+//! use std::time::Duration;
 //! use actix_web::{App, HttpServer};
-//! use nextgen_events::{actix::webhooks, WebhookConfig};
+//! use nextgen_events::{actix::webhooks, Endpoint, WebhookConfig};
 //!
 //! #[actix_web::main]
 //! async fn main() -> std::io::Result<()> {
-//!     let config = WebhookConfig::from_env().expect("NEXTGEN_WEBHOOK_SECRET");
-//!     HttpServer::new(move || App::new().configure(webhooks("/webhook", config.clone())))
+//!     let config = WebhookConfig::from_env().map_err(std::io::Error::other)?;
+//!     // Built once; actix builds the app once per worker thread, each with a clone.
+//!     let endpoint = Endpoint::new(config).map_err(std::io::Error::other)?;
+//!     let mounted = endpoint.clone();
+//!     HttpServer::new(move || App::new().configure(webhooks("/webhook", mounted.clone())))
 //!         .bind(("127.0.0.1", 8080))?
 //!         .run()
-//!         .await
+//!         .await?;
+//!     // After actix's graceful stop: what still runs finishes and records its outcome.
+//!     endpoint.shutdown(Duration::from_secs(30)).await;
+//!     Ok(())
 //! }
 //! ```
 
@@ -39,12 +46,13 @@ use crate::signature;
 ///
 /// # Panics
 ///
-/// Given a [`WebhookConfig`], when [`Endpoint::new`] refuses it: an empty or whitespace-only
-/// secret, two handlers with one name, an inbox with redelivery detection off, a
-/// `latest_only` handler on a store without object claims, a duration no clock can hold, and
-/// in inbox mode workers that cannot start (a SQLite inbox whose workers another process
-/// runs). The app stops at start-up with a message naming the fix; build the [`Endpoint`]
-/// first to have the error as a value.
+/// Given a [`WebhookConfig`], when [`Endpoint::new`] refuses it (an empty or whitespace-only
+/// secret, two handlers with one name, a `latest_only` handler on a store without object
+/// claims, a duration no clock can hold, ...), and in inbox mode, whose workers belong to an
+/// [`Endpoint`] the app builds once and stops
+/// ([`ConfigError::InboxNeedsEndpoint`](crate::ConfigError::InboxNeedsEndpoint)). The app stops
+/// at start-up with a message naming the fix; build the [`Endpoint`] first to have the error as
+/// a value.
 ///
 /// ```
 /// use actix_web::App;

@@ -5,15 +5,21 @@
 //! the [prelude](crate::prelude).
 //!
 //! ```no_run
+//! use std::time::Duration;
 //! use axum::Router;
-//! use nextgen_events::{axum::webhooks, WebhookConfig};
+//! use nextgen_events::{axum::webhooks, Endpoint, WebhookConfig};
 //!
 //! #[tokio::main]
-//! async fn main() -> std::io::Result<()> {
-//!     let config = WebhookConfig::from_env().expect("NEXTGEN_WEBHOOK_SECRET");
-//!     let app: Router = Router::new().merge(webhooks("/webhook", config));
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let endpoint = Endpoint::new(WebhookConfig::from_env()?)?;
+//!     let app: Router = Router::new().merge(webhooks("/webhook", endpoint.clone()));
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//!     axum::serve(listener, app).await
+//!     axum::serve(listener, app)
+//!         .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap_or(()) })
+//!         .await?;
+//!     // After axum's graceful stop: what still runs finishes and records its outcome.
+//!     endpoint.shutdown(Duration::from_secs(30)).await;
+//!     Ok(())
 //! }
 //! ```
 
@@ -48,12 +54,13 @@ use crate::signature;
 ///
 /// # Panics
 ///
-/// Given a [`WebhookConfig`], when [`Endpoint::new`] refuses it: an empty or whitespace-only
-/// secret, two handlers with one name, an inbox with redelivery detection off, a
-/// `latest_only` handler on a store without object claims, a duration no clock can hold, and
-/// in inbox mode workers that cannot start (a SQLite inbox whose workers another process
-/// runs). The app stops at start-up with a message naming the fix; build the [`Endpoint`]
-/// first to have the error as a value.
+/// Given a [`WebhookConfig`], when [`Endpoint::new`] refuses it (an empty or whitespace-only
+/// secret, two handlers with one name, a `latest_only` handler on a store without object
+/// claims, a duration no clock can hold, ...), and in inbox mode, whose workers belong to an
+/// [`Endpoint`] the app builds once and stops
+/// ([`ConfigError::InboxNeedsEndpoint`](crate::ConfigError::InboxNeedsEndpoint)). The app stops
+/// at start-up with a message naming the fix; build the [`Endpoint`] first to have the error as
+/// a value.
 ///
 /// ```
 /// use axum::{Extension, Router};
