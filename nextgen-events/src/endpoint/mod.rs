@@ -21,7 +21,7 @@ use crate::config::{ConfigError, WebhookConfig};
 use crate::delivery::VerifiedDelivery;
 use crate::dispatch;
 use crate::dispatch::{Claims, DispatchReport};
-use crate::envelope::RawEvent;
+use crate::envelope::{EnvelopeError, RawEvent};
 use crate::error::WebhookError;
 use crate::handler::Context;
 use crate::handler::panic_message;
@@ -424,7 +424,9 @@ impl Endpoint {
                 kept
             }
             None => {
-                let run = self.start(body, context().borrow(), expected, inside)?;
+                let run = self
+                    .start(body, context().borrow(), expected, inside)
+                    .inspect_err(|error| log_drift(body, error))?;
                 run.await?.into_result().map(Received::Handled)
             }
         }
@@ -462,6 +464,24 @@ impl Endpoint {
     }
 }
 
+/// Logs a payload that does not fit its type with the event's id, which the error itself does
+/// not carry, so an operator can tell which event NextGen will keep delivering (read again
+/// here: only on this failure).
+fn log_drift(body: &[u8], error: &WebhookError) {
+    if let WebhookError::Envelope(EnvelopeError::PayloadMismatch {
+        event_type, path, ..
+    }) = error
+    {
+        let event_id = RawEvent::parse(body).map(|raw| raw.id).unwrap_or_default();
+        tracing::error!(
+            event_id = %crate::text::escaped(&event_id),
+            event_type = %crate::text::escaped(event_type),
+            path = %crate::text::escaped(path),
+            "the event's payload does not fit its type: answered 500, so NextGen delivers it again; no handler ran"
+        );
+    }
+}
+
 /// The `NextGen-Signature` header as sent and parsed: the one parse of it on every way in.
 pub(crate) fn signature_header(
     signature: Option<&str>,
@@ -482,7 +502,7 @@ async fn enqueue(
     if let Some(field) = expected.and_then(|expected| expected.mismatch(&raw.id, &raw.event_type)) {
         tracing::error!(
             field,
-            event_id = %raw.id,
+            event_id = %crate::text::escaped(&raw.id),
             "a queued delivery does not match its body: refused, not kept"
         );
         return Err(WebhookError::DeliveryMismatch { field });
@@ -504,7 +524,7 @@ async fn enqueue(
         .map_err(WebhookError::Inbox)?;
     Ok(match appended {
         Appended::New => {
-            tracing::info!(%event_id, "delivery kept in the inbox");
+            tracing::info!(event_id = %crate::text::escaped(&event_id), "delivery kept in the inbox");
             mode.wake();
             Received::Queued {
                 event_id,
@@ -512,7 +532,7 @@ async fn enqueue(
             }
         }
         Appended::Duplicate => {
-            tracing::info!(%event_id, "delivery already in the inbox");
+            tracing::info!(event_id = %crate::text::escaped(&event_id), "delivery already in the inbox");
             Received::AlreadyQueued {
                 event_id,
                 event_type,
