@@ -137,10 +137,12 @@ impl MeteredStore {
     }
 }
 
-/// The error of a capability the wrapped store lost between two calls: never, for a store
-/// whose capabilities are fixed, which every store of this crate's is.
-fn lost<T>() -> Result<T, StoreError> {
-    Err(StoreError::NoObjectClaims)
+/// The error of a capability the wrapped store offered when asked, then no longer: never, for
+/// a store whose capabilities are fixed, which every store of this crate's is.
+fn lost<T>(capability: &str) -> Result<T, StoreError> {
+    Err(StoreError::Unavailable(format!(
+        "the idempotency store stopped offering its {capability}, which it offered a moment before: a store's capabilities must not change"
+    )))
 }
 
 impl IdempotencyStore for MeteredStore {
@@ -201,12 +203,7 @@ impl ImmediateClaims for MeteredStore {
         handler: &str,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
-        let result = match self.inner.immediate() {
-            Some(store) => store.claim_now(event_id, handler, lease),
-            None => lost(),
-        };
-        self.meter.count(CLAIM, &result);
-        result
+        self.immediate_call(CLAIM, |store| store.claim_now(event_id, handler, lease))
     }
     fn complete_now(
         &self,
@@ -214,12 +211,9 @@ impl ImmediateClaims for MeteredStore {
         handler: &str,
         token: OwnerToken,
     ) -> Result<bool, StoreError> {
-        let result = match self.inner.immediate() {
-            Some(store) => store.complete_now(event_id, handler, token),
-            None => lost(),
-        };
-        self.meter.count(COMPLETE, &result);
-        result
+        self.immediate_call(COMPLETE, |store| {
+            store.complete_now(event_id, handler, token)
+        })
     }
     fn release_now(
         &self,
@@ -227,16 +221,26 @@ impl ImmediateClaims for MeteredStore {
         handler: &str,
         token: OwnerToken,
     ) -> Result<bool, StoreError> {
-        let result = match self.inner.immediate() {
-            Some(store) => store.release_now(event_id, handler, token),
-            None => lost(),
-        };
-        self.meter.count(RELEASE, &result);
-        result
+        self.immediate_call(RELEASE, |store| store.release_now(event_id, handler, token))
     }
 }
 
 impl MeteredStore {
+    /// The wrapped store's immediate answer, counted as `operation` (not timed: it waits for
+    /// nothing).
+    fn immediate_call<T>(
+        &self,
+        operation: usize,
+        call: impl FnOnce(&dyn ImmediateClaims) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let result = match self.inner.immediate() {
+            Some(store) => call(store),
+            None => lost("immediate claims"),
+        };
+        self.meter.count(operation, &result);
+        result
+    }
+
     /// The wrapped store's object claims, timed and counted as `operation`.
     fn object<'a, T: Send + 'a>(
         &'a self,
@@ -245,7 +249,7 @@ impl MeteredStore {
     ) -> StoreFuture<'a, T> {
         match self.inner.object_claims() {
             Some(claims) => self.meter.timed(operation, call(claims)),
-            None => Box::pin(std::future::ready(lost())),
+            None => Box::pin(std::future::ready(lost("object claims"))),
         }
     }
 }
