@@ -1,6 +1,7 @@
 //! Outside text made safe for log fields and stored reasons.
 
 use std::borrow::Cow;
+use std::fmt;
 
 /// Whether `c` could change what a terminal or a log viewer shows beyond itself: control
 /// characters (ESC starts terminal escape sequences, CR and LF forge lines) and the Unicode
@@ -17,20 +18,31 @@ pub(crate) fn escaped(text: &str) -> Cow<'_, str> {
     if !text.chars().any(|c| c == '\\' || unsafe_to_show(c)) {
         return Cow::Borrowed(text);
     }
-    let mut shown = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c == '\\' {
-            shown.push_str("\\\\");
-        } else if unsafe_to_show(c) {
-            shown.extend(c.escape_unicode());
-        } else {
-            shown.push(c);
-        }
-    }
-    Cow::Owned(shown)
+    Cow::Owned(Escaped(text).to_string())
 }
 
-#[cfg(feature = "redis")]
+/// `text` escaped as [`escaped`] does, when (and only when) it is formatted: for log fields,
+/// whose values are built whether or not a subscriber takes the line, so a delivery that is
+/// not logged pays nothing for the escaping.
+pub(crate) struct Escaped<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c == '\\' {
+                f.write_str("\\\\")?;
+            } else if unsafe_to_show(c) {
+                for escape in c.escape_unicode() {
+                    fmt::Write::write_char(f, escape)?;
+                }
+            } else {
+                fmt::Write::write_char(f, c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Bytes that should have been UTF-8 text, shown escaped and cut to `max` characters (an
 /// ellipsis says it was cut), for an error that names a field's stored value.
 #[cfg(feature = "redis")]

@@ -398,7 +398,7 @@ async fn run_latest_only(
         crate::metrics::stale_event(name, this_event.event_type);
         tracing::info!(
             handler = name,
-            newest = %crate::text::escaped(&newest.to_string()),
+            newest = %crate::text::Escaped(&newest.to_string()),
             "stale: the handler already handled a newer event of the same object; acknowledged without running it"
         );
         let mut outcome = not_run(handler, Ok(()), true);
@@ -442,7 +442,7 @@ async fn run_one(
             Err(error) => tracing::error!(
                 outcome = "failed",
                 ?duration,
-                error = %crate::text::escaped(&error.to_string()),
+                error = %crate::text::Escaped(&error.to_string()),
                 "handler failed"
             ),
         }
@@ -522,7 +522,7 @@ fn delivery_span<T>(event: &Event<T>) -> tracing::Span {
     // so that an ESC byte or U+202E in them cannot forge or hide log output.
     tracing::info_span!(
         "nextgen_delivery",
-        event_id = %crate::text::escaped(&event.id),
-        event_type = %crate::text::escaped(&event.event_type)
+        event_id = %crate::text::Escaped(&event.id),
+        event_type = %crate::text::Escaped(&event.event_type)
     )
 }

@@ -474,9 +474,9 @@ fn log_drift(body: &[u8], error: &WebhookError) {
     {
         let event_id = RawEvent::parse(body).map(|raw| raw.id).unwrap_or_default();
         tracing::error!(
-            event_id = %crate::text::escaped(&event_id),
-            event_type = %crate::text::escaped(event_type),
-            path = %crate::text::escaped(path),
+            event_id = %crate::text::Escaped(&event_id),
+            event_type = %crate::text::Escaped(event_type),
+            path = %crate::text::Escaped(path),
             "the event's payload does not fit its type: answered 500, so NextGen delivers it again; no handler ran"
         );
     }
@@ -502,7 +502,7 @@ async fn enqueue(
     if let Some(field) = expected.and_then(|expected| expected.mismatch(&raw.id, &raw.event_type)) {
         tracing::error!(
             field,
-            event_id = %crate::text::escaped(&raw.id),
+            event_id = %crate::text::Escaped(&raw.id),
             "a queued delivery does not match its body: refused, not kept"
         );
         return Err(WebhookError::DeliveryMismatch { field });
@@ -524,7 +524,7 @@ async fn enqueue(
         .map_err(WebhookError::Inbox)?;
     Ok(match appended {
         Appended::New => {
-            tracing::info!(event_id = %crate::text::escaped(&event_id), "delivery kept in the inbox");
+            tracing::info!(event_id = %crate::text::Escaped(&event_id), "delivery kept in the inbox");
             mode.wake();
             Received::Queued {
                 event_id,
@@ -532,7 +532,7 @@ async fn enqueue(
             }
         }
         Appended::Duplicate => {
-            tracing::info!(event_id = %crate::text::escaped(&event_id), "delivery already in the inbox");
+            tracing::info!(event_id = %crate::text::Escaped(&event_id), "delivery already in the inbox");
             Received::AlreadyQueued {
                 event_id,
                 event_type,

@@ -466,7 +466,7 @@ impl Worker {
         {
             let message = panic_message(&*panic);
             tracing::error!(
-                event_id = %crate::text::escaped(&event_id),
+                event_id = %crate::text::Escaped(&event_id),
                 panic = %message,
                 "the inbox worker panicked while handling a delivery: recorded as a failed attempt"
             );
@@ -483,7 +483,7 @@ impl Worker {
             .unwrap_or(Finish::Dead { errors });
             crate::metrics::inbox_attempt(&event_type, outcome(&finish));
             if let Err(error) = self.inbox.finish(&event_id, token, finish).await {
-                tracing::error!(event_id = %crate::text::escaped(&event_id), %error, "could not record the panicked attempt: the delivery will be taken again once its lease lapses");
+                tracing::error!(event_id = %crate::text::Escaped(&event_id), %error, "could not record the panicked attempt: the delivery will be taken again once its lease lapses");
             }
         }
         self.hold(None);
@@ -499,7 +499,7 @@ impl Worker {
         if let Err(why) = self.verify(&entry) {
             crate::metrics::inbox_attempt(&entry.event_type, "dead");
             tracing::error!(
-                event_id = %crate::text::escaped(&entry.event_id),
+                event_id = %crate::text::Escaped(&entry.event_id),
                 "an inbox entry does not verify: kept as a dead letter, not dispatched; {why}"
             );
             let errors = vec![HandlerFailure {
@@ -511,7 +511,7 @@ impl Worker {
                 .finish(&entry.event_id, token, Finish::Dead { errors })
                 .await
             {
-                tracing::error!(event_id = %crate::text::escaped(&entry.event_id), %error, "could not record the unverified entry as a dead letter: it will be taken again");
+                tracing::error!(event_id = %crate::text::Escaped(&entry.event_id), %error, "could not record the unverified entry as a dead letter: it will be taken again");
             }
             return;
         }
@@ -534,17 +534,17 @@ impl Worker {
         crate::metrics::inbox_attempt(&entry.event_type, outcome(&finish));
         match &finish {
             Finish::Handled => {
-                tracing::info!(event_id = %crate::text::escaped(&entry.event_id), attempts, "inbox delivery handled")
+                tracing::info!(event_id = %crate::text::Escaped(&entry.event_id), attempts, "inbox delivery handled")
             }
             Finish::Retry { at_ms, errors } => tracing::warn!(
-                event_id = %crate::text::escaped(&entry.event_id),
+                event_id = %crate::text::Escaped(&entry.event_id),
                 attempts,
                 failed = %failed_handlers(errors),
                 retry_in_ms = at_ms.saturating_sub(now),
                 "inbox delivery failed; it will be retried"
             ),
             Finish::Dead { errors } => tracing::error!(
-                event_id = %crate::text::escaped(&entry.event_id),
+                event_id = %crate::text::Escaped(&entry.event_id),
                 attempts,
                 failed = %failed_handlers(errors),
                 "inbox delivery failed for longer than the retry policy allows: kept as a dead letter; replay it once fixed"
@@ -555,10 +555,10 @@ impl Worker {
         match finished {
             Ok(true) => {}
             Ok(false) => {
-                tracing::error!(event_id = %crate::text::escaped(&entry.event_id), "the inbox lease had lapsed when the delivery finished: it will be taken again (handlers that succeeded stay skipped)")
+                tracing::error!(event_id = %crate::text::Escaped(&entry.event_id), "the inbox lease had lapsed when the delivery finished: it will be taken again (handlers that succeeded stay skipped)")
             }
             Err(error) => {
-                tracing::error!(event_id = %crate::text::escaped(&entry.event_id), %error, "could not record the delivery's outcome in the inbox: it will be taken again")
+                tracing::error!(event_id = %crate::text::Escaped(&entry.event_id), %error, "could not record the delivery's outcome in the inbox: it will be taken again")
             }
         }
     }

@@ -153,7 +153,7 @@ fn bury(
         .optional()?
         .flatten();
     tracing::error!(
-        event_id = %crate::text::escaped(event_id.as_deref().unwrap_or("")),
+        event_id = %crate::text::Escaped(event_id.as_deref().unwrap_or("")),
         field,
         %problem,
         "an inbox entry cannot be read: kept as a dead letter, never run"
