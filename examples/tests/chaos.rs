@@ -19,10 +19,7 @@ fn chaos(args: &[&str]) {
     if !args.contains(&"--deliveries") {
         command.args(["--deliveries", "1000"]);
     }
-    let output = command
-        .args(args)
-        .output()
-        .unwrap();
+    let output = command.args(args).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");

@@ -155,9 +155,10 @@ async fn a_payload_mismatch_names_the_path_and_type_never_the_value() {
     );
     // The line an operator reads names the event NextGen will deliver again.
     assert!(
-        logs.lines().any(|line| line.contains("does not fit its type")
-            && line.contains("evt_hyg_mismatch")
-            && line.contains("data.object.amount")),
+        logs.lines()
+            .any(|line| line.contains("does not fit its type")
+                && line.contains("evt_hyg_mismatch")
+                && line.contains("data.object.amount")),
         "{logs}"
     );
 }
