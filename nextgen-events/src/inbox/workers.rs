@@ -16,7 +16,7 @@ use super::{Finish, HandlerFailure, Inbox, InboxEntry, RetryPolicy, Taken, Worke
 use crate::dispatch;
 use crate::dispatch::{Claims, Held, NotStarted, hold_while};
 use crate::handler::{AppData, Context, panic_message};
-use crate::idempotency::StoreError;
+use crate::idempotency::{OwnerToken, StoreError};
 use crate::registry::Registry;
 use crate::signature::Verifier;
 
@@ -481,12 +481,27 @@ impl Worker {
                 policy.after_failure(attempts, first_failed, now, errors.clone())
             }))
             .unwrap_or(Finish::Dead { errors });
-            crate::metrics::inbox_attempt(&event_type, outcome(&finish));
-            if let Err(error) = self.inbox.finish(&event_id, token, finish).await {
-                tracing::error!(event_id = %crate::text::Escaped(&event_id), %error, "could not record the panicked attempt: the delivery will be taken again once its lease lapses");
-            }
+            self.record(&event_id, &event_type, token, finish).await;
         }
         self.hold(None);
+    }
+
+    /// Ends the attempt `token` holds, as `finish` says: counted, and written to the inbox (a
+    /// lapsed lease or a failed write logged: the delivery is then taken again). Every attempt
+    /// ends here, whatever ended it.
+    async fn record(&self, event_id: &str, event_type: &str, token: OwnerToken, finish: Finish) {
+        crate::metrics::inbox_attempt(event_type, outcome(&finish));
+        let finished = self.inbox.finish(event_id, token, finish).await;
+        crate::metrics::lease_kept("inbox entry", "finish", &finished);
+        match finished {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::error!(event_id = %crate::text::Escaped(event_id), "the inbox lease had lapsed when the delivery finished: it will be taken again (handlers that succeeded stay skipped)")
+            }
+            Err(error) => {
+                tracing::error!(event_id = %crate::text::Escaped(event_id), %error, "could not record the delivery's outcome in the inbox: it will be taken again")
+            }
+        }
     }
 
     async fn handle_entry(&self, taken: Taken) {
@@ -497,7 +512,6 @@ impl Worker {
             first_failed_at_ms,
         } = taken;
         if let Err(why) = self.verify(&entry) {
-            crate::metrics::inbox_attempt(&entry.event_type, "dead");
             tracing::error!(
                 event_id = %crate::text::Escaped(&entry.event_id),
                 "an inbox entry does not verify: kept as a dead letter, not dispatched; {why}"
@@ -506,13 +520,9 @@ impl Worker {
                 handler: "(signature)".to_owned(),
                 error: why,
             }];
-            if let Err(error) = self
-                .inbox
-                .finish(&entry.event_id, token, Finish::Dead { errors })
-                .await
-            {
-                tracing::error!(event_id = %crate::text::Escaped(&entry.event_id), %error, "could not record the unverified entry as a dead letter: it will be taken again");
-            }
+            let finish = Finish::Dead { errors };
+            self.record(&entry.event_id, &entry.event_type, token, finish)
+                .await;
             return;
         }
         let failures = {
@@ -531,7 +541,6 @@ impl Worker {
             let policy = self.settings.retry;
             policy.after_failure(attempts, first_failed_at_ms.unwrap_or(now), now, failures)
         };
-        crate::metrics::inbox_attempt(&entry.event_type, outcome(&finish));
         match &finish {
             Finish::Handled => {
                 tracing::info!(event_id = %crate::text::Escaped(&entry.event_id), attempts, "inbox delivery handled")
@@ -550,17 +559,8 @@ impl Worker {
                 "inbox delivery failed for longer than the retry policy allows: kept as a dead letter; replay it once fixed"
             ),
         }
-        let finished = self.inbox.finish(&entry.event_id, token, finish).await;
-        crate::metrics::lease_kept("inbox entry", "finish", &finished);
-        match finished {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::error!(event_id = %crate::text::Escaped(&entry.event_id), "the inbox lease had lapsed when the delivery finished: it will be taken again (handlers that succeeded stay skipped)")
-            }
-            Err(error) => {
-                tracing::error!(event_id = %crate::text::Escaped(&entry.event_id), %error, "could not record the delivery's outcome in the inbox: it will be taken again")
-            }
-        }
+        self.record(&entry.event_id, &entry.event_type, token, finish)
+            .await;
     }
 
     /// Notes the delivery this worker holds, for a stop that runs out of time.
