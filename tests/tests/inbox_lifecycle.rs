@@ -427,6 +427,48 @@ fn a_second_set_of_workers_on_one_sqlite_inbox_is_refused_naming_the_holder() {
     Endpoint::new(second).unwrap();
 }
 
+/// The inbox's own check (which its workers run before they take the file's lock, and which
+/// a caller may run itself) refuses a retention the file cannot hold, naming the inbox's setter,
+/// and a retention it can hold passes.
+#[test]
+fn an_inbox_retention_the_file_cannot_hold_is_refused_before_its_workers_lock_the_file() {
+    let file = TempFile::new("retention-check");
+    let open = || SqliteInbox::open(&file.0).unwrap();
+    let cases = [
+        (
+            Duration::ZERO,
+            StoreError::ZeroSetting {
+                setting: "SqliteInbox::with_retention",
+            },
+        ),
+        (
+            Duration::MAX,
+            StoreError::SettingTooLong {
+                setting: "SqliteInbox::with_retention",
+                seconds: u64::MAX,
+            },
+        ),
+    ];
+    for (retention, expected) in cases {
+        let inbox = open().with_retention(retention);
+        assert_eq!(
+            inbox.check_settings(),
+            Err(expected.clone()),
+            "{retention:?}"
+        );
+        assert_eq!(
+            Inbox::check_settings(&inbox),
+            Err(expected.clone()),
+            "{retention:?}"
+        );
+        assert_eq!(inbox.lock_workers().err(), Some(expected), "{retention:?}");
+    }
+    let inbox = open().with_retention(Duration::from_secs(3600));
+    assert_eq!(inbox.check_settings(), Ok(()));
+    assert_eq!(Inbox::check_settings(&inbox), Ok(()));
+    assert!(inbox.lock_workers().unwrap().is_some());
+}
+
 /// An idle worker waits for a delivery or its poll: it does not look at an empty inbox over
 /// and over.
 #[test]
@@ -557,6 +599,9 @@ fn a_shutdown_shorter_than_a_running_handler_names_the_delivery_left() {
     assert_eq!(report.left, ["evt_stuck_short"], "{report:?}");
     assert!(!report.is_clean());
     assert!(endpoint.health().stopping);
+    // Asked again while the handler still runs: still not clean.
+    let report = system.block_on(endpoint.shutdown(Duration::from_millis(10)));
+    assert_eq!(report.left, ["evt_stuck_short"], "{report:?}");
     let report = system.block_on(endpoint.shutdown(Duration::from_secs(10)));
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(endpoint.health().workers_alive, 0);

@@ -255,6 +255,7 @@ impl Workers {
     /// Signals the stop and waits, without blocking the caller's runtime, until every worker
     /// ended or `timeout` ran out.
     async fn stop(&self, timeout: Duration) -> WorkersStopped {
+        let finishing = self.shared.left();
         self.shared.signal_stop();
         let deadline = tokio::time::Instant::now().checked_add(timeout);
         loop {
@@ -273,12 +274,13 @@ impl Workers {
                 None => exited.await,
             }
         }
-        self.finish_stop()
+        self.finish_stop(&finishing)
     }
 
     /// Joins the workers that ended, and names what the others hold; the workers' lock is let
     /// go once the last of them ends, not before.
-    fn finish_stop(&self) -> WorkersStopped {
+    /// `finishing`: what the workers held when the stop began, for its log line.
+    fn finish_stop(&self, finishing: &[String]) -> WorkersStopped {
         let threads =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
         let lock = self
@@ -291,12 +293,19 @@ impl Workers {
         for thread in finished {
             let _ = thread.join();
         }
-        if unfinished.is_empty() {
+        let left = self.shared.left();
+        let finished: Vec<&String> = finishing.iter().filter(|id| !left.contains(id)).collect();
+        tracing::info!(
+            finished = ?finished,
+            left = ?left,
+            "inbox workers stopped: they finished and recorded the deliveries they held, but those left"
+        );
+        // Counted, not only the threads joined here: after a stop that ran out of time, a
+        // second one finds no thread left to join while a worker may still run.
+        if unfinished.is_empty() && self.shared.alive.load(Ordering::SeqCst) == 0 {
             drop(lock);
-            tracing::info!("inbox workers stopped");
             return WorkersStopped::default();
         }
-        let left = self.shared.left();
         // Another process's workers must not start on the inbox while these still run.
         if let Some(lock) = lock {
             let _ = std::thread::Builder::new()
@@ -323,6 +332,7 @@ impl Drop for Workers {
         if !running {
             return;
         }
+        let finishing = self.shared.left();
         self.shared.signal_stop();
         let deadline = Instant::now().checked_add(self.shutdown_timeout);
         while self.shared.alive.load(Ordering::SeqCst) > 0
@@ -330,7 +340,7 @@ impl Drop for Workers {
         {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let stopped = self.finish_stop();
+        let stopped = self.finish_stop(&finishing);
         if !stopped.left.is_empty() {
             tracing::warn!(
                 deliveries = ?stopped.left,
