@@ -190,3 +190,37 @@ fn the_inbox_is_opened_by_its_url_and_an_unknown_scheme_stops_the_start() {
         assert!(errors.contains(known), "{errors}");
     }
 }
+
+/// `NEXTGEN_INBOX_DURABILITY=normal` reaches the SQLite file (the benchmark's `normal` row relies
+/// on it): the server names the durability it opened the inbox with.
+#[test]
+fn the_inbox_durability_setting_is_applied() {
+    let file = TempFile::new("durability");
+    let path = file.0.display().to_string();
+    let server = Server::start(&[
+        ("NEXTGEN_INBOX_SQLITE", &path),
+        ("NEXTGEN_INBOX_WORKERS", "0"),
+        ("NEXTGEN_INBOX_DURABILITY", "normal"),
+    ]);
+    assert!(
+        server
+            .startup
+            .iter()
+            .any(|line| line.contains(&format!("sqlite:{path}?synchronous=normal"))),
+        "{}",
+        server.startup.join("\n")
+    );
+    drop(server);
+    let server = Server::start(&[
+        ("NEXTGEN_INBOX_SQLITE", &path),
+        ("NEXTGEN_INBOX_WORKERS", "0"),
+    ]);
+    assert!(
+        !server
+            .startup
+            .iter()
+            .any(|line| line.contains("synchronous=normal")),
+        "{}",
+        server.startup.join("\n")
+    );
+}

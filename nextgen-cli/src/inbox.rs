@@ -205,7 +205,7 @@ fn backend(args: &Args) -> Result<BackendUrl, Failure> {
         (Some(url), _, _) => {
             BackendUrl::parse(url).map_err(|error| Failure::usage(error.to_string()))
         }
-        (_, Some(path), _) => Ok(BackendUrl::Sqlite { path: path.clone() }),
+        (_, Some(path), _) => Ok(BackendUrl::sqlite(path.clone())),
         (_, _, Some(url)) => match &args.prefix {
             Some(prefix) => Ok(BackendUrl::Redis {
                 url: url.clone(),

@@ -17,7 +17,7 @@
 //!
 //! | URL | backend | cargo feature |
 //! |---|---|---|
-//! | `sqlite:PATH`, `sqlite://PATH`, or a plain file path | a SQLite file | `sqlite` |
+//! | `sqlite:PATH`, `sqlite://PATH`, or a plain file path; `?synchronous=normal` to trade a power cut's last commits for speed | a SQLite file | `sqlite` |
 //! | `redis://[user:password@]host[:port][/db]?prefix=P`, `rediss://...` | Redis, keys under `P` | `redis` |
 //! | `postgres://...`, `postgresql://...` | PostgreSQL: not in this version yet | — |
 //!
@@ -29,4 +29,4 @@ mod open;
 mod url;
 
 pub use open::{Access, OpenedInbox, open_inbox, open_store};
-pub use url::{BackendUrl, OpenError};
+pub use url::{BackendUrl, OpenError, SqliteDurability};

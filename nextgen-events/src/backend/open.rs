@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::url::{BackendUrl, OpenError};
+use super::url::{BackendUrl, OpenError, SqliteDurability};
 use crate::idempotency::IdempotencyStore;
 use crate::inbox::{Inbox, InboxOperator};
 
@@ -73,7 +73,7 @@ impl std::fmt::Debug for OpenedInbox {
 /// [`BackendUrl::parse`]).
 pub async fn open_inbox(url: &BackendUrl, access: Access) -> Result<OpenedInbox, OpenError> {
     match url {
-        BackendUrl::Sqlite { path } => sqlite_inbox(url, path, access),
+        BackendUrl::Sqlite { path, durability } => sqlite_inbox(url, path, *durability, access),
         BackendUrl::Redis {
             url: server,
             prefix,
@@ -97,7 +97,7 @@ pub async fn open_inbox(url: &BackendUrl, access: Access) -> Result<OpenedInbox,
 /// As [`open_inbox`].
 pub async fn open_store(url: &BackendUrl) -> Result<Arc<dyn IdempotencyStore>, OpenError> {
     match url {
-        BackendUrl::Sqlite { path } => sqlite_store(url, path),
+        BackendUrl::Sqlite { path, durability } => sqlite_store(url, path, *durability),
         BackendUrl::Redis {
             url: server,
             prefix,
@@ -122,10 +122,20 @@ fn failed(url: &BackendUrl) -> impl FnOnce(crate::idempotency::StoreError) -> Op
     }
 }
 
+/// The SQLite module's durability for `durability`.
+#[cfg(feature = "sqlite")]
+fn sqlite_durability(durability: SqliteDurability) -> crate::sqlite::Durability {
+    match durability {
+        SqliteDurability::Full => crate::sqlite::Durability::Full,
+        SqliteDurability::Normal => crate::sqlite::Durability::Normal,
+    }
+}
+
 #[cfg(feature = "sqlite")]
 fn sqlite_inbox(
     url: &BackendUrl,
     path: &std::path::Path,
+    durability: SqliteDurability,
     access: Access,
 ) -> Result<OpenedInbox, OpenError> {
     use crate::sqlite::SqliteInbox;
@@ -153,12 +163,17 @@ fn sqlite_inbox(
             return Ok(OpenedInbox::new(inbox, url));
         }
     }
-    let inbox = SqliteInbox::open(path).map_err(failed(url))?;
+    let inbox = SqliteInbox::open_with(path, sqlite_durability(durability)).map_err(failed(url))?;
     Ok(OpenedInbox::new(inbox, url))
 }
 
 #[cfg(not(feature = "sqlite"))]
-fn sqlite_inbox(_: &BackendUrl, _: &std::path::Path, _: Access) -> Result<OpenedInbox, OpenError> {
+fn sqlite_inbox(
+    _: &BackendUrl,
+    _: &std::path::Path,
+    _: SqliteDurability,
+    _: Access,
+) -> Result<OpenedInbox, OpenError> {
     Err(not_built("SQLite", "sqlite"))
 }
 
@@ -166,8 +181,10 @@ fn sqlite_inbox(_: &BackendUrl, _: &std::path::Path, _: Access) -> Result<Opened
 fn sqlite_store(
     url: &BackendUrl,
     path: &std::path::Path,
+    durability: SqliteDurability,
 ) -> Result<Arc<dyn IdempotencyStore>, OpenError> {
-    let store = crate::sqlite::SqliteStore::open(path).map_err(failed(url))?;
+    let store = crate::sqlite::SqliteStore::open_with(path, sqlite_durability(durability))
+        .map_err(failed(url))?;
     Ok(Arc::new(store))
 }
 
@@ -175,6 +192,7 @@ fn sqlite_store(
 fn sqlite_store(
     _: &BackendUrl,
     _: &std::path::Path,
+    _: SqliteDurability,
 ) -> Result<Arc<dyn IdempotencyStore>, OpenError> {
     Err(not_built("SQLite", "sqlite"))
 }

@@ -13,6 +13,8 @@ pub enum BackendUrl {
     Sqlite {
         /// The file's path, as given.
         path: PathBuf,
+        /// How its commits reach the disk (`?synchronous=normal`; full by default).
+        durability: SqliteDurability,
     },
     /// A Redis server, and the prefix of the keys the store or inbox uses there.
     Redis {
@@ -26,6 +28,19 @@ pub enum BackendUrl {
         /// The database's URL.
         url: String,
     },
+}
+
+/// How a SQLite file's commits reach the disk: `synchronous=FULL` (the default: an
+/// acknowledged delivery survives a power cut) or `NORMAL` (`sqlite:PATH?synchronous=normal`:
+/// faster; a power cut, not a crash, may lose the last commits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SqliteDurability {
+    /// `synchronous=FULL`.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`.
+    Normal,
 }
 
 /// The schemes [`BackendUrl::parse`] knows, as its refusal lists them.
@@ -65,15 +80,22 @@ impl BackendUrl {
             return Err(OpenError::Empty);
         }
         let Some((scheme, rest)) = scheme_of(text) else {
-            return Ok(BackendUrl::Sqlite { path: text.into() });
+            return Ok(BackendUrl::sqlite(text));
         };
         match scheme.to_ascii_lowercase().as_str() {
             "sqlite" => {
-                let path = rest.strip_prefix("//").unwrap_or(rest);
+                let rest = rest.strip_prefix("//").unwrap_or(rest);
+                let (path, durability) = match rest.rsplit_once('?') {
+                    Some((path, query)) => (path, sqlite_durability(text, query)?),
+                    None => (rest, SqliteDurability::Full),
+                };
                 if path.is_empty() {
                     return Err(OpenError::Empty);
                 }
-                Ok(BackendUrl::Sqlite { path: path.into() })
+                Ok(BackendUrl::Sqlite {
+                    path: path.into(),
+                    durability,
+                })
             }
             "redis" | "rediss" => {
                 let (url, prefix) = split_prefix(text);
@@ -88,6 +110,14 @@ impl BackendUrl {
         }
     }
 
+    /// A SQLite file at `path`, committing with `synchronous=FULL`.
+    pub fn sqlite(path: impl Into<PathBuf>) -> Self {
+        BackendUrl::Sqlite {
+            path: path.into(),
+            durability: SqliteDurability::Full,
+        }
+    }
+
     /// The backend's name, as errors say it.
     pub fn backend(&self) -> &'static str {
         match self {
@@ -95,6 +125,20 @@ impl BackendUrl {
             BackendUrl::Redis { .. } => "Redis",
             BackendUrl::Postgres { .. } => "PostgreSQL",
         }
+    }
+}
+
+/// The durability a `sqlite:` URL's query asks for: `synchronous=full` or `synchronous=normal`,
+/// nothing else.
+fn sqlite_durability(url: &str, query: &str) -> Result<SqliteDurability, OpenError> {
+    match query.to_ascii_lowercase().as_str() {
+        "synchronous=full" => Ok(SqliteDurability::Full),
+        "synchronous=normal" => Ok(SqliteDurability::Normal),
+        _ => Err(OpenError::BadParameter {
+            url: url.to_owned(),
+            parameter: query.to_owned(),
+            known: "`synchronous=full` (the default) or `synchronous=normal`",
+        }),
     }
 }
 
@@ -154,7 +198,13 @@ impl fmt::Display for BackendUrl {
     /// The URL without its password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BackendUrl::Sqlite { path } => write!(f, "sqlite:{}", path.display()),
+            BackendUrl::Sqlite { path, durability } => {
+                write!(f, "sqlite:{}", path.display())?;
+                match durability {
+                    SqliteDurability::Full => Ok(()),
+                    SqliteDurability::Normal => f.write_str("?synchronous=normal"),
+                }
+            }
             BackendUrl::Redis { url, prefix } => {
                 f.write_str(&redacted(url))?;
                 match prefix {
@@ -206,6 +256,18 @@ pub enum OpenError {
         /// The backend, e.g. `PostgreSQL`.
         backend: &'static str,
     },
+    /// A URL parameter this backend does not take.
+    #[error(
+        "`{url}` has the parameter `{parameter}`, which is not one of this backend's: use {known}"
+    )]
+    BadParameter {
+        /// The URL, without its password.
+        url: String,
+        /// The parameter as given.
+        parameter: String,
+        /// The parameters it takes.
+        known: &'static str,
+    },
     /// A Redis URL without the prefix of the keys to use.
     #[error(
         "`{url}` names no key prefix: add `?prefix=P` with the prefix the app uses (every replica the same)"
@@ -241,7 +303,7 @@ mod tests {
 
     #[test]
     fn every_form_of_each_backend_is_read() {
-        let sqlite = |path: &str| BackendUrl::Sqlite { path: path.into() };
+        let sqlite = BackendUrl::sqlite;
         assert_eq!(BackendUrl::parse("sqlite:a.db").unwrap(), sqlite("a.db"));
         assert_eq!(
             BackendUrl::parse("sqlite:///var/a.db").unwrap(),
@@ -267,6 +329,24 @@ mod tests {
             BackendUrl::parse("postgresql://u:p@h/db").unwrap(),
             BackendUrl::Postgres { .. }
         ));
+        assert_eq!(
+            BackendUrl::parse("sqlite:a.db?synchronous=normal").unwrap(),
+            BackendUrl::Sqlite {
+                path: "a.db".into(),
+                durability: SqliteDurability::Normal
+            }
+        );
+        assert_eq!(
+            BackendUrl::parse("sqlite:a.db?synchronous=normal")
+                .unwrap()
+                .to_string(),
+            "sqlite:a.db?synchronous=normal"
+        );
+        let refused = BackendUrl::parse("sqlite:a.db?mode=ro").unwrap_err();
+        assert!(
+            refused.to_string().contains("synchronous=normal"),
+            "{refused}"
+        );
         assert_eq!(BackendUrl::parse("  ").unwrap_err(), OpenError::Empty);
         assert_eq!(BackendUrl::parse("sqlite:").unwrap_err(), OpenError::Empty);
     }

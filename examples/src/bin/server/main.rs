@@ -55,7 +55,7 @@ use std::process::ExitCode;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use nextgen_events::backend::{Access, BackendUrl, open_inbox, open_store};
+use nextgen_events::backend::{Access, BackendUrl, SqliteDurability, open_inbox, open_store};
 use nextgen_events::payloads::Charge;
 use nextgen_events::{ConfigError, Endpoint, Event, SignatureHeader, Verifier, WebhookConfig};
 use nextgen_examples::TEST_SECRET;
@@ -305,9 +305,9 @@ async fn idempotency_store(config: WebhookConfig) -> Result<WebhookConfig, Strin
             return Ok(config);
         }
         [(name @ REDIS_URL_ENV, url)] => (*name, redis(url, REDIS_PREFIX.to_owned()), false),
-        [(name @ STORE_SQLITE_ENV, path)] => (*name, sqlite(path), false),
+        [(name @ STORE_SQLITE_ENV, path)] => (*name, sqlite(path)?, false),
         [(name @ STORE_URL_ENV, url)] => (*name, parsed(name, url)?, false),
-        [(name @ INBOX_SQLITE_ENV, path)] => (*name, sqlite(path), true),
+        [(name @ INBOX_SQLITE_ENV, path)] => (*name, sqlite(path)?, true),
         [(name @ INBOX_REDIS_ENV, url)] => {
             let prefix = set(INBOX_PREFIX_ENV).unwrap_or_else(|| REDIS_PREFIX.to_owned());
             (*name, redis(url, prefix), true)
@@ -343,10 +343,26 @@ async fn idempotency_store(config: WebhookConfig) -> Result<WebhookConfig, Strin
     Ok(config.with_inbox(inbox.inbox()).with_inbox_workers(workers))
 }
 
-/// A SQLite file named by its path.
-fn sqlite(path: &str) -> BackendUrl {
-    BackendUrl::Sqlite { path: path.into() }
+/// A SQLite file named by its path, committing as `NEXTGEN_INBOX_DURABILITY` says (`full`, the
+/// default, or `normal`).
+fn sqlite(path: &str) -> Result<BackendUrl, String> {
+    let durability = match std::env::var(DURABILITY_ENV).as_deref().map(str::trim) {
+        Err(_) | Ok("" | "full") => SqliteDurability::Full,
+        Ok("normal") => SqliteDurability::Normal,
+        Ok(other) => {
+            return Err(format!(
+                "{DURABILITY_ENV} must be `full` or `normal`, not `{other}`"
+            ));
+        }
+    };
+    Ok(BackendUrl::Sqlite {
+        path: path.into(),
+        durability,
+    })
 }
+
+/// The environment variable with a SQLite file's durability (`full` or `normal`).
+const DURABILITY_ENV: &str = "NEXTGEN_INBOX_DURABILITY";
 
 /// A Redis named by its URL, with the key prefix.
 fn redis(url: &str, prefix: String) -> BackendUrl {
