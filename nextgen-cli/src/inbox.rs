@@ -154,7 +154,7 @@ pub(crate) fn main(args: &Args) -> ExitCode {
         Err(failures) => {
             let status = failures.iter().map(|f| f.status).max().unwrap_or(1);
             for failure in failures {
-                eprintln!("error: {}", failure.message);
+                eprintln!("error: {}", readable_times(&failure.message));
             }
             ExitCode::from(status)
         }
@@ -294,11 +294,45 @@ async fn list(inbox: &dyn InboxOperator, args: &ListArgs, json: bool) -> Result<
     if json {
         print_json(serde_json::to_string_pretty(&records))?;
     } else if records.is_empty() {
-        println!("no entries");
+        println!("{}", no_entries(args));
     } else {
         print!("{}", list_text(&records));
     }
+    // A misspelt type finds nothing, which would read as an empty inbox: say which catalog
+    // type was probably meant (on stderr with --json, so stdout stays one JSON document).
+    if records.is_empty()
+        && json
+        && let Some(hint) = args.event_type.as_deref().and_then(did_you_mean)
+    {
+        eprintln!("note: {hint}");
+    }
     Ok(())
+}
+
+/// What an empty listing says: what was asked for, and, for a type the catalog does not know,
+/// the catalog type closest to it.
+fn no_entries(args: &ListArgs) -> String {
+    let mut text = match args.state {
+        Some(state) => format!("no {} entries", state.as_str()),
+        None => "no entries".to_owned(),
+    };
+    if let Some(event_type) = &args.event_type {
+        text.push_str(&format!(" of type `{}`", clean(event_type)));
+        if let Some(hint) = did_you_mean(event_type) {
+            text.push_str(&format!(": {hint}"));
+        }
+    }
+    text
+}
+
+/// "did you mean `refund.created`?" for a type the catalog does not know but has one close
+/// to; `None` for a catalog type, or one nothing is close to (an inbox also keeps types the
+/// catalog does not know, for `*` handlers).
+fn did_you_mean(event_type: &str) -> Option<String> {
+    if nextgen_events::catalog::lookup(event_type).is_some() {
+        return None;
+    }
+    nextgen_events::catalog::suggest(event_type).map(|name| format!("did you mean `{name}`?"))
 }
 
 /// One line per record, aligned, under a heading.
@@ -347,16 +381,111 @@ fn short_error(record: &InboxRecord) -> String {
     let Some(first) = record.last_errors.first() else {
         return String::new();
     };
-    let error = first.error.replace('\n', " ");
-    let mut text = format!("{}: {}", clean(&first.handler), clean(&error));
-    if text.chars().count() > ERROR_WIDTH {
-        text = text.chars().take(ERROR_WIDTH - 1).collect();
-        text.push('…');
-    }
+    let handler = clean(&first.handler).into_owned();
+    let error = readable_times(&clean(&first.error.replace('\n', " ")));
+    let mut text = shorten(&handler, &error, ERROR_WIDTH);
     if record.last_errors.len() > 1 {
         text.push_str(&format!(" (+{} more)", record.last_errors.len() - 1));
     }
     text
+}
+
+/// `handler: error` in at most `width` characters, keeping what explains the error.
+///
+/// An error reads from context to cause (`the event's payload does not fit `Refund`:
+/// data.object.amount: invalid type ...`), so a cut at the end would keep the context and
+/// lose the cause. When the error names a JSON path, the line keeps it and what follows,
+/// dropping the context before it; otherwise the middle goes, so both the start (what was
+/// being done) and the end (why it failed) stay.
+fn shorten(handler: &str, error: &str, width: usize) -> String {
+    let whole = format!("{handler}: {error}");
+    if whole.chars().count() <= width {
+        return whole;
+    }
+    // How many characters at the start must stay: the `…` and the path, when there is one.
+    let (error, kept) = match json_path_start(error) {
+        Some(start) => {
+            let from_path = &error[start..];
+            let path = from_path.split(": ").next().unwrap_or(from_path);
+            (format!("…{from_path}"), 1 + path.chars().count())
+        }
+        None => (error.to_owned(), 0),
+    };
+    let text = format!("{handler}: {error}");
+    let length = text.chars().count();
+    if length <= width {
+        return text;
+    }
+    // The handler's name stays whole; the error gets the rest of the width, its start (the
+    // path, when there is one) and its end around one `…`.
+    let prefix = handler.chars().count() + 2;
+    let room = width.saturating_sub(prefix + 1);
+    let chars: Vec<char> = error.chars().collect();
+    if room < 16 || chars.len() <= room {
+        // The handler's name leaves too little room for a cut error to say anything.
+        return text;
+    }
+    let mut head = (room / 2).max(kept).min(room.saturating_sub(8)).max(1);
+    let mut tail_start = chars.len() - (room - head);
+    // Cut between words where one ends near the cut, so no word is left half.
+    if let Some(space) = (kept.max(head - head / 3)..head)
+        .rev()
+        .find(|&i| chars[i] == ' ')
+    {
+        head = space;
+    }
+    let tail_room = chars.len() - tail_start;
+    if let Some(space) = (tail_start..tail_start + tail_room / 3).find(|&i| chars[i] == ' ') {
+        tail_start = space + 1;
+    }
+    let start: String = chars[..head].iter().collect();
+    let end: String = chars[tail_start..].iter().collect();
+    format!("{handler}: {}…{}", start.trim_end(), end.trim_start())
+}
+
+/// Where the first `: `-separated part of `error` that is a JSON path (`data.object.amount`,
+/// `data.object.refunds[0]`) begins: what a payload error is explained by.
+fn json_path_start(error: &str) -> Option<usize> {
+    let is_path = |part: &str| {
+        part.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && part.contains(['.', '['])
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
+    };
+    let mut offset = 0;
+    for part in error.split(": ") {
+        // The first part is the context itself, never worth dropping for.
+        if offset > 0 && is_path(part) {
+            return Some(offset);
+        }
+        offset += part.len() + 2;
+    }
+    None
+}
+
+/// `text` with each `Unix time SECONDS` (as the library's errors write a time, say a lock's
+/// or a signature's) written as RFC 3339, so every time the tool prints reads as a time.
+fn readable_times(text: &str) -> String {
+    const MARK: &str = "Unix time ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(MARK) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + MARK.len()..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        match after[..digits]
+            .parse::<u64>()
+            .ok()
+            .and_then(|s| s.checked_mul(1000))
+        {
+            Some(ms) if digits > 0 => out.push_str(&rfc3339(ms)),
+            _ => out.push_str(&rest[at..at + MARK.len() + digits]),
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 async fn show(inbox: &dyn InboxOperator, args: &ShowArgs, json: bool) -> Result<(), Failure> {
@@ -403,7 +532,7 @@ fn show_text(record: &InboxRecord, with_body: bool) -> String {
             text.push_str(&format!(
                 "  {}: {}\n",
                 clean(&failure.handler),
-                clean(&failure.error)
+                readable_times(&clean(&failure.error))
             ));
         }
     }
@@ -539,7 +668,11 @@ fn rfc3339(ms: u64) -> String {
     i64::try_from(ms / 1000)
         .ok()
         .and_then(|seconds| jiff::Timestamp::from_second(seconds).ok())
-        .map_or_else(|| format!("Unix time {} s", ms / 1000), |at| at.to_string())
+        // Only a damaged record holds a time past what RFC 3339 can write (year 9999).
+        .map_or_else(
+            || "after 9999-12-31T23:59:59Z".to_owned(),
+            |at| at.to_string(),
+        )
 }
 
 /// `--since`: RFC 3339 (`2026-11-25T08:00:00Z`, `2026-11-25T09:00:00.5+01:00`) or Unix
@@ -675,30 +808,135 @@ mod tests {
         }
     }
 
-    #[test]
-    fn errors_are_shortened() {
-        let failure = |error: &str| HandlerFailure {
-            handler: "send_receipt".into(),
-            error: error.into(),
-        };
-        let mut record = InboxRecord {
+    fn record(state: InboxState, errors: &[&str]) -> InboxRecord {
+        InboxRecord {
             event_id: "evt_1".into(),
             event_type: "charge.failed".into(),
-            state: InboxState::Dead,
+            state,
             received_at_ms: 0,
             signed_at: 0,
             attempts: 3,
             due_at_ms: None,
             first_failed_at_ms: None,
             finished_at_ms: None,
-            last_errors: vec![failure(&"é".repeat(100)), failure("second")],
+            last_errors: errors
+                .iter()
+                .map(|error| HandlerFailure {
+                    handler: "send_receipt".into(),
+                    error: (*error).into(),
+                })
+                .collect(),
             body: None,
-        };
+        }
+    }
+
+    #[test]
+    fn errors_are_shortened_in_the_middle() {
+        let long = format!("{}{}", "é".repeat(50), "z".repeat(50));
+        let mut record = record(InboxState::Dead, &[&long, "second"]);
         let short = short_error(&record);
-        assert!(short.starts_with("send_receipt: éé"));
-        assert!(short.ends_with("… (+1 more)"));
+        assert!(short.starts_with("send_receipt: éé"), "{short}");
+        assert!(short.ends_with("zz (+1 more)"), "{short}");
+        assert!(short.contains('…'), "{short}");
         assert_eq!(short.chars().count(), ERROR_WIDTH + " (+1 more)".len());
         record.state = InboxState::Handled;
         assert_eq!(short_error(&record), "");
+    }
+
+    #[test]
+    fn a_payload_error_keeps_its_json_path() {
+        let error = "the `refund.created` event's payload does not fit `Refund`: data.object.amount: expected i64, found a string";
+        assert_eq!(
+            shorten("(payload)", error, ERROR_WIDTH),
+            "(payload): …data.object.amount: expected i64, found a string"
+        );
+        let nested = "the `charge.succeeded` event's payload does not fit `Charge`: data.object.refunds[0].amount: expected i64, found a string";
+        let short = shorten("(payload)", nested, ERROR_WIDTH);
+        assert!(short.chars().count() <= ERROR_WIDTH, "{short}");
+        assert!(
+            short.starts_with("(payload): …data.object.refunds[0].amount"),
+            "{short}"
+        );
+        assert!(short.ends_with("found a string"), "{short}");
+        // A cut falls between words.
+        let words = format!(
+            "could not book: {} answered 503",
+            "the ledger API ".repeat(6)
+        );
+        let short = shorten("update_ledger", &words, ERROR_WIDTH);
+        assert!(short.chars().count() <= ERROR_WIDTH, "{short}");
+        assert!(
+            short.starts_with("update_ledger: could not book: the"),
+            "{short}"
+        );
+        assert!(short.ends_with(" answered 503"), "{short}");
+        let (head, tail) = short.split_once('…').unwrap_or_default();
+        let head = head.strip_prefix("update_ledger: ").unwrap_or_default();
+        assert!(
+            words.starts_with(head) && words[head.len()..].starts_with(' '),
+            "{short}"
+        );
+        assert!(
+            words.ends_with(tail) && words[..words.len() - tail.len()].ends_with(' '),
+            "{short}"
+        );
+        // What fits is never cut, and a host name is no JSON path to cut to.
+        assert_eq!(
+            shorten("send_receipt", "smtp.example.com:587: refused", ERROR_WIDTH),
+            "send_receipt: smtp.example.com:587: refused"
+        );
+        assert_eq!(
+            json_path_start("smtp.example.com:587: connection refused"),
+            None
+        );
+        assert_eq!(json_path_start("data.object: missing field `amount`"), None);
+        assert_eq!(json_path_start("x: data.object: missing"), Some(3));
+    }
+
+    #[test]
+    fn a_handler_name_longer_than_the_column_is_kept_whole() {
+        let handler = "h".repeat(80);
+        assert_eq!(shorten(&handler, "down", 60), format!("{handler}: down"));
+    }
+
+    #[test]
+    fn unix_times_in_errors_read_as_times() {
+        assert_eq!(
+            readable_times("held by process 7 on db1, since Unix time 1796583893"),
+            "held by process 7 on db1, since 2026-12-06T19:04:53Z"
+        );
+        assert_eq!(
+            readable_times("Unix time 0 and Unix time 1795161600."),
+            "1970-01-01T00:00:00Z and 2026-11-20T08:00:00Z."
+        );
+        assert_eq!(readable_times("no Unix time here"), "no Unix time here");
+        assert_eq!(readable_times("Unix time "), "Unix time ");
+        assert_eq!(
+            readable_times("Unix time 99999999999999999999"),
+            "Unix time 99999999999999999999"
+        );
+        assert_eq!(rfc3339(u64::MAX), "after 9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn an_empty_listing_suggests_the_catalog_name() {
+        let list = |state: Option<InboxState>, event_type: Option<&str>| ListArgs {
+            state,
+            event_type: event_type.map(str::to_owned),
+            limit: DEFAULT_LIMIT,
+        };
+        assert_eq!(no_entries(&list(None, None)), "no entries");
+        assert_eq!(
+            no_entries(&list(None, Some("refund.creatd"))),
+            "no entries of type `refund.creatd`: did you mean `refund.created`?"
+        );
+        assert_eq!(
+            no_entries(&list(Some(InboxState::Dead), Some("refund.created"))),
+            "no dead entries of type `refund.created`"
+        );
+        assert_eq!(
+            no_entries(&list(None, Some("payout.paid"))),
+            "no entries of type `payout.paid`"
+        );
     }
 }

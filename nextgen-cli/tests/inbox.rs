@@ -27,6 +27,9 @@ const MINUTE_MS: u64 = 60_000;
 /// 2100-01-01T00:00:00Z: when the retrying entry is due again (never, in a test).
 const RETRY_AT_MS: u64 = 4_102_444_800_000;
 const LEASE: Duration = Duration::from_secs(3600);
+/// A payload error as the workers record it: the context first, the JSON path and the cause
+/// last, longer than `list`'s error column.
+const PAYLOAD_ERROR: &str = "the `refund.created` event's payload does not fit `Refund`: data.object.amount: expected i64, found a string";
 
 /// A fresh path in the temporary directory, removed (with its WAL files) when dropped.
 struct TempPath(PathBuf);
@@ -110,7 +113,7 @@ async fn fill(inbox: &dyn Inbox) {
                 errors: failure("update_ledger", &format!("ledger down: {}", "x".repeat(80))),
             }),
             Some(Finish::Dead {
-                errors: failure("(payload)", "missing field `amount`"),
+                errors: failure("(payload)", PAYLOAD_ERROR),
             }),
             None,
         ];
@@ -279,6 +282,33 @@ fn check_list_is_newest_first_and_filters(path: &Target) {
         Value::Array(vec![])
     );
 
+    // A misspelt type finds nothing, and says which catalog type was meant.
+    let typo = on(path, &["list", "--type", "refund.creatd"]);
+    assert!(typo.status.success(), "{}", stderr(&typo));
+    assert_eq!(
+        stdout(&typo).trim(),
+        "no entries of type `refund.creatd`: did you mean `refund.created`?"
+    );
+    let typo = on(path, &["list", "--type", "refund.creatd", "--json"]);
+    assert!(typo.status.success());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&typo.stdout).unwrap(),
+        Value::Array(vec![])
+    );
+    assert!(
+        stderr(&typo).contains("did you mean `refund.created`?"),
+        "{}",
+        stderr(&typo)
+    );
+    let known = on(
+        path,
+        &["list", "--type", "refund.updated", "--state", "dead"],
+    );
+    assert_eq!(
+        stdout(&known).trim(),
+        "no dead entries of type `refund.updated`"
+    );
+
     let text = on(path, &["list"]);
     assert!(text.status.success());
     let text = stdout(&text);
@@ -296,12 +326,17 @@ fn check_list_is_newest_first_and_filters(path: &Target) {
     ] {
         assert!(evt_2.contains(part), "{evt_2}");
     }
-    // A long error is shortened.
+    // A long error is shortened in the middle, keeping its start and its end.
     assert!(
         lines[4].contains("update_ledger: ledger down: xx"),
         "{text}"
     );
-    assert!(lines[4].ends_with('…'), "{text}");
+    assert!(lines[4].contains('…') && lines[4].ends_with("xx"), "{text}");
+    // A payload error keeps the JSON path that explains it, and the cause after it.
+    assert!(
+        lines[3].ends_with("(payload): …data.object.amount: expected i64, found a string"),
+        "{text}"
+    );
     assert!(!lines[6].contains("smtp"), "{text}");
 
     let bad = on(path, &["list", "--state", "lost"]);
@@ -711,6 +746,55 @@ fn text_output_escapes_control_characters() {
     let record = json(&target, &["show", id]);
     assert_eq!(record["event_id"], id);
     assert_eq!(record["last_errors"][0]["error"], error);
+}
+
+/// Every time the tool prints reads as a time: the record's own, and one a library error
+/// writes as `Unix time SECONDS` (a tampered entry's signature time, a lock's holder).
+#[cfg(feature = "sqlite")]
+#[test]
+fn times_in_errors_read_as_rfc3339() {
+    let path = TempPath::new("times.sqlite3");
+    let error = "(signature): its signature is of Unix time 1795161600, but the entry says 1795161660: the entry was changed after it was kept";
+    block_on(async {
+        let inbox = nextgen_events::sqlite::SqliteInbox::open(&path.0).unwrap();
+        inbox
+            .append(InboxEntry {
+                body: body("evt_t", "charge.failed").into_bytes(),
+                event_id: "evt_t".to_owned(),
+                event_type: "charge.failed".to_owned(),
+                signed_at: BASE_MS / 1000,
+                received_at_ms: BASE_MS,
+                signature: None,
+            })
+            .await
+            .unwrap();
+        let taken = inbox.take(LEASE).await.unwrap().unwrap();
+        let dead = Finish::Dead {
+            errors: failure("(signature)", &error["(signature): ".len()..]),
+        };
+        assert!(inbox.finish("evt_t", taken.token, dead).await.unwrap());
+    });
+    let target = sqlite_file(&path);
+    let shown = stdout(&on(&target, &["show", "evt_t"]));
+    assert!(
+        shown.contains("its signature is of 2026-11-20T08:00:00Z, but the entry says"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("received:     2026-11-20T08:00:00Z"),
+        "{shown}"
+    );
+    assert!(!shown.contains("Unix time"), "{shown}");
+    let listed = stdout(&on(&target, &["list"]));
+    assert!(!listed.contains("Unix time"), "{listed}");
+    assert!(listed.contains("2026-11-20T08:00:00Z"), "{listed}");
+    // --json keeps the record exact: times in Unix milliseconds, errors as written.
+    let record = json(&target, &["show", "evt_t"]);
+    assert_eq!(record["received_at_ms"], BASE_MS);
+    assert_eq!(
+        record["last_errors"][0]["error"],
+        &error["(signature): ".len()..]
+    );
 }
 
 /// The Redis dead index listing ids whose entry is gone (a partial restore, a key deleted by
