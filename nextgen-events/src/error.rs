@@ -31,7 +31,7 @@ pub enum WebhookError {
     },
     /// The body did not arrive within the configured time.
     #[error(
-        "the body did not arrive within {} s: send it at once, or raise `WebhookConfig::body_timeout`",
+        "the body did not arrive within {} s: send it at once, or raise `WebhookConfig::with_body_timeout`",
         .timeout.as_secs_f64()
     )]
     BodyTimeout {

@@ -29,7 +29,7 @@ fn sqlite() -> Option<Setup<SqliteInbox>> {
 
 inbox_checks!(sqlite());
 
-/// The README's "how big it grows": bytes per delivery of the example's 1 KiB event.
+/// docs/performance.md's "What a delivery keeps": bytes per delivery of the example's 1 KiB event.
 ///
 /// ```text
 /// cargo test --release -p nextgen-tests --test inbox -- --ignored --nocapture

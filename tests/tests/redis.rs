@@ -627,7 +627,7 @@ async fn losing_redis_answers_500_and_runs_nothing_until_it_is_back() {
     assert_eq!(runs(&pending, "record_update"), 1);
 }
 
-/// The numbers of the README's "Running several replicas": memory per million done markers,
+/// The numbers of docs/performance.md's "What a delivery keeps": memory per million done markers,
 /// and the claim + complete round trip per delivery. On a Redis of its own, so other tests do
 /// not disturb `used_memory`.
 ///

@@ -397,7 +397,7 @@ async fn connecting_to_an_existing_inbox_creates_nothing() {
     }
 }
 
-/// The README's "how big it grows" for Redis: bytes of Redis memory per handled delivery of
+/// docs/performance.md's "What a delivery keeps" for Redis: bytes of Redis memory per handled delivery of
 /// the example's 1 KiB event, its two done markers included.
 ///
 /// ```text

@@ -7,7 +7,9 @@
 //! ```
 //!
 //! - `POST /webhook`: the NextGen endpoint (`nextgen_events::actix::webhooks`).
-//! - `GET /healthz`: liveness, 200 `ok`.
+//! - `GET /healthz`: readiness, from `Endpoint::health`: 200 `ok ...` while the endpoint takes
+//!   deliveries and every inbox worker runs, 503 `not ready ...` otherwise (stopping, a worker
+//!   down).
 //! - `GET /metrics`: the library's metrics in Prometheus text format, when `NEXTGEN_METRICS=1`.
 //!
 //! With `NEXTGEN_BENCH_ROUTES=1` only (the scripts in `scripts/` set it), routes without
