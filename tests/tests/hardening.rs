@@ -255,6 +255,66 @@ async fn a_queued_delivery_whose_id_or_type_do_not_match_its_body_is_refused() {
     assert!(taken.report().is_some(), "handled now: {taken:?}");
 }
 
+/// A `VerifiedDelivery` that came back from a queue or a file is verified again on the way in
+/// (issue 31, item 6), at the time it was verified first: a body changed after it was
+/// verified, a timestamp moved, a delivery kept without its header or signed with a secret the
+/// endpoint does not have are refused, inline as in inbox mode, and no handler runs.
+#[actix_rt::test]
+async fn a_queued_delivery_is_verified_again_on_the_way_in() {
+    let endpoint = Endpoint::new(WebhookConfig::new(SECRET).without_idempotency()).unwrap();
+    let (body, signature) = delivery("evt_requeued", "charge.succeeded");
+    let genuine = endpoint.verify(body, Some(&signature)).unwrap();
+    let queued = serde_json::to_value(&genuine).unwrap();
+    let refused = |tampered: serde_json::Value| {
+        let endpoint = endpoint.clone();
+        async move {
+            let tampered: VerifiedDelivery = serde_json::from_value(tampered).unwrap();
+            let before = CHARGES.load(Ordering::SeqCst);
+            let error = endpoint
+                .handle(&tampered, &Context::new())
+                .await
+                .unwrap_err();
+            assert_eq!(
+                CHARGES.load(Ordering::SeqCst),
+                before,
+                "{error}: a handler ran"
+            );
+            error
+        }
+    };
+
+    // The body changed after verification, its id and type kept.
+    let mut changed = queued.clone();
+    let text = changed["body"]
+        .as_str()
+        .unwrap()
+        .replace("\"amount\":", "\"amount\": ");
+    changed["body"] = serde_json::Value::String(text);
+    assert_eq!(refused(changed).await.code(), "signature_mismatch");
+
+    // The timestamp moved (say, to pass a replay window later).
+    let mut moved = queued.clone();
+    moved["timestamp"] = serde_json::json!(genuine.timestamp + 3600);
+    let error = refused(moved).await;
+    assert!(
+        error.code() == "delivery_mismatch" || error.code().starts_with("timestamp"),
+        "{error}"
+    );
+
+    // Kept without its header: it cannot be verified, so it is not taken.
+    let mut unsigned = queued.clone();
+    unsigned.as_object_mut().unwrap().remove("signature");
+    assert_eq!(refused(unsigned).await.code(), "unsigned_delivery");
+
+    // Signed with a secret this endpoint does not have.
+    let other = Endpoint::new(WebhookConfig::new("whsec_another_account")).unwrap();
+    let error = other.handle(&genuine, &Context::new()).await.unwrap_err();
+    assert_eq!(error.code(), "signature_mismatch");
+
+    // The genuine one still runs.
+    endpoint.handle(&genuine, &Context::new()).await.unwrap();
+}
+
 // --- item 12: a budget for unverified bodies in flight -------------------------------------
 
 #[actix_rt::test]
