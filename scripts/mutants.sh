@@ -25,7 +25,7 @@ root=$PWD
 
 ALL_FILES=(
     nextgen-events/src/signature.rs
-    nextgen-events/src/config.rs
+    nextgen-events/src/config/mod.rs
     nextgen-events/src/dispatch/mod.rs
     nextgen-events/src/dispatch/claims.rs
     nextgen-events/src/idempotency/mod.rs
@@ -52,17 +52,17 @@ tests_for() {
     case "$1" in
     */signature.rs)
         echo "--test signature --test config --test http --test hostile --test delivery --test hardening" ;;
-    */config.rs)
+    */config/mod.rs)
         echo "--test config --test signature --test http --test hostile --test delivery --test idempotency --test handlers --test hardening" ;;
     */dispatch/mod.rs)
         echo "--test handlers --test idempotency --test delivery --test http --test hostile --test hygiene --test parsing --test duplicate_names --test envelope" ;;
     */idempotency/*.rs)
         echo "--test idempotency --test handlers --test delivery --test http --test long_running" ;;
     # The claim protocol: its unit tests (the in-process event and object locks), the claims
-    # of dispatch, the object claims of `latest_only` handlers, the lease metrics, and the
-    # inbox's workers, which hold their entries' leases through its `hold_while`.
+    # of dispatch, the object claims and turns of `latest_only` handlers, the lease metrics,
+    # and the inbox's workers, which hold their entries' leases through its `hold_while`.
     */dispatch/claims.rs)
-        echo "--lib --test idempotency --test handlers --test delivery --test http --test long_running --test latest_only --test metrics --test inbox" ;;
+        echo "--lib --test idempotency --test handlers --test delivery --test http --test long_running --test latest_only --test object_locks --test metrics --test inbox" ;;
     */actix.rs)
         echo "--test http --test hostile --test hygiene --test handlers --test delivery --test duplicate_names --test idempotency" ;;
     */redis/store.rs | */redis/connection.rs)

@@ -6,8 +6,8 @@
 
 mod support;
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use nextgen_events::idempotency::{Claim, IdempotencyStore, MemoryStore, OwnerToken, StoreFuture};
@@ -15,7 +15,6 @@ use nextgen_events::prelude::*;
 use nextgen_events::{Context, DispatchReport, Endpoint, sign};
 use nextgen_events::{WebhookConfig, WebhookError};
 use support::{SECRET, TestServer, now, post};
-use tokio::sync::Notify;
 
 /// What `sync_customer` applied: `(customer id, event id, name)`, in order.
 static APPLIED: Mutex<Vec<(String, String, String)>> = Mutex::new(Vec::new());
@@ -284,69 +283,6 @@ async fn several_customers_interleaved_keep_their_own_newest() {
     for customer in customers {
         assert_eq!(applied(customer), ["300", "400"], "{customer}");
     }
-}
-
-/// `hold_customer` for `cus_hold_first` is inside its run.
-static FIRST_INSIDE: LazyLock<Notify> = LazyLock::new(Notify::new);
-/// `hold_customer` ran for `cus_hold_second`.
-static SECOND_RAN: LazyLock<Notify> = LazyLock::new(Notify::new);
-
-/// For `cus_hold_first`, holds its object until `cus_hold_second` has been handled.
-#[nextgen_event("customer.deleted", latest_only, name = "crm.hold_customer")]
-async fn hold_customer(event: Event<Customer>) {
-    if event.data.object.id == "cus_hold_first" {
-        FIRST_INSIDE.notify_one();
-        SECOND_RAN.notified().await;
-    } else {
-        SECOND_RAN.notify_one();
-    }
-}
-
-/// A signed `customer.deleted` for `customer`.
-fn deletion(event_id: &str, customer: &str) -> (Vec<u8>, String) {
-    let body = serde_json::json!({
-        "id": event_id, "object": "event", "created": 1_700_000_000, "livemode": false,
-        "type": "customer.deleted",
-        "data": { "object": { "id": customer, "object": "customer", "balance": 0,
-            "created": 1_700_000_000 } }
-    })
-    .to_string()
-    .into_bytes();
-    let signature = sign(&body, SECRET, now());
-    (body, signature)
-}
-
-#[actix_rt::test]
-async fn a_delivery_of_another_object_does_not_wait_for_one_being_handled() {
-    let endpoint = Endpoint::new(config()).unwrap();
-    let receive = |event_id: &'static str, customer: &'static str| {
-        let endpoint = endpoint.clone();
-        async move {
-            let (body, signature) = deletion(event_id, customer);
-            endpoint
-                .receive(&body, Some(&signature), &Context::new())
-                .await
-                .map(|taken| taken.into_report().expect("inline mode: handled now"))
-        }
-    };
-    let first = actix_rt::spawn(receive("evt_lo_hold_1", "cus_hold_first"));
-    // The first holds its object (and this process's turn on it) until the second has run.
-    tokio::time::timeout(Duration::from_secs(10), FIRST_INSIDE.notified())
-        .await
-        .expect("the first delivery's handler never ran");
-    let second = tokio::time::timeout(
-        Duration::from_secs(10),
-        receive("evt_lo_hold_2", "cus_hold_second"),
-    )
-    .await
-    .expect("the delivery of another object waited for the first one's");
-    assert!(second.unwrap().is_success());
-    let first = tokio::time::timeout(Duration::from_secs(10), first)
-        .await
-        .expect("the first delivery never ended")
-        .unwrap()
-        .unwrap();
-    assert!(first.is_success(), "{first:?}");
 }
 
 /// A store without object claims: `object_claims()` keeps its default, `None`.
