@@ -189,7 +189,8 @@ impl Endpoint {
     /// ```
     ///
     /// A second call waits again for what the first left. The report names what was still
-    /// running when the time ran out.
+    /// running when the time ran out. Await it on a tokio runtime (actix's and axum's are one):
+    /// its timeout is tokio's.
     pub async fn shutdown(&self, timeout: Duration) -> StopReport {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now().checked_add(timeout);
