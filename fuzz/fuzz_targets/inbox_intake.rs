@@ -2,7 +2,7 @@
 //! route stores is what a worker reads back, byte for byte.
 //!
 //! Each input is a body (arbitrary bytes), signed with the endpoint's secret at the current
-//! time and POSTed to `/webhook` of an app mounted with `WebhookConfig::with_inbox` and no
+//! time and POSTed to `/webhook` of an app mounted with an `Endpoint` in inbox mode and no
 //! workers. Then, as a worker would, the target takes from the inbox:
 //! - a 200 for an event id never seen before: exactly one entry is due, and it holds the body
 //!   byte for byte, the envelope's id and type, the signature's timestamp and a receive time
@@ -31,7 +31,7 @@ use libfuzzer_sys::fuzz_target;
 use nextgen_events::actix::webhooks;
 use nextgen_events::inbox::{Finish, Inbox, InboxOperator};
 use nextgen_events::sqlite::{Durability, SqliteInbox};
-use nextgen_events::{RawEvent, SignatureHeader, WebhookConfig, sign};
+use nextgen_events::{Endpoint, RawEvent, SignatureHeader, WebhookConfig, sign};
 
 const SECRET: &str = "whsec_fuzz_inbox";
 const LEASE: Duration = Duration::from_secs(60);
@@ -39,7 +39,7 @@ const LEASE: Duration = Duration::from_secs(60);
 struct Intake {
     system: actix_rt::SystemRunner,
     inbox: SqliteInbox,
-    config: WebhookConfig,
+    endpoint: Endpoint,
     /// The first body stored for each event id.
     stored: HashMap<String, Vec<u8>>,
 }
@@ -58,10 +58,12 @@ impl Intake {
         let config = WebhookConfig::new(SECRET)
             .with_inbox(inbox.clone())
             .with_inbox_workers(0);
+        // One endpoint, mounted in each app the target builds, as a server mounts clones.
+        let endpoint = Endpoint::new(config).expect("the fuzz configuration is valid");
         Intake {
             system,
             inbox,
-            config,
+            endpoint,
             stored: HashMap::new(),
         }
     }
@@ -95,12 +97,12 @@ fuzz_target!(|data: &[u8]| {
         let Intake {
             system,
             inbox,
-            config,
+            endpoint,
             stored,
         } = intake;
         system.block_on(async {
             let app =
-                test::init_service(App::new().configure(webhooks("/webhook", config.clone())))
+                test::init_service(App::new().configure(webhooks("/webhook", endpoint.clone())))
                     .await;
             let signed_at = now_secs();
             let header = sign(&body, SECRET, signed_at);
