@@ -288,8 +288,14 @@ impl Workers {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        let (finished, unfinished): (Vec<_>, Vec<_>) =
-            threads.into_iter().partition(JoinHandle::is_finished);
+        // Counted, not judged by the threads: a worker counts itself out as its work ends, a
+        // moment before its thread does, and after a stop that ran out of time a second stop
+        // finds no thread left to join while a worker may still run.
+        let done = self.shared.alive.load(Ordering::SeqCst) == 0;
+        let (finished, unfinished): (Vec<_>, Vec<_>) = threads
+            .into_iter()
+            .partition(|thread| done || thread.is_finished());
+        // Every worker's work has ended: these joins only wait for threads to exit.
         for thread in finished {
             let _ = thread.join();
         }
@@ -300,9 +306,8 @@ impl Workers {
             left = ?left,
             "inbox workers stopped: they finished and recorded the deliveries they held, but those left"
         );
-        // Counted, not only the threads joined here: after a stop that ran out of time, a
-        // second one finds no thread left to join while a worker may still run.
-        if unfinished.is_empty() && self.shared.alive.load(Ordering::SeqCst) == 0 {
+        if done {
+            // The lock goes only now, so the next endpoint on the file finds it free.
             drop(lock);
             return WorkersStopped::default();
         }
