@@ -472,7 +472,7 @@ where
             (Ok(false), Held::InboxEntry { event_id }) => {
                 holding = false;
                 tracing::error!(
-                    event_id,
+                    event_id = %crate::text::Escaped(event_id),
                     "the inbox lease lapsed mid-dispatch (the process stalled for longer than the lease?): another worker may take the delivery; raise `WebhookConfig::lease`"
                 );
             }
