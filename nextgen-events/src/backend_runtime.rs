@@ -45,6 +45,20 @@ pub(crate) fn on_backend_runtime<F: Future>(future: F) -> OnBackendRuntime<F> {
     }
 }
 
+/// Spawns `future` on the backends' runtime (on the caller's when it could not be started): a
+/// task that must outlive any one caller, such as a listener or a batch writer.
+#[cfg(feature = "postgres")]
+pub(crate) fn spawn_on_backend_runtime<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match BACKEND_RUNTIME.as_ref() {
+        Some(handle) => handle.spawn(future),
+        None => tokio::spawn(future),
+    }
+}
+
 pin_project_lite::pin_project! {
     /// See [`on_backend_runtime`].
     pub(crate) struct OnBackendRuntime<F> {

@@ -12,7 +12,7 @@ pub mod actix;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 pub mod backend;
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 mod backend_runtime;
 mod budget;
 pub mod catalog;
@@ -35,6 +35,11 @@ mod read;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
+// PostgreSQL: an idempotency store and an inbox shared by several replicas (cargo feature
+// `postgres`). Documented inside, as `redis`.
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
 mod registry;
 mod route;
 mod signature;

@@ -8,7 +8,8 @@
 //! use nextgen_events::{Endpoint, WebhookConfig};
 //!
 //! // From the environment, say `NEXTGEN_INBOX_URL=sqlite:webhooks.sqlite3`, or
-//! // `redis://10.0.0.5:6379/0?prefix=payments` for an inbox the replicas share.
+//! // `redis://10.0.0.5:6379/0?prefix=payments` or `postgres://app@db/payments` for an inbox
+//! // the replicas share.
 //! let url = BackendUrl::parse("sqlite:webhooks.sqlite3")?;
 //! let inbox = open_inbox(&url, Access::Serve).await?;
 //! let endpoint = Endpoint::new(WebhookConfig::from_env()?.with_inbox(inbox.inbox()))?;
@@ -19,7 +20,7 @@
 //! |---|---|---|
 //! | `sqlite:PATH`, `sqlite://PATH`, or a plain file path; `?synchronous=normal` to trade a power cut's last commits for speed | a SQLite file | `sqlite` |
 //! | `redis://[user:password@]host[:port][/db]?prefix=P`, `rediss://...` | Redis, keys under `P` | `redis` |
-//! | `postgres://...`, `postgresql://...` | PostgreSQL: not in this version yet | — |
+//! | `postgres://[user[:password]@]host[:port]/database[?schema=S]`, `postgresql://...`, with sqlx's parameters (`sslmode`, ...) | PostgreSQL, tables in the schema `S` (`nextgen` when not given) | `postgres` |
 //!
 //! A URL of another scheme is refused with the list of these ([`OpenError::UnknownScheme`]); a
 //! backend this build lacks names the feature to enable ([`OpenError::NotBuilt`]). Errors and

@@ -29,7 +29,7 @@ pub struct OpenedInbox {
 }
 
 impl OpenedInbox {
-    #[cfg(any(feature = "sqlite", feature = "redis"))]
+    #[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
     fn new<I: Inbox + InboxOperator>(inbox: I, url: &BackendUrl) -> Self {
         let inbox = Arc::new(inbox);
         OpenedInbox {
@@ -64,8 +64,10 @@ impl std::fmt::Debug for OpenedInbox {
 }
 
 /// Opens the inbox `url` names, for `access`. A Redis inbox needs its key prefix
-/// (`?prefix=P`). For [`Access::Inspect`] and [`Access::Operate`] the inbox must be there
-/// already: a mistyped path or prefix is [`OpenError::NoInbox`], not an empty inbox.
+/// (`?prefix=P`); a PostgreSQL one is in the schema `?schema=S` (`nextgen` when not given),
+/// created with its tables for [`Access::Serve`]. For [`Access::Inspect`] and
+/// [`Access::Operate`] the inbox must be there already: a mistyped path, prefix or schema is
+/// [`OpenError::NoInbox`], not an empty inbox.
 ///
 /// # Errors
 ///
@@ -83,9 +85,10 @@ pub async fn open_inbox(url: &BackendUrl, access: Access) -> Result<OpenedInbox,
             })?;
             redis_inbox(url, server, prefix, access).await
         }
-        BackendUrl::Postgres { .. } => Err(OpenError::NotYet {
-            backend: url.backend(),
-        }),
+        BackendUrl::Postgres {
+            url: server,
+            schema,
+        } => postgres_inbox(url, server, schema.as_deref(), access).await,
     }
 }
 
@@ -107,14 +110,15 @@ pub async fn open_store(url: &BackendUrl) -> Result<Arc<dyn IdempotencyStore>, O
             })?;
             redis_store(url, server, prefix).await
         }
-        BackendUrl::Postgres { .. } => Err(OpenError::NotYet {
-            backend: url.backend(),
-        }),
+        BackendUrl::Postgres {
+            url: server,
+            schema,
+        } => postgres_store(url, server, schema.as_deref()).await,
     }
 }
 
 /// The opener's error for `url`'s backend failing.
-#[cfg(any(feature = "sqlite", feature = "redis"))]
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
 fn failed(url: &BackendUrl) -> impl FnOnce(crate::idempotency::StoreError) -> OpenError + '_ {
     move |source| OpenError::Store {
         url: url.to_string(),
@@ -257,7 +261,69 @@ async fn redis_store(
     Err(not_built("Redis", "redis"))
 }
 
-#[cfg(not(all(feature = "sqlite", feature = "redis")))]
+#[cfg(feature = "postgres")]
+async fn postgres_inbox(
+    url: &BackendUrl,
+    server: &str,
+    schema: Option<&str>,
+    access: Access,
+) -> Result<OpenedInbox, OpenError> {
+    use crate::postgres::{DEFAULT_SCHEMA, PgInbox};
+
+    let schema = schema.unwrap_or(DEFAULT_SCHEMA);
+    if access == Access::Serve {
+        let inbox = PgInbox::connect(server, schema)
+            .await
+            .map_err(failed(url))?;
+        return Ok(OpenedInbox::new(inbox, url));
+    }
+    match PgInbox::connect_existing(server, schema)
+        .await
+        .map_err(failed(url))?
+    {
+        Some(inbox) => Ok(OpenedInbox::new(inbox, url)),
+        None => Err(OpenError::NoInbox {
+            url: url.to_string(),
+            why: format!(
+                "the database has no inbox in the schema `{schema}` (no table `{schema}.nextgen_inbox`); name the app's schema with `?schema=S`"
+            ),
+        }),
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres_inbox(
+    _: &BackendUrl,
+    _: &str,
+    _: Option<&str>,
+    _: Access,
+) -> Result<OpenedInbox, OpenError> {
+    Err(not_built("PostgreSQL", "postgres"))
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres_store(
+    url: &BackendUrl,
+    server: &str,
+    schema: Option<&str>,
+) -> Result<Arc<dyn IdempotencyStore>, OpenError> {
+    let schema = schema.unwrap_or(crate::postgres::DEFAULT_SCHEMA);
+    let store = crate::postgres::PgStore::connect(server, schema)
+        .await
+        .map_err(failed(url))?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres_store(
+    _: &BackendUrl,
+    _: &str,
+    _: Option<&str>,
+) -> Result<Arc<dyn IdempotencyStore>, OpenError> {
+    Err(not_built("PostgreSQL", "postgres"))
+}
+
+#[cfg(not(all(feature = "sqlite", feature = "redis", feature = "postgres")))]
 fn not_built(backend: &'static str, feature: &'static str) -> OpenError {
     OpenError::NotBuilt { backend, feature }
 }

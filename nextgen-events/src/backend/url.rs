@@ -23,10 +23,14 @@ pub enum BackendUrl {
         /// The key prefix (`?prefix=P`): every replica of an app must use the same one.
         prefix: Option<String>,
     },
-    /// A PostgreSQL database (not a backend of this version yet).
+    /// A PostgreSQL database, and the schema the store or inbox keeps its tables in.
     Postgres {
-        /// The database's URL.
+        /// The database's URL, without the `schema` parameter (sqlx's own, such as `sslmode`,
+        /// stay).
         url: String,
+        /// The schema (`?schema=S`; `nextgen` when not given): every replica of an app must
+        /// use the same one.
+        schema: Option<String>,
     },
 }
 
@@ -44,12 +48,12 @@ pub enum SqliteDurability {
 }
 
 /// The schemes [`BackendUrl::parse`] knows, as its refusal lists them.
-const KNOWN: &str = "`sqlite:PATH` (or a file path), `redis://HOST[:PORT][/DB]?prefix=P` (or `rediss://`), `postgres://USER@HOST/DB`";
+const KNOWN: &str = "`sqlite:PATH` (or a file path), `redis://HOST[:PORT][/DB]?prefix=P` (or `rediss://`), `postgres://USER@HOST/DB[?schema=S]`";
 
 impl BackendUrl {
     /// Reads `text`: `sqlite:PATH`, `sqlite://PATH`, a plain file path, `redis://...` or
     /// `rediss://...` with an optional `prefix` parameter, `postgres://...` or
-    /// `postgresql://...`.
+    /// `postgresql://...` with an optional `schema` parameter.
     ///
     /// # Errors
     ///
@@ -98,12 +102,13 @@ impl BackendUrl {
                 })
             }
             "redis" | "rediss" => {
-                let (url, prefix) = split_prefix(text);
+                let (url, prefix) = split_parameter(text, "prefix");
                 Ok(BackendUrl::Redis { url, prefix })
             }
-            "postgres" | "postgresql" => Ok(BackendUrl::Postgres {
-                url: text.to_owned(),
-            }),
+            "postgres" | "postgresql" => {
+                let (url, schema) = split_parameter(text, "schema");
+                Ok(BackendUrl::Postgres { url, schema })
+            }
             _ => Err(OpenError::UnknownScheme {
                 scheme: scheme.to_owned(),
             }),
@@ -154,27 +159,27 @@ fn scheme_of(text: &str) -> Option<(&str, &str)> {
     is_scheme.then_some((scheme, rest))
 }
 
-/// The URL without its `prefix` query parameter, and that parameter's value.
-fn split_prefix(url: &str) -> (String, Option<String>) {
+/// The URL without its query parameter `name` (`prefix`, `schema`), and that parameter's value.
+fn split_parameter(url: &str, name: &str) -> (String, Option<String>) {
     let Some((base, query)) = url.split_once('?') else {
         return (url.to_owned(), None);
     };
-    let mut prefix = None;
+    let mut value = None;
     let kept: Vec<&str> = query
         .split('&')
-        .filter(|pair| match pair.strip_prefix("prefix=") {
-            Some(value) => {
-                prefix = Some(value.to_owned()).filter(|value| !value.is_empty());
+        .filter(|pair| match pair.split_once('=') {
+            Some((key, given)) if key == name => {
+                value = Some(given.to_owned()).filter(|given| !given.is_empty());
                 false
             }
-            None => !pair.is_empty(),
+            _ => !pair.is_empty(),
         })
         .collect();
     let url = match kept.is_empty() {
         true => base.to_owned(),
         false => format!("{base}?{}", kept.join("&")),
     };
-    (url, prefix)
+    (url, value)
 }
 
 /// `url` with the password of its authority, if any, replaced by `***`: after `user:`, or the
@@ -213,7 +218,14 @@ impl fmt::Display for BackendUrl {
                     None => Ok(()),
                 }
             }
-            BackendUrl::Postgres { url } => f.write_str(&redacted(url)),
+            BackendUrl::Postgres { url, schema } => {
+                f.write_str(&redacted(url))?;
+                match schema {
+                    Some(schema) if url.contains('?') => write!(f, "&schema={schema}"),
+                    Some(schema) => write!(f, "?schema={schema}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -247,14 +259,6 @@ pub enum OpenError {
         backend: &'static str,
         /// The cargo feature that brings it.
         feature: &'static str,
-    },
-    /// A backend this version of the library does not have yet.
-    #[error(
-        "{backend} is not a backend of this version of nextgen-events yet: use a SQLite file (`sqlite:PATH`) or Redis (`redis://HOST?prefix=P`)"
-    )]
-    NotYet {
-        /// The backend, e.g. `PostgreSQL`.
-        backend: &'static str,
     },
     /// A URL parameter this backend does not take.
     #[error(
@@ -327,8 +331,21 @@ mod tests {
         );
         assert!(matches!(
             BackendUrl::parse("postgresql://u:p@h/db").unwrap(),
-            BackendUrl::Postgres { .. }
+            BackendUrl::Postgres { schema: None, .. }
         ));
+        let postgres =
+            BackendUrl::parse("postgres://u:pw@h/db?sslmode=require&schema=payments").unwrap();
+        assert_eq!(
+            postgres,
+            BackendUrl::Postgres {
+                url: "postgres://u:pw@h/db?sslmode=require".to_owned(),
+                schema: Some("payments".to_owned()),
+            }
+        );
+        assert_eq!(
+            postgres.to_string(),
+            "postgres://u:***@h/db?sslmode=require&schema=payments"
+        );
         assert_eq!(
             BackendUrl::parse("sqlite:a.db?synchronous=normal").unwrap(),
             BackendUrl::Sqlite {

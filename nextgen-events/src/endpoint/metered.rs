@@ -11,7 +11,9 @@ use crate::idempotency::{
     Claim, IdempotencyStore, ImmediateClaims, ObjectClaim, ObjectClaims, OwnerToken, StoreError,
     StoreFuture, Watermark,
 };
-use crate::inbox::{Appended, Finish, Inbox, InboxEntry, Taken, WorkersLock};
+use crate::inbox::{
+    Appended, Arrivals, ArrivalsWatch, Finish, Inbox, InboxEntry, Taken, WorkersLock,
+};
 use crate::metrics::{STORE_CALL_DURATION, STORE_CALLS, STORE_FAILURES};
 
 static METADATA: Metadata<'static> =
@@ -368,5 +370,8 @@ impl Inbox for MeteredInbox {
     }
     fn check_settings(&self) -> Result<(), StoreError> {
         self.inner.check_settings()
+    }
+    fn watch_arrivals(&self, arrivals: Arrivals) -> Option<ArrivalsWatch> {
+        self.inner.watch_arrivals(arrivals)
     }
 }

@@ -265,7 +265,7 @@ pub enum StoreError {
 
 /// Refuses a duration setting its backend cannot hold: zero (unless `zero_allowed`), or longer
 /// than [`MAX_DURATION`](crate::limits::MAX_DURATION).
-#[cfg(any(feature = "sqlite", feature = "redis"))]
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
 pub(crate) fn check_duration(
     setting: &'static str,
     duration: Duration,

@@ -11,7 +11,7 @@
 //! drift) goes the same way: kept, not lost.
 
 mod retry;
-#[cfg(any(feature = "sqlite", feature = "redis"))]
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
 mod stored;
 mod workers;
 
@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use retry::{RetryPolicy, RetryPolicyError};
-#[cfg(any(feature = "sqlite", feature = "redis"))]
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
 pub(crate) use stored::{
     UNREADABLE_PER_TAKE, errors_from_json, errors_to_json, listed_state, unreadable,
 };
@@ -232,10 +232,58 @@ impl std::fmt::Debug for WorkersLock {
     }
 }
 
+/// Wakes this process's idle inbox workers when a delivery arrives: what an inbox that other
+/// processes append to is handed when the workers start ([`Inbox::watch_arrivals`]), so that
+/// they need not wait for their next poll. Clones wake the same workers.
+#[derive(Clone)]
+pub struct Arrivals(Arc<tokio::sync::Notify>);
+
+impl Arrivals {
+    pub(crate) fn new(wake: Arc<tokio::sync::Notify>) -> Self {
+        Arrivals(wake)
+    }
+
+    /// Something arrived (or may have: call it too after a lost notification channel comes
+    /// back): every idle worker looks for due deliveries now, and one that is about to go idle
+    /// looks once more.
+    pub fn arrived(&self) {
+        self.0.notify_waiters();
+        self.0.notify_one();
+    }
+}
+
+impl std::fmt::Debug for Arrivals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Arrivals").finish_non_exhaustive()
+    }
+}
+
+/// What keeps an inbox watching for arrivals on a process's behalf (see
+/// [`Inbox::watch_arrivals`]); dropping it stops the watch.
+pub struct ArrivalsWatch {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl ArrivalsWatch {
+    /// A watch kept as long as `held` lives (a task's abort-on-drop handle, say).
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        ArrivalsWatch {
+            _held: Box::new(held),
+        }
+    }
+}
+
+impl std::fmt::Debug for ArrivalsWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArrivalsWatch").finish_non_exhaustive()
+    }
+}
+
 /// A durable inbox of verified deliveries: the queue the route appends to and the workers take
 /// from. `SqliteInbox` (feature `sqlite`) keeps one in a file; `RedisInbox` (feature `redis`)
-/// one in Redis, shared by replicas. What an operator reads and replays is the other
-/// capability, [`InboxOperator`], which both implement too.
+/// one in Redis and `PgInbox` (feature `postgres`) one in PostgreSQL, each shared by replicas.
+/// What an operator reads and replays is the other capability, [`InboxOperator`], which they
+/// all implement too.
 pub trait Inbox: Send + Sync + 'static {
     /// Appends a delivery, durably, unless an entry with its id is there.
     fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended>;
@@ -299,6 +347,16 @@ pub trait Inbox: Send + Sync + 'static {
     fn check_settings(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Called once when this process's workers start: an inbox that other processes append
+    /// to (PostgreSQL's `LISTEN`) calls [`Arrivals::arrived`] when they do, until the returned
+    /// watch is dropped, when the workers stop. `None` (the default): the workers find other
+    /// processes' deliveries at their next poll; this process's own wake them at once either
+    /// way.
+    fn watch_arrivals(&self, arrivals: Arrivals) -> Option<ArrivalsWatch> {
+        let _ = arrivals;
+        None
+    }
 }
 
 /// A shared inbox is an inbox: an `Arc<dyn Inbox>` (from
@@ -347,6 +405,9 @@ impl<T: Inbox + ?Sized> Inbox for Arc<T> {
     }
     fn check_settings(&self) -> Result<(), StoreError> {
         (**self).check_settings()
+    }
+    fn watch_arrivals(&self, arrivals: Arrivals) -> Option<ArrivalsWatch> {
+        (**self).watch_arrivals(arrivals)
     }
 }
 

@@ -12,7 +12,10 @@ use futures_util::FutureExt;
 use futures_util::future::select;
 use tokio::sync::Notify;
 
-use super::{Finish, HandlerFailure, Inbox, InboxEntry, RetryPolicy, Taken, WorkersLock};
+use super::{
+    Arrivals, ArrivalsWatch, Finish, HandlerFailure, Inbox, InboxEntry, RetryPolicy, Taken,
+    WorkersLock,
+};
 use crate::dispatch;
 use crate::dispatch::{Claims, Held, NotStarted, hold_while};
 use crate::handler::{AppData, Context, panic_message};
@@ -26,6 +29,8 @@ pub(crate) struct InboxRuntime {
     pub(crate) inbox: Arc<dyn Inbox>,
     wake: Arc<Notify>,
     workers: Workers,
+    /// Dropped with the runtime: the watch for other processes' deliveries ends.
+    _arrivals: Option<ArrivalsWatch>,
 }
 
 /// How the workers run.
@@ -66,10 +71,13 @@ impl InboxRuntime {
     ) -> Result<Self, StoreError> {
         let wake = Arc::new(Notify::new());
         let workers = Workers::start(Arc::clone(&inbox), Arc::clone(&wake), settings)?;
+        // Other processes' deliveries wake the workers too, where the inbox can tell of them.
+        let arrivals = inbox.watch_arrivals(Arrivals::new(Arc::clone(&wake)));
         Ok(InboxRuntime {
             inbox,
             wake,
             workers,
+            _arrivals: arrivals,
         })
     }
 

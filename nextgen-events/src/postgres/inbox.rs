@@ -1,0 +1,748 @@
+//! `PgInbox`: verified deliveries in `nextgen_inbox` (what changes) and `nextgen_inbox_bodies`
+//! (what never does), one entry per event id, taken by any number of replicas' workers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Row as _;
+use sqlx::postgres::{PgPool, PgRow};
+
+use super::database::{Clock, Database, millis};
+use super::intake::Intake;
+use super::store::PgStore;
+use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
+use crate::inbox::{
+    Appended, Arrivals, ArrivalsWatch, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, Inbox,
+    InboxEntry, InboxOperator, InboxRecord, InboxState, InboxStats, ListFilter, Taken,
+    UNREADABLE_PER_TAKE, errors_from_json, errors_to_json, listed_state, unreadable,
+};
+
+/// The setter of an inbox's retention, as the check names it.
+const RETENTION_SETTER: &str = "PgInbox::with_retention";
+
+/// How many handled entries one prune statement deletes: a bound on its locks and its WAL.
+const PRUNE_BATCH: i64 = 1000;
+
+/// The columns a record is read from, in [`record`]'s order.
+const COLUMNS: &str = "event_id, event_type, state, attempts, received_at_ms, due_at_ms, first_failed_at_ms, finished_at_ms, last_errors";
+
+/// The statements, with the schema filled in once.
+#[derive(Debug)]
+struct Statements {
+    take: String,
+    bury: String,
+    renew: String,
+    handled: String,
+    retry: String,
+    dead: String,
+    prune: String,
+    stats: String,
+    list: [String; 6],
+    show: String,
+    replay: String,
+    replay_dead: String,
+}
+
+/// What a replay sets: pending, due now, attempts reset; the last errors stay for the record.
+const REPLAYED: &str = "state = 'pending', owner = NULL, due_at_ms = $1, attempts = 0, first_failed_at_ms = NULL, finished_at_ms = NULL";
+
+/// The condition of a listed state.
+fn state_condition(state: Option<InboxState>) -> &'static str {
+    match state {
+        None => "TRUE",
+        Some(InboxState::Pending) => "state = 'pending' AND attempts = 0",
+        Some(InboxState::Retrying) => "state = 'pending' AND attempts > 0",
+        Some(InboxState::Running) => "state = 'running'",
+        Some(InboxState::Handled) => "state = 'handled'",
+        Some(InboxState::Dead) => "state = 'dead'",
+    }
+}
+
+/// The index of a listed state's statement in `Statements::list`.
+fn list_index(state: Option<InboxState>) -> usize {
+    match state {
+        None => 0,
+        Some(InboxState::Pending) => 1,
+        Some(InboxState::Retrying) => 2,
+        Some(InboxState::Running) => 3,
+        Some(InboxState::Handled) => 4,
+        Some(InboxState::Dead) => 5,
+    }
+}
+
+impl Statements {
+    fn new(database: &Database) -> Self {
+        const OWNED: &str = "event_id = $1 AND owner = $2 AND state = 'running'";
+        let list = [
+            None,
+            Some(InboxState::Pending),
+            Some(InboxState::Retrying),
+            Some(InboxState::Running),
+            Some(InboxState::Handled),
+            Some(InboxState::Dead),
+        ]
+        .map(|state| {
+            database.sql(&format!(
+                "SELECT {COLUMNS} FROM {{schema}}.nextgen_inbox
+                 WHERE {} AND ($1::text IS NULL OR event_type = $1)
+                 ORDER BY received_at_ms DESC, event_id DESC LIMIT $2",
+                state_condition(state)
+            ))
+        });
+        Statements {
+            // The due entry first; one another worker holds is skipped, not waited for. The body
+            // is joined, not required: an entry without one is taken, and buried, rather than
+            // left to block the head of the queue.
+            take: database.sql(
+                "WITH next AS (
+                     SELECT event_id FROM {schema}.nextgen_inbox
+                     WHERE state IN ('pending', 'running') AND due_at_ms <= $1
+                     ORDER BY due_at_ms LIMIT 1
+                     FOR UPDATE SKIP LOCKED
+                 )
+                 UPDATE {schema}.nextgen_inbox i
+                 SET state = 'running', owner = $2, due_at_ms = $3, attempts = i.attempts + 1
+                 FROM next LEFT JOIN {schema}.nextgen_inbox_bodies b ON b.event_id = next.event_id
+                 WHERE i.event_id = next.event_id
+                 RETURNING i.event_id, i.event_type, b.body, b.signed_at, i.received_at_ms,
+                           i.attempts, i.first_failed_at_ms, b.signature",
+            ),
+            bury: database.sql(
+                "UPDATE {schema}.nextgen_inbox SET state = 'dead', owner = NULL, finished_at_ms = $3,
+                     first_failed_at_ms = COALESCE(first_failed_at_ms, $3), last_errors = $4
+                 WHERE event_id = $1 AND owner = $2",
+            ),
+            renew: database.sql(&format!(
+                "UPDATE {{schema}}.nextgen_inbox SET due_at_ms = $3 WHERE {OWNED} AND due_at_ms > $4"
+            )),
+            handled: database.sql(&format!(
+                "UPDATE {{schema}}.nextgen_inbox SET state = 'handled', owner = NULL, finished_at_ms = $3 WHERE {OWNED}"
+            )),
+            retry: database.sql(&format!(
+                "UPDATE {{schema}}.nextgen_inbox SET state = 'pending', owner = NULL, due_at_ms = $4,
+                     first_failed_at_ms = COALESCE(first_failed_at_ms, $3), last_errors = $5
+                 WHERE {OWNED}"
+            )),
+            dead: database.sql(&format!(
+                "UPDATE {{schema}}.nextgen_inbox SET state = 'dead', owner = NULL, finished_at_ms = $3,
+                     first_failed_at_ms = COALESCE(first_failed_at_ms, $3), last_errors = $4
+                 WHERE {OWNED}"
+            )),
+            prune: database.sql(
+                "WITH gone AS (
+                     DELETE FROM {schema}.nextgen_inbox WHERE event_id IN (
+                         SELECT event_id FROM {schema}.nextgen_inbox
+                         WHERE state = 'handled' AND finished_at_ms < $1
+                         LIMIT $2 FOR UPDATE SKIP LOCKED)
+                     RETURNING event_id
+                 ), bodies AS (
+                     DELETE FROM {schema}.nextgen_inbox_bodies b USING gone WHERE b.event_id = gone.event_id
+                 )
+                 SELECT count(*) FROM gone",
+            ),
+            stats: database.sql(
+                "SELECT
+                     count(*) FILTER (WHERE state = 'pending' AND attempts = 0),
+                     count(*) FILTER (WHERE state = 'pending' AND attempts > 0),
+                     count(*) FILTER (WHERE state = 'running'),
+                     count(*) FILTER (WHERE state = 'handled'),
+                     count(*) FILTER (WHERE state = 'dead')
+                 FROM {schema}.nextgen_inbox",
+            ),
+            list,
+            show: database.sql(&format!(
+                "SELECT {COLUMNS}, b.body FROM {{schema}}.nextgen_inbox
+                 LEFT JOIN {{schema}}.nextgen_inbox_bodies b USING (event_id)
+                 WHERE event_id = $1"
+            )),
+            replay: database.sql(&format!(
+                "UPDATE {{schema}}.nextgen_inbox SET {REPLAYED}
+                 WHERE event_id = ANY($2) AND state != 'running' RETURNING event_id"
+            )),
+            replay_dead: database.sql(&format!(
+                "UPDATE {{schema}}.nextgen_inbox SET {REPLAYED}
+                 WHERE state = 'dead' AND ($2::int8 IS NULL OR received_at_ms >= $2) RETURNING event_id"
+            )),
+        }
+    }
+}
+
+/// An [`Inbox`] in PostgreSQL, shared by every replica using the same database and schema,
+/// with its [`PgStore`] in the same schema. See the [module documentation](super) for the
+/// tables, what a 200 means and what to watch.
+///
+/// Clones share the pool and the intake.
+#[derive(Clone)]
+pub struct PgInbox {
+    database: Arc<Database>,
+    statements: Arc<Statements>,
+    intake: Arc<Intake>,
+    store: PgStore,
+    retention: Duration,
+    listen: bool,
+    /// The channel committed deliveries are announced on: the schema's.
+    channel: Arc<str>,
+}
+
+impl std::fmt::Debug for PgInbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgInbox")
+            .field("schema", &self.database.schema())
+            .field("retention", &self.retention)
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgInbox {
+    /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/database`,
+    /// with sqlx's parameters such as `sslmode`), creates or upgrades the inbox's tables in
+    /// `schema` ([`DEFAULT_SCHEMA`](super::DEFAULT_SCHEMA) is `nextgen`) under an advisory
+    /// lock, and checks that it answers. Every replica of an endpoint names the same schema.
+    ///
+    /// The pool it makes holds up to 20 connections and gives up on one after 2 s. For other
+    /// settings, build a [`PgPool`] yourself and use [`new`](Self::new).
+    ///
+    /// The error never contains the URL's password.
+    pub async fn connect(url: &str, schema: &str) -> Result<Self, StoreError> {
+        let database = Database::connect(url, schema).await?;
+        database.migrate().await?;
+        Ok(Self::on(Arc::new(database)))
+    }
+
+    /// An inbox on your own pool, with its tables in `schema`, created or upgraded now.
+    pub async fn new(pool: PgPool, schema: &str) -> Result<Self, StoreError> {
+        let database = Database::on(pool, schema, None)?;
+        database.migrate().await?;
+        Ok(Self::on(Arc::new(database)))
+    }
+
+    /// Connects to an inbox that is there already, for tools: `None` when `schema` holds no
+    /// inbox (a mistyped schema is not an empty inbox). Nothing is created.
+    pub async fn connect_existing(url: &str, schema: &str) -> Result<Option<Self>, StoreError> {
+        let database = Database::connect(url, schema).await?;
+        if !database.has_inbox().await? {
+            return Ok(None);
+        }
+        Ok(Some(Self::on(Arc::new(database))))
+    }
+
+    fn on(database: Arc<Database>) -> Self {
+        // NAMEDATALEN: a longer channel name would be cut by the server, not by us.
+        let mut channel = format!("nextgen_inbox_{}", database.schema());
+        channel.truncate(63);
+        let channel: Arc<str> = channel.into();
+        PgInbox {
+            statements: Arc::new(Statements::new(&database)),
+            intake: Arc::new(Intake::start(Arc::clone(&database), Arc::clone(&channel))),
+            store: PgStore::on(Arc::clone(&database))
+                .with_retention_by(DEFAULT_INBOX_RETENTION, RETENTION_SETTER),
+            database,
+            retention: DEFAULT_INBOX_RETENTION,
+            listen: true,
+            channel,
+        }
+    }
+
+    /// How long handled entries and the handlers' done markers are kept (default 30 days). A
+    /// replay within it skips the handlers that had succeeded, and a redelivery of a handled id
+    /// is still recognised; it must outlast the retry policy's give-up time (3 days) plus the
+    /// time you may take to fix and replay a dead letter.
+    ///
+    /// Zero, or more than 10 years, is refused when the route is mounted
+    /// ([`check_settings`](Self::check_settings)).
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.store = self.store.with_retention_by(retention, RETENTION_SETTER);
+        self.retention = retention;
+        self
+    }
+
+    /// Whether idle workers wait on `LISTEN` for other replicas' deliveries (the default) or
+    /// only poll. Turn it off behind PgBouncer in transaction mode, which cannot hold a
+    /// `LISTEN`: the workers then find other replicas' deliveries at their next poll
+    /// ([`WebhookConfig::with_inbox_poll`](crate::WebhookConfig::with_inbox_poll)). Intake
+    /// still sends its one `NOTIFY` per committed batch, for replicas that do listen.
+    pub fn with_listen(mut self, listen: bool) -> Self {
+        self.listen = listen;
+        self
+    }
+
+    /// The inbox on a clock in Unix milliseconds, e.g. to let retries come due in tests without
+    /// waiting. Its store takes the same clock.
+    pub fn with_clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        let clock: Clock = Arc::new(clock);
+        let database = Arc::new(self.database.with_clock(clock));
+        let store =
+            PgStore::on(Arc::clone(&database)).with_retention_by(self.retention, RETENTION_SETTER);
+        self.database = database;
+        self.store = store;
+        self
+    }
+
+    /// Refuses settings the tables cannot hold (a retention of zero or beyond 10 years), with
+    /// the setter and the fix named. Mounting the route calls it.
+    pub fn check_settings(&self) -> Result<(), StoreError> {
+        check_duration(RETENTION_SETTER, self.retention, false)
+    }
+
+    /// The idempotency store in the same schema.
+    pub fn store(&self) -> PgStore {
+        self.store.clone()
+    }
+
+    /// The schema the tables are in.
+    pub fn schema(&self) -> &str {
+        self.database.schema()
+    }
+
+    /// The pool it uses.
+    pub fn pool(&self) -> &PgPool {
+        &self.database.pool
+    }
+
+    /// Takes the due entry first; an entry that does not read is made a dead letter, and the
+    /// next one is taken instead, up to [`UNREADABLE_PER_TAKE`] of them.
+    async fn take_due(&self, lease: Duration) -> Result<Option<Taken>, StoreError> {
+        for _ in 0..UNREADABLE_PER_TAKE {
+            let now = self.database.now_ms();
+            let token = OwnerToken::new();
+            let owner = token.to_string();
+            let sql = &self.statements.take;
+            let row = self
+                .database
+                .run("inbox take", {
+                    sqlx::query(sql)
+                        .bind(now)
+                        .bind(&owner)
+                        .bind(now.saturating_add(millis(lease)))
+                        .fetch_optional(&self.database.pool)
+                })
+                .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            match taken_from(&row, token) {
+                Ok(taken) => return Ok(Some(taken)),
+                Err((field, problem)) => self.bury(&row, &owner, field, &problem, now).await?,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Makes the entry just taken in `row`, whose `field` does not read, a dead letter naming
+    /// why: taken again, it would fail the same way forever.
+    async fn bury(
+        &self,
+        row: &PgRow,
+        owner: &str,
+        field: &str,
+        problem: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let event_id: String = row
+            .try_get(0)
+            .map_err(|error| self.database.failed("inbox take", &error))?;
+        tracing::error!(
+            event_id = %crate::text::Escaped(&event_id),
+            field,
+            %problem,
+            "an inbox entry cannot be read: kept as a dead letter, never run"
+        );
+        let errors = errors_to_json(&unreadable(field, problem));
+        let sql = &self.statements.bury;
+        self.database
+            .run("inbox dead letter", {
+                sqlx::query(sql)
+                    .bind(&event_id)
+                    .bind(owner)
+                    .bind(now)
+                    .bind(errors)
+                    .execute(&self.database.pool)
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Runs the owner-checked finish statement `sql` with `bind` adding its values after the
+    /// id, the owner and now; whether it changed the entry.
+    async fn if_owner(
+        &self,
+        operation: &str,
+        sql: &str,
+        event_id: &str,
+        token: OwnerToken,
+        extra: (Option<i64>, Option<String>),
+    ) -> Result<bool, StoreError> {
+        let now = self.database.now_ms();
+        let owner = token.to_string();
+        self.database
+            .run(operation, async move {
+                let mut query = sqlx::query(sql).bind(event_id).bind(owner).bind(now);
+                if let Some(number) = extra.0 {
+                    query = query.bind(number);
+                }
+                if let Some(text) = extra.1 {
+                    query = query.bind(text);
+                }
+                Ok(query.execute(&self.database.pool).await?.rows_affected() == 1)
+            })
+            .await
+    }
+
+    /// Tells the workers of every replica that listens that entries are due now.
+    async fn announce(&self) {
+        let channel = Arc::clone(&self.channel);
+        let announced = self
+            .database
+            .run("notification", async move {
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(&*channel)
+                    .execute(&self.database.pool)
+                    .await
+            })
+            .await;
+        if let Err(error) = announced {
+            tracing::warn!(%error, "replayed entries wait for the workers' next poll");
+        }
+    }
+
+    /// Records as `sql` reads them, `$1` and `$2` bound by `bind`.
+    async fn records(
+        &self,
+        operation: &str,
+        sql: &str,
+        event_type: Option<String>,
+        limit: i64,
+    ) -> Result<Vec<InboxRecord>, StoreError> {
+        let rows = self
+            .database
+            .run(operation, {
+                sqlx::query(sql)
+                    .bind(event_type)
+                    .bind(limit)
+                    .fetch_all(&self.database.pool)
+            })
+            .await?;
+        rows.iter()
+            .map(|row| record(row).map_err(|error| self.database.failed(operation, &error)))
+            .collect()
+    }
+}
+
+/// A column of a row just taken, or which one does not read and why.
+fn column<'r, T>(
+    row: &'r PgRow,
+    index: usize,
+    name: &'static str,
+) -> Result<T, (&'static str, String)>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    row.try_get(index)
+        .map_err(|error| (name, error.to_string()))
+}
+
+/// A number of a row just taken that must not be negative.
+fn unsigned(row: &PgRow, index: usize, name: &'static str) -> Result<u64, (&'static str, String)> {
+    let number: i64 = column(row, index, name)?;
+    u64::try_from(number).map_err(|_| (name, format!("{number} is negative")))
+}
+
+/// The delivery in a row the take returned, or the column that does not read and how.
+fn taken_from(row: &PgRow, token: OwnerToken) -> Result<Taken, (&'static str, String)> {
+    let body: Option<Vec<u8>> = column(row, 2, "body")?;
+    let body = body.ok_or(("body", "the entry has no body row".to_owned()))?;
+    let signed_at: Option<i64> = column(row, 3, "signed_at")?;
+    let signed_at = signed_at.ok_or(("signed_at", "the entry has no body row".to_owned()))?;
+    let attempts: i32 = column(row, 5, "attempts")?;
+    let first_failed_at_ms: Option<i64> = column(row, 6, "first_failed_at_ms")?;
+    Ok(Taken {
+        entry: InboxEntry {
+            event_id: column(row, 0, "event_id")?,
+            event_type: column(row, 1, "event_type")?,
+            body,
+            signed_at: u64::try_from(signed_at)
+                .map_err(|_| ("signed_at", format!("{signed_at} is negative")))?,
+            received_at_ms: unsigned(row, 4, "received_at_ms")?,
+            signature: column(row, 7, "signature")?,
+        },
+        token,
+        attempts: u32::try_from(attempts)
+            .map_err(|_| ("attempts", format!("{attempts} is negative")))?,
+        first_failed_at_ms: first_failed_at_ms.and_then(|at| u64::try_from(at).ok()),
+    })
+}
+
+/// A record as [`COLUMNS`] read it.
+fn record(row: &PgRow) -> Result<InboxRecord, sqlx::Error> {
+    let to_u64 = |number: i64| u64::try_from(number).unwrap_or(0);
+    let state: String = row.try_get(2)?;
+    let attempts = u32::try_from(row.try_get::<i32, _>(3)?).unwrap_or(0);
+    let state = listed_state(&state, attempts);
+    let waiting = matches!(state, InboxState::Pending | InboxState::Retrying);
+    let errors: Option<String> = row.try_get(8)?;
+    Ok(InboxRecord {
+        event_id: row.try_get(0)?,
+        event_type: row.try_get(1)?,
+        state,
+        attempts,
+        received_at_ms: to_u64(row.try_get(4)?),
+        // The signature's time lives with the body; lists leave the body table alone.
+        signed_at: 0,
+        due_at_ms: if waiting {
+            Some(to_u64(row.try_get(5)?))
+        } else {
+            None
+        },
+        first_failed_at_ms: row.try_get::<Option<i64>, _>(6)?.map(to_u64),
+        finished_at_ms: row.try_get::<Option<i64>, _>(7)?.map(to_u64),
+        last_errors: errors_from_json(errors.as_deref()),
+        body: None,
+    })
+}
+
+impl Inbox for PgInbox {
+    fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
+        Box::pin(self.intake.append(entry))
+    }
+
+    fn take(&self, lease: Duration) -> StoreFuture<'_, Option<Taken>> {
+        Box::pin(self.take_due(lease))
+    }
+
+    fn renew<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        lease: Duration,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let now = self.database.now_ms();
+            let owner = token.to_string();
+            let sql = &self.statements.renew;
+            let renewed = self
+                .database
+                .run("inbox lease renewal", {
+                    sqlx::query(sql)
+                        .bind(event_id)
+                        .bind(owner)
+                        .bind(now.saturating_add(millis(lease)))
+                        .bind(now)
+                        .execute(&self.database.pool)
+                })
+                .await?;
+            Ok(renewed.rows_affected() == 1)
+        })
+    }
+
+    fn finish<'a>(
+        &'a self,
+        event_id: &'a str,
+        token: OwnerToken,
+        finish: Finish,
+    ) -> StoreFuture<'a, bool> {
+        let statements = &self.statements;
+        Box::pin(async move {
+            match finish {
+                Finish::Handled => {
+                    self.if_owner(
+                        "inbox finish",
+                        &statements.handled,
+                        event_id,
+                        token,
+                        (None, None),
+                    )
+                    .await
+                }
+                Finish::Retry { at_ms, errors } => {
+                    let at = i64::try_from(at_ms).unwrap_or(i64::MAX);
+                    self.if_owner(
+                        "inbox retry",
+                        &statements.retry,
+                        event_id,
+                        token,
+                        (Some(at), Some(errors_to_json(&errors))),
+                    )
+                    .await
+                }
+                Finish::Dead { errors } => {
+                    self.if_owner(
+                        "inbox dead letter",
+                        &statements.dead,
+                        event_id,
+                        token,
+                        (None, Some(errors_to_json(&errors))),
+                    )
+                    .await
+                }
+            }
+        })
+    }
+
+    fn recover(&self) -> StoreFuture<'_, u64> {
+        // Replicas share the inbox: what a dead one held is taken again when its lease lapses,
+        // never at another's start, which cannot tell a dead replica from a live one.
+        Box::pin(async { Ok(0) })
+    }
+
+    fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64> {
+        let before = i64::try_from(before_ms).unwrap_or(i64::MAX);
+        let sql = &self.statements.prune;
+        Box::pin(async move {
+            let mut pruned = 0;
+            loop {
+                let gone: i64 = self
+                    .database
+                    .run("inbox prune", {
+                        sqlx::query_scalar(sql)
+                            .bind(before)
+                            .bind(PRUNE_BATCH)
+                            .fetch_one(&self.database.pool)
+                    })
+                    .await?;
+                pruned += u64::try_from(gone).unwrap_or(0);
+                if gone < PRUNE_BATCH {
+                    return Ok(pruned);
+                }
+            }
+        })
+    }
+
+    fn retention(&self) -> Duration {
+        self.retention
+    }
+
+    fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
+        Arc::new(self.store.clone())
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.database.now_ms()).unwrap_or(0)
+    }
+
+    fn check_settings(&self) -> Result<(), StoreError> {
+        PgInbox::check_settings(self)
+    }
+
+    fn watch_arrivals(&self, arrivals: Arrivals) -> Option<ArrivalsWatch> {
+        self.listen.then(|| {
+            super::listen::watch(
+                self.database.pool.clone(),
+                self.channel.to_string(),
+                arrivals,
+            )
+        })
+    }
+}
+
+impl InboxOperator for PgInbox {
+    fn stats(&self) -> StoreFuture<'_, InboxStats> {
+        let sql = &self.statements.stats;
+        Box::pin(async move {
+            let row = self
+                .database
+                .run(
+                    "inbox stats",
+                    sqlx::query(sql).fetch_one(&self.database.pool),
+                )
+                .await?;
+            let count = |index: usize| {
+                row.try_get::<i64, _>(index)
+                    .map(|count| u64::try_from(count).unwrap_or(0))
+                    .map_err(|error| self.database.failed("inbox stats", &error))
+            };
+            Ok(InboxStats {
+                pending: count(0)?,
+                retrying: count(1)?,
+                running: count(2)?,
+                handled: count(3)?,
+                dead: count(4)?,
+            })
+        })
+    }
+
+    fn list(&self, filter: ListFilter) -> StoreFuture<'_, Vec<InboxRecord>> {
+        let sql = &self.statements.list[list_index(filter.state)];
+        let limit = if filter.limit == 0 { 50 } else { filter.limit };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Box::pin(self.records("inbox list", sql, filter.event_type, limit))
+    }
+
+    fn show<'a>(
+        &'a self,
+        event_id: &'a str,
+        with_body: bool,
+    ) -> StoreFuture<'a, Option<InboxRecord>> {
+        let sql = &self.statements.show;
+        Box::pin(async move {
+            let row = self
+                .database
+                .run("inbox show", {
+                    sqlx::query(sql)
+                        .bind(event_id)
+                        .fetch_optional(&self.database.pool)
+                })
+                .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let read = |error: sqlx::Error| self.database.failed("inbox show", &error);
+            let mut record = record(&row).map_err(read)?;
+            if with_body {
+                let body: Option<Vec<u8>> = row.try_get(9).map_err(read)?;
+                record.body = body.map(|body| String::from_utf8_lossy(&body).into_owned());
+            }
+            Ok(Some(record))
+        })
+    }
+
+    fn replay<'a>(&'a self, event_ids: &'a [String]) -> StoreFuture<'a, Vec<String>> {
+        let sql = &self.statements.replay;
+        Box::pin(async move {
+            let now = self.database.now_ms();
+            let found: Vec<String> = self
+                .database
+                .run("inbox replay", {
+                    sqlx::query_scalar(sql)
+                        .bind(now)
+                        .bind(event_ids)
+                        .fetch_all(&self.database.pool)
+                })
+                .await?;
+            if !found.is_empty() {
+                self.announce().await;
+            }
+            // In the order asked for.
+            Ok(event_ids
+                .iter()
+                .filter(|id| found.contains(id))
+                .cloned()
+                .collect())
+        })
+    }
+
+    fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, DeadReplay> {
+        let sql = &self.statements.replay_dead;
+        Box::pin(async move {
+            let now = self.database.now_ms();
+            let since = since_ms.map(|since| i64::try_from(since).unwrap_or(i64::MAX));
+            let replayed: Vec<String> = self
+                .database
+                .run("inbox replay", {
+                    sqlx::query_scalar(sql)
+                        .bind(now)
+                        .bind(since)
+                        .fetch_all(&self.database.pool)
+                })
+                .await?;
+            if !replayed.is_empty() {
+                self.announce().await;
+            }
+            // The rows are the index: a dead letter is never listed without its entry.
+            Ok(DeadReplay {
+                replayed,
+                unknown: Vec::new(),
+            })
+        })
+    }
+}
