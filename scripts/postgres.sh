@@ -163,8 +163,17 @@ case $command in
             as_pg "$bin/pg_ctl" -D "$data" -l "$log" -w -m immediate -o "$options" restart >&2 \
                 || { tail -n 20 "$log" >&2 || true; die "could not restart the server (log above)"; }
         else
-            as_pg "$bin/pg_ctl" -D "$data" -l "$log" -w -o "$options" start >&2 \
-                || { tail -n 20 "$log" >&2 || true; die "could not start the server again (log above)"; }
+            # A postmaster that just stopped may still hold its port or lock file for a moment:
+            # a few tries, half a second apart.
+            started=""
+            for _ in 1 2 3 4 5; do
+                if as_pg "$bin/pg_ctl" -D "$data" -l "$log" -w -o "$options" start >&2; then
+                    started=1
+                    break
+                fi
+                sleep 0.5
+            done
+            [ -n "$started" ] || { tail -n 20 "$log" >&2 || true; die "could not start the server again (log above)"; }
         fi
         ;;
     stop-server)

@@ -9,13 +9,18 @@
 //! nextgen inbox --sqlite webhooks.sqlite3 replay --dead --since 2026-11-25T08:00:00Z
 //! nextgen inbox --redis redis://127.0.0.1:6379/ --prefix nextgen:example stats
 //! nextgen inbox --inbox 'redis://127.0.0.1:6379/?prefix=nextgen:example' stats
+//! nextgen inbox --postgres postgres://app@db.internal/payments stats
+//! nextgen inbox --postgres postgres://app@db.internal/payments --schema billing list --json
 //! ```
 //!
 //! `--inbox URL` names the inbox as the library's opener reads it (`sqlite:PATH` or a path,
-//! `redis://...?prefix=P`; see `nextgen_events::backend`). The shorthands: `--sqlite PATH`
-//! opens the file of a SQLite inbox (the example server's `NEXTGEN_INBOX_SQLITE`); `--redis URL
-//! --prefix P` the Redis inbox whose keys start with `P:inbox:` (the example server's
-//! `NEXTGEN_INBOX_REDIS` and `NEXTGEN_INBOX_PREFIX`, by default `nextgen:example`).
+//! `redis://...?prefix=P`, `postgres://...[?schema=S]`; see `nextgen_events::backend`). The
+//! shorthands: `--sqlite PATH` opens the file of a SQLite inbox (the example server's
+//! `NEXTGEN_INBOX_SQLITE`); `--redis URL --prefix P` the Redis inbox whose keys start with
+//! `P:inbox:` (the example server's `NEXTGEN_INBOX_REDIS` and `NEXTGEN_INBOX_PREFIX`, by default
+//! `nextgen:example`); `--postgres URL [--schema S]` the PostgreSQL inbox whose tables are in
+//! the schema `S` of that database (`nextgen` when not given, as the library's default; the
+//! example server's `NEXTGEN_INBOX_URL=postgres://...`).
 //!
 //! A replay puts deliveries back to pending: the app's workers take them again, and the
 //! handlers that already succeeded for them stay skipped. `--json` prints one JSON document on
@@ -23,7 +28,8 @@
 //!
 //! Exit status: 0 on success; 1 when the inbox could not be opened or failed, or an id is
 //! unknown (or held by a worker, for `replay`); 2 for a usage error (bad arguments, no file at
-//! the `--sqlite` path, no inbox under the `--redis` URL's `--prefix`).
+//! the `--sqlite` path, no inbox under the `--redis` URL's `--prefix`, no inbox in the
+//! `--postgres` database's `--schema`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,11 +57,16 @@ const INBOX_REDIS_ENV: &str = "NEXTGEN_INBOX_REDIS";
 const INBOX_PREFIX_ENV: &str = "NEXTGEN_INBOX_PREFIX";
 const EXAMPLE_PREFIX: &str = "nextgen:example";
 
+/// The environment variable the example server opens an inbox from by URL (a PostgreSQL one
+/// among them).
+const INBOX_URL_ENV: &str = "NEXTGEN_INBOX_URL";
+
 /// Look into a webhook inbox and replay deliveries, without the app's code.
 #[derive(Debug, Parser)]
 #[command(name = "inbox")]
 pub(crate) struct Args {
-    /// The inbox's URL: `sqlite:PATH` (or a path), `redis://[user:password@]host[:port][/db]?prefix=P`.
+    /// The inbox's URL: `sqlite:PATH` (or a path), `redis://[user:password@]host[:port][/db]?prefix=P`,
+    /// `postgres://[user[:password]@]host[:port]/database[?schema=S]`.
     #[arg(long, value_name = "URL", global = true, help_heading = "Inbox")]
     inbox: Option<String>,
 
@@ -72,6 +83,16 @@ pub(crate) struct Args {
     /// `nextgen:example` for the example server by default).
     #[arg(long, value_name = "P", global = true, help_heading = "Inbox")]
     prefix: Option<String>,
+
+    /// The database of a PostgreSQL inbox, `postgres://[user[:password]@]host[:port]/database`
+    /// (with sqlx's parameters such as `sslmode`); its schema with --schema.
+    #[arg(long, value_name = "URL", global = true, help_heading = "Inbox")]
+    postgres: Option<String>,
+
+    /// With --postgres: the schema the inbox's tables are in (the app's; `nextgen` when not
+    /// given, as the library's default).
+    #[arg(long, value_name = "S", global = true, help_heading = "Inbox")]
+    schema: Option<String>,
 
     /// Print one JSON document on stdout instead of text.
     #[arg(long, global = true)]
@@ -170,7 +191,7 @@ async fn run(args: &Args) -> Result<(), Vec<Failure>> {
     let url = backend(args).map_err(|f| vec![f])?;
     let inbox = open_inbox(&url, access)
         .await
-        .map_err(|error| vec![open_failure(&error)])?
+        .map_err(|error| vec![open_failure(&error, &url)])?
         .operator();
     match &args.command {
         Command::Stats => stats(&*inbox, args.json).await.map_err(|f| vec![f]),
@@ -190,10 +211,11 @@ fn backend(args: &Args) -> Result<BackendUrl, Failure> {
         args.inbox.is_some(),
         args.sqlite.is_some(),
         args.redis.is_some(),
+        args.postgres.is_some(),
     ];
     if named.iter().filter(|named| **named).count() > 1 {
         return Err(Failure::usage(
-            "name the inbox once: --inbox URL, --sqlite PATH or --redis URL",
+            "name the inbox once: --inbox URL, --sqlite PATH, --redis URL or --postgres URL",
         ));
     }
     if args.prefix.is_some() && args.redis.is_none() {
@@ -201,12 +223,18 @@ fn backend(args: &Args) -> Result<BackendUrl, Failure> {
             "--prefix names the keys of a Redis inbox: it goes with --redis (with --inbox, write `?prefix=P` in the URL)",
         ));
     }
-    match (&args.inbox, &args.sqlite, &args.redis) {
-        (Some(url), _, _) => {
+    if args.schema.is_some() && args.postgres.is_none() {
+        return Err(Failure::usage(
+            "--schema names the schema of a PostgreSQL inbox: it goes with --postgres (with --inbox, write `?schema=S` in the URL)",
+        ));
+    }
+    match (&args.inbox, &args.sqlite, &args.redis, &args.postgres) {
+        (Some(url), ..) => {
             BackendUrl::parse(url).map_err(|error| Failure::usage(error.to_string()))
         }
-        (_, Some(path), _) => Ok(BackendUrl::sqlite(path.clone())),
-        (_, _, Some(url)) => match &args.prefix {
+        (_, Some(path), ..) => Ok(BackendUrl::sqlite(path.clone())),
+        (_, _, _, Some(url)) => postgres(url, args.schema.as_deref()),
+        (_, _, Some(url), _) => match &args.prefix {
             Some(prefix) => Ok(BackendUrl::Redis {
                 url: url.clone(),
                 prefix: Some(prefix.clone()),
@@ -215,21 +243,54 @@ fn backend(args: &Args) -> Result<BackendUrl, Failure> {
                 "--redis needs --prefix P, the key prefix of the inbox (the server's {INBOX_PREFIX_ENV}; the example server's is {EXAMPLE_PREFIX} by default)"
             ))),
         },
-        (None, None, None) => Err(Failure::usage(format!(
-            "name the inbox to open: --inbox URL, --sqlite PATH (the file the server opens from {INBOX_SQLITE_ENV}) or --redis URL --prefix P"
+        (None, None, None, None) => Err(Failure::usage(format!(
+            "name the inbox to open: --inbox URL, --sqlite PATH (the file the server opens from {INBOX_SQLITE_ENV}), --redis URL --prefix P or --postgres URL [--schema S]"
         ))),
     }
 }
 
+/// `--postgres URL [--schema S]`: the URL read as the opener reads it, a `postgres://` one
+/// only, with the schema of `--schema` or of the URL's `?schema=S` (not both).
+fn postgres(url: &str, schema: Option<&str>) -> Result<BackendUrl, Failure> {
+    let parsed = BackendUrl::parse(url).map_err(|error| Failure::usage(error.to_string()))?;
+    let BackendUrl::Postgres {
+        url,
+        schema: in_url,
+    } = parsed
+    else {
+        return Err(Failure::usage(format!(
+            "--postgres takes a PostgreSQL URL, `postgres://[user[:password]@]host[:port]/database`, not `{parsed}` (use --inbox URL for any backend)"
+        )));
+    };
+    let schema = match (schema, in_url) {
+        (Some(_), Some(_)) => {
+            return Err(Failure::usage(
+                "the schema is named twice, by --schema and by the URL's `?schema=S`: keep one",
+            ));
+        }
+        (Some(schema), None) => Some(schema.to_owned()),
+        (None, in_url) => in_url,
+    };
+    Ok(BackendUrl::Postgres { url, schema })
+}
+
 /// What the opener's refusal means here: a usage error when the inbox named is not one (the
 /// URL, the feature, a missing inbox), a failure when it could not be reached.
-fn open_failure(error: &OpenError) -> Failure {
+fn open_failure(error: &OpenError, opened: &BackendUrl) -> Failure {
     match error {
         OpenError::Store { url, source } => {
             store_failure(&format!("open the inbox at {url}"), source)
         }
+        OpenError::NoInbox { .. } if matches!(opened, BackendUrl::Postgres { .. }) => {
+            Failure::usage(format!(
+                "{error} (the server creates it on first start with {INBOX_URL_ENV}=postgres://...; with --postgres, name its schema with --schema S)"
+            ))
+        }
         OpenError::NoInbox { .. } => Failure::usage(format!(
-            "{error} (the server creates it on first start with {INBOX_SQLITE_ENV}, or {INBOX_REDIS_ENV} and {INBOX_PREFIX_ENV})"
+            "{error} (the server creates it on first start with {INBOX_SQLITE_ENV}, or {INBOX_REDIS_ENV} and {INBOX_PREFIX_ENV}, or {INBOX_URL_ENV})"
+        )),
+        OpenError::NotBuilt { feature, .. } => Failure::usage(format!(
+            "{error}; for this tool, build nextgen-cli with its feature `{feature}` (a default one)"
         )),
         other => Failure::usage(other.to_string()),
     }
@@ -770,6 +831,120 @@ mod tests {
             panic!("--redis refused")
         };
         assert!(backend(&parsed).is_err_and(|f| f.status == 2 && f.message.contains("--prefix")));
+    }
+
+    #[test]
+    fn postgres_backends() {
+        let parsed = |line: &[&str]| match args(line) {
+            Ok(parsed) => backend(&parsed),
+            Err(error) => panic!("{line:?} refused: {error}"),
+        };
+        let postgres = |url: &str, schema: Option<&str>| BackendUrl::Postgres {
+            url: url.to_owned(),
+            schema: schema.map(str::to_owned),
+        };
+        // No schema: the opener's default (`nextgen`), as the app's.
+        assert_eq!(
+            parsed(&["--postgres", "postgres://app@db/payments", "stats"]).ok(),
+            Some(postgres("postgres://app@db/payments", None))
+        );
+        assert_eq!(
+            parsed(&[
+                "stats",
+                "--postgres",
+                "postgresql://app@db/payments",
+                "--schema",
+                "billing",
+                "--json"
+            ])
+            .ok(),
+            Some(postgres("postgresql://app@db/payments", Some("billing")))
+        );
+        // sqlx's own parameters stay in the URL; a schema may be given in it instead.
+        assert_eq!(
+            parsed(&[
+                "--postgres",
+                "postgres://app@db/payments?sslmode=require&schema=billing",
+                "list"
+            ])
+            .ok(),
+            Some(postgres(
+                "postgres://app@db/payments?sslmode=require",
+                Some("billing")
+            ))
+        );
+        assert_eq!(
+            parsed(&[
+                "--postgres",
+                "postgres://app@db/payments?sslmode=require",
+                "--schema",
+                "billing",
+                "list"
+            ])
+            .ok(),
+            Some(postgres(
+                "postgres://app@db/payments?sslmode=require",
+                Some("billing")
+            ))
+        );
+        assert_eq!(
+            parsed(&[
+                "--inbox",
+                "postgres://app@db/payments?schema=billing",
+                "show",
+                "evt_1"
+            ])
+            .ok(),
+            Some(postgres("postgres://app@db/payments", Some("billing")))
+        );
+        // Refused, as usage errors: the schema twice, a schema without --postgres, another
+        // backend's URL, two inboxes.
+        for (line, says) in [
+            (
+                &[
+                    "--postgres",
+                    "postgres://db/p?schema=a",
+                    "--schema",
+                    "b",
+                    "stats",
+                ][..],
+                "named twice",
+            ),
+            (&["--schema", "billing", "stats"], "it goes with --postgres"),
+            (
+                &["--sqlite", "x", "--schema", "billing", "stats"],
+                "it goes with --postgres",
+            ),
+            (
+                &["--inbox", "postgres://db/p", "--schema", "billing", "stats"],
+                "`?schema=S`",
+            ),
+            (
+                &["--postgres", "redis://127.0.0.1/", "stats"],
+                "--postgres takes a PostgreSQL URL",
+            ),
+            (
+                &["--postgres", "webhooks.sqlite3", "stats"],
+                "--postgres takes a PostgreSQL URL",
+            ),
+            (&["--postgres", " ", "stats"], "no backend URL"),
+            (
+                &["--postgres", "postgres://db/p", "--sqlite", "x", "stats"],
+                "name the inbox once",
+            ),
+            (
+                &["--postgres", "postgres://db/p", "--prefix", "p", "stats"],
+                "it goes with --redis",
+            ),
+        ] {
+            let failure = parsed(line).err();
+            assert!(
+                failure
+                    .as_ref()
+                    .is_some_and(|f| f.status == 2 && f.message.contains(says)),
+                "{line:?}: {failure:?}"
+            );
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Send a signed sample event (of any catalog type) to a webhook endpoint.
     Trigger(trigger::Args),
-    /// Look into a webhook inbox (SQLite or Redis) and replay deliveries.
+    /// Look into a webhook inbox (SQLite, Redis or PostgreSQL) and replay deliveries.
     Inbox(inbox::Args),
     /// Print the `NextGen-Signature` header value of a body.
     Sign(sign::Args),

@@ -1,12 +1,16 @@
 //! `nextgen inbox`, run for real against inboxes filled through the library: a SQLite
-//! file, and a Redis inbox on a real `redis-server`, each command checked the same way on both.
+//! file, a Redis inbox on a real `redis-server` and a PostgreSQL inbox on a real server, each
+//! command checked the same way on all three.
 //!
 //! The Redis checks need the feature `redis-tests` and `NEXTGEN_TEST_REDIS_URL` (`.ci/run`
 //! starts a server and sets it); with the feature but without the variable they fail, unless
-//! `NEXTGEN_SKIP_REDIS_TESTS=1` asks to skip them.
+//! `NEXTGEN_SKIP_REDIS_TESTS=1` asks to skip them. The PostgreSQL checks likewise need the
+//! feature `postgres-tests` and `NEXTGEN_TEST_POSTGRES_URL` (or `NEXTGEN_SKIP_POSTGRES_TESTS=1`);
+//! each uses a fresh schema.
 //!
 //! ```text
 //! NEXTGEN_TEST_REDIS_URL=redis://127.0.0.1:6379/ cargo test -p nextgen-cli --features redis-tests --test inbox
+//! NEXTGEN_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/nextgen_test cargo test -p nextgen-cli --features postgres-tests --test inbox
 //! ```
 
 #![allow(clippy::unwrap_used)]
@@ -19,6 +23,8 @@ use std::time::Duration;
 use nextgen_events::inbox::{Finish, HandlerFailure, Inbox, InboxEntry};
 #[cfg(feature = "redis-tests")]
 use nextgen_tests::services::redis_url;
+#[cfg(feature = "postgres-tests")]
+use nextgen_tests::services::{postgres_url, unique_schema};
 use serde_json::Value;
 
 /// 2026-11-20T08:00:00Z: the first entry's received time; the others follow a minute apart.
@@ -151,10 +157,6 @@ fn sqlite_inbox() -> Target {
     }
 }
 
-#[cfg(feature = "redis-tests")]
-#[cfg(feature = "redis-tests")]
-/// The shared Redis's URL; `None` (after saying so) only when skipping was asked for.
-#[cfg(feature = "redis-tests")]
 /// A key prefix no other test or run uses.
 #[cfg(feature = "redis-tests")]
 fn unique_prefix(test: &str) -> String {
@@ -183,6 +185,24 @@ fn redis_inbox() -> Option<Target> {
     });
     Some(Target {
         options: vec!["--redis".to_owned(), url, "--prefix".to_owned(), prefix],
+        _file: None,
+    })
+}
+
+/// A filled PostgreSQL inbox in a fresh schema, named by `--postgres URL --schema S`; `None`
+/// when the PostgreSQL tests are skipped.
+#[cfg(feature = "postgres-tests")]
+fn postgres_inbox() -> Option<Target> {
+    let url = postgres_url("the inbox tool on PostgreSQL")?;
+    let schema = unique_schema("cli_filled");
+    block_on(async {
+        let inbox = nextgen_events::postgres::PgInbox::connect(&url, &schema)
+            .await
+            .unwrap();
+        fill(&inbox).await;
+    });
+    Some(Target {
+        options: vec!["--postgres".to_owned(), url, "--schema".to_owned(), schema],
         _file: None,
     })
 }
@@ -546,6 +566,7 @@ fn the_inbox_must_be_named_and_a_redis_inbox_by_its_prefix() {
     let errors = stderr(&none);
     assert!(errors.contains("--sqlite PATH"), "{errors}");
     assert!(errors.contains("--redis URL --prefix P"), "{errors}");
+    assert!(errors.contains("--postgres URL [--schema S]"), "{errors}");
 
     let no_prefix = inbox_tool(&["--redis", "redis://127.0.0.1:6379/", "stats", "--json"]);
     assert_eq!(no_prefix.status.code(), Some(2));
@@ -556,7 +577,7 @@ fn the_inbox_must_be_named_and_a_redis_inbox_by_its_prefix() {
 }
 
 /// A loopback port nothing listens on (it was free a moment ago).
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
@@ -840,11 +861,202 @@ fn an_inbox_is_opened_by_its_url_and_an_unknown_scheme_names_the_known_ones() {
     for known in ["`ftp:`", "sqlite:PATH", "redis://", "?prefix=P"] {
         assert!(errors.contains(known), "{errors}");
     }
-    let output = inbox_tool(&["--inbox", "postgres://db/payments", "stats"]);
-    assert_eq!(output.status.code(), Some(2));
+    // A build without PostgreSQL names the feature it lacks.
+    #[cfg(not(feature = "postgres"))]
+    {
+        let output = inbox_tool(&["--inbox", "postgres://db/payments", "stats"]);
+        assert_eq!(output.status.code(), Some(2));
+        assert!(
+            stderr(&output).contains("PostgreSQL"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+/// `--schema` names a PostgreSQL inbox's schema: it goes with `--postgres` only, once, and
+/// `--postgres` takes a PostgreSQL URL only.
+#[test]
+fn a_schema_goes_with_postgres_and_postgres_takes_a_postgres_url() {
+    let no_postgres = inbox_tool(&["--sqlite", "x.sqlite3", "--schema", "s", "stats", "--json"]);
+    assert_eq!(no_postgres.status.code(), Some(2));
+    assert!(no_postgres.stdout.is_empty());
+    let errors = stderr(&no_postgres);
     assert!(
-        stderr(&output).contains("PostgreSQL"),
-        "{}",
-        stderr(&output)
+        errors.contains("--schema names the schema of a PostgreSQL inbox: it goes with --postgres"),
+        "{errors}"
     );
+    assert!(errors.contains("`?schema=S`"), "{errors}");
+
+    let twice = inbox_tool(&[
+        "--postgres",
+        "postgres://app@127.0.0.1/db?schema=a",
+        "--schema",
+        "b",
+        "stats",
+    ]);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(stderr(&twice).contains("named twice"), "{}", stderr(&twice));
+
+    let not_postgres = inbox_tool(&["--postgres", "redis://:s3cret@127.0.0.1/", "list"]);
+    assert_eq!(not_postgres.status.code(), Some(2));
+    let errors = stderr(&not_postgres);
+    assert!(
+        errors.contains("--postgres takes a PostgreSQL URL"),
+        "{errors}"
+    );
+    assert!(!errors.contains("s3cret"), "{errors}");
+
+    let both = inbox_tool(&[
+        "--postgres",
+        "postgres://app@127.0.0.1/db",
+        "--redis",
+        "redis://127.0.0.1/",
+        "stats",
+    ]);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(
+        stderr(&both).contains("name the inbox once"),
+        "{}",
+        stderr(&both)
+    );
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn an_unreachable_postgres_is_a_clear_error_without_the_password() {
+    let url = format!("postgres://app:s3cret@127.0.0.1:{}/payments", closed_port());
+    for options in [
+        vec!["--postgres", url.as_str(), "--schema", "billing"],
+        vec!["--inbox", url.as_str()],
+    ] {
+        let output = inbox_tool(&[&options[..], &["stats", "--json"]].concat());
+        assert_eq!(output.status.code(), Some(1), "{options:?}");
+        assert!(output.stdout.is_empty());
+        let errors = stderr(&output);
+        assert!(
+            errors.contains("could not open the inbox at postgres://app:***@127.0.0.1:")
+                && errors
+                    .contains("could not connect to PostgreSQL at postgres://app:***@127.0.0.1:"),
+            "{errors}"
+        );
+        assert!(!errors.contains("s3cret"), "{errors}");
+        if options[0] == "--postgres" {
+            assert!(errors.contains("?schema=billing"), "{errors}");
+        }
+    }
+}
+
+#[cfg(feature = "postgres-tests")]
+#[test]
+fn postgres_stats_counts_each_state() {
+    let Some(target) = postgres_inbox() else {
+        return;
+    };
+    check_stats_counts_each_state(&target);
+}
+
+#[cfg(feature = "postgres-tests")]
+#[test]
+fn postgres_list_is_newest_first_and_filters() {
+    let Some(target) = postgres_inbox() else {
+        return;
+    };
+    check_list_is_newest_first_and_filters(&target);
+}
+
+#[cfg(feature = "postgres-tests")]
+#[test]
+fn postgres_show_has_the_errors_and_the_body_only_when_asked() {
+    let Some(target) = postgres_inbox() else {
+        return;
+    };
+    check_show_has_the_errors_and_the_body_only_when_asked(&target);
+}
+
+#[cfg(feature = "postgres-tests")]
+#[test]
+fn postgres_replay_puts_entries_back_to_pending() {
+    let Some(target) = postgres_inbox() else {
+        return;
+    };
+    check_replay_puts_entries_back_to_pending(&target);
+}
+
+#[cfg(feature = "postgres-tests")]
+#[test]
+fn postgres_replay_dead_since_a_time() {
+    let Some(target) = postgres_inbox() else {
+        return;
+    };
+    check_replay_dead_since_a_time(&target);
+}
+
+/// The same inbox by `--inbox URL?schema=S` and by `--postgres URL?schema=S`, as by
+/// `--postgres URL --schema S`.
+#[cfg(feature = "postgres-tests")]
+#[test]
+fn postgres_an_inbox_is_opened_by_its_url_with_the_schema_in_it() {
+    let Some(target) = postgres_inbox() else {
+        return;
+    };
+    let (url, schema) = (&target.options[1], &target.options[3]);
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let with_schema = format!("{url}{separator}schema={schema}");
+    for option in ["--inbox", "--postgres"] {
+        let by_url = Target {
+            options: vec![option.to_owned(), with_schema.clone()],
+            _file: None,
+        };
+        check_stats_counts_each_state(&by_url);
+        assert_eq!(
+            ids(&json(&by_url, &["list", "--state", "dead"])),
+            ["evt_4", "evt_2"]
+        );
+    }
+}
+
+/// A schema with no inbox is refused by every command, and not created: a mistyped schema is
+/// not an empty inbox.
+#[cfg(feature = "postgres-tests")]
+#[test]
+fn postgres_an_unknown_schema_is_not_created() {
+    let Some(url) = postgres_url("the inbox tool on PostgreSQL") else {
+        return;
+    };
+    let schema = unique_schema("cli_missing");
+    let target = Target {
+        options: vec![
+            "--postgres".to_owned(),
+            url.clone(),
+            "--schema".to_owned(),
+            schema.clone(),
+        ],
+        _file: None,
+    };
+    for command in [
+        &["stats"][..],
+        &["list", "--json"],
+        &["show", "evt_1"],
+        &["replay", "evt_1"],
+        &["replay", "--dead"],
+    ] {
+        let output = on(&target, command);
+        assert_eq!(output.status.code(), Some(2), "{command:?}");
+        assert!(output.stdout.is_empty(), "{command:?}");
+        let errors = stderr(&output);
+        assert!(
+            errors.contains(&format!("?schema={schema}`"))
+                && errors.contains(&format!("no inbox in the schema `{schema}`")),
+            "{command:?}: {errors}"
+        );
+        assert!(
+            errors.contains("NEXTGEN_INBOX_URL") && errors.contains("--schema S"),
+            "{command:?}: {errors}"
+        );
+    }
+    let existing = block_on(nextgen_events::postgres::PgInbox::connect_existing(
+        &url, &schema,
+    ));
+    assert!(existing.unwrap().is_none());
 }

@@ -534,7 +534,7 @@ fn the_check_catches_what_went_stale() {
             "`cargo test -p nextgen-cli --features redis-tests --test inbox`",
             true,
         ),
-        ("`cargo test -p nextgen-cli --features postgres`", false),
+        ("`cargo test -p nextgen-cli --features mysql`", false),
         (
             "`cargo run -p nextgen-cli -- trigger charge.succeeded`",
             true,

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, ValueEnum};
+use nextgen_events::backend::{Access, BackendUrl, open_inbox};
 use nextgen_events::inbox::{InboxOperator, InboxStats};
 
 /// Kill the example server while it takes and handles deliveries; count what was lost and
@@ -409,10 +410,11 @@ fn send(
     }
 }
 
-/// Reads the inbox's counts with the library, as the `inbox` tool does.
-enum Observer {
-    Sqlite(nextgen_events::sqlite::SqliteInbox, tokio::runtime::Runtime),
-    Redis(nextgen_events::redis::RedisInbox, tokio::runtime::Runtime),
+/// Reads the inbox's counts with the library, as the `inbox` tool does: opened by its URL, so
+/// that this binary builds whichever backends the examples are built with.
+struct Observer {
+    inbox: Arc<dyn InboxOperator>,
+    runtime: tokio::runtime::Runtime,
 }
 
 impl Observer {
@@ -421,33 +423,24 @@ impl Observer {
             .enable_all()
             .build()
             .map_err(|error| error.to_string())?;
-        match args.store {
-            Store::Sqlite => {
-                let inbox = nextgen_events::sqlite::SqliteInbox::open(file)
-                    .map_err(|error| error.to_string())?;
-                Ok(Observer::Sqlite(inbox, runtime))
-            }
-            Store::Redis => {
-                let url = args.redis_url.clone().unwrap_or_default();
-                let inbox = runtime
-                    .block_on(nextgen_events::redis::RedisInbox::connect_existing(
-                        &url, prefix,
-                    ))
-                    .map_err(|error| error.to_string())?
-                    .ok_or_else(|| {
-                        format!("no inbox under `{prefix}` after the servers started")
-                    })?;
-                Ok(Observer::Redis(inbox, runtime))
-            }
-        }
+        let url = match args.store {
+            Store::Sqlite => BackendUrl::sqlite(file),
+            Store::Redis => BackendUrl::Redis {
+                url: args.redis_url.clone().unwrap_or_default(),
+                prefix: Some(prefix.to_owned()),
+            },
+        };
+        let inbox = runtime
+            .block_on(open_inbox(&url, Access::Inspect))
+            .map_err(|error| format!("{error} (after the servers started)"))?
+            .operator();
+        Ok(Observer { inbox, runtime })
     }
 
     fn stats(&self) -> Result<InboxStats, String> {
-        match self {
-            Observer::Sqlite(inbox, runtime) => runtime.block_on(inbox.stats()),
-            Observer::Redis(inbox, runtime) => runtime.block_on(inbox.stats()),
-        }
-        .map_err(|error| error.to_string())
+        self.runtime
+            .block_on(self.inbox.stats())
+            .map_err(|error| error.to_string())
     }
 }
 

@@ -14,12 +14,14 @@ use nextgen_events::testing::sample;
 use nextgen_examples::TEST_SECRET;
 
 /// The environment variables that choose the server's mode: cleared unless a test sets them.
-const MODES: [&str; 7] = [
+const MODES: [&str; 9] = [
     "NEXTGEN_WEBHOOK_SECRET",
     "NEXTGEN_REDIS_URL",
     "NEXTGEN_STORE_SQLITE",
+    "NEXTGEN_STORE_URL",
     "NEXTGEN_INBOX_SQLITE",
     "NEXTGEN_INBOX_REDIS",
+    "NEXTGEN_INBOX_URL",
     "NEXTGEN_METRICS",
     "NEXTGEN_BENCH_ROUTES",
 ];

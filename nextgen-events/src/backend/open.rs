@@ -271,6 +271,7 @@ async fn postgres_inbox(
     use crate::postgres::{DEFAULT_SCHEMA, PgInbox};
 
     let schema = schema.unwrap_or(DEFAULT_SCHEMA);
+    postgres_schema(url, schema)?;
     if access == Access::Serve {
         let inbox = PgInbox::connect(server, schema)
             .await
@@ -291,6 +292,17 @@ async fn postgres_inbox(
     }
 }
 
+/// Refuses a `schema` parameter that is not a schema name, as a parameter of the URL (before
+/// anything connects).
+#[cfg(feature = "postgres")]
+fn postgres_schema(url: &BackendUrl, schema: &str) -> Result<(), OpenError> {
+    crate::postgres::check_schema(schema).map_err(|_| OpenError::BadParameter {
+        url: url.to_string(),
+        parameter: format!("schema={schema}"),
+        known: "`schema=S` where S is a letter or `_`, then letters, digits, `_` or `$`, at most 63 bytes",
+    })
+}
+
 #[cfg(not(feature = "postgres"))]
 async fn postgres_inbox(
     _: &BackendUrl,
@@ -308,6 +320,7 @@ async fn postgres_store(
     schema: Option<&str>,
 ) -> Result<Arc<dyn IdempotencyStore>, OpenError> {
     let schema = schema.unwrap_or(crate::postgres::DEFAULT_SCHEMA);
+    postgres_schema(url, schema)?;
     let store = crate::postgres::PgStore::connect(server, schema)
         .await
         .map_err(failed(url))?;

@@ -199,6 +199,31 @@ fn redacted(url: &str) -> String {
     }
 }
 
+/// A PostgreSQL URL without its password, in the authority (`user:password@`) or a
+/// `password=` parameter; a user name alone is not a secret there and stays.
+fn redacted_postgres(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority = base.split_once("://").map_or(base, |(_, rest)| rest);
+    let base = match authority.rsplit_once('@') {
+        Some((credentials, _)) if credentials.contains(':') => redacted(base),
+        _ => base.to_owned(),
+    };
+    let Some(query) = query else {
+        return base;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("password", _)) => "password=***".to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
 impl fmt::Display for BackendUrl {
     /// The URL without its password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -219,7 +244,7 @@ impl fmt::Display for BackendUrl {
                 }
             }
             BackendUrl::Postgres { url, schema } => {
-                f.write_str(&redacted(url))?;
+                f.write_str(&redacted_postgres(url))?;
                 match schema {
                     Some(schema) if url.contains('?') => write!(f, "&schema={schema}"),
                     Some(schema) => write!(f, "?schema={schema}"),
@@ -384,6 +409,16 @@ mod tests {
     }
 
     #[test]
+    fn a_postgres_user_name_is_shown_it_is_no_secret() {
+        assert_eq!(
+            BackendUrl::parse("postgres://app@db:5432/payments?schema=s")
+                .unwrap()
+                .to_string(),
+            "postgres://app@db:5432/payments?schema=s"
+        );
+    }
+
+    #[test]
     fn no_password_is_shown() {
         for (url, shown) in [
             (
@@ -393,6 +428,10 @@ mod tests {
             ("redis://user:pw@h", "redis://user:***@h"),
             ("redis://h?db=1&prefix=p", "redis://h?db=1&prefix=p"),
             ("postgres://u:pw@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://u@h/db?password=pw&sslmode=require",
+                "postgres://u@h/db?password=***&sslmode=require",
+            ),
             ("redis://pw@h/", "redis://***@h/"),
         ] {
             let parsed = BackendUrl::parse(url).unwrap();

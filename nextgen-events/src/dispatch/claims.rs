@@ -82,7 +82,12 @@ impl Lease<'_> {
         let recorded = match (store.immediate(), succeeded) {
             (Some(store), true) => store.complete_now(event_id, handler, token),
             (Some(store), false) => store.release_now(event_id, handler, token),
-            (None, true) => store.complete(event_id, handler, token).await,
+            (None, true) => match store.complete(event_id, handler, token).await {
+                Err(error) => {
+                    complete_again(store, event_id, handler, token, self.duration, error).await
+                }
+                recorded => recorded,
+            },
             (None, false) => store.release(event_id, handler, token).await,
         };
         crate::metrics::lease_kept("claim", "finish", &recorded);
@@ -105,6 +110,38 @@ impl Lease<'_> {
             }
         }
     }
+}
+
+/// How long a done marker that failed to be written is tried again at most: a store back
+/// from a moment's outage (a database restarting) records it, and the handler is not run a
+/// second time for want of one write; a store down for longer is not waited on past a
+/// sender's patience.
+const COMPLETE_AGAIN_FOR: Duration = Duration::from_secs(5);
+
+/// Writes the done marker again after `error`, while the claim's lease surely holds (two
+/// thirds of it are left after the last renewal) and for at most [`COMPLETE_AGAIN_FOR`].
+#[cold]
+async fn complete_again(
+    store: &dyn IdempotencyStore,
+    event_id: &str,
+    handler: &str,
+    token: OwnerToken,
+    lease: Duration,
+    error: StoreError,
+) -> Result<bool, StoreError> {
+    let deadline = (lease / 3).min(COMPLETE_AGAIN_FOR);
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(100);
+    let mut last = error;
+    while started.elapsed() + pause < deadline {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+        match store.complete(event_id, handler, token).await {
+            Err(error) => last = error,
+            recorded => return recorded,
+        }
+    }
+    Err(last)
 }
 
 /// Turns taken by deliveries of one event id in this process: a redelivery that arrives while

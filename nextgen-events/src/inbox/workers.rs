@@ -514,7 +514,20 @@ impl Worker {
     /// ends here, whatever ended it.
     async fn record(&self, event_id: &str, event_type: &str, token: OwnerToken, finish: Finish) {
         crate::metrics::inbox_attempt(event_type, outcome(&finish));
-        let finished = self.inbox.finish(event_id, token, finish).await;
+        let mut finished = self.inbox.finish(event_id, token, finish.clone()).await;
+        // A backend that is down for a moment (a database restarting) is asked again while the
+        // lease holds, so that the outcome is not lost to one failed write and the delivery
+        // not left for its lease to lapse.
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(100);
+        while finished.is_err()
+            && !self.shared.stopping()
+            && started.elapsed() + pause < self.settings.claims.lease / 2
+        {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+            finished = self.inbox.finish(event_id, token, finish.clone()).await;
+        }
         crate::metrics::lease_kept("inbox entry", "finish", &finished);
         match finished {
             Ok(true) => {}

@@ -104,10 +104,13 @@ impl Database {
             .test_before_acquire(false)
             .connect_lazy_with(options);
         let database = Database::on(pool, schema, password)?;
+        // A connection of its own first: the pool would wait out its timeout and say only
+        // that, where this says why (refused, authentication, no such database).
         database
             .run("connect", async {
-                let mut connection = database.pool.acquire().await?;
-                connection.ping().await
+                let connection =
+                    PgConnection::connect_with(&database.pool.connect_options()).await?;
+                connection.close().await
             })
             .await
             .map_err(|error| match error {
@@ -120,7 +123,7 @@ impl Database {
         Ok(database)
     }
 
-    /// The caller's pool.
+    /// The caller's pool, with its tables in `schema`.
     pub(crate) fn on(
         pool: PgPool,
         schema: &str,
@@ -181,6 +184,39 @@ impl Database {
         on_backend_runtime(query)
             .await
             .map_err(|error| self.failed(operation, &error))
+    }
+
+    /// [`run`](Self::run) for a statement that can be sent twice: sent once or twice more
+    /// (after 100 and 400 ms) when the connection broke under it. That is what a connection
+    /// the server dropped (restarted, say) gives at its next use, and what a commit whose
+    /// answer was lost gives: sent again, such a statement finds its own work done (a claim
+    /// holds its token, an appended delivery is a duplicate).
+    ///
+    /// `query` is told whether it is sent again, for a statement that must then also accept
+    /// its own work done.
+    pub(crate) async fn run_again<T, Fut>(
+        &self,
+        operation: &str,
+        mut query: impl FnMut(bool) -> Fut,
+    ) -> Result<T, StoreError>
+    where
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        let mut pauses = [Duration::from_millis(100), Duration::from_millis(400)].into_iter();
+        let mut again = false;
+        loop {
+            match on_backend_runtime(query(again)).await {
+                Err(error) if broken_connection(&error) => match pauses.next() {
+                    Some(pause) => {
+                        tracing::debug!(%error, operation, "the PostgreSQL connection broke; sending again");
+                        tokio::time::sleep(pause).await;
+                        again = true;
+                    }
+                    None => return Err(self.failed(operation, &error)),
+                },
+                result => return result.map_err(|error| self.failed(operation, &error)),
+            }
+        }
     }
 
     /// The [`StoreError`] of `operation` failing with `error`.
@@ -266,6 +302,19 @@ async fn migrate(pool: &PgPool, schema: &str, quoted: &str) -> Result<(), sqlx::
         tracing::info!(schema, version, migration, "applied a PostgreSQL migration");
     }
     transaction.commit().await
+}
+
+/// Whether `error` is the connection breaking (an I/O error, the server shutting down or
+/// refusing the session), not the statement failing: sending it again may succeed.
+fn broken_connection(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        // Class 08: connection exception; 57P0x: the server is shutting down or starting.
+        sqlx::Error::Database(error) => error
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
 }
 
 /// `duration` in milliseconds, as the tables keep times.

@@ -310,7 +310,7 @@ impl PgInbox {
             let sql = &self.statements.take;
             let row = self
                 .database
-                .run("inbox take", {
+                .run_again("inbox take", |_| {
                     sqlx::query(sql)
                         .bind(now)
                         .bind(&owner)
@@ -374,14 +374,15 @@ impl PgInbox {
         extra: (Option<i64>, Option<String>),
     ) -> Result<bool, StoreError> {
         let now = self.database.now_ms();
-        let owner = token.to_string();
+        let owner = &token.to_string();
+        let extra = &extra;
         self.database
-            .run(operation, async move {
+            .run_again(operation, move |_| async move {
                 let mut query = sqlx::query(sql).bind(event_id).bind(owner).bind(now);
                 if let Some(number) = extra.0 {
                     query = query.bind(number);
                 }
-                if let Some(text) = extra.1 {
+                if let Some(text) = &extra.1 {
                     query = query.bind(text);
                 }
                 Ok(query.execute(&self.database.pool).await?.rows_affected() == 1)
@@ -522,10 +523,10 @@ impl Inbox for PgInbox {
             let sql = &self.statements.renew;
             let renewed = self
                 .database
-                .run("inbox lease renewal", {
+                .run_again("inbox lease renewal", |_| {
                     sqlx::query(sql)
                         .bind(event_id)
-                        .bind(owner)
+                        .bind(&owner)
                         .bind(now.saturating_add(millis(lease)))
                         .bind(now)
                         .execute(&self.database.pool)
@@ -713,9 +714,10 @@ impl InboxOperator for PgInbox {
                 self.announce().await;
             }
             // In the order asked for.
+            let found: std::collections::HashSet<String> = found.into_iter().collect();
             Ok(event_ids
                 .iter()
-                .filter(|id| found.contains(id))
+                .filter(|id| found.contains(*id))
                 .cloned()
                 .collect())
         })

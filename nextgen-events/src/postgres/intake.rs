@@ -165,8 +165,12 @@ async fn commit(
         .iter()
         .map(|entry| i64::try_from(entry.signed_at).unwrap_or(i64::MAX))
         .collect();
+    // Sent again after a broken connection: what a lost commit added is then a duplicate,
+    // and committed, so answered 200 all the same.
+    let (ids, types, received, bodies, signatures, signed) =
+        (&ids, &types, &received, &bodies, &signatures, &signed);
     let added = database
-        .run("inbox append", async move {
+        .run_again("inbox append", move |_| async move {
             let mut transaction = database.pool.begin().await?;
             let added: Vec<String> = sqlx::query_scalar(insert)
                 .bind(ids)

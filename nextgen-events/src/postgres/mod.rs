@@ -81,5 +81,6 @@ mod listen;
 mod store;
 
 pub use database::DEFAULT_SCHEMA;
+pub(crate) use database::check_schema;
 pub use inbox::PgInbox;
 pub use store::PgStore;

@@ -20,6 +20,7 @@ struct Statements {
     claim: String,
     renew: String,
     complete: String,
+    complete_again: String,
     release: String,
     sweep_handlers: String,
     claim_object: String,
@@ -62,9 +63,16 @@ impl Statements {
             renew: database.sql(&format!(
                 "UPDATE {{schema}}.nextgen_handlers SET until_ms = $5 WHERE {OWNED}"
             )),
+            // The owner stays on the done marker: a completion sent again after a lost answer
+            // finds its own marker and says so (`complete_again`); any other finds none.
             complete: database.sql(&format!(
-                "UPDATE {{schema}}.nextgen_handlers SET state = 'done', owner = NULL, until_ms = $5 WHERE {OWNED}"
+                "UPDATE {{schema}}.nextgen_handlers SET state = 'done', until_ms = $5 WHERE {OWNED}"
             )),
+            complete_again: database.sql(
+                "UPDATE {schema}.nextgen_handlers SET state = 'done', until_ms = $5
+                 WHERE event_id = $1 AND handler = $2 AND owner = $3
+                   AND (state = 'done' OR until_ms > $4)",
+            ),
             release: database.sql(&format!(
                 "DELETE FROM {{schema}}.nextgen_handlers WHERE {OWNED}"
             )),
@@ -213,20 +221,25 @@ impl PgStore {
             .await
     }
 
-    /// Runs the owner-checked statement `sql` for `(first, second)`; whether it changed a row.
-    /// `until`, when given, is bound as `$5`.
+    /// Runs the owner-checked statement `sql` for `(first, second)` (`again`, when given, if
+    /// it is sent again after a broken connection); whether it changed a row. `until`, when
+    /// given, is bound as `$5`.
     async fn if_owner(
         &self,
         operation: &str,
-        sql: &str,
+        (sql, again): (&str, Option<&str>),
         (first, second): (&str, &str),
         token: OwnerToken,
         until: Option<i64>,
     ) -> Result<bool, StoreError> {
         let now = self.database.now_ms();
-        let token = token.to_string();
+        let token = &token.to_string();
         self.database
-            .run(operation, async move {
+            .run_again(operation, move |sent_again| async move {
+                let sql = match again {
+                    Some(again) if sent_again => again,
+                    _ => sql,
+                };
                 let mut query = sqlx::query(sql)
                     .bind(first)
                     .bind(second)
@@ -261,7 +274,7 @@ impl IdempotencyStore for PgStore {
             let sql = &self.statements.claim;
             let row = self
                 .database
-                .run("claim", {
+                .run_again("claim", |_| {
                     sqlx::query(sql)
                         .bind(event_id)
                         .bind(handler)
@@ -295,7 +308,7 @@ impl IdempotencyStore for PgStore {
         let until = self.database.now_ms().saturating_add(millis(lease));
         Box::pin(self.if_owner(
             "renewal",
-            &self.statements.renew,
+            (&self.statements.renew, None),
             (event_id, handler),
             token,
             Some(until),
@@ -314,7 +327,10 @@ impl IdempotencyStore for PgStore {
             .saturating_add(millis(self.retention));
         Box::pin(self.if_owner(
             "done marker",
-            &self.statements.complete,
+            (
+                &self.statements.complete,
+                Some(&self.statements.complete_again),
+            ),
             (event_id, handler),
             token,
             Some(until),
@@ -329,7 +345,7 @@ impl IdempotencyStore for PgStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(self.if_owner(
             "release",
-            &self.statements.release,
+            (&self.statements.release, None),
             (event_id, handler),
             token,
             None,
@@ -359,7 +375,7 @@ impl ObjectClaims for PgStore {
             let sql = &self.statements.claim_object;
             let row = self
                 .database
-                .run("object claim", {
+                .run_again("object claim", |_| {
                     sqlx::query(sql)
                         .bind(handler)
                         .bind(object_id)
@@ -397,7 +413,7 @@ impl ObjectClaims for PgStore {
         let until = self.database.now_ms().saturating_add(millis(lease));
         Box::pin(self.if_owner(
             "object claim renewal",
-            &self.statements.renew_object,
+            (&self.statements.renew_object, None),
             (handler, object_id),
             token,
             Some(until),
@@ -416,11 +432,11 @@ impl ObjectClaims for PgStore {
             let sql = &self.statements.release_object;
             let released: i64 = self
                 .database
-                .run("object claim release", {
+                .run_again("object claim release", |_| {
                     sqlx::query_scalar(sql)
                         .bind(handler)
                         .bind(object_id)
-                        .bind(owner)
+                        .bind(&owner)
                         .bind(now)
                         .fetch_one(&self.database.pool)
                 })
@@ -443,11 +459,11 @@ impl ObjectClaims for PgStore {
             let sql = &self.statements.advance_object;
             let changed = self
                 .database
-                .run("watermark", {
+                .run_again("watermark", |_| {
                     sqlx::query(sql)
                         .bind(handler)
                         .bind(object_id)
-                        .bind(owner)
+                        .bind(&owner)
                         .bind(now)
                         .bind(handled.created)
                         .bind(handled.event_id.as_str())

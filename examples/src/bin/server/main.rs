@@ -39,11 +39,19 @@
 //!   answered 200, and handled by one replica's workers (`NEXTGEN_INBOX_WORKERS`); a delivery
 //!   a replica that died was handling is taken over by another (feature `redis`);
 //! - `NEXTGEN_INBOX_URL=URL` or `NEXTGEN_STORE_URL=URL`: inbox mode, or inline mode's store, on
-//!   the backend the URL names (`sqlite:PATH`, `redis://HOST?prefix=P`), opened as every mode
-//!   is, by `nextgen_events::backend`.
+//!   the backend the URL names (`sqlite:PATH`, `redis://HOST?prefix=P`,
+//!   `postgres://USER@HOST/DB?schema=S`), opened as every mode is, by `nextgen_events::backend`.
+//!   A PostgreSQL inbox (feature `postgres`) is shared by every replica on the same database
+//!   and schema (`nextgen` when the URL names none), created with its tables at the first
+//!   start: each delivery is committed there, answered 200, and handled by one replica's
+//!   workers (`NEXTGEN_INBOX_WORKERS`); a delivery a replica that died was handling is taken
+//!   by another once its lease lapses. With `NEXTGEN_STORE_URL=postgres://...`, inline mode's
+//!   claims and done markers are in that schema, shared by the replicas.
 //!
-//! `NEXTGEN_LEASE_MS` sets the handlers' claim lease (default 60 s; a Redis replica takes
-//! over a dead one's delivery after a lease and a half). For `scripts/chaos.sh`:
+//! `NEXTGEN_LEASE_MS` sets the handlers' claim lease, which is also how long an inbox entry
+//! stays with a worker between renewals (default 60 s; a Redis replica takes over a dead one's
+//! delivery after a lease and a half, a PostgreSQL replica once it lapses). For
+//! `scripts/chaos.sh`:
 //! `NEXTGEN_STOP_TIMEOUT_MS` bounds the stop after SIGTERM or Ctrl-C (default 30 s): the
 //! server answers what is in flight, then the endpoint's workers finish what they hold.
 //! `NEXTGEN_RUN_LOG=PATH` makes the `*` handler append `NEXTGEN_RUN_TAG EVENT_ID` to that
@@ -261,10 +269,11 @@ const INBOX_REDIS_ENV: &str = "NEXTGEN_INBOX_REDIS";
 /// The environment variable with the key prefix of the Redis inbox (default `REDIS_PREFIX`).
 const INBOX_PREFIX_ENV: &str = "NEXTGEN_INBOX_PREFIX";
 
-/// The environment variable naming the inbox by URL (`sqlite:PATH`, `redis://...?prefix=P`).
+/// The environment variable naming the inbox by URL (`sqlite:PATH`, `redis://...?prefix=P`,
+/// `postgres://...?schema=S`).
 const INBOX_URL_ENV: &str = "NEXTGEN_INBOX_URL";
 
-/// The environment variable naming inline mode's idempotency store by URL.
+/// The environment variable naming inline mode's idempotency store by URL (the same forms).
 const STORE_URL_ENV: &str = "NEXTGEN_STORE_URL";
 
 /// `config` with the store or inbox the environment names, or as it is (in memory, inline);
@@ -300,9 +309,10 @@ async fn idempotency_store(config: WebhookConfig) -> Result<WebhookConfig, Strin
     let (name, url, inbox) = match chosen.as_slice() {
         [] => {
             tracing::info!(
-                "idempotency store: in memory, this process only (set {REDIS_URL_ENV} to share it \
-                 between replicas, {STORE_SQLITE_ENV} to keep it across restarts, or \
-                 {INBOX_SQLITE_ENV} or {INBOX_REDIS_ENV} for inbox mode)"
+                "idempotency store: in memory, this process only (set {REDIS_URL_ENV} or \
+                 {STORE_URL_ENV} to share it between replicas, {STORE_SQLITE_ENV} to keep it \
+                 across restarts, or {INBOX_SQLITE_ENV}, {INBOX_REDIS_ENV} or {INBOX_URL_ENV} \
+                 for inbox mode)"
             );
             return Ok(config);
         }

@@ -1,0 +1,554 @@
+//! The PostgreSQL inbox against a real server: the inbox checks every inbox passes, replicas
+//! sharing one inbox, a delivery held by a worker that died taken over after its lease, idle
+//! workers woken by another replica's commit through `LISTEN`, and the server restarted
+//! (`pg_ctl restart -m immediate`) in the middle of a run of deliveries.
+//!
+//! Needs `--features postgres` and `NEXTGEN_TEST_POSTGRES_URL`, like `tests/postgres.rs`. The
+//! restart test starts a cluster of its own (`scripts/postgres.sh`), so that its restart
+//! disturbs no other test.
+//!
+//! ```text
+//! NEXTGEN_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/nextgen_test cargo test -p nextgen-tests --features postgres --test postgres_inbox
+//! ```
+
+#![cfg(feature = "postgres")]
+#![allow(clippy::unwrap_used)]
+
+mod inbox_checks;
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use inbox_checks::{Setup, charge, until};
+use nextgen_events::WebhookConfig;
+use nextgen_events::idempotency::Claim;
+use nextgen_events::inbox::{
+    Appended, Finish, HandlerFailure, Inbox, InboxEntry, InboxOperator, InboxState, InboxStats,
+};
+use nextgen_events::postgres::PgInbox;
+use nextgen_events::prelude::*;
+use nextgen_tests::services::{PostgresCluster, postgres_url, unique_schema};
+use support::{SECRET, TestServer, delivery, post, ran, runs};
+
+/// A PostgreSQL inbox on a moved clock in a fresh schema, and a second connection to it.
+async fn postgres(label: &str) -> Option<Setup<PgInbox>> {
+    let url = postgres_url("the PostgreSQL inbox")?;
+    let schema = unique_schema(label);
+    let clock = Setup::<PgInbox>::clock();
+    let reader = Arc::clone(&clock);
+    let inbox = PgInbox::connect(&url, &schema)
+        .await
+        .unwrap()
+        .with_clock(move || reader.load(Ordering::SeqCst));
+    let other = PgInbox::connect(&url, &schema).await.unwrap();
+    Some(Setup::new(inbox, other, clock, ()))
+}
+
+inbox_checks!(postgres("checks").await);
+
+fn event_id(test: &str, n: usize) -> String {
+    format!("evt_{test}_{}_{n}", std::process::id())
+}
+
+/// Which replica a handler ran on, given to each replica's workers as app data.
+struct Replica(&'static str);
+
+#[nextgen_event("refund.created")]
+async fn book_refund(event: Event<Refund>, replica: web::Data<Replica>) {
+    ran(&event.id, "book_refund");
+    ran(&event.id, replica.0);
+    // Long enough for the other replica's workers to take deliveries meanwhile.
+    actix_rt::time::sleep(Duration::from_millis(2)).await;
+}
+
+#[nextgen_event("refund.created")]
+async fn notify_refund(event: Event<Refund>) {
+    ran(&event.id, "notify_refund");
+}
+
+/// Waits until the inbox has handled `count` entries and holds nothing else.
+async fn until_handled(inbox: &PgInbox, count: u64, patience: Duration) {
+    let started = Instant::now();
+    loop {
+        let stats = inbox.stats().await.unwrap();
+        if stats.handled == count {
+            assert_eq!(
+                stats,
+                InboxStats {
+                    handled: count,
+                    ..InboxStats::default()
+                }
+            );
+            return;
+        }
+        assert!(started.elapsed() < patience, "not all handled: {stats:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn three_replicas_share_one_inbox_and_run_each_handler_once_per_event() {
+    let Some(url) = postgres_url("the PostgreSQL inbox") else {
+        return;
+    };
+    let schema = unique_schema("replicas");
+    let mut replicas = Vec::new();
+    for name in ["on a", "on b", "on c"] {
+        let inbox = PgInbox::connect(&url, &schema).await.unwrap();
+        let config = WebhookConfig::new(SECRET)
+            .with_inbox(inbox)
+            .with_inbox_poll(Duration::from_millis(50))
+            .with_app_data(web::Data::new(Replica(name)));
+        replicas.push(TestServer::start(config, |_| {}));
+    }
+    let urls: Vec<String> = replicas.iter().map(|r| r.url("/webhook")).collect();
+    let ids: Vec<String> = (0..150).map(|n| event_id("pg_replicas", n)).collect();
+    // Each event delivered to every replica at once, 25 events at a time.
+    for chunk in ids.chunks(25) {
+        let posts = chunk.iter().map(|id| {
+            let (body, signature) = delivery(id, "refund.created");
+            let urls = urls.clone();
+            async move {
+                let answers = futures_util::future::join_all(
+                    urls.iter()
+                        .map(|url| post(url, body.clone(), Some(&signature))),
+                )
+                .await;
+                for answer in answers {
+                    assert_eq!(answer.status, 200, "{id}: {:?}", answer.body);
+                }
+            }
+        });
+        futures_util::future::join_all(posts).await;
+    }
+    let observer = PgInbox::connect(&url, &schema).await.unwrap();
+    until_handled(&observer, 150, Duration::from_secs(60)).await;
+    let mut per_replica = [0; 3];
+    for id in &ids {
+        assert_eq!(runs(id, "book_refund"), 1, "{id}");
+        assert_eq!(runs(id, "notify_refund"), 1, "{id}");
+        for (count, name) in per_replica.iter_mut().zip(["on a", "on b", "on c"]) {
+            *count += runs(id, name);
+        }
+        let record = observer.show(id, false).await.unwrap().unwrap();
+        assert_eq!(
+            (record.state, record.attempts),
+            (InboxState::Handled, 1),
+            "{id}"
+        );
+    }
+    assert_eq!(per_replica.iter().sum::<usize>(), 150);
+    println!("handled per replica: {per_replica:?}");
+    assert!(
+        per_replica.iter().filter(|&&count| count > 0).count() >= 2,
+        "one replica did everything: {per_replica:?}"
+    );
+}
+
+fn entry(id: &str, received_at_ms: u64) -> InboxEntry {
+    let body = charge(id, 2000.into()).0;
+    let signed_at = received_at_ms / 1000;
+    InboxEntry {
+        event_id: id.to_owned(),
+        event_type: "charge.succeeded".to_owned(),
+        signature: Some(nextgen_events::sign(body.as_bytes(), SECRET, signed_at)),
+        body: body.into_bytes(),
+        signed_at,
+        received_at_ms,
+    }
+}
+
+#[actix_rt::test]
+async fn a_delivery_held_by_a_worker_that_died_is_taken_over_after_the_lease() {
+    let Some(url) = postgres_url("the PostgreSQL inbox") else {
+        return;
+    };
+    let schema = unique_schema("takeover");
+    let lease = Duration::from_millis(600);
+    let id = event_id("pg_takeover", 0);
+    let intake = PgInbox::connect(&url, &schema).await.unwrap();
+    let (body, signature) = charge(&id, 2000.into());
+    let a = TestServer::start(
+        WebhookConfig::new(SECRET)
+            .with_inbox(intake.clone())
+            .with_inbox_workers(0),
+        |_| {},
+    );
+    let answer = post(&a.url("/webhook"), body, Some(&signature)).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+
+    // A worker takes it, runs its first handler to success, and dies in the second: it never
+    // renews nor finishes.
+    let dead = PgInbox::connect(&url, &schema).await.unwrap();
+    let taken = dead.take(lease).await.unwrap().expect("the delivery");
+    let taken_at = Instant::now();
+    assert_eq!(
+        (taken.entry.event_id.as_str(), taken.attempts),
+        (id.as_str(), 1)
+    );
+    let markers = dead.idempotency_store();
+    let first = format!("{}::inbox_checks::a_steady", module_path!());
+    let Claim::Claimed(claim) = markers.claim(&id, &first, lease).await.unwrap() else {
+        panic!("a_steady was not free")
+    };
+    assert!(markers.complete(&id, &first, claim).await.unwrap());
+    let second = format!("{}::inbox_checks::b_flaky", module_path!());
+    assert!(matches!(
+        markers.claim(&id, &second, lease).await.unwrap(),
+        Claim::Claimed(_)
+    ));
+
+    // Replica B finds it held, then takes it once the lease lapsed.
+    let b_inbox = PgInbox::connect(&url, &schema).await.unwrap();
+    let b = TestServer::start(
+        WebhookConfig::new(SECRET)
+            .with_inbox(b_inbox.clone())
+            .with_lease(lease)
+            .with_inbox_poll(Duration::from_millis(10)),
+        |_| {},
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    if taken_at.elapsed() < lease {
+        let record = b_inbox.show(&id, false).await.unwrap().unwrap();
+        assert_eq!((record.state, record.attempts), (InboxState::Running, 1));
+        assert_eq!(runs(&id, "b_flaky"), 0);
+    }
+    let record = until(&b_inbox, &id, Duration::from_secs(10), |record| {
+        record.state == InboxState::Handled
+    })
+    .await;
+    assert!(taken_at.elapsed() >= lease);
+    assert_eq!(record.attempts, 2);
+    // The handler that had succeeded stayed skipped; the one the dead worker held ran once.
+    assert_eq!(runs(&id, "a_steady"), 0);
+    assert_eq!(runs(&id, "b_flaky"), 1);
+    // The dead worker's token is worth nothing now.
+    assert!(!dead.renew(&id, taken.token, lease).await.unwrap());
+    assert!(
+        !dead
+            .finish(&id, taken.token, Finish::Handled)
+            .await
+            .unwrap()
+    );
+    drop((a, b));
+}
+
+#[actix_rt::test]
+async fn leases_renewals_and_owners_on_one_clock() {
+    let Some(url) = postgres_url("the PostgreSQL inbox") else {
+        return;
+    };
+    let schema = unique_schema("leases");
+    let clock = Setup::<PgInbox>::clock();
+    let reader = Arc::clone(&clock);
+    let x = PgInbox::connect(&url, &schema)
+        .await
+        .unwrap()
+        .with_clock(move || reader.load(Ordering::SeqCst));
+    let y = x.clone();
+    let advance = |ms: u64| clock.fetch_add(ms, Ordering::SeqCst);
+    let lease = Duration::from_secs(60);
+    let id = event_id("pg_leases", 0);
+    assert_eq!(x.append(entry(&id, 1_000)).await.unwrap(), Appended::New);
+    assert_eq!(
+        y.append(entry(&id, 2_000)).await.unwrap(),
+        Appended::Duplicate
+    );
+    let taken = x.take(lease).await.unwrap().unwrap();
+    // Renewed every 30 s for three leases: never taken over.
+    for _ in 0..6 {
+        advance(30_000);
+        assert!(x.renew(&id, taken.token, lease).await.unwrap());
+        assert!(y.take(lease).await.unwrap().is_none());
+    }
+    // Not renewed: taken over once its lease lapsed, by one of them.
+    advance(60_001);
+    let over = y.take(lease).await.unwrap().expect("taken over");
+    assert_eq!(
+        (over.entry.event_id.as_str(), over.attempts),
+        (id.as_str(), 2)
+    );
+    assert!(x.take(lease).await.unwrap().is_none());
+    assert!(!x.renew(&id, taken.token, lease).await.unwrap());
+    let failure = vec![HandlerFailure {
+        handler: "h".to_owned(),
+        error: "late".to_owned(),
+    }];
+    let late = Finish::Dead {
+        errors: failure.clone(),
+    };
+    assert!(!x.finish(&id, taken.token, late).await.unwrap());
+    // The owner fails it: due again in a minute, not before.
+    let retry = Finish::Retry {
+        at_ms: y.now_ms() + 60_000,
+        errors: failure,
+    };
+    assert!(y.finish(&id, over.token, retry).await.unwrap());
+    assert!(!y.finish(&id, over.token, Finish::Handled).await.unwrap());
+    assert!(x.take(lease).await.unwrap().is_none());
+    let record = x.show(&id, false).await.unwrap().unwrap();
+    assert_eq!((record.state, record.attempts), (InboxState::Retrying, 2));
+    assert_eq!(record.last_errors[0].error, "late");
+    advance(60_000);
+    let again = x.take(lease).await.unwrap().expect("due again");
+    assert_eq!(
+        (again.attempts, again.first_failed_at_ms.is_some()),
+        (3, true)
+    );
+    assert_eq!(again.entry, entry(&id, 1_000));
+}
+
+#[actix_rt::test]
+async fn an_entry_without_its_body_becomes_a_dead_letter_naming_why() {
+    let Some(url) = postgres_url("the PostgreSQL inbox") else {
+        return;
+    };
+    let schema = unique_schema("bodiless");
+    let inbox = PgInbox::connect(&url, &schema).await.unwrap();
+    let (broken, fine) = (event_id("pg_bodiless", 0), event_id("pg_bodiless", 1));
+    inbox.append(entry(&broken, 1_000)).await.unwrap();
+    inbox.append(entry(&fine, 2_000)).await.unwrap();
+    // Someone deleted a body by hand.
+    sqlx::query(&format!(
+        "DELETE FROM {schema}.nextgen_inbox_bodies WHERE event_id = $1"
+    ))
+    .bind(&broken)
+    .execute(inbox.pool())
+    .await
+    .unwrap();
+    // The take skips past it (buried) to the next entry; the broken one never blocks the queue.
+    let taken = inbox.take(Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!(taken.entry.event_id, fine);
+    let record = inbox.show(&broken, false).await.unwrap().unwrap();
+    assert_eq!(record.state, InboxState::Dead);
+    assert_eq!(record.last_errors[0].handler, "(inbox entry)");
+    assert!(
+        record.last_errors[0].error.contains("`body`"),
+        "{:?}",
+        record.last_errors
+    );
+}
+
+#[actix_rt::test]
+async fn idle_workers_wake_on_another_replicas_commit_without_waiting_for_their_poll() {
+    let Some(url) = postgres_url("the PostgreSQL inbox") else {
+        return;
+    };
+    let schema = unique_schema("listen");
+    // Workers that poll only every 10 minutes: only a notification can wake them in time.
+    let inbox = PgInbox::connect(&url, &schema).await.unwrap();
+    let server = TestServer::start(
+        WebhookConfig::new(SECRET)
+            .with_inbox(inbox.clone())
+            .with_inbox_poll(Duration::from_secs(600)),
+        |_| {},
+    );
+    // Another replica's intake (another connection, another pool) commits a delivery.
+    let elsewhere = PgInbox::connect(&url, &schema).await.unwrap();
+    // Give the listener a moment to connect and the workers to go idle.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = event_id("pg_listen", 0);
+    let now = nextgen_events::inbox::Inbox::now_ms(&elsewhere);
+    assert_eq!(
+        elsewhere.append(entry(&id, now)).await.unwrap(),
+        Appended::New
+    );
+    let record = until(&inbox, &id, Duration::from_secs(10), |record| {
+        record.state == InboxState::Handled
+    })
+    .await;
+    assert_eq!(record.attempts, 1);
+    assert_eq!(runs(&id, "a_steady"), 1);
+
+    // Without LISTEN (PgBouncer in transaction mode) the same delivery waits for the poll.
+    let quiet_schema = unique_schema("quiet");
+    let quiet = PgInbox::connect(&url, &quiet_schema)
+        .await
+        .unwrap()
+        .with_listen(false);
+    let _quiet_server = TestServer::start(
+        WebhookConfig::new(SECRET)
+            .with_inbox(quiet.clone())
+            .with_inbox_poll(Duration::from_secs(600)),
+        |_| {},
+    );
+    let elsewhere = PgInbox::connect(&url, &quiet_schema).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = event_id("pg_listen", 1);
+    elsewhere.append(entry(&id, now)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let record = quiet.show(&id, false).await.unwrap().unwrap();
+    assert_eq!(record.state, InboxState::Pending, "{record:?}");
+    drop(server);
+}
+
+#[actix_rt::test]
+async fn a_server_restart_mid_run_loses_nothing_acknowledged_and_everyone_recovers() {
+    if postgres_url("the PostgreSQL restart").is_none() {
+        return;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let cluster = PostgresCluster::start();
+    let schema = unique_schema("restart");
+    let inbox = PgInbox::connect(cluster.url(), &schema).await.unwrap();
+    let server = TestServer::start(
+        WebhookConfig::new(SECRET)
+            .with_inbox(inbox.clone())
+            // Polling rarely: after the restart only the listener's reconnection (which wakes
+            // the workers) brings them back in time.
+            .with_inbox_poll(Duration::from_secs(30))
+            // A take whose answer the restart lost leaves its entry held until the lease
+            // lapses: a short one, so that the test sees it taken again.
+            .with_lease(Duration::from_secs(3))
+            // A delivery whose claims failed in the outage is retried soon after.
+            .with_retry_policy(
+                nextgen_events::inbox::RetryPolicy::default()
+                    .with_first(Duration::from_millis(500))
+                    .with_max(Duration::from_secs(1)),
+            )
+            .with_app_data(web::Data::new(Replica("restarted"))),
+        |_| {},
+    );
+    let webhook = server.url("/webhook");
+    let acknowledged = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // The server goes down and comes back on a thread of its own (the commands block), while
+    // senders deliver distinct events, each once, until it is back and each sent 50.
+    let cluster = Arc::new(cluster);
+    let outage = {
+        let cluster = Arc::clone(&cluster);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            cluster.restart_immediate();
+            std::thread::sleep(Duration::from_millis(300));
+            // Down for longer than a delivery waits for a connection (2 s): deliveries in this
+            // time are refused, never acknowledged.
+            cluster.stop();
+            std::thread::sleep(Duration::from_millis(3500));
+            cluster.start_again();
+        })
+    };
+    let senders = (0..4).map(|sender| {
+        let (webhook, acknowledged, refused) = (
+            webhook.clone(),
+            Arc::clone(&acknowledged),
+            Arc::clone(&refused),
+        );
+        let outage = &outage;
+        async move {
+            let mut n = 0;
+            while n < 50 || !outage.is_finished() {
+                let id = event_id(&format!("pg_restart_{sender}"), n);
+                n += 1;
+                let (body, signature) = delivery(&id, "refund.created");
+                let answer = post(&webhook, body, Some(&signature)).await;
+                match answer.status {
+                    200 => {
+                        acknowledged.lock().unwrap().insert(id);
+                    }
+                    status => {
+                        assert!(status >= 500, "{id}: {status} {:?}", answer.body);
+                        refused.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                actix_rt::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    });
+    futures_util::future::join_all(senders).await;
+    outage.join().unwrap();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    println!(
+        "acknowledged {}, refused {}",
+        acknowledged.len(),
+        refused.load(Ordering::SeqCst)
+    );
+    assert!(
+        refused.load(Ordering::SeqCst) > 0,
+        "the outage refused nothing"
+    );
+    assert!(acknowledged.len() > 100, "{}", acknowledged.len());
+    // Every acknowledged delivery is in the inbox and gets handled, without a poll.
+    let observer = PgInbox::connect(cluster.url(), &schema).await.unwrap();
+    let started = Instant::now();
+    for id in &acknowledged {
+        loop {
+            let record = observer.show(id, false).await.unwrap();
+            assert!(
+                record.is_some(),
+                "{id} was acknowledged and is not in the inbox"
+            );
+            if record.is_some_and(|record| record.state == InboxState::Handled) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{id} not handled after the restart: {:?}",
+                observer.show(id, false).await
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(runs(id, "book_refund"), 1, "{id}");
+    }
+    drop(server);
+}
+
+/// docs/performance.md's "What a delivery keeps": bytes per delivery of the example's 1 KiB
+/// event in PostgreSQL, tables and indexes.
+///
+/// ```text
+/// cargo test --release -p nextgen-tests --features postgres --test postgres_inbox -- --ignored --nocapture
+/// ```
+#[actix_rt::test]
+#[ignore = "a measurement, not a test: run it with --ignored --nocapture"]
+async fn measure_bytes_per_delivery() {
+    let url = postgres_url("the PostgreSQL inbox").unwrap();
+    let schema = unique_schema("size");
+    let inbox = PgInbox::connect(&url, &schema).await.unwrap();
+    let count = 10_000u32;
+    let appends = (0..count).map(|n| {
+        let inbox = inbox.clone();
+        async move {
+            let id = format!("evt_{n:022}");
+            let body = serde_json::json!({
+                "id": id, "object": "event", "created": 1_713_745_200,
+                "livemode": false, "type": "charge.succeeded", "pending_webhooks": 1,
+                "data": { "object": { "id": "ch_1J2k3L4m5N6o", "amount": 2000, "amount_refunded": 0,
+                    "currency": "usd", "paid": true, "status": "succeeded",
+                    "description": "x".repeat(700) } }
+            })
+            .to_string();
+            let entry = InboxEntry {
+                event_id: id,
+                event_type: "charge.succeeded".to_owned(),
+                signature: Some(nextgen_events::sign(body.as_bytes(), SECRET, 1_713_745_200)),
+                body: body.into_bytes(),
+                signed_at: 1_713_745_200,
+                received_at_ms: 1_713_745_200_000,
+            };
+            inbox.append(entry).await.unwrap();
+        }
+    });
+    futures_util::future::join_all(appends).await;
+    sqlx::query(&format!("VACUUM ANALYZE {schema}.nextgen_inbox"))
+        .execute(inbox.pool())
+        .await
+        .unwrap();
+    for table in ["nextgen_inbox", "nextgen_inbox_bodies"] {
+        let bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size($1::regclass)")
+            .bind(format!("{schema}.{table}"))
+            .fetch_one(inbox.pool())
+            .await
+            .unwrap();
+        println!(
+            "{table}: {} bytes per delivery (tables, TOAST and indexes)",
+            bytes / i64::from(count)
+        );
+    }
+}
