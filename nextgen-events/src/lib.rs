@@ -135,9 +135,54 @@ pub mod __private {
         FromAnyEvent, FromEvent, HandlerFn, HandlerFuture, IntoHandlerResult, ObjectForm, ObjectId,
         downcast,
     };
+    #[cfg(feature = "postgres")]
+    pub use crate::handler::{PgCall, PgHandlerFn, postgres_call};
     pub use crate::metrics::record::HandlerMetrics;
     pub use inventory;
     pub use serde_json::Value;
+
+    /// The type of a handler's transaction argument (`&mut PgConnection` as the macro saw
+    /// it), checked where the user wrote it.
+    #[cfg(feature = "postgres")]
+    #[diagnostic::on_unimplemented(
+        message = "a handler's transaction is `&mut PgConnection` of the sqlx that nextgen-events is built on, and `{Self}` is not it",
+        label = "not nextgen-events' `&mut PgConnection`",
+        note = "use `nextgen_events::postgres::PgConnection` (and `nextgen_events::postgres::sqlx` for queries), or the same sqlx version as nextgen-events"
+    )]
+    pub trait PostgresTransaction {}
+
+    #[cfg(feature = "postgres")]
+    impl PostgresTransaction for &mut sqlx::PgConnection {}
+
+    /// See the other definition (with the cargo feature `postgres`).
+    #[cfg(not(feature = "postgres"))]
+    #[diagnostic::on_unimplemented(
+        message = "this handler takes a PostgreSQL transaction (`{Self}`), which needs the cargo feature `postgres` of nextgen-events",
+        label = "a PostgreSQL transaction",
+        note = "enable it: `nextgen-events = {{ version = \"0.1\", features = [\"postgres\"] }}`"
+    )]
+    pub trait PostgresTransaction {}
+
+    /// Compiles only for a [`PostgresTransaction`].
+    pub fn postgres_transaction<T: PostgresTransaction>() {}
+}
+
+/// The part of a `#[nextgen_event]` expansion for a handler that takes the app's PostgreSQL
+/// transaction: as it is with the cargo feature `postgres`, nothing without it (the
+/// expansion's `postgres_transaction` check then says which feature, at the argument).
+#[cfg(feature = "postgres")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __in_postgres_transaction {
+    ($($expansion:tt)*) => { $($expansion)* };
+}
+
+/// See the other definition (with the cargo feature `postgres`).
+#[cfg(not(feature = "postgres"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __in_postgres_transaction {
+    ($($expansion:tt)*) => {};
 }
 
 /// What handler code uses: `use nextgen_events::prelude::*;` brings the attribute, the

@@ -70,6 +70,7 @@ pub(crate) fn check(handler: &Handler<'_>) -> syn::Result<()> {
             ));
         }
     }
+    errors.extend(check_transactions(handler, &event));
     if let Some(variadic) = &sig.variadic {
         errors.push(syn::Error::new_spanned(
             variadic,
@@ -152,4 +153,70 @@ fn families() -> String {
         }
     }
     crate::errors::and_list(&families)
+}
+
+/// What a handler that takes the app's transaction must look like: one `&mut PgConnection`,
+/// after the event, on a handler of one event type without `latest_only`.
+fn check_transactions(handler: &Handler<'_>, event: &str) -> Vec<syn::Error> {
+    const SHAPE: &str = "`async fn book(charge: Charge, tx: &mut PgConnection) -> Result<(), E>`";
+    let mut errors = Vec::new();
+    for ty in &handler.arg_types {
+        let misused = match ty {
+            syn::Type::Reference(reference) if reference.mutability.is_none() => {
+                crate::parse::names_pg_connection(&reference.elem)
+            }
+            syn::Type::Reference(reference) => transaction_type(&reference.elem),
+            other => crate::parse::names_pg_connection(other) || transaction_type(other),
+        };
+        if misused {
+            errors.push(syn::Error::new_spanned(
+                ty,
+                format!(
+                    "a handler takes the app's transaction as `&mut PgConnection`: the library begins it, writes the done marker in it and commits it (or rolls it back on an `Err` or a panic); write {SHAPE}"
+                ),
+            ));
+        }
+    }
+    let mut positions = handler.transactions.iter();
+    let Some(&first) = positions.next() else {
+        return errors;
+    };
+    for &again in positions {
+        errors.push(syn::Error::new_spanned(
+            handler.arg_types[again],
+            "a handler takes one transaction, and this one already takes `&mut PgConnection`: its writes and its done marker go into that one; remove this argument",
+        ));
+    }
+    let at = handler.arg_types[first];
+    if first == 0 {
+        errors.push(syn::Error::new_spanned(
+            at,
+            format!("the event comes first, then the transaction: write {SHAPE}"),
+        ));
+    }
+    if event == catalog::WILDCARD {
+        errors.push(syn::Error::new_spanned(
+            at,
+            "a `\"*\"` handler cannot take a transaction: name the event type, as in `#[nextgen_event(\"charge.succeeded\")]`, or write the `*` handler's effects idempotently (keyed by the event id)",
+        ));
+    }
+    if let Some(latest_only) = &handler.latest_only {
+        errors.push(syn::Error::new(
+            latest_only.span(),
+            "a `latest_only` handler cannot take a transaction yet (its watermark is not written in it): remove `latest_only` and compare the event's `created` with the state your tables keep, in the transaction, or take the transaction out",
+        ));
+    }
+    errors
+}
+
+/// Whether `ty` is sqlx's `Transaction<..>`, which a handler should not take itself.
+fn transaction_type(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| last.ident == "Transaction"),
+        _ => false,
+    }
 }

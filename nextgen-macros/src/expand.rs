@@ -67,14 +67,27 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
     } else {
         quote!()
     };
+    // The transaction argument, if any (`check` let at most one through, after the event):
+    // not taken from the context, but handed over when dispatch has begun the transaction.
+    let transaction = handler
+        .transactions
+        .first()
+        .map(|&at| handler.arg_types[at]);
     let rest_names: Vec<_> = (1..=rest.len())
-        .map(|i| format_ident!("__arg{}", i))
+        .map(|i| match transaction {
+            Some(_) if handler.transactions.contains(&i) => format_ident!("__nextgen_tx"),
+            _ => format_ident!("__arg{}", i),
+        })
         .collect();
-    let rest_args = rest.iter().zip(&rest_names).map(|(ty, arg)| {
-        quote_spanned! {ty.span()=>
-            let #arg = <#ty as ::nextgen_events::FromContext>::from_context(context)?;
-        }
-    });
+    let rest_args = rest
+        .iter()
+        .zip(&rest_names)
+        .filter(|(_, arg)| *arg != "__nextgen_tx")
+        .map(|(ty, arg)| {
+            quote_spanned! {ty.span()=>
+                let #arg = <#ty as ::nextgen_events::FromContext>::from_context(context)?;
+            }
+        });
     // The runtime keys idempotency records by the name: `name = "..."` keeps it when the
     // function moves or is renamed.
     let handler_name = match &handler.name {
@@ -100,6 +113,62 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
     let into_result = quote_spanned! {return_span=>
         <#return_type as #return_trait_name>::__nextgen_into_result(result)
     };
+
+    if let Some(transaction) = transaction {
+        let run = quote! {
+            const _: () = {
+                #first_arg_trait
+                #return_trait
+
+                fn __nextgen_start(
+                    event: ::nextgen_events::__private::ErasedEvent,
+                    context: &::nextgen_events::Context<'_>,
+                ) -> ::core::result::Result<
+                    ::nextgen_events::__private::PgCall,
+                    ::nextgen_events::HandlerError,
+                > {
+                    #take_event
+                    #(#rest_args)*
+                    ::core::result::Result::Ok(::nextgen_events::__private::postgres_call(
+                        move |__nextgen_tx| ::std::boxed::Box::pin(async move {
+                            let __nextgen_tx: #transaction = __nextgen_tx;
+                            let result: #return_type = #name(__arg0 #(, #rest_names)*).await;
+                            #into_result
+                        }),
+                    ))
+                }
+
+                static __NEXTGEN_METRICS: ::nextgen_events::__private::HandlerMetrics =
+                    ::nextgen_events::__private::HandlerMetrics::new();
+
+                ::nextgen_events::__private::inventory::submit! {
+                    ::nextgen_events::Handler::in_postgres_transaction(
+                        #event,
+                        #handler_name,
+                        __nextgen_start,
+                    )
+                    .with_metrics(&__NEXTGEN_METRICS)
+                    .defined_at(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)))
+                }
+            };
+        };
+        // The argument's type is checked where it was written: without the cargo feature
+        // `postgres` the error names the feature; with it, a `PgConnection` of another sqlx.
+        let check = quote_spanned! {transaction.span()=>
+            const _: () = {
+                fn __nextgen_transaction() {
+                    ::nextgen_events::__private::postgres_transaction::<#transaction>();
+                }
+            };
+        };
+        return quote! {
+            #function
+
+            #check
+
+            ::nextgen_events::__in_postgres_transaction! { #run }
+        };
+    }
 
     quote! {
         #function

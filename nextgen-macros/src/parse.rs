@@ -20,6 +20,32 @@ pub(crate) struct Handler<'a> {
     pub arg_types: Vec<&'a Type>,
     /// Where to point when the function has no arguments.
     pub args_span: Span,
+    /// The positions in `arg_types` of the arguments that take the app's transaction
+    /// (`&mut PgConnection`).
+    pub transactions: Vec<usize>,
+}
+
+/// Whether `ty` is `&mut PgConnection` (by any path): the app's PostgreSQL transaction.
+pub(crate) fn is_transaction(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(reference) if reference.mutability.is_some() => {
+            names_pg_connection(&reference.elem)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `ty` is a path ending in `PgConnection`.
+pub(crate) fn names_pg_connection(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| last.ident == "PgConnection" && last.arguments.is_empty()),
+        Type::Paren(inner) => names_pg_connection(&inner.elem),
+        _ => false,
+    }
 }
 
 /// The attribute: `"event.type"`, then any of [`ARGUMENTS`], comma-separated, in any order.
@@ -301,6 +327,12 @@ impl<'a> Handler<'a> {
             }
         };
         crate::errors::combine(errors)?;
+        let transactions = arg_types
+            .iter()
+            .enumerate()
+            .filter(|(_, ty)| is_transaction(ty))
+            .map(|(position, _)| position)
+            .collect();
         Ok(Handler {
             event: attribute.event,
             name: attribute.arguments.name,
@@ -308,6 +340,7 @@ impl<'a> Handler<'a> {
             function,
             arg_types,
             args_span: function.sig.paren_token.span.join(),
+            transactions,
         })
     }
 

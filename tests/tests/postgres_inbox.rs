@@ -537,7 +537,10 @@ async fn measure_bytes_per_delivery() {
             inbox.append(entry).await.unwrap();
             // Two handlers' done markers, as the example's charge handlers leave.
             let store = inbox.idempotency_store();
-            for handler in ["my_service::handlers::on_charge", "my_service::handlers::audit"] {
+            for handler in [
+                "my_service::handlers::on_charge",
+                "my_service::handlers::audit",
+            ] {
                 let lease = Duration::from_secs(60);
                 let Claim::Claimed(token) = store.claim(&event_id, handler, lease).await.unwrap()
                 else {

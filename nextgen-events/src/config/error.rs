@@ -99,4 +99,14 @@ pub enum ConfigError {
         /// The first `latest_only` handler, by name.
         handler: &'static str,
     },
+    /// A handler that takes the app's PostgreSQL transaction, on a store that cannot write
+    /// its done marker in that transaction (memory, SQLite, Redis, none): it could not run
+    /// exactly once, so it does not run at all.
+    #[error(
+        "the handler `{handler}` takes a PostgreSQL transaction (`&mut PgConnection`), so its done marker must commit in that transaction, and the idempotency store cannot hold it there: use a `PgStore` (`with_idempotency_store`) or a `PgInbox` (`with_inbox`) on the database of the handler's tables, or take the transaction out of the handler"
+    )]
+    TransactionNeedsPostgres {
+        /// The first such handler, by name.
+        handler: &'static str,
+    },
 }

@@ -352,7 +352,9 @@ impl WebhookConfig {
     /// Refuses, before the first delivery, what this configuration cannot safely run with,
     /// each error naming the fix: an empty or whitespace-only secret
     /// ([`ConfigError::BlankSecret`]), `latest_only` handlers on a store without object claims
-    /// ([`ConfigError::NoObjectClaims`]), an inbox with redelivery detection off or with another
+    /// ([`ConfigError::NoObjectClaims`]), handlers that take a PostgreSQL transaction on a
+    /// store that cannot write their markers in it
+    /// ([`ConfigError::TransactionNeedsPostgres`]), an inbox with redelivery detection off or with another
     /// store (whichever order the builder calls came in), a zero or clock-overflowing
     /// duration, two handlers of the registry with one name
     /// ([`ConfigError::DuplicateHandlerName`]). [`Endpoint::new`](crate::Endpoint::new) and
@@ -382,6 +384,18 @@ impl WebhookConfig {
                 .find(|handler| handler.is_latest_only())
         {
             return Err(ConfigError::NoObjectClaims {
+                handler: handler.name(),
+            });
+        }
+        if let Some(handler) = self
+            .registry()
+            .iter()
+            .find(|handler| handler.takes_transaction())
+            && !self
+                .resolved_store()
+                .is_some_and(holds_markers_in_transactions)
+        {
+            return Err(ConfigError::TransactionNeedsPostgres {
                 handler: handler.name(),
             });
         }
@@ -493,5 +507,16 @@ impl fmt::Debug for WebhookConfig {
             .field("inbox", &self.inbox.is_some())
             .field("inbox_workers", &self.workers)
             .finish()
+    }
+}
+
+/// Whether `store` writes done markers in the app's PostgreSQL transaction.
+fn holds_markers_in_transactions(store: &Arc<dyn IdempotencyStore>) -> bool {
+    #[cfg(feature = "postgres")]
+    return store.pg_transactions().is_some();
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = store;
+        false
     }
 }

@@ -9,6 +9,8 @@
 
 mod claims;
 mod report;
+#[cfg(feature = "postgres")]
+mod transaction;
 
 pub(crate) use claims::{Claims, Held, hold_while};
 pub use report::{DispatchReport, HandlerOutcome};
@@ -23,14 +25,14 @@ use tracing::Instrument;
 use crate::catalog::{self, ErasedEvent, PayloadKind};
 use crate::envelope::{EnvelopeError, Event, RawEvent};
 use crate::handler::Context;
-use crate::handler::{Handler, HandlerFuture, ObjectForm};
+use crate::handler::{Handler, HandlerFuture, ObjectForm, Started};
 use crate::handler::{HandlerError, panic_message};
 use crate::idempotency::{StoreError, Watermark};
 use crate::read::{Envelope, Object, read_verified};
 use crate::registry::Registry;
 use claims::{Lease, ObjectTurn, Turn, object_lock_key, take_object_turn, take_turn};
 
-type Call = (&'static Handler, Result<HandlerFuture, HandlerError>);
+type Call = (&'static Handler, Result<Started, HandlerError>);
 
 /// A dispatch whose handlers have been given their arguments but not yet run.
 ///
@@ -265,7 +267,7 @@ fn start_one(
     handler: &'static Handler,
     own: Option<ErasedEvent>,
     context: &Context<'_>,
-) -> Result<HandlerFuture, HandlerError> {
+) -> Result<Started, HandlerError> {
     match own {
         Some(own) => std::panic::catch_unwind(AssertUnwindSafe(|| handler.start(own, context)))
             .unwrap_or_else(|panic| Err(HandlerError::Panicked(panic_message(&*panic)))),
@@ -280,7 +282,7 @@ impl PreparedDispatch {
     pub(crate) async fn run_unclaimed(self) -> DispatchReport {
         let mut outcomes = Vec::with_capacity(self.calls.len());
         for (handler, started) in self.calls {
-            outcomes.push(run_one(handler, started).await);
+            outcomes.push(run_one(handler, at_once(started)).await);
         }
         finish(self.event_id, self.event_type, outcomes)
     }
@@ -327,12 +329,20 @@ impl PreparedDispatch {
                         break;
                     }
                 }
-                Turn::Run(lease) => {
-                    let run = std::pin::pin!(run_one(handler, started));
-                    let outcome = lease.hold_while(run).await;
-                    lease.record(outcome.result.is_ok()).await;
-                    outcomes.push(outcome);
-                }
+                Turn::Run(lease) => match started {
+                    // Boxed, as `latest_only` runs are: a transaction's state is not every
+                    // run's.
+                    #[cfg(feature = "postgres")]
+                    Ok(Started::InTransaction(call)) => {
+                        outcomes.push(Box::pin(transaction::run(handler, call, lease)).await);
+                    }
+                    started => {
+                        let run = std::pin::pin!(run_one(handler, at_once(started)));
+                        let outcome = lease.hold_while(run).await;
+                        lease.record(outcome.result.is_ok()).await;
+                        outcomes.push(outcome);
+                    }
+                },
             }
         }
         Ok(finish(self.event_id, self.event_type, outcomes))
@@ -353,7 +363,7 @@ struct Subject<'a> {
 async fn run_latest_only(
     this_event: &Subject<'_>,
     handler: &'static Handler,
-    started: Result<HandlerFuture, HandlerError>,
+    started: Result<Started, HandlerError>,
     lease: Lease<'_>,
     claims: &Claims,
 ) -> Result<(HandlerOutcome, bool), StoreError> {
@@ -406,7 +416,7 @@ async fn run_latest_only(
         return Ok((outcome, false));
     }
     let outcome = {
-        let run = std::pin::pin!(run_one(handler, started));
+        let run = std::pin::pin!(run_one(handler, at_once(started)));
         let held = std::pin::pin!(object.hold_while(run));
         lease.hold_while(held).await
     };
@@ -418,10 +428,20 @@ async fn run_latest_only(
     Ok((outcome, false))
 }
 
+/// The future of a handler started at once. One that takes a transaction can only run under
+/// a claim of a store that opens it (mounting makes sure).
+fn at_once(started: Result<Started, HandlerError>) -> Result<HandlerFuture, HandlerError> {
+    match started? {
+        Started::Now(future) => Ok(future),
+        #[cfg(feature = "postgres")]
+        Started::InTransaction(_) => Err(HandlerError::NoTransaction),
+    }
+}
+
 /// Runs one started handler, catching a panic, and logs how it did.
-async fn run_one(
+async fn run_one<F: Future<Output = Result<(), HandlerError>>>(
     handler: &'static Handler,
-    started: Result<HandlerFuture, HandlerError>,
+    started: Result<F, HandlerError>,
 ) -> HandlerOutcome {
     // One span over the run and its outcome's log, entered once per poll.
     let run = async move {

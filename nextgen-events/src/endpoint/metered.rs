@@ -193,6 +193,11 @@ impl IdempotencyStore for MeteredStore {
     fn immediate(&self) -> Option<&dyn ImmediateClaims> {
         self.inner.immediate().map(|_| self as &dyn ImmediateClaims)
     }
+    // Not metered: the marker is one statement of the app's own transaction.
+    #[cfg(feature = "postgres")]
+    fn pg_transactions(&self) -> Option<&dyn crate::idempotency::PgTransactions> {
+        self.inner.pg_transactions()
+    }
     fn check_settings(&self) -> Result<(), StoreError> {
         self.inner.check_settings()
     }

@@ -30,6 +30,18 @@ pub enum HandlerError {
         "the handler is `latest_only`, but the event has no `data.object.id` (a string) to tell its object by; remove `latest_only` from the handler if its events can come without one"
     )]
     MissingObjectId,
+    /// The handler takes the app's transaction, and it was not committed: its writes and its
+    /// done marker were rolled back together (the handler failed or panicked, its claim lapsed
+    /// or was taken over, a renewal of it failed, or the database refused the commit). A
+    /// redelivery runs it again, from a clean slate.
+    #[error("the handler's transaction was rolled back: {0}")]
+    RolledBack(String),
+    /// The handler takes the app's transaction, and the endpoint's store cannot hold its done
+    /// marker in it (mounting refuses that, so this is seen only by a dispatch of one's own).
+    #[error(
+        "the handler takes a PostgreSQL transaction (`&mut PgConnection`), and the idempotency store cannot write its done marker in it: use a `PgStore` or a `PgInbox` on the database of the handler's tables"
+    )]
+    NoTransaction,
     /// The handler was given a payload of another type than it was registered for.
     #[error(
         "the handler was given a payload of the wrong type (expected `{expected}`): this is a bug in nextgen-events, please report it"

@@ -2,12 +2,16 @@
 
 mod context;
 mod error;
+#[cfg(feature = "postgres")]
+mod transaction;
 
 #[cfg(feature = "axum")]
 pub(crate) use context::Source;
 pub use context::{AppData, Context, FromContext};
 pub use error::HandlerError;
 pub(crate) use error::panic_message;
+#[cfg(feature = "postgres")]
+pub use transaction::{PgCall, PgHandlerFn, postgres_call};
 
 use std::fmt;
 use std::future::Future;
@@ -27,12 +31,31 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> +
 /// The extraction is synchronous so the returned future does not borrow the context.
 pub type HandlerFn = fn(ErasedEvent, &Context<'_>) -> Result<HandlerFuture, HandlerError>;
 
+/// How a handler is started.
+#[derive(Clone, Copy)]
+enum Calling {
+    /// With its arguments, at once.
+    Plain(HandlerFn),
+    /// With its arguments, then the transaction dispatch opens for it.
+    #[cfg(feature = "postgres")]
+    InPostgres(PgHandlerFn),
+}
+
+/// A handler given its arguments.
+pub(crate) enum Started {
+    /// Running (on its first poll).
+    Now(HandlerFuture),
+    /// Waiting for the transaction its writes and its done marker go into.
+    #[cfg(feature = "postgres")]
+    InTransaction(PgCall),
+}
+
 /// A registered handler: one `#[nextgen_event]` function.
 pub struct Handler {
     event_type: &'static str,
     name: &'static str,
     function: &'static str,
-    call: HandlerFn,
+    call: Calling,
     latest_only: bool,
     form: ObjectForm,
     metrics: Option<&'static HandlerMetrics>,
@@ -56,7 +79,27 @@ impl Handler {
             event_type,
             name,
             function: name,
-            call,
+            call: Calling::Plain(call),
+            latest_only: false,
+            form: ObjectForm::Json,
+            metrics: None,
+        }
+    }
+
+    /// Describes a handler that takes the app's PostgreSQL transaction; called by the
+    /// `#[nextgen_event]` expansion.
+    #[doc(hidden)]
+    #[cfg(feature = "postgres")]
+    pub const fn in_postgres_transaction(
+        event_type: &'static str,
+        name: &'static str,
+        call: PgHandlerFn,
+    ) -> Self {
+        Handler {
+            event_type,
+            name,
+            function: name,
+            call: Calling::InPostgres(call),
             latest_only: false,
             form: ObjectForm::Json,
             metrics: None,
@@ -118,6 +161,16 @@ impl Handler {
         self.latest_only
     }
 
+    /// Whether it takes the app's transaction (`tx: &mut PgConnection`): its writes and its
+    /// done marker commit together, so it runs exactly once.
+    pub fn takes_transaction(&self) -> bool {
+        match self.call {
+            Calling::Plain(_) => false,
+            #[cfg(feature = "postgres")]
+            Calling::InPostgres(_) => true,
+        }
+    }
+
     /// The keys of its metrics, kept by the macro's expansion.
     pub(crate) fn metrics(&self) -> Option<&'static HandlerMetrics> {
         self.metrics
@@ -132,8 +185,12 @@ impl Handler {
         &self,
         event: ErasedEvent,
         context: &Context<'_>,
-    ) -> Result<HandlerFuture, HandlerError> {
-        (self.call)(event, context)
+    ) -> Result<Started, HandlerError> {
+        match self.call {
+            Calling::Plain(call) => call(event, context).map(Started::Now),
+            #[cfg(feature = "postgres")]
+            Calling::InPostgres(call) => call(event, context).map(Started::InTransaction),
+        }
     }
 }
 

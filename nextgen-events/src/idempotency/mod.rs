@@ -357,6 +357,40 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     fn check_settings(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// The store's done markers written in a PostgreSQL transaction of the app's, for
+    /// handlers that take one (`tx: &mut PgConnection`): `Some` for a
+    /// [`PgStore`](crate::postgres::PgStore) (and a `PgInbox`'s store), `None` (the default) for
+    /// stores whose markers cannot be in that transaction. Mounting refuses such handlers on a
+    /// store without it.
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    fn pg_transactions(&self) -> Option<&dyn PgTransactions> {
+        None
+    }
+}
+
+/// Done markers written in the transaction that carries a handler's own writes, so that the
+/// two commit together or not at all: what makes a handler that takes `&mut PgConnection` run
+/// exactly once. A capability of its own, offered through
+/// [`IdempotencyStore::pg_transactions`].
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub trait PgTransactions: Send + Sync {
+    /// Begins a transaction on the database the markers are in.
+    fn begin(&self) -> StoreFuture<'_, sqlx::Transaction<'static, sqlx::Postgres>>;
+
+    /// [`IdempotencyStore::complete`], inside `transaction`: the marker is written only if
+    /// `token` still holds a live claim, and its row stays locked until the transaction ends,
+    /// so a delivery that took the claim over cannot complete it too. `false` (nothing
+    /// written) when the claim lapsed or was taken over: roll back.
+    fn complete_in<'a>(
+        &'a self,
+        transaction: &'a mut sqlx::PgConnection,
+        event_id: &'a str,
+        handler: &'a str,
+        token: OwnerToken,
+    ) -> StoreFuture<'a, bool>;
 }
 
 /// A shared store is a store: an `Arc<dyn IdempotencyStore>` (from
@@ -405,6 +439,10 @@ impl<T: IdempotencyStore + ?Sized> IdempotencyStore for Arc<T> {
     }
     fn check_settings(&self) -> Result<(), StoreError> {
         (**self).check_settings()
+    }
+    #[cfg(feature = "postgres")]
+    fn pg_transactions(&self) -> Option<&dyn PgTransactions> {
+        (**self).pg_transactions()
     }
 }
 

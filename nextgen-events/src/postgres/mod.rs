@@ -83,4 +83,8 @@ mod store;
 pub use database::DEFAULT_SCHEMA;
 pub(crate) use database::check_schema;
 pub use inbox::PgInbox;
+/// The connection a transactional handler takes (`tx: &mut PgConnection`), the pool, and the
+/// sqlx this crate is built on: use it (`nextgen_events::postgres::sqlx::query(...)`) or the
+/// same version of your own, so that the handler's types are these.
+pub use sqlx::{self, PgConnection, PgPool};
 pub use store::PgStore;

@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::Row as _;
-use sqlx::postgres::PgPool;
+use sqlx::postgres::{PgConnection, PgPool, Postgres};
 
 use super::database::{Clock, Database, millis};
 use crate::idempotency::{
-    Claim, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, ObjectClaims, OwnerToken, StoreError,
-    StoreFuture, Watermark, check_duration,
+    Claim, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, ObjectClaims, OwnerToken,
+    PgTransactions, StoreError, StoreFuture, Watermark, check_duration,
 };
 
 /// The statements, with the schema filled in once.
@@ -356,6 +356,10 @@ impl IdempotencyStore for PgStore {
         Some(self)
     }
 
+    fn pg_transactions(&self) -> Option<&dyn PgTransactions> {
+        Some(self)
+    }
+
     fn check_settings(&self) -> Result<(), StoreError> {
         check_duration(self.retention_setter, self.retention, false)
     }
@@ -472,6 +476,39 @@ impl ObjectClaims for PgStore {
                 })
                 .await?;
             Ok(changed.rows_affected() == 1)
+        })
+    }
+}
+
+impl PgTransactions for PgStore {
+    fn begin(&self) -> StoreFuture<'_, sqlx::Transaction<'static, Postgres>> {
+        Box::pin(self.database.run("transaction", self.database.pool.begin()))
+    }
+
+    fn complete_in<'a>(
+        &'a self,
+        transaction: &'a mut PgConnection,
+        event_id: &'a str,
+        handler: &'a str,
+        token: OwnerToken,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let now = self.database.now_ms();
+            let until = now.saturating_add(millis(self.retention));
+            let done = self
+                .database
+                .run(
+                    "done marker",
+                    sqlx::query(&self.statements.complete)
+                        .bind(event_id)
+                        .bind(handler)
+                        .bind(token.to_string())
+                        .bind(now)
+                        .bind(until)
+                        .execute(transaction),
+                )
+                .await?;
+            Ok(done.rows_affected() == 1)
         })
     }
 }
