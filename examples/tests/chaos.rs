@@ -3,7 +3,9 @@
 //! costs more duplicate runs than the workers, and a graceful stop costs none, even with
 //! handlers that take half a second (so every SIGTERM finds them busy).
 //! The long run is `scripts/chaos.sh`; the Redis runs need `--features redis-tests` and
-//! `NEXTGEN_TEST_REDIS_URL` (see `.ci/run`).
+//! `NEXTGEN_TEST_REDIS_URL`, the PostgreSQL run `--features postgres-tests` and
+//! `NEXTGEN_TEST_POSTGRES_URL` (it fails without it, unless `NEXTGEN_SKIP_POSTGRES_TESTS=1`;
+//! see `.ci/run`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -30,8 +32,12 @@ fn chaos(args: &[&str]) {
     assert!(stdout.contains("lost 0,"), "{stdout}");
 }
 
-// Under `redis-tests` only the Redis runs: the SQLite ones ran in the plain test run.
-#[cfg(all(feature = "sqlite", not(feature = "redis-tests")))]
+// Under `redis-tests` or `postgres-tests` only those runs: the SQLite ones ran in the plain
+// test run.
+#[cfg(all(
+    feature = "sqlite",
+    not(any(feature = "redis-tests", feature = "postgres-tests"))
+))]
 #[test]
 fn sqlite_inbox_under_sigkill_loses_nothing_and_stays_within_one_duplicate_per_worker() {
     chaos(&[
@@ -46,7 +52,10 @@ fn sqlite_inbox_under_sigkill_loses_nothing_and_stays_within_one_duplicate_per_w
     ]);
 }
 
-#[cfg(all(feature = "sqlite", not(feature = "redis-tests")))]
+#[cfg(all(
+    feature = "sqlite",
+    not(any(feature = "redis-tests", feature = "postgres-tests"))
+))]
 #[test]
 fn sqlite_inbox_under_sigterm_runs_no_handler_twice() {
     chaos(&[
@@ -108,5 +117,29 @@ fn redis_inbox_with_two_replicas_under_sigterm_runs_no_handler_twice() {
         "1500",
         "--min-stops",
         "2",
+    ]);
+}
+
+/// Two replicas on one PostgreSQL inbox (a schema of the run's own), SIGKILLed in turn: a few
+/// hundred deliveries, seconds. The full run is `scripts/chaos.sh --store postgres`.
+#[cfg(feature = "postgres-tests")]
+#[test]
+fn postgres_inbox_with_two_replicas_under_sigkill_loses_nothing() {
+    let Some(url) = nextgen_tests::services::postgres_url("the chaos run on PostgreSQL") else {
+        return;
+    };
+    chaos(&[
+        "--store",
+        "postgres",
+        "--postgres-url",
+        &url,
+        "--signal",
+        "kill",
+        "--deliveries",
+        "300",
+        "--stop-every-ms",
+        "300",
+        "--min-stops",
+        "3",
     ]);
 }

@@ -1,10 +1,11 @@
 //! Exactly once on PostgreSQL: a handler that takes the app's transaction (`&mut PgConnection`)
 //! has its writes and its done marker committed together, or neither. Against a real server,
 //! over real HTTP, inline and in inbox mode: a handler that writes and then fails leaves no
-//! row and runs again; a panic rolls back and the worker goes on; of two deliveries that both
-//! run the handler after a claim lapsed, exactly one commits; a plain handler beside it keeps
-//! today's semantics; a store that cannot hold the marker in the transaction is refused at
-//! mount.
+//! row and runs again; a panic rolls back and the worker goes on; a second delivery cannot take
+//! the claim over while the first's transaction is open, and one that waits for it finds the
+//! handler done; a connection lost mid-handler rolls everything back; a plain handler beside it
+//! keeps today's semantics; a store that cannot hold the marker in the transaction is refused
+//! at mount.
 //!
 //! Needs `--features postgres` and `NEXTGEN_TEST_POSTGRES_URL`, like `tests/postgres.rs`.
 
@@ -38,6 +39,20 @@ enum Then {
 
 static SCRIPT: Mutex<Option<HashMap<String, Vec<Then>>>> = Mutex::new(None);
 
+/// The server process of each waiting run's transaction, by event id.
+static BACKENDS: Mutex<Vec<(String, i32)>> = Mutex::new(Vec::new());
+
+fn backend_of(id: &str) -> i32 {
+    BACKENDS
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|(event, _)| event == id)
+        .map(|(_, pid)| *pid)
+        .unwrap()
+}
+
 /// Makes the next runs of the ledger handler for `id` do `then`, one each, in order.
 fn script(id: &str, then: Vec<Then>) {
     SCRIPT
@@ -66,8 +81,18 @@ async fn book_refund(event: Event<Refund>, tx: &mut PgConnection) -> Result<(), 
         Some(Then::Fail) => Err("the ledger refused the refund".to_owned()),
         Some(Then::Panic) => panic!("the ledger handler panicked"),
         Some(Then::Wait(entered, release)) => {
+            let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|error| error.to_string())?;
+            BACKENDS.lock().unwrap().push((event.id.clone(), pid));
             entered.notify_one();
             release.notified().await;
+            // A connection lost meanwhile shows here, or in the library's commit.
+            sqlx::query("SELECT 1")
+                .execute(&mut *tx)
+                .await
+                .map_err(|error| error.to_string())?;
             Ok(())
         }
         None => Ok(()),
@@ -229,20 +254,10 @@ async fn inbox_a_failure_then_a_panic_roll_back_and_the_retry_commits_one_row() 
     assert_eq!(rows(inbox.pool(), &next_id).await, 1);
 }
 
-#[actix_rt::test]
-async fn of_two_deliveries_running_the_handler_after_a_lapsed_claim_exactly_one_commits() {
-    let Some(url) = postgres_url("exactly once") else {
-        return;
-    };
-    // Two endpoints (two replicas) on one store and one clock, with a short lease.
-    let clock = Arc::new(AtomicU64::new(1_800_000_000_000));
-    let reader = Arc::clone(&clock);
-    let store = PgStore::connect(&url, &unique_schema("once_lapse"))
-        .await
-        .unwrap()
-        .with_clock(move || reader.load(Ordering::SeqCst));
+/// Two replicas (two endpoints) on one store, with a lease of `lease`.
+async fn replicas(url: &str, label: &str, lease: Duration) -> (PgStore, TestServer, TestServer) {
+    let store = PgStore::connect(url, &unique_schema(label)).await.unwrap();
     ledger(store.pool()).await;
-    let lease = Duration::from_secs(30);
     let replica = || {
         TestServer::start(
             WebhookConfig::new(SECRET)
@@ -252,76 +267,109 @@ async fn of_two_deliveries_running_the_handler_after_a_lapsed_claim_exactly_one_
         )
     };
     let (a, b) = (replica(), replica());
-    let id = event_id("lapse");
+    (store, a, b)
+}
+
+/// Posts `id`'s delivery to `server` in a task of its own, the handler told to wait in it.
+async fn waiting_delivery(
+    server: &TestServer,
+    id: &str,
+) -> (tokio::task::JoinHandle<support::Answer>, Arc<Notify>) {
     let (entered, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
     script(
-        &id,
+        id,
         vec![Then::Wait(Arc::clone(&entered), Arc::clone(&release))],
     );
-    let (body, signature) = delivery(&id, "refund.created");
-    // A runs the handler and waits in it, its row written but not committed.
-    let first = {
-        let (url, body, signature) = (a.url("/webhook"), body.clone(), signature.clone());
-        tokio::spawn(async move { post(&url, body, Some(&signature)).await })
-    };
+    let (body, signature) = delivery(id, "refund.created");
+    let url = server.url("/webhook");
+    let answer = tokio::spawn(async move { post(&url, body, Some(&signature)).await });
     entered.notified().await;
-    // A's claim lapses (the store's clock passes its lease); B takes it over, runs the handler
-    // and commits its row.
-    clock.fetch_add(31_000, Ordering::SeqCst);
-    let second = post(&b.url("/webhook"), body, Some(&signature)).await;
-    assert_eq!(second.status, 200, "{:?}", second.body);
-    assert_eq!(rows(store.pool(), &id).await, 1);
-    // A goes on: its marker finds the claim taken over, so its transaction rolls back, and
-    // its delivery is answered as failed, never counted a success.
-    release.notify_one();
-    let first = first.await.unwrap();
-    assert_eq!(first.status, 500, "{:?}", first.body);
-    assert_eq!(rows(store.pool(), &id).await, 1);
-    assert_eq!(runs(&id, "book_refund"), 2);
+    (answer, release)
 }
 
 #[actix_rt::test]
-async fn a_renewal_that_fails_while_the_handler_runs_rolls_it_back() {
+async fn a_second_delivery_cannot_take_the_claim_over_while_the_first_transaction_is_open() {
     let Some(url) = postgres_url("exactly once") else {
         return;
     };
-    let clock = Arc::new(AtomicU64::new(1_800_000_000_000));
-    let reader = Arc::clone(&clock);
-    let store = PgStore::connect(&url, &unique_schema("once_renewal"))
-        .await
-        .unwrap()
-        .with_clock(move || reader.load(Ordering::SeqCst));
-    ledger(store.pool()).await;
-    // Renewed every 100 ms of real time.
-    let server = TestServer::start(
-        WebhookConfig::new(SECRET)
-            .with_idempotency_store(store.clone())
-            .with_lease(Duration::from_millis(300)),
-        |_| {},
-    );
-    let id = event_id("renewal");
-    let (entered, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    script(
-        &id,
-        vec![Then::Wait(Arc::clone(&entered), Arc::clone(&release))],
-    );
+    let (store, a, b) = replicas(&url, "once_takeover", Duration::from_millis(500)).await;
+    let id = event_id("takeover");
+    // A runs the handler and waits in it, its row written but not committed, for longer than
+    // the lease.
+    let (first, release) = waiting_delivery(&a, &id).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // B finds the claim held by A's open transaction: it waits a lease for it, then says so
+    // (NextGen delivers again); it never runs the handler meanwhile.
     let (body, signature) = delivery(&id, "refund.created");
-    let first = {
-        let (url, body, signature) = (server.url("/webhook"), body.clone(), signature.clone());
+    let second = post(&b.url("/webhook"), body.clone(), Some(&signature)).await;
+    assert_eq!(second.status, 409, "{:?}", second.body);
+    assert_eq!(runs(&id, "book_refund"), 1);
+    release.notify_one();
+    let first = first.await.unwrap();
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(rows(store.pool(), &id).await, 1);
+    // Redelivered: done, nothing written again.
+    let third = post(&b.url("/webhook"), body, Some(&signature)).await;
+    assert_eq!(third.status, 200, "{:?}", third.body);
+    assert_eq!(rows(store.pool(), &id).await, 1);
+    assert_eq!(runs(&id, "book_refund"), 1);
+}
+
+#[actix_rt::test]
+async fn a_delivery_waiting_for_the_first_transaction_finds_the_handler_done() {
+    let Some(url) = postgres_url("exactly once") else {
+        return;
+    };
+    let (store, a, b) = replicas(&url, "once_wait", Duration::from_secs(30)).await;
+    let id = event_id("wait");
+    let (first, release) = waiting_delivery(&a, &id).await;
+    let (body, signature) = delivery(&id, "refund.created");
+    let second = {
+        let url = b.url("/webhook");
         tokio::spawn(async move { post(&url, body, Some(&signature)).await })
     };
-    entered.notified().await;
-    // The store's clock passes the lease: the next renewal finds the claim lapsed. Nobody
-    // took it over, but the handler cannot be sure of it any more.
-    clock.fetch_add(10_000, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    release.notify_one();
+    let started = std::time::Instant::now();
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    // B waited for A's transaction and found the handler done, without waiting out its lease.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // After it, one of the two may find the other's next handler still going (409, delivered
+    // again), as any two replicas can.
+    for answer in [&first, &second] {
+        assert!(matches!(answer.status, 200 | 409), "{:?}", answer.body);
+    }
+    assert_eq!(rows(store.pool(), &id).await, 1);
+    assert_eq!(runs(&id, "book_refund"), 1);
+}
+
+#[actix_rt::test]
+async fn a_connection_lost_mid_handler_rolls_everything_back_and_the_next_delivery_runs_it() {
+    let Some(url) = postgres_url("exactly once") else {
+        return;
+    };
+    let (store, a, _b) = replicas(&url, "once_lost", Duration::from_secs(30)).await;
+    let id = event_id("lost");
+    let (first, release) = waiting_delivery(&a, &id).await;
+    // What a replica killed mid-handler leaves: its connection gone (here the server ends it).
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(backend_of(&id))
+        .execute(store.pool())
+        .await
+        .unwrap();
     release.notify_one();
     let first = first.await.unwrap();
     assert_eq!(first.status, 500, "{:?}", first.body);
     assert_eq!(rows(store.pool(), &id).await, 0);
-    let again = post(&server.url("/webhook"), body, Some(&signature)).await;
+    let (body, signature) = delivery(&id, "refund.created");
+    let again = post(&a.url("/webhook"), body, Some(&signature)).await;
     assert_eq!(again.status, 200, "{:?}", again.body);
     assert_eq!(rows(store.pool(), &id).await, 1);
+    assert_eq!(runs(&id, "book_refund"), 2);
 }
 
 #[actix_rt::test]

@@ -1,13 +1,20 @@
 //! The chaos run: the real example `server` in inbox mode, killed and started again on the same
-//! files while many senders deliver distinct events and retry each until it is answered 2xx,
+//! inbox while many senders deliver distinct events and retry each until it is answered 2xx,
 //! until the inbox is drained. Every run of the `*` handler is appended to a synced file, so
 //! lost deliveries and duplicate runs show; the run fails on a lost delivery, on a duplicate
 //! with no kill to explain it (or any duplicate when stopping with SIGTERM), and on more
 //! duplicates after one kill than the replica has workers.
 //!
+//! The inbox is one SQLite file with one server, or a Redis or PostgreSQL inbox with two
+//! replicas of the server sharing it, stopped one at a time. A Redis run keeps its keys under
+//! a prefix of its own, a PostgreSQL run its tables in a schema of its own
+//! (`chaos_<pid>_<unix ms>`, in the database `--postgres-url` names), so that runs never see
+//! each other's entries.
+//!
 //! ```text
 //! scripts/chaos.sh                                  # SQLite, SIGKILL every 2 s, 10,000 deliveries
 //! scripts/chaos.sh --store redis --redis-url redis://127.0.0.1:6379/
+//! scripts/chaos.sh --store postgres --postgres-url postgres://postgres@127.0.0.1:5432/nextgen_test
 //! scripts/chaos.sh --signal term
 //! ```
 
@@ -41,13 +48,17 @@ struct Args {
     /// How a server is stopped.
     #[arg(long, value_enum, default_value_t = Signal::Kill)]
     signal: Signal,
-    /// The inbox: one SQLite file and one server, or Redis and two replicas (one stopped at a
-    /// time).
+    /// The inbox: one SQLite file and one server, or Redis or PostgreSQL and two replicas (one
+    /// stopped at a time).
     #[arg(long, value_enum, default_value_t = Store::Sqlite)]
     store: Store,
     /// The Redis of `--store redis`.
     #[arg(long, env = "NEXTGEN_TEST_REDIS_URL")]
     redis_url: Option<String>,
+    /// The PostgreSQL database of `--store postgres` (`postgres://USER@HOST:PORT/DB`, no
+    /// `schema` parameter: each run makes a schema of its own there).
+    #[arg(long, env = "NEXTGEN_TEST_POSTGRES_URL")]
+    postgres_url: Option<String>,
     /// Inbox workers per server.
     #[arg(long, default_value_t = 4)]
     workers: usize,
@@ -55,7 +66,7 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     handler_ms: u64,
     /// The handlers' claim lease in milliseconds (a Redis replica takes over a dead one's
-    /// deliveries after a lease and a half).
+    /// deliveries after a lease and a half, a PostgreSQL replica once it lapses).
     #[arg(long, default_value_t = 2_000)]
     lease_ms: u64,
     /// Fail unless at least this many stops happened.
@@ -85,6 +96,63 @@ enum Signal {
 enum Store {
     Sqlite,
     Redis,
+    Postgres,
+}
+
+/// The inbox of a `--store postgres` run: the database `--postgres-url` names, in a schema
+/// of this run's own.
+struct Postgres {
+    /// The database's URL, as given.
+    database: String,
+    /// `chaos_<pid>_<unix ms>`.
+    schema: String,
+}
+
+impl Postgres {
+    /// `--postgres-url` with a fresh schema; refused when it is not a PostgreSQL URL or names
+    /// a schema already.
+    fn new(args: &Args) -> Result<Postgres, String> {
+        let Some(database) = args.postgres_url.as_deref().map(str::trim) else {
+            return Err(
+                "--store postgres needs --postgres-url (or NEXTGEN_TEST_POSTGRES_URL); \
+                 scripts/postgres.sh start DIR starts a throwaway server"
+                    .to_owned(),
+            );
+        };
+        match BackendUrl::parse(database) {
+            Ok(BackendUrl::Postgres { schema: None, .. }) => {}
+            Ok(BackendUrl::Postgres {
+                schema: Some(schema),
+                ..
+            }) => {
+                return Err(format!(
+                    "--postgres-url names the schema `{schema}`: leave it out, each run makes \
+                     a schema of its own"
+                ));
+            }
+            Ok(other) => {
+                return Err(format!(
+                    "--postgres-url must be a postgres:// URL, not a {} one",
+                    other.backend()
+                ));
+            }
+            Err(error) => return Err(format!("--postgres-url: {error}")),
+        }
+        Ok(Postgres {
+            database: database.to_owned(),
+            schema: format!("chaos_{}_{}", std::process::id(), unix_ms()),
+        })
+    }
+
+    /// The inbox's URL, the servers' `NEXTGEN_INBOX_URL`: the database with `schema=S`.
+    fn inbox_url(&self) -> String {
+        let separator = if self.database.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!("{}{separator}schema={}", self.database, self.schema)
+    }
 }
 
 const SECRET: &str = "whsec_chaos_run_secret";
@@ -149,11 +217,29 @@ fn run(args: &Args) -> Result<bool, String> {
 
     let names: &[&'static str] = match args.store {
         Store::Sqlite => &["a"],
-        Store::Redis => &["a", "b"],
+        Store::Redis | Store::Postgres => &["a", "b"],
     };
     if args.store == Store::Redis && args.redis_url.is_none() {
         return Err("--store redis needs --redis-url (or NEXTGEN_TEST_REDIS_URL)".to_owned());
     }
+    // The inbox as the servers name it; the observer opens it with the library's URL opener,
+    // as the `inbox` tool does.
+    let (postgres, inbox_url) = match args.store {
+        Store::Sqlite => (None, BackendUrl::sqlite(&inbox_file)),
+        Store::Redis => (
+            None,
+            BackendUrl::Redis {
+                url: args.redis_url.clone().unwrap_or_default(),
+                prefix: Some(prefix.clone()),
+            },
+        ),
+        Store::Postgres => {
+            let postgres = Postgres::new(args)?;
+            let url = BackendUrl::parse(&postgres.inbox_url())
+                .map_err(|error| format!("--postgres-url: {error}"))?;
+            (Some(postgres), url)
+        }
+    };
     let mut replicas = names
         .iter()
         .map(|&name| {
@@ -189,6 +275,10 @@ fn run(args: &Args) -> Result<bool, String> {
                 ));
                 environment.push(("NEXTGEN_INBOX_PREFIX", prefix.clone()));
             }
+            Store::Postgres => {
+                let url = postgres.as_ref().map(Postgres::inbox_url);
+                environment.push(("NEXTGEN_INBOX_URL", url.unwrap_or_default()));
+            }
         }
         environment
     };
@@ -215,7 +305,7 @@ fn run(args: &Args) -> Result<bool, String> {
         })
         .collect();
 
-    let observer = Observer::new(args, &inbox_file, &prefix)?;
+    let observer = Observer::new(&inbox_url)?;
     // Stop one server every period, in turn, until every delivery is acknowledged and the
     // inbox is drained; a stopped server starts again at once on the same files.
     let mut stops: Vec<(String, Signal)> = Vec::new();
@@ -346,6 +436,9 @@ fn run(args: &Args) -> Result<bool, String> {
             println!("chaos: FAILED: {failure}");
         }
         println!("chaos: the run's files are in {}", dir.display());
+        if args.store != Store::Sqlite {
+            println!("chaos: its inbox is {inbox_url}");
+        }
         Ok(false)
     }
 }
@@ -418,20 +511,13 @@ struct Observer {
 }
 
 impl Observer {
-    fn new(args: &Args, file: &Path, prefix: &str) -> Result<Observer, String> {
+    fn new(url: &BackendUrl) -> Result<Observer, String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|error| error.to_string())?;
-        let url = match args.store {
-            Store::Sqlite => BackendUrl::sqlite(file),
-            Store::Redis => BackendUrl::Redis {
-                url: args.redis_url.clone().unwrap_or_default(),
-                prefix: Some(prefix.to_owned()),
-            },
-        };
         let inbox = runtime
-            .block_on(open_inbox(&url, Access::Inspect))
+            .block_on(open_inbox(url, Access::Inspect))
             .map_err(|error| format!("{error} (after the servers started)"))?
             .operator();
         Ok(Observer { inbox, runtime })
@@ -523,8 +609,10 @@ fn start(
     for name in [
         "NEXTGEN_REDIS_URL",
         "NEXTGEN_STORE_SQLITE",
+        "NEXTGEN_STORE_URL",
         "NEXTGEN_INBOX_SQLITE",
         "NEXTGEN_INBOX_REDIS",
+        "NEXTGEN_INBOX_URL",
     ] {
         command.env_remove(name);
     }

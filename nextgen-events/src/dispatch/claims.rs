@@ -57,7 +57,7 @@ pub(crate) async fn take_turn<'s>(
     })
 }
 
-impl<'s> Lease<'s> {
+impl Lease<'_> {
     /// Runs `work`, renewing the lease about every third of it until `work` ends, so a
     /// handler slower than the lease is never started a second time meanwhile.
     pub(crate) fn hold_while<W: Future>(
@@ -73,38 +73,6 @@ impl<'s> Lease<'s> {
             what: "claim",
         };
         hold_while(work, self.duration, held, renew)
-    }
-
-    /// [`hold_while`](Self::hold_while), noting in `failed` a renewal that did not go through
-    /// (lapsed or failed): a handler whose marker must commit with its writes cannot be sure
-    /// of its claim after that.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn hold_while_noting<'a, W: Future>(
-        &'a self,
-        work: Pin<&'a mut W>,
-        failed: &'a std::sync::atomic::AtomicBool,
-    ) -> impl Future<Output = W::Output> + 'a {
-        let renew = move || async move {
-            let renewed = self
-                .store
-                .renew(self.event_id, self.handler, self.token, self.duration)
-                .await;
-            if !matches!(renewed, Ok(true)) {
-                failed.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-            renewed
-        };
-        let held = Held::Handler {
-            handler: self.handler,
-            what: "claim",
-        };
-        hold_while(work, self.duration, held, renew)
-    }
-
-    /// The store, the event id, the handler's name and the claim's token.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn parts(&self) -> (&'s dyn IdempotencyStore, &'s str, &'s str, OwnerToken) {
-        (self.store, self.event_id, self.handler, self.token)
     }
 
     /// Records the handler's outcome: a done marker on success, the claim dropped otherwise.

@@ -306,6 +306,21 @@ impl PreparedDispatch {
         let mut outcomes = Vec::with_capacity(calls.len());
         for (handler, started) in calls {
             let name = handler.name();
+            // A handler that takes the app's transaction is claimed in it, not here. Boxed,
+            // as `latest_only` runs are: a transaction's state is not every run's.
+            #[cfg(feature = "postgres")]
+            let started = match started {
+                Ok(Started::InTransaction(call)) => {
+                    let run = transaction::run(store, &self.event_id, handler, call, claims.lease);
+                    let (outcome, stop) = Box::pin(run).await?;
+                    outcomes.push(outcome);
+                    if stop {
+                        break;
+                    }
+                    continue;
+                }
+                started => started,
+            };
             let turn = take_turn(store, &self.event_id, name, claims.lease).await?;
             match turn {
                 Turn::AlreadyDone => {
@@ -329,20 +344,12 @@ impl PreparedDispatch {
                         break;
                     }
                 }
-                Turn::Run(lease) => match started {
-                    // Boxed, as `latest_only` runs are: a transaction's state is not every
-                    // run's.
-                    #[cfg(feature = "postgres")]
-                    Ok(Started::InTransaction(call)) => {
-                        outcomes.push(Box::pin(transaction::run(handler, call, lease)).await);
-                    }
-                    started => {
-                        let run = std::pin::pin!(run_one(handler, at_once(started)));
-                        let outcome = lease.hold_while(run).await;
-                        lease.record(outcome.result.is_ok()).await;
-                        outcomes.push(outcome);
-                    }
-                },
+                Turn::Run(lease) => {
+                    let run = std::pin::pin!(run_one(handler, at_once(started)));
+                    let outcome = lease.hold_while(run).await;
+                    lease.record(outcome.result.is_ok()).await;
+                    outcomes.push(outcome);
+                }
             }
         }
         Ok(finish(self.event_id, self.event_type, outcomes))

@@ -1,85 +1,89 @@
-//! Handlers that take the app's PostgreSQL transaction: their writes and their done marker
-//! commit together, or neither does.
+//! Handlers that take the app's PostgreSQL transaction: their claim, their writes and their
+//! done marker commit together, or none of them does.
 //!
-//! Under the handler's claim, dispatch begins a transaction on the store's database, runs the
-//! handler with it (renewing the claim meanwhile), writes the done marker in it, fenced by the
-//! claim's owner token, and commits. A handler's `Err` or panic, a claim that lapsed or was
-//! taken over, a renewal that did not go through, or a failed commit rolls everything back, and
-//! the claim is released: the next delivery runs the handler from a clean slate. Two
-//! deliveries can both run it, but only the one whose marker the store still takes commits.
+//! Dispatch begins a transaction on the store's database and takes the handler's claim in it;
+//! the claim's row stays locked until the transaction ends, so no other delivery can take it
+//! over meanwhile (one that tries waits up to the lease for the end, then finds the marker, or
+//! the claim free after a rollback). The handler runs with the transaction, then the done marker
+//! is written in it, and it commits: one commit for all of it. A handler's `Err` or panic, or a
+//! marker that could not be written, rolls everything back, claim included, and so does a
+//! process that dies mid-handler (its connection goes, and the server rolls back): the next
+//! delivery runs the handler from a clean slate.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use super::claims::Lease;
 use super::{HandlerOutcome, not_run, run_one};
 use crate::handler::{Handler, HandlerError, PgCall};
+use crate::idempotency::{Claim, IdempotencyStore, StoreError};
 
-/// What becomes of the transaction after the handler ran.
-enum Verdict {
-    Commit,
-    RollBack(Option<String>),
-}
-
-/// Runs `call` in a transaction under `lease`, and commits it with the done marker.
+/// Runs `call` under a claim taken in its own transaction, and commits it with the done
+/// marker. The outcome, and whether the delivery's run stops (another delivery holds the
+/// handler); an `Err` when the store could not be reached.
 pub(super) async fn run(
+    store: &dyn IdempotencyStore,
+    event_id: &str,
     handler: &'static Handler,
     call: PgCall,
-    lease: Lease<'_>,
-) -> HandlerOutcome {
-    let (store, event_id, name, token) = lease.parts();
+    lease: Duration,
+) -> Result<(HandlerOutcome, bool), StoreError> {
+    let name = handler.name();
     let Some(transactions) = store.pg_transactions() else {
-        lease.record(false).await;
         tracing::error!(handler = name, "{}", HandlerError::NoTransaction);
-        return not_run(handler, Err(HandlerError::NoTransaction), false);
+        return Ok((
+            not_run(handler, Err(HandlerError::NoTransaction), false),
+            false,
+        ));
     };
-    let mut transaction = match transactions.begin().await {
-        Ok(transaction) => transaction,
-        Err(error) => {
-            lease.record(false).await;
-            let error = HandlerError::RolledBack(format!("it could not begin: {error}"));
-            tracing::error!(handler = name, %error, "the handler did not run");
-            return not_run(handler, Err(error), false);
+    let mut transaction = transactions.begin().await?;
+    let claim = transactions
+        .claim_in(&mut transaction, event_id, name, lease)
+        .await;
+    let token = match claim {
+        Ok(Claim::Claimed(token)) => token,
+        stopped => {
+            if let Err(error) = transaction.rollback().await {
+                tracing::warn!(handler = name, %error, "the rollback failed; the connection is dropped instead");
+            }
+            return match stopped? {
+                Claim::AlreadyDone => {
+                    tracing::info!(handler = name, "already handled: skipped");
+                    Ok((not_run(handler, Ok(()), true), false))
+                }
+                _ => {
+                    tracing::info!(handler = name, "being handled by another delivery");
+                    Ok((not_run(handler, Err(HandlerError::InProgress), false), true))
+                }
+            };
         }
     };
-    let renewal_failed = AtomicBool::new(false);
-    let mut outcome = {
-        let run = std::pin::pin!(run_one(handler, Ok(call(&mut transaction))));
-        lease.hold_while_noting(run, &renewal_failed).await
-    };
-    let verdict = if outcome.result.is_err() {
-        Verdict::RollBack(None)
-    } else if renewal_failed.load(Ordering::Relaxed) {
-        Verdict::RollBack(Some(
-            "a renewal of its claim did not go through while it ran, so another delivery may hold the claim now".to_owned(),
-        ))
+    let mut outcome = run_one(handler, Ok(call(&mut transaction))).await;
+    let why = if outcome.result.is_err() {
+        None
     } else {
         match transactions
             .complete_in(&mut transaction, event_id, name, token)
             .await
         {
-            Ok(true) => Verdict::Commit,
-            Ok(false) => Verdict::RollBack(Some(
-                "its claim lapsed before the commit, and another delivery may have taken it over: that one commits, this one does not; raise `WebhookConfig::lease` if the handler runs that long".to_owned(),
-            )),
-            Err(error) => Verdict::RollBack(Some(format!(
-                "its done marker could not be written: {error}"
-            ))),
+            Ok(true) => match transaction.commit().await {
+                // The claim, the writes and the marker are committed together.
+                Ok(()) => return Ok((outcome, false)),
+                // It may have gone through after all: a redelivery then finds the marker.
+                Err(error) => {
+                    outcome.result = Err(HandlerError::RolledBack(format!(
+                        "the commit failed: {error}"
+                    )));
+                    tracing::error!(handler = name, %error, "the handler succeeded, but its transaction did not commit: it runs again on the next delivery");
+                    return Ok((outcome, false));
+                }
+            },
+            Ok(false) => Some("its claim was not found in its own transaction".to_owned()),
+            Err(error) => Some(format!("its done marker could not be written: {error}")),
         }
     };
-    let why = match verdict {
-        Verdict::Commit => match transaction.commit().await {
-            // The marker is committed with the writes: nothing is left to record.
-            Ok(()) => return outcome,
-            Err(error) => Some(format!("the commit failed: {error}")),
-        },
-        Verdict::RollBack(why) => {
-            if let Err(error) = transaction.rollback().await {
-                // The connection is closed on such an error, which rolls it back all the same.
-                tracing::warn!(handler = name, %error, "the rollback failed; the connection is dropped instead");
-            }
-            why
-        }
-    };
+    if let Err(error) = transaction.rollback().await {
+        // The connection is closed on such an error, which rolls it back all the same.
+        tracing::warn!(handler = name, %error, "the rollback failed; the connection is dropped instead");
+    }
     if let Some(why) = why {
         tracing::error!(
             handler = name,
@@ -88,8 +92,5 @@ pub(super) async fn run(
         );
         outcome.result = Err(HandlerError::RolledBack(why));
     }
-    // A commit that failed after all may have gone through: the release then finds the
-    // marker done and leaves it.
-    lease.record(false).await;
-    outcome
+    Ok((outcome, false))
 }

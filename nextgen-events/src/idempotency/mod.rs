@@ -370,20 +370,37 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     }
 }
 
-/// Done markers written in the transaction that carries a handler's own writes, so that the
-/// two commit together or not at all: what makes a handler that takes `&mut PgConnection` run
-/// exactly once. A capability of its own, offered through
-/// [`IdempotencyStore::pg_transactions`].
+/// Claims and done markers written in the transaction that carries a handler's own writes,
+/// so that the handler's effects and its marker commit together or not at all: what makes a
+/// handler that takes `&mut PgConnection` run exactly once. A capability of its own, offered
+/// through [`IdempotencyStore::pg_transactions`].
+///
+/// The claim is taken inside the transaction: its row stays locked until the transaction
+/// ends, so no other delivery can take it over while the handler runs (one that tries waits
+/// for the end, then finds the marker, or the claim free again after a rollback), and a
+/// process that dies mid-handler loses its connection, which rolls the claim back with the
+/// writes.
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub trait PgTransactions: Send + Sync {
     /// Begins a transaction on the database the markers are in.
     fn begin(&self) -> StoreFuture<'_, sqlx::Transaction<'static, sqlx::Postgres>>;
 
-    /// [`IdempotencyStore::complete`], inside `transaction`: the marker is written only if
-    /// `token` still holds a live claim, and its row stays locked until the transaction ends,
-    /// so a delivery that took the claim over cannot complete it too. `false` (nothing
-    /// written) when the claim lapsed or was taken over: roll back.
+    /// [`IdempotencyStore::claim`] inside `transaction`, waiting at most `wait` for another
+    /// delivery's transaction that holds the same claim: [`Claim::InProgress`] when it is
+    /// still held after that (or by a claim made outside a transaction, whose lease is live).
+    /// After an `Err` or an `InProgress`, roll the transaction back.
+    fn claim_in<'a>(
+        &'a self,
+        transaction: &'a mut sqlx::PgConnection,
+        event_id: &'a str,
+        handler: &'a str,
+        wait: Duration,
+    ) -> StoreFuture<'a, Claim>;
+
+    /// [`IdempotencyStore::complete`] inside `transaction`, for the claim `token` took in it:
+    /// the done marker commits with the transaction. `false` (nothing written) when the claim
+    /// is not there: roll back.
     fn complete_in<'a>(
         &'a self,
         transaction: &'a mut sqlx::PgConnection,

@@ -9,6 +9,7 @@ use sqlx::Row as _;
 use sqlx::postgres::{PgConnection, PgPool, Postgres};
 
 use super::database::{Clock, Database, millis};
+use crate::backend_runtime::on_backend_runtime;
 use crate::idempotency::{
     Claim, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, ObjectClaims, OwnerToken,
     PgTransactions, StoreError, StoreFuture, Watermark, check_duration,
@@ -21,6 +22,7 @@ struct Statements {
     renew: String,
     complete: String,
     complete_again: String,
+    complete_locked: String,
     release: String,
     sweep_handlers: String,
     claim_object: String,
@@ -68,6 +70,11 @@ impl Statements {
             complete: database.sql(&format!(
                 "UPDATE {{schema}}.nextgen_handlers SET state = 'done', until_ms = $5 WHERE {OWNED}"
             )),
+            // In the claim's own transaction, which holds its row: no lease to check.
+            complete_locked: database.sql(
+                "UPDATE {schema}.nextgen_handlers SET state = 'done', until_ms = $4
+                 WHERE event_id = $1 AND handler = $2 AND owner = $3 AND state = 'claimed'",
+            ),
             complete_again: database.sql(
                 "UPDATE {schema}.nextgen_handlers SET state = 'done', until_ms = $5
                  WHERE event_id = $1 AND handler = $2 AND owner = $3
@@ -485,6 +492,54 @@ impl PgTransactions for PgStore {
         Box::pin(self.database.run("transaction", self.database.pool.begin()))
     }
 
+    fn claim_in<'a>(
+        &'a self,
+        transaction: &'a mut PgConnection,
+        event_id: &'a str,
+        handler: &'a str,
+        wait: Duration,
+    ) -> StoreFuture<'a, Claim> {
+        Box::pin(async move {
+            let now = self.database.now_ms();
+            let token = OwnerToken::new();
+            let owner = token.to_string();
+            // Past `wait`, another delivery's open transaction on the claim is an answer
+            // (in progress), not a wait as long as its handler.
+            let waited = format!("{}ms", wait.as_millis().max(1));
+            let claimed = async {
+                sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+                    .bind(waited)
+                    .execute(&mut *transaction)
+                    .await?;
+                sqlx::query(&self.statements.claim)
+                    .bind(event_id)
+                    .bind(handler)
+                    .bind(&owner)
+                    // Outside the transaction the claim is seen only once committed, done: its
+                    // lease is the retention's, set by the completion.
+                    .bind(now.saturating_add(millis(self.retention)))
+                    .bind(now)
+                    .fetch_one(&mut *transaction)
+                    .await
+            };
+            let row = match on_backend_runtime(claimed).await {
+                Ok(row) => row,
+                Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("55P03") => {
+                    return Ok(Claim::InProgress);
+                }
+                Err(error) => return Err(self.database.failed("claim", &error)),
+            };
+            let read = |error: sqlx::Error| self.database.failed("claim", &error);
+            let state: String = row.try_get(0).map_err(read)?;
+            let holder: Option<String> = row.try_get(1).map_err(read)?;
+            Ok(match state.as_str() {
+                "done" => Claim::AlreadyDone,
+                _ if holder.as_deref() == Some(owner.as_str()) => Claim::Claimed(token),
+                _ => Claim::InProgress,
+            })
+        })
+    }
+
     fn complete_in<'a>(
         &'a self,
         transaction: &'a mut PgConnection,
@@ -493,17 +548,18 @@ impl PgTransactions for PgStore {
         token: OwnerToken,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let now = self.database.now_ms();
-            let until = now.saturating_add(millis(self.retention));
+            let until = self
+                .database
+                .now_ms()
+                .saturating_add(millis(self.retention));
             let done = self
                 .database
                 .run(
                     "done marker",
-                    sqlx::query(&self.statements.complete)
+                    sqlx::query(&self.statements.complete_locked)
                         .bind(event_id)
                         .bind(handler)
                         .bind(token.to_string())
-                        .bind(now)
                         .bind(until)
                         .execute(transaction),
                 )
