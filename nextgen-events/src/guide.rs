@@ -22,6 +22,9 @@ pub mod inbox {}
 #[doc = include_str!("../docs/stores.md")]
 pub mod stores {}
 
+#[doc = include_str!("../docs/exactly_once.md")]
+pub mod exactly_once {}
+
 #[doc = include_str!("../docs/out_of_order.md")]
 pub mod out_of_order {}
 

@@ -3,7 +3,7 @@
 //!
 //! Enabled by the cargo feature `postgres`, on [`sqlx`](https://docs.rs/sqlx)'s PostgreSQL
 //! driver (tokio; queries checked at run time, so nothing needs a database to compile). Hand
-//! over a URL or your own [`PgPool`](sqlx::PgPool); either way the tables are created, or
+//! over a URL or your own [`PgPool`]; either way the tables are created, or
 //! brought up to this version, when the store or inbox is made: versioned migrations, taken
 //! under an advisory lock so that replicas starting together run each one once.
 //!
@@ -70,9 +70,11 @@
 //!
 //! # Exactly once
 //!
-//! A handler's done marker is written in its own statement after the handler returns: as with
-//! the other stores, a process killed between the two runs that handler again on the next
-//! delivery (see the guide's "Making your own effects idempotent").
+//! A handler that takes the app's transaction (`tx: &mut PgConnection`) has its claim, its
+//! writes and its done marker committed together, in one transaction on the store's pool:
+//! see the guide's [Exactly once](crate::guide::exactly_once). Other handlers keep the
+//! usual promise: a process killed between a handler's effect and its marker runs it once
+//! more.
 
 mod database;
 mod inbox;
