@@ -131,12 +131,16 @@ pub use signature::{
 #[doc(hidden)]
 pub mod __private {
     pub use crate::catalog::erased::ErasedEvent;
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    pub use crate::handler::TxFuture;
     pub use crate::handler::{
         FromAnyEvent, FromEvent, HandlerFn, HandlerFuture, IntoHandlerResult, ObjectForm, ObjectId,
         downcast,
     };
     #[cfg(feature = "postgres")]
     pub use crate::handler::{PgCall, PgHandlerFn, postgres_call};
+    #[cfg(feature = "sqlite")]
+    pub use crate::handler::{SqliteCall, SqliteHandlerFn, sqlite_call};
     pub use crate::metrics::record::HandlerMetrics;
     pub use inventory;
     pub use serde_json::Value;
@@ -165,6 +169,31 @@ pub mod __private {
 
     /// Compiles only for a [`PostgresTransaction`].
     pub fn postgres_transaction<T: PostgresTransaction>() {}
+
+    /// The type of a handler's SQLite writes argument (`&mut SqliteTx` as the macro saw it),
+    /// checked where the user wrote it.
+    #[cfg(feature = "sqlite")]
+    #[diagnostic::on_unimplemented(
+        message = "a handler's SQLite writes are `&mut nextgen_events::sqlite::SqliteTx`, and `{Self}` is not it",
+        label = "not nextgen-events' `&mut SqliteTx`",
+        note = "use `nextgen_events::sqlite::SqliteTx`"
+    )]
+    pub trait SqliteTransaction {}
+
+    #[cfg(feature = "sqlite")]
+    impl SqliteTransaction for &mut crate::sqlite::SqliteTx {}
+
+    /// See the other definition (with the cargo feature `sqlite`).
+    #[cfg(not(feature = "sqlite"))]
+    #[diagnostic::on_unimplemented(
+        message = "this handler takes SQLite writes (`{Self}`), which need the cargo feature `sqlite` of nextgen-events",
+        label = "SQLite writes",
+        note = "enable it: `nextgen-events = {{ version = \"0.1\", features = [\"sqlite\"] }}`"
+    )]
+    pub trait SqliteTransaction {}
+
+    /// Compiles only for a [`SqliteTransaction`].
+    pub fn sqlite_transaction<T: SqliteTransaction>() {}
 }
 
 /// The part of a `#[nextgen_event]` expansion for a handler that takes the app's PostgreSQL
@@ -182,6 +211,23 @@ macro_rules! __in_postgres_transaction {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __in_postgres_transaction {
+    ($($expansion:tt)*) => {};
+}
+
+/// The part of a `#[nextgen_event]` expansion for a handler that takes a `SqliteTx`: as it is
+/// with the cargo feature `sqlite`, nothing without it (as `__in_postgres_transaction`).
+#[cfg(feature = "sqlite")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __in_sqlite_transaction {
+    ($($expansion:tt)*) => { $($expansion)* };
+}
+
+/// See the other definition (with the cargo feature `sqlite`).
+#[cfg(not(feature = "sqlite"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __in_sqlite_transaction {
     ($($expansion:tt)*) => {};
 }
 

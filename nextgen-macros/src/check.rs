@@ -7,7 +7,7 @@
 use syn::spanned::Spanned;
 
 use crate::catalog;
-use crate::parse::Handler;
+use crate::parse::{Backend, Handler};
 
 /// Every problem found, combined into one error so the user sees them all at once.
 pub(crate) fn check(handler: &Handler<'_>) -> syn::Result<()> {
@@ -155,36 +155,44 @@ fn families() -> String {
     crate::errors::and_list(&families)
 }
 
-/// What a handler that takes the app's transaction must look like: one `&mut PgConnection`,
-/// after the event, on a handler of one event type without `latest_only`.
+/// What a handler that takes the app's transaction must look like: one `&mut PgConnection`
+/// (or `&mut SqliteTx`), after the event, on a handler of one event type without
+/// `latest_only`.
 fn check_transactions(handler: &Handler<'_>, event: &str) -> Vec<syn::Error> {
     const SHAPE: &str = "`async fn book(charge: Charge, tx: &mut PgConnection) -> Result<(), E>`";
     let mut errors = Vec::new();
     for ty in &handler.arg_types {
         let misused = match ty {
             syn::Type::Reference(reference) if reference.mutability.is_none() => {
-                crate::parse::names_pg_connection(&reference.elem)
+                crate::parse::names_transaction(&reference.elem)
             }
-            syn::Type::Reference(reference) => transaction_type(&reference.elem),
-            other => crate::parse::names_pg_connection(other) || transaction_type(other),
+            syn::Type::Reference(reference) if transaction_type(&reference.elem) => {
+                Some(Backend::Postgres)
+            }
+            syn::Type::Reference(_) => None,
+            other if transaction_type(other) => Some(Backend::Postgres),
+            other => crate::parse::names_transaction(other),
         };
-        if misused {
-            errors.push(syn::Error::new_spanned(
-                ty,
-                format!(
-                    "a handler takes the app's transaction as `&mut PgConnection`: the library begins it, writes the done marker in it and commits it (or rolls it back on an `Err` or a panic); write {SHAPE}"
-                ),
-            ));
-        }
+        let instead = match misused {
+            Some(Backend::Postgres) => format!(
+                "a handler takes the app's transaction as `&mut PgConnection`: the library begins it, writes the done marker in it and commits it (or rolls it back on an `Err` or a panic); write {SHAPE}"
+            ),
+            Some(Backend::Sqlite) => "a handler takes its SQLite writes as `&mut SqliteTx`: it queues them there, and the library applies them with the done marker in one transaction; write `tx: &mut SqliteTx`".to_owned(),
+            None => continue,
+        };
+        errors.push(syn::Error::new_spanned(ty, instead));
     }
     let mut positions = handler.transactions.iter();
-    let Some(&first) = positions.next() else {
+    let Some(&(first, _)) = positions.next() else {
         return errors;
     };
-    for &again in positions {
+    for &(again, _) in positions {
         errors.push(syn::Error::new_spanned(
             handler.arg_types[again],
-            "a handler takes one transaction, and this one already takes `&mut PgConnection`: its writes and its done marker go into that one; remove this argument",
+            format!(
+                "a handler takes one transaction, and this one already takes `{}`: its writes and its done marker go into that one; remove this argument",
+                crate::expand::type_text(handler.arg_types[first])
+            ),
         ));
     }
     let at = handler.arg_types[first];

@@ -20,7 +20,7 @@ use syn::spanned::Spanned;
 use syn::{GenericArgument, ItemFn, PathArguments, Type};
 
 use crate::catalog;
-use crate::parse::Handler;
+use crate::parse::{Backend, Handler};
 
 pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
     let name = &function.sig.ident;
@@ -72,10 +72,10 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
     let transaction = handler
         .transactions
         .first()
-        .map(|&at| handler.arg_types[at]);
+        .map(|&(at, backend)| (at, handler.arg_types[at], backend));
     let rest_names: Vec<_> = (1..=rest.len())
         .map(|i| match transaction {
-            Some(_) if handler.transactions.contains(&i) => format_ident!("__nextgen_tx"),
+            Some((at, ..)) if at == i => format_ident!("__nextgen_tx"),
             _ => format_ident!("__arg{}", i),
         })
         .collect();
@@ -114,7 +114,23 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
         <#return_type as #return_trait_name>::__nextgen_into_result(result)
     };
 
-    if let Some(transaction) = transaction {
+    if let Some((_, transaction, backend)) = transaction {
+        let (call_type, call, register, check, wrapper) = match backend {
+            Backend::Postgres => (
+                quote!(PgCall),
+                quote!(postgres_call),
+                quote!(in_postgres_transaction),
+                quote!(postgres_transaction),
+                quote!(__in_postgres_transaction),
+            ),
+            Backend::Sqlite => (
+                quote!(SqliteCall),
+                quote!(sqlite_call),
+                quote!(in_sqlite_transaction),
+                quote!(sqlite_transaction),
+                quote!(__in_sqlite_transaction),
+            ),
+        };
         let run = quote! {
             const _: () = {
                 #first_arg_trait
@@ -124,12 +140,12 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
                     event: ::nextgen_events::__private::ErasedEvent,
                     context: &::nextgen_events::Context<'_>,
                 ) -> ::core::result::Result<
-                    ::nextgen_events::__private::PgCall,
+                    ::nextgen_events::__private::#call_type,
                     ::nextgen_events::HandlerError,
                 > {
                     #take_event
                     #(#rest_args)*
-                    ::core::result::Result::Ok(::nextgen_events::__private::postgres_call(
+                    ::core::result::Result::Ok(::nextgen_events::__private::#call(
                         move |__nextgen_tx| ::std::boxed::Box::pin(async move {
                             let __nextgen_tx: #transaction = __nextgen_tx;
                             let result: #return_type = #name(__arg0 #(, #rest_names)*).await;
@@ -142,7 +158,7 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
                     ::nextgen_events::__private::HandlerMetrics::new();
 
                 ::nextgen_events::__private::inventory::submit! {
-                    ::nextgen_events::Handler::in_postgres_transaction(
+                    ::nextgen_events::Handler::#register(
                         #event,
                         #handler_name,
                         __nextgen_start,
@@ -152,12 +168,12 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
                 }
             };
         };
-        // The argument's type is checked where it was written: without the cargo feature
-        // `postgres` the error names the feature; with it, a `PgConnection` of another sqlx.
+        // The argument's type is checked where it was written: without the backend's cargo
+        // feature the error names the feature; with it, a `PgConnection` of another sqlx.
         let check = quote_spanned! {transaction.span()=>
             const _: () = {
                 fn __nextgen_transaction() {
-                    ::nextgen_events::__private::postgres_transaction::<#transaction>();
+                    ::nextgen_events::__private::#check::<#transaction>();
                 }
             };
         };
@@ -166,7 +182,7 @@ pub(crate) fn expand(handler: &Handler<'_>, function: &ItemFn) -> TokenStream {
 
             #check
 
-            ::nextgen_events::__in_postgres_transaction! { #run }
+            ::nextgen_events::#wrapper! { #run }
         };
     }
 
@@ -359,7 +375,7 @@ fn result_error_type(ty: &Type) -> Option<&Type> {
 
 /// A type as the user wrote it, spaced the way rustc prints types: `Event<Refund>`, not
 /// `Event < Refund >`.
-fn type_text(ty: &Type) -> String {
+pub(crate) fn type_text(ty: &Type) -> String {
     let mut text = quote!(#ty).to_string();
     for (from, to) in [
         (" :: ", "::"),

@@ -21,30 +21,46 @@ pub(crate) struct Handler<'a> {
     /// Where to point when the function has no arguments.
     pub args_span: Span,
     /// The positions in `arg_types` of the arguments that take the app's transaction
-    /// (`&mut PgConnection`).
-    pub transactions: Vec<usize>,
+    /// (`&mut PgConnection`, `&mut SqliteTx`), with its backend.
+    pub transactions: Vec<(usize, Backend)>,
 }
 
-/// Whether `ty` is `&mut PgConnection` (by any path): the app's PostgreSQL transaction.
-pub(crate) fn is_transaction(ty: &Type) -> bool {
+/// The database of a transaction a handler takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// `&mut PgConnection`.
+    Postgres,
+    /// `&mut SqliteTx`.
+    Sqlite,
+}
+
+/// The backend of `ty` when it is `&mut PgConnection` or `&mut SqliteTx` (by any path): the
+/// app's transaction.
+pub(crate) fn transaction_of(ty: &Type) -> Option<Backend> {
     match ty {
         Type::Reference(reference) if reference.mutability.is_some() => {
-            names_pg_connection(&reference.elem)
+            names_transaction(&reference.elem)
         }
-        _ => false,
+        _ => None,
     }
 }
 
-/// Whether `ty` is a path ending in `PgConnection`.
-pub(crate) fn names_pg_connection(ty: &Type) -> bool {
+/// The backend of `ty` when it is a path ending in `PgConnection` or `SqliteTx`.
+pub(crate) fn names_transaction(ty: &Type) -> Option<Backend> {
     match ty {
-        Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|last| last.ident == "PgConnection" && last.arguments.is_empty()),
-        Type::Paren(inner) => names_pg_connection(&inner.elem),
-        _ => false,
+        Type::Path(path) => {
+            let last = path.path.segments.last()?;
+            if !last.arguments.is_empty() {
+                return None;
+            }
+            match last.ident.to_string().as_str() {
+                "PgConnection" => Some(Backend::Postgres),
+                "SqliteTx" => Some(Backend::Sqlite),
+                _ => None,
+            }
+        }
+        Type::Paren(inner) => names_transaction(&inner.elem),
+        _ => None,
     }
 }
 
@@ -330,8 +346,7 @@ impl<'a> Handler<'a> {
         let transactions = arg_types
             .iter()
             .enumerate()
-            .filter(|(_, ty)| is_transaction(ty))
-            .map(|(position, _)| position)
+            .filter_map(|(position, ty)| Some((position, transaction_of(ty)?)))
             .collect();
         Ok(Handler {
             event: attribute.event,

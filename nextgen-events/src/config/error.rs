@@ -109,4 +109,13 @@ pub enum ConfigError {
         /// The first such handler, by name.
         handler: &'static str,
     },
+    /// A handler that takes a `SqliteTx`, on a store whose file cannot hold its writes and its
+    /// done marker in one transaction (memory, Redis, PostgreSQL, none).
+    #[error(
+        "the handler `{handler}` takes a `SqliteTx`, so its writes and its done marker must commit in one transaction of the store's SQLite file, and the idempotency store is not one: use a `SqliteStore` (`with_idempotency_store`) or a `SqliteInbox` (`with_inbox`) on the file of the handler's tables, or take the transaction out of the handler"
+    )]
+    TransactionNeedsSqlite {
+        /// The first such handler, by name.
+        handler: &'static str,
+    },
 }

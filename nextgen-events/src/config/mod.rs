@@ -9,6 +9,8 @@ mod error;
 pub use error::ConfigError;
 
 use crate::handler::AppData;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+use crate::handler::TransactionOf;
 use crate::idempotency::{DEFAULT_LEASE, IdempotencyStore, MemoryStore};
 use crate::inbox::{Inbox, RetryPolicy};
 use crate::limits::MAX_DURATION;
@@ -387,17 +389,23 @@ impl WebhookConfig {
                 handler: handler.name(),
             });
         }
-        if let Some(handler) = self
-            .registry()
-            .iter()
-            .find(|handler| handler.takes_transaction())
-            && !self
+        #[cfg(any(feature = "postgres", feature = "sqlite"))]
+        for handler in self.registry().iter() {
+            let Some(of) = handler.transaction() else {
+                continue;
+            };
+            if !self
                 .resolved_store()
-                .is_some_and(holds_markers_in_transactions)
-        {
-            return Err(ConfigError::TransactionNeedsPostgres {
-                handler: handler.name(),
-            });
+                .is_some_and(|store| holds_markers_in_transactions(store, of))
+            {
+                let handler = handler.name();
+                return Err(match of {
+                    #[cfg(feature = "postgres")]
+                    TransactionOf::Postgres => ConfigError::TransactionNeedsPostgres { handler },
+                    #[cfg(feature = "sqlite")]
+                    TransactionOf::Sqlite => ConfigError::TransactionNeedsSqlite { handler },
+                });
+            }
         }
         if self.inbox.is_some() {
             match self.store {
@@ -510,13 +518,14 @@ impl fmt::Debug for WebhookConfig {
     }
 }
 
-/// Whether `store` writes done markers in the app's PostgreSQL transaction.
-fn holds_markers_in_transactions(store: &Arc<dyn IdempotencyStore>) -> bool {
-    #[cfg(feature = "postgres")]
-    return store.pg_transactions().is_some();
-    #[cfg(not(feature = "postgres"))]
-    {
-        let _ = store;
-        false
+/// Whether `store` writes done markers in the transactions of handlers that take one `of`
+/// its backend.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+fn holds_markers_in_transactions(store: &Arc<dyn IdempotencyStore>, of: TransactionOf) -> bool {
+    match of {
+        #[cfg(feature = "postgres")]
+        TransactionOf::Postgres => store.pg_transactions().is_some(),
+        #[cfg(feature = "sqlite")]
+        TransactionOf::Sqlite => store.sqlite_transactions().is_some(),
     }
 }

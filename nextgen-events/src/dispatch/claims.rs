@@ -57,7 +57,7 @@ pub(crate) async fn take_turn<'s>(
     })
 }
 
-impl Lease<'_> {
+impl<'s> Lease<'s> {
     /// Runs `work`, renewing the lease about every third of it until `work` ends, so a
     /// handler slower than the lease is never started a second time meanwhile.
     pub(crate) fn hold_while<W: Future>(
@@ -73,6 +73,12 @@ impl Lease<'_> {
             what: "claim",
         };
         hold_while(work, self.duration, held, renew)
+    }
+
+    /// The store, the event id, the handler's name and the claim's token.
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn parts(&self) -> (&'s dyn IdempotencyStore, &'s str, &'s str, OwnerToken) {
+        (self.store, self.event_id, self.handler, self.token)
     }
 
     /// Records the handler's outcome: a done marker on success, the claim dropped otherwise.

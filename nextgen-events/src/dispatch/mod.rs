@@ -9,7 +9,7 @@
 
 mod claims;
 mod report;
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod transaction;
 
 pub(crate) use claims::{Claims, Held, hold_while};
@@ -311,7 +311,13 @@ impl PreparedDispatch {
             #[cfg(feature = "postgres")]
             let started = match started {
                 Ok(Started::InTransaction(call)) => {
-                    let run = transaction::run(store, &self.event_id, handler, call, claims.lease);
+                    let run = transaction::run_postgres(
+                        store,
+                        &self.event_id,
+                        handler,
+                        call,
+                        claims.lease,
+                    );
                     let (outcome, stop) = Box::pin(run).await?;
                     outcomes.push(outcome);
                     if stop {
@@ -344,12 +350,19 @@ impl PreparedDispatch {
                         break;
                     }
                 }
-                Turn::Run(lease) => {
-                    let run = std::pin::pin!(run_one(handler, at_once(started)));
-                    let outcome = lease.hold_while(run).await;
-                    lease.record(outcome.result.is_ok()).await;
-                    outcomes.push(outcome);
-                }
+                Turn::Run(lease) => match started {
+                    #[cfg(feature = "sqlite")]
+                    Ok(Started::InSqlite(call)) => {
+                        let run = transaction::run_sqlite(handler, call, lease);
+                        outcomes.push(Box::pin(run).await);
+                    }
+                    started => {
+                        let run = std::pin::pin!(run_one(handler, at_once(started)));
+                        let outcome = lease.hold_while(run).await;
+                        lease.record(outcome.result.is_ok()).await;
+                        outcomes.push(outcome);
+                    }
+                },
             }
         }
         Ok(finish(self.event_id, self.event_type, outcomes))
@@ -442,6 +455,8 @@ fn at_once(started: Result<Started, HandlerError>) -> Result<HandlerFuture, Hand
         Started::Now(future) => Ok(future),
         #[cfg(feature = "postgres")]
         Started::InTransaction(_) => Err(HandlerError::NoTransaction),
+        #[cfg(feature = "sqlite")]
+        Started::InSqlite(_) => Err(HandlerError::NoTransaction),
     }
 }
 

@@ -1,7 +1,7 @@
-//! Handlers that take the app's PostgreSQL transaction: their claim, their writes and their
-//! done marker commit together, or none of them does.
+//! Handlers that take the app's transaction: their writes and their done marker commit
+//! together, or neither does.
 //!
-//! Dispatch begins a transaction on the store's database and takes the handler's claim in it;
+//! On PostgreSQL, dispatch begins a transaction on the store's database and takes the handler's claim in it;
 //! the claim's row stays locked until the transaction ends, so no other delivery can take it
 //! over meanwhile (one that tries waits up to the lease for the end, then finds the marker, or
 //! the claim free after a rollback). The handler runs with the transaction, then the done marker
@@ -9,17 +9,33 @@
 //! marker that could not be written, rolls everything back, claim included, and so does a
 //! process that dies mid-handler (its connection goes, and the server rolls back): the next
 //! delivery runs the handler from a clean slate.
+//!
+//! On SQLite, the handler runs under its claim as any other, filling a [`SqliteTx`] with its
+//! writes; then the file's writer applies them with the done marker in one transaction, only
+//! while the claim is still this delivery's. The writer is held for those writes alone, never
+//! for the handler's awaits.
 
+#[cfg(feature = "postgres")]
 use std::time::Duration;
 
+#[cfg(feature = "sqlite")]
+use super::claims::Lease;
 use super::{HandlerOutcome, not_run, run_one};
-use crate::handler::{Handler, HandlerError, PgCall};
+#[cfg(feature = "postgres")]
+use crate::handler::PgCall;
+#[cfg(feature = "sqlite")]
+use crate::handler::SqliteCall;
+use crate::handler::{Handler, HandlerError};
+#[cfg(feature = "postgres")]
 use crate::idempotency::{Claim, IdempotencyStore, StoreError};
+#[cfg(feature = "sqlite")]
+use crate::sqlite::SqliteTx;
 
 /// Runs `call` under a claim taken in its own transaction, and commits it with the done
 /// marker. The outcome, and whether the delivery's run stops (another delivery holds the
 /// handler); an `Err` when the store could not be reached.
-pub(super) async fn run(
+#[cfg(feature = "postgres")]
+pub(super) async fn run_postgres(
     store: &dyn IdempotencyStore,
     event_id: &str,
     handler: &'static Handler,
@@ -93,4 +109,44 @@ pub(super) async fn run(
         outcome.result = Err(HandlerError::RolledBack(why));
     }
     Ok((outcome, false))
+}
+
+/// Runs `call` under `lease`, then applies the writes it queued with the done marker, in one
+/// transaction of the store's file.
+#[cfg(feature = "sqlite")]
+pub(super) async fn run_sqlite(
+    handler: &'static Handler,
+    call: SqliteCall,
+    lease: Lease<'_>,
+) -> HandlerOutcome {
+    let (store, event_id, name, token) = lease.parts();
+    let Some(transactions) = store.sqlite_transactions() else {
+        lease.record(false).await;
+        tracing::error!(handler = name, "{}", HandlerError::NoTransaction);
+        return not_run(handler, Err(HandlerError::NoTransaction), false);
+    };
+    let mut writes = SqliteTx::default();
+    let mut outcome = {
+        let run = std::pin::pin!(run_one(handler, Ok(call(&mut writes))));
+        lease.hold_while(run).await
+    };
+    if outcome.result.is_ok() {
+        let why = match transactions
+            .complete_with(event_id, name, token, writes)
+            .await
+        {
+            // The writes and the marker are committed together.
+            Ok(true) => return outcome,
+            Ok(false) => "its claim lapsed before its writes were applied, and another delivery may hold it now: nothing was written; raise `WebhookConfig::lease` if the handler runs that long".to_owned(),
+            Err(error) => format!("its writes or its done marker could not be written: {error}"),
+        };
+        tracing::error!(
+            handler = name,
+            %why,
+            "the handler succeeded, but its writes were rolled back: it runs again on the next delivery"
+        );
+        outcome.result = Err(HandlerError::RolledBack(why));
+    }
+    lease.record(false).await;
+    outcome
 }

@@ -198,6 +198,10 @@ impl IdempotencyStore for MeteredStore {
     fn pg_transactions(&self) -> Option<&dyn crate::idempotency::PgTransactions> {
         self.inner.pg_transactions()
     }
+    #[cfg(feature = "sqlite")]
+    fn sqlite_transactions(&self) -> Option<&dyn crate::idempotency::SqliteTransactions> {
+        self.inner.sqlite_transactions()
+    }
     fn check_settings(&self) -> Result<(), StoreError> {
         self.inner.check_settings()
     }

@@ -2,7 +2,7 @@
 
 mod context;
 mod error;
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod transaction;
 
 #[cfg(feature = "axum")]
@@ -10,8 +10,12 @@ pub(crate) use context::Source;
 pub use context::{AppData, Context, FromContext};
 pub use error::HandlerError;
 pub(crate) use error::panic_message;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use transaction::TxFuture;
 #[cfg(feature = "postgres")]
 pub use transaction::{PgCall, PgHandlerFn, postgres_call};
+#[cfg(feature = "sqlite")]
+pub use transaction::{SqliteCall, SqliteHandlerFn, sqlite_call};
 
 use std::fmt;
 use std::future::Future;
@@ -39,6 +43,18 @@ enum Calling {
     /// With its arguments, then the transaction dispatch opens for it.
     #[cfg(feature = "postgres")]
     InPostgres(PgHandlerFn),
+    /// With its arguments, then the writes to fill, applied with its marker.
+    #[cfg(feature = "sqlite")]
+    InSqlite(SqliteHandlerFn),
+}
+
+/// Which database a transactional handler's transaction is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransactionOf {
+    #[cfg(feature = "postgres")]
+    Postgres,
+    #[cfg(feature = "sqlite")]
+    Sqlite,
 }
 
 /// A handler given its arguments.
@@ -48,6 +64,9 @@ pub(crate) enum Started {
     /// Waiting for the transaction its writes and its done marker go into.
     #[cfg(feature = "postgres")]
     InTransaction(PgCall),
+    /// Waiting for the writes it fills, applied with its done marker.
+    #[cfg(feature = "sqlite")]
+    InSqlite(SqliteCall),
 }
 
 /// A registered handler: one `#[nextgen_event]` function.
@@ -100,6 +119,26 @@ impl Handler {
             name,
             function: name,
             call: Calling::InPostgres(call),
+            latest_only: false,
+            form: ObjectForm::Json,
+            metrics: None,
+        }
+    }
+
+    /// Describes a handler that takes a [`SqliteTx`](crate::sqlite::SqliteTx); called by the
+    /// `#[nextgen_event]` expansion.
+    #[doc(hidden)]
+    #[cfg(feature = "sqlite")]
+    pub const fn in_sqlite_transaction(
+        event_type: &'static str,
+        name: &'static str,
+        call: SqliteHandlerFn,
+    ) -> Self {
+        Handler {
+            event_type,
+            name,
+            function: name,
+            call: Calling::InSqlite(call),
             latest_only: false,
             form: ObjectForm::Json,
             metrics: None,
@@ -161,13 +200,20 @@ impl Handler {
         self.latest_only
     }
 
-    /// Whether it takes the app's transaction (`tx: &mut PgConnection`): its writes and its
-    /// done marker commit together, so it runs exactly once.
+    /// Whether it takes the app's transaction (`tx: &mut PgConnection` or `tx: &mut
+    /// SqliteTx`): its writes and its done marker commit together, so it runs exactly once.
     pub fn takes_transaction(&self) -> bool {
+        self.transaction().is_some()
+    }
+
+    /// The backend of the transaction it takes, if it takes one.
+    pub(crate) fn transaction(&self) -> Option<TransactionOf> {
         match self.call {
-            Calling::Plain(_) => false,
+            Calling::Plain(_) => None,
             #[cfg(feature = "postgres")]
-            Calling::InPostgres(_) => true,
+            Calling::InPostgres(_) => Some(TransactionOf::Postgres),
+            #[cfg(feature = "sqlite")]
+            Calling::InSqlite(_) => Some(TransactionOf::Sqlite),
         }
     }
 
@@ -190,6 +236,8 @@ impl Handler {
             Calling::Plain(call) => call(event, context).map(Started::Now),
             #[cfg(feature = "postgres")]
             Calling::InPostgres(call) => call(event, context).map(Started::InTransaction),
+            #[cfg(feature = "sqlite")]
+            Calling::InSqlite(call) => call(event, context).map(Started::InSqlite),
         }
     }
 }

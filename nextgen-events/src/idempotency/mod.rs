@@ -368,6 +368,35 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     fn pg_transactions(&self) -> Option<&dyn PgTransactions> {
         None
     }
+
+    /// The store's done markers written in one transaction with a handler's writes to the
+    /// store's SQLite file, for handlers that take `tx: &mut SqliteTx`: `Some` for a
+    /// [`SqliteStore`](crate::sqlite::SqliteStore) (and a `SqliteInbox`'s store), `None` (the
+    /// default) otherwise. Mounting refuses such handlers on a store without it.
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    fn sqlite_transactions(&self) -> Option<&dyn SqliteTransactions> {
+        None
+    }
+}
+
+/// Done markers written in one transaction with a handler's writes to the store's SQLite
+/// file, so that they commit together or not at all: what makes a handler that takes
+/// `&mut SqliteTx` run exactly once. A capability of its own, offered through
+/// [`IdempotencyStore::sqlite_transactions`].
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub trait SqliteTransactions: Send + Sync {
+    /// [`IdempotencyStore::complete`] and `writes`, in one transaction: both only while
+    /// `token` holds a live claim; neither when it does not (`false`), or when a write fails
+    /// (the write's error).
+    fn complete_with<'a>(
+        &'a self,
+        event_id: &'a str,
+        handler: &'a str,
+        token: OwnerToken,
+        writes: crate::sqlite::SqliteTx,
+    ) -> StoreFuture<'a, bool>;
 }
 
 /// Claims and done markers written in the transaction that carries a handler's own writes,
@@ -460,6 +489,10 @@ impl<T: IdempotencyStore + ?Sized> IdempotencyStore for Arc<T> {
     #[cfg(feature = "postgres")]
     fn pg_transactions(&self) -> Option<&dyn PgTransactions> {
         (**self).pg_transactions()
+    }
+    #[cfg(feature = "sqlite")]
+    fn sqlite_transactions(&self) -> Option<&dyn SqliteTransactions> {
+        (**self).sqlite_transactions()
     }
 }
 

@@ -24,6 +24,7 @@
 mod inbox;
 mod lock;
 mod store;
+mod transaction;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use inbox::SqliteInbox;
 pub use store::SqliteStore;
+pub use transaction::SqliteTx;
 
 use crate::idempotency::StoreError;
 use writer::{Writer, failed};

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 
+use super::SqliteTx;
 use super::{Clock, Database, Durability, millis};
 use crate::idempotency::{
-    Claim, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, ObjectClaims, OwnerToken, StoreError,
-    StoreFuture, Watermark, check_duration,
+    Claim, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, ObjectClaims, OwnerToken,
+    SqliteTransactions, StoreError, StoreFuture, Watermark, check_duration,
 };
 
 /// Claims and done markers in a SQLite file: done markers survive a restart, so a partly
@@ -140,6 +141,10 @@ impl SqliteStore {
 /// The setter of a store's retention, as the check names it.
 const RETENTION_SETTER: &str = "SqliteStore::with_retention";
 
+/// The done marker, by the owner of a live claim: `?1` the event id, `?2` the handler, `?3` the
+/// owner's token, `?4` now, `?5` the marker's end.
+const COMPLETE: &str = "UPDATE nextgen_handlers SET state = 'done', owner = NULL, until_ms = ?5 WHERE event_id = ?1 AND handler = ?2 AND state = 'claimed' AND owner = ?3 AND until_ms > ?4";
+
 impl IdempotencyStore for SqliteStore {
     fn check_settings(&self) -> Result<(), StoreError> {
         check_duration(self.retention_setter, self.retention, false)
@@ -205,13 +210,7 @@ impl IdempotencyStore for SqliteStore {
         handler: &'a str,
         token: OwnerToken,
     ) -> StoreFuture<'a, bool> {
-        self.if_owner(
-            event_id,
-            handler,
-            token,
-            "UPDATE nextgen_handlers SET state = 'done', owner = NULL, until_ms = ?5 WHERE event_id = ?1 AND handler = ?2 AND state = 'claimed' AND owner = ?3 AND until_ms > ?4",
-            Some(self.retention),
-        )
+        self.if_owner(event_id, handler, token, COMPLETE, Some(self.retention))
     }
 
     fn release<'a>(
@@ -231,6 +230,55 @@ impl IdempotencyStore for SqliteStore {
 
     fn object_claims(&self) -> Option<&dyn ObjectClaims> {
         Some(self)
+    }
+
+    fn sqlite_transactions(&self) -> Option<&dyn SqliteTransactions> {
+        Some(self)
+    }
+}
+
+impl SqliteTransactions for SqliteStore {
+    fn complete_with<'a>(
+        &'a self,
+        event_id: &'a str,
+        handler: &'a str,
+        token: OwnerToken,
+        writes: SqliteTx,
+    ) -> StoreFuture<'a, bool> {
+        let now = self.database.now_ms();
+        let until = now.saturating_add(millis(self.retention));
+        let (event_id, handler, token) =
+            (event_id.to_owned(), handler.to_owned(), token.to_string());
+        Box::pin(async move {
+            self.database
+                .write(move |connection| {
+                    // A savepoint of its own inside the writer's group transaction: the marker
+                    // and the writes stand or fall together, whatever the batch's other jobs do.
+                    connection.execute_batch("SAVEPOINT nextgen_handler")?;
+                    let applied = connection
+                        .prepare_cached(COMPLETE)
+                        .and_then(|mut statement| {
+                            statement.execute(params![event_id, handler, token, now, until])
+                        })
+                        .and_then(|marked| match marked {
+                            1 => writes.apply(connection).map(|()| true),
+                            _ => Ok(false),
+                        });
+                    match applied {
+                        Ok(true) => {
+                            connection.execute_batch("RELEASE nextgen_handler")?;
+                            Ok(true)
+                        }
+                        other => {
+                            connection.execute_batch(
+                                "ROLLBACK TO nextgen_handler; RELEASE nextgen_handler",
+                            )?;
+                            other
+                        }
+                    }
+                })
+                .await
+        })
     }
 }
 
