@@ -211,6 +211,24 @@ impl PgStore {
         &self.database.pool
     }
 
+    /// The claim a claim statement's `RETURNING state, owner` row says: this delivery's when
+    /// the row holds `owner`, its token.
+    fn claim_from(
+        &self,
+        row: &sqlx::postgres::PgRow,
+        token: OwnerToken,
+        owner: &str,
+    ) -> Result<Claim, StoreError> {
+        let read = |error: sqlx::Error| self.database.failed("claim", &error);
+        let state: String = row.try_get(0).map_err(read)?;
+        let holder: Option<String> = row.try_get(1).map_err(read)?;
+        Ok(match state.as_str() {
+            "done" => Claim::AlreadyDone,
+            _ if holder.as_deref() == Some(owner) => Claim::Claimed(token),
+            _ => Claim::InProgress,
+        })
+    }
+
     /// Deletes expired claims, done markers and watermarks, at most [`SWEEP_BATCH`] of each.
     async fn sweep(&self, now: i64) -> Result<(), StoreError> {
         let statements = &self.statements;
@@ -291,17 +309,7 @@ impl IdempotencyStore for PgStore {
                         .fetch_one(&self.database.pool)
                 })
                 .await?;
-            let state: String = row
-                .try_get(0)
-                .map_err(|error| self.database.failed("claim", &error))?;
-            let holder: Option<String> = row
-                .try_get(1)
-                .map_err(|error| self.database.failed("claim", &error))?;
-            Ok(match state.as_str() {
-                "done" => Claim::AlreadyDone,
-                _ if holder.as_deref() == Some(owner.as_str()) => Claim::Claimed(token),
-                _ => Claim::InProgress,
-            })
+            self.claim_from(&row, token, &owner)
         })
     }
 
@@ -529,14 +537,7 @@ impl PgTransactions for PgStore {
                 }
                 Err(error) => return Err(self.database.failed("claim", &error)),
             };
-            let read = |error: sqlx::Error| self.database.failed("claim", &error);
-            let state: String = row.try_get(0).map_err(read)?;
-            let holder: Option<String> = row.try_get(1).map_err(read)?;
-            Ok(match state.as_str() {
-                "done" => Claim::AlreadyDone,
-                _ if holder.as_deref() == Some(owner.as_str()) => Claim::Claimed(token),
-                _ => Claim::InProgress,
-            })
+            self.claim_from(&row, token, &owner)
         })
     }
 
