@@ -181,7 +181,7 @@ pub mod __private {
     pub trait SqliteTransaction {}
 
     #[cfg(feature = "sqlite")]
-    impl SqliteTransaction for &mut crate::sqlite::SqliteTx {}
+    impl SqliteTransaction for &mut crate::idempotency::sqlite_tx::SqliteTx {}
 
     /// See the other definition (with the cargo feature `sqlite`).
     #[cfg(not(feature = "sqlite"))]

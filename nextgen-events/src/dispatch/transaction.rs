@@ -26,10 +26,10 @@ use crate::handler::PgCall;
 #[cfg(feature = "sqlite")]
 use crate::handler::SqliteCall;
 use crate::handler::{Handler, HandlerError};
+#[cfg(feature = "sqlite")]
+use crate::idempotency::sqlite_tx::SqliteTx;
 #[cfg(feature = "postgres")]
 use crate::idempotency::{Claim, IdempotencyStore, StoreError};
-#[cfg(feature = "sqlite")]
-use crate::sqlite::SqliteTx;
 
 /// Runs `call` under a claim taken in its own transaction, and commits it with the done
 /// marker. The outcome, and whether the delivery's run stops (another delivery holds the

@@ -11,7 +11,7 @@ use super::HandlerError;
 use crate::catalog::ErasedEvent;
 use crate::handler::Context;
 #[cfg(feature = "sqlite")]
-use crate::sqlite::SqliteTx;
+use crate::idempotency::sqlite_tx::SqliteTx;
 
 /// A handler's future that borrows its transaction for `'c`.
 pub type TxFuture<'c> = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send + 'c>>;

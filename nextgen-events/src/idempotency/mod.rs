@@ -47,6 +47,8 @@
 //! feature `sqlite`).
 
 mod memory;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite_tx;
 
 use std::fmt;
 use std::future::Future;
@@ -395,7 +397,7 @@ pub trait SqliteTransactions: Send + Sync {
         event_id: &'a str,
         handler: &'a str,
         token: OwnerToken,
-        writes: crate::sqlite::SqliteTx,
+        writes: sqlite_tx::SqliteTx,
     ) -> StoreFuture<'a, bool>;
 }
 

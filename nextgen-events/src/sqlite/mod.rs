@@ -24,7 +24,6 @@
 mod inbox;
 mod lock;
 mod store;
-mod transaction;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -33,9 +32,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use crate::idempotency::sqlite_tx::SqliteTx;
 pub use inbox::SqliteInbox;
 pub use store::SqliteStore;
-pub use transaction::SqliteTx;
 
 use crate::idempotency::StoreError;
 use writer::{Writer, failed};

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::SqliteTx;
 use super::{Clock, Database, Durability, millis};
+use crate::idempotency::sqlite_tx::SqliteTx;
 use crate::idempotency::{
     Claim, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, ObjectClaims, OwnerToken,
     SqliteTransactions, StoreError, StoreFuture, Watermark, check_duration,

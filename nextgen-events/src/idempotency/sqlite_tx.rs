@@ -1,5 +1,7 @@
-//! `SqliteTx`: the writes a transactional handler makes in the store's file, applied with its
-//! done marker in one transaction.
+//! `SqliteTx`: the writes a transactional handler makes in the store's SQLite file, handed to
+//! the store's [`SqliteTransactions`](super::SqliteTransactions) with its done marker. It lives
+//! beside that capability, below the handlers and the stores that both use it; its public path
+//! is `nextgen_events::sqlite::SqliteTx`.
 
 use rusqlite::Connection;
 
@@ -7,8 +9,8 @@ use rusqlite::Connection;
 type Write = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
 
 /// A handler's part of the transaction its done marker commits in, for a handler that takes
-/// `tx: &mut SqliteTx` on a [`SqliteStore`](super::SqliteStore) or
-/// [`SqliteInbox`](super::SqliteInbox): the writes it queues here are applied after it
+/// `tx: &mut SqliteTx` on a [`SqliteStore`](crate::sqlite::SqliteStore) or
+/// [`SqliteInbox`](crate::sqlite::SqliteInbox): the writes it queues here are applied after it
 /// returns `Ok`, in one transaction with its done marker, so they happen exactly once (see the
 /// guide's [Exactly once](crate::guide::exactly_once)). An `Err` or a panic drops them.
 ///
