@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use nextgen_events::idempotency::{Claim, IdempotencyStore, OwnerToken, StoreError, StoreFuture};
 use nextgen_events::inbox::{
-    Appended, Finish, Inbox, InboxEntry, InboxOperator, InboxState, Taken, WorkersLock,
+    Appended, Finish, Inbox, InboxEntry, InboxOperator, InboxState, Recovered, Taken, WorkersLock,
 };
 use nextgen_events::prelude::*;
 use nextgen_events::sqlite::SqliteInbox;
@@ -120,7 +120,7 @@ impl<I: Inbox> Inbox for SlowRecovery<I> {
     ) -> StoreFuture<'a, bool> {
         self.0.finish(event_id, token, finish)
     }
-    fn recover(&self) -> StoreFuture<'_, u64> {
+    fn recover(&self) -> StoreFuture<'_, Recovered> {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
             self.0.recover().await
@@ -180,6 +180,45 @@ fn rows(file: &TempFile) -> Rows {
 
 /// An owner token of a run that is not this one.
 const EARLIER_RUN: &str = "0123456789abcdef0000000000000007";
+
+#[test]
+fn recovery_says_what_it_reset() {
+    let file = TempFile::new("recovered");
+    let inbox = SqliteInbox::open(&file.0).unwrap();
+    let system = actix_rt::System::new();
+    for (n, id) in ["evt_left_a", "evt_left_b", "evt_left_c"]
+        .iter()
+        .enumerate()
+    {
+        system
+            .block_on(inbox.append(entry(id, 1_000 + n as u64)))
+            .unwrap();
+    }
+    let connection = rusqlite::Connection::open(&file.0).unwrap();
+    connection
+        .execute(
+            "UPDATE nextgen_inbox SET state = 'running', owner = ?1, queued_due_ms = due_at_ms, due_at_ms = 9999999999999, attempts = 1 WHERE event_id IN ('evt_left_a', 'evt_left_c')",
+            [EARLIER_RUN],
+        )
+        .unwrap();
+    connection
+        .execute(
+            "INSERT INTO nextgen_handlers (event_id, handler, state, owner, until_ms) VALUES ('evt_left_a', ?1, 'claimed', ?2, 9999999999999)",
+            [HANDLER, EARLIER_RUN],
+        )
+        .unwrap();
+    let mut recovered = system.block_on(inbox.recover()).unwrap();
+    recovered.deliveries.sort();
+    assert_eq!(
+        recovered,
+        Recovered {
+            deliveries: vec!["evt_left_a".to_owned(), "evt_left_c".to_owned()],
+            claims: 1,
+            object_claims: 0,
+        }
+    );
+    assert!(system.block_on(inbox.recover()).unwrap().is_empty());
+}
 
 #[test]
 fn recovery_resets_only_an_earlier_runs_work_before_any_worker_takes_a_delivery() {
@@ -259,7 +298,7 @@ fn recovery_resets_only_an_earlier_runs_work_before_any_worker_takes_a_delivery(
 
     // A recovery that came late (the race) finds nothing of an earlier run left and resets
     // nothing of this run's.
-    assert_eq!(system.block_on(inbox.recover()).unwrap(), 0);
+    assert!(system.block_on(inbox.recover()).unwrap().is_empty());
     check("after a late recovery");
 
     RACE_RELEASED.store(true, Ordering::SeqCst);
@@ -674,7 +713,7 @@ impl<I: Inbox> Inbox for PanicsOnce<I> {
         }
         self.inner.finish(event_id, token, finish)
     }
-    fn recover(&self) -> StoreFuture<'_, u64> {
+    fn recover(&self) -> StoreFuture<'_, Recovered> {
         self.inner.recover()
     }
     fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {

@@ -12,7 +12,7 @@ use crate::idempotency::{
     StoreFuture, Watermark,
 };
 use crate::inbox::{
-    Appended, Arrivals, ArrivalsWatch, Finish, Inbox, InboxEntry, Taken, WorkersLock,
+    Appended, Arrivals, ArrivalsWatch, Finish, Inbox, InboxEntry, Recovered, Taken, WorkersLock,
 };
 use crate::metrics::{STORE_CALL_DURATION, STORE_CALLS, STORE_FAILURES};
 
@@ -359,7 +359,7 @@ impl Inbox for MeteredInbox {
         self.meter
             .timed(FINISH, self.inner.finish(event_id, token, finish))
     }
-    fn recover(&self) -> StoreFuture<'_, u64> {
+    fn recover(&self) -> StoreFuture<'_, Recovered> {
         self.meter.timed(RECOVER, self.inner.recover())
     }
     fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {

@@ -211,6 +211,25 @@ pub struct ListFilter {
     pub limit: usize,
 }
 
+/// What [`Inbox::recover`] reset of what an earlier run left running when it died.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// The deliveries put back in their place in the queue, by event id.
+    pub deliveries: Vec<String>,
+    /// The handlers' claims released (their handlers run again; those that succeeded stay
+    /// skipped).
+    pub claims: u64,
+    /// The object claims of `latest_only` handlers released (their watermarks stay).
+    pub object_claims: u64,
+}
+
+impl Recovered {
+    /// Whether it reset nothing.
+    pub fn is_empty(&self) -> bool {
+        self.deliveries.is_empty() && self.claims == 0 && self.object_claims == 0
+    }
+}
+
 /// What makes a process's workers an inbox's only workers (see
 /// [`Inbox::lock_workers`]); dropping it lets another process's workers start.
 pub struct WorkersLock {
@@ -313,9 +332,9 @@ pub trait Inbox: Send + Sync + 'static {
     /// back what an earlier run left running when it died, where the inbox can tell (a SQLite
     /// file's workers belong to one process), at the place in the queue it had before it was
     /// taken. It touches only leases and claims of earlier runs (their owner tokens'
-    /// [`run`](OwnerToken::run) differs from this run's), never live work. Returns how many
-    /// deliveries it recovered. Elsewhere lapsed leases do it, after their time.
-    fn recover(&self) -> StoreFuture<'_, u64>;
+    /// [`run`](OwnerToken::run) differs from this run's), never live work. Returns what it
+    /// reset, which the workers log. Elsewhere lapsed leases do it, after their time.
+    fn recover(&self) -> StoreFuture<'_, Recovered>;
 
     /// Called when this process's workers start, before [`recover`](Inbox::recover): makes
     /// them the inbox's only workers where it needs that (a SQLite file: an exclusive lock
@@ -385,7 +404,7 @@ impl<T: Inbox + ?Sized> Inbox for Arc<T> {
     ) -> StoreFuture<'a, bool> {
         (**self).finish(event_id, token, finish)
     }
-    fn recover(&self) -> StoreFuture<'_, u64> {
+    fn recover(&self) -> StoreFuture<'_, Recovered> {
         (**self).recover()
     }
     fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {

@@ -438,11 +438,23 @@ impl Worker {
     /// Hands back what an earlier run left running; no worker of this run has taken anything.
     async fn recover(&self) {
         match self.inbox.recover().await {
-            Ok(0) => {}
-            Ok(recovered) => tracing::warn!(
-                recovered,
-                "an earlier run of this inbox's workers was killed while handling deliveries: they are taken again in their place in the queue (handlers that had succeeded stay skipped)"
-            ),
+            Ok(recovered) if recovered.is_empty() => {}
+            Ok(recovered) => {
+                // The first ids name what to look at; the count says how many there were.
+                let shown: Vec<_> = recovered
+                    .deliveries
+                    .iter()
+                    .take(10)
+                    .map(|id| crate::text::escaped(id))
+                    .collect();
+                tracing::warn!(
+                    deliveries = recovered.deliveries.len(),
+                    event_ids = ?shown,
+                    claims = recovered.claims,
+                    object_claims = recovered.object_claims,
+                    "an earlier run of this inbox's workers was killed while handling deliveries: they are taken again in their place in the queue, and the handler claims it held are released (handlers that had succeeded stay skipped)"
+                );
+            }
             Err(error) => tracing::error!(
                 %error,
                 "could not recover what an earlier run left running: those deliveries are taken again once their leases lapse"

@@ -13,7 +13,7 @@ use super::store::PgStore;
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
 use crate::inbox::{
     Appended, Arrivals, ArrivalsWatch, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, Inbox,
-    InboxEntry, InboxOperator, InboxRecord, InboxState, InboxStats, ListFilter, Taken,
+    InboxEntry, InboxOperator, InboxRecord, InboxState, InboxStats, ListFilter, Recovered, Taken,
     UNREADABLE_PER_TAKE, errors_from_json, errors_to_json, listed_state, unreadable,
 };
 
@@ -580,10 +580,10 @@ impl Inbox for PgInbox {
         })
     }
 
-    fn recover(&self) -> StoreFuture<'_, u64> {
+    fn recover(&self) -> StoreFuture<'_, Recovered> {
         // Replicas share the inbox: what a dead one held is taken again when its lease lapses,
         // never at another's start, which cannot tell a dead replica from a live one.
-        Box::pin(async { Ok(0) })
+        Box::pin(async { Ok(Recovered::default()) })
     }
 
     fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64> {

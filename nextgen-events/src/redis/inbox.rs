@@ -13,8 +13,8 @@ use super::connection::millis;
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
 use crate::inbox::{
     Appended, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, Inbox, InboxEntry, InboxOperator,
-    InboxRecord, InboxState, InboxStats, ListFilter, Taken, UNREADABLE_PER_TAKE, WorkersLock,
-    errors_from_json, errors_to_json, listed_state,
+    InboxRecord, InboxState, InboxStats, ListFilter, Recovered, Taken, UNREADABLE_PER_TAKE,
+    WorkersLock, errors_from_json, errors_to_json, listed_state,
 };
 
 /// A clock in milliseconds since the Unix epoch.
@@ -808,8 +808,8 @@ impl Inbox for RedisInbox {
 
     /// Nothing to do: another replica may be alive and handling what looks running, so a
     /// delivery a dead process held is taken over once idle for a lease, by any replica.
-    fn recover(&self) -> StoreFuture<'_, u64> {
-        Box::pin(async { Ok(0) })
+    fn recover(&self) -> StoreFuture<'_, Recovered> {
+        Box::pin(async { Ok(Recovered::default()) })
     }
 
     fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64> {

@@ -10,7 +10,7 @@ use super::{Clock, Database, Durability, SqliteStore, millis};
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
 use crate::inbox::{
     Appended, DeadReplay, Finish, Inbox, InboxEntry, InboxOperator, InboxRecord, InboxState,
-    InboxStats, ListFilter, Taken, UNREADABLE_PER_TAKE, WorkersLock, errors_from_json,
+    InboxStats, ListFilter, Recovered, Taken, UNREADABLE_PER_TAKE, WorkersLock, errors_from_json,
     errors_to_json, listed_state, unreadable,
 };
 
@@ -302,7 +302,7 @@ impl Inbox for SqliteInbox {
         })
     }
 
-    fn recover(&self) -> StoreFuture<'_, u64> {
+    fn recover(&self) -> StoreFuture<'_, Recovered> {
         let run = OwnerToken::this_run_prefix();
         Box::pin(async move {
             self.database
@@ -311,22 +311,28 @@ impl Inbox for SqliteInbox {
                     // worker of this run has taken anything yet; the run check keeps even a
                     // claim of this run's inline dispatch on the same file out of reach.
                     const EARLIER_RUN: &str = "owner IS NULL OR substr(owner, 1, 16) != ?1";
-                    connection
+                    let claims = connection
                         .prepare_cached(&format!(
                             "DELETE FROM nextgen_handlers WHERE state = 'claimed' AND ({EARLIER_RUN})"
                         ))?
                         .execute([&run])?;
-                    connection
+                    let object_claims = connection
                         .prepare_cached(&format!(
                             "UPDATE nextgen_objects SET owner = NULL, lease_until_ms = 0 WHERE owner IS NOT NULL AND ({EARLIER_RUN})"
                         ))?
                         .execute([&run])?;
-                    let recovered = connection
+                    let deliveries = connection
                         .prepare_cached(&format!(
-                            "UPDATE nextgen_inbox SET state = 'pending', owner = NULL, due_at_ms = COALESCE(queued_due_ms, received_at_ms) WHERE state = 'running' AND ({EARLIER_RUN})"
+                            "UPDATE nextgen_inbox SET state = 'pending', owner = NULL, due_at_ms = COALESCE(queued_due_ms, received_at_ms) WHERE state = 'running' AND ({EARLIER_RUN}) RETURNING event_id"
                         ))?
-                        .execute([&run])?;
-                    Ok(u64::try_from(recovered).unwrap_or(u64::MAX))
+                        .query_map([&run], |row| row.get(0))?
+                        .collect::<rusqlite::Result<Vec<String>>>()?;
+                    let count = |changed: usize| u64::try_from(changed).unwrap_or(u64::MAX);
+                    Ok(Recovered {
+                        deliveries,
+                        claims: count(claims),
+                        object_claims: count(object_claims),
+                    })
                 })
                 .await
         })
