@@ -5,6 +5,11 @@
 # go on until the inbox is drained. It prints acknowledged, lost, duplicate runs, stops, dead
 # letters and wall time, and exits non-zero on a lost delivery, a duplicate no stop explains,
 # any duplicate after a graceful stop, or more duplicates after one kill than the workers.
+# With --store postgres the deliveries are charge.captured events, which the server's
+# exactly-once handler (it takes the app's transaction) books in the table captured_charges of
+# the run's schema, which has no unique constraint; beside it the `*` handler is the plain one
+# whose runs are counted as above. At the end the run counts the table's rows per event, prints
+# `rows: lost X, duplicated Y` and exits non-zero on any lost or duplicated row.
 #
 #   scripts/chaos.sh                                   # SQLite, SIGKILL
 #   scripts/chaos.sh --signal term                     # SQLite, SIGTERM

@@ -201,7 +201,8 @@ async fn a_delivery_held_by_a_worker_that_died_is_taken_over_after_the_lease() {
         Claim::Claimed(_)
     ));
 
-    // Replica B finds it held, then takes it once the lease lapsed.
+    // Replica B finds it held, then takes it once idle for a lease and a half, when the dead
+    // worker's claim on `b_flaky` has lapsed too.
     let b_inbox = PgInbox::connect(&url, &schema).await.unwrap();
     let b = TestServer::start(
         WebhookConfig::new(SECRET)
@@ -220,7 +221,7 @@ async fn a_delivery_held_by_a_worker_that_died_is_taken_over_after_the_lease() {
         record.state == InboxState::Handled
     })
     .await;
-    assert!(taken_at.elapsed() >= lease);
+    assert!(taken_at.elapsed() >= lease * 3 / 2);
     assert_eq!(record.attempts, 2);
     // The handler that had succeeded stayed skipped; the one the dead worker held ran once.
     assert_eq!(runs(&id, "a_steady"), 0);
@@ -264,8 +265,10 @@ async fn leases_renewals_and_owners_on_one_clock() {
         assert!(x.renew(&id, taken.token, lease).await.unwrap());
         assert!(y.take(lease).await.unwrap().is_none());
     }
-    // Not renewed: taken over once its lease lapsed, by one of them.
-    advance(60_001);
+    // Not renewed: taken over once idle for a lease and a half, by one of them.
+    advance(60_000);
+    assert!(y.take(lease).await.unwrap().is_none());
+    advance(30_001);
     let over = y.take(lease).await.unwrap().expect("taken over");
     assert_eq!(
         (over.entry.event_id.as_str(), over.attempts),

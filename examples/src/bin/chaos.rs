@@ -11,6 +11,14 @@
 //! (`chaos_<pid>_<unix ms>`, in the database `--postgres-url` names), so that runs never see
 //! each other's entries.
 //!
+//! On PostgreSQL the deliveries are `charge.captured` events (`chaos.delivered` otherwise),
+//! which the server's exactly-once handler books, one row per event, in the table
+//! `captured_charges` of the run's schema (the servers make it at start-up), in the
+//! transaction its done marker commits in; the `*` handler beside it is the plain one whose
+//! runs the file counts. The table has no unique constraint: at the end the run counts its
+//! rows per event and fails on any event without one (lost) or with more (duplicated). The
+//! plain handler's duplicate runs stay allowed within the bound above.
+//!
 //! ```text
 //! scripts/chaos.sh                                  # SQLite, SIGKILL every 2 s, 10,000 deliveries
 //! scripts/chaos.sh --store redis --redis-url redis://127.0.0.1:6379/
@@ -69,6 +77,13 @@ struct Args {
     /// deliveries after a lease and a half, a PostgreSQL replica once it lapses).
     #[arg(long, default_value_t = 2_000)]
     lease_ms: u64,
+    /// The servers' first wait before a failed delivery is tried again, in milliseconds (each
+    /// next wait doubles). A delivery a replica takes over from a killed one may find the
+    /// dead one's claim of a plain handler still live for a few milliseconds (the claim was
+    /// taken just after the entry, under the same lease): it fails as in progress and waits
+    /// this long, not the default 30 s, before it is tried again.
+    #[arg(long, default_value_t = 1_000)]
+    retry_first_ms: u64,
     /// Fail unless at least this many stops happened.
     #[arg(long, default_value_t = 0)]
     min_stops: usize,
@@ -181,6 +196,9 @@ struct Replica {
 /// What the run's parts share.
 struct Shared {
     urls: Vec<String>,
+    /// The event type delivered: `charge.captured` on PostgreSQL, which the exactly-once
+    /// handler books; `chaos.delivered`, which only the `*` handler takes, otherwise.
+    event_type: &'static str,
     next: AtomicUsize,
     acknowledged: Mutex<HashSet<String>>,
     attempts: AtomicUsize,
@@ -260,6 +278,7 @@ fn run(args: &Args) -> Result<bool, String> {
             ("RUST_LOG", "warn".to_owned()),
             ("NEXTGEN_INBOX_WORKERS", args.workers.to_string()),
             ("NEXTGEN_LEASE_MS", args.lease_ms.to_string()),
+            ("NEXTGEN_RETRY_FIRST_MS", args.retry_first_ms.to_string()),
             ("NEXTGEN_RUN_LOG", run_log.display().to_string()),
             ("NEXTGEN_RUN_TAG", replica.tag.clone()),
             ("NEXTGEN_HANDLER_DELAY_MS", args.handler_ms.to_string()),
@@ -291,6 +310,10 @@ fn run(args: &Args) -> Result<bool, String> {
             .iter()
             .map(|replica| format!("http://127.0.0.1:{}/webhook", replica.port))
             .collect(),
+        event_type: match args.store {
+            Store::Postgres => "charge.captured",
+            Store::Sqlite | Store::Redis => "chaos.delivered",
+        },
         next: AtomicUsize::new(0),
         acknowledged: Mutex::new(HashSet::new()),
         attempts: AtomicUsize::new(0),
@@ -355,6 +378,11 @@ fn run(args: &Args) -> Result<bool, String> {
     }
 
     let report = Report::read(&run_log, &shared, &stops, args)?;
+    // The exactly-once handler's rows, per event.
+    let rows = match &postgres {
+        Some(postgres) => Some(Rows::count(&observer, postgres, &shared)?),
+        None => None,
+    };
     let wall = started.elapsed();
     println!(
         "chaos: store {:?}, {} replica(s) x {} workers, {:?} every {} ms",
@@ -381,7 +409,42 @@ fn run(args: &Args) -> Result<bool, String> {
         report.bound,
         report.unexplained
     );
+    if let Some(rows) = &rows {
+        println!(
+            "rows: lost {}, duplicated {} ({} rows for {} events in {}.{}; {} events with more than one)",
+            rows.lost.len(),
+            rows.duplicated,
+            rows.total,
+            rows.events,
+            rows.schema,
+            rows.table,
+            rows.repeated.len()
+        );
+    }
     let mut failures = Vec::new();
+    if let Some(rows) = &rows {
+        if !rows.lost.is_empty() {
+            let some: Vec<_> = rows.lost.iter().take(5).collect();
+            failures.push(format!(
+                "{} acknowledged deliveries without their row, e.g. {some:?}",
+                rows.lost.len()
+            ));
+        }
+        if rows.duplicated > 0 {
+            let some: Vec<_> = rows.repeated.iter().take(5).collect();
+            failures.push(format!(
+                "{} duplicate rows from the exactly-once handler, e.g. {some:?}",
+                rows.duplicated
+            ));
+        }
+        if !rows.unknown.is_empty() {
+            let some: Vec<_> = rows.unknown.iter().take(5).collect();
+            failures.push(format!(
+                "{} rows of events never acknowledged, e.g. {some:?}",
+                rows.unknown.len()
+            ));
+        }
+    }
     if report.acknowledged != args.deliveries {
         failures.push(format!(
             "{} of {} deliveries acknowledged",
@@ -461,12 +524,7 @@ fn send(
             return Ok(());
         }
         let id = format!("evt_chaos_{n:07}");
-        let body = serde_json::json!({
-            "id": id, "object": "event", "created": 1_713_745_200 + n as u64, "livemode": false,
-            "type": "chaos.delivered", "pending_webhooks": 1,
-            "data": { "object": { "id": format!("obj_{n}"), "object": "chaos" } }
-        })
-        .to_string();
+        let body = body(shared.event_type, &id, n)?;
         loop {
             if Instant::now() > deadline {
                 return Err(format!("{id} was never acknowledged"));
@@ -500,6 +558,109 @@ fn send(
                 }
             }
         }
+    }
+}
+
+/// The body of delivery `n`, event `id`: a `charge.captured` sample of the catalog (a charge
+/// of its own), or a `chaos.delivered` event outside it.
+fn body(event_type: &str, id: &str, n: usize) -> Result<String, String> {
+    let created = 1_713_745_200 + n as u64;
+    let Some(mut event) = nextgen_events::testing::sample(event_type) else {
+        return Ok(serde_json::json!({
+            "id": id, "object": "event", "created": created, "livemode": false,
+            "type": event_type, "pending_webhooks": 1,
+            "data": { "object": { "id": format!("obj_{n}"), "object": "chaos" } }
+        })
+        .to_string());
+    };
+    event["id"] = id.into();
+    event["created"] = created.into();
+    event["data"]["object"]["id"] = format!("ch_chaos_{n:07}").into();
+    String::from_utf8(nextgen_events::testing::sample_body(&event))
+        .map_err(|error| format!("the {event_type} sample: {error}"))
+}
+
+/// The exactly-once handler's rows in the run's schema, against the acknowledged deliveries.
+struct Rows {
+    schema: String,
+    table: &'static str,
+    /// Rows in all.
+    total: i64,
+    /// Events with a row.
+    events: usize,
+    /// Acknowledged deliveries without a row.
+    lost: Vec<String>,
+    /// Rows beyond the first of their event.
+    duplicated: i64,
+    /// The events with more than one row, and how many.
+    repeated: Vec<(String, i64)>,
+    /// Rows of events never acknowledged.
+    unknown: Vec<String>,
+}
+
+/// The table the server's `book_capture` handler writes (`handlers::captures::NAME`).
+#[cfg(feature = "postgres")]
+const CAPTURES_TABLE: &str = "captured_charges";
+
+impl Rows {
+    #[cfg(feature = "postgres")]
+    fn count(observer: &Observer, postgres: &Postgres, shared: &Shared) -> Result<Rows, String> {
+        use nextgen_events::postgres::sqlx::{self, Connection as _};
+
+        let sql = format!(
+            "SELECT event_id, count(*) FROM \"{}\".{CAPTURES_TABLE} GROUP BY event_id",
+            postgres.schema
+        );
+        let counts: Vec<(String, i64)> = observer
+            .runtime
+            .block_on(async {
+                let mut connection = sqlx::PgConnection::connect(&postgres.database).await?;
+                let counts = sqlx::query_as(&sql).fetch_all(&mut connection).await?;
+                connection.close().await?;
+                Ok::<_, sqlx::Error>(counts)
+            })
+            .map_err(|error| format!("counting the rows of {CAPTURES_TABLE}: {error}"))?;
+        let acknowledged = shared
+            .acknowledged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let booked: HashMap<&str, i64> = counts
+            .iter()
+            .map(|(id, rows)| (id.as_str(), *rows))
+            .collect();
+        let mut lost: Vec<String> = acknowledged
+            .iter()
+            .filter(|id| !booked.contains_key(id.as_str()))
+            .cloned()
+            .collect();
+        lost.sort();
+        let mut repeated: Vec<(String, i64)> = counts
+            .iter()
+            .filter(|(_, rows)| *rows > 1)
+            .cloned()
+            .collect();
+        repeated.sort();
+        let mut unknown: Vec<String> = counts
+            .iter()
+            .filter(|(id, _)| !acknowledged.contains(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        unknown.sort();
+        Ok(Rows {
+            schema: postgres.schema.clone(),
+            table: CAPTURES_TABLE,
+            total: counts.iter().map(|(_, rows)| rows).sum(),
+            events: counts.len(),
+            lost,
+            duplicated: repeated.iter().map(|(_, rows)| rows - 1).sum(),
+            repeated,
+            unknown,
+        })
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn count(_: &Observer, _: &Postgres, _: &Shared) -> Result<Rows, String> {
+        Err("this chaos binary was built without the feature `postgres`".to_owned())
     }
 }
 

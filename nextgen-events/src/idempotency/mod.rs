@@ -430,8 +430,9 @@ pub trait PgTransactions: Send + Sync {
     ) -> StoreFuture<'a, Claim>;
 
     /// [`IdempotencyStore::complete`] inside `transaction`, for the claim `token` took in it:
-    /// the done marker commits with the transaction. `false` (nothing written) when the claim
-    /// is not there: roll back.
+    /// the done marker commits with the transaction (a store may have written it with the
+    /// claim already, since nothing outside sees it before the commit). `false` (nothing
+    /// written) when the claim is not there: roll back.
     fn complete_in<'a>(
         &'a self,
         transaction: &'a mut sqlx::PgConnection,

@@ -23,6 +23,14 @@ const RETENTION_SETTER: &str = "PgInbox::with_retention";
 /// How many handled entries one prune statement deletes: a bound on its locks and its WAL.
 const PRUNE_BATCH: i64 = 1000;
 
+/// How long a taken entry is held without a renewal: a lease and a half. The handlers' claims
+/// of the delivery are taken under the lease itself, a moment after the entry; held a lease
+/// and a half, an entry whose worker died is taken again only once those claims lapsed too, so
+/// the takeover runs the handler that was running rather than finding it in progress.
+fn entry_lease(lease: Duration) -> i64 {
+    millis(lease).saturating_mul(3) / 2
+}
+
 /// The columns a record is read from, in [`record`]'s order.
 const COLUMNS: &str = "event_id, event_type, state, attempts, received_at_ms, due_at_ms, first_failed_at_ms, finished_at_ms, last_errors";
 
@@ -314,7 +322,7 @@ impl PgInbox {
                     sqlx::query(sql)
                         .bind(now)
                         .bind(&owner)
-                        .bind(now.saturating_add(millis(lease)))
+                        .bind(now.saturating_add(entry_lease(lease)))
                         .fetch_optional(&self.database.pool)
                 })
                 .await?;
@@ -527,7 +535,7 @@ impl Inbox for PgInbox {
                     sqlx::query(sql)
                         .bind(event_id)
                         .bind(&owner)
-                        .bind(now.saturating_add(millis(lease)))
+                        .bind(now.saturating_add(entry_lease(lease)))
                         .bind(now)
                         .execute(&self.database.pool)
                 })

@@ -44,10 +44,10 @@
 //! # Workers of several replicas
 //!
 //! Each worker takes the due entry first with `FOR UPDATE SKIP LOCKED` under a lease it
-//! renews while the handlers run; an entry whose replica died is taken by another once its
-//! lease lapses. No replica holds a lock of its own: they come and go. The leases and due
-//! times are on each replica's clock, so keep the clocks in step (NTP) within a small part of
-//! the lease. Idle workers wait on `LISTEN` for other replicas' deliveries and poll besides; a
+//! renews while the handlers run; an entry whose replica died is taken by another once it has
+//! been idle for a lease and a half (by then the handlers' claims it held have lapsed too). No
+//! replica holds a lock of its own: they come and go. The leases and due times are on each
+//! replica's clock, so keep the clocks in step (NTP) within a small part of the lease. Idle workers wait on `LISTEN` for other replicas' deliveries and poll besides; a
 //! listener that loses its connection reconnects, and the workers look for what it missed.
 //!
 //! # What to watch

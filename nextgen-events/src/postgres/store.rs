@@ -19,10 +19,10 @@ use crate::idempotency::{
 #[derive(Debug)]
 struct Statements {
     claim: String,
+    claim_in: String,
     renew: String,
     complete: String,
     complete_again: String,
-    complete_locked: String,
     release: String,
     sweep_handlers: String,
     claim_object: String,
@@ -60,8 +60,25 @@ impl Statements {
             "handler = $1 AND object_id = $2 AND owner = $3 AND lease_until_ms > $4";
         // The watermark moves only forward: a kept one that is newer stays.
         const NEWER: &str = "(created IS NULL OR event_id IS NULL OR newest_until_ms <= $4 OR $5 > created OR ($5 = created AND $6 > event_id))";
+        // A transactional handler's claim, in its own transaction, in one statement: the lock
+        // timeout is set in it (`settings` is read before the insert can wait for another
+        // delivery's transaction), and its row is written done at once, with the retention's
+        // lease. No one else sees the row before the commit, and the commit is what makes the
+        // handler done; a rollback takes the row back with the handler's writes. So there is no
+        // marker to write afterwards (`complete_in` sends nothing).
+        let claim_in = database.sql(
+            "INSERT INTO {schema}.nextgen_handlers AS h (event_id, handler, state, owner, until_ms)
+             SELECT $1::text, $2::text, 'done', $3::text, $4::bigint
+             FROM (SELECT set_config('lock_timeout', $6::text, true)) AS settings WHERE true
+             ON CONFLICT (event_id, handler) DO UPDATE SET
+                 state = CASE WHEN h.until_ms <= $5 THEN 'done' ELSE h.state END,
+                 owner = CASE WHEN h.until_ms <= $5 THEN EXCLUDED.owner ELSE h.owner END,
+                 until_ms = CASE WHEN h.until_ms <= $5 THEN EXCLUDED.until_ms ELSE h.until_ms END
+             RETURNING state, owner",
+        );
         Statements {
             claim,
+            claim_in,
             renew: database.sql(&format!(
                 "UPDATE {{schema}}.nextgen_handlers SET until_ms = $5 WHERE {OWNED}"
             )),
@@ -70,11 +87,6 @@ impl Statements {
             complete: database.sql(&format!(
                 "UPDATE {{schema}}.nextgen_handlers SET state = 'done', until_ms = $5 WHERE {OWNED}"
             )),
-            // In the claim's own transaction, which holds its row: no lease to check.
-            complete_locked: database.sql(
-                "UPDATE {schema}.nextgen_handlers SET state = 'done', until_ms = $4
-                 WHERE event_id = $1 AND handler = $2 AND owner = $3 AND state = 'claimed'",
-            ),
             complete_again: database.sql(
                 "UPDATE {schema}.nextgen_handlers SET state = 'done', until_ms = $5
                  WHERE event_id = $1 AND handler = $2 AND owner = $3
@@ -222,9 +234,10 @@ impl PgStore {
         let read = |error: sqlx::Error| self.database.failed("claim", &error);
         let state: String = row.try_get(0).map_err(read)?;
         let holder: Option<String> = row.try_get(1).map_err(read)?;
+        // The owner first: a claim taken in a transaction is written done at once.
         Ok(match state.as_str() {
-            "done" => Claim::AlreadyDone,
             _ if holder.as_deref() == Some(owner) => Claim::Claimed(token),
+            "done" => Claim::AlreadyDone,
             _ => Claim::InProgress,
         })
     }
@@ -514,22 +527,16 @@ impl PgTransactions for PgStore {
             // Past `wait`, another delivery's open transaction on the claim is an answer
             // (in progress), not a wait as long as its handler.
             let waited = format!("{}ms", wait.as_millis().max(1));
-            let claimed = async {
-                sqlx::query("SELECT set_config('lock_timeout', $1, true)")
-                    .bind(waited)
-                    .execute(&mut *transaction)
-                    .await?;
-                sqlx::query(&self.statements.claim)
-                    .bind(event_id)
-                    .bind(handler)
-                    .bind(&owner)
-                    // Outside the transaction the claim is seen only once committed, done: its
-                    // lease is the retention's, set by the completion.
-                    .bind(now.saturating_add(millis(self.retention)))
-                    .bind(now)
-                    .fetch_one(&mut *transaction)
-                    .await
-            };
+            let claimed = sqlx::query(&self.statements.claim_in)
+                .bind(event_id)
+                .bind(handler)
+                .bind(&owner)
+                // Outside the transaction the claim is seen only once committed, done: its
+                // lease is the retention's.
+                .bind(now.saturating_add(millis(self.retention)))
+                .bind(now)
+                .bind(waited)
+                .fetch_one(&mut *transaction);
             let row = match on_backend_runtime(claimed).await {
                 Ok(row) => row,
                 Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("55P03") => {
@@ -548,24 +555,9 @@ impl PgTransactions for PgStore {
         handler: &'a str,
         token: OwnerToken,
     ) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let until = self
-                .database
-                .now_ms()
-                .saturating_add(millis(self.retention));
-            let done = self
-                .database
-                .run(
-                    "done marker",
-                    sqlx::query(&self.statements.complete_locked)
-                        .bind(event_id)
-                        .bind(handler)
-                        .bind(token.to_string())
-                        .bind(until)
-                        .execute(transaction),
-                )
-                .await?;
-            Ok(done.rows_affected() == 1)
-        })
+        // `claim_in` wrote the marker with the claim, in this transaction, which has held its
+        // row since: nothing to send, the commit makes it done.
+        let _ = (transaction, event_id, handler, token);
+        Box::pin(std::future::ready(Ok(true)))
     }
 }

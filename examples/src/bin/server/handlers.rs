@@ -59,6 +59,118 @@ pub async fn charge_succeeded(charge: Charge, ledger: web::Data<Ledger>) {
     );
 }
 
+/// A charge was captured: book it in the app's table of captured charges, in the transaction
+/// the library commits its done marker in, so that each capture is booked exactly once, even
+/// when the process dies mid-handler or NextGen delivers the event again.
+///
+/// Registered only on PostgreSQL (the server filters it out of the registry otherwise: a
+/// handler that takes the transaction needs a `PgStore` or `PgInbox`). The table is in the
+/// schema of the server's inbox or store, made at start-up by [`captures::prepare`]; it has no
+/// unique constraint on purpose: one row per event is this handler's promise, and the chaos
+/// run (`scripts/chaos.sh --store postgres`) counts them. With `NEXTGEN_HANDLER_DELAY_MS` it
+/// waits that long after its insert, before the commit: a SIGKILL then finds the transaction
+/// open more often.
+#[cfg(feature = "postgres")]
+#[nextgen_event("charge.captured")]
+pub async fn book_capture(
+    event: Event<Charge>,
+    tx: &mut nextgen_events::postgres::PgConnection,
+) -> Result<(), nextgen_events::postgres::sqlx::Error> {
+    use nextgen_events::postgres::sqlx;
+
+    let Some(table) = captures::TABLE.get() else {
+        return Err(sqlx::Error::Configuration(
+            "the captured charges' table was not prepared (captures::prepare)".into(),
+        ));
+    };
+    let charge = &event.data.object;
+    sqlx::query(&table.insert)
+        .bind(&event.id)
+        .bind(&charge.id)
+        .bind(charge.amount)
+        .bind(&charge.currency)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(delay) = handler_delay() {
+        tokio::time::sleep(delay).await;
+    }
+    tracing::info!(
+        "charge {} captured: {} {} booked",
+        charge.id,
+        charge.amount,
+        charge.currency
+    );
+    Ok(())
+}
+
+/// The app's table of captured charges, for [`book_capture`].
+#[cfg(feature = "postgres")]
+pub mod captures {
+    use std::sync::OnceLock;
+
+    use nextgen_events::postgres::sqlx::{self, Connection as _};
+
+    /// The table's name in its schema.
+    pub const NAME: &str = "captured_charges";
+
+    /// The table, once [`prepare`]d: its schema-qualified insert.
+    pub(super) static TABLE: OnceLock<Table> = OnceLock::new();
+
+    pub(super) struct Table {
+        pub(super) insert: String,
+    }
+
+    /// Creates `"schema".captured_charges` in the database at `url` unless it is there, and
+    /// points [`book_capture`](super::book_capture) at it. Replicas starting together take
+    /// turns on an advisory lock (two `CREATE TABLE IF NOT EXISTS` at once can collide).
+    pub async fn prepare(url: &str, schema: &str) -> Result<(), String> {
+        let table = format!("\"{schema}\".{NAME}");
+        let create = format!(
+            // No unique constraint: a second commit for one event would be a second row.
+            "CREATE TABLE IF NOT EXISTS {table} (
+                 event_id text NOT NULL,
+                 charge_id text NOT NULL,
+                 amount bigint NOT NULL,
+                 currency text NOT NULL,
+                 booked_at timestamptz NOT NULL DEFAULT now()
+             )"
+        );
+        let failed = |error: sqlx::Error| format!("the table {table}: {error}");
+        let mut connection = sqlx::PgConnection::connect(url).await.map_err(failed)?;
+        let mut transaction = connection.begin().await.map_err(failed)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(&table)
+            .execute(&mut *transaction)
+            .await
+            .map_err(failed)?;
+        sqlx::query(&create)
+            .execute(&mut *transaction)
+            .await
+            .map_err(failed)?;
+        transaction.commit().await.map_err(failed)?;
+        connection.close().await.map_err(failed)?;
+        let insert = format!(
+            "INSERT INTO {table} (event_id, charge_id, amount, currency) VALUES ($1, $2, $3, $4)"
+        );
+        let _ = TABLE.set(Table { insert });
+        Ok(())
+    }
+}
+
+/// `NEXTGEN_HANDLER_DELAY_MS`: how long a run takes before its effect (the chaos script sets
+/// it).
+fn handler_delay() -> Option<std::time::Duration> {
+    static DELAY: std::sync::LazyLock<Option<std::time::Duration>> =
+        std::sync::LazyLock::new(|| {
+            std::env::var("NEXTGEN_HANDLER_DELAY_MS")
+                .ok()
+                .and_then(|ms| ms.trim().parse().ok())
+                .filter(|ms| *ms > 0)
+                .map(std::time::Duration::from_millis)
+        });
+    *DELAY
+}
+
 /// A charge was refunded, fully or partly.
 #[nextgen_event("charge.refunded")]
 pub async fn charge_refunded(event: Event<Charge>) {
@@ -141,14 +253,10 @@ impl RunLog {
                 .open(&path)
                 .inspect_err(|error| tracing::error!(%error, path, "cannot open the run log"))
                 .ok()?;
-            let delay = std::env::var("NEXTGEN_HANDLER_DELAY_MS")
-                .ok()
-                .and_then(|ms| ms.trim().parse().ok())
-                .unwrap_or(0);
             Some(RunLog {
                 file: Mutex::new(file),
                 tag: std::env::var("NEXTGEN_RUN_TAG").unwrap_or_else(|_| "-".to_owned()),
-                delay: std::time::Duration::from_millis(delay),
+                delay: handler_delay().unwrap_or_default(),
             })
         });
         LOG.as_ref()

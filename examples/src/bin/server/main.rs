@@ -50,12 +50,19 @@
 //!
 //! `NEXTGEN_LEASE_MS` sets the handlers' claim lease, which is also how long an inbox entry
 //! stays with a worker between renewals (default 60 s; a Redis replica takes over a dead one's
-//! delivery after a lease and a half, a PostgreSQL replica once it lapses). For
-//! `scripts/chaos.sh`:
+//! delivery after a lease and a half, a PostgreSQL replica once it lapses).
+//! `NEXTGEN_RETRY_FIRST_MS` sets the first wait before a failed inbox delivery is tried again
+//! (default 30 s, each next one twice the last). For `scripts/chaos.sh`:
 //! `NEXTGEN_STOP_TIMEOUT_MS` bounds the stop after SIGTERM or Ctrl-C (default 30 s): the
 //! server answers what is in flight, then the endpoint's workers finish what they hold.
 //! `NEXTGEN_RUN_LOG=PATH` makes the `*` handler append `NEXTGEN_RUN_TAG EVENT_ID` to that
 //! file (synced) on every run, after `NEXTGEN_HANDLER_DELAY_MS`.
+//!
+//! On PostgreSQL (a `postgres://` `NEXTGEN_INBOX_URL` or `NEXTGEN_STORE_URL`) the server also
+//! runs a handler that takes the app's transaction: `charge.captured` is booked in the table
+//! `captured_charges` of the inbox's or store's schema (made at start-up when missing), in the
+//! transaction its done marker commits in: exactly once. In every other mode that handler is
+//! left out of the endpoint's registry.
 
 mod handlers;
 
@@ -66,8 +73,11 @@ use std::process::ExitCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use nextgen_events::backend::{Access, BackendUrl, SqliteDurability, open_inbox, open_store};
+use nextgen_events::inbox::RetryPolicy;
 use nextgen_events::payloads::Charge;
-use nextgen_events::{ConfigError, Endpoint, Event, SignatureHeader, Verifier, WebhookConfig};
+use nextgen_events::{
+    ConfigError, Endpoint, Event, Registry, SignatureHeader, Verifier, WebhookConfig,
+};
 use nextgen_examples::TEST_SECRET;
 use tracing_subscriber::EnvFilter;
 
@@ -123,6 +133,14 @@ async fn run() -> Result<(), String> {
             ms.trim()
                 .parse()
                 .map_err(|_| format!("{LEASE_ENV} must be a number of milliseconds, not `{ms}`"))?,
+        )),
+        Err(_) => config,
+    };
+    let config = match std::env::var(RETRY_FIRST_ENV) {
+        Ok(ms) => config.with_retry_policy(RetryPolicy::default().with_first(
+            std::time::Duration::from_millis(ms.trim().parse().map_err(|_| {
+                format!("{RETRY_FIRST_ENV} must be a number of milliseconds, not `{ms}`")
+            })?),
         )),
         Err(_) => config,
     };
@@ -226,7 +244,12 @@ const STOP_TIMEOUT_ENV: &str = "NEXTGEN_STOP_TIMEOUT_MS";
 fn webhook_config() -> Result<WebhookConfig, String> {
     match WebhookConfig::from_env() {
         Ok(config) => {
-            config.check().map_err(|error| error.to_string())?;
+            match config.check() {
+                // The store is chosen later (`idempotency_store`), which keeps the handlers
+                // that take a transaction only on PostgreSQL; `Endpoint::new` checks it all.
+                Ok(()) | Err(ConfigError::TransactionNeedsPostgres { .. }) => {}
+                Err(error) => return Err(error.to_string()),
+            }
             tracing::info!(
                 secrets = config.secret_count(),
                 "verifying signatures with the secret(s) from {SECRET_ENV}"
@@ -260,6 +283,10 @@ const STORE_SQLITE_ENV: &str = "NEXTGEN_STORE_SQLITE";
 /// The environment variable with the handlers' claim lease, in milliseconds (default 60 s).
 const LEASE_ENV: &str = "NEXTGEN_LEASE_MS";
 
+/// The environment variable with the first wait before a failed inbox delivery is tried again,
+/// in milliseconds (default 30 s; each next wait doubles).
+const RETRY_FIRST_ENV: &str = "NEXTGEN_RETRY_FIRST_MS";
+
 /// The environment variable with the number of inbox workers.
 const INBOX_WORKERS_ENV: &str = "NEXTGEN_INBOX_WORKERS";
 
@@ -276,11 +303,39 @@ const INBOX_URL_ENV: &str = "NEXTGEN_INBOX_URL";
 /// The environment variable naming inline mode's idempotency store by URL (the same forms).
 const STORE_URL_ENV: &str = "NEXTGEN_STORE_URL";
 
-/// `config` with the store or inbox the environment names, or as it is (in memory, inline);
-/// says which at start-up. Every one is opened by the library's URL opener. A store that is
-/// named but cannot be opened stops the server: replicas silently falling back to memory would
-/// run handlers twice.
+/// `config` with the store or inbox the environment names, or as it is (in memory, inline),
+/// and the handlers that can run on it: the ones that take the app's transaction
+/// ([`handlers::book_capture`]) on PostgreSQL only, after their table is made there; elsewhere
+/// they are left out of the registry (mounting would refuse them).
 async fn idempotency_store(config: WebhookConfig) -> Result<WebhookConfig, String> {
+    let (config, backend) = open_backend(config).await?;
+    #[cfg(feature = "postgres")]
+    if let Some(BackendUrl::Postgres { url, schema, .. }) = &backend {
+        let schema = schema
+            .as_deref()
+            .unwrap_or(nextgen_events::postgres::DEFAULT_SCHEMA);
+        handlers::captures::prepare(url, schema).await?;
+        tracing::info!(
+            "exactly once: charge.captured is booked in {schema}.{} in the handler's transaction",
+            handlers::captures::NAME
+        );
+        return Ok(config);
+    }
+    let _ = backend;
+    Ok(config.with_registry(Registry::from_handlers(
+        Registry::global()
+            .iter()
+            .filter(|handler| !handler.takes_transaction()),
+    )))
+}
+
+/// `config` with the store or inbox the environment names, and its URL, or as it is (in
+/// memory, inline); says which at start-up. Every one is opened by the library's URL opener. A
+/// store that is named but cannot be opened stops the server: replicas silently falling back
+/// to memory would run handlers twice.
+async fn open_backend(
+    config: WebhookConfig,
+) -> Result<(WebhookConfig, Option<BackendUrl>), String> {
     let set = |name: &str| {
         std::env::var(name)
             .ok()
@@ -314,7 +369,7 @@ async fn idempotency_store(config: WebhookConfig) -> Result<WebhookConfig, Strin
                  across restarts, or {INBOX_SQLITE_ENV}, {INBOX_REDIS_ENV} or {INBOX_URL_ENV} \
                  for inbox mode)"
             );
-            return Ok(config);
+            return Ok((config, None));
         }
         [(name @ REDIS_URL_ENV, url)] => (*name, redis(url, REDIS_PREFIX.to_owned()), false),
         [(name @ STORE_SQLITE_ENV, path)] => (*name, sqlite(path)?, false),
@@ -342,7 +397,7 @@ async fn idempotency_store(config: WebhookConfig) -> Result<WebhookConfig, Strin
             .await
             .map_err(|error| format!("{name}: {error}"))?;
         tracing::info!("idempotency store: {url}, kept across restarts (inline mode)");
-        return Ok(config.with_idempotency_store(store));
+        return Ok((config.with_idempotency_store(store), Some(url)));
     }
     let workers = workers()?;
     let inbox = open_inbox(&url, Access::Serve)
@@ -352,7 +407,10 @@ async fn idempotency_store(config: WebhookConfig) -> Result<WebhookConfig, Strin
         workers,
         "inbox mode: deliveries are kept in {url} before the 200, then handled in the background"
     );
-    Ok(config.with_inbox(inbox.inbox()).with_inbox_workers(workers))
+    Ok((
+        config.with_inbox(inbox.inbox()).with_inbox_workers(workers),
+        Some(url),
+    ))
 }
 
 /// A SQLite file named by its path, committing as `NEXTGEN_INBOX_DURABILITY` says (`full`, the
