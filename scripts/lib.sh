@@ -40,7 +40,9 @@ need_tools() {
 # fresh secret (kept across restarts), and with the environment given as arguments
 # (`start_server NEXTGEN_INBOX_SQLITE=/tmp/x`). Sets: secret, base (http://127.0.0.1:PORT),
 # server_pid. `stop_server` stops it. It serves the unauthenticated benchmark routes (`/echo`,
-# `/floor`, `/ledger`), which the server only serves with NEXTGEN_BENCH_ROUTES=1.
+# `/floor`, `/ledger`), which the server only serves with NEXTGEN_BENCH_ROUTES=1. Its log is
+# $work/server.log, or $server_log when set: several servers can then run at once (the caller
+# keeps their pids; `stop_server` only knows the last).
 start_server() {
     if [[ -z ${server_built:-} ]]; then
         echo "== building the example server ($profile)"
@@ -57,13 +59,13 @@ start_server() {
     base=http://127.0.0.1:$port
     echo "== starting the server on 127.0.0.1:$port${*:+ with $*}"
     env HOST=127.0.0.1 PORT=$port RUST_LOG=warn NEXTGEN_WEBHOOK_SECRET=$secret NEXTGEN_BENCH_ROUTES=1 "$@" \
-        "$target_dir/$profile/server" >"$work/server.log" 2>&1 &
+        "$target_dir/$profile/server" >"${server_log:-$work/server.log}" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 100); do
         curl -fsS "$base/healthz" >/dev/null 2>&1 && return 0
         if ! kill -0 "$server_pid" 2>/dev/null; then
             echo "the server exited:" >&2
-            cat "$work/server.log" >&2
+            cat "${server_log:-$work/server.log}" >&2
             exit 1
         fi
         sleep 0.1
