@@ -35,10 +35,11 @@
 # a server to use; the runs get fresh schemas (nextgen_bench_*, nextgen_floor_*), dropped at the
 # end (the route's and the drain's with psql, when it is on PATH). Without it, when PostgreSQL is
 # installed, a throwaway cluster is started with scripts/postgres.sh (fsync on, the server's
-# defaults otherwise: synchronous_commit on) in a fresh directory under /tmp, and stopped and
-# removed at the end. When PostgreSQL is not installed, or NEXTGEN_BENCH_POSTGRES_URL=off, the
-# PostgreSQL rows are skipped and the reason printed. The server, wrk, the floor and PostgreSQL
-# all share the machine: on 2 cores, what one takes the others lack.
+# defaults otherwise: synchronous_commit on) in a fresh directory under /tmp (at the start, idle
+# until the PostgreSQL rows), and stopped and removed at the end. When PostgreSQL is not
+# installed, or NEXTGEN_BENCH_POSTGRES_URL=off, the PostgreSQL rows are skipped and the reason
+# printed. The server, wrk, the floor and PostgreSQL all share the machine: on 2 cores, what one
+# takes the others lack.
 set -euo pipefail
 
 smoke=0
@@ -102,6 +103,41 @@ stop_postgres() {
 }
 trap 'stop_redis; stop_postgres; cleanup' EXIT
 
+drain_events=${NEXTGEN_BENCH_DRAIN_EVENTS:-20000}
+((smoke == 0)) || drain_events=${NEXTGEN_BENCH_DRAIN_EVENTS:-200}
+[[ $drain_events =~ ^[0-9]+$ && $drain_events -le $events ]] ||
+    { echo "NEXTGEN_BENCH_DRAIN_EVENTS must be a number of at most NEXTGEN_LOAD_EVENTS ($events)" >&2; exit 2; }
+# How long the drain of one replica count may take before the script gives up.
+drain_timeout=${NEXTGEN_BENCH_DRAIN_TIMEOUT:-600}
+
+# Whether the server binaries are there, as scripts/postgres.sh looks for them.
+pg_installed() {
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
+        { command -v pg_ctl >/dev/null && command -v initdb >/dev/null; }
+}
+case ${NEXTGEN_BENCH_POSTGRES_URL:-} in
+    off) pg_skipped="NEXTGEN_BENCH_POSTGRES_URL=off" ;;
+    *\?schema=* | *\&schema=*)
+        echo "NEXTGEN_BENCH_POSTGRES_URL must name the database only: the runs make their own schemas" >&2
+        exit 2 ;;
+    postgres://* | postgresql://*) pg_url=$NEXTGEN_BENCH_POSTGRES_URL ;;
+    '')
+        if pg_installed; then
+            pg_dir=$(mktemp -d /tmp/nextgen-bench-pg.XXXXXX)
+            echo "== starting a throwaway PostgreSQL cluster in $pg_dir"
+            if ! pg_url=$("$root/scripts/postgres.sh" start "$pg_dir" 2>"$work/postgres-start.log"); then
+                cat "$work/postgres-start.log" >&2
+                echo "could not start a PostgreSQL cluster (scripts/postgres.sh, log above)" >&2
+                exit 1
+            fi
+        else
+            pg_skipped="PostgreSQL is not installed (no initdb; apt-get install postgresql) and NEXTGEN_BENCH_POSTGRES_URL is not set"
+        fi ;;
+    *)
+        echo "NEXTGEN_BENCH_POSTGRES_URL must be a postgres:// URL or \`off\`" >&2
+        exit 2 ;;
+esac
+
 bench_profile=()
 ((smoke == 0)) || bench_profile=(--profile dev) # smoke: no optimized build
 
@@ -131,34 +167,6 @@ if command -v redis-server >/dev/null && grep -q NEXTGEN_INBOX_REDIS "$root/exam
 fi
 
 # --- PostgreSQL: the route, its floor, the drain -------------------------------------------
-# Whether the server binaries are there, as scripts/postgres.sh looks for them.
-pg_installed() {
-    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
-        { command -v pg_ctl >/dev/null && command -v initdb >/dev/null; }
-}
-case ${NEXTGEN_BENCH_POSTGRES_URL:-} in
-    off) pg_skipped="NEXTGEN_BENCH_POSTGRES_URL=off" ;;
-    *\?schema=* | *\&schema=*)
-        echo "NEXTGEN_BENCH_POSTGRES_URL must name the database only: the runs make their own schemas" >&2
-        exit 2 ;;
-    postgres://* | postgresql://*) pg_url=$NEXTGEN_BENCH_POSTGRES_URL ;;
-    '')
-        if pg_installed; then
-            pg_dir=$(mktemp -d /tmp/nextgen-bench-pg.XXXXXX)
-            echo "== starting a throwaway PostgreSQL cluster in $pg_dir"
-            if ! pg_url=$("$root/scripts/postgres.sh" start "$pg_dir" 2>"$work/postgres-start.log"); then
-                cat "$work/postgres-start.log" >&2
-                echo "could not start a PostgreSQL cluster (scripts/postgres.sh, log above)" >&2
-                exit 1
-            fi
-        else
-            pg_skipped="PostgreSQL is not installed (no initdb; apt-get install postgresql) and NEXTGEN_BENCH_POSTGRES_URL is not set"
-        fi ;;
-    *)
-        echo "NEXTGEN_BENCH_POSTGRES_URL must be a postgres:// URL or \`off\`" >&2
-        exit 2 ;;
-esac
-
 # The URL of the inbox in schema $1.
 pg_inbox_url() {
     local separator='?'
@@ -171,13 +179,6 @@ pg_counts() {
         python3 -c "import json, sys; s = json.load(sys.stdin); print(s['pending'], s['handled'], s['dead'])"
 }
 now() { date +%s.%N; }
-
-drain_events=${NEXTGEN_BENCH_DRAIN_EVENTS:-20000}
-((smoke == 0)) || drain_events=${NEXTGEN_BENCH_DRAIN_EVENTS:-200}
-[[ $drain_events =~ ^[0-9]+$ && $drain_events -le $events ]] ||
-    { echo "NEXTGEN_BENCH_DRAIN_EVENTS must be a number of at most NEXTGEN_LOAD_EVENTS ($events)" >&2; exit 2; }
-# How long the drain of one replica count may take before the script gives up.
-drain_timeout=${NEXTGEN_BENCH_DRAIN_TIMEOUT:-600}
 
 # `drain REPLICAS`: preloads $drain_events deliveries into a fresh schema through the route
 # (no workers), then starts REPLICAS servers with 4 workers each on it and times the drain.
