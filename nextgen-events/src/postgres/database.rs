@@ -8,7 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection as _, Executor as _};
 
 use crate::backend_runtime::on_backend_runtime;
-use crate::idempotency::{StoreError, StoreFuture};
+use crate::idempotency::StoreError;
 
 /// The schema the tables go in unless another is named.
 pub const DEFAULT_SCHEMA: &str = "nextgen";
@@ -237,10 +237,9 @@ impl Database {
 
     /// Creates the schema and its tables, or brings them up to this version, under an advisory
     /// lock: replicas starting together run each migration once, the others wait for it.
-    pub(crate) fn migrate(&self) -> StoreFuture<'_, ()> {
-        // Boxed here, where its lifetimes are concrete: the compiler cannot prove a
-        // transaction's future `Send` from a caller's generic context (rust-lang/rust#100013).
-        Box::pin(self.run("migration", migrate(&self.pool, &self.schema, &self.quoted)))
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        self.run("migration", migrate(&self.pool, &self.schema, &self.quoted))
+            .await
     }
 
     /// Whether the schema holds the inbox's tables (a tool looks before it reads, so that a
