@@ -74,8 +74,8 @@ impl Looker {
     fn ids(&self, state: InboxState) -> BTreeSet<String> {
         let filter = ListFilter {
             state: Some(state),
-            event_type: None,
             limit: 10_000,
+            ..ListFilter::default()
         };
         let records = self.runtime.block_on(self.inbox.list(filter)).unwrap();
         records.into_iter().map(|record| record.event_id).collect()

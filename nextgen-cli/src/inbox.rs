@@ -4,6 +4,8 @@
 //! ```text
 //! nextgen inbox --sqlite webhooks.sqlite3 stats
 //! nextgen inbox --sqlite webhooks.sqlite3 list --state dead
+//! nextgen inbox --sqlite webhooks.sqlite3 list --state dead --after evt_123
+//! nextgen inbox --sqlite webhooks.sqlite3 list --handler (payload)
 //! nextgen inbox --sqlite webhooks.sqlite3 show evt_123 --body
 //! nextgen inbox --sqlite webhooks.sqlite3 replay evt_123 evt_456
 //! nextgen inbox --sqlite webhooks.sqlite3 replay --dead --since 2026-11-25T08:00:00Z
@@ -39,7 +41,9 @@ use crate::shown::{clean, clean_body};
 use clap::{ArgGroup, Args as ClapArgs, Parser, Subcommand};
 use nextgen_events::backend::{Access, BackendUrl, OpenError, open_inbox};
 use nextgen_events::idempotency::StoreError;
-use nextgen_events::inbox::{InboxOperator, InboxRecord, InboxState, InboxStats, ListFilter};
+use nextgen_events::inbox::{
+    InboxOperator, InboxRecord, InboxState, InboxStats, ListCursor, ListFilter,
+};
 use serde_json::json;
 
 /// How many entries `list` shows by default.
@@ -104,7 +108,8 @@ pub(crate) struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// How many entries are pending, retrying, running, handled and dead.
+    /// How many entries are pending, retrying, running, handled and dead, and since when the
+    /// oldest pending one waits.
     Stats,
     /// Entries, newest first.
     List(ListArgs),
@@ -123,6 +128,16 @@ struct ListArgs {
     /// Only entries of this event type, such as `charge.succeeded`.
     #[arg(long = "type", value_name = "EVENT_TYPE")]
     event_type: Option<String>,
+
+    /// Only entries whose last errors include one of this handler's (its name as `show`
+    /// prints it, such as `(payload)`).
+    #[arg(long, value_name = "NAME")]
+    handler: Option<String>,
+
+    /// Only entries after this one in the list: the next page, after the last ID of the page
+    /// before.
+    #[arg(long, value_name = "ID")]
+    after: Option<String>,
 
     /// At most this many entries.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_LIMIT,
@@ -323,12 +338,14 @@ async fn stats(inbox: &dyn InboxOperator, json: bool) -> Result<(), Failure> {
     if json {
         print_json(serde_json::to_string_pretty(&stats))?;
     } else {
-        print!("{}", stats_text(&stats));
+        print!("{}", stats_text(&stats, crate::verify::unix_now()));
     }
     Ok(())
 }
 
-fn stats_text(stats: &InboxStats) -> String {
+/// The counts, one a line, then when the oldest pending entry was received and how long ago
+/// (`now`, Unix seconds), when one waits.
+fn stats_text(stats: &InboxStats, now: u64) -> String {
     let counts = [
         ("pending", stats.pending),
         ("retrying", stats.retrying),
@@ -336,16 +353,43 @@ fn stats_text(stats: &InboxStats) -> String {
         ("handled", stats.handled),
         ("dead", stats.dead),
     ];
-    counts
+    let mut text: String = counts
         .iter()
         .map(|(name, count)| format!("{name:<9} {count}\n"))
-        .collect()
+        .collect();
+    if let Some(oldest) = stats.oldest_pending_at_ms {
+        text.push_str(&format!(
+            "oldest pending: {} ({})\n",
+            rfc3339(oldest),
+            crate::verify::age(oldest / 1000, now)
+        ));
+    }
+    text
 }
 
 async fn list(inbox: &dyn InboxOperator, args: &ListArgs, json: bool) -> Result<(), Failure> {
+    // The page after an entry starts at its place in the list: its receipt time and id.
+    let after = match &args.after {
+        Some(id) => {
+            let record = inbox
+                .show(id, false)
+                .await
+                .map_err(|error| store_failure(&format!("read `{id}`"), &error))?
+                .ok_or_else(|| {
+                    Failure::failed(format!(
+                        "unknown event id `{}` after --after: list from the start, or after another id",
+                        clean(id)
+                    ))
+                })?;
+            Some(ListCursor::after(&record))
+        }
+        None => None,
+    };
     let filter = ListFilter {
         state: args.state,
         event_type: args.event_type.clone(),
+        handler: args.handler.clone(),
+        after,
         limit: usize::try_from(args.limit).unwrap_or(usize::MAX),
     };
     let records = inbox
@@ -379,9 +423,15 @@ fn no_entries(args: &ListArgs) -> String {
     };
     if let Some(event_type) = &args.event_type {
         text.push_str(&format!(" of type `{}`", clean(event_type)));
-        if let Some(hint) = did_you_mean(event_type) {
-            text.push_str(&format!(": {hint}"));
-        }
+    }
+    if let Some(handler) = &args.handler {
+        text.push_str(&format!(" failed by `{}`", clean(handler)));
+    }
+    if let Some(after) = &args.after {
+        text.push_str(&format!(" after `{}`", clean(after)));
+    }
+    if let Some(hint) = args.event_type.as_deref().and_then(did_you_mean) {
+        text.push_str(&format!(": {hint}"));
     }
     text
 }
@@ -1094,10 +1144,29 @@ mod tests {
     }
 
     #[test]
+    fn stats_say_how_long_the_oldest_pending_entry_waits() {
+        let stats = InboxStats {
+            pending: 3,
+            dead: 1,
+            oldest_pending_at_ms: Some(1_795_161_600_500),
+            ..InboxStats::default()
+        };
+        assert_eq!(
+            stats_text(&stats, 1_795_161_600 + 185),
+            "pending   3\nretrying  0\nrunning   0\nhandled   0\ndead      1\n\
+             oldest pending: 2026-11-20T08:00:00Z (3 min 5 s ago)\n"
+        );
+        let none_waits = stats_text(&InboxStats::default(), 1_795_161_600);
+        assert!(!none_waits.contains("oldest"), "{none_waits}");
+    }
+
+    #[test]
     fn an_empty_listing_suggests_the_catalog_name() {
         let list = |state: Option<InboxState>, event_type: Option<&str>| ListArgs {
             state,
             event_type: event_type.map(str::to_owned),
+            handler: None,
+            after: None,
             limit: DEFAULT_LIMIT,
         };
         assert_eq!(no_entries(&list(None, None)), "no entries");
@@ -1112,6 +1181,15 @@ mod tests {
         assert_eq!(
             no_entries(&list(None, Some("payout.paid"))),
             "no entries of type `payout.paid`"
+        );
+        let narrowed = ListArgs {
+            handler: Some("(payload)".to_owned()),
+            after: Some("evt_1".to_owned()),
+            ..list(Some(InboxState::Dead), Some("refund.creatd"))
+        };
+        assert_eq!(
+            no_entries(&narrowed),
+            "no dead entries of type `refund.creatd` failed by `(payload)` after `evt_1`: did you mean `refund.created`?"
         );
     }
 }

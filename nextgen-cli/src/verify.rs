@@ -350,7 +350,7 @@ fn rfc3339(timestamp: u64) -> String {
         .map_or_else(|| format!("Unix time {timestamp}"), |at| at.to_string())
 }
 
-fn age(timestamp: u64, now: u64) -> String {
+pub(crate) fn age(timestamp: u64, now: u64) -> String {
     match timestamp.cmp(&now) {
         std::cmp::Ordering::Less => format!("{} ago", duration_text(now - timestamp)),
         std::cmp::Ordering::Equal => "now".to_owned(),

@@ -251,13 +251,21 @@ fn ids(records: &Value) -> Vec<String> {
 
 fn check_stats_counts_each_state(path: &Target) {
     let stats = json(path, &["stats"]);
+    // `evt_6`, the one pending entry, waits since it was received.
     assert_eq!(
         stats,
-        serde_json::json!({"pending": 1, "retrying": 1, "running": 1, "handled": 1, "dead": 2})
+        serde_json::json!({"pending": 1, "retrying": 1, "running": 1, "handled": 1, "dead": 2,
+            "oldest_pending_at_ms": BASE_MS + 5 * MINUTE_MS})
     );
     let text = on(path, &["stats"]);
     assert!(text.status.success());
     assert!(stdout(&text).contains("dead      2"), "{}", stdout(&text));
+    assert!(
+        stdout(&text).contains("oldest pending: 2026-11-20T08:05:00Z (")
+            && stdout(&text).contains(" ago)"),
+        "{}",
+        stdout(&text)
+    );
 }
 
 fn check_list_is_newest_first_and_filters(path: &Target) {
@@ -300,6 +308,44 @@ fn check_list_is_newest_first_and_filters(path: &Target) {
     assert_eq!(
         json(path, &["list", "--type", "nothing.here"]),
         Value::Array(vec![])
+    );
+    assert_eq!(
+        ids(&json(path, &["list", "--handler", "(payload)"])),
+        ["evt_4"]
+    );
+    assert_eq!(
+        ids(&json(
+            path,
+            &["list", "--handler", "send_receipt", "--state", "dead"]
+        )),
+        ["evt_2"]
+    );
+    // The next page starts after the last entry of the one before.
+    assert_eq!(
+        ids(&json(path, &["list", "--limit", "2", "--after", "evt_5"])),
+        ["evt_4", "evt_3"]
+    );
+    assert_eq!(
+        ids(&json(
+            path,
+            &["list", "--state", "dead", "--after", "evt_4"]
+        )),
+        ["evt_2"]
+    );
+    let unknown = on(path, &["list", "--after", "evt_unknown"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("unknown event id `evt_unknown`"),
+        "{}",
+        stderr(&unknown)
+    );
+    let none = on(
+        path,
+        &["list", "--handler", "update_ledger", "--state", "dead"],
+    );
+    assert_eq!(
+        stdout(&none).trim(),
+        "no dead entries failed by `update_ledger`"
     );
 
     // A misspelt type finds nothing, and says which catalog type was meant.

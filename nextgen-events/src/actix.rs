@@ -21,6 +21,10 @@
 //! }
 //! ```
 
+#[cfg(feature = "admin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
+pub use crate::admin::actix_mount::inbox_page;
+
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;

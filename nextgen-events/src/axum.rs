@@ -23,6 +23,10 @@
 //! }
 //! ```
 
+#[cfg(feature = "admin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
+pub use crate::admin::axum_mount::inbox_page;
+
 use std::any::Any;
 use std::fmt;
 use std::ops::Deref;

@@ -8,6 +8,9 @@
 #[cfg(feature = "actix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix;
+#[cfg(feature = "admin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
+pub mod admin;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
@@ -118,7 +121,7 @@ pub use nextgen_macros::nextgen_event;
 pub use config::{ConfigError, WebhookConfig};
 pub use delivery::VerifiedDelivery;
 pub use dispatch::{DispatchReport, HandlerOutcome};
-pub use endpoint::{Endpoint, Health, IntoEndpoint, Received, StopReport};
+pub use endpoint::{Endpoint, Health, IntoEndpoint, LockHealth, Received, StopReport, StoreHealth};
 pub use envelope::{EnvelopeError, Event, EventData, EventRequest, RawEvent, UntypedEvent};
 pub use error::WebhookError;
 pub use handler::{AppData, Context, FromContext, Handler, HandlerError};

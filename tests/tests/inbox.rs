@@ -113,12 +113,39 @@ async fn an_inbox_file_from_an_earlier_version_is_brought_up_to_date_when_opened
     older
         .execute_batch(
             "ALTER TABLE nextgen_inbox DROP COLUMN signature;
-             ALTER TABLE nextgen_inbox DROP COLUMN queued_due_ms;",
+             ALTER TABLE nextgen_inbox DROP COLUMN queued_due_ms;
+             DROP INDEX nextgen_inbox_listed;
+             DROP INDEX nextgen_inbox_unhandled;
+             DROP INDEX nextgen_inbox_handled;
+             DROP INDEX nextgen_inbox_failed;
+             CREATE INDEX nextgen_inbox_received ON nextgen_inbox (received_at_ms);",
         )
         .unwrap();
     drop(older);
 
     let inbox = SqliteInbox::open(&file.0).unwrap();
+    // The operator's indexes are there, and the one they replace is gone.
+    let indexes: Vec<String> = {
+        let file = rusqlite::Connection::open(&file.0).unwrap();
+        let mut names = file
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'nextgen_inbox' AND sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        names
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    assert_eq!(
+        indexes,
+        [
+            "nextgen_inbox_due",
+            "nextgen_inbox_failed",
+            "nextgen_inbox_handled",
+            "nextgen_inbox_listed",
+            "nextgen_inbox_unhandled"
+        ]
+    );
     let entry = signed_entry("evt_older_1");
     inbox.append(entry.clone()).await.unwrap();
     let record = inbox.show("evt_older_1", true).await.unwrap().unwrap();
@@ -288,4 +315,339 @@ fn a_second_set_of_workers_on_the_file_is_refused() {
     }
     drop(held);
     assert!(second.lock_workers().unwrap().is_some());
+}
+
+/// The operator's reads on an inbox of a million entries (`NEXTGEN_MEASURE_ENTRIES` to change
+/// it) of mixed states, written straight into the file: stats, the 24-hour history, pages of
+/// dead letters and of everything, first and deep in the list, and the same reads as the
+/// statements before the operator's indexes made them.
+///
+/// ```text
+/// cargo test --release -p nextgen-tests --test inbox measure_operator_reads -- --ignored --nocapture
+/// ```
+#[actix_rt::test]
+#[ignore = "a measurement, not a test: run it with --ignored --nocapture"]
+async fn measure_operator_reads_on_a_million_entries() {
+    use nextgen_events::inbox::{InboxOperator, InboxState, ListCursor, ListFilter};
+    use std::time::{Duration, Instant};
+
+    let count: u64 = std::env::var("NEXTGEN_MEASURE_ENTRIES")
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(1_000_000);
+    const HOUR: u64 = 3_600_000;
+    let base = 1_800_000_000_000;
+    // 30 days of entries, two at each receipt time.
+    let step = 30 * 24 * HOUR / (count / 2);
+    let now = base + (count / 2) * step + HOUR;
+    let file = TempFile::new("million");
+    drop(SqliteInbox::open(&file.0).unwrap());
+    let body = format!(
+        r#"{{"id":"evt","type":"charge.succeeded","data":{{"object":{{"description":"{}"}}}}}}"#,
+        "x".repeat(640)
+    );
+    let written = Instant::now();
+    {
+        let mut connection = rusqlite::Connection::open(&file.0).unwrap();
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;")
+            .unwrap();
+        let transaction = connection.transaction().unwrap();
+        {
+            let mut insert = transaction
+                .prepare(
+                    "INSERT INTO nextgen_inbox (event_id, event_type, body, signed_at, received_at_ms, state, due_at_ms, attempts, first_failed_at_ms, last_errors, finished_at_ms, signature)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 't=1,v1=00')",
+                )
+                .unwrap();
+            let ledger = r#"[{"handler":"book_refund","error":"the ledger is down"}]"#;
+            let payload = r#"[{"handler":"(payload)","error":"data.object.amount: invalid type"}]"#;
+            for n in 0..count {
+                let received = base + (n / 2) * step;
+                // Per thousand: 5 dead, 5 retrying, 4 pending, 1 running, 10 handled after a
+                // retry, the rest handled at once.
+                let (state, attempts, failed, errors, finished) = match n % 1000 {
+                    0..5 => (
+                        "dead",
+                        60,
+                        Some(received + 1000),
+                        Some(if n % 2 == 0 { ledger } else { payload }),
+                        Some((received + 72 * HOUR).min(now)),
+                    ),
+                    5..10 => ("pending", 3, Some(received + 1000), Some(ledger), None),
+                    10..14 => ("pending", 0, None, None, None),
+                    14 => ("running", 1, None, None, None),
+                    15..25 => (
+                        "handled",
+                        2,
+                        Some(received + 1000),
+                        Some(ledger),
+                        Some(received + 40_000),
+                    ),
+                    _ => ("handled", 1, None, None, Some(received + 300)),
+                };
+                let event_type = if n % 3 == 0 {
+                    "refund.created"
+                } else {
+                    "charge.succeeded"
+                };
+                insert
+                    .execute(rusqlite::params![
+                        format!("evt_{n:024}"),
+                        event_type,
+                        body.as_bytes(),
+                        received / 1000,
+                        received,
+                        state,
+                        received,
+                        attempts,
+                        failed,
+                        errors,
+                        finished,
+                    ])
+                    .unwrap();
+            }
+        }
+        transaction.commit().unwrap();
+        connection
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+    }
+    let size = std::fs::metadata(&file.0).unwrap().len();
+    println!(
+        "{count} entries written in {:.1?}: {} MiB",
+        written.elapsed(),
+        size >> 20
+    );
+
+    let inbox = SqliteInbox::open_with_clock(&file.0, move || now).unwrap();
+    /// The fastest of five runs of `read`, and what it gave.
+    async fn timed<T, F: Future<Output = T>>(read: impl Fn() -> F) -> (Duration, T) {
+        let mut best = Duration::MAX;
+        let mut out = None;
+        for _ in 0..5 {
+            let started = Instant::now();
+            let value = read().await;
+            best = best.min(started.elapsed());
+            out = Some(value);
+        }
+        (best, out.unwrap())
+    }
+    let (took, stats) = timed(|| inbox.stats()).await;
+    println!("stats: {took:.2?} {:?}", stats.unwrap());
+    let history = inbox.history().unwrap();
+    let (took, hours) = timed(|| history.hourly(now - 24 * HOUR, 24)).await;
+    let hours = hours.unwrap();
+    let received: u64 = hours.iter().map(|hour| hour.received).sum();
+    println!("history of 24 h: {took:.2?} ({received} received in them)");
+    let dead_page = |after: Option<ListCursor>, state: Option<InboxState>| {
+        inbox.list(ListFilter {
+            state,
+            after,
+            limit: 50,
+            ..ListFilter::default()
+        })
+    };
+    let (took, first) = timed(|| dead_page(None, Some(InboxState::Dead))).await;
+    let first = first.unwrap();
+    println!(
+        "first page of dead letters: {took:.2?} ({} listed)",
+        first.len()
+    );
+    // Deep in the list: after 80% of the dead letters, and after 80% of all entries.
+    let deep = |fraction_ms: u64| ListCursor {
+        received_at_ms: base + fraction_ms,
+        event_id: "evt_".to_owned(),
+    };
+    let deep_cursor = deep((count / 2) * step / 5);
+    let (took, page) = timed(|| dead_page(Some(deep_cursor.clone()), Some(InboxState::Dead))).await;
+    println!(
+        "a page of dead letters after a cursor 80% down: {took:.2?} ({} listed)",
+        page.unwrap().len()
+    );
+    let (took, page) = timed(|| dead_page(Some(deep_cursor.clone()), None)).await;
+    println!(
+        "a page of everything after a cursor 80% down: {took:.2?} ({} listed)",
+        page.unwrap().len()
+    );
+    let oldest = ListCursor {
+        received_at_ms: base,
+        event_id: "evt_".to_owned(),
+    };
+    let (took, page) = timed(|| dead_page(Some(oldest.clone()), Some(InboxState::Dead))).await;
+    println!(
+        "the last (empty) page of dead letters: {took:.2?} ({} listed)",
+        page.unwrap().len()
+    );
+    let (took, page) = timed(|| dead_page(None, Some(InboxState::Pending))).await;
+    println!(
+        "first page of pending: {took:.2?} ({} listed)",
+        page.unwrap().len()
+    );
+    let (took, page) = timed(|| {
+        inbox.list(ListFilter {
+            handler: Some("(payload)".to_owned()),
+            limit: 50,
+            ..ListFilter::default()
+        })
+    })
+    .await;
+    println!(
+        "first page failed by a handler: {took:.2?} ({} listed)",
+        page.unwrap().len()
+    );
+    let (took, page) = timed(|| {
+        inbox.list(ListFilter {
+            handler: Some("(payload)".to_owned()),
+            state: Some(InboxState::Dead),
+            after: Some(deep_cursor.clone()),
+            limit: 50,
+            ..ListFilter::default()
+        })
+    })
+    .await;
+    println!(
+        "a page of dead letters failed by a handler, 80% down: {took:.2?} ({} listed)",
+        page.unwrap().len()
+    );
+
+    // The statements before: stats over the whole table, a page of dead letters on the index
+    // of receipt times alone.
+    let path = file.0.clone();
+    let before = tokio::task::spawn_blocking(move || {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        let time = |sql: &str| {
+            let mut best = Duration::MAX;
+            for _ in 0..3 {
+                let started = Instant::now();
+                let mut statement = connection.prepare(sql).unwrap();
+                let rows = statement.query_map([], |_| Ok(())).unwrap().count();
+                assert!(rows > 0 || sql.contains("LIMIT"));
+                best = best.min(started.elapsed());
+            }
+            best
+        };
+        let stats = time(
+            "SELECT COUNT(*) FILTER (WHERE state = 'pending' AND attempts = 0),
+                COUNT(*) FILTER (WHERE state = 'pending' AND attempts > 0),
+                COUNT(*) FILTER (WHERE state = 'running'), COUNT(*) FILTER (WHERE state = 'handled'),
+                COUNT(*) FILTER (WHERE state = 'dead') FROM nextgen_inbox",
+        );
+        let dead = time(&format!(
+            "SELECT event_id FROM nextgen_inbox WHERE state = 'dead' AND received_at_ms < {}
+             ORDER BY received_at_ms DESC, event_id DESC LIMIT 50",
+            deep_cursor.received_at_ms
+        ));
+        (stats, dead)
+    })
+    .await
+    .unwrap();
+    println!(
+        "before: stats over the table {:.2?}; a page of dead letters 80% down on the receipt times {:.2?}",
+        before.0, before.1
+    );
+
+    // A file of an earlier version gains the indexes when it is opened.
+    drop(inbox);
+    {
+        let connection = rusqlite::Connection::open(&file.0).unwrap();
+        connection
+            .execute_batch(
+                "DROP INDEX nextgen_inbox_listed; DROP INDEX nextgen_inbox_unhandled;
+                 DROP INDEX nextgen_inbox_handled; DROP INDEX nextgen_inbox_failed;
+                 CREATE INDEX nextgen_inbox_received ON nextgen_inbox (received_at_ms);",
+            )
+            .unwrap();
+    }
+    let started = Instant::now();
+    drop(SqliteInbox::open(&file.0).unwrap());
+    println!(
+        "opening it without the indexes (they are built): {:.1?}",
+        started.elapsed()
+    );
+}
+
+/// What the operator's indexes cost the deliveries: appends (64 at a time) and a drain (4
+/// workers taking and finishing) of `NEXTGEN_MEASURE_ENTRIES` (20,000) deliveries, on a file
+/// with the indexes and on one without them (as before they were added).
+///
+/// ```text
+/// cargo test --release -p nextgen-tests --test inbox measure_delivery_writes -- --ignored --nocapture
+/// ```
+#[actix_rt::test]
+#[ignore = "a measurement, not a test: run it with --ignored --nocapture"]
+async fn measure_delivery_writes_with_and_without_the_operator_indexes() {
+    use nextgen_events::inbox::{Finish, InboxEntry, InboxOperator};
+    use std::time::{Duration, Instant};
+
+    let count: u64 = std::env::var("NEXTGEN_MEASURE_ENTRIES")
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(20_000);
+    let body = "x".repeat(1000).into_bytes();
+    for round in 0..3 {
+        // Each first in turn, so that neither always has the warmer disk.
+        for with_indexes in [round % 2 == 0, round % 2 == 1] {
+            let file = TempFile::new("writes");
+            let inbox = SqliteInbox::open(&file.0).unwrap();
+            if !with_indexes {
+                rusqlite::Connection::open(&file.0)
+                    .unwrap()
+                    .execute_batch(
+                        "DROP INDEX nextgen_inbox_listed; DROP INDEX nextgen_inbox_unhandled;
+                         DROP INDEX nextgen_inbox_handled; DROP INDEX nextgen_inbox_failed;
+                         CREATE INDEX nextgen_inbox_received ON nextgen_inbox (received_at_ms);",
+                    )
+                    .unwrap();
+            }
+            let started = Instant::now();
+            let ids: Vec<u64> = (0..count).collect();
+            for chunk in ids.chunks(64) {
+                let appends = chunk.iter().map(|n| {
+                    inbox.append(InboxEntry {
+                        event_id: format!("evt_{n:024}"),
+                        event_type: "charge.succeeded".to_owned(),
+                        body: body.clone(),
+                        signed_at: 1_800_000_000,
+                        // Due at once: received before now.
+                        received_at_ms: support::now() * 1000 - count + n,
+                        signature: Some("t=1,v1=00".to_owned()),
+                    })
+                });
+                for appended in futures_util::future::join_all(appends).await {
+                    appended.unwrap();
+                }
+            }
+            let appended = started.elapsed();
+            let started = Instant::now();
+            let lease = Duration::from_secs(60);
+            let drain = (0..4).map(|_| {
+                let inbox = inbox.clone();
+                async move {
+                    while let Some(taken) = inbox.take(lease).await.unwrap() {
+                        assert!(
+                            inbox
+                                .finish(&taken.entry.event_id, taken.token, Finish::Handled)
+                                .await
+                                .unwrap()
+                        );
+                    }
+                }
+            });
+            futures_util::future::join_all(drain).await;
+            let drained = started.elapsed();
+            assert_eq!(inbox.stats().await.unwrap().handled, count);
+            let per = |took: Duration| took.as_micros() / u128::from(count);
+            println!(
+                "round {round}, {}: appends {appended:.2?} ({} µs each), drain {drained:.2?} ({} µs each)",
+                if with_indexes {
+                    "with the indexes"
+                } else {
+                    "without"
+                },
+                per(appended),
+                per(drained)
+            );
+        }
+    }
 }

@@ -113,12 +113,67 @@ async fn replicas_starting_together_on_an_empty_database_run_one_migration() {
         ]
     );
     let applied: Vec<(i32, String)> = sqlx::query_as(&format!(
-        "SELECT version, name FROM {schema}.nextgen_migrations"
+        "SELECT version, name FROM {schema}.nextgen_migrations ORDER BY version"
     ))
     .fetch_all(store.pool())
     .await
     .unwrap();
-    assert_eq!(applied, [(1, "tables".to_owned())]);
+    assert_eq!(
+        applied,
+        [(1, "tables".to_owned()), (2, "operator".to_owned())]
+    );
+}
+
+/// The inbox's indexes in `schema`, by name.
+async fn inbox_indexes(store: &PgStore, schema: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 AND tablename = 'nextgen_inbox' ORDER BY 1",
+    )
+    .bind(schema)
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+}
+
+/// A schema of the first version (its tables and their indexes only) gains the operator's
+/// indexes when an inbox of this version connects, and loses the index they replace.
+#[tokio::test]
+async fn a_schema_at_the_first_migration_is_brought_up_to_date() {
+    let Some(url) = postgres_url("the PostgreSQL migrations") else {
+        return;
+    };
+    let schema = unique_schema("migrate_up");
+    let store = PgStore::connect(&url, &schema).await.unwrap();
+    sqlx::raw_sql(&format!(
+        "DROP INDEX {schema}.nextgen_inbox_listed; DROP INDEX {schema}.nextgen_inbox_dead;
+         DROP INDEX {schema}.nextgen_inbox_failed;
+         CREATE INDEX nextgen_inbox_received ON {schema}.nextgen_inbox (received_at_ms);
+         DELETE FROM {schema}.nextgen_migrations WHERE version = 2;"
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        inbox_indexes(&store, &schema).await,
+        [
+            "nextgen_inbox_due",
+            "nextgen_inbox_handled",
+            "nextgen_inbox_pkey",
+            "nextgen_inbox_received"
+        ]
+    );
+    PgInbox::connect(&url, &schema).await.unwrap();
+    assert_eq!(
+        inbox_indexes(&store, &schema).await,
+        [
+            "nextgen_inbox_dead",
+            "nextgen_inbox_due",
+            "nextgen_inbox_failed",
+            "nextgen_inbox_handled",
+            "nextgen_inbox_listed",
+            "nextgen_inbox_pkey"
+        ]
+    );
 }
 
 #[tokio::test]

@@ -578,3 +578,228 @@ async fn measure_bytes_per_delivery() {
     }
     println!("in all: {} bytes per delivery", total / i64::from(count));
 }
+
+/// The operator's reads on an inbox of a million entries (`NEXTGEN_MEASURE_ENTRIES` to change
+/// it) of mixed states, written straight into the table and vacuumed: stats, the 24-hour
+/// history, pages of dead letters and of everything, first and deep in the list; then the
+/// statements before the operator's migration, on the indexes before it (in a transaction
+/// rolled back).
+///
+/// ```text
+/// NEXTGEN_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/nextgen_test cargo test --release -p nextgen-tests --features postgres --test postgres_inbox measure_operator_reads -- --ignored --nocapture
+/// ```
+#[actix_rt::test]
+#[ignore = "a measurement, not a test: run it with --ignored --nocapture"]
+async fn measure_operator_reads_on_a_million_entries() {
+    use nextgen_events::inbox::{InboxState, ListCursor, ListFilter};
+
+    let Some(url) = postgres_url("the PostgreSQL inbox") else {
+        return;
+    };
+    let count: i64 = std::env::var("NEXTGEN_MEASURE_ENTRIES")
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(1_000_000);
+    const HOUR: i64 = 3_600_000;
+    let base: i64 = 1_800_000_000_000;
+    // 30 days of entries, two at each receipt time.
+    let step = 30 * 24 * HOUR / (count / 2);
+    let now = base + (count / 2) * step + HOUR;
+    let schema = unique_schema("million");
+    let clock = u64::try_from(now).unwrap();
+    let inbox = PgInbox::connect(&url, &schema)
+        .await
+        .unwrap()
+        .with_clock(move || clock);
+    let written = Instant::now();
+    // Per thousand: 5 dead, 5 retrying, 4 pending, 1 running, 10 handled after a retry, the
+    // rest handled at once.
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.nextgen_inbox (event_id, event_type, received_at_ms, state, due_at_ms,
+             attempts, first_failed_at_ms, finished_at_ms, last_errors)
+         SELECT 'evt_' || lpad(n::text, 24, '0'),
+                CASE WHEN n % 3 = 0 THEN 'refund.created' ELSE 'charge.succeeded' END,
+                at, state, at, attempts,
+                CASE WHEN failed THEN at + 1000 END,
+                CASE WHEN state = 'dead' THEN least(at + 72 * $3, $4)
+                     WHEN state = 'handled' AND failed THEN at + 40000
+                     WHEN state = 'handled' THEN at + 300 END,
+                CASE WHEN NOT failed THEN NULL
+                     WHEN n % 2 = 0 THEN '[{{\"handler\":\"book_refund\",\"error\":\"the ledger is down\"}}]'
+                     ELSE '[{{\"handler\":\"(payload)\",\"error\":\"data.object.amount: invalid type\"}}]' END
+         FROM (SELECT n, $1 + (n / 2) * $2 AS at,
+                      CASE WHEN n % 1000 < 5 THEN 'dead' WHEN n % 1000 < 14 THEN 'pending'
+                           WHEN n % 1000 = 14 THEN 'running' ELSE 'handled' END AS state,
+                      CASE WHEN n % 1000 < 5 THEN 60 WHEN n % 1000 < 10 THEN 3
+                           WHEN n % 1000 < 14 THEN 0 WHEN n % 1000 < 25 AND n % 1000 > 14 THEN 2
+                           ELSE 1 END AS attempts,
+                      n % 1000 < 10 OR n % 1000 BETWEEN 15 AND 24 AS failed
+               FROM generate_series(0::int8, $5 - 1) AS n) AS entries"
+    ))
+    .bind(base)
+    .bind(step)
+    .bind(HOUR)
+    .bind(now)
+    .bind(count)
+    .execute(inbox.pool())
+    .await
+    .unwrap();
+    sqlx::query(&format!("VACUUM ANALYZE {schema}.nextgen_inbox"))
+        .execute(inbox.pool())
+        .await
+        .unwrap();
+    let bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size($1::regclass)")
+        .bind(format!("{schema}.nextgen_inbox"))
+        .fetch_one(inbox.pool())
+        .await
+        .unwrap();
+    println!(
+        "{count} entries written and vacuumed in {:.1?}: {} MiB with their indexes (no bodies)",
+        written.elapsed(),
+        bytes >> 20
+    );
+
+    /// The fastest of five runs of `read`, and what it gave.
+    async fn timed<T, F: Future<Output = T>>(read: impl Fn() -> F) -> (Duration, T) {
+        let mut best = Duration::MAX;
+        let mut out = None;
+        for _ in 0..5 {
+            let started = Instant::now();
+            let value = read().await;
+            best = best.min(started.elapsed());
+            out = Some(value);
+        }
+        (best, out.unwrap())
+    }
+    let (took, stats) = timed(|| inbox.stats()).await;
+    println!("stats: {took:.2?} {:?}", stats.unwrap());
+    let history = inbox.history().unwrap();
+    let day_ago = clock - 24 * 3_600_000;
+    let (took, hours) = timed(|| history.hourly(day_ago, 24)).await;
+    let received: u64 = hours.unwrap().iter().map(|hour| hour.received).sum();
+    println!("history of 24 h: {took:.2?} ({received} received in them)");
+    let page = |after: Option<ListCursor>, state: Option<InboxState>, handler: Option<&str>| {
+        inbox.list(ListFilter {
+            state,
+            after,
+            handler: handler.map(str::to_owned),
+            limit: 50,
+            ..ListFilter::default()
+        })
+    };
+    let deep = ListCursor {
+        received_at_ms: u64::try_from(base + (count / 2) * step / 5).unwrap(),
+        event_id: "evt_".to_owned(),
+    };
+    let oldest = ListCursor {
+        received_at_ms: u64::try_from(base).unwrap(),
+        event_id: "evt_".to_owned(),
+    };
+    let reads = [
+        (
+            "first page of dead letters",
+            None,
+            Some(InboxState::Dead),
+            None,
+        ),
+        (
+            "a page of dead letters after a cursor 80% down",
+            Some(deep.clone()),
+            Some(InboxState::Dead),
+            None,
+        ),
+        (
+            "a page of everything after a cursor 80% down",
+            Some(deep.clone()),
+            None,
+            None,
+        ),
+        (
+            "the last (empty) page of dead letters",
+            Some(oldest),
+            Some(InboxState::Dead),
+            None,
+        ),
+        (
+            "first page of pending",
+            None,
+            Some(InboxState::Pending),
+            None,
+        ),
+        (
+            "a page of retrying after a cursor 80% down",
+            Some(deep.clone()),
+            Some(InboxState::Retrying),
+            None,
+        ),
+        (
+            "first page failed by a handler",
+            None,
+            None,
+            Some("(payload)"),
+        ),
+        (
+            "a page of dead letters failed by a handler, 80% down",
+            Some(deep.clone()),
+            Some(InboxState::Dead),
+            Some("(payload)"),
+        ),
+    ];
+    for (what, after, state, handler) in reads {
+        let (took, listed) = timed(|| page(after.clone(), state, handler)).await;
+        println!("{what}: {took:.2?} ({} listed)", listed.unwrap().len());
+    }
+
+    // The statements before the migration, on the indexes before it, in a transaction rolled
+    // back.
+    let mut before = inbox.pool().begin().await.unwrap();
+    sqlx::raw_sql(&format!(
+        "DROP INDEX {schema}.nextgen_inbox_listed; DROP INDEX {schema}.nextgen_inbox_dead;
+         DROP INDEX {schema}.nextgen_inbox_failed;
+         CREATE INDEX nextgen_inbox_received ON {schema}.nextgen_inbox (received_at_ms);
+         ANALYZE {schema}.nextgen_inbox;"
+    ))
+    .execute(&mut *before)
+    .await
+    .unwrap();
+    let statements = [
+        (
+            "stats over the table",
+            format!(
+                "SELECT count(*) FILTER (WHERE state = 'pending' AND attempts = 0),
+                     count(*) FILTER (WHERE state = 'pending' AND attempts > 0),
+                     count(*) FILTER (WHERE state = 'running'),
+                     count(*) FILTER (WHERE state = 'handled'),
+                     count(*) FILTER (WHERE state = 'dead')
+                 FROM {schema}.nextgen_inbox"
+            ),
+        ),
+        (
+            "first page of dead letters",
+            format!(
+                "SELECT event_id FROM {schema}.nextgen_inbox WHERE state = 'dead'
+                 ORDER BY received_at_ms DESC, event_id DESC LIMIT 50"
+            ),
+        ),
+        (
+            "a page of dead letters received before a time 80% down",
+            format!(
+                "SELECT event_id FROM {schema}.nextgen_inbox
+                 WHERE state = 'dead' AND received_at_ms < {}
+                 ORDER BY received_at_ms DESC, event_id DESC LIMIT 50",
+                deep.received_at_ms
+            ),
+        ),
+    ];
+    for (what, sql) in statements {
+        let mut best = Duration::MAX;
+        for _ in 0..3 {
+            let started = Instant::now();
+            sqlx::query(&sql).fetch_all(&mut *before).await.unwrap();
+            best = best.min(started.elapsed());
+        }
+        println!("before: {what}: {best:.2?}");
+    }
+    before.rollback().await.unwrap();
+    println!("schema {schema} kept for EXPLAIN");
+}

@@ -741,6 +741,85 @@ async fn a_list_by_type_reads_past_its_first_page_and_stops_at_its_limit() {
     );
 }
 
+/// Pages after a cursor among more entries of one receipt time than one read of the index
+/// holds: every entry of the type once, in the list's order, whatever the page's size.
+#[actix_rt::test]
+async fn pages_after_a_cursor_cross_reads_of_entries_received_at_one_time() {
+    use nextgen_events::inbox::ListCursor;
+
+    let Some(url) = redis_url("the Redis inbox") else {
+        return;
+    };
+    let inbox = RedisInbox::connect(&url, unique_prefix("list-one-time"))
+        .await
+        .unwrap();
+    // 450 at one time (every seventh a refund), 50 a millisecond older.
+    let mut refunds = Vec::new();
+    for n in 0..500 {
+        let id = event_id("list_one_time", n);
+        let received_at_ms = if n < 450 { 5_000 } else { 4_999 };
+        let event_type = if n % 7 == 0 {
+            refunds.push((received_at_ms, id.clone()));
+            "refund.created"
+        } else {
+            "charge.succeeded"
+        };
+        let kept = InboxEntry {
+            event_type: event_type.to_owned(),
+            ..entry(&id, received_at_ms)
+        };
+        inbox.append(kept).await.unwrap();
+    }
+    refunds.sort_by(|a, b| b.cmp(a));
+    let expected: Vec<String> = refunds.into_iter().map(|(_, id)| id).collect();
+    for per_page in [1, 9, 50, 100] {
+        let mut listed: Vec<String> = Vec::new();
+        let mut after = None;
+        loop {
+            let page = inbox
+                .list(ListFilter {
+                    event_type: Some("refund.created".to_owned()),
+                    after: after.clone(),
+                    limit: per_page,
+                    ..ListFilter::default()
+                })
+                .await
+                .unwrap();
+            after = page.last().map(ListCursor::after);
+            listed.extend(page.iter().map(|record| record.event_id.clone()));
+            if page.len() < per_page {
+                break;
+            }
+        }
+        assert_eq!(listed, expected, "{per_page} a page");
+    }
+    // Without a filter, in pages of 120: every entry once.
+    let mut listed = std::collections::HashSet::new();
+    let mut after = None;
+    loop {
+        let page = inbox
+            .list(ListFilter {
+                after: after.clone(),
+                limit: 120,
+                ..ListFilter::default()
+            })
+            .await
+            .unwrap();
+        after = page.last().map(ListCursor::after);
+        for record in &page {
+            assert!(
+                listed.insert(record.event_id.clone()),
+                "{} twice",
+                record.event_id
+            );
+        }
+        if page.len() < 120 {
+            break;
+        }
+    }
+    assert_eq!(listed.len(), 500);
+}
+
 /// A retention Redis cannot hold (`Duration::MAX` saturates to a `PX` Redis refuses, so no
 /// done marker would ever be written) or a consumer expiry beyond 10 years is refused when
 /// the workers start, naming the setter; the inbox's store names the inbox's setter too.

@@ -60,6 +60,11 @@ pub enum ConfigError {
         /// The builder method.
         setting: &'static str,
     },
+    /// The inbox's name, the `inbox` label of its gauges, is empty or only whitespace.
+    #[error(
+        "`with_inbox_name` is empty or only whitespace, so the inbox's gauges could not be told apart: give it a name such as `payments` (default `inbox`)"
+    )]
+    BlankInboxName,
     /// A duration too long for the clocks that must add it.
     #[error(
         "`{setting}` is {seconds} s, longer than the 10 years a clock can safely add: give it a duration in seconds to hours (see its documentation for the default)"

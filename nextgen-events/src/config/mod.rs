@@ -62,6 +62,9 @@ pub struct WebhookConfig {
     data: AppData,
     unverified_body_budget: usize,
     registry: Option<Arc<Registry>>,
+    inbox_name: Arc<str>,
+    inbox_gauges: Duration,
+    backlog_threshold: Duration,
 }
 
 /// The inbox named by [`WebhookConfig::with_inbox`], with the idempotency store its handlers'
@@ -88,6 +91,24 @@ pub(crate) const DEFAULT_UNVERIFIED_BODY_BUDGET: usize = 64 * 1024 * 1024;
 pub(crate) const DEFAULT_INBOX_WORKERS: usize = 2;
 
 pub(crate) const DEFAULT_INBOX_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The inbox's name in its gauges' `inbox` label by default.
+pub(crate) const DEFAULT_INBOX_NAME: &str = "inbox";
+
+/// How often the inbox's gauges are refreshed by default.
+pub(crate) const DEFAULT_INBOX_GAUGES: Duration = Duration::from_secs(15);
+
+/// How long the oldest pending entry may wait before the endpoint is not alive, by default.
+pub(crate) const DEFAULT_BACKLOG_THRESHOLD: Duration = Duration::from_secs(5 * 60);
+
+/// What the inbox's gauge refresher is told by the configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct GaugeSettings {
+    /// The `inbox` label.
+    pub(crate) inbox: Arc<str>,
+    /// The cadence.
+    pub(crate) every: Duration,
+}
 
 /// Which idempotency store the builder was told to use; resolved against the inbox when the
 /// configuration is used, so the order of the builder calls does not matter.
@@ -118,6 +139,18 @@ impl WebhookConfig {
     /// 64 MiB (see [`with_unverified_body_budget`](Self::with_unverified_body_budget)).
     pub const DEFAULT_UNVERIFIED_BODY_BUDGET: usize = DEFAULT_UNVERIFIED_BODY_BUDGET;
 
+    /// The inbox's name in its gauges' `inbox` label by default: `inbox` (see
+    /// [`with_inbox_name`](Self::with_inbox_name)).
+    pub const DEFAULT_INBOX_NAME: &str = DEFAULT_INBOX_NAME;
+
+    /// How often the inbox's gauges are refreshed by default: 15 s (see
+    /// [`with_inbox_gauges`](Self::with_inbox_gauges)).
+    pub const DEFAULT_INBOX_GAUGES: Duration = DEFAULT_INBOX_GAUGES;
+
+    /// How long the oldest pending entry may wait before the endpoint is not alive, by
+    /// default: 5 min (see [`with_backlog_threshold`](Self::with_backlog_threshold)).
+    pub const DEFAULT_BACKLOG_THRESHOLD: Duration = DEFAULT_BACKLOG_THRESHOLD;
+
     /// A configuration with one secret, the default tolerance (300 s) and body limit (1 MiB).
     pub fn new(secret: impl Into<Secret>) -> Self {
         WebhookConfig {
@@ -134,6 +167,9 @@ impl WebhookConfig {
             data: AppData::default(),
             unverified_body_budget: DEFAULT_UNVERIFIED_BODY_BUDGET,
             registry: None,
+            inbox_name: Arc::from(DEFAULT_INBOX_NAME),
+            inbox_gauges: DEFAULT_INBOX_GAUGES,
+            backlog_threshold: DEFAULT_BACKLOG_THRESHOLD,
         }
     }
 
@@ -310,6 +346,58 @@ impl WebhookConfig {
         self
     }
 
+    /// The inbox's name in the `inbox` label of its gauges (default `inbox`), so that an app
+    /// with two endpoints in inbox mode (two NextGen accounts, say) tells their gauges apart
+    /// (see [`metrics`](crate::metrics)). A blank name is refused
+    /// ([`ConfigError::BlankInboxName`]).
+    ///
+    /// ```
+    /// use nextgen_events::WebhookConfig;
+    ///
+    /// let config = WebhookConfig::new("whsec_payments").with_inbox_name("payments");
+    /// assert_eq!(config.inbox_name(), "payments");
+    /// ```
+    pub fn with_inbox_name(mut self, name: impl Into<String>) -> Self {
+        self.inbox_name = Arc::from(name.into());
+        self
+    }
+
+    /// The inbox's name in its gauges.
+    pub fn inbox_name(&self) -> &str {
+        &self.inbox_name
+    }
+
+    /// How often the endpoint reads the inbox's counts ([`InboxOperator::stats`]) into its
+    /// gauges and its [health](crate::Endpoint::health) (default 15 s). One read per cadence,
+    /// whatever the traffic; the store counts as unreachable when no read has answered for 3
+    /// cadences. Zero is refused ([`ConfigError::ZeroDuration`]).
+    ///
+    /// [`InboxOperator::stats`]: crate::inbox::InboxOperator::stats
+    pub fn with_inbox_gauges(mut self, every: Duration) -> Self {
+        self.inbox_gauges = every;
+        self
+    }
+
+    /// How often the inbox's gauges are refreshed.
+    pub fn inbox_gauges(&self) -> Duration {
+        self.inbox_gauges
+    }
+
+    /// How long the oldest entry waiting for its first attempt may wait before the endpoint
+    /// is not alive ([`Health::is_alive`](crate::Health::is_alive); default 5 min): the age
+    /// a stalled worker shows first. Give it well above the time a burst takes to drain, so
+    /// that a busy inbox is not taken for a stalled one. Zero is refused
+    /// ([`ConfigError::ZeroDuration`]).
+    pub fn with_backlog_threshold(mut self, threshold: Duration) -> Self {
+        self.backlog_threshold = threshold;
+        self
+    }
+
+    /// How long the oldest pending entry may wait before the endpoint is not alive.
+    pub fn backlog_threshold(&self) -> Duration {
+        self.backlog_threshold
+    }
+
     /// A value for handlers' arguments in inbox mode, usually the same `web::Data<T>` the
     /// `App` registers: the workers dispatch away from any request.
     pub fn with_app_data<T: Send + Sync + 'static>(mut self, value: T) -> Self {
@@ -329,6 +417,14 @@ impl WebhookConfig {
             retry: self.retry,
             poll: self.poll,
             stop_timeout: self.stop_timeout,
+        }
+    }
+
+    /// How the inbox's gauges are refreshed.
+    pub(crate) fn gauges(&self) -> GaugeSettings {
+        GaugeSettings {
+            inbox: Arc::clone(&self.inbox_name),
+            every: self.inbox_gauges,
         }
     }
 
@@ -358,8 +454,8 @@ impl WebhookConfig {
     /// store that cannot write their markers in it
     /// ([`ConfigError::TransactionNeedsPostgres`]), an inbox with redelivery detection off or with another
     /// store (whichever order the builder calls came in), a zero or clock-overflowing
-    /// duration, two handlers of the registry with one name
-    /// ([`ConfigError::DuplicateHandlerName`]). [`Endpoint::new`](crate::Endpoint::new) and
+    /// duration, a blank inbox name ([`ConfigError::BlankInboxName`]), two handlers of the
+    /// registry with one name ([`ConfigError::DuplicateHandlerName`]). [`Endpoint::new`](crate::Endpoint::new) and
     /// mounting the route check this (mounting stops the app at start-up); `Endpoint::new`
     /// gives the error as a value. The verifier also refuses to verify
     /// with a blank secret on its own: such deliveries are answered 500 `secret_blank`.
@@ -430,7 +526,12 @@ impl WebhookConfig {
             ("with_tolerance", self.verifier.tolerance(), true),
             ("with_inbox_poll", self.poll, false),
             ("with_inbox_stop_timeout", self.stop_timeout, true),
+            ("with_inbox_gauges", self.inbox_gauges, false),
+            ("with_backlog_threshold", self.backlog_threshold, false),
         ];
+        if self.inbox_name.trim().is_empty() {
+            return Err(ConfigError::BlankInboxName);
+        }
         for (setting, duration, zero_allowed) in durations {
             if !zero_allowed && duration.is_zero() {
                 return Err(ConfigError::ZeroDuration { setting });
@@ -514,6 +615,9 @@ impl fmt::Debug for WebhookConfig {
             .field("lease", &self.lease)
             .field("inbox", &self.inbox.is_some())
             .field("inbox_workers", &self.workers)
+            .field("inbox_name", &self.inbox_name)
+            .field("inbox_gauges", &self.inbox_gauges)
+            .field("backlog_threshold", &self.backlog_threshold)
             .finish()
     }
 }

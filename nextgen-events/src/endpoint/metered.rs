@@ -12,7 +12,8 @@ use crate::idempotency::{
     StoreFuture, Watermark,
 };
 use crate::inbox::{
-    Appended, Arrivals, ArrivalsWatch, Finish, Inbox, InboxEntry, Recovered, Taken, WorkersLock,
+    Appended, Arrivals, ArrivalsWatch, Finish, Inbox, InboxEntry, InboxOperator, Recovered, Taken,
+    WorkersLock,
 };
 use crate::metrics::{STORE_CALL_DURATION, STORE_CALLS, STORE_FAILURES};
 
@@ -382,5 +383,8 @@ impl Inbox for MeteredInbox {
     }
     fn watch_arrivals(&self, arrivals: Arrivals) -> Option<ArrivalsWatch> {
         self.inner.watch_arrivals(arrivals)
+    }
+    fn operator(&self) -> Option<Arc<dyn InboxOperator>> {
+        self.inner.operator()
     }
 }

@@ -6,7 +6,7 @@ mod metered;
 mod received;
 mod stop;
 
-pub use health::Health;
+pub use health::{Health, LockHealth, StoreHealth};
 pub use received::Received;
 pub use stop::StopReport;
 
@@ -25,7 +25,7 @@ use crate::envelope::{EnvelopeError, RawEvent};
 use crate::error::WebhookError;
 use crate::handler::Context;
 use crate::handler::panic_message;
-use crate::inbox::{Appended, InboxEntry, InboxRuntime, WorkerSettings};
+use crate::inbox::{Appended, InboxEntry, InboxOperator, InboxRuntime, WorkerSettings};
 use crate::signature::{SignatureError, SignatureHeader};
 use metered::{MeteredInbox, MeteredStore};
 use stop::{Inside, Intake};
@@ -144,7 +144,8 @@ impl Endpoint {
                     registry: config.shared_registry(),
                 };
                 let inbox = Arc::new(MeteredInbox::new(Arc::clone(&choice.inbox)));
-                let runtime = InboxRuntime::start(inbox, settings).map_err(ConfigError::Workers)?;
+                let runtime = InboxRuntime::start(inbox, settings, config.gauges())
+                    .map_err(ConfigError::Workers)?;
                 Some(runtime)
             }
             _ => None,
@@ -221,24 +222,56 @@ impl Endpoint {
         report
     }
 
-    /// The endpoint's health, for a readiness route: whether it is stopping, and how many of
-    /// its inbox workers run.
+    /// The endpoint's health, for a readiness and a liveness probe ([`Health::is_ready`],
+    /// [`Health::is_alive`]): whether it is stopping, how many of its inbox workers run,
+    /// whether they hold their lock, and what the last read of the inbox's counts found (the
+    /// store reachable, the oldest pending entry's age). Synchronous and cheap: it reads what
+    /// the workers and the gauges' refresher recorded, and does no I/O.
     ///
     /// ```
     /// use nextgen_events::{Endpoint, WebhookConfig};
     ///
     /// let endpoint = Endpoint::new(WebhookConfig::new("whsec_test_secret"))?;
-    /// assert!(endpoint.health().is_ready());
+    /// let health = endpoint.health();
+    /// assert!(health.is_ready() && health.is_alive());
+    /// assert_eq!(health.summary(), "ok: taking deliveries");
     /// # Ok::<(), nextgen_events::ConfigError>(())
     /// ```
     pub fn health(&self) -> Health {
-        let workers = self.running.inbox.as_ref().map(InboxRuntime::health);
+        let inbox = self.running.inbox.as_ref();
+        let workers = inbox.map(InboxRuntime::health);
+        let gauges = inbox.map(InboxRuntime::gauges_health);
+        let store = StoreHealth::from_gauges(gauges.as_ref());
+        // Only from a read the store answered: a failed one says nothing of the backlog.
+        let oldest_pending = gauges
+            .as_ref()
+            .filter(|_| matches!(store, StoreHealth::Reachable { .. }))
+            .and_then(|gauges| gauges.last.as_ref())
+            .and_then(|last| last.outcome.clone().ok().flatten());
+        let workers_lock = match workers {
+            Some(workers) if workers.lock_needed && workers.lock_held => LockHealth::Held,
+            Some(workers) if workers.lock_needed => LockHealth::NotHeld,
+            _ => LockHealth::NotNeeded,
+        };
         Health {
             stopping: self.running.intake.is_closed(),
             inbox_workers: workers.map_or(0, |workers| workers.configured),
             workers_alive: workers.map_or(0, |workers| workers.alive),
             worker_restarts: workers.map_or(0, |workers| workers.restarts),
+            workers_lock,
+            store,
+            oldest_pending,
+            backlog_threshold: self.running.config.backlog_threshold(),
         }
+    }
+
+    /// The operator view of the endpoint's inbox (stats, lists, entries, replays): what an
+    /// inbox page or a tool reads. `None` outside inbox mode, or for an inbox without one.
+    pub fn inbox_operator(&self) -> Option<Arc<dyn InboxOperator>> {
+        self.running
+            .config
+            .inbox()
+            .and_then(|choice| choice.inbox.operator())
     }
 
     /// Lets one delivery in, unless the endpoint is stopping.

@@ -10,6 +10,7 @@
 //! [replay](InboxOperator::replay) once the cause is fixed. A payload that does not fit its type (API
 //! drift) goes the same way: kept, not lost.
 
+pub(crate) mod gauges;
 mod retry;
 #[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
 mod stored;
@@ -157,7 +158,8 @@ impl std::str::FromStr for InboxState {
     }
 }
 
-/// How many entries are in each state.
+/// How many entries are in each state, and how long the oldest one waiting for its first
+/// attempt has waited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboxStats {
     /// Waiting for a first attempt.
@@ -170,6 +172,10 @@ pub struct InboxStats {
     pub handled: u64,
     /// Dead letters.
     pub dead: u64,
+    /// When the oldest entry still waiting for its first attempt was received (Unix
+    /// milliseconds); `None` when none waits. Its age is what a stalled worker shows as first.
+    #[serde(default)]
+    pub oldest_pending_at_ms: Option<u64>,
 }
 
 /// One entry as an operator sees it.
@@ -200,15 +206,63 @@ pub struct InboxRecord {
     pub body: Option<String>,
 }
 
-/// Which entries [`InboxOperator::list`] returns, newest first.
+/// Which entries [`InboxOperator::list`] returns, newest first (by receipt time, then by
+/// event id, both descending).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
     /// Only entries in this state.
     pub state: Option<InboxState>,
     /// Only entries of this event type.
     pub event_type: Option<String>,
+    /// Only entries whose last errors include one of this handler's.
+    pub handler: Option<String>,
+    /// Only entries after this one in the order of the list: the next page, from the
+    /// [`ListCursor::after`] of the last record of the one before.
+    pub after: Option<ListCursor>,
     /// At most this many (0: a default of 50).
     pub limit: usize,
+}
+
+/// Where a page of [`InboxOperator::list`] ended: the next page starts after it (keyset
+/// pagination, so a page deep in a large inbox costs what the first one does).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListCursor {
+    /// The receipt time of the last record listed (Unix milliseconds).
+    pub received_at_ms: u64,
+    /// Its event id.
+    pub event_id: String,
+}
+
+impl ListCursor {
+    /// The cursor after `record`.
+    pub fn after(record: &InboxRecord) -> Self {
+        ListCursor {
+            received_at_ms: record.received_at_ms,
+            event_id: record.event_id.clone(),
+        }
+    }
+
+    /// Whether an entry received at `received_at_ms` with `event_id` comes after the cursor
+    /// in the list's order (older, or as old with a smaller id).
+    pub fn precedes(&self, received_at_ms: u64, event_id: &str) -> bool {
+        (received_at_ms, event_id) < (self.received_at_ms, self.event_id.as_str())
+    }
+}
+
+/// One hour of an inbox's history ([`InboxHistory::hourly`]), counted from the entries it
+/// keeps: an entry pruned after its retention is no longer counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HourCounts {
+    /// The hour's start (Unix milliseconds, a multiple of an hour).
+    pub hour_start_ms: u64,
+    /// Entries received in the hour.
+    pub received: u64,
+    /// Entries handled in the hour (their last attempt succeeded then).
+    pub handled: u64,
+    /// Entries that failed for the first time in the hour, to be retried.
+    pub retried: u64,
+    /// Entries that became dead letters in the hour and still are.
+    pub dead: u64,
 }
 
 /// What [`Inbox::recover`] reset of what an earlier run left running when it died.
@@ -376,6 +430,13 @@ pub trait Inbox: Send + Sync + 'static {
         let _ = arrivals;
         None
     }
+
+    /// The same inbox's operator view ([`InboxOperator`]), where it has one: what
+    /// [`Endpoint::inbox_operator`](crate::Endpoint::inbox_operator) hands an inbox page or a
+    /// tool. `None` (the default) for an inbox without one.
+    fn operator(&self) -> Option<Arc<dyn InboxOperator>> {
+        None
+    }
 }
 
 /// A shared inbox is an inbox: an `Arc<dyn Inbox>` (from
@@ -428,6 +489,9 @@ impl<T: Inbox + ?Sized> Inbox for Arc<T> {
     fn watch_arrivals(&self, arrivals: Arrivals) -> Option<ArrivalsWatch> {
         (**self).watch_arrivals(arrivals)
     }
+    fn operator(&self) -> Option<Arc<dyn InboxOperator>> {
+        (**self).operator()
+    }
 }
 
 /// An inbox's operator view: what the `nextgen inbox` tool (and an admin page) reads and
@@ -454,6 +518,20 @@ pub trait InboxOperator: Send + Sync + 'static {
     /// and names the ids the dead index listed whose entry was gone (they are removed from the
     /// index).
     fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, DeadReplay>;
+
+    /// The inbox's per-hour history, where its store can count it cheaply (SQLite and
+    /// PostgreSQL, from the entries' own times); `None` where it cannot (Redis), so that a
+    /// page says so rather than drawing a wrong chart.
+    fn history(&self) -> Option<&dyn InboxHistory> {
+        None
+    }
+}
+
+/// An inbox's per-hour history, the capability [`InboxOperator::history`] offers.
+pub trait InboxHistory: Send + Sync {
+    /// The `hours` hours that start at `from_ms` (rounded down to an hour), oldest first, one
+    /// [`HourCounts`] each, hours without entries included.
+    fn hourly(&self, from_ms: u64, hours: u32) -> StoreFuture<'_, Vec<HourCounts>>;
 }
 
 /// What [`InboxOperator::replay_dead`] did.

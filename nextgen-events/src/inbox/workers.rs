@@ -12,10 +12,12 @@ use futures_util::FutureExt;
 use futures_util::future::select;
 use tokio::sync::Notify;
 
+use super::gauges::{GaugesHealth, Refresher};
 use super::{
     Arrivals, ArrivalsWatch, Finish, HandlerFailure, Inbox, InboxEntry, RetryPolicy, Taken,
     WorkersLock,
 };
+use crate::config::GaugeSettings;
 use crate::dispatch;
 use crate::dispatch::{Claims, Held, NotStarted, hold_while};
 use crate::handler::{AppData, Context, panic_message};
@@ -23,12 +25,14 @@ use crate::idempotency::{OwnerToken, StoreError};
 use crate::registry::Registry;
 use crate::signature::Verifier;
 
-/// An endpoint's inbox at work: the inbox the route appends to, and the workers that take
-/// from it. Built once per [`Endpoint`](crate::Endpoint); dropping it stops the workers.
+/// An endpoint's inbox at work: the inbox the route appends to, the workers that take from
+/// it, and the refresher of its gauges. Built once per [`Endpoint`](crate::Endpoint); dropping
+/// it stops the workers, then the refresher (fields drop in order).
 pub(crate) struct InboxRuntime {
     pub(crate) inbox: Arc<dyn Inbox>,
     wake: Arc<Notify>,
     workers: Workers,
+    gauges: Refresher,
     /// Dropped with the runtime: the watch for other processes' deliveries ends.
     _arrivals: Option<ArrivalsWatch>,
 }
@@ -60,23 +64,33 @@ pub(crate) struct WorkersHealth {
     pub(crate) configured: usize,
     pub(crate) alive: usize,
     pub(crate) restarts: u64,
+    /// Whether the inbox gave the workers a lock to hold ([`Inbox::lock_workers`]).
+    pub(crate) lock_needed: bool,
+    /// Whether they hold it now: from their start until the last of them stopped.
+    pub(crate) lock_held: bool,
 }
 
 impl InboxRuntime {
-    /// Starts `settings.count` workers on `inbox`; fails when the inbox cannot be theirs alone
+    /// Starts `settings.count` workers on `inbox`, and the refresher of its gauges (one, however
+    /// many workers, none included); fails when the inbox cannot be the workers' alone
     /// (another process's workers hold a SQLite inbox).
     pub(crate) fn start(
         inbox: Arc<dyn Inbox>,
         settings: WorkerSettings,
+        gauges: GaugeSettings,
     ) -> Result<Self, StoreError> {
         let wake = Arc::new(Notify::new());
         let workers = Workers::start(Arc::clone(&inbox), Arc::clone(&wake), settings)?;
+        let shared = Arc::clone(&workers.shared);
+        let alive = Box::new(move || shared.alive.load(Ordering::SeqCst));
+        let gauges = Refresher::start(Arc::clone(&inbox), alive, gauges);
         // Other processes' deliveries wake the workers too, where the inbox can tell of them.
         let arrivals = inbox.watch_arrivals(Arrivals::new(Arc::clone(&wake)));
         Ok(InboxRuntime {
             inbox,
             wake,
             workers,
+            gauges,
             _arrivals: arrivals,
         })
     }
@@ -87,20 +101,36 @@ impl InboxRuntime {
     }
 
     /// Stops the workers: each finishes and records the delivery it holds, idle ones at once.
-    /// Waits at most `timeout`; what is still held then is named.
+    /// Waits at most `timeout`; what is still held then is named. The gauges' refresher stops
+    /// after them, so that its last word on the workers is how many are left.
     pub(crate) async fn stop(&self, timeout: Duration) -> WorkersStopped {
-        self.workers.stop(timeout).await
+        let stopped = self.workers.stop(timeout).await;
+        // The refresher ends at once (a read in progress is abandoned): this waits for a thread
+        // to end, not for the store.
+        self.gauges.stop(GAUGES_STOP).await;
+        stopped
     }
 
     pub(crate) fn health(&self) -> WorkersHealth {
         self.workers.health()
     }
+
+    /// What the gauges' refresher last read of the store.
+    pub(crate) fn gauges_health(&self) -> GaugesHealth {
+        self.gauges.health()
+    }
 }
+
+/// How long a stop waits for the gauges' refresher thread to end, at most; it ends at once
+/// when told (a read in progress abandoned), so this bounds only a thread the system does not
+/// schedule.
+const GAUGES_STOP: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for InboxRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InboxRuntime")
             .field("workers", &self.workers.health())
+            .field("gauges", &self.gauges)
             .finish_non_exhaustive()
     }
 }
@@ -193,6 +223,8 @@ struct Workers {
     shutdown_timeout: Duration,
     /// Released once every worker has stopped.
     lock: Mutex<Option<WorkersLock>>,
+    /// Whether the inbox gave them a lock at all.
+    lock_needed: bool,
 }
 
 impl Workers {
@@ -248,6 +280,7 @@ impl Workers {
             configured: settings.count,
             threads: Mutex::new(threads),
             shutdown_timeout: settings.shutdown_timeout,
+            lock_needed: lock.is_some(),
             lock: Mutex::new(lock),
         })
     }
@@ -257,6 +290,12 @@ impl Workers {
             configured: self.configured,
             alive: self.shared.alive.load(Ordering::SeqCst),
             restarts: self.shared.restarts.load(Ordering::SeqCst),
+            lock_needed: self.lock_needed,
+            lock_held: self
+                .lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_some(),
         }
     }
 

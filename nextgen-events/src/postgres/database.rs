@@ -15,8 +15,10 @@ pub const DEFAULT_SCHEMA: &str = "nextgen";
 
 /// The migrations, in order: `(version, name, SQL)`. `{schema}` in the SQL is the schema's
 /// quoted name. A released migration never changes; a change is a new one.
-const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "tables", include_str!("migrations/0001_tables.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "tables", include_str!("migrations/0001_tables.sql")),
+    (2, "operator", include_str!("migrations/0002_operator.sql")),
+];
 
 /// The first key of the advisory lock migrations take (the second is the schema's hash):
 /// `nextgen` in ASCII, so that it reads as ours in `pg_locks`.

@@ -12,9 +12,10 @@ use super::intake::Intake;
 use super::store::PgStore;
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
 use crate::inbox::{
-    Appended, Arrivals, ArrivalsWatch, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, Inbox,
-    InboxEntry, InboxOperator, InboxRecord, InboxState, InboxStats, ListFilter, Recovered, Taken,
-    UNREADABLE_PER_TAKE, errors_from_json, errors_to_json, listed_state, unreadable,
+    Appended, Arrivals, ArrivalsWatch, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, HourCounts,
+    Inbox, InboxEntry, InboxHistory, InboxOperator, InboxRecord, InboxState, InboxStats,
+    ListFilter, Recovered, Taken, UNREADABLE_PER_TAKE, errors_from_json, errors_to_json,
+    listed_state, unreadable,
 };
 
 /// The setter of an inbox's retention, as the check names it.
@@ -45,7 +46,9 @@ struct Statements {
     dead: String,
     prune: String,
     stats: String,
-    list: [String; 6],
+    /// By listed state ([`list_index`]), then without and with a cursor.
+    list: [[String; 2]; 6],
+    hourly: String,
     show: String,
     replay: String,
     replay_dead: String,
@@ -90,12 +93,22 @@ impl Statements {
             Some(InboxState::Dead),
         ]
         .map(|state| {
-            database.sql(&format!(
-                "SELECT {COLUMNS} FROM {{schema}}.nextgen_inbox
-                 WHERE {} AND ($1::text IS NULL OR event_type = $1)
-                 ORDER BY received_at_ms DESC, event_id DESC LIMIT $2",
-                state_condition(state)
-            ))
+            // Event ids compare in byte order (`COLLATE "C"`, the index's), as `ListCursor`
+            // does, whatever the database's collation. The cursor is a statement of its own:
+            // under `$4 IS NULL OR ...` a generic plan could not start at it in the index.
+            let list = |after: &str| {
+                database.sql(&format!(
+                    "SELECT {COLUMNS} FROM {{schema}}.nextgen_inbox
+                     WHERE {} AND ($1::text IS NULL OR event_type = $1)
+                       AND ($3::text IS NULL OR strpos(last_errors, $3) > 0){after}
+                     ORDER BY received_at_ms DESC, event_id COLLATE \"C\" DESC LIMIT $2",
+                    state_condition(state)
+                ))
+            };
+            [
+                list(""),
+                list("\n AND (received_at_ms, event_id COLLATE \"C\") < ($4, $5)"),
+            ]
         });
         Statements {
             // The due entry first; one another worker holds is skipped, not waited for. The body
@@ -148,16 +161,38 @@ impl Statements {
                  )
                  SELECT count(*) FROM gone",
             ),
+            // The backlog from the queue's index, the handled and dead entries each from their
+            // own: no statement reads the whole table.
             stats: database.sql(
                 "SELECT
                      count(*) FILTER (WHERE state = 'pending' AND attempts = 0),
                      count(*) FILTER (WHERE state = 'pending' AND attempts > 0),
                      count(*) FILTER (WHERE state = 'running'),
-                     count(*) FILTER (WHERE state = 'handled'),
-                     count(*) FILTER (WHERE state = 'dead')
-                 FROM {schema}.nextgen_inbox",
+                     (SELECT count(*) FROM {schema}.nextgen_inbox WHERE state = 'handled'),
+                     (SELECT count(*) FROM {schema}.nextgen_inbox WHERE state = 'dead'),
+                     min(received_at_ms) FILTER (WHERE state = 'pending' AND attempts = 0)
+                 FROM {schema}.nextgen_inbox WHERE state IN ('pending', 'running')",
             ),
             list,
+            // Each count on the index of its own time, over the hours asked for ([$1, $2)).
+            hourly: database.sql(
+                "WITH counted (hour, received, handled, retried, dead) AS (
+                     SELECT received_at_ms / 3600000, count(*), 0, 0, 0 FROM {schema}.nextgen_inbox
+                     WHERE received_at_ms >= $1 AND received_at_ms < $2 GROUP BY 1
+                   UNION ALL
+                     SELECT finished_at_ms / 3600000, 0, count(*), 0, 0 FROM {schema}.nextgen_inbox
+                     WHERE state = 'handled' AND finished_at_ms >= $1 AND finished_at_ms < $2 GROUP BY 1
+                   UNION ALL
+                     SELECT first_failed_at_ms / 3600000, 0, 0, count(*), 0 FROM {schema}.nextgen_inbox
+                     WHERE first_failed_at_ms >= $1 AND first_failed_at_ms < $2 GROUP BY 1
+                   UNION ALL
+                     SELECT finished_at_ms / 3600000, 0, 0, 0, count(*) FROM {schema}.nextgen_inbox
+                     WHERE state = 'dead' AND finished_at_ms >= $1 AND finished_at_ms < $2 GROUP BY 1
+                 )
+                 SELECT hour, sum(received)::int8, sum(handled)::int8, sum(retried)::int8,
+                        sum(dead)::int8
+                 FROM counted GROUP BY hour ORDER BY hour",
+            ),
             show: database.sql(&format!(
                 "SELECT {COLUMNS}, b.body FROM {{schema}}.nextgen_inbox
                  LEFT JOIN {{schema}}.nextgen_inbox_bodies b USING (event_id)
@@ -415,27 +450,61 @@ impl PgInbox {
         }
     }
 
-    /// Records as `sql` reads them, `$1` and `$2` bound by `bind`.
+    /// The records a list statement `sql` reads for `filter`: `$1` the event type, `$2` the
+    /// limit, `$3` the handler's text in the last errors, then `$4` and `$5` the cursor, when
+    /// there is one (the statement of a list after a cursor).
     async fn records(
         &self,
         operation: &str,
         sql: &str,
-        event_type: Option<String>,
-        limit: i64,
+        filter: ListFilter,
     ) -> Result<Vec<InboxRecord>, StoreError> {
+        let limit = if filter.limit == 0 { 50 } else { filter.limit };
+        let mut query = sqlx::query(sql)
+            .bind(filter.event_type)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(filter.handler.as_deref().map(failure_of));
+        if let Some(after) = filter.after {
+            query = query
+                .bind(i64::try_from(after.received_at_ms).unwrap_or(i64::MAX))
+                .bind(after.event_id);
+        }
         let rows = self
             .database
-            .run(operation, {
-                sqlx::query(sql)
-                    .bind(event_type)
-                    .bind(limit)
-                    .fetch_all(&self.database.pool)
-            })
+            .run(operation, query.fetch_all(&self.database.pool))
             .await?;
         rows.iter()
             .map(|row| record(row).map_err(|error| self.database.failed(operation, &error)))
             .collect()
     }
+}
+
+/// How a failure of `handler` begins in the last errors as they are written
+/// ([`errors_to_json`]'s compact JSON): `"handler":` and the name as a JSON string. Inside a
+/// JSON string every `"` is escaped, so the text is found only where a failure's `handler` is
+/// exactly this name, and a search for it never fails on a value that is not JSON, where a
+/// cast to `jsonb` would fail the whole list.
+fn failure_of(handler: &str) -> String {
+    let name = serde_json::to_string(handler).unwrap_or_default();
+    format!("\"handler\":{name}")
+}
+
+/// An hour, in milliseconds.
+const HOUR_MS: u64 = 60 * 60 * 1000;
+
+/// The hours `from_ms` (rounded down to an hour) and the `hours - 1` after it, every count
+/// zero: what [`InboxHistory::hourly`] fills in.
+fn empty_hours(from_ms: u64, hours: u32) -> Vec<HourCounts> {
+    let first = from_ms - from_ms % HOUR_MS;
+    (0..u64::from(hours))
+        .map_while(|hour| {
+            let hour_start_ms = first.checked_add(hour.checked_mul(HOUR_MS)?)?;
+            Some(HourCounts {
+                hour_start_ms,
+                ..HourCounts::default()
+            })
+        })
+        .collect()
 }
 
 /// A column of a row just taken, or which one does not read and why.
@@ -511,6 +580,9 @@ fn record(row: &PgRow) -> Result<InboxRecord, sqlx::Error> {
 }
 
 impl Inbox for PgInbox {
+    fn operator(&self) -> Option<Arc<dyn InboxOperator>> {
+        Some(Arc::new(self.clone()))
+    }
     fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
         Box::pin(self.intake.append(entry))
     }
@@ -655,26 +727,28 @@ impl InboxOperator for PgInbox {
                     sqlx::query(sql).fetch_one(&self.database.pool),
                 )
                 .await?;
+            let read = |error: sqlx::Error| self.database.failed("inbox stats", &error);
             let count = |index: usize| {
                 row.try_get::<i64, _>(index)
                     .map(|count| u64::try_from(count).unwrap_or(0))
-                    .map_err(|error| self.database.failed("inbox stats", &error))
+                    .map_err(read)
             };
+            let oldest: Option<i64> = row.try_get(5).map_err(read)?;
             Ok(InboxStats {
                 pending: count(0)?,
                 retrying: count(1)?,
                 running: count(2)?,
                 handled: count(3)?,
                 dead: count(4)?,
+                oldest_pending_at_ms: oldest.and_then(|at| u64::try_from(at).ok()),
             })
         })
     }
 
     fn list(&self, filter: ListFilter) -> StoreFuture<'_, Vec<InboxRecord>> {
-        let sql = &self.statements.list[list_index(filter.state)];
-        let limit = if filter.limit == 0 { 50 } else { filter.limit };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        Box::pin(self.records("inbox list", sql, filter.event_type, limit))
+        let sql =
+            &self.statements.list[list_index(filter.state)][usize::from(filter.after.is_some())];
+        Box::pin(self.records("inbox list", sql, filter))
     }
 
     fn show<'a>(
@@ -754,5 +828,93 @@ impl InboxOperator for PgInbox {
                 unknown: Vec::new(),
             })
         })
+    }
+
+    fn history(&self) -> Option<&dyn InboxHistory> {
+        Some(self)
+    }
+}
+
+impl InboxHistory for PgInbox {
+    fn hourly(&self, from_ms: u64, hours: u32) -> StoreFuture<'_, Vec<HourCounts>> {
+        let mut counts = empty_hours(from_ms, hours);
+        let sql = &self.statements.hourly;
+        Box::pin(async move {
+            let (Some(first), Some(last)) = (counts.first(), counts.last()) else {
+                return Ok(counts);
+            };
+            let first_hour = first.hour_start_ms / HOUR_MS;
+            let bound = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX);
+            let (from, to) = (
+                bound(first.hour_start_ms),
+                bound(last.hour_start_ms.saturating_add(HOUR_MS)),
+            );
+            let rows = self
+                .database
+                .run("inbox history", {
+                    sqlx::query(sql)
+                        .bind(from)
+                        .bind(to)
+                        .fetch_all(&self.database.pool)
+                })
+                .await?;
+            let read = |error: sqlx::Error| self.database.failed("inbox history", &error);
+            for row in &rows {
+                let hour: i64 = row.try_get(0).map_err(read)?;
+                let Some(counted) = u64::try_from(hour)
+                    .ok()
+                    .and_then(|hour| hour.checked_sub(first_hour))
+                    .and_then(|index| usize::try_from(index).ok())
+                    .and_then(|index| counts.get_mut(index))
+                else {
+                    continue;
+                };
+                let count = |index: usize| {
+                    row.try_get::<i64, _>(index)
+                        .map(|count| u64::try_from(count).unwrap_or(0))
+                        .map_err(read)
+                };
+                counted.received = count(1)?;
+                counted.handled = count(2)?;
+                counted.retried = count(3)?;
+                counted.dead = count(4)?;
+            }
+            Ok(counts)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbox::HandlerFailure;
+
+    #[test]
+    fn a_handler_is_found_in_the_errors_as_written_by_its_whole_name_only() {
+        let errors = errors_to_json(&[
+            HandlerFailure {
+                handler: "book_refund".to_owned(),
+                error: r#"the "handler":"audit" went away"#.to_owned(),
+            },
+            HandlerFailure {
+                handler: r#"say "hi""#.to_owned(),
+                error: "down".to_owned(),
+            },
+        ]);
+        for handler in ["book_refund", r#"say "hi""#] {
+            assert!(errors.contains(&failure_of(handler)), "{handler}");
+        }
+        // Not a part of a name, nor a name quoted in an error.
+        for other in ["book", "refund", "audit", r#"say "hi"#, "down"] {
+            assert!(!errors.contains(&failure_of(other)), "{other}");
+        }
+    }
+
+    #[test]
+    fn the_hours_asked_for_start_on_the_hour_and_are_all_there() {
+        let hours = empty_hours(2 * HOUR_MS + 59_999, 2);
+        let starts: Vec<u64> = hours.iter().map(|hour| hour.hour_start_ms).collect();
+        assert_eq!(starts, [2 * HOUR_MS, 3 * HOUR_MS]);
+        assert!(empty_hours(0, 0).is_empty());
     }
 }

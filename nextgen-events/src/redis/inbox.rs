@@ -545,6 +545,16 @@ impl RedisInbox {
     }
 }
 
+/// A score of the indexes (a time in Unix milliseconds) as Redis writes it; `None` for one that
+/// is not a time (a member added outside nextgen-events).
+fn score_ms(score: &str) -> Option<u64> {
+    score.parse::<u64>().ok().or_else(|| {
+        let score: f64 = score.parse().ok()?;
+        // Scores are whole milliseconds, exact in a double up to 2^53 (the year 285,000).
+        (score.is_finite() && score >= 0.0).then_some(score as u64)
+    })
+}
+
 /// The hash fields a record is read from, in this order.
 const RECORD_FIELDS: [&str; 9] = [
     "event_type",
@@ -694,6 +704,9 @@ impl From<TakeFailed> for StoreError {
 const RETENTION_SETTER: &str = "RedisInbox::with_retention";
 
 impl Inbox for RedisInbox {
+    fn operator(&self) -> Option<Arc<dyn InboxOperator>> {
+        Some(Arc::new(self.clone()))
+    }
     fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {
         // Replicas share a Redis inbox, so there is no lock to take; but the workers are what
         // use the retention and the consumer expiry: refused here, at mount.
@@ -866,7 +879,8 @@ impl Inbox for RedisInbox {
 impl InboxOperator for RedisInbox {
     fn stats(&self) -> StoreFuture<'_, InboxStats> {
         Box::pin(async move {
-            let counts: Vec<u64> = self
+            type Counts = (u64, u64, u64, u64, u64, Vec<(String, String)>);
+            let (pending, retrying, running, handled, dead, oldest): Counts = self
                 .store
                 .run("stats", |mut connection| {
                     let mut pipe = ::redis::pipe();
@@ -874,16 +888,23 @@ impl InboxOperator for RedisInbox {
                     for state in InboxState::ALL {
                         pipe.zcard(self.keys.state(state));
                     }
+                    // The pending index holds the entries waiting for their first attempt,
+                    // scored by received time: its lowest score is the oldest one's.
+                    pipe.cmd("ZRANGE")
+                        .arg(self.keys.state(InboxState::Pending))
+                        .arg(0)
+                        .arg(0)
+                        .arg("WITHSCORES");
                     async move { pipe.query_async(&mut connection).await }
                 })
                 .await?;
-            let count = |index: usize| counts.get(index).copied().unwrap_or(0);
             Ok(InboxStats {
-                pending: count(0),
-                retrying: count(1),
-                running: count(2),
-                handled: count(3),
-                dead: count(4),
+                pending,
+                retrying,
+                running,
+                handled,
+                dead,
+                oldest_pending_at_ms: oldest.first().and_then(|(_, score)| score_ms(score)),
             })
         })
     }
@@ -894,48 +915,77 @@ impl InboxOperator for RedisInbox {
             let index = filter
                 .state
                 .map_or(self.keys.received(), |state| self.keys.state(state));
-            let page = if filter.event_type.is_some() {
+            let page = if filter.event_type.is_some() || filter.handler.is_some() {
                 LIST_PAGE
             } else {
                 limit
             };
             let mut records = Vec::new();
             let mut seen = std::collections::HashSet::new();
-            let mut start = 0;
+            // Keyset pages on the index, whose order is the list's: by score (received time)
+            // descending, and members of one score by id descending. A read starts at the
+            // score `top` (inclusive) after the `skip` members of that score read before, which
+            // are its first ones; so a read after a cursor starts at the cursor's score, and
+            // the members there that do not come after the cursor are skipped one by one.
+            let mut top = filter.after.as_ref().map_or_else(
+                || "+inf".to_owned(),
+                |after| after.received_at_ms.to_string(),
+            );
+            let mut skip = 0;
             while records.len() < limit {
-                let stop = isize::try_from(start + page - 1).unwrap_or(isize::MAX);
-                let from = isize::try_from(start).unwrap_or(isize::MAX);
-                let ids: Vec<String> = self
+                let (max, offset) = (&top, skip);
+                let read: Vec<(String, String)> = self
                     .store
                     .run("list", |mut connection| async move {
-                        ::redis::cmd("ZREVRANGE")
+                        ::redis::cmd("ZREVRANGEBYSCORE")
                             .arg(index)
-                            .arg(from)
-                            .arg(stop)
+                            .arg(max)
+                            .arg("-inf")
+                            .arg("WITHSCORES")
+                            .arg("LIMIT")
+                            .arg(offset)
+                            .arg(page)
                             .query_async(&mut connection)
                             .await
                     })
                     .await?;
-                let read = ids.len();
-                // Entries received while paging shift the ranks: never list one twice.
-                let ids: Vec<String> = ids
-                    .into_iter()
-                    .filter(|id| seen.insert(id.clone()))
-                    .collect();
+                let count = read.len();
+                let mut ids = Vec::with_capacity(count);
+                for (id, score) in read {
+                    if score == top {
+                        skip += 1;
+                    } else {
+                        top.clone_from(&score);
+                        skip = 1;
+                    }
+                    let after_cursor = filter.after.as_ref().is_none_or(|after| {
+                        score_ms(&score).is_some_and(|at| after.precedes(at, &id))
+                    });
+                    // A member added meanwhile at the score being read shifts the ones after
+                    // it, so one may be read twice: never list one twice.
+                    if after_cursor && seen.insert(id.clone()) {
+                        ids.push(id);
+                    }
+                }
                 for record in self.records(&ids, false).await? {
                     let wanted = filter.state.is_none_or(|state| record.state == state)
                         && filter
                             .event_type
                             .as_ref()
-                            .is_none_or(|event_type| record.event_type == *event_type);
+                            .is_none_or(|event_type| record.event_type == *event_type)
+                        && filter.handler.as_ref().is_none_or(|handler| {
+                            record
+                                .last_errors
+                                .iter()
+                                .any(|failure| failure.handler == *handler)
+                        });
                     if wanted && records.len() < limit {
                         records.push(record);
                     }
                 }
-                if read < page {
+                if count < page {
                     break;
                 }
-                start += page;
             }
             Ok(records)
         })
@@ -1019,6 +1069,15 @@ mod tests {
             first.starts_with(&run),
             "{first} does not name the run {run}"
         );
+    }
+
+    #[test]
+    fn scores_read_as_whole_milliseconds() {
+        assert_eq!(score_ms("1800000000000"), Some(1_800_000_000_000));
+        assert_eq!(score_ms("1.8e12"), Some(1_800_000_000_000));
+        for not_a_time in ["-1", "inf", "+inf", "nan", "abc", ""] {
+            assert_eq!(score_ms(not_a_time), None, "{not_a_time}");
+        }
     }
 
     #[test]

@@ -9,9 +9,9 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{Clock, Database, Durability, SqliteStore, millis};
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
 use crate::inbox::{
-    Appended, DeadReplay, Finish, Inbox, InboxEntry, InboxOperator, InboxRecord, InboxState,
-    InboxStats, ListFilter, Recovered, Taken, UNREADABLE_PER_TAKE, WorkersLock, errors_from_json,
-    errors_to_json, listed_state, unreadable,
+    Appended, DeadReplay, Finish, HourCounts, Inbox, InboxEntry, InboxHistory, InboxOperator,
+    InboxRecord, InboxState, InboxStats, ListFilter, Recovered, Taken, UNREADABLE_PER_TAKE,
+    WorkersLock, errors_from_json, errors_to_json, listed_state, unreadable,
 };
 
 /// An [`Inbox`] in a SQLite file, with its [`SqliteStore`] in the same file.
@@ -189,20 +189,105 @@ fn record(row: &Row<'_>) -> rusqlite::Result<InboxRecord> {
     })
 }
 
-/// The SQL condition of a listed state.
+/// The SQL condition of a listed state. The states other than handled say `state !=
+/// 'handled'` too: SQLite uses the index of unhandled entries only for a query that states its
+/// condition, and without it a page of rare dead letters would read the handled entries too.
 fn state_condition(state: InboxState) -> &'static str {
     match state {
-        InboxState::Pending => "state = 'pending' AND attempts = 0",
-        InboxState::Retrying => "state = 'pending' AND attempts > 0",
-        InboxState::Running => "state = 'running'",
+        InboxState::Pending => "state != 'handled' AND state = 'pending' AND attempts = 0",
+        InboxState::Retrying => "state != 'handled' AND state = 'pending' AND attempts > 0",
+        InboxState::Running => "state != 'handled' AND state = 'running'",
         InboxState::Handled => "state = 'handled'",
-        InboxState::Dead => "state = 'dead'",
+        InboxState::Dead => "state != 'handled' AND state = 'dead'",
     }
+}
+
+/// The condition of [`ListFilter::handler`] (`?4`): the entry's last errors, a JSON array of
+/// `{"handler", "error"}` objects, hold one of the handler's. Text that is not JSON (changed
+/// outside nextgen-events) holds none rather than failing the whole list.
+const HANDLER_FAILED: &str = "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(last_errors) THEN last_errors END) AS failure
+     WHERE CASE WHEN failure.type = 'object' THEN json_extract(failure.value, '$.handler') END = ?4)";
+
+/// The counts of [`InboxOperator::stats`] in one statement, so one snapshot: per stored state
+/// and whether tried (the pending ones' oldest receipt time with them), the unhandled entries
+/// grouped on their index and the handled ones counted on theirs, without a row read.
+const STATS: &str = "SELECT state, attempts > 0, count(*), min(received_at_ms) FROM nextgen_inbox
+     WHERE state != 'handled' GROUP BY 1, 2
+     UNION ALL
+     SELECT 'handled', 0, count(*), NULL FROM nextgen_inbox WHERE state = 'handled'";
+
+/// The statement of a list for `filter`, newest first: `?1` the event type, `?2` and `?3` the
+/// cursor, `?4` the handler, `?5` the limit. Only the conditions asked for are in it: under
+/// `?2 IS NULL OR ...` SQLite could not start at the cursor in the index. The parameters keep
+/// their numbers either way (`?5` is always there), so one binding fits every variant.
+fn list_sql(filter: &ListFilter) -> String {
+    let mut conditions = vec![filter.state.map_or("1 = 1", state_condition)];
+    if filter.event_type.is_some() {
+        conditions.push("event_type = ?1");
+    }
+    if filter.after.is_some() {
+        conditions.push("(received_at_ms, event_id) < (?2, ?3)");
+    }
+    if filter.handler.is_some() {
+        conditions.push(HANDLER_FAILED);
+    }
+    format!(
+        "SELECT {COLUMNS} FROM nextgen_inbox WHERE {}
+         ORDER BY received_at_ms DESC, event_id DESC LIMIT ?5",
+        conditions.join(" AND ")
+    )
+}
+
+/// An hour, in milliseconds.
+const HOUR_MS: u64 = 60 * 60 * 1000;
+
+/// The history's counts per hour (`hour` is the hour's number since the epoch) of the entries
+/// received, handled, first failed, and dead in `[?1, ?2)` (Unix milliseconds): each count from
+/// the index of its own time, over the hours asked for only.
+const HOURLY: &str = "
+WITH counted (hour, received, handled, retried, dead) AS (
+    SELECT CAST(received_at_ms / 3600000 AS INTEGER), count(*), 0, 0, 0 FROM nextgen_inbox
+    WHERE received_at_ms >= ?1 AND received_at_ms < ?2 GROUP BY 1
+  UNION ALL
+    SELECT CAST(finished_at_ms / 3600000 AS INTEGER), 0, count(*), 0, 0 FROM nextgen_inbox
+    WHERE state = 'handled' AND finished_at_ms >= ?1 AND finished_at_ms < ?2 GROUP BY 1
+  UNION ALL
+    SELECT CAST(first_failed_at_ms / 3600000 AS INTEGER), 0, 0, count(*), 0 FROM nextgen_inbox
+    WHERE first_failed_at_ms >= ?1 AND first_failed_at_ms < ?2 GROUP BY 1
+  UNION ALL
+    SELECT CAST(finished_at_ms / 3600000 AS INTEGER), 0, 0, 0, count(*) FROM nextgen_inbox
+    WHERE state != 'handled' AND state = 'dead' AND finished_at_ms >= ?1 AND finished_at_ms < ?2
+    GROUP BY 1
+)
+SELECT hour, sum(received), sum(handled), sum(retried), sum(dead) FROM counted
+GROUP BY hour ORDER BY hour";
+
+/// The hours `from_ms` (rounded down to an hour) and the `hours - 1` after it, every count
+/// zero: what [`InboxHistory::hourly`] fills in.
+fn empty_hours(from_ms: u64, hours: u32) -> Vec<HourCounts> {
+    let first = from_ms - from_ms % HOUR_MS;
+    (0..u64::from(hours))
+        .map_while(|hour| {
+            let hour_start_ms = first.checked_add(hour.checked_mul(HOUR_MS)?)?;
+            Some(HourCounts {
+                hour_start_ms,
+                ..HourCounts::default()
+            })
+        })
+        .collect()
+}
+
+/// A count as SQLite returns it; a negative one (never written) counts as none.
+fn count(number: i64) -> u64 {
+    u64::try_from(number).unwrap_or(0)
 }
 
 const REPLAYED: &str = "state = 'pending', owner = NULL, due_at_ms = ?1, attempts = 0, first_failed_at_ms = NULL, finished_at_ms = NULL";
 
 impl Inbox for SqliteInbox {
+    fn operator(&self) -> Option<Arc<dyn InboxOperator>> {
+        Some(Arc::new(self.clone()))
+    }
     fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
         Box::pin(async move {
             self.database
@@ -378,38 +463,50 @@ impl Inbox for SqliteInbox {
 impl InboxOperator for SqliteInbox {
     fn stats(&self) -> StoreFuture<'_, InboxStats> {
         Box::pin(self.database.read(|connection| {
-            connection.query_row(
-                "SELECT
-                    COUNT(*) FILTER (WHERE state = 'pending' AND attempts = 0),
-                    COUNT(*) FILTER (WHERE state = 'pending' AND attempts > 0),
-                    COUNT(*) FILTER (WHERE state = 'running'),
-                    COUNT(*) FILTER (WHERE state = 'handled'),
-                    COUNT(*) FILTER (WHERE state = 'dead')
-                 FROM nextgen_inbox",
-                [],
-                |row| {
-                    Ok(InboxStats {
-                        pending: row.get(0)?,
-                        retrying: row.get(1)?,
-                        running: row.get(2)?,
-                        handled: row.get(3)?,
-                        dead: row.get(4)?,
-                    })
-                },
-            )
+            let mut statement = connection.prepare_cached(STATS)?;
+            let mut rows = statement.query([])?;
+            let mut stats = InboxStats::default();
+            while let Some(row) = rows.next()? {
+                let state: String = row.get(0)?;
+                let tried: bool = row.get(1)?;
+                let number = count(row.get(2)?);
+                match listed_state(&state, u32::from(tried)) {
+                    InboxState::Pending => {
+                        stats.pending += number;
+                        let oldest: Option<i64> = row.get(3)?;
+                        stats.oldest_pending_at_ms = oldest.and_then(|at| u64::try_from(at).ok());
+                    }
+                    InboxState::Retrying => stats.retrying += number,
+                    InboxState::Running => stats.running += number,
+                    InboxState::Handled => stats.handled += number,
+                    InboxState::Dead => stats.dead += number,
+                }
+            }
+            Ok(stats)
         }))
     }
 
     fn list(&self, filter: ListFilter) -> StoreFuture<'_, Vec<InboxRecord>> {
         Box::pin(self.database.read(move |connection| {
-            let state = filter.state.map_or("1 = 1", state_condition);
             let limit = if filter.limit == 0 { 50 } else { filter.limit };
-            let mut statement = connection.prepare(&format!(
-                "SELECT {COLUMNS} FROM nextgen_inbox WHERE {state} AND (?1 IS NULL OR event_type = ?1)
-                 ORDER BY received_at_ms DESC, event_id DESC LIMIT ?2"
-            ))?;
+            let mut statement = connection.prepare_cached(&list_sql(&filter))?;
+            let (after_ms, after_id) = filter.after.map_or((None, None), |after| {
+                (
+                    Some(i64::try_from(after.received_at_ms).unwrap_or(i64::MAX)),
+                    Some(after.event_id),
+                )
+            });
             let records = statement
-                .query_map(params![filter.event_type, i64::try_from(limit).unwrap_or(i64::MAX)], record)?
+                .query_map(
+                    params![
+                        filter.event_type,
+                        after_ms,
+                        after_id,
+                        filter.handler,
+                        i64::try_from(limit).unwrap_or(i64::MAX)
+                    ],
+                    record,
+                )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(records)
         }))
@@ -482,5 +579,143 @@ impl InboxOperator for SqliteInbox {
                 })
                 .await
         })
+    }
+
+    fn history(&self) -> Option<&dyn InboxHistory> {
+        Some(self)
+    }
+}
+
+impl InboxHistory for SqliteInbox {
+    fn hourly(&self, from_ms: u64, hours: u32) -> StoreFuture<'_, Vec<HourCounts>> {
+        let mut counts = empty_hours(from_ms, hours);
+        Box::pin(self.database.read(move |connection| {
+            let (Some(first), Some(last)) = (counts.first(), counts.last()) else {
+                return Ok(counts);
+            };
+            let first_hour = first.hour_start_ms / HOUR_MS;
+            let bound = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX);
+            let (from, to) = (
+                bound(first.hour_start_ms),
+                bound(last.hour_start_ms.saturating_add(HOUR_MS)),
+            );
+            let mut statement = connection.prepare_cached(HOURLY)?;
+            let mut rows = statement.query(params![from, to])?;
+            while let Some(row) = rows.next()? {
+                let hour: i64 = row.get(0)?;
+                let Some(counted) = u64::try_from(hour)
+                    .ok()
+                    .and_then(|hour| hour.checked_sub(first_hour))
+                    .and_then(|index| usize::try_from(index).ok())
+                    .and_then(|index| counts.get_mut(index))
+                else {
+                    continue;
+                };
+                counted.received = count(row.get(1)?);
+                counted.handled = count(row.get(2)?);
+                counted.retried = count(row.get(3)?);
+                counted.dead = count(row.get(4)?);
+            }
+            Ok(counts)
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::inbox::ListCursor;
+
+    /// What SQLite plans for `sql` on the schema, one step a line.
+    fn plan(sql: &str) -> String {
+        let connection = rusqlite::Connection::open_in_memory().unwrap();
+        connection.execute_batch(super::super::SCHEMA).unwrap();
+        let mut statement = connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let nulls = std::iter::repeat_n(rusqlite::types::Null, statement.parameter_count());
+        let steps = statement
+            .query_map(rusqlite::params_from_iter(nulls), |row| {
+                row.get::<_, String>(3)
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap();
+        steps.join("\n")
+    }
+
+    #[test]
+    fn a_page_after_a_cursor_starts_there_in_an_index_in_the_list_order() {
+        let cursor = ListCursor {
+            received_at_ms: 1,
+            event_id: "evt_1".to_owned(),
+        };
+        for state in [None].into_iter().chain(InboxState::ALL.map(Some)) {
+            let index = match state {
+                None | Some(InboxState::Handled) => "nextgen_inbox_listed (",
+                Some(_) => "nextgen_inbox_unhandled (state=? AND ",
+            };
+            for handler in [None, Some("(payload)".to_owned())] {
+                let filter = ListFilter {
+                    state,
+                    handler,
+                    after: Some(cursor.clone()),
+                    ..ListFilter::default()
+                };
+                let plan = plan(&list_sql(&filter));
+                assert!(
+                    plan.starts_with(&format!(
+                        "SEARCH nextgen_inbox USING INDEX {index}(received_at_ms,event_id)<(?,?))"
+                    )),
+                    "{filter:?}: {plan}"
+                );
+                // The index gives the list's order: nothing is sorted.
+                assert!(!plan.contains("TEMP B-TREE"), "{filter:?}: {plan}");
+            }
+        }
+    }
+
+    #[test]
+    fn stats_and_the_history_read_indexes_only() {
+        let stats = plan(STATS);
+        for index in ["nextgen_inbox_unhandled", "nextgen_inbox_handled"] {
+            let scan = format!("SCAN nextgen_inbox USING COVERING INDEX {index}");
+            assert!(stats.lines().any(|step| step == scan), "{stats}");
+        }
+        let hourly = plan(HOURLY);
+        for index in [
+            "COVERING INDEX nextgen_inbox_listed (received_at_ms>? AND received_at_ms<?)",
+            "COVERING INDEX nextgen_inbox_handled (finished_at_ms>? AND finished_at_ms<?)",
+            "COVERING INDEX nextgen_inbox_failed (first_failed_at_ms>? AND first_failed_at_ms<?)",
+            "INDEX nextgen_inbox_unhandled (state=?)",
+        ] {
+            assert!(
+                hourly.contains(&format!("SEARCH nextgen_inbox USING {index}")),
+                "{hourly}"
+            );
+        }
+        for plan in [stats, hourly] {
+            assert!(
+                !plan.lines().any(|step| step == "SCAN nextgen_inbox"),
+                "{plan}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_hours_asked_for_start_on_the_hour_and_are_all_there() {
+        let hours = empty_hours(3 * HOUR_MS + 1, 3);
+        let starts: Vec<u64> = hours.iter().map(|hour| hour.hour_start_ms).collect();
+        assert_eq!(starts, [3 * HOUR_MS, 4 * HOUR_MS, 5 * HOUR_MS]);
+        assert!(
+            hours
+                .iter()
+                .all(|hour| hour.received == 0 && hour.dead == 0)
+        );
+        assert!(empty_hours(HOUR_MS, 0).is_empty());
+        // Past the last hour a clock can hold: only the hours that exist.
+        assert_eq!(empty_hours(u64::MAX, 3).len(), 1);
     }
 }

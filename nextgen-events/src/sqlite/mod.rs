@@ -122,7 +122,22 @@ CREATE TABLE IF NOT EXISTS nextgen_inbox (
 );
 CREATE INDEX IF NOT EXISTS nextgen_inbox_due ON nextgen_inbox (due_at_ms)
     WHERE state IN ('pending', 'running');
-CREATE INDEX IF NOT EXISTS nextgen_inbox_received ON nextgen_inbox (received_at_ms);
+-- The list's order (newest first, then by event id, descending), so that a page after a
+-- cursor starts where the one before ended. It replaces an index on the receipt time alone.
+DROP INDEX IF EXISTS nextgen_inbox_received;
+CREATE INDEX IF NOT EXISTS nextgen_inbox_listed ON nextgen_inbox (received_at_ms, event_id);
+-- Every entry not handled, by state, in the list's order: the states an operator looks for
+-- (dead letters, the backlog) are few among the handled, and are counted and listed from here
+-- without reading the handled ones. `attempts` tells pending from retrying without the row.
+-- A query uses it only when it says `state != 'handled'` itself.
+CREATE INDEX IF NOT EXISTS nextgen_inbox_unhandled
+    ON nextgen_inbox (state, received_at_ms, event_id, attempts) WHERE state != 'handled';
+-- Handled entries by finish time: their count, the history's handled hours, the prune.
+CREATE INDEX IF NOT EXISTS nextgen_inbox_handled ON nextgen_inbox (finished_at_ms)
+    WHERE state = 'handled';
+-- Entries that failed, by their first failure: the history's retried hours.
+CREATE INDEX IF NOT EXISTS nextgen_inbox_failed ON nextgen_inbox (first_failed_at_ms)
+    WHERE first_failed_at_ms IS NOT NULL;
 ";
 
 /// Brings a file written by an earlier version up to [`SCHEMA`].

@@ -1,16 +1,18 @@
 //! Inbox behaviour every inbox has, checked over real HTTP: 200 only once the delivery is in
 //! the inbox, one entry per event id, retries on an injected clock, dead letters, replay,
-//! listing and pruning. `inbox_checks!` turns them into one test each for a backend; the
+//! listing (pages after a cursor, by failing handler), the stats' oldest pending entry, the
+//! hourly history where the inbox keeps one, and pruning. `inbox_checks!` turns them into one test each for a backend; the
 //! handlers they drive are here too, so a test binary that includes this module has them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nextgen_events::WebhookConfig;
 use nextgen_events::inbox::{
-    Inbox, InboxOperator, InboxRecord, InboxState, InboxStats, ListFilter,
+    HourCounts, Inbox, InboxEntry, InboxOperator, InboxRecord, InboxState, InboxStats, ListCursor,
+    ListFilter,
 };
 use nextgen_events::prelude::*;
 use nextgen_events::sign;
@@ -28,6 +30,30 @@ pub fn fail_times(id: &str, times: u32) {
         .insert(id.to_owned(), times);
 }
 
+/// The event ids whose `b_flaky` waits, holding its worker, until they are released.
+static HELD: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+fn hold(id: &str) {
+    HELD.lock()
+        .unwrap()
+        .get_or_insert_with(HashSet::new)
+        .insert(id.to_owned());
+}
+
+fn release(id: &str) {
+    HELD.lock()
+        .unwrap()
+        .get_or_insert_with(HashSet::new)
+        .remove(id);
+}
+
+fn held(id: &str) -> bool {
+    HELD.lock()
+        .unwrap()
+        .as_ref()
+        .is_some_and(|held| held.contains(id))
+}
+
 #[nextgen_event("charge.succeeded")]
 async fn a_steady(event: Event<Charge>) {
     ran(&event.id, "a_steady");
@@ -36,6 +62,9 @@ async fn a_steady(event: Event<Charge>) {
 #[nextgen_event("charge.succeeded")]
 async fn b_flaky(event: Event<Charge>) -> Result<(), String> {
     ran(&event.id, "b_flaky");
+    while held(&event.id) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let mut failures = FAILURES_LEFT.lock().unwrap();
     match failures.get_or_insert_with(HashMap::new).get_mut(&event.id) {
         Some(left) if *left > 0 => {
@@ -77,8 +106,14 @@ pub async fn until<I: Inbox + InboxOperator>(
     }
 }
 
-/// The instant the inbox clock starts at (Unix milliseconds).
+/// The instant the inbox clock starts at (Unix milliseconds): on the hour.
 pub const START_MS: u64 = 1_800_000_000_000;
+
+/// An hour, in milliseconds.
+const HOUR_MS: u64 = 60 * 60 * 1000;
+
+/// How many workers the setup's server runs.
+pub const WORKERS: usize = 2;
 
 /// An inbox on a clock the test moves, a server in inbox mode on it, and a second connection
 /// to the same inbox, as another process would open it.
@@ -101,6 +136,7 @@ impl<I: Inbox + InboxOperator + Clone> Setup<I> {
     pub fn new(inbox: I, other: I, clock: Arc<AtomicU64>, keep: impl std::any::Any) -> Self {
         let config = WebhookConfig::new(SECRET)
             .with_inbox(inbox.clone())
+            .with_inbox_workers(WORKERS)
             .with_inbox_poll(Duration::from_millis(10));
         let server = TestServer::start(config, |_| {});
         Setup {
@@ -125,6 +161,59 @@ impl<I: Inbox + InboxOperator + Clone> Setup<I> {
     pub async fn until(&self, id: &str, done: impl Fn(&InboxRecord) -> bool) -> InboxRecord {
         until(&self.inbox, id, Duration::from_secs(10), done).await
     }
+
+    /// Appends `id` straight to the inbox, received now, without the signature header the
+    /// route keeps: the workers never dispatch it, it becomes a dead letter at once.
+    pub async fn append_unsigned(&self, id: &str) {
+        let entry = InboxEntry {
+            event_id: id.to_owned(),
+            event_type: "charge.succeeded".to_owned(),
+            body: charge(id, 2000.into()).0.into_bytes(),
+            signed_at: now(),
+            received_at_ms: self.inbox.now_ms(),
+            signature: None,
+        };
+        self.inbox.append(entry).await.unwrap();
+    }
+}
+
+/// The ids of `records`, in order.
+fn ids(records: &[InboxRecord]) -> Vec<String> {
+    records
+        .iter()
+        .map(|record| record.event_id.clone())
+        .collect()
+}
+
+/// Every record `filter` lists, read `per_page` at a time, each page after the last record of
+/// the page before.
+async fn pages<I: InboxOperator>(
+    inbox: &I,
+    filter: &ListFilter,
+    per_page: usize,
+) -> Vec<InboxRecord> {
+    let mut all: Vec<InboxRecord> = Vec::new();
+    loop {
+        let page = inbox
+            .list(ListFilter {
+                after: all.last().map(ListCursor::after),
+                limit: per_page,
+                ..filter.clone()
+            })
+            .await
+            .unwrap();
+        assert!(
+            page.len() <= per_page,
+            "{} on a page of {per_page}",
+            page.len()
+        );
+        let last = page.len() < per_page;
+        all.extend(page);
+        assert!(all.len() <= 100, "the pages do not end: {:?}", ids(&all));
+        if last {
+            return all;
+        }
+    }
 }
 
 /// One `#[actix_rt::test]` per check, for the setup `$make` gives: an expression (it may
@@ -137,7 +226,9 @@ macro_rules! inbox_checks {
             use super::*;
             $crate::inbox_checks!(@each $make;
                 durable_and_deduplicated, retried_after_the_backoff, dead_letter_then_replay,
-                payload_drift_is_kept, list_show_stats_and_replay, pruning_keeps_dead_letters);
+                payload_drift_is_kept, list_show_stats_and_replay, list_pages_after_a_cursor,
+                list_by_failing_handler, stats_name_the_oldest_pending_entry,
+                history_counts_each_hour, pruning_keeps_dead_letters);
         }
     };
     (@each $make:expr; $($check:ident),*) => {
@@ -305,6 +396,7 @@ pub async fn list_show_stats_and_replay<I: Inbox + InboxOperator + Clone>(setup:
             state,
             event_type: event_type.map(str::to_owned),
             limit,
+            ..ListFilter::default()
         })
     };
     assert_eq!(
@@ -378,6 +470,350 @@ pub async fn list_show_stats_and_replay<I: Inbox + InboxOperator + Clone>(setup:
     assert_eq!(record.attempts, 1);
     assert_eq!(runs("evt_inbox_list_0", "a_steady"), 1);
     assert_eq!(setup.inbox.stats().await.unwrap().handled, 3);
+}
+
+pub async fn list_pages_after_a_cursor<I: Inbox + InboxOperator + Clone>(setup: &Setup<I>) {
+    // Three receipt times a second apart, several entries at one time (the clock stands still
+    // between them), with ids whose byte order is not their alphabetical one.
+    let batches: [&[&str]; 3] = [
+        &["evt_page_a", "evt_page_B", "evt_page_c"],
+        &["evt_page_d"],
+        &["evt_page_F", "evt_page_e", "evt_page_-g", "evt_page_h"],
+    ];
+    let mut expected: Vec<(u64, String)> = Vec::new();
+    for (second, batch) in (0..).zip(batches) {
+        for id in batch {
+            assert_eq!(setup.deliver(id, 2000.into()).await.status, 200);
+            expected.push((START_MS + second * 1000, (*id).to_owned()));
+        }
+        setup.advance(Duration::from_secs(1));
+    }
+    for (_, id) in &expected {
+        setup
+            .until(id, |record| record.state == InboxState::Handled)
+            .await;
+    }
+    // Newest first; at one time, ids descending, byte by byte.
+    expected.sort_by(|a, b| b.cmp(a));
+    let expected_ids: Vec<String> = expected.iter().map(|(_, id)| id.clone()).collect();
+    let all = setup
+        .inbox
+        .list(ListFilter {
+            limit: 100,
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), expected_ids);
+    for pair in all.windows(2) {
+        let cursor = ListCursor::after(&pair[0]);
+        assert!(
+            cursor.precedes(pair[1].received_at_ms, &pair[1].event_id),
+            "{} listed before {}",
+            pair[0].event_id,
+            pair[1].event_id
+        );
+    }
+
+    // Page by page, every entry once, in the same order, whatever the page's size and
+    // wherever a page ends among entries received at one time.
+    let filters = [
+        ListFilter::default(),
+        ListFilter {
+            state: Some(InboxState::Handled),
+            ..ListFilter::default()
+        },
+        ListFilter {
+            event_type: Some("charge.succeeded".to_owned()),
+            ..ListFilter::default()
+        },
+    ];
+    for filter in &filters {
+        for per_page in [1, 2, 3, 7, 8] {
+            let paged = pages(&setup.inbox, filter, per_page).await;
+            assert_eq!(ids(&paged), expected_ids, "{per_page} a page, {filter:?}");
+        }
+    }
+
+    // A cursor on no entry: what comes after it, at its time and before.
+    let cursor = ListCursor {
+        received_at_ms: START_MS + 2000,
+        event_id: "evt_page_f".to_owned(),
+    };
+    let after: Vec<String> = expected
+        .iter()
+        .filter(|(at, id)| cursor.precedes(*at, id))
+        .map(|(_, id)| id.clone())
+        .collect();
+    assert_eq!(after[..3], ["evt_page_e", "evt_page_F", "evt_page_-g"]);
+    let listed = setup
+        .inbox
+        .list(ListFilter {
+            after: Some(cursor),
+            limit: 100,
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&listed), after);
+    // After the oldest entry, and in a state none is in: nothing.
+    let oldest = ListCursor::after(all.last().unwrap());
+    for state in [None, Some(InboxState::Dead)] {
+        let listed = setup
+            .inbox
+            .list(ListFilter {
+                state,
+                after: Some(oldest.clone()),
+                ..ListFilter::default()
+            })
+            .await
+            .unwrap();
+        assert!(listed.is_empty(), "{listed:?}");
+    }
+}
+
+pub async fn list_by_failing_handler<I: Inbox + InboxOperator + Clone>(setup: &Setup<I>) {
+    let (flaky, drift, unsigned, steady) = (
+        "evt_handler_flaky",
+        "evt_handler_drift",
+        "evt_handler_unsigned",
+        "evt_handler_steady",
+    );
+    fail_times(flaky, 1);
+    assert_eq!(setup.deliver(flaky, 2000.into()).await.status, 200);
+    let failed = setup
+        .until(flaky, |record| record.state == InboxState::Retrying)
+        .await;
+    // The handler's name as the inbox keeps it (its path).
+    let flaky_handler = failed.last_errors[0].handler.clone();
+    assert!(flaky_handler.ends_with("b_flaky"), "{flaky_handler}");
+    setup.advance(Duration::from_secs(1));
+    assert_eq!(setup.deliver(drift, "2000".into()).await.status, 200);
+    setup
+        .until(drift, |record| record.state == InboxState::Retrying)
+        .await;
+    setup.advance(Duration::from_secs(1));
+    assert_eq!(setup.deliver(steady, 2000.into()).await.status, 200);
+    setup
+        .until(steady, |record| record.state == InboxState::Handled)
+        .await;
+    setup.advance(Duration::from_secs(1));
+    setup.append_unsigned(unsigned).await;
+    setup
+        .until(unsigned, |record| record.state == InboxState::Dead)
+        .await;
+    // The flaky one succeeds on its retry, and keeps its last errors.
+    setup.advance(Duration::from_secs(37));
+    setup
+        .until(flaky, |record| record.state == InboxState::Handled)
+        .await;
+
+    let by = |handler: &str, state: Option<InboxState>, after: Option<ListCursor>| {
+        setup.inbox.list(ListFilter {
+            state,
+            handler: Some(handler.to_owned()),
+            after,
+            limit: 10,
+            ..ListFilter::default()
+        })
+    };
+    assert_eq!(ids(&by(&flaky_handler, None, None).await.unwrap()), [flaky]);
+    assert_eq!(
+        ids(&by(&flaky_handler, Some(InboxState::Handled), None)
+            .await
+            .unwrap()),
+        [flaky]
+    );
+    assert_eq!(ids(&by("(payload)", None, None).await.unwrap()), [drift]);
+    assert_eq!(
+        ids(&by("(signature)", Some(InboxState::Dead), None)
+            .await
+            .unwrap()),
+        [unsigned]
+    );
+    assert!(
+        by("(signature)", Some(InboxState::Retrying), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A cursor applies with the handler: the drift is newer than the flaky one.
+    let drift_record = setup.inbox.show(drift, false).await.unwrap().unwrap();
+    let after_drift = ListCursor::after(&drift_record);
+    assert_eq!(
+        ids(&by(&flaky_handler, None, Some(after_drift.clone()))
+            .await
+            .unwrap()),
+        [flaky]
+    );
+    assert!(
+        by("(payload)", None, Some(after_drift))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Only a whole name matches: not a part of it, not another handler's text, not a name
+    // that quotes the stored JSON; a handler that never failed has nothing listed.
+    let steady_handler = flaky_handler.replace("b_flaky", "a_steady");
+    for other in [
+        "b_flaky",
+        "(payload",
+        "payload",
+        "\"handler\":\"(payload)\"",
+        "the ledger is down",
+        steady_handler.as_str(),
+    ] {
+        let listed = by(other, None, None).await.unwrap();
+        assert!(listed.is_empty(), "{other}: {:?}", ids(&listed));
+    }
+}
+
+pub async fn stats_name_the_oldest_pending_entry<I: Inbox + InboxOperator + Clone>(
+    setup: &Setup<I>,
+) {
+    assert_eq!(setup.inbox.stats().await.unwrap(), InboxStats::default());
+    // A retrying entry, older than the pending ones: it had its first attempt.
+    let retrying = "evt_oldest_retrying";
+    fail_times(retrying, 1);
+    assert_eq!(setup.deliver(retrying, 2000.into()).await.status, 200);
+    setup
+        .until(retrying, |record| record.state == InboxState::Retrying)
+        .await;
+    assert_eq!(
+        setup.inbox.stats().await.unwrap(),
+        InboxStats {
+            retrying: 1,
+            ..InboxStats::default()
+        }
+    );
+    // Every worker held by a delivery whose handler waits, so the next ones wait for their
+    // first attempt.
+    setup.advance(Duration::from_secs(1));
+    let holders: Vec<String> = (0..WORKERS)
+        .map(|n| format!("evt_oldest_holder_{n}"))
+        .collect();
+    for id in &holders {
+        hold(id);
+        assert_eq!(setup.deliver(id, 2000.into()).await.status, 200);
+    }
+    for id in &holders {
+        setup
+            .until(id, |record| record.state == InboxState::Running)
+            .await;
+    }
+    let pending = ["evt_oldest_pending_0", "evt_oldest_pending_1"];
+    for id in pending {
+        setup.advance(Duration::from_secs(1));
+        assert_eq!(setup.deliver(id, 2000.into()).await.status, 200);
+    }
+    // Read before the holders are released (an assertion failing first would leave them
+    // held), through this connection and through another.
+    let stats = setup.inbox.stats().await.unwrap();
+    let others = setup.other.stats().await.unwrap();
+    for id in &holders {
+        release(id);
+    }
+    assert_eq!(
+        stats,
+        InboxStats {
+            pending: 2,
+            retrying: 1,
+            running: u64::try_from(WORKERS).unwrap(),
+            oldest_pending_at_ms: Some(START_MS + 2000),
+            ..InboxStats::default()
+        }
+    );
+    assert_eq!(others, stats);
+    for id in holders.iter().map(String::as_str).chain(pending) {
+        setup
+            .until(id, |record| record.state == InboxState::Handled)
+            .await;
+    }
+    assert_eq!(
+        setup.inbox.stats().await.unwrap(),
+        InboxStats {
+            retrying: 1,
+            handled: 4,
+            ..InboxStats::default()
+        }
+    );
+}
+
+pub async fn history_counts_each_hour<I: Inbox + InboxOperator + Clone>(setup: &Setup<I>) {
+    let Some(history) = setup.inbox.history() else {
+        return;
+    };
+    assert_eq!(START_MS % HOUR_MS, 0);
+    // The first hour: one handled, one that fails once, one dead letter at once.
+    let (handled, retried, dead, later) = (
+        "evt_history_handled",
+        "evt_history_retried",
+        "evt_history_dead",
+        "evt_history_later",
+    );
+    assert_eq!(setup.deliver(handled, 2000.into()).await.status, 200);
+    setup
+        .until(handled, |record| record.state == InboxState::Handled)
+        .await;
+    fail_times(retried, 1);
+    assert_eq!(setup.deliver(retried, 2000.into()).await.status, 200);
+    setup
+        .until(retried, |record| record.state == InboxState::Retrying)
+        .await;
+    setup.append_unsigned(dead).await;
+    setup
+        .until(dead, |record| record.state == InboxState::Dead)
+        .await;
+    // Five minutes into the second hour: the retry is due and succeeds; one more arrives.
+    setup.advance(Duration::from_secs(65 * 60));
+    setup
+        .until(retried, |record| record.state == InboxState::Handled)
+        .await;
+    assert_eq!(setup.deliver(later, 2000.into()).await.status, 200);
+    setup
+        .until(later, |record| record.state == InboxState::Handled)
+        .await;
+
+    let first = HourCounts {
+        hour_start_ms: START_MS,
+        received: 3,
+        handled: 1,
+        // The retried one and the dead letter, which failed for the first time when it died.
+        retried: 2,
+        dead: 1,
+    };
+    let second = HourCounts {
+        hour_start_ms: START_MS + HOUR_MS,
+        received: 1,
+        handled: 2,
+        retried: 0,
+        dead: 0,
+    };
+    let third = HourCounts {
+        hour_start_ms: START_MS + 2 * HOUR_MS,
+        ..HourCounts::default()
+    };
+    // From within the first hour: rounded down to it; the hour after the last entry counted
+    // as zeros.
+    assert_eq!(
+        history.hourly(START_MS + 123_456, 3).await.unwrap(),
+        [first, second, third]
+    );
+    assert_eq!(
+        history.hourly(START_MS + HOUR_MS, 1).await.unwrap(),
+        [second]
+    );
+    assert_eq!(
+        history.hourly(START_MS - HOUR_MS, 2).await.unwrap(),
+        [
+            HourCounts {
+                hour_start_ms: START_MS - HOUR_MS,
+                ..HourCounts::default()
+            },
+            first
+        ]
+    );
+    assert!(history.hourly(START_MS, 0).await.unwrap().is_empty());
 }
 
 pub async fn pruning_keeps_dead_letters<I: Inbox + InboxOperator + Clone>(setup: &Setup<I>) {

@@ -7,10 +7,20 @@
 //! ```
 //!
 //! - `POST /webhook`: the NextGen endpoint (`nextgen_events::actix::webhooks`).
-//! - `GET /healthz`: readiness, from `Endpoint::health`: 200 `ok ...` while the endpoint takes
-//!   deliveries and every inbox worker runs, 503 `not ready ...` otherwise (stopping, a worker
-//!   down).
+//! - `GET /healthz`: liveness, for a Kubernetes `livenessProbe` (`Health::is_alive`): 200 while
+//!   every inbox worker runs, holds its lock where one is needed (SQLite) and no entry has waited
+//!   for its first attempt longer than the backlog threshold (5 min); 503 otherwise. A restart is
+//!   the fix for what fails it.
+//! - `GET /readyz`: readiness, for a `readinessProbe` (`Health::is_ready`): 200 while the
+//!   endpoint takes deliveries and, in inbox mode, the inbox's store answered its last read;
+//!   503 while stopping or while the store does not answer.
+//!
+//!   Both answer `Health::summary` as text: `ok: ...`, or the verdicts and what is wrong.
 //! - `GET /metrics`: the library's metrics in Prometheus text format, when `NEXTGEN_METRICS=1`.
+//! - `GET /webhooks/inbox`: in inbox mode, the inbox page (`nextgen_events::actix::inbox_page`):
+//!   counts, the last 24 hours, failing handlers, the entries, replays; open with full access
+//!   to requests from loopback, denied to every other address (an app puts its own
+//!   authentication there).
 //!
 //! With `NEXTGEN_BENCH_ROUTES=1` only (the scripts in `scripts/` set it), routes without
 //! authentication for benchmarks and load tests:
@@ -72,6 +82,7 @@ use std::process::ExitCode;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use nextgen_events::admin::PageAccess;
 use nextgen_events::backend::{Access, BackendUrl, SqliteDurability, open_inbox, open_store};
 use nextgen_events::inbox::RetryPolicy;
 use nextgen_events::payloads::Charge;
@@ -160,12 +171,22 @@ async fn run() -> Result<(), String> {
     let metrics = prometheus()?;
     let bench_routes = bench_routes()?;
     let mounted = endpoint.clone();
+    let inbox_page = endpoint.inbox_operator().is_some();
     let server = HttpServer::new(move || {
+        let page = mounted.clone();
         let app = App::new()
+            .configure(move |service| {
+                if inbox_page {
+                    nextgen_events::actix::inbox_page("/webhooks/inbox", page, loopback_only)(
+                        service,
+                    );
+                }
+            })
             .app_data(ledger.clone())
             .configure(nextgen_events::actix::webhooks("/webhook", mounted.clone()))
             .app_data(web::Data::new(mounted.clone()))
             .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
             .app_data(web::Data::new(metrics.clone()))
             .route("/metrics", web::get().to(render_metrics));
         let ledger = web::Data::clone(&ledger);
@@ -517,23 +538,37 @@ async fn render_metrics(metrics: web::Data<Option<PrometheusHandle>>) -> HttpRes
     }
 }
 
-/// Readiness: 200 while the endpoint takes deliveries and every inbox worker runs, 503 with
-/// what is wrong otherwise.
+/// Who may use the inbox page: this example trusts loopback (the person at the machine) and
+/// no one else; a real app decides from its own session or its proxy's header.
+fn loopback_only(request: &HttpRequest) -> PageAccess {
+    match request.peer_addr() {
+        Some(peer) if peer.ip().is_loopback() => PageAccess::full(format!("local {peer}")),
+        _ => PageAccess::Deny,
+    }
+}
+
+/// Liveness: 200 while the workers do their work (`Health::is_alive`), 503 otherwise; the
+/// body is the health's one-line summary either way.
 async fn healthz(endpoint: web::Data<Endpoint>) -> HttpResponse {
     let health = endpoint.health();
-    let text = format!(
-        "stopping={} workers_alive={}/{} worker_restarts={}",
-        health.stopping, health.workers_alive, health.inbox_workers, health.worker_restarts
-    );
-    if health.is_ready() {
+    probe_answer(health.is_alive(), &health)
+}
+
+/// Readiness: 200 while the endpoint takes deliveries and its store answers
+/// (`Health::is_ready`), 503 otherwise, with the summary.
+async fn readyz(endpoint: web::Data<Endpoint>) -> HttpResponse {
+    let health = endpoint.health();
+    probe_answer(health.is_ready(), &health)
+}
+
+/// A probe's answer: 200 or 503, with what `health` says in one line.
+fn probe_answer(passed: bool, health: &nextgen_events::Health) -> HttpResponse {
+    let mut answer = if passed {
         HttpResponse::Ok()
-            .content_type("text/plain")
-            .body(format!("ok {text}"))
     } else {
         HttpResponse::ServiceUnavailable()
-            .content_type("text/plain")
-            .body(format!("not ready {text}"))
-    }
+    };
+    answer.content_type("text/plain").body(health.summary())
 }
 
 async fn ledger_totals(ledger: web::Data<Ledger>) -> HttpResponse {
