@@ -22,6 +22,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use retry::{RetryPolicy, RetryPolicyError};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use stored::{HOUR_MS, empty_hours};
 #[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
 pub(crate) use stored::{
     UNREADABLE_PER_TAKE, errors_from_json, errors_to_json, listed_state, unreadable,

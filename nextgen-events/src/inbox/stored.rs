@@ -1,6 +1,8 @@
 //! How the inboxes that keep entries in a database store an entry's state and its errors: one
 //! reading of them for the SQLite and the Redis inbox (and any store that comes next).
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use super::HourCounts;
 use super::{HandlerFailure, InboxState};
 
 /// The listed state of an entry stored as `stored` after `attempts` attempts. The stores keep
@@ -49,6 +51,26 @@ pub(crate) fn unreadable(field: &str, problem: &str) -> Vec<HandlerFailure> {
     }]
 }
 
+/// An hour, in milliseconds.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) const HOUR_MS: u64 = 60 * 60 * 1000;
+
+/// The hours `from_ms` (rounded down to an hour) and the `hours - 1` after it, every count
+/// zero: what [`InboxHistory::hourly`](super::InboxHistory::hourly) fills in.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn empty_hours(from_ms: u64, hours: u32) -> Vec<HourCounts> {
+    let first = from_ms - from_ms % HOUR_MS;
+    (0..u64::from(hours))
+        .map_while(|hour| {
+            let hour_start_ms = first.checked_add(hour.checked_mul(HOUR_MS)?)?;
+            Some(HourCounts {
+                hour_start_ms,
+                ..HourCounts::default()
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +113,21 @@ mod tests {
         assert_eq!(errors_from_json(Some(&json)), errors);
         assert_eq!(errors_from_json(None), Vec::new());
         assert_eq!(errors_from_json(Some("not json")), Vec::new());
+    }
+
+    #[test]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    fn the_hours_asked_for_start_on_the_hour_and_are_all_there() {
+        let hours = empty_hours(3 * HOUR_MS + 1, 3);
+        let starts: Vec<u64> = hours.iter().map(|hour| hour.hour_start_ms).collect();
+        assert_eq!(starts, [3 * HOUR_MS, 4 * HOUR_MS, 5 * HOUR_MS]);
+        assert!(
+            hours
+                .iter()
+                .all(|hour| hour.received == 0 && hour.dead == 0)
+        );
+        assert!(empty_hours(HOUR_MS, 0).is_empty());
+        // Past the last hour a clock can hold: only the hours that exist.
+        assert_eq!(empty_hours(u64::MAX, 3).len(), 1);
     }
 }

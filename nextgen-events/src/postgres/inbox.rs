@@ -12,10 +12,10 @@ use super::intake::Intake;
 use super::store::PgStore;
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
 use crate::inbox::{
-    Appended, Arrivals, ArrivalsWatch, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, HourCounts,
-    Inbox, InboxEntry, InboxHistory, InboxOperator, InboxRecord, InboxState, InboxStats,
-    ListFilter, Recovered, Taken, UNREADABLE_PER_TAKE, errors_from_json, errors_to_json,
-    listed_state, unreadable,
+    Appended, Arrivals, ArrivalsWatch, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, HOUR_MS,
+    HourCounts, Inbox, InboxEntry, InboxHistory, InboxOperator, InboxRecord, InboxState,
+    InboxStats, ListFilter, Recovered, Taken, UNREADABLE_PER_TAKE, empty_hours, errors_from_json,
+    errors_to_json, listed_state, unreadable,
 };
 
 /// The setter of an inbox's retention, as the check names it.
@@ -487,24 +487,6 @@ impl PgInbox {
 fn failure_of(handler: &str) -> String {
     let name = serde_json::to_string(handler).unwrap_or_default();
     format!("\"handler\":{name}")
-}
-
-/// An hour, in milliseconds.
-const HOUR_MS: u64 = 60 * 60 * 1000;
-
-/// The hours `from_ms` (rounded down to an hour) and the `hours - 1` after it, every count
-/// zero: what [`InboxHistory::hourly`] fills in.
-fn empty_hours(from_ms: u64, hours: u32) -> Vec<HourCounts> {
-    let first = from_ms - from_ms % HOUR_MS;
-    (0..u64::from(hours))
-        .map_while(|hour| {
-            let hour_start_ms = first.checked_add(hour.checked_mul(HOUR_MS)?)?;
-            Some(HourCounts {
-                hour_start_ms,
-                ..HourCounts::default()
-            })
-        })
-        .collect()
 }
 
 /// A column of a row just taken, or which one does not read and why.

@@ -9,9 +9,10 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{Clock, Database, Durability, SqliteStore, millis};
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
 use crate::inbox::{
-    Appended, DeadReplay, Finish, HourCounts, Inbox, InboxEntry, InboxHistory, InboxOperator,
-    InboxRecord, InboxState, InboxStats, ListFilter, Recovered, Taken, UNREADABLE_PER_TAKE,
-    WorkersLock, errors_from_json, errors_to_json, listed_state, unreadable,
+    Appended, DeadReplay, Finish, HOUR_MS, HourCounts, Inbox, InboxEntry, InboxHistory,
+    InboxOperator, InboxRecord, InboxState, InboxStats, ListFilter, Recovered, Taken,
+    UNREADABLE_PER_TAKE, WorkersLock, empty_hours, errors_from_json, errors_to_json, listed_state,
+    unreadable,
 };
 
 /// An [`Inbox`] in a SQLite file, with its [`SqliteStore`] in the same file.
@@ -238,9 +239,6 @@ fn list_sql(filter: &ListFilter) -> String {
     )
 }
 
-/// An hour, in milliseconds.
-const HOUR_MS: u64 = 60 * 60 * 1000;
-
 /// The history's counts per hour (`hour` is the hour's number since the epoch) of the entries
 /// received, handled, first failed, and dead in `[?1, ?2)` (Unix milliseconds): each count from
 /// the index of its own time, over the hours asked for only.
@@ -261,21 +259,6 @@ WITH counted (hour, received, handled, retried, dead) AS (
 )
 SELECT hour, sum(received), sum(handled), sum(retried), sum(dead) FROM counted
 GROUP BY hour ORDER BY hour";
-
-/// The hours `from_ms` (rounded down to an hour) and the `hours - 1` after it, every count
-/// zero: what [`InboxHistory::hourly`] fills in.
-fn empty_hours(from_ms: u64, hours: u32) -> Vec<HourCounts> {
-    let first = from_ms - from_ms % HOUR_MS;
-    (0..u64::from(hours))
-        .map_while(|hour| {
-            let hour_start_ms = first.checked_add(hour.checked_mul(HOUR_MS)?)?;
-            Some(HourCounts {
-                hour_start_ms,
-                ..HourCounts::default()
-            })
-        })
-        .collect()
-}
 
 /// A count as SQLite returns it; a negative one (never written) counts as none.
 fn count(number: i64) -> u64 {
@@ -702,20 +685,5 @@ mod tests {
                 "{plan}"
             );
         }
-    }
-
-    #[test]
-    fn the_hours_asked_for_start_on_the_hour_and_are_all_there() {
-        let hours = empty_hours(3 * HOUR_MS + 1, 3);
-        let starts: Vec<u64> = hours.iter().map(|hour| hour.hour_start_ms).collect();
-        assert_eq!(starts, [3 * HOUR_MS, 4 * HOUR_MS, 5 * HOUR_MS]);
-        assert!(
-            hours
-                .iter()
-                .all(|hour| hour.received == 0 && hour.dead == 0)
-        );
-        assert!(empty_hours(HOUR_MS, 0).is_empty());
-        // Past the last hour a clock can hold: only the hours that exist.
-        assert_eq!(empty_hours(u64::MAX, 3).len(), 1);
     }
 }
