@@ -9,6 +9,7 @@
 //! nextgen inbox --sqlite webhooks.sqlite3 show evt_123 --body
 //! nextgen inbox --sqlite webhooks.sqlite3 replay evt_123 evt_456
 //! nextgen inbox --sqlite webhooks.sqlite3 replay --dead --since 2026-11-25T08:00:00Z
+//! nextgen inbox --sqlite webhooks.sqlite3 replay evt_123 --rerun app::send_receipt
 //! nextgen inbox --redis redis://127.0.0.1:6379/ --prefix nextgen:example stats
 //! nextgen inbox --inbox 'redis://127.0.0.1:6379/?prefix=nextgen:example' stats
 //! nextgen inbox --postgres postgres://app@db.internal/payments stats
@@ -25,13 +26,15 @@
 //! example server's `NEXTGEN_INBOX_URL=postgres://...`).
 //!
 //! A replay puts deliveries back to pending: the app's workers take them again, and the
-//! handlers that already succeeded for them stay skipped. `--json` prints one JSON document on
+//! handlers that already succeeded for them stay skipped. `replay ID --rerun HANDLER` also runs
+//! one handler that had succeeded for the entry once more (its done marker is removed with the
+//! replay, in one step), and the entry records it. `--json` prints one JSON document on
 //! stdout instead of text; errors still go to stderr.
 //!
 //! Exit status: 0 on success; 1 when the inbox could not be opened or failed, or an id is
-//! unknown (or held by a worker, for `replay`); 2 for a usage error (bad arguments, no file at
-//! the `--sqlite` path, no inbox under the `--redis` URL's `--prefix`, no inbox in the
-//! `--postgres` database's `--schema`).
+//! unknown (or held by a worker, for `replay`; or, for `--rerun`, the handler is not done for
+//! the entry); 2 for a usage error (bad arguments, no file at the `--sqlite` path, no inbox
+//! under the `--redis` URL's `--prefix`, no inbox in the `--postgres` database's `--schema`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,7 +45,7 @@ use clap::{ArgGroup, Args as ClapArgs, Parser, Subcommand};
 use nextgen_events::backend::{Access, BackendUrl, OpenError, open_inbox};
 use nextgen_events::idempotency::StoreError;
 use nextgen_events::inbox::{
-    InboxOperator, InboxRecord, InboxState, InboxStats, ListCursor, ListFilter,
+    InboxOperator, InboxRecord, InboxState, InboxStats, ListCursor, ListFilter, Rerun,
 };
 use serde_json::json;
 
@@ -115,7 +118,8 @@ enum Command {
     List(ListArgs),
     /// One entry: its fields, attempts and each failing handler's last error.
     Show(ShowArgs),
-    /// Put entries back to pending; handlers that already succeeded stay skipped.
+    /// Put entries back to pending; handlers that already succeeded stay skipped, but the one
+    /// `--rerun` names.
     Replay(ReplayArgs),
 }
 
@@ -171,6 +175,12 @@ struct ReplayArgs {
     /// `2026-11-25T08:00:00Z`, or Unix seconds).
     #[arg(long, value_name = "TIME", conflicts_with = "ids", value_parser = parse_time)]
     since: Option<u64>,
+
+    /// With one ID: run this handler, which had succeeded for the entry, once more (its name
+    /// as a refusal lists it, such as `app::send_receipt`); the entry records the rerun. For
+    /// a handler that succeeded with a bug since fixed: its effect must be safe to apply again.
+    #[arg(long, value_name = "HANDLER", conflicts_with_all = ["dead", "since"])]
+    rerun: Option<String>,
 }
 
 pub(crate) fn main(args: &Args) -> ExitCode {
@@ -635,6 +645,16 @@ fn show_text(record: &InboxRecord, with_body: bool) -> String {
             text.push_str(&format!("{:<13} {value}\n", format!("{name}:")));
         }
     }
+    if !record.reruns.is_empty() {
+        text.push_str("reruns:\n");
+        for rerun in &record.reruns {
+            text.push_str(&format!(
+                "  {} at {}\n",
+                clean(&rerun.handler),
+                rfc3339(rerun.at_ms)
+            ));
+        }
+    }
     if record.last_errors.is_empty() {
         text.push_str("errors:       none\n");
     } else {
@@ -670,6 +690,15 @@ async fn replay(
         return replay_dead(inbox, args.since, json)
             .await
             .map_err(|f| vec![f]);
+    }
+    if let Some(handler) = &args.rerun {
+        let [id] = args.ids.as_slice() else {
+            return Err(vec![Failure::usage(format!(
+                "--rerun runs a handler of one entry: name exactly one ID (got {})",
+                args.ids.len()
+            ))]);
+        };
+        return rerun(inbox, id, handler, json).await.map_err(|f| vec![f]);
     }
     // Each id once, in the order given.
     let mut ids: Vec<String> = Vec::new();
@@ -763,6 +792,62 @@ async fn replay_dead(
     Ok(())
 }
 
+/// `replay ID --rerun HANDLER`: says what happened in a sentence (or a JSON document), and
+/// fails for each refusal, naming the handlers that are done when `handler` is not.
+async fn rerun(
+    inbox: &dyn InboxOperator,
+    id: &str,
+    handler: &str,
+    json: bool,
+) -> Result<(), Failure> {
+    let rerun = inbox
+        .rerun(id, handler)
+        .await
+        .map_err(|error| store_failure(&format!("run `{handler}` again for `{id}`"), &error))?;
+    if json {
+        let (answer, done) = match &rerun {
+            Rerun::PutBack => ("put_back", None),
+            Rerun::NoEntry => ("no_entry", None),
+            Rerun::NotDone { done } => ("not_done", Some(done)),
+            Rerun::Running => ("running", None),
+        };
+        let mut document = json!({ "event_id": id, "handler": handler, "rerun": answer });
+        if let Some(done) = done {
+            document["done"] = json!(done);
+        }
+        print_json(serde_json::to_string_pretty(&document))?;
+    }
+    let (id, handler) = (clean(id), clean(handler));
+    match rerun {
+        Rerun::PutBack => {
+            if !json {
+                println!(
+                    "{id} back to pending: the app's workers run {handler} once more for it, and the other handlers that already succeeded stay skipped; the entry records the rerun"
+                );
+            }
+            Ok(())
+        }
+        Rerun::NoEntry => Err(Failure::failed(format!("unknown event id `{id}`"))),
+        Rerun::NotDone { done } => {
+            let done = if done.is_empty() {
+                "no handler is done for it".to_owned()
+            } else {
+                let names: Vec<String> = done
+                    .iter()
+                    .map(|name| format!("`{}`", clean(name)))
+                    .collect();
+                format!("the handlers done for it: {}", names.join(", "))
+            };
+            Err(Failure::failed(format!(
+                "`{handler}` did not succeed for `{id}` (it has no done marker), so there is nothing to run again; `replay {id}` runs a handler that did not succeed; {done}"
+            )))
+        }
+        Rerun::Running => Err(Failure::failed(format!(
+            "`{id}` was not put back: it is running (a worker holds it); run `{handler}` again once it is not (its attempt ends, or, if the server died, it is taken again at its restart or when the lease lapses)"
+        ))),
+    }
+}
+
 fn replayed_note(count: usize) -> String {
     let (entries, them) = if count == 1 {
         ("entry", "it")
@@ -827,6 +912,10 @@ mod tests {
         assert!(args(&["--sqlite", "x", "replay", "evt_1", "--dead"]).is_err());
         assert!(args(&["--sqlite", "x", "replay", "evt_1", "--since", "0"]).is_err());
         assert!(args(&["--sqlite", "x", "replay", "--dead", "--since", "0"]).is_ok());
+        assert!(args(&["--sqlite", "x", "replay", "evt_1", "--rerun", "h"]).is_ok());
+        assert!(args(&["--sqlite", "x", "replay", "--dead", "--rerun", "h"]).is_err());
+        assert!(args(&["--sqlite", "x", "replay", "--rerun", "h"]).is_err());
+        assert!(args(&["--sqlite", "x", "replay", "evt_1", "--rerun"]).is_err());
         assert!(args(&["--sqlite", "x", "list", "--limit", "0"]).is_err());
         assert!(args(&["--sqlite", "x", "list", "--state", "gone"]).is_err());
         let Ok(parsed) = args(&["--sqlite", "x", "list", "--state", "dead"]) else {
@@ -1051,6 +1140,7 @@ mod tests {
                     error: (*error).into(),
                 })
                 .collect(),
+            reruns: Vec::new(),
             body: None,
         }
     }

@@ -530,6 +530,151 @@ fn check_replay_dead_since_a_time(path: &Target) {
     assert!(stderr(&bad).contains("RFC 3339"), "{}", stderr(&bad));
 }
 
+/// Writes done markers for `handlers` of `id` in the idempotency store of the inbox `target`
+/// names, as the app's workers do when those handlers succeed.
+fn mark_done(target: &Target, id: &str, handlers: &[&str]) {
+    use nextgen_events::idempotency::Claim;
+
+    block_on(async {
+        let store = match target.options[0].as_str() {
+            #[cfg(feature = "sqlite")]
+            "--sqlite" => {
+                let inbox = nextgen_events::sqlite::SqliteInbox::open(&target.options[1]).unwrap();
+                inbox.idempotency_store()
+            }
+            #[cfg(feature = "redis-tests")]
+            "--redis" => {
+                let (url, prefix) = (&target.options[1], &target.options[3]);
+                let inbox = nextgen_events::redis::RedisInbox::connect(url, prefix.clone())
+                    .await
+                    .unwrap();
+                inbox.idempotency_store()
+            }
+            #[cfg(feature = "postgres-tests")]
+            "--postgres" => {
+                let (url, schema) = (&target.options[1], &target.options[3]);
+                let inbox = nextgen_events::postgres::PgInbox::connect(url, schema)
+                    .await
+                    .unwrap();
+                inbox.idempotency_store()
+            }
+            other => panic!("no store for {other}"),
+        };
+        for handler in handlers {
+            let Claim::Claimed(token) = store.claim(id, handler, LEASE).await.unwrap() else {
+                panic!("{id} {handler}: not a fresh claim");
+            };
+            assert!(store.complete(id, handler, token).await.unwrap());
+        }
+    });
+}
+
+/// `replay ID --rerun HANDLER` on `evt_1` (handled), whose handlers `app::book_charge` and
+/// `app::send_receipt` succeeded: the one named is run again, the entry records it; each
+/// refusal exits 1 and says why.
+fn check_replay_rerun_runs_a_done_handler_once_more(path: &Target) {
+    mark_done(path, "evt_1", &["app::send_receipt", "app::book_charge"]);
+    let put_back = on(path, &["replay", "evt_1", "--rerun", "app::send_receipt"]);
+    assert!(put_back.status.success(), "{}", stderr(&put_back));
+    assert_eq!(
+        stdout(&put_back).trim(),
+        "evt_1 back to pending: the app's workers run app::send_receipt once more for it, and the other handlers that already succeeded stay skipped; the entry records the rerun"
+    );
+    let record = json(path, &["show", "evt_1"]);
+    assert_eq!(record["state"], "pending");
+    assert_eq!(record["attempts"], 0);
+    let reruns = record["reruns"].as_array().unwrap();
+    assert_eq!(reruns.len(), 1, "{record}");
+    assert_eq!(reruns[0]["handler"], "app::send_receipt");
+    let at_ms = reruns[0]["at_ms"].as_u64().unwrap();
+    assert!(at_ms > BASE_MS, "{record}");
+    let text = stdout(&on(path, &["show", "evt_1"]));
+    assert!(
+        text.contains("reruns:\n  app::send_receipt at 20"),
+        "{text}"
+    );
+    // Another entry records none, and says nothing of them.
+    assert!(json(path, &["show", "evt_2"]).get("reruns").is_none());
+    assert!(!stdout(&on(path, &["show", "evt_2"])).contains("reruns"));
+
+    // Its marker is gone now: a second rerun, or a mistyped name, is refused, naming the
+    // handler that is done.
+    for handler in ["app::send_receipt", "app::send_reciept"] {
+        let refused = on(path, &["replay", "evt_1", "--rerun", handler]);
+        assert_eq!(refused.status.code(), Some(1), "{handler}");
+        assert!(refused.stdout.is_empty(), "{handler}");
+        assert_eq!(
+            stderr(&refused).trim(),
+            format!(
+                "error: `{handler}` did not succeed for `evt_1` (it has no done marker), so there is nothing to run again; `replay evt_1` runs a handler that did not succeed; the handlers done for it: `app::book_charge`"
+            )
+        );
+    }
+    let none_done = on(
+        path,
+        &["replay", "evt_2", "--rerun", "send_receipt", "--json"],
+    );
+    assert_eq!(none_done.status.code(), Some(1));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&none_done.stdout).unwrap(),
+        serde_json::json!({"event_id": "evt_2", "handler": "send_receipt", "rerun": "not_done", "done": []})
+    );
+    assert!(
+        stderr(&none_done).contains("no handler is done for it"),
+        "{}",
+        stderr(&none_done)
+    );
+    assert_eq!(json(path, &["show", "evt_2"])["state"], "dead");
+
+    let unknown = on(path, &["replay", "evt_nope", "--rerun", "app::book_charge"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(
+        stderr(&unknown).trim(),
+        "error: unknown event id `evt_nope`"
+    );
+
+    mark_done(path, "evt_5", &["app::book_charge"]);
+    let running = on(path, &["replay", "evt_5", "--rerun", "app::book_charge"]);
+    assert_eq!(running.status.code(), Some(1));
+    assert!(
+        stderr(&running).contains("`evt_5` was not put back: it is running"),
+        "{}",
+        stderr(&running)
+    );
+    assert_eq!(json(path, &["show", "evt_5"])["state"], "running");
+
+    // The other done handler, by --json.
+    let document = json(path, &["replay", "evt_1", "--rerun", "app::book_charge"]);
+    assert_eq!(
+        document,
+        serde_json::json!({"event_id": "evt_1", "handler": "app::book_charge", "rerun": "put_back"})
+    );
+    let reruns = json(path, &["show", "evt_1"])["reruns"].clone();
+    let handlers: Vec<&str> = reruns
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rerun| rerun["handler"].as_str().unwrap())
+        .collect();
+    assert_eq!(handlers, ["app::send_receipt", "app::book_charge"]);
+
+    // One entry, and not with --dead.
+    for line in [
+        &["replay", "evt_1", "evt_2", "--rerun", "app::book_charge"][..],
+        &["replay", "--rerun", "app::book_charge"],
+        &["replay", "--dead", "--rerun", "app::book_charge"],
+    ] {
+        let usage = on(path, line);
+        assert_eq!(usage.status.code(), Some(2), "{line:?}");
+    }
+    let two = on(path, &["replay", "evt_1", "evt_2", "--rerun", "h"]);
+    assert!(
+        stderr(&two).contains("name exactly one ID"),
+        "{}",
+        stderr(&two)
+    );
+}
+
 /// The tool's options for the SQLite file at `path`.
 #[cfg(feature = "sqlite")]
 fn sqlite_file(path: &TempPath) -> Target {
@@ -567,6 +712,12 @@ fn replay_puts_entries_back_to_pending() {
 #[test]
 fn replay_dead_since_a_time() {
     check_replay_dead_since_a_time(&sqlite_inbox());
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn replay_rerun_runs_a_done_handler_once_more() {
+    check_replay_rerun_runs_a_done_handler_once_more(&sqlite_inbox());
 }
 
 #[cfg(feature = "sqlite")]
@@ -684,6 +835,13 @@ fn redis_replay_puts_entries_back_to_pending() {
 fn redis_replay_dead_since_a_time() {
     let Some(target) = redis_inbox() else { return };
     check_replay_dead_since_a_time(&target);
+}
+
+#[cfg(feature = "redis-tests")]
+#[test]
+fn redis_replay_rerun_runs_a_done_handler_once_more() {
+    let Some(target) = redis_inbox() else { return };
+    check_replay_rerun_runs_a_done_handler_once_more(&target);
 }
 
 #[cfg(feature = "redis-tests")]
@@ -1036,6 +1194,15 @@ fn postgres_replay_dead_since_a_time() {
         return;
     };
     check_replay_dead_since_a_time(&target);
+}
+
+#[cfg(feature = "postgres-tests")]
+#[test]
+fn postgres_replay_rerun_runs_a_done_handler_once_more() {
+    let Some(target) = postgres_inbox() else {
+        return;
+    };
+    check_replay_rerun_runs_a_done_handler_once_more(&target);
 }
 
 /// The same inbox by `--inbox URL?schema=S` and by `--postgres URL?schema=S`, as by

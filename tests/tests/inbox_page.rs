@@ -204,6 +204,48 @@ async fn what_a_delivery_holds_is_escaped_everywhere() {
     );
 }
 
+/// A handler run again on purpose is listed on its entry, its name escaped, with when it was
+/// asked for; an entry without one has no such table.
+#[actix_rt::test]
+async fn an_entry_lists_the_handlers_run_again() {
+    use nextgen_events::idempotency::{Claim, IdempotencyStore as _};
+    use nextgen_events::inbox::Rerun;
+
+    let inbox = FilledInbox::new(0).await;
+    let handler = "notify_<b>ops</b>\u{1b}[31m";
+    let store = inbox.inbox.store();
+    let lease = std::time::Duration::from_secs(60);
+    let Claim::Claimed(token) = store.claim("evt_handled", handler, lease).await.unwrap() else {
+        panic!("a fresh claim");
+    };
+    assert!(store.complete("evt_handled", handler, token).await.unwrap());
+    // An hour after the last entry: 2026-12-07 11:04:00 UTC.
+    inbox
+        .clock
+        .fetch_add(3_600_000, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        inbox.inbox.rerun("evt_handled", handler).await.unwrap(),
+        Rerun::PutBack
+    );
+    let server = inbox.serve();
+    let entry = get(&server, Some("viewer"), "/entry?id=evt_handled").await;
+    assert_eq!(entry.status, 200, "{}", entry.body);
+    let start = entry.body.find("<table id=\"reruns\">").expect(&entry.body);
+    let table = &entry.body[start..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert!(
+        table.contains("<td>notify_&lt;b&gt;ops&lt;/b&gt;\\u{1b}[31m</td>"),
+        "{table}"
+    );
+    assert!(
+        table.contains("<td>2026-12-07 11:04:00 UTC</td>"),
+        "{table}"
+    );
+    assert!(!entry.body.contains('\u{1b}'), "a raw escape character");
+    let other = get(&server, Some("viewer"), "/entry?id=evt_dead").await;
+    assert!(!other.body.contains("id=\"reruns\""), "{}", other.body);
+}
+
 #[actix_rt::test]
 async fn read_only_access_shows_no_form_and_every_action_is_refused() {
     let inbox = FilledInbox::new(1).await;

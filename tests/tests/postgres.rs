@@ -120,7 +120,11 @@ async fn replicas_starting_together_on_an_empty_database_run_one_migration() {
     .unwrap();
     assert_eq!(
         applied,
-        [(1, "tables".to_owned()), (2, "operator".to_owned())]
+        [
+            (1, "tables".to_owned()),
+            (2, "operator".to_owned()),
+            (3, "reruns".to_owned())
+        ]
     );
 }
 

@@ -335,6 +335,51 @@ async fn an_entry_without_its_body_becomes_a_dead_letter_naming_why() {
     );
 }
 
+/// A tool connected to the inbox of an app of an earlier version (its schema at migration 2,
+/// without the `reruns` column), which it does not migrate: it reads the entries, recording no
+/// reruns, and a rerun says what to do; once the app upgrades the schema, it reruns.
+#[actix_rt::test]
+async fn a_tool_reads_a_schema_from_before_reruns_and_a_rerun_asks_for_the_upgrade() {
+    let Some(url) = postgres_url("the PostgreSQL inbox") else {
+        return;
+    };
+    let schema = unique_schema("before_reruns");
+    let inbox = PgInbox::connect(&url, &schema).await.unwrap();
+    let id = event_id("pg_before_reruns", 0);
+    inbox.append(entry(&id, 1_000)).await.unwrap();
+    sqlx::raw_sql(&format!(
+        "ALTER TABLE {schema}.nextgen_inbox DROP COLUMN reruns;
+         DELETE FROM {schema}.nextgen_migrations WHERE version = 3;"
+    ))
+    .execute(inbox.pool())
+    .await
+    .unwrap();
+    let tool = PgInbox::connect_existing(&url, &schema)
+        .await
+        .unwrap()
+        .unwrap();
+    let record = tool.show(&id, true).await.unwrap().unwrap();
+    assert!(record.reruns.is_empty());
+    assert!(record.body.is_some());
+    assert_eq!(tool.list(Default::default()).await.unwrap().len(), 1);
+    let refused = tool.rerun(&id, "h").await.unwrap_err().to_string();
+    assert!(
+        refused.contains("no `reruns` column yet (migration 3)")
+            && refused.contains("start the app of this version once"),
+        "{refused}"
+    );
+    // The app starts: the schema is upgraded, and the tool connected after it reruns.
+    PgInbox::connect(&url, &schema).await.unwrap();
+    let tool = PgInbox::connect_existing(&url, &schema)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        tool.rerun(&id, "h").await.unwrap(),
+        nextgen_events::inbox::Rerun::NotDone { done: Vec::new() }
+    );
+}
+
 #[actix_rt::test]
 async fn idle_workers_wake_on_another_replicas_commit_without_waiting_for_their_poll() {
     let Some(url) = postgres_url("the PostgreSQL inbox") else {

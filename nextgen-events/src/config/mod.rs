@@ -12,6 +12,7 @@ use crate::handler::AppData;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 use crate::handler::TransactionOf;
 use crate::idempotency::{DEFAULT_LEASE, IdempotencyStore, MemoryStore};
+use crate::inbox::gauges::GaugeSettings;
 use crate::inbox::{Inbox, RetryPolicy};
 use crate::limits::MAX_DURATION;
 use crate::registry::Registry;
@@ -100,15 +101,6 @@ pub(crate) const DEFAULT_INBOX_GAUGES: Duration = Duration::from_secs(15);
 
 /// How long the oldest pending entry may wait before the endpoint is not alive, by default.
 pub(crate) const DEFAULT_BACKLOG_THRESHOLD: Duration = Duration::from_secs(5 * 60);
-
-/// What the inbox's gauge refresher is told by the configuration.
-#[derive(Debug, Clone)]
-pub(crate) struct GaugeSettings {
-    /// The `inbox` label.
-    pub(crate) inbox: Arc<str>,
-    /// The cadence.
-    pub(crate) every: Duration,
-}
 
 /// Which idempotency store the builder was told to use; resolved against the inbox when the
 /// configuration is used, so the order of the builder calls does not matter.

@@ -16,10 +16,11 @@ use futures_util::FutureExt;
 use futures_util::future::{Either, select};
 use tokio::sync::Notify;
 
-use super::{Inbox, InboxOperator};
-use crate::config::GaugeSettings;
+use ::metrics::{Key, Label, Level, Metadata};
+
+use super::{Inbox, InboxOperator, InboxState, InboxStats};
 use crate::handler::panic_message;
-use crate::metrics::InboxGauges;
+use crate::metrics::{INBOX_ENTRIES, INBOX_OLDEST_PENDING, INBOX_WORKERS_ALIVE};
 
 /// The least time one read of the counts may take before it counts as failed. A store that has
 /// not answered by then is as good as unreachable; a longer cadence is the limit instead, so
@@ -29,6 +30,15 @@ const MIN_READ_LIMIT: Duration = Duration::from_secs(5);
 /// How many cadences without a reading make the store count as unreachable: one late reading
 /// is a slow store, three are a store that does not answer (or a refresher that stopped).
 pub(crate) const STALE_AFTER: u32 = 3;
+
+/// What the inbox's gauge refresher is told by the configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct GaugeSettings {
+    /// The `inbox` label.
+    pub(crate) inbox: Arc<str>,
+    /// The cadence.
+    pub(crate) every: Duration,
+}
 
 /// The refresher's last reading of the store.
 #[derive(Debug, Clone)]
@@ -324,5 +334,71 @@ impl Task {
             Ok(_) => {}
         }
         *answered = Some(now);
+    }
+}
+
+static GAUGE_METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// The keys of one inbox's gauges, built once by its refresher: a refresh then builds no key.
+/// Only the keys are kept, not a recorder's handles, so a recorder installed after the
+/// endpoint started still sees every refresh.
+pub(crate) struct InboxGauges {
+    /// One per state, in the order of [`InboxState::ALL`].
+    entries: [Key; 5],
+    oldest_pending: Key,
+    workers_alive: Key,
+}
+
+impl InboxGauges {
+    /// The gauges of the inbox named `inbox` (the `inbox` label).
+    pub(crate) fn new(inbox: &str) -> Self {
+        let inbox_label = || Label::new("inbox", inbox.to_owned());
+        let entries = InboxState::ALL.map(|state| {
+            Key::from_parts(
+                INBOX_ENTRIES,
+                vec![
+                    inbox_label(),
+                    Label::from_static_parts("state", state.as_str()),
+                ],
+            )
+        });
+        InboxGauges {
+            entries,
+            oldest_pending: Key::from_parts(INBOX_OLDEST_PENDING, vec![inbox_label()]),
+            workers_alive: Key::from_parts(INBOX_WORKERS_ALIVE, vec![inbox_label()]),
+        }
+    }
+
+    /// Sets the entry gauges from `stats`, and the oldest pending entry's age (`None`: none
+    /// waits, recorded as 0).
+    pub(crate) fn entries(&self, stats: &InboxStats, oldest_pending: Option<Duration>) {
+        let counts = InboxState::ALL.map(|state| match state {
+            InboxState::Pending => stats.pending,
+            InboxState::Retrying => stats.retrying,
+            InboxState::Running => stats.running,
+            InboxState::Handled => stats.handled,
+            InboxState::Dead => stats.dead,
+        });
+        ::metrics::with_recorder(|recorder| {
+            for (key, count) in self.entries.iter().zip(counts) {
+                // Exact up to 2^53 entries, far beyond any inbox.
+                recorder
+                    .register_gauge(key, &GAUGE_METADATA)
+                    .set(count as f64);
+            }
+            recorder
+                .register_gauge(&self.oldest_pending, &GAUGE_METADATA)
+                .set(oldest_pending.map_or(0.0, |age| age.as_secs_f64()));
+        });
+    }
+
+    /// Sets the workers gauge.
+    pub(crate) fn workers_alive(&self, alive: usize) {
+        ::metrics::with_recorder(|recorder| {
+            recorder
+                .register_gauge(&self.workers_alive, &GAUGE_METADATA)
+                .set(alive as f64);
+        });
     }
 }

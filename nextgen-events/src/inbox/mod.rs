@@ -26,7 +26,8 @@ pub use retry::{RetryPolicy, RetryPolicyError};
 pub(crate) use stored::{HOUR_MS, empty_hours};
 #[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
 pub(crate) use stored::{
-    UNREADABLE_PER_TAKE, errors_from_json, errors_to_json, listed_state, unreadable,
+    UNREADABLE_PER_TAKE, errors_from_json, errors_to_json, listed_state, reruns_from_json,
+    reruns_to_json, unreadable,
 };
 pub(crate) use workers::{InboxRuntime, WorkerSettings};
 
@@ -203,9 +204,59 @@ pub struct InboxRecord {
     pub finished_at_ms: Option<u64>,
     /// Each failing handler's last error.
     pub last_errors: Vec<HandlerFailure>,
+    /// The handlers run again on purpose ([`InboxOperator::rerun`]), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reruns: Vec<RecordedRerun>,
     /// The body, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+}
+
+/// A handler that had succeeded for an entry and was run again on purpose
+/// ([`InboxOperator::rerun`]), as the entry keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedRerun {
+    /// The handler's name, as the done markers and the last errors name it.
+    pub handler: String,
+    /// When the rerun was asked for (Unix milliseconds, on the inbox's clock).
+    pub at_ms: u64,
+}
+
+/// What [`InboxOperator::rerun`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rerun {
+    /// Put back: the handler's done marker was removed and the entry put back to pending, due
+    /// now, attempts reset, exactly as a [replay](InboxOperator::replay) does, in one atomic
+    /// step; the entry records the rerun ([`InboxRecord::reruns`]). The workers run that
+    /// handler once more; the other handlers that had succeeded stay skipped, and those that
+    /// had not succeeded run, as in any replay.
+    PutBack,
+    /// No entry has this event id: nothing changed.
+    NoEntry,
+    /// The handler has no done marker for this event: it did not succeed for it (or its
+    /// marker outlived the inbox's retention), so there is nothing to run again; nothing
+    /// changed. A plain replay runs a handler that did not succeed anyway.
+    NotDone {
+        /// The handlers that do have a done marker for this event, sorted: the names a rerun
+        /// of this event takes (a mistyped name is answered with the right ones).
+        done: Vec<String>,
+    },
+    /// A worker holds the entry right now: refused, nothing changed. Ask again once it is not
+    /// running (its attempt ends, or its lease lapses after a crash).
+    Running,
+}
+
+/// Logs a rerun that was put back: the library's record of the deliberate act, beside the one
+/// the entry keeps.
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
+pub(crate) fn log_rerun(event_id: &str, handler: &str, rerun: &Rerun) {
+    if *rerun == Rerun::PutBack {
+        tracing::info!(
+            event_id = %crate::text::Escaped(event_id),
+            handler = %crate::text::Escaped(handler),
+            "inbox entry put back to run a handler that had succeeded once more (a deliberate rerun)"
+        );
+    }
 }
 
 /// Which entries [`InboxOperator::list`] returns, newest first (by receipt time, then by
@@ -515,6 +566,18 @@ pub trait InboxOperator: Send + Sync + 'static {
     /// Puts entries back to pending, due now, attempts reset; handlers that succeeded stay
     /// skipped. Returns the ids that were found (handled, dead or retrying ones alike).
     fn replay<'a>(&'a self, event_ids: &'a [String]) -> StoreFuture<'a, Vec<String>>;
+
+    /// Runs `handler`, which had succeeded for `event_id`, once more: removes its done marker
+    /// and puts the entry back to pending as [`replay`](Self::replay) does, in one atomic step
+    /// (a crash never leaves the marker gone with the entry not pending, nor the reverse), and
+    /// records the rerun in the entry ([`InboxRecord::reruns`]). For a handler that succeeded
+    /// with a bug since fixed: its effect must be safe to apply again, or be corrected by the
+    /// fixed code. Refused, with nothing changed, for an unknown id, a handler without a done
+    /// marker for the event (the answer names those with one), and an entry a worker holds.
+    ///
+    /// A `latest_only` handler whose watermark is this event (or a newer one of its object)
+    /// finds the event stale and does not run: its marker is written again without a run.
+    fn rerun<'a>(&'a self, event_id: &'a str, handler: &'a str) -> StoreFuture<'a, Rerun>;
 
     /// Puts every dead letter (received at or after `since_ms`, when given) back to pending,
     /// and names the ids the dead index listed whose entry was gone (they are removed from the

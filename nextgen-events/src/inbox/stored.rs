@@ -3,7 +3,7 @@
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use super::HourCounts;
-use super::{HandlerFailure, InboxState};
+use super::{HandlerFailure, InboxState, RecordedRerun};
 
 /// The listed state of an entry stored as `stored` after `attempts` attempts. The stores keep
 /// four states (`pending`, `running`, `handled`, `dead`); a pending entry that was tried before
@@ -28,6 +28,19 @@ pub(crate) fn errors_to_json(errors: &[HandlerFailure]) -> String {
 pub(crate) fn errors_from_json(stored: Option<&str>) -> Vec<HandlerFailure> {
     stored
         .and_then(|errors| serde_json::from_str(errors).ok())
+        .unwrap_or_default()
+}
+
+/// The reruns an entry records, as stored: a JSON array.
+pub(crate) fn reruns_to_json(reruns: &[RecordedRerun]) -> String {
+    serde_json::to_string(reruns).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// The reruns an entry records, read back; none when none are stored or they do not parse
+/// (changed outside nextgen-events): a record is still shown.
+pub(crate) fn reruns_from_json(stored: Option<&str>) -> Vec<RecordedRerun> {
+    stored
+        .and_then(|reruns| serde_json::from_str(reruns).ok())
         .unwrap_or_default()
 }
 
@@ -113,6 +126,22 @@ mod tests {
         assert_eq!(errors_from_json(Some(&json)), errors);
         assert_eq!(errors_from_json(None), Vec::new());
         assert_eq!(errors_from_json(Some("not json")), Vec::new());
+    }
+
+    #[test]
+    fn reruns_go_in_and_out_as_a_json_array() {
+        let reruns = vec![RecordedRerun {
+            handler: "send_receipt".to_owned(),
+            at_ms: 1_800_000_000_000,
+        }];
+        let json = reruns_to_json(&reruns);
+        assert_eq!(
+            json,
+            r#"[{"handler":"send_receipt","at_ms":1800000000000}]"#
+        );
+        assert_eq!(reruns_from_json(Some(&json)), reruns);
+        assert_eq!(reruns_from_json(None), Vec::new());
+        assert_eq!(reruns_from_json(Some("[{\"handler\":1}]")), Vec::new());
     }
 
     #[test]

@@ -12,12 +12,11 @@ use futures_util::FutureExt;
 use futures_util::future::select;
 use tokio::sync::Notify;
 
-use super::gauges::{GaugesHealth, Refresher};
+use super::gauges::{GaugeSettings, GaugesHealth, Refresher};
 use super::{
     Arrivals, ArrivalsWatch, Finish, HandlerFailure, Inbox, InboxEntry, RetryPolicy, Taken,
     WorkersLock,
 };
-use crate::config::GaugeSettings;
 use crate::dispatch;
 use crate::dispatch::{Claims, Held, NotStarted, hold_while};
 use crate::handler::{AppData, Context, panic_message};

@@ -36,8 +36,7 @@
 pub(crate) mod record;
 
 pub(crate) use record::{
-    HandlerMetrics, InboxGauges, delivery, handler_ran, inbox_attempt, lease_kept, rejection,
-    stale_event,
+    HandlerMetrics, delivery, handler_ran, inbox_attempt, lease_kept, rejection, stale_event,
 };
 
 /// Verified deliveries, by event type and outcome.

@@ -7,11 +7,9 @@ use std::time::Duration;
 use ::metrics::{Key, Label, Level, Metadata};
 
 use super::{
-    DELIVERIES, HANDLER_DURATION, INBOX_ATTEMPTS, INBOX_ENTRIES, INBOX_OLDEST_PENDING,
-    INBOX_WORKERS_ALIVE, LEASE_FAILURES, REJECTIONS, STALE_EVENTS,
+    DELIVERIES, HANDLER_DURATION, INBOX_ATTEMPTS, LEASE_FAILURES, REJECTIONS, STALE_EVENTS,
 };
 use crate::catalog;
-use crate::inbox::{InboxState, InboxStats};
 
 /// The `event_type` label: bounded to the catalog.
 fn event_type_label(event_type: &str) -> &'static str {
@@ -107,70 +105,4 @@ pub(crate) fn lease_kept<E>(
 pub(crate) fn stale_event(handler: &'static str, event_type: &str) {
     ::metrics::counter!(STALE_EVENTS, "handler" => handler, "event_type" => event_type_label(event_type))
         .increment(1);
-}
-
-static GAUGE_METADATA: Metadata<'static> =
-    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
-
-/// The keys of one inbox's gauges, built once by its refresher: a refresh then builds no key.
-/// Only the keys are kept, not a recorder's handles, so a recorder installed after the
-/// endpoint started still sees every refresh.
-pub(crate) struct InboxGauges {
-    /// One per state, in the order of [`InboxState::ALL`].
-    entries: [Key; 5],
-    oldest_pending: Key,
-    workers_alive: Key,
-}
-
-impl InboxGauges {
-    /// The gauges of the inbox named `inbox` (the `inbox` label).
-    pub(crate) fn new(inbox: &str) -> Self {
-        let inbox_label = || Label::new("inbox", inbox.to_owned());
-        let entries = InboxState::ALL.map(|state| {
-            Key::from_parts(
-                INBOX_ENTRIES,
-                vec![
-                    inbox_label(),
-                    Label::from_static_parts("state", state.as_str()),
-                ],
-            )
-        });
-        InboxGauges {
-            entries,
-            oldest_pending: Key::from_parts(INBOX_OLDEST_PENDING, vec![inbox_label()]),
-            workers_alive: Key::from_parts(INBOX_WORKERS_ALIVE, vec![inbox_label()]),
-        }
-    }
-
-    /// Sets the entry gauges from `stats`, and the oldest pending entry's age (`None`: none
-    /// waits, recorded as 0).
-    pub(crate) fn entries(&self, stats: &InboxStats, oldest_pending: Option<Duration>) {
-        let counts = InboxState::ALL.map(|state| match state {
-            InboxState::Pending => stats.pending,
-            InboxState::Retrying => stats.retrying,
-            InboxState::Running => stats.running,
-            InboxState::Handled => stats.handled,
-            InboxState::Dead => stats.dead,
-        });
-        ::metrics::with_recorder(|recorder| {
-            for (key, count) in self.entries.iter().zip(counts) {
-                // Exact up to 2^53 entries, far beyond any inbox.
-                recorder
-                    .register_gauge(key, &GAUGE_METADATA)
-                    .set(count as f64);
-            }
-            recorder
-                .register_gauge(&self.oldest_pending, &GAUGE_METADATA)
-                .set(oldest_pending.map_or(0.0, |age| age.as_secs_f64()));
-        });
-    }
-
-    /// Sets the workers gauge.
-    pub(crate) fn workers_alive(&self, alive: usize) {
-        ::metrics::with_recorder(|recorder| {
-            recorder
-                .register_gauge(&self.workers_alive, &GAUGE_METADATA)
-                .set(alive as f64);
-        });
-    }
 }

@@ -18,6 +18,7 @@ pub const DEFAULT_SCHEMA: &str = "nextgen";
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "tables", include_str!("migrations/0001_tables.sql")),
     (2, "operator", include_str!("migrations/0002_operator.sql")),
+    (3, "reruns", include_str!("migrations/0003_reruns.sql")),
 ];
 
 /// The first key of the advisory lock migrations take (the second is the schema's hash):
@@ -242,6 +243,22 @@ impl Database {
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         self.run("migration", migrate(&self.pool, &self.schema, &self.quoted))
             .await
+    }
+
+    /// Whether the inbox's table has its `reruns` column (migration 3): a tool connected to
+    /// the inbox of an app of an earlier version, which it does not migrate, finds none.
+    pub(crate) async fn has_reruns(&self) -> Result<bool, StoreError> {
+        let table = format!("{}.nextgen_inbox", self.quoted);
+        self.run(
+            "lookup of the inbox",
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_attribute
+                 WHERE attrelid = to_regclass($1) AND attname = 'reruns' AND NOT attisdropped)",
+            )
+            .bind(table)
+            .fetch_one(&self.pool),
+        )
+        .await
     }
 
     /// Whether the schema holds the inbox's tables (a tool looks before it reads, so that a

@@ -14,8 +14,9 @@ use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, 
 use crate::inbox::{
     Appended, Arrivals, ArrivalsWatch, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, HOUR_MS,
     HourCounts, Inbox, InboxEntry, InboxHistory, InboxOperator, InboxRecord, InboxState,
-    InboxStats, ListFilter, Recovered, Taken, UNREADABLE_PER_TAKE, empty_hours, errors_from_json,
-    errors_to_json, listed_state, unreadable,
+    InboxStats, ListFilter, RecordedRerun, Recovered, Rerun, Taken, UNREADABLE_PER_TAKE,
+    empty_hours, errors_from_json, errors_to_json, listed_state, log_rerun, reruns_from_json,
+    reruns_to_json, unreadable,
 };
 
 /// The setter of an inbox's retention, as the check names it.
@@ -32,7 +33,8 @@ fn entry_lease(lease: Duration) -> i64 {
     millis(lease).saturating_mul(3) / 2
 }
 
-/// The columns a record is read from, in [`record`]'s order.
+/// The columns a record is read from, in [`record`]'s order, but for the last: the reruns
+/// (see [`Statements::new`]).
 const COLUMNS: &str = "event_id, event_type, state, attempts, received_at_ms, due_at_ms, first_failed_at_ms, finished_at_ms, last_errors";
 
 /// The statements, with the schema filled in once.
@@ -52,6 +54,14 @@ struct Statements {
     show: String,
     replay: String,
     replay_dead: String,
+    /// Whether the table has its `reruns` column (migration 3).
+    has_reruns: bool,
+    /// A rerun's statements, in its transaction: the entry locked, the handler's live done
+    /// marker removed, the handlers still done (when it had none), the entry replayed.
+    rerun_entry: String,
+    rerun_marker: String,
+    done_handlers: String,
+    rerun: String,
 }
 
 /// What a replay sets: pending, due now, attempts reset; the last errors stay for the record.
@@ -82,8 +92,14 @@ fn list_index(state: Option<InboxState>) -> usize {
 }
 
 impl Statements {
-    fn new(database: &Database) -> Self {
+    /// The statements on `database`; `has_reruns` says whether its table has the `reruns`
+    /// column: one of an app of an earlier version, which a tool does not migrate, lists none.
+    fn new(database: &Database, has_reruns: bool) -> Self {
         const OWNED: &str = "event_id = $1 AND owner = $2 AND state = 'running'";
+        let columns = format!(
+            "{COLUMNS}, {}",
+            if has_reruns { "reruns" } else { "NULL::text" }
+        );
         let list = [
             None,
             Some(InboxState::Pending),
@@ -98,7 +114,7 @@ impl Statements {
             // under `$4 IS NULL OR ...` a generic plan could not start at it in the index.
             let list = |after: &str| {
                 database.sql(&format!(
-                    "SELECT {COLUMNS} FROM {{schema}}.nextgen_inbox
+                    "SELECT {columns} FROM {{schema}}.nextgen_inbox
                      WHERE {} AND ($1::text IS NULL OR event_type = $1)
                        AND ($3::text IS NULL OR strpos(last_errors, $3) > 0){after}
                      ORDER BY received_at_ms DESC, event_id COLLATE \"C\" DESC LIMIT $2",
@@ -194,7 +210,7 @@ impl Statements {
                  FROM counted GROUP BY hour ORDER BY hour",
             ),
             show: database.sql(&format!(
-                "SELECT {COLUMNS}, b.body FROM {{schema}}.nextgen_inbox
+                "SELECT {columns}, b.body FROM {{schema}}.nextgen_inbox
                  LEFT JOIN {{schema}}.nextgen_inbox_bodies b USING (event_id)
                  WHERE event_id = $1"
             )),
@@ -205,6 +221,24 @@ impl Statements {
             replay_dead: database.sql(&format!(
                 "UPDATE {{schema}}.nextgen_inbox SET {REPLAYED}
                  WHERE state = 'dead' AND ($2::int8 IS NULL OR received_at_ms >= $2) RETURNING event_id"
+            )),
+            has_reruns,
+            // Locked: a worker's take skips it, and a finish waits for the rerun's commit.
+            rerun_entry: database.sql(
+                "SELECT state, reruns FROM {schema}.nextgen_inbox WHERE event_id = $1 FOR UPDATE",
+            ),
+            // A marker past its time is no longer one: a claim would take it over and run the
+            // handler.
+            rerun_marker: database.sql(
+                "DELETE FROM {schema}.nextgen_handlers
+                 WHERE event_id = $1 AND handler = $2 AND state = 'done' AND until_ms > $3",
+            ),
+            done_handlers: database.sql(
+                "SELECT handler FROM {schema}.nextgen_handlers
+                 WHERE event_id = $1 AND state = 'done' AND until_ms > $2 ORDER BY handler",
+            ),
+            rerun: database.sql(&format!(
+                "UPDATE {{schema}}.nextgen_inbox SET {REPLAYED}, reruns = $3 WHERE event_id = $2"
             )),
         }
     }
@@ -250,33 +284,38 @@ impl PgInbox {
     pub async fn connect(url: &str, schema: &str) -> Result<Self, StoreError> {
         let database = Database::connect(url, schema).await?;
         database.migrate().await?;
-        Ok(Self::on(Arc::new(database)))
+        Ok(Self::on(Arc::new(database), true))
     }
 
     /// An inbox on your own pool, with its tables in `schema`, created or upgraded now.
     pub async fn new(pool: PgPool, schema: &str) -> Result<Self, StoreError> {
         let database = Database::on(pool, schema, None)?;
         database.migrate().await?;
-        Ok(Self::on(Arc::new(database)))
+        Ok(Self::on(Arc::new(database), true))
     }
 
     /// Connects to an inbox that is there already, for tools: `None` when `schema` holds no
     /// inbox (a mistyped schema is not an empty inbox). Nothing is created.
+    /// Nothing is upgraded either: the inbox of an app of an earlier version (before
+    /// migration 3) reads as recording no reruns, and a [rerun](InboxOperator::rerun) through
+    /// it is refused until the app of this version has started once.
     pub async fn connect_existing(url: &str, schema: &str) -> Result<Option<Self>, StoreError> {
         let database = Database::connect(url, schema).await?;
         if !database.has_inbox().await? {
             return Ok(None);
         }
-        Ok(Some(Self::on(Arc::new(database))))
+        let has_reruns = database.has_reruns().await?;
+        Ok(Some(Self::on(Arc::new(database), has_reruns)))
     }
 
-    fn on(database: Arc<Database>) -> Self {
+    /// The inbox on `database`, whose table has its `reruns` column when `has_reruns`.
+    fn on(database: Arc<Database>, has_reruns: bool) -> Self {
         // NAMEDATALEN: a longer channel name would be cut by the server, not by us.
         let mut channel = format!("nextgen_inbox_{}", database.schema());
         channel.truncate(63);
         let channel: Arc<str> = channel.into();
         PgInbox {
-            statements: Arc::new(Statements::new(&database)),
+            statements: Arc::new(Statements::new(&database, has_reruns)),
             intake: Arc::new(Intake::start(Arc::clone(&database), Arc::clone(&channel))),
             store: PgStore::on(Arc::clone(&database))
                 .with_retention_by(DEFAULT_INBOX_RETENTION, RETENTION_SETTER),
@@ -533,6 +572,55 @@ fn taken_from(row: &PgRow, token: OwnerToken) -> Result<Taken, (&'static str, St
     })
 }
 
+/// [`InboxOperator::rerun`] in `transaction`, which the caller commits on [`Rerun::PutBack`]
+/// only: the entry locked, the handler's live done marker removed, the entry replayed with the
+/// rerun recorded.
+async fn rerun_in(
+    transaction: &mut sqlx::PgConnection,
+    statements: &Statements,
+    event_id: &str,
+    handler: &str,
+    now: i64,
+) -> Result<Rerun, sqlx::Error> {
+    let entry: Option<(String, Option<String>)> = sqlx::query_as(&statements.rerun_entry)
+        .bind(event_id)
+        .fetch_optional(&mut *transaction)
+        .await?;
+    let Some((state, reruns)) = entry else {
+        return Ok(Rerun::NoEntry);
+    };
+    if state == "running" {
+        return Ok(Rerun::Running);
+    }
+    let removed = sqlx::query(&statements.rerun_marker)
+        .bind(event_id)
+        .bind(handler)
+        .bind(now)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+    if removed == 0 {
+        let done = sqlx::query_scalar(&statements.done_handlers)
+            .bind(event_id)
+            .bind(now)
+            .fetch_all(&mut *transaction)
+            .await?;
+        return Ok(Rerun::NotDone { done });
+    }
+    let mut recorded = reruns_from_json(reruns.as_deref());
+    recorded.push(RecordedRerun {
+        handler: handler.to_owned(),
+        at_ms: u64::try_from(now).unwrap_or(0),
+    });
+    sqlx::query(&statements.rerun)
+        .bind(now)
+        .bind(event_id)
+        .bind(reruns_to_json(&recorded))
+        .execute(&mut *transaction)
+        .await?;
+    Ok(Rerun::PutBack)
+}
+
 /// A record as [`COLUMNS`] read it.
 fn record(row: &PgRow) -> Result<InboxRecord, sqlx::Error> {
     let to_u64 = |number: i64| u64::try_from(number).unwrap_or(0);
@@ -557,6 +645,7 @@ fn record(row: &PgRow) -> Result<InboxRecord, sqlx::Error> {
         first_failed_at_ms: row.try_get::<Option<i64>, _>(6)?.map(to_u64),
         finished_at_ms: row.try_get::<Option<i64>, _>(7)?.map(to_u64),
         last_errors: errors_from_json(errors.as_deref()),
+        reruns: reruns_from_json(row.try_get::<Option<String>, _>(9)?.as_deref()),
         body: None,
     })
 }
@@ -754,7 +843,7 @@ impl InboxOperator for PgInbox {
             let read = |error: sqlx::Error| self.database.failed("inbox show", &error);
             let mut record = record(&row).map_err(read)?;
             if with_body {
-                let body: Option<Vec<u8>> = row.try_get(9).map_err(read)?;
+                let body: Option<Vec<u8>> = row.try_get(10).map_err(read)?;
                 record.body = body.map(|body| String::from_utf8_lossy(&body).into_owned());
             }
             Ok(Some(record))
@@ -784,6 +873,40 @@ impl InboxOperator for PgInbox {
                 .filter(|id| found.contains(*id))
                 .cloned()
                 .collect())
+        })
+    }
+
+    fn rerun<'a>(&'a self, event_id: &'a str, handler: &'a str) -> StoreFuture<'a, Rerun> {
+        let statements = &self.statements;
+        Box::pin(async move {
+            if !statements.has_reruns {
+                return Err(StoreError::Unavailable(format!(
+                    "the inbox in the schema `{}` has no `reruns` column yet (migration 3): start the app of this version once, which upgrades it, then run the handler again",
+                    self.database.schema()
+                )));
+            }
+            let now = self.database.now_ms();
+            let rerun = self
+                .database
+                .run("inbox rerun", async {
+                    // One transaction: the marker's removal and the entry's return to pending
+                    // commit together or not at all.
+                    let mut transaction = self.database.pool.begin().await?;
+                    let rerun =
+                        rerun_in(&mut transaction, statements, event_id, handler, now).await?;
+                    if rerun == Rerun::PutBack {
+                        transaction.commit().await?;
+                    } else {
+                        transaction.rollback().await?;
+                    }
+                    Ok(rerun)
+                })
+                .await?;
+            if rerun == Rerun::PutBack {
+                self.announce().await;
+            }
+            log_rerun(event_id, handler, &rerun);
+            Ok(rerun)
         })
     }
 

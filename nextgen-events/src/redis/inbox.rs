@@ -13,8 +13,9 @@ use super::connection::millis;
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
 use crate::inbox::{
     Appended, DEFAULT_INBOX_RETENTION, DeadReplay, Finish, Inbox, InboxEntry, InboxOperator,
-    InboxRecord, InboxState, InboxStats, ListFilter, Recovered, Taken, UNREADABLE_PER_TAKE,
-    WorkersLock, errors_from_json, errors_to_json, listed_state,
+    InboxRecord, InboxState, InboxStats, ListFilter, RecordedRerun, Recovered, Rerun, Taken,
+    UNREADABLE_PER_TAKE, WorkersLock, errors_from_json, errors_to_json, listed_state, log_rerun,
+    reruns_from_json,
 };
 
 /// A clock in milliseconds since the Unix epoch.
@@ -84,6 +85,24 @@ static REPLAY_DEAD: LazyLock<Script> = LazyLock::new(|| {
         include_str!("lua/inbox_replay_dead.lua")
     ))
 });
+
+/// Runs the handler whose done marker is the key `ARGV[5]` once more for `ARGV[4]` (id), at
+/// `ARGV[3]` (now): unless the entry is unknown or running, or the marker is not there, deletes
+/// the marker, replays the entry and appends `ARGV[6]` (the rerun, as JSON) to its `reruns`,
+/// all in this one script. Returns `put_back`, `no_entry`, `running` or `not_done`.
+static RERUN: LazyLock<Script> = LazyLock::new(|| {
+    script(&format!(
+        "{REPLAY_ONE}\n{}",
+        include_str!("lua/inbox_rerun.lua")
+    ))
+});
+
+/// Of the keys `KEYS`, those that are done markers (strings holding `done`). Returns them.
+static DONE_MARKERS: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/inbox_done_markers.lua")));
+
+/// How many keys one `SCAN` step of [`RedisInbox::done_handlers`] asks Redis to look at.
+const SCAN_COUNT: usize = 1000;
 
 /// Reads up to `ARGV[4]` ids of the finished index finished before `ARGV[3]` (ms); each leaves
 /// the index, and is deleted when it is a handled entry. Returns `{pruned, ids read}`.
@@ -190,7 +209,7 @@ impl Keys {
 ///
 /// | key | type | holds |
 /// |---|---|---|
-/// | `P:inbox:entry:<event id>` | hash | `event_type`, `signed_at`, `received_at_ms`, `state` (`pending`, `running`, `handled`, `dead`), `attempts`, `due_at_ms`, `first_failed_at_ms`, `finished_at_ms`, `last_errors` (JSON), `owner` (the lease's token, while running), `stream_id` (while on the stream) |
+/// | `P:inbox:entry:<event id>` | hash | `event_type`, `signed_at`, `received_at_ms`, `state` (`pending`, `running`, `handled`, `dead`), `attempts`, `due_at_ms`, `first_failed_at_ms`, `finished_at_ms`, `last_errors` (JSON), `reruns` (JSON, once a handler was [run again](InboxOperator::rerun)), `owner` (the lease's token, while running), `stream_id` (while on the stream) |
 /// | `P:inbox:body:<event id>` | string | the raw body, byte for byte as signed (apart from the hash, so that the hash stays in Redis's compact encoding, which holds values of at most 64 bytes) |
 /// | `P:inbox:stream` | stream | one entry (field `id`) per delivery to take: appended on arrival, again when a retry comes due or on a replay; acknowledged and deleted when the attempt ends |
 /// | `P:inbox:workers` | consumer group of the stream | one consumer per `RedisInbox` value, shared by the process's workers ([`consumer`](Self::consumer)); its pending entries are the deliveries they are handling. Consumers with nothing pending and silent for a day ([`with_consumer_expiry`](Self::with_consumer_expiry)) are removed by the hourly prune |
@@ -499,6 +518,63 @@ impl RedisInbox {
         Ok(())
     }
 
+    /// The handlers with a done marker for `event_id`, sorted. The markers are the store's keys
+    /// `P:<event id>:<handler>` with no index of an event's handlers, so this scans the keys
+    /// (`SCAN MATCH`, step by step: Redis serves others between the steps); only a rerun that is
+    /// refused asks, to name the handlers it would take.
+    async fn done_handlers(&self, event_id: &str) -> Result<Vec<String>, StoreError> {
+        // The key of an empty handler's name is the part every one of this event's markers
+        // starts with.
+        let start = self.store.key(event_id, "");
+        let pattern = format!("{}*", glob_escaped(&start));
+        let mut cursor = 0_u64;
+        let mut done = Vec::new();
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = self
+                .store
+                .run("scan", |mut connection| {
+                    let pattern = &pattern;
+                    async move {
+                        ::redis::cmd("SCAN")
+                            .arg(cursor)
+                            .arg("MATCH")
+                            .arg(pattern)
+                            .arg("COUNT")
+                            .arg(SCAN_COUNT)
+                            .query_async(&mut connection)
+                            .await
+                    }
+                })
+                .await?;
+            if !keys.is_empty() {
+                let markers: Vec<Vec<u8>> = self
+                    .store
+                    .run("scan", |mut connection| {
+                        let mut invocation = DONE_MARKERS.prepare_invoke();
+                        for key in &keys {
+                            invocation.key(key);
+                        }
+                        async move { invocation.invoke_async(&mut connection).await }
+                    })
+                    .await?;
+                done.extend(
+                    markers
+                        .iter()
+                        .filter_map(|key| key.strip_prefix(start.as_bytes()))
+                        .map(|handler| String::from_utf8_lossy(handler).into_owned()),
+                );
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        // A key may be returned by more than one step of a scan.
+        done.sort();
+        done.dedup();
+        Ok(done)
+    }
+
     /// Reads the records of `ids`, skipping any gone meanwhile.
     async fn records(
         &self,
@@ -545,6 +621,19 @@ impl RedisInbox {
     }
 }
 
+/// `text` with the characters a `SCAN MATCH` pattern gives a meaning (`*`, `?`, `[`, `]`, `\`)
+/// escaped, so that it matches itself only.
+fn glob_escaped(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
 /// A score of the indexes (a time in Unix milliseconds) as Redis writes it; `None` for one that
 /// is not a time (a member added outside nextgen-events).
 fn score_ms(score: &str) -> Option<u64> {
@@ -556,7 +645,7 @@ fn score_ms(score: &str) -> Option<u64> {
 }
 
 /// The hash fields a record is read from, in this order.
-const RECORD_FIELDS: [&str; 9] = [
+const RECORD_FIELDS: [&str; 10] = [
     "event_type",
     "state",
     "attempts",
@@ -566,6 +655,7 @@ const RECORD_FIELDS: [&str; 9] = [
     "first_failed_at_ms",
     "finished_at_ms",
     "last_errors",
+    "reruns",
 ];
 
 /// The record of `id` (without its body) from its `HMGET` row; `None` when the entry is gone.
@@ -591,6 +681,7 @@ fn record(id: &str, row: Vec<Option<Vec<u8>>>) -> Option<InboxRecord> {
         first_failed_at_ms: number(6),
         finished_at_ms: number(7),
         last_errors: errors_from_json(text(8).as_deref()),
+        reruns: reruns_from_json(text(9).as_deref()),
         body: None,
     })
 }
@@ -1017,6 +1108,44 @@ impl InboxOperator for RedisInbox {
         })
     }
 
+    fn rerun<'a>(&'a self, event_id: &'a str, handler: &'a str) -> StoreFuture<'a, Rerun> {
+        Box::pin(async move {
+            let now = self.now_ms();
+            let recorded = serde_json::to_string(&RecordedRerun {
+                handler: handler.to_owned(),
+                at_ms: now,
+            })
+            .map_err(|error| {
+                StoreError::Unavailable(format!("could not write the rerun as JSON: {error}"))
+            })?;
+            let (now, marker) = (now.to_string(), self.store.key(event_id, handler));
+            // The marker is the store's key in the same Redis as the entry, so one script
+            // removes it and puts the entry back, atomically.
+            let answer: String = self
+                .eval(
+                    "rerun",
+                    &RERUN,
+                    &[
+                        now.as_bytes(),
+                        event_id.as_bytes(),
+                        marker.as_bytes(),
+                        recorded.as_bytes(),
+                    ],
+                )
+                .await?;
+            let rerun = match answer.as_str() {
+                "put_back" => Rerun::PutBack,
+                "no_entry" => Rerun::NoEntry,
+                "running" => Rerun::Running,
+                _ => Rerun::NotDone {
+                    done: self.done_handlers(event_id).await?,
+                },
+            };
+            log_rerun(event_id, handler, &rerun);
+            Ok(rerun)
+        })
+    }
+
     fn replay_dead(&self, since_ms: Option<u64>) -> StoreFuture<'_, DeadReplay> {
         Box::pin(async move {
             let now = self.now_ms().to_string();
@@ -1078,6 +1207,12 @@ mod tests {
         for not_a_time in ["-1", "inf", "+inf", "nan", "abc", ""] {
             assert_eq!(score_ms(not_a_time), None, "{not_a_time}");
         }
+    }
+
+    #[test]
+    fn a_scan_pattern_matches_the_text_itself_only() {
+        assert_eq!(glob_escaped("p:evt_1:"), "p:evt_1:");
+        assert_eq!(glob_escaped(r"a*b?[c]\d"), r"a\*b\?\[c\]\\d");
     }
 
     #[test]

@@ -10,9 +10,9 @@ use super::{Clock, Database, Durability, SqliteStore, millis};
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
 use crate::inbox::{
     Appended, DeadReplay, Finish, HOUR_MS, HourCounts, Inbox, InboxEntry, InboxHistory,
-    InboxOperator, InboxRecord, InboxState, InboxStats, ListFilter, Recovered, Taken,
-    UNREADABLE_PER_TAKE, WorkersLock, empty_hours, errors_from_json, errors_to_json, listed_state,
-    unreadable,
+    InboxOperator, InboxRecord, InboxState, InboxStats, ListFilter, RecordedRerun, Recovered,
+    Rerun, Taken, UNREADABLE_PER_TAKE, WorkersLock, empty_hours, errors_from_json, errors_to_json,
+    listed_state, log_rerun, reruns_from_json, reruns_to_json, unreadable,
 };
 
 /// An [`Inbox`] in a SQLite file, with its [`SqliteStore`] in the same file.
@@ -42,6 +42,12 @@ const RETENTION_SETTER: &str = "SqliteInbox::with_retention";
 
 const COLUMNS: &str = "event_id, event_type, state, attempts, received_at_ms, signed_at, due_at_ms, first_failed_at_ms, finished_at_ms, last_errors";
 
+/// The columns [`record`] reads: [`COLUMNS`], then the reruns, or none (`NULL`) from a file of
+/// an earlier version that has no `reruns` column (opened read-only, so not brought up to date).
+fn columns(has_reruns: bool) -> String {
+    format!("{COLUMNS}, {}", if has_reruns { "reruns" } else { "NULL" })
+}
+
 impl SqliteInbox {
     /// Opens (or creates) the file at `path`, with `synchronous=FULL`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
@@ -70,7 +76,8 @@ impl SqliteInbox {
     /// Opens an existing inbox file read-only, for tools that only look (stats, lists,
     /// entries): nothing is created, initialised or locked, and a file that is not an inbox
     /// (empty, or without its `nextgen_inbox` table) is refused. Writes (appends, replays)
-    /// through it fail.
+    /// through it fail. A file of an earlier version is read as it is (its entries record no
+    /// reruns); opening it for writing brings it up to date.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Ok(Self::on(Database::open_read_only(path.as_ref())?))
     }
@@ -186,6 +193,9 @@ fn record(row: &Row<'_>) -> rusqlite::Result<InboxRecord> {
         first_failed_at_ms: row.get(7)?,
         finished_at_ms: row.get(8)?,
         last_errors: errors_from_json(errors.as_deref()),
+        // Shown whatever it holds: a value that is not text (changed outside nextgen-events)
+        // reads as no reruns rather than failing the whole list.
+        reruns: reruns_from_json(row.get::<_, Option<String>>(10).ok().flatten().as_deref()),
         body: None,
     })
 }
@@ -221,7 +231,7 @@ const STATS: &str = "SELECT state, attempts > 0, count(*), min(received_at_ms) F
 /// cursor, `?4` the handler, `?5` the limit. Only the conditions asked for are in it: under
 /// `?2 IS NULL OR ...` SQLite could not start at the cursor in the index. The parameters keep
 /// their numbers either way (`?5` is always there), so one binding fits every variant.
-fn list_sql(filter: &ListFilter) -> String {
+fn list_sql(filter: &ListFilter, has_reruns: bool) -> String {
     let mut conditions = vec![filter.state.map_or("1 = 1", state_condition)];
     if filter.event_type.is_some() {
         conditions.push("event_type = ?1");
@@ -233,8 +243,9 @@ fn list_sql(filter: &ListFilter) -> String {
         conditions.push(HANDLER_FAILED);
     }
     format!(
-        "SELECT {COLUMNS} FROM nextgen_inbox WHERE {}
+        "SELECT {} FROM nextgen_inbox WHERE {}
          ORDER BY received_at_ms DESC, event_id DESC LIMIT ?5",
+        columns(has_reruns),
         conditions.join(" AND ")
     )
 }
@@ -266,6 +277,55 @@ fn count(number: i64) -> u64 {
 }
 
 const REPLAYED: &str = "state = 'pending', owner = NULL, due_at_ms = ?1, attempts = 0, first_failed_at_ms = NULL, finished_at_ms = NULL";
+
+/// [`InboxOperator::rerun`] inside its savepoint: the entry's state, then the handler's live
+/// done marker removed, then the entry replayed with the rerun recorded. Nothing is written
+/// unless all of it is.
+fn rerun_in(
+    connection: &rusqlite::Connection,
+    event_id: &str,
+    handler: &str,
+    now: i64,
+) -> rusqlite::Result<Rerun> {
+    let entry: Option<(String, Option<String>)> = connection
+        .prepare_cached(
+            "SELECT state, CAST(reruns AS TEXT) FROM nextgen_inbox WHERE event_id = ?1",
+        )?
+        .query_row([event_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((state, reruns)) = entry else {
+        return Ok(Rerun::NoEntry);
+    };
+    if state == "running" {
+        return Ok(Rerun::Running);
+    }
+    // A marker past its time is no longer one: a claim would take it over and run the handler.
+    let removed = connection
+        .prepare_cached(
+            "DELETE FROM nextgen_handlers WHERE event_id = ?1 AND handler = ?2 AND state = 'done' AND until_ms > ?3",
+        )?
+        .execute(params![event_id, handler, now])?;
+    if removed == 0 {
+        let done = connection
+            .prepare_cached(
+                "SELECT handler FROM nextgen_handlers WHERE event_id = ?1 AND state = 'done' AND until_ms > ?2 ORDER BY handler",
+            )?
+            .query_map(params![event_id, now], |row| row.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        return Ok(Rerun::NotDone { done });
+    }
+    let mut recorded = reruns_from_json(reruns.as_deref());
+    recorded.push(RecordedRerun {
+        handler: handler.to_owned(),
+        at_ms: u64::try_from(now).unwrap_or(0),
+    });
+    connection
+        .prepare_cached(&format!(
+            "UPDATE nextgen_inbox SET {REPLAYED}, reruns = ?3 WHERE event_id = ?2"
+        ))?
+        .execute(params![now, event_id, reruns_to_json(&recorded)])?;
+    Ok(Rerun::PutBack)
+}
 
 impl Inbox for SqliteInbox {
     fn operator(&self) -> Option<Arc<dyn InboxOperator>> {
@@ -470,9 +530,10 @@ impl InboxOperator for SqliteInbox {
     }
 
     fn list(&self, filter: ListFilter) -> StoreFuture<'_, Vec<InboxRecord>> {
+        let has_reruns = self.database.has_reruns();
         Box::pin(self.database.read(move |connection| {
             let limit = if filter.limit == 0 { 50 } else { filter.limit };
-            let mut statement = connection.prepare_cached(&list_sql(&filter))?;
+            let mut statement = connection.prepare_cached(&list_sql(&filter, has_reruns))?;
             let (after_ms, after_id) = filter.after.map_or((None, None), |after| {
                 (
                     Some(i64::try_from(after.received_at_ms).unwrap_or(i64::MAX)),
@@ -501,15 +562,19 @@ impl InboxOperator for SqliteInbox {
         with_body: bool,
     ) -> StoreFuture<'a, Option<InboxRecord>> {
         let event_id = event_id.to_owned();
+        let has_reruns = self.database.has_reruns();
         Box::pin(self.database.read(move |connection| {
             connection
                 .query_row(
-                    &format!("SELECT {COLUMNS}, body FROM nextgen_inbox WHERE event_id = ?1"),
+                    &format!(
+                        "SELECT {}, body FROM nextgen_inbox WHERE event_id = ?1",
+                        columns(has_reruns)
+                    ),
                     [&event_id],
                     |row| {
                         let mut record = record(row)?;
                         if with_body {
-                            let body: Vec<u8> = row.get(10)?;
+                            let body: Vec<u8> = row.get(11)?;
                             record.body = Some(String::from_utf8_lossy(&body).into_owned());
                         }
                         Ok(record)
@@ -540,6 +605,36 @@ impl InboxOperator for SqliteInbox {
                     Ok(replayed)
                 })
                 .await
+        })
+    }
+
+    fn rerun<'a>(&'a self, event_id: &'a str, handler: &'a str) -> StoreFuture<'a, Rerun> {
+        let now = self.database.now_ms();
+        let (id, name) = (event_id.to_owned(), handler.to_owned());
+        Box::pin(async move {
+            let rerun = self
+                .database
+                .write(move |connection| {
+                    // A savepoint of its own inside the writer's group transaction: the
+                    // marker's removal and the entry's return to pending stand or fall
+                    // together, whatever the batch's other jobs do, and commit as one.
+                    connection.execute_batch("SAVEPOINT nextgen_rerun")?;
+                    match rerun_in(connection, &id, &name, now) {
+                        Ok(rerun) => {
+                            connection.execute_batch("RELEASE nextgen_rerun")?;
+                            Ok(rerun)
+                        }
+                        Err(error) => {
+                            connection.execute_batch(
+                                "ROLLBACK TO nextgen_rerun; RELEASE nextgen_rerun",
+                            )?;
+                            Err(error)
+                        }
+                    }
+                })
+                .await?;
+            log_rerun(event_id, handler, &rerun);
+            Ok(rerun)
         })
     }
 
@@ -629,6 +724,51 @@ mod tests {
         steps.join("\n")
     }
 
+    /// A file of a version before reruns: a tool reads it read-only as it is (no reruns), and
+    /// opening it for writing adds the column.
+    #[tokio::test]
+    async fn a_file_without_the_reruns_column_is_read_and_then_brought_up_to_date() {
+        let dir = std::env::temp_dir().join(format!("nextgen-reruns-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("inbox.sqlite3");
+        let entry = InboxEntry {
+            event_id: "evt_old".to_owned(),
+            event_type: "charge.succeeded".to_owned(),
+            body: b"{}".to_vec(),
+            signed_at: 1,
+            received_at_ms: 1000,
+            signature: None,
+        };
+        {
+            let inbox = SqliteInbox::open(&path).unwrap();
+            inbox.append(entry).await.unwrap();
+        }
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection
+            .execute_batch("ALTER TABLE nextgen_inbox DROP COLUMN reruns")
+            .unwrap();
+        drop(connection);
+
+        let looking = SqliteInbox::open_read_only(&path).unwrap();
+        let record = looking.show("evt_old", true).await.unwrap().unwrap();
+        assert_eq!(
+            (record.reruns, record.body.as_deref()),
+            (Vec::new(), Some("{}"))
+        );
+        let listed = looking.list(ListFilter::default()).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        drop(looking);
+
+        let operating = SqliteInbox::open(&path).unwrap();
+        assert!(operating.database.has_reruns());
+        assert_eq!(
+            operating.rerun("evt_old", "h").await.unwrap(),
+            Rerun::NotDone { done: Vec::new() }
+        );
+        drop(operating);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn a_page_after_a_cursor_starts_there_in_an_index_in_the_list_order() {
         let cursor = ListCursor {
@@ -647,7 +787,7 @@ mod tests {
                     after: Some(cursor.clone()),
                     ..ListFilter::default()
                 };
-                let plan = plan(&list_sql(&filter));
+                let plan = plan(&list_sql(&filter, true));
                 assert!(
                     plan.starts_with(&format!(
                         "SEARCH nextgen_inbox USING INDEX {index}(received_at_ms,event_id)<(?,?))"

@@ -74,6 +74,10 @@ pub(crate) struct Database {
     writer: Writer,
     reader: Mutex<Connection>,
     clock: Clock,
+    /// Whether the inbox table has its `reruns` column: always, once opened for writing (which
+    /// adds it); a file of an earlier version opened read-only by a tool may lack it, and is
+    /// read as recording none.
+    has_reruns: bool,
 }
 
 impl std::fmt::Debug for Database {
@@ -118,7 +122,8 @@ CREATE TABLE IF NOT EXISTS nextgen_inbox (
     last_errors TEXT,
     finished_at_ms INTEGER,
     queued_due_ms INTEGER,
-    signature TEXT
+    signature TEXT,
+    reruns TEXT
 );
 CREATE INDEX IF NOT EXISTS nextgen_inbox_due ON nextgen_inbox (due_at_ms)
     WHERE state IN ('pending', 'running');
@@ -146,19 +151,28 @@ fn migrate(connection: &Connection) -> rusqlite::Result<()> {
     // there; files from before it recover their deliveries at their received time.
     // `signature`: the header an entry was verified with, verified again before a worker
     // dispatches it; entries from before it have none and become dead letters.
-    for (column, kind) in [("queued_due_ms", "INTEGER"), ("signature", "TEXT")] {
-        let present: bool = connection.query_row(
-            "SELECT COUNT(*) > 0 FROM pragma_table_info('nextgen_inbox') WHERE name = ?1",
-            [column],
-            |row| row.get(0),
-        )?;
-        if !present {
+    // `reruns`: the handlers run again on purpose (a JSON array); entries from before it had none.
+    for (column, kind) in [
+        ("queued_due_ms", "INTEGER"),
+        ("signature", "TEXT"),
+        ("reruns", "TEXT"),
+    ] {
+        if !has_column(connection, column)? {
             connection.execute_batch(&format!(
                 "ALTER TABLE nextgen_inbox ADD COLUMN {column} {kind};"
             ))?;
         }
     }
     Ok(())
+}
+
+/// Whether the file's inbox table has `column`.
+fn has_column(connection: &Connection, column: &str) -> rusqlite::Result<bool> {
+    connection.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('nextgen_inbox') WHERE name = ?1",
+        [column],
+        |row| row.get(0),
+    )
 }
 
 /// Creates the file readable and writable by its owner only (0600 on Unix) when it does not
@@ -220,22 +234,34 @@ impl Database {
             .and_then(|()| migrate(&writer))
             .map_err(|error| failed(&format!("set-up of `{shown}`"), &error))?;
         let reader = waiting(open(OpenFlags::SQLITE_OPEN_READ_WRITE)?)?;
-        Database::on(path, writer, reader, clock.unwrap_or_else(system_clock))
+        Database::on(
+            path,
+            (writer, reader),
+            clock.unwrap_or_else(system_clock),
+            true,
+        )
     }
 
-    /// The database of `path` on its opened connections: the writer thread takes `writer`.
+    /// The database of `path` on its opened connections `(writer, reader)`: the writer thread
+    /// takes `writer`.
     fn on(
         path: &Path,
-        writer: Connection,
-        reader: Connection,
+        (writer, reader): (Connection, Connection),
         clock: Clock,
+        has_reruns: bool,
     ) -> Result<Arc<Database>, StoreError> {
         Ok(Arc::new(Database {
             path: path.to_owned(),
             writer: Writer::start(writer, path)?,
             reader: Mutex::new(reader),
             clock,
+            has_reruns,
         }))
+    }
+
+    /// Whether the inbox table has its `reruns` column (see the field).
+    pub(crate) fn has_reruns(&self) -> bool {
+        self.has_reruns
     }
 
     /// The file's path.
@@ -271,8 +297,10 @@ impl Database {
                 "`{shown}` is not a webhook inbox: it has no `nextgen_inbox` table (an inbox's file is created by `SqliteInbox::open`, e.g. when the app starts in inbox mode)"
             )));
         }
+        let has_reruns = has_column(&reader, "reruns")
+            .map_err(|error| failed(&format!("read of `{shown}`"), &error))?;
         let writer = waiting(open()?)?;
-        Database::on(path, writer, reader, system_clock())
+        Database::on(path, (writer, reader), system_clock(), has_reruns)
     }
 
     pub(crate) fn now_ms(&self) -> i64 {

@@ -1,7 +1,7 @@
 //! Inbox behaviour every inbox has, checked over real HTTP: 200 only once the delivery is in
 //! the inbox, one entry per event id, retries on an injected clock, dead letters, replay,
 //! listing (pages after a cursor, by failing handler), the stats' oldest pending entry, the
-//! hourly history where the inbox keeps one, and pruning. `inbox_checks!` turns them into one test each for a backend; the
+//! hourly history where the inbox keeps one, a handler run again on purpose, and pruning. `inbox_checks!` turns them into one test each for a backend; the
 //! handlers they drive are here too, so a test binary that includes this module has them.
 
 use std::collections::{HashMap, HashSet};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use nextgen_events::WebhookConfig;
 use nextgen_events::inbox::{
     HourCounts, Inbox, InboxEntry, InboxOperator, InboxRecord, InboxState, InboxStats, ListCursor,
-    ListFilter,
+    ListFilter, RecordedRerun, Rerun,
 };
 use nextgen_events::prelude::*;
 use nextgen_events::sign;
@@ -228,7 +228,8 @@ macro_rules! inbox_checks {
                 durable_and_deduplicated, retried_after_the_backoff, dead_letter_then_replay,
                 payload_drift_is_kept, list_show_stats_and_replay, list_pages_after_a_cursor,
                 list_by_failing_handler, stats_name_the_oldest_pending_entry,
-                history_counts_each_hour, pruning_keeps_dead_letters);
+                history_counts_each_hour, rerun_runs_a_succeeded_handler_once_more,
+                pruning_keeps_dead_letters);
         }
     };
     (@each $make:expr; $($check:ident),*) => {
@@ -814,6 +815,115 @@ pub async fn history_counts_each_hour<I: Inbox + InboxOperator + Clone>(setup: &
         ]
     );
     assert!(history.hourly(START_MS, 0).await.unwrap().is_empty());
+}
+
+/// `rerun` runs a handler that had succeeded exactly once more and no other handler, records
+/// it in the entry, and refuses (changing nothing) an unknown id, a handler that is not done
+/// for the entry (naming those that are) and an entry a worker holds.
+pub async fn rerun_runs_a_succeeded_handler_once_more<I: Inbox + InboxOperator + Clone>(
+    setup: &Setup<I>,
+) {
+    // The handlers' names as the inbox keeps them (their paths).
+    let steady = format!("{}::a_steady", module_path!());
+    let flaky = format!("{}::b_flaky", module_path!());
+    let id = "evt_inbox_rerun";
+    assert_eq!(setup.deliver(id, 2000.into()).await.status, 200);
+    let handled = setup
+        .until(id, |record| record.state == InboxState::Handled)
+        .await;
+    assert!(handled.reruns.is_empty(), "{handled:?}");
+    assert_eq!((runs(id, "a_steady"), runs(id, "b_flaky")), (1, 1));
+
+    // Refused, nothing changed: an unknown id, a mistyped name (the done ones named).
+    assert_eq!(
+        setup
+            .inbox
+            .rerun("evt_inbox_rerun_unknown", &steady)
+            .await
+            .unwrap(),
+        Rerun::NoEntry
+    );
+    assert_eq!(
+        setup.inbox.rerun(id, "a_stedy").await.unwrap(),
+        Rerun::NotDone {
+            done: vec![steady.clone(), flaky.clone()]
+        }
+    );
+    assert_eq!(setup.inbox.show(id, false).await.unwrap().unwrap(), handled);
+
+    // Put back: the steady handler runs once more, the flaky one not at all.
+    setup.advance(Duration::from_secs(1));
+    let asked_at = START_MS + 1000;
+    assert_eq!(
+        setup.inbox.rerun(id, &steady).await.unwrap(),
+        Rerun::PutBack
+    );
+    let rerun = setup
+        .until(id, |record| {
+            record.state == InboxState::Handled && record.finished_at_ms == Some(asked_at)
+        })
+        .await;
+    assert_eq!(rerun.attempts, 1);
+    assert_eq!((runs(id, "a_steady"), runs(id, "b_flaky")), (2, 1));
+    let recorded = vec![RecordedRerun {
+        handler: steady.clone(),
+        at_ms: asked_at,
+    }];
+    assert_eq!(rerun.reruns, recorded);
+    // Kept with the entry: another connection's `show` and `list` have it.
+    assert_eq!(
+        setup.other.show(id, false).await.unwrap().unwrap().reruns,
+        recorded
+    );
+    let listed = setup.other.list(ListFilter::default()).await.unwrap();
+    let listed = listed.iter().find(|record| record.event_id == id).unwrap();
+    assert_eq!(listed.reruns, recorded);
+    // Its marker is back: a plain replay runs nothing again.
+    setup.advance(Duration::from_secs(1));
+    assert_eq!(setup.inbox.replay(&[id.to_owned()]).await.unwrap(), [id]);
+    setup
+        .until(id, |record| {
+            record.state == InboxState::Handled && record.finished_at_ms == Some(asked_at + 1000)
+        })
+        .await;
+    assert_eq!((runs(id, "a_steady"), runs(id, "b_flaky")), (2, 1));
+
+    // A handler that failed is not done: a replay is what runs it; the done one is named.
+    let failed = "evt_inbox_rerun_failed";
+    fail_times(failed, 1);
+    assert_eq!(setup.deliver(failed, 2000.into()).await.status, 200);
+    let retrying = setup
+        .until(failed, |record| record.state == InboxState::Retrying)
+        .await;
+    assert_eq!(
+        setup.inbox.rerun(failed, &flaky).await.unwrap(),
+        Rerun::NotDone {
+            done: vec![steady.clone()]
+        }
+    );
+    assert_eq!(
+        setup.inbox.show(failed, false).await.unwrap().unwrap(),
+        retrying
+    );
+
+    // Held by a worker: refused, whatever the handler.
+    let running = "evt_inbox_rerun_running";
+    hold(running);
+    assert_eq!(setup.deliver(running, 2000.into()).await.status, 200);
+    setup
+        .until(running, |record| record.state == InboxState::Running)
+        .await;
+    let answer = setup.inbox.rerun(running, &steady).await;
+    release(running);
+    assert_eq!(answer.unwrap(), Rerun::Running);
+    let handled = setup
+        .until(running, |record| record.state == InboxState::Handled)
+        .await;
+    assert!(handled.reruns.is_empty(), "{handled:?}");
+    assert_eq!(
+        (runs(running, "a_steady"), runs(running, "b_flaky")),
+        (1, 1)
+    );
 }
 
 pub async fn pruning_keeps_dead_letters<I: Inbox + InboxOperator + Clone>(setup: &Setup<I>) {

@@ -1,5 +1,5 @@
-//! One entry: its fields, attempts and times, each failing handler's last error, its body on
-//! request, and (with full access) a replay button.
+//! One entry: its fields, attempts and times, each failing handler's last error, the handlers
+//! run again on purpose, its body on request, and (with full access) a replay button.
 
 use maud::html;
 
@@ -42,6 +42,17 @@ pub(crate) fn entry(mount: &str, who: Option<&str>, may_act: bool, record: &Inbo
                 tbody {
                     @for failure in &record.last_errors {
                         tr { td { (shown(&failure.handler)) } td.error { (shown(&failure.error)) } }
+                    }
+                }
+            }
+        }
+        @if !record.reruns.is_empty() {
+            h2 { "Re-runs" }
+            table #reruns {
+                thead { tr { th { "Handler" } th { "Asked for" } } }
+                tbody {
+                    @for rerun in &record.reruns {
+                        tr { td { (shown(&rerun.handler)) } td { (time(rerun.at_ms)) } }
                     }
                 }
             }

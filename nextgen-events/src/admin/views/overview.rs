@@ -179,6 +179,7 @@ mod tests {
                     error: (*error).to_owned(),
                 })
                 .collect(),
+            reruns: Vec::new(),
             body: None,
         }
     }
