@@ -5,6 +5,8 @@
 #![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -57,24 +59,6 @@ fn counts(runs: &[String]) -> HashMap<String, usize> {
         *counts.entry(id.clone()).or_default() += 1;
     }
     counts
-}
-
-fn entry(id: &str, received_at_ms: u64) -> InboxEntry {
-    let body = serde_json::json!({
-        "id": id, "object": "event", "created": 1_713_745_200, "livemode": false,
-        "type": "charge.succeeded",
-        "data": { "object": { "id": "ch_1", "amount": 100, "amount_refunded": 0,
-            "currency": "usd", "paid": true, "status": "succeeded" } }
-    })
-    .to_string();
-    InboxEntry {
-        event_id: id.to_owned(),
-        event_type: "charge.succeeded".to_owned(),
-        signature: Some(nextgen_events::sign(body.as_bytes(), SECRET, 1_713_745_200)),
-        body: body.into_bytes(),
-        signed_at: 1_713_745_200,
-        received_at_ms,
-    }
 }
 
 fn config(inbox: impl Inbox, workers: usize) -> WebhookConfig {
@@ -191,7 +175,7 @@ fn recovery_says_what_it_reset() {
         .enumerate()
     {
         system
-            .block_on(inbox.append(entry(id, 1_000 + n as u64)))
+            .block_on(inbox.append(support::charge_entry(id, 1_000 + n as u64, SECRET)))
             .unwrap();
     }
     let connection = rusqlite::Connection::open(&file.0).unwrap();
@@ -229,7 +213,7 @@ fn recovery_resets_only_an_earlier_runs_work_before_any_worker_takes_a_delivery(
     let system = actix_rt::System::new();
     for (n, id) in ids.iter().enumerate() {
         system
-            .block_on(inbox.append(entry(id, 1_000 + n as u64)))
+            .block_on(inbox.append(support::charge_entry(id, 1_000 + n as u64, SECRET)))
             .unwrap();
     }
     // What a killed earlier run left: two deliveries running under its token, one of them with
@@ -384,7 +368,7 @@ fn a_graceful_stop_on_sqlite_records_every_finished_handler() {
     let inbox = SqliteInbox::open(&file.0).unwrap();
     for (n, id) in ids.iter().enumerate() {
         system
-            .block_on(inbox.append(entry(id, 1_000 + n as u64)))
+            .block_on(inbox.append(support::charge_entry(id, 1_000 + n as u64, SECRET)))
             .unwrap();
     }
     system.block_on(async { stop_while_handling(inbox.clone(), "evt_stop_sqlite_", 4) });
@@ -417,7 +401,10 @@ fn a_graceful_stop_on_redis_records_every_finished_handler() {
     let inbox = system.block_on(async {
         let inbox = RedisInbox::connect(&url, prefix.clone()).await.unwrap();
         for (n, id) in ids.iter().enumerate() {
-            inbox.append(entry(id, 1_000 + n as u64)).await.unwrap();
+            inbox
+                .append(support::charge_entry(id, 1_000 + n as u64, SECRET))
+                .await
+                .unwrap();
         }
         stop_while_handling(inbox.clone(), "evt_stop_redis_", 4);
         inbox
@@ -540,7 +527,11 @@ fn the_workers_prune_handled_deliveries_past_the_retention() {
         SqliteInbox::open_with_clock(&file.0, move || clock.load(Ordering::SeqCst)).unwrap();
     let system = actix_rt::System::new();
     system
-        .block_on(inbox.append(entry("evt_prune_1", 1_800_000_000_000)))
+        .block_on(inbox.append(support::charge_entry(
+            "evt_prune_1",
+            1_800_000_000_000,
+            SECRET,
+        )))
         .unwrap();
     let taken = system
         .block_on(inbox.take(Duration::from_secs(60)))
@@ -590,7 +581,7 @@ fn a_stop_that_runs_out_of_time_names_the_deliveries_still_being_handled() {
     let file = TempFile::new("stuck");
     let inbox = SqliteInbox::open(&file.0).unwrap();
     actix_rt::System::new()
-        .block_on(inbox.append(entry("evt_stuck_1", 1_000)))
+        .block_on(inbox.append(support::charge_entry("evt_stuck_1", 1_000, SECRET)))
         .unwrap();
     let endpoint =
         Endpoint::new(config(inbox, 1).with_inbox_stop_timeout(Duration::from_millis(50))).unwrap();
@@ -628,7 +619,7 @@ fn a_shutdown_shorter_than_a_running_handler_names_the_delivery_left() {
     let inbox = SqliteInbox::open(&file.0).unwrap();
     let system = actix_rt::System::new();
     system
-        .block_on(inbox.append(entry("evt_stuck_short", 1_000)))
+        .block_on(inbox.append(support::charge_entry("evt_stuck_short", 1_000, SECRET)))
         .unwrap();
     let endpoint = Endpoint::new(config(inbox, 1)).unwrap();
     wait_until("the handler starts", Duration::from_secs(10), || {
@@ -742,7 +733,7 @@ fn a_panic_in_a_worker_is_recorded_on_the_delivery_and_the_worker_goes_on() {
     let inbox = SqliteInbox::open(&file.0).unwrap();
     let system = actix_rt::System::new();
     system
-        .block_on(inbox.append(entry("evt_panic_1", 1_000)))
+        .block_on(inbox.append(support::charge_entry("evt_panic_1", 1_000, SECRET)))
         .unwrap();
     let faulty = PanicsOnce {
         inner: inbox.clone(),
@@ -776,7 +767,7 @@ fn a_panic_in_a_worker_is_recorded_on_the_delivery_and_the_worker_goes_on() {
     assert!(health.is_ready(), "{health:?}");
     // The worker still takes deliveries after both panics.
     system
-        .block_on(inbox.append(entry("evt_panic_2", 2_000)))
+        .block_on(inbox.append(support::charge_entry("evt_panic_2", 2_000, SECRET)))
         .unwrap();
     wait_until(
         "a later delivery is handled",

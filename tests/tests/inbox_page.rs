@@ -671,7 +671,10 @@ where
 
     let now = support::now() * 1000;
     for id in ["evt_shared_dead", "evt_shared_pending"] {
-        inbox.append(page::entry(id, now)).await.unwrap();
+        inbox
+            .append(support::charge_entry(id, now, support::SECRET))
+            .await
+            .unwrap();
     }
     let taken = inbox
         .take(std::time::Duration::from_secs(60))

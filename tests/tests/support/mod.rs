@@ -248,3 +248,27 @@ pub fn status_of(head: &str) -> u16 {
         .and_then(|code| code.parse().ok())
         .unwrap_or(0)
 }
+
+/// A `charge.succeeded` delivery `id` signed with `secret`, as an inbox keeps it, received at
+/// `received_at_ms`: for tests that write an inbox directly.
+pub fn charge_entry(
+    id: &str,
+    received_at_ms: u64,
+    secret: &str,
+) -> nextgen_events::inbox::InboxEntry {
+    let body = serde_json::json!({
+        "id": id, "object": "event", "created": 1_713_745_200, "livemode": false,
+        "type": "charge.succeeded",
+        "data": { "object": { "id": "ch_1", "amount": 100, "amount_refunded": 0,
+            "currency": "usd", "paid": true, "status": "succeeded" } }
+    })
+    .to_string();
+    nextgen_events::inbox::InboxEntry {
+        event_id: id.to_owned(),
+        event_type: "charge.succeeded".to_owned(),
+        signature: Some(nextgen_events::sign(body.as_bytes(), secret, 1_713_745_200)),
+        body: body.into_bytes(),
+        signed_at: 1_713_745_200,
+        received_at_ms,
+    }
+}

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use actix_web::HttpRequest;
 use nextgen_events::admin::PageAccess;
-use nextgen_events::inbox::{Finish, HandlerFailure, Inbox, InboxEntry, InboxOperator};
+use nextgen_events::inbox::{Finish, HandlerFailure, Inbox, InboxOperator};
 use nextgen_events::sqlite::SqliteInbox;
 use nextgen_tests::services::TempFile;
 
-use crate::support::{SECRET, TestServer};
+use crate::support::TestServer;
 
 /// The access rule of the tests' app: the `x-user` header names who asks; `admin` may act,
 /// `viewer` may look, anyone else (or no one) is denied.
@@ -107,13 +107,20 @@ impl FilledInbox {
     /// Appends a charge.succeeded delivery, a step (a minute, by default) after the one before.
     pub async fn append(&self, id: &str) {
         let now = self.clock.fetch_add(self.step_ms, Ordering::SeqCst) + self.step_ms;
-        self.inbox.append(entry(id, now)).await.unwrap();
+        self.inbox
+            .append(crate::support::charge_entry(
+                id,
+                now,
+                crate::support::SECRET,
+            ))
+            .await
+            .unwrap();
     }
 
     /// Appends a charge.succeeded delivery received at the clock's time, without moving it:
     /// for filling an inbox in bulk, many at once.
     pub async fn append_unordered(&self, id: String) {
-        let entry = entry(&id, self.now());
+        let entry = crate::support::charge_entry(&id, self.now(), crate::support::SECRET);
         self.inbox.append(entry).await.unwrap();
     }
 
@@ -138,25 +145,6 @@ impl FilledInbox {
                 service,
             );
         })
-    }
-}
-
-/// A signed charge.succeeded delivery `id`, received at `received_at_ms`.
-pub fn entry(id: &str, received_at_ms: u64) -> InboxEntry {
-    let body = serde_json::json!({
-        "id": id, "object": "event", "created": 1_713_745_200, "livemode": false,
-        "type": "charge.succeeded",
-        "data": { "object": { "id": "ch_1", "amount": 100, "amount_refunded": 0,
-            "currency": "usd", "paid": true, "status": "succeeded" } }
-    })
-    .to_string();
-    InboxEntry {
-        event_id: id.to_owned(),
-        event_type: "charge.succeeded".to_owned(),
-        signature: Some(nextgen_events::sign(body.as_bytes(), SECRET, 1_713_745_200)),
-        body: body.into_bytes(),
-        signed_at: 1_713_745_200,
-        received_at_ms,
     }
 }
 
