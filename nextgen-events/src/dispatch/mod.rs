@@ -110,10 +110,12 @@ pub(crate) fn start(
         });
         return Err(NotStarted::Mismatch(field));
     }
+    // Both runs boxed: one allocation costs less than carrying the run's state inline in
+    // every future above it (the route's, the framework's), which move it at each layer.
     Ok(match claims {
-        None => Either::Left(async move { Ok(prepared.run_unclaimed().await) }.instrument(span)),
-        // Boxed: the claimed run's state (leases, object claims) is many times the unclaimed
-        // one's, and every dispatch future would otherwise be that large.
+        None => Either::Left(
+            Box::pin(async move { Ok(prepared.run_unclaimed().await) }).instrument(span),
+        ),
         Some(claims) => Either::Right(
             Box::pin(async move { prepared.run_claimed(&claims).await }).instrument(span),
         ),

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::Either;
 
 use crate::budget::BodyBudget;
 use crate::config::{ConfigError, WebhookConfig};
@@ -488,13 +490,13 @@ impl Endpoint {
             expected,
             self.running.claims.clone(),
         )?;
-        Ok(async move {
-            let run = async move {
-                let _inside = inside;
-                run.await
-            };
-            detached(run).await?.map_err(WebhookError::from)
-        })
+        // Combinators, not nested `async` blocks: each block would keep its own copy of the
+        // run's state, and every delivery's future would carry (and move) all of them.
+        let run = run.map(move |report| {
+            drop(inside);
+            report
+        });
+        Ok(detached(run).map(|joined| joined?.map_err(WebhookError::from)))
     }
 }
 
@@ -576,22 +578,25 @@ async fn enqueue(
 }
 
 /// Runs `work` as its own task on the current tokio runtime, so that dropping the caller does
-/// not stop it half-way; in place when there is no runtime.
-async fn detached<T: Send + 'static>(
+/// not stop it half-way; in place when there is no runtime. The task is spawned here, not at
+/// the first poll: callers await the run at once.
+fn detached<T: Send + 'static>(
     work: impl Future<Output = T> + Send + 'static,
-) -> Result<T, WebhookError> {
+) -> impl Future<Output = Result<T, WebhookError>> {
     match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => runtime.spawn(work).await.map_err(|error| {
-            // Handlers' panics are caught inside; a panic here is the dispatch's own (a
-            // store's, say), never to be mistaken for the runtime shutting down.
-            if error.is_panic() {
-                let message = panic_message(&*error.into_panic());
-                tracing::error!(panic = %message, "the dispatch task panicked");
-                WebhookError::DispatchPanicked(message)
-            } else {
-                WebhookError::Interrupted
-            }
-        }),
-        Err(_) => Ok(work.await),
+        Ok(runtime) => Either::Left(runtime.spawn(work).map(|joined| {
+            joined.map_err(|error| {
+                // Handlers' panics are caught inside; a panic here is the dispatch's own (a
+                // store's, say), never to be mistaken for the runtime shutting down.
+                if error.is_panic() {
+                    let message = panic_message(&*error.into_panic());
+                    tracing::error!(panic = %message, "the dispatch task panicked");
+                    WebhookError::DispatchPanicked(message)
+                } else {
+                    WebhookError::Interrupted
+                }
+            })
+        })),
+        Err(_) => Either::Right(work.map(Ok)),
     }
 }
