@@ -1,4 +1,4 @@
-//! What exactly once costs on PostgreSQL: one row inserted per event, four ways, measured in
+//! What exactly once costs on PostgreSQL: one row inserted per event, several ways, measured in
 //! interleaved rounds (one round of each way, again and again, the order turning each round),
 //! so that the machine's noise falls on all of them alike.
 //!
@@ -7,22 +7,26 @@
 //! - `transactional handler`: a handler that takes the app's transaction
 //!   (`tx: &mut PgConnection`) doing the same `INSERT`, dispatched by the library through
 //!   [`Endpoint::receive`] (signature check, envelope, typed payload, dispatch; no HTTP) on a
-//!   `PgStore`: `BEGIN`, `set_config('lock_timeout')`, the claim, the `INSERT`, the done
-//!   marker, `COMMIT`: 6 round trips, one commit.
+//!   `PgStore`: the claim (with `set_config('lock_timeout')` folded in, written done at once)
+//!   and `BEGIN` in one simple query, the `INSERT`, `COMMIT`: 3 round trips, one commit.
 //! - `plain handler`: a handler without the transaction doing the same `INSERT` on the pool,
 //!   the same dispatch: the claim, the `INSERT`, the done marker, each its own commit: 3 round
 //!   trips, 3 commits.
-//! - `library's statements by hand`: the transactional handler's six statements sent straight
-//!   on the pool, without the endpoint: how much of the handler's cost is the statements,
-//!   and how much the dispatch around them.
-//! - `4 statements by hand`: what the transactional handler could send instead: `BEGIN`, the
-//!   claim with `set_config('lock_timeout')` folded into it and written `done` at once (only
-//!   this transaction sees it before the commit, and the commit is what makes it done), the
-//!   `INSERT`, `COMMIT`.
+//! - `library's statements by hand`: the six statements the transactional handler sent before
+//!   the claim was folded (`BEGIN`, `set_config`, claim, `INSERT`, marker, `COMMIT`), straight
+//!   on the pool: what folding saved.
+//! - `4 statements by hand`: `BEGIN`, then the claim, the `INSERT`, `COMMIT`, straight on the
+//!   pool: what the transactional handler sent before the claim travelled with `BEGIN`.
 //! - `3 round trips by hand`: the same, with `BEGIN` and the claim sent together as one
 //!   simple query (`BEGIN; EXECUTE claim(...)`, the claim prepared once per connection of a
-//!   pool of its own, its values written in as literals): what a driver that pipelines
-//!   `BEGIN` with the first statement would give.
+//!   pool of its own, its values written in as literals): what the transactional handler
+//!   sends, without the endpoint: how much of its cost is the statements, and how much the
+//!   dispatch.
+//! - `3 round trips, claim unprepared`: `BEGIN` and the claim's SQL with its values written in,
+//!   one simple query: the same round trips without a prepared statement (planned each time).
+//! - `3 round trips, claim function`: `BEGIN; SELECT claim_in(...)` through sqlx's
+//!   `begin_with`, the claim a PL/pgSQL function (its plan cached per session) that raises
+//!   when the claim is not this transaction's; the values hex-encoded literals.
 //!
 //! Each with `C` concurrent producers, each sending its next event once its last one is done,
 //! all on one thread (a current-thread tokio runtime, as each actix worker runs one).
@@ -50,6 +54,7 @@ use tokio::sync::Barrier;
 const SECRET: &str = "whsec_exactly_once_bench";
 
 /// The app's `INSERT`, into the run's schema.
+static SCHEMA: OnceLock<String> = OnceLock::new();
 static INSERT: OnceLock<String> = OnceLock::new();
 
 /// The pool the plain handler writes on: the store's.
@@ -86,16 +91,20 @@ enum Variant {
     ByHand,
     Folded,
     Pipelined,
+    Unprepared,
+    Function,
 }
 
 impl Variant {
-    const ALL: [Variant; 6] = [
+    const ALL: [Variant; 8] = [
         Variant::Bare,
         Variant::Transactional,
         Variant::Plain,
         Variant::ByHand,
         Variant::Folded,
         Variant::Pipelined,
+        Variant::Unprepared,
+        Variant::Function,
     ];
 
     fn label(self) -> &'static str {
@@ -106,6 +115,8 @@ impl Variant {
             Variant::ByHand => "library's statements by hand",
             Variant::Folded => "4 statements by hand",
             Variant::Pipelined => "3 round trips by hand",
+            Variant::Unprepared => "3 round trips, claim unprepared",
+            Variant::Function => "3 round trips, claim function",
         }
     }
 
@@ -117,6 +128,8 @@ impl Variant {
             Variant::ByHand => "hand",
             Variant::Folded => "folded",
             Variant::Pipelined => "piped",
+            Variant::Unprepared => "unprep",
+            Variant::Function => "func",
         }
     }
 }
@@ -196,6 +209,28 @@ async fn run(url: &str, share: Duration, rounds: usize, producers: &[usize]) {
             "INSERT INTO \"{schema}\".bench_ledger (event_id) VALUES ($1)"
         ))
         .unwrap();
+    sqlx::raw_sql(&format!(
+        "CREATE FUNCTION \"{schema}\".claim_in(p_event_id text, p_handler text, p_owner text, p_until bigint, p_now bigint, p_wait text)
+         RETURNS void LANGUAGE plpgsql AS $f$
+         DECLARE s text; o text;
+         BEGIN
+           PERFORM set_config('lock_timeout', p_wait, true);
+           INSERT INTO \"{schema}\".nextgen_handlers AS h (event_id, handler, state, owner, until_ms)
+           VALUES (p_event_id, p_handler, 'done', p_owner, p_until)
+           ON CONFLICT (event_id, handler) DO UPDATE SET
+             state = CASE WHEN h.until_ms <= p_now THEN 'done' ELSE h.state END,
+             owner = CASE WHEN h.until_ms <= p_now THEN EXCLUDED.owner ELSE h.owner END,
+             until_ms = CASE WHEN h.until_ms <= p_now THEN EXCLUDED.until_ms ELSE h.until_ms END
+           RETURNING state, owner INTO s, o;
+           IF o IS DISTINCT FROM p_owner THEN
+             RAISE EXCEPTION 'not claimed: %', s USING ERRCODE = 'NX001';
+           END IF;
+         END $f$"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    SCHEMA.set(schema.clone()).unwrap();
     POOL.set(pool.clone()).unwrap();
 
     let endpoint = |name: &'static str| {
@@ -444,6 +479,61 @@ async fn one(bench: &Bench, variant: Variant, id: &str) {
                 .await
                 .unwrap();
             transaction.commit().await.unwrap();
+        }
+        Variant::Function => {
+            let now = now_ms();
+            let hex = |text: &str| {
+                let digits: String = text.bytes().map(|b| format!("{b:02x}")).collect();
+                format!("convert_from(decode('{digits}', 'hex'), 'UTF8')")
+            };
+            let schema = SCHEMA.get().unwrap();
+            let begin = format!(
+                "BEGIN; SELECT \"{schema}\".claim_in({}, {}, {}, {}, {now}, '60000ms')",
+                hex(id),
+                hex("bench.func"),
+                hex("bench.func.owner"),
+                now + 72 * 3_600_000,
+            );
+            let mut connection = bench.pool.acquire().await.unwrap();
+            let mut transaction = sqlx::Connection::begin_with(&mut *connection, begin)
+                .await
+                .unwrap();
+            sqlx::query(INSERT.get().unwrap())
+                .bind(id)
+                .execute(&mut *transaction)
+                .await
+                .unwrap();
+            transaction.commit().await.unwrap();
+        }
+        Variant::Unprepared => {
+            let now = now_ms();
+            let literal = |text: &str| format!("'{}'", text.replace('\'', "''"));
+            let claim = format!(
+                "BEGIN; {}",
+                bench
+                    .folded
+                    .replace("$1", &literal(id))
+                    .replace("$2", "'bench.unprep'")
+                    .replace("$3", "'bench.unprep.owner'")
+                    .replace("$4", &(now + 72 * 3_600_000).to_string())
+                    .replace("$5", &now.to_string())
+                    .replace("$6", "'60000ms'")
+            );
+            let mut connection = bench.pool.acquire().await.unwrap();
+            let row = sqlx::raw_sql(&claim)
+                .fetch_one(&mut *connection)
+                .await
+                .unwrap();
+            assert_eq!(row.get::<String, _>(1), "bench.unprep.owner");
+            sqlx::query(INSERT.get().unwrap())
+                .bind(id)
+                .execute(&mut *connection)
+                .await
+                .unwrap();
+            sqlx::raw_sql("COMMIT")
+                .execute(&mut *connection)
+                .await
+                .unwrap();
         }
         Variant::Pipelined => {
             let now = now_ms();

@@ -384,3 +384,205 @@ async fn a_store_that_cannot_hold_the_marker_in_the_transaction_is_refused_at_mo
     assert!(message.contains("`PgStore`"), "{message}");
     assert!(message.contains("`PgInbox`"), "{message}");
 }
+
+/// The claim's prepared statement on the transaction's connection: `None` when it is not
+/// prepared there, else how many times it was executed.
+async fn claim_executions(connection: &mut PgConnection) -> Option<i64> {
+    sqlx::query_scalar(
+        "SELECT generic_plans + custom_plans FROM pg_prepared_statements
+         WHERE name LIKE 'nextgen_claim_in%'",
+    )
+    .fetch_optional(connection)
+    .await
+    .unwrap()
+}
+
+/// Whether the pool's next connection is outside any transaction that wrote (a claim left
+/// open would have an id) and usable (one left failed would refuse the statement).
+async fn nothing_left_open(pool: &PgPool) -> bool {
+    sqlx::query_scalar("SELECT pg_current_xact_id_if_assigned() IS NULL")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// A store on a pool of one connection, so that every call meets the same one; its schema.
+async fn store_on_one_connection(url: &str, label: &str) -> (PgStore, PgPool, String) {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap();
+    let schema = unique_schema(label);
+    let store = PgStore::new(pool.clone(), &schema).await.unwrap();
+    (store, pool, schema)
+}
+
+/// Work for `run_claimed` that sends what `look` reads in the transaction, then asks for the
+/// commit (or not).
+fn reading<T: Send + 'static>(
+    look: impl for<'t> FnOnce(&'t mut PgConnection) -> futures_util::future::BoxFuture<'t, T>
+    + Send
+    + 'static,
+    commit: bool,
+) -> (
+    nextgen_events::idempotency::ClaimedWork,
+    std::sync::mpsc::Receiver<T>,
+) {
+    let (sender, read) = std::sync::mpsc::sync_channel(1);
+    let work: nextgen_events::idempotency::ClaimedWork = Box::new(move |connection| {
+        Box::pin(async move {
+            let _ = sender.send(look(connection).await);
+            commit
+        })
+    });
+    (work, read)
+}
+
+/// Work that reads how many times the claim was executed on its connection.
+fn counting(
+    commit: bool,
+) -> (
+    nextgen_events::idempotency::ClaimedWork,
+    std::sync::mpsc::Receiver<Option<i64>>,
+) {
+    reading(|connection| Box::pin(claim_executions(connection)), commit)
+}
+
+#[actix_rt::test]
+async fn the_claim_begins_the_transaction_in_one_round_trip_once_prepared_and_a_refusal_leaves_nothing_open()
+ {
+    use nextgen_events::idempotency::{Claim, ClaimedRun, IdempotencyStore};
+    let Some(url) = postgres_url("exactly once") else {
+        return;
+    };
+    let (store, pool, schema) = store_on_one_connection(&url, "once_prepared").await;
+    let transactions = store.pg_transactions().unwrap();
+    let wait = Duration::from_secs(5);
+
+    // A new connection lacks the claim: it is prepared there, and the transaction begins in
+    // two round trips.
+    let (work, executions) = counting(true);
+    let run = transactions
+        .run_claimed("evt_p1", "h", wait, work)
+        .await
+        .unwrap();
+    assert_eq!(run, ClaimedRun::Committed);
+    assert_eq!(executions.try_recv().unwrap(), Some(0));
+    // Then the claim and BEGIN go together, through the prepared claim, and the claim's row
+    // is in the transaction the work sees.
+    let (work, seen) = reading(
+        move |connection| {
+            Box::pin(async move {
+                let rows: i64 = sqlx::query_scalar(&format!(
+                    "SELECT count(*) FROM \"{schema}\".nextgen_handlers WHERE event_id = 'evt_p2'"
+                ))
+                .fetch_one(&mut *connection)
+                .await
+                .unwrap();
+                (rows, claim_executions(connection).await)
+            })
+        },
+        true,
+    );
+    let run = transactions
+        .run_claimed("evt_p2", "h", wait, work)
+        .await
+        .unwrap();
+    assert_eq!(run, ClaimedRun::Committed);
+    assert_eq!(seen.try_recv().unwrap(), (1, Some(1)));
+
+    // Done: refused without running the work, with nothing left open on the connection.
+    let (work, executions) = counting(true);
+    let run = transactions
+        .run_claimed("evt_p2", "h", wait, work)
+        .await
+        .unwrap();
+    assert_eq!(run, ClaimedRun::NotClaimed(Claim::AlreadyDone));
+    assert!(executions.try_recv().is_err(), "the work ran");
+    assert!(nothing_left_open(&pool).await);
+    // Held by a claim made outside a transaction, its lease live: in progress, nothing open.
+    assert!(matches!(
+        store
+            .claim("evt_p3", "h", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Claim::Claimed(_)
+    ));
+    let (work, _) = counting(true);
+    let run = transactions
+        .run_claimed("evt_p3", "h", wait, work)
+        .await
+        .unwrap();
+    assert_eq!(run, ClaimedRun::NotClaimed(Claim::InProgress));
+    assert!(nothing_left_open(&pool).await);
+
+    // An event id that ends a quoted string is a value, not SQL. Work that asks for the
+    // rollback leaves the claim free; then it commits, once.
+    let tricky = "evt_'); DROP TABLE x; --\\";
+    let (work, executions) = counting(false);
+    let run = transactions
+        .run_claimed(tricky, "h", wait, work)
+        .await
+        .unwrap();
+    assert_eq!(run, ClaimedRun::RolledBack);
+    // Executed by the two refusals above too.
+    assert_eq!(executions.try_recv().unwrap(), Some(4));
+    let (work, _) = counting(true);
+    let run = transactions
+        .run_claimed(tricky, "h", wait, work)
+        .await
+        .unwrap();
+    assert_eq!(run, ClaimedRun::Committed);
+    let (work, _) = counting(true);
+    let run = transactions
+        .run_claimed(tricky, "h", wait, work)
+        .await
+        .unwrap();
+    assert_eq!(run, ClaimedRun::NotClaimed(Claim::AlreadyDone));
+}
+
+#[actix_rt::test]
+async fn connections_that_forget_the_prepared_claim_still_claim_and_the_store_stops_preparing_it() {
+    use nextgen_events::idempotency::{ClaimedRun, IdempotencyStore};
+    let Some(url) = postgres_url("exactly once") else {
+        return;
+    };
+    // As a pooler in transaction mode does: every transaction on a connection that does not
+    // have the claim prepared.
+    let (store, _pool, _schema) = store_on_one_connection(&url, "once_forgets").await;
+    let transactions = store.pg_transactions().unwrap();
+    let mut last = None;
+    for index in 0..70 {
+        let (work, executions) = reading(
+            |connection| {
+                Box::pin(async move {
+                    let executions = claim_executions(connection).await;
+                    // Only the claim: sqlx's own statements must stay.
+                    let name: Option<String> = sqlx::query_scalar(
+                        "SELECT name FROM pg_prepared_statements WHERE name LIKE 'nextgen_claim_in%'",
+                    )
+                    .fetch_optional(&mut *connection)
+                    .await
+                    .unwrap();
+                    if let Some(name) = name {
+                        sqlx::query(&format!("DEALLOCATE {name}"))
+                            .execute(&mut *connection)
+                            .await
+                            .unwrap();
+                    }
+                    executions
+                })
+            },
+            true,
+        );
+        let run = transactions
+            .run_claimed(&format!("evt_f{index}"), "h", Duration::from_secs(5), work)
+            .await
+            .unwrap();
+        assert_eq!(run, ClaimedRun::Committed);
+        last = executions.try_recv().unwrap();
+    }
+    // Past the bound it is not prepared again: each transaction begins in two round trips.
+    assert_eq!(last, None);
+}

@@ -123,7 +123,8 @@ async fn replicas_starting_together_on_an_empty_database_run_one_migration() {
         [
             (1, "tables".to_owned()),
             (2, "operator".to_owned()),
-            (3, "reruns".to_owned())
+            (3, "reruns".to_owned()),
+            (4, "claim_in".to_owned())
         ]
     );
 }

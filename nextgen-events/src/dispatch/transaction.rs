@@ -1,8 +1,8 @@
 //! Handlers that take the app's transaction: their writes and their done marker commit
 //! together, or neither does.
 //!
-//! On PostgreSQL, dispatch begins a transaction on the store's database and takes the handler's claim in it;
-//! the claim's row stays locked until the transaction ends, so no other delivery can take it
+//! On PostgreSQL, dispatch begins a transaction on the store's database with the handler's claim
+//! taken in it (one round trip, see `postgres/store/transaction.rs`); the claim's row stays locked until the transaction ends, so no other delivery can take it
 //! over meanwhile (one that tries waits up to the lease for the end, then finds the marker, or
 //! the claim free after a rollback). The handler runs with the transaction, then the done marker
 //! is written in it, and it commits: one commit for all of it. A handler's `Err` or panic, or a
@@ -29,7 +29,7 @@ use crate::handler::{Handler, HandlerError};
 #[cfg(feature = "sqlite")]
 use crate::idempotency::sqlite_tx::SqliteTx;
 #[cfg(feature = "postgres")]
-use crate::idempotency::{Claim, IdempotencyStore, StoreError};
+use crate::idempotency::{Claim, ClaimedRun, ClaimedWork, IdempotencyStore, StoreError};
 
 /// Runs `call` under a claim taken in its own transaction, and commits it with the done
 /// marker. The outcome, and whether the delivery's run stops (another delivery holds the
@@ -50,65 +50,50 @@ pub(super) async fn run_postgres(
             false,
         ));
     };
-    let mut transaction = transactions.begin().await?;
-    let claim = transactions
-        .claim_in(&mut transaction, event_id, name, lease)
-        .await;
-    let token = match claim {
-        Ok(Claim::Claimed(token)) => token,
-        stopped => {
-            if let Err(error) = transaction.rollback().await {
-                tracing::warn!(handler = name, %error, "the rollback failed; the connection is dropped instead");
-            }
-            return match stopped? {
-                Claim::AlreadyDone => {
-                    tracing::info!(handler = name, "already handled: skipped");
-                    Ok((not_run(handler, Ok(()), true), false))
-                }
-                _ => {
-                    tracing::info!(handler = name, "being handled by another delivery");
-                    Ok((not_run(handler, Err(HandlerError::InProgress), false), true))
-                }
-            };
+    // The store runs the handler inside its transaction; the outcome comes back this way.
+    let (outcome_sender, outcome) = std::sync::mpsc::sync_channel(1);
+    let work: ClaimedWork = Box::new(move |transaction| {
+        Box::pin(async move {
+            let outcome = run_one(handler, Ok(call(transaction))).await;
+            let commit = outcome.result.is_ok();
+            let _ = outcome_sender.send(outcome);
+            commit
+        })
+    });
+    let run = transactions
+        .run_claimed(event_id, name, lease, work)
+        .await?;
+    let ran = outcome.try_recv().ok();
+    Ok(match (run, ran) {
+        (ClaimedRun::NotClaimed(Claim::AlreadyDone), _) => {
+            tracing::info!(handler = name, "already handled: skipped");
+            (not_run(handler, Ok(()), true), false)
         }
-    };
-    let mut outcome = run_one(handler, Ok(call(&mut transaction))).await;
-    let why = if outcome.result.is_err() {
-        None
-    } else {
-        match transactions
-            .complete_in(&mut transaction, event_id, name, token)
-            .await
-        {
-            Ok(true) => match transaction.commit().await {
-                // The claim, the writes and the marker are committed together.
-                Ok(()) => return Ok((outcome, false)),
-                // It may have gone through after all: a redelivery then finds the marker.
-                Err(error) => {
-                    outcome.result = Err(HandlerError::RolledBack(format!(
-                        "the commit failed: {error}"
-                    )));
-                    tracing::error!(handler = name, %error, "the handler succeeded, but its transaction did not commit: it runs again on the next delivery");
-                    return Ok((outcome, false));
-                }
-            },
-            Ok(false) => Some("its claim was not found in its own transaction".to_owned()),
-            Err(error) => Some(format!("its done marker could not be written: {error}")),
+        (ClaimedRun::NotClaimed(_), _) => {
+            tracing::info!(handler = name, "being handled by another delivery");
+            (not_run(handler, Err(HandlerError::InProgress), false), true)
         }
-    };
-    if let Err(error) = transaction.rollback().await {
-        // The connection is closed on such an error, which rolls it back all the same.
-        tracing::warn!(handler = name, %error, "the rollback failed; the connection is dropped instead");
-    }
-    if let Some(why) = why {
-        tracing::error!(
-            handler = name,
-            %why,
-            "the handler succeeded, but its transaction was rolled back: it runs again on the next delivery"
-        );
-        outcome.result = Err(HandlerError::RolledBack(why));
-    }
-    Ok((outcome, false))
+        // Committed together; or the handler's own `Err` (or panic), all of it rolled back.
+        (ClaimedRun::Committed | ClaimedRun::RolledBack, Some(outcome)) => (outcome, false),
+        (ClaimedRun::NotCommitted(why), Some(mut outcome)) => {
+            tracing::error!(
+                handler = name,
+                %why,
+                "the handler succeeded, but its transaction did not commit: it runs again on the next delivery"
+            );
+            outcome.result = Err(HandlerError::RolledBack(why));
+            (outcome, false)
+        }
+        // A store that says it ran the work without running it: nothing is counted done.
+        (run, None) => {
+            let why = format!("the store answered {run:?} without running the handler");
+            tracing::error!(handler = name, %why, "the handler did not run");
+            (
+                not_run(handler, Err(HandlerError::RolledBack(why)), false),
+                false,
+            )
+        }
+    })
 }
 
 /// Runs `call` under `lease`, then applies the writes it queued with the done marker, in one

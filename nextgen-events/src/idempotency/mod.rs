@@ -414,32 +414,47 @@ pub trait SqliteTransactions: Send + Sync {
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub trait PgTransactions: Send + Sync {
-    /// Begins a transaction on the database the markers are in.
-    fn begin(&self) -> StoreFuture<'_, sqlx::Transaction<'static, sqlx::Postgres>>;
-
-    /// [`IdempotencyStore::claim`] inside `transaction`, waiting at most `wait` for another
-    /// delivery's transaction that holds the same claim: [`Claim::InProgress`] when it is
-    /// still held after that (or by a claim made outside a transaction, whose lease is live).
-    /// After an `Err` or an `InProgress`, roll the transaction back.
-    fn claim_in<'a>(
+    /// Begins a transaction on the database the markers are in with
+    /// [`IdempotencyStore::claim`] taken in it, waiting at most `wait` for another delivery's
+    /// transaction that holds the same claim; runs `work` in it; and, when `work` answers
+    /// `true`, writes the done marker in it, fenced by the claim's owner, and commits. When
+    /// `work` answers `false`, or the marker cannot be written, everything is rolled back,
+    /// the claim included. When the claim is not this delivery's, `work` does not run and
+    /// nothing is left open.
+    fn run_claimed<'a>(
         &'a self,
-        transaction: &'a mut sqlx::PgConnection,
         event_id: &'a str,
         handler: &'a str,
         wait: Duration,
-    ) -> StoreFuture<'a, Claim>;
+        work: ClaimedWork,
+    ) -> StoreFuture<'a, ClaimedRun>;
+}
 
-    /// [`IdempotencyStore::complete`] inside `transaction`, for the claim `token` took in it:
-    /// the done marker commits with the transaction (a store may have written it with the
-    /// claim already, since nothing outside sees it before the commit). `false` (nothing
-    /// written) when the claim is not there: roll back.
-    fn complete_in<'a>(
-        &'a self,
-        transaction: &'a mut sqlx::PgConnection,
-        event_id: &'a str,
-        handler: &'a str,
-        token: OwnerToken,
-    ) -> StoreFuture<'a, bool>;
+/// What [`PgTransactions::run_claimed`] runs in the transaction: the handler, given the
+/// transaction's connection. `true` asks for the commit.
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub type ClaimedWork = Box<
+    dyn for<'t> FnOnce(&'t mut sqlx::PgConnection) -> futures_util::future::BoxFuture<'t, bool>
+        + Send,
+>;
+
+/// How [`PgTransactions::run_claimed`] ended.
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimedRun {
+    /// The claim was not this delivery's ([`Claim::AlreadyDone`] or [`Claim::InProgress`]):
+    /// the work did not run.
+    NotClaimed(Claim),
+    /// The work asked for the commit: the claim, its writes and the done marker committed.
+    Committed,
+    /// The work asked for the rollback: nothing it wrote remains, and the claim is free.
+    RolledBack,
+    /// The work asked for the commit, but it did not happen (the reason): the marker could
+    /// not be written, or the commit failed. A failed commit may have gone through after all;
+    /// the next delivery then finds the marker.
+    NotCommitted(String),
 }
 
 /// A shared store is a store: an `Arc<dyn IdempotencyStore>` (from

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "tables", include_str!("migrations/0001_tables.sql")),
     (2, "operator", include_str!("migrations/0002_operator.sql")),
     (3, "reruns", include_str!("migrations/0003_reruns.sql")),
+    (4, "claim_in", include_str!("migrations/0004_claim_in.sql")),
 ];
 
 /// The first key of the advisory lock migrations take (the second is the schema's hash):

@@ -6,14 +6,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::Row as _;
-use sqlx::postgres::{PgConnection, PgPool, Postgres};
+use sqlx::postgres::PgPool;
+
+mod transaction;
 
 use super::database::{Clock, Database, millis};
-use crate::backend_runtime::on_backend_runtime;
 use crate::idempotency::{
     Claim, DEFAULT_RETENTION, IdempotencyStore, ObjectClaim, ObjectClaims, OwnerToken,
     PgTransactions, StoreError, StoreFuture, Watermark, check_duration,
 };
+use transaction::PreparedClaim;
 
 /// The statements, with the schema filled in once.
 #[derive(Debug)]
@@ -144,6 +146,8 @@ impl Statements {
 pub struct PgStore {
     database: Arc<Database>,
     statements: Arc<Statements>,
+    /// A transactional handler's claim, prepared on the connections that take it.
+    prepared_claim: Arc<PreparedClaim>,
     retention: Duration,
     /// The setter that gave `retention`, for the check's error: the inbox's own when the
     /// store belongs to a `PgInbox`.
@@ -187,8 +191,10 @@ impl PgStore {
     }
 
     pub(crate) fn on(database: Arc<Database>) -> Self {
+        let statements = Statements::new(&database);
         PgStore {
-            statements: Arc::new(Statements::new(&database)),
+            prepared_claim: Arc::new(PreparedClaim::new(&database, &statements.claim_in)),
+            statements: Arc::new(statements),
             database,
             retention: DEFAULT_RETENTION,
             retention_setter: RETENTION_SETTER,
@@ -505,59 +511,5 @@ impl ObjectClaims for PgStore {
                 .await?;
             Ok(changed.rows_affected() == 1)
         })
-    }
-}
-
-impl PgTransactions for PgStore {
-    fn begin(&self) -> StoreFuture<'_, sqlx::Transaction<'static, Postgres>> {
-        Box::pin(self.database.run("transaction", self.database.pool.begin()))
-    }
-
-    fn claim_in<'a>(
-        &'a self,
-        transaction: &'a mut PgConnection,
-        event_id: &'a str,
-        handler: &'a str,
-        wait: Duration,
-    ) -> StoreFuture<'a, Claim> {
-        Box::pin(async move {
-            let now = self.database.now_ms();
-            let token = OwnerToken::new();
-            let owner = token.to_string();
-            // Past `wait`, another delivery's open transaction on the claim is an answer
-            // (in progress), not a wait as long as its handler.
-            let waited = format!("{}ms", wait.as_millis().max(1));
-            let claimed = sqlx::query(&self.statements.claim_in)
-                .bind(event_id)
-                .bind(handler)
-                .bind(&owner)
-                // Outside the transaction the claim is seen only once committed, done: its
-                // lease is the retention's.
-                .bind(now.saturating_add(millis(self.retention)))
-                .bind(now)
-                .bind(waited)
-                .fetch_one(&mut *transaction);
-            let row = match on_backend_runtime(claimed).await {
-                Ok(row) => row,
-                Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("55P03") => {
-                    return Ok(Claim::InProgress);
-                }
-                Err(error) => return Err(self.database.failed("claim", &error)),
-            };
-            self.claim_from(&row, token, &owner)
-        })
-    }
-
-    fn complete_in<'a>(
-        &'a self,
-        transaction: &'a mut PgConnection,
-        event_id: &'a str,
-        handler: &'a str,
-        token: OwnerToken,
-    ) -> StoreFuture<'a, bool> {
-        // `claim_in` wrote the marker with the claim, in this transaction, which has held its
-        // row since: nothing to send, the commit makes it done.
-        let _ = (transaction, event_id, handler, token);
-        Box::pin(std::future::ready(Ok(true)))
     }
 }
