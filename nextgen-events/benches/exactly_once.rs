@@ -520,20 +520,7 @@ async fn one(bench: &Bench, variant: Variant, id: &str) {
                     .replace("$6", "'60000ms'")
             );
             let mut connection = bench.pool.acquire().await.unwrap();
-            let row = sqlx::raw_sql(&claim)
-                .fetch_one(&mut *connection)
-                .await
-                .unwrap();
-            assert_eq!(row.get::<String, _>(1), "bench.unprep.owner");
-            sqlx::query(INSERT.get().unwrap())
-                .bind(id)
-                .execute(&mut *connection)
-                .await
-                .unwrap();
-            sqlx::raw_sql("COMMIT")
-                .execute(&mut *connection)
-                .await
-                .unwrap();
+            claim_insert_commit(&mut connection, &claim, "bench.unprep.owner", id).await;
         }
         Variant::Pipelined => {
             let now = now_ms();
@@ -545,22 +532,28 @@ async fn one(bench: &Bench, variant: Variant, id: &str) {
                 now + 72 * 3_600_000,
             );
             let mut connection = bench.prepared.acquire().await.unwrap();
-            let row = sqlx::raw_sql(&claim)
-                .fetch_one(&mut *connection)
-                .await
-                .unwrap();
-            assert_eq!(row.get::<String, _>(1), "bench.piped.owner");
-            sqlx::query(INSERT.get().unwrap())
-                .bind(id)
-                .execute(&mut *connection)
-                .await
-                .unwrap();
-            sqlx::raw_sql("COMMIT")
-                .execute(&mut *connection)
-                .await
-                .unwrap();
+            claim_insert_commit(&mut connection, &claim, "bench.piped.owner", id).await;
         }
     }
+}
+
+/// `BEGIN` and the claim in one simple query (`claim`, checked to be `owner`'s), the app's
+/// `INSERT`, `COMMIT`: three round trips.
+async fn claim_insert_commit(connection: &mut PgConnection, claim: &str, owner: &str, id: &str) {
+    let row = sqlx::raw_sql(claim)
+        .fetch_one(&mut *connection)
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>(1), owner);
+    sqlx::query(INSERT.get().unwrap())
+        .bind(id)
+        .execute(&mut *connection)
+        .await
+        .unwrap();
+    sqlx::raw_sql("COMMIT")
+        .execute(&mut *connection)
+        .await
+        .unwrap();
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
