@@ -1,10 +1,11 @@
 //! Handlers that take the app's transaction: their writes and their done marker commit
 //! together, or neither does.
 //!
-//! On PostgreSQL, dispatch begins a transaction on the store's database with the handler's claim
-//! taken in it (one round trip, see `postgres/store/transaction.rs`); the claim's row stays locked until the transaction ends, so no other delivery can take it
-//! over meanwhile (one that tries waits up to the lease for the end, then finds the marker, or
-//! the claim free after a rollback). The handler runs with the transaction, then the done marker
+//! On PostgreSQL, the store begins a transaction on its database with the handler's claim
+//! taken in it (one round trip, see `postgres/store/transaction.rs`) and runs the handler in
+//! it; the claim's row stays locked until the transaction ends, so no other delivery can take
+//! it over meanwhile (one that tries waits up to the lease for the end, then finds the marker,
+//! or the claim free after a rollback). The handler runs with the transaction, then the done marker
 //! is written in it, and it commits: one commit for all of it. A handler's `Err` or panic, or a
 //! marker that could not be written, rolls everything back, claim included, and so does a
 //! process that dies mid-handler (its connection goes, and the server rolls back): the next

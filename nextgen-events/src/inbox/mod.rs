@@ -22,13 +22,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use retry::{RetryPolicy, RetryPolicyError};
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) use stored::{HOUR_MS, empty_hours};
 #[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
 pub(crate) use stored::{
     UNREADABLE_PER_TAKE, errors_from_json, errors_to_json, listed_state, reruns_from_json,
-    reruns_to_json, unreadable,
+    unreadable,
 };
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use stored::{empty_hours, hour_slot, hours_span, reruns_to_json};
 pub(crate) use workers::{InboxRuntime, WorkerSettings};
 
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};

@@ -31,7 +31,8 @@ pub(crate) fn errors_from_json(stored: Option<&str>) -> Vec<HandlerFailure> {
         .unwrap_or_default()
 }
 
-/// The reruns an entry records, as stored: a JSON array.
+/// The reruns an entry records, as stored: a JSON array (Redis keeps them in its scripts).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn reruns_to_json(reruns: &[RecordedRerun]) -> String {
     serde_json::to_string(reruns).unwrap_or_else(|_| "[]".to_owned())
 }
@@ -84,6 +85,27 @@ pub(crate) fn empty_hours(from_ms: u64, hours: u32) -> Vec<HourCounts> {
         .collect()
 }
 
+/// The stores' query bounds for the hours of `counts` (made by [`empty_hours`]): from the
+/// first hour's start to the last one's end, in signed milliseconds. `None` for no hours.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn hours_span(counts: &[HourCounts]) -> Option<(i64, i64)> {
+    let (first, last) = (counts.first()?, counts.last()?);
+    let bound = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX);
+    Some((
+        bound(first.hour_start_ms),
+        bound(last.hour_start_ms.saturating_add(HOUR_MS)),
+    ))
+}
+
+/// The entry of `counts` for `hour` (milliseconds since the epoch over [`HOUR_MS`], as the
+/// stores' queries group them), when it is one of them.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn hour_slot(counts: &mut [HourCounts], hour: i64) -> Option<&mut HourCounts> {
+    let first_hour = counts.first()?.hour_start_ms / HOUR_MS;
+    let index = u64::try_from(hour).ok()?.checked_sub(first_hour)?;
+    counts.get_mut(usize::try_from(index).ok()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +151,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     fn reruns_go_in_and_out_as_a_json_array() {
         let reruns = vec![RecordedRerun {
             handler: "send_receipt".to_owned(),
@@ -156,7 +179,29 @@ mod tests {
                 .all(|hour| hour.received == 0 && hour.dead == 0)
         );
         assert!(empty_hours(HOUR_MS, 0).is_empty());
+        assert!(empty_hours(0, 0).is_empty());
+        let late = empty_hours(2 * HOUR_MS + 59_999, 2);
+        let starts: Vec<u64> = late.iter().map(|hour| hour.hour_start_ms).collect();
+        assert_eq!(starts, [2 * HOUR_MS, 3 * HOUR_MS]);
         // Past the last hour a clock can hold: only the hours that exist.
         assert_eq!(empty_hours(u64::MAX, 3).len(), 1);
+    }
+
+    #[test]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    fn a_row_lands_in_its_hour_and_an_hour_outside_lands_nowhere() {
+        let mut hours = empty_hours(3 * HOUR_MS + 1, 3);
+        assert_eq!(
+            hours_span(&hours),
+            Some((3 * HOUR_MS as i64, 6 * HOUR_MS as i64))
+        );
+        assert_eq!(
+            hour_slot(&mut hours, 4).map(|hour| hour.hour_start_ms),
+            Some(4 * HOUR_MS)
+        );
+        assert!(hour_slot(&mut hours, 2).is_none());
+        assert!(hour_slot(&mut hours, 6).is_none());
+        assert!(hour_slot(&mut hours, -1).is_none());
+        assert_eq!(hours_span(&[]), None);
     }
 }

@@ -9,10 +9,10 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{Clock, Database, Durability, SqliteStore, millis};
 use crate::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture, check_duration};
 use crate::inbox::{
-    Appended, DeadReplay, Finish, HOUR_MS, HourCounts, Inbox, InboxEntry, InboxHistory,
-    InboxOperator, InboxRecord, InboxState, InboxStats, ListFilter, RecordedRerun, Recovered,
-    Rerun, Taken, UNREADABLE_PER_TAKE, WorkersLock, empty_hours, errors_from_json, errors_to_json,
-    listed_state, log_rerun, reruns_from_json, reruns_to_json, unreadable,
+    Appended, DeadReplay, Finish, HourCounts, Inbox, InboxEntry, InboxHistory, InboxOperator,
+    InboxRecord, InboxState, InboxStats, ListFilter, RecordedRerun, Recovered, Rerun, Taken,
+    UNREADABLE_PER_TAKE, WorkersLock, empty_hours, errors_from_json, errors_to_json, hour_slot,
+    hours_span, listed_state, log_rerun, reruns_from_json, reruns_to_json, unreadable,
 };
 
 /// An [`Inbox`] in a SQLite file, with its [`SqliteStore`] in the same file.
@@ -668,25 +668,14 @@ impl InboxHistory for SqliteInbox {
     fn hourly(&self, from_ms: u64, hours: u32) -> StoreFuture<'_, Vec<HourCounts>> {
         let mut counts = empty_hours(from_ms, hours);
         Box::pin(self.database.read(move |connection| {
-            let (Some(first), Some(last)) = (counts.first(), counts.last()) else {
+            let Some((from, to)) = hours_span(&counts) else {
                 return Ok(counts);
             };
-            let first_hour = first.hour_start_ms / HOUR_MS;
-            let bound = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX);
-            let (from, to) = (
-                bound(first.hour_start_ms),
-                bound(last.hour_start_ms.saturating_add(HOUR_MS)),
-            );
             let mut statement = connection.prepare_cached(HOURLY)?;
             let mut rows = statement.query(params![from, to])?;
             while let Some(row) = rows.next()? {
                 let hour: i64 = row.get(0)?;
-                let Some(counted) = u64::try_from(hour)
-                    .ok()
-                    .and_then(|hour| hour.checked_sub(first_hour))
-                    .and_then(|index| usize::try_from(index).ok())
-                    .and_then(|index| counts.get_mut(index))
-                else {
+                let Some(counted) = hour_slot(&mut counts, hour) else {
                     continue;
                 };
                 counted.received = count(row.get(1)?);
