@@ -421,22 +421,11 @@ async fn measure_operator_reads_on_a_million_entries() {
     );
 
     let inbox = SqliteInbox::open_with_clock(&file.0, move || now).unwrap();
-    /// The fastest of five runs of `read`, and what it gave.
-    async fn timed<T, F: Future<Output = T>>(read: impl Fn() -> F) -> (Duration, T) {
-        let mut best = Duration::MAX;
-        let mut out = None;
-        for _ in 0..5 {
-            let started = Instant::now();
-            let value = read().await;
-            best = best.min(started.elapsed());
-            out = Some(value);
-        }
-        (best, out.unwrap())
-    }
-    let (took, stats) = timed(|| inbox.stats()).await;
+    use support::fastest_of_five;
+    let (took, stats) = fastest_of_five(|| inbox.stats()).await;
     println!("stats: {took:.2?} {:?}", stats.unwrap());
     let history = inbox.history().unwrap();
-    let (took, hours) = timed(|| history.hourly(now - 24 * HOUR, 24)).await;
+    let (took, hours) = fastest_of_five(|| history.hourly(now - 24 * HOUR, 24)).await;
     let hours = hours.unwrap();
     let received: u64 = hours.iter().map(|hour| hour.received).sum();
     println!("history of 24 h: {took:.2?} ({received} received in them)");
@@ -448,7 +437,7 @@ async fn measure_operator_reads_on_a_million_entries() {
             ..ListFilter::default()
         })
     };
-    let (took, first) = timed(|| dead_page(None, Some(InboxState::Dead))).await;
+    let (took, first) = fastest_of_five(|| dead_page(None, Some(InboxState::Dead))).await;
     let first = first.unwrap();
     println!(
         "first page of dead letters: {took:.2?} ({} listed)",
@@ -460,12 +449,13 @@ async fn measure_operator_reads_on_a_million_entries() {
         event_id: "evt_".to_owned(),
     };
     let deep_cursor = deep((count / 2) * step / 5);
-    let (took, page) = timed(|| dead_page(Some(deep_cursor.clone()), Some(InboxState::Dead))).await;
+    let (took, page) =
+        fastest_of_five(|| dead_page(Some(deep_cursor.clone()), Some(InboxState::Dead))).await;
     println!(
         "a page of dead letters after a cursor 80% down: {took:.2?} ({} listed)",
         page.unwrap().len()
     );
-    let (took, page) = timed(|| dead_page(Some(deep_cursor.clone()), None)).await;
+    let (took, page) = fastest_of_five(|| dead_page(Some(deep_cursor.clone()), None)).await;
     println!(
         "a page of everything after a cursor 80% down: {took:.2?} ({} listed)",
         page.unwrap().len()
@@ -474,17 +464,18 @@ async fn measure_operator_reads_on_a_million_entries() {
         received_at_ms: base,
         event_id: "evt_".to_owned(),
     };
-    let (took, page) = timed(|| dead_page(Some(oldest.clone()), Some(InboxState::Dead))).await;
+    let (took, page) =
+        fastest_of_five(|| dead_page(Some(oldest.clone()), Some(InboxState::Dead))).await;
     println!(
         "the last (empty) page of dead letters: {took:.2?} ({} listed)",
         page.unwrap().len()
     );
-    let (took, page) = timed(|| dead_page(None, Some(InboxState::Pending))).await;
+    let (took, page) = fastest_of_five(|| dead_page(None, Some(InboxState::Pending))).await;
     println!(
         "first page of pending: {took:.2?} ({} listed)",
         page.unwrap().len()
     );
-    let (took, page) = timed(|| {
+    let (took, page) = fastest_of_five(|| {
         inbox.list(ListFilter {
             handler: Some("(payload)".to_owned()),
             limit: 50,
@@ -496,7 +487,7 @@ async fn measure_operator_reads_on_a_million_entries() {
         "first page failed by a handler: {took:.2?} ({} listed)",
         page.unwrap().len()
     );
-    let (took, page) = timed(|| {
+    let (took, page) = fastest_of_five(|| {
         inbox.list(ListFilter {
             handler: Some("(payload)".to_owned()),
             state: Some(InboxState::Dead),

@@ -704,23 +704,12 @@ async fn measure_operator_reads_on_a_million_entries() {
         bytes >> 20
     );
 
-    /// The fastest of five runs of `read`, and what it gave.
-    async fn timed<T, F: Future<Output = T>>(read: impl Fn() -> F) -> (Duration, T) {
-        let mut best = Duration::MAX;
-        let mut out = None;
-        for _ in 0..5 {
-            let started = Instant::now();
-            let value = read().await;
-            best = best.min(started.elapsed());
-            out = Some(value);
-        }
-        (best, out.unwrap())
-    }
-    let (took, stats) = timed(|| inbox.stats()).await;
+    use support::fastest_of_five;
+    let (took, stats) = fastest_of_five(|| inbox.stats()).await;
     println!("stats: {took:.2?} {:?}", stats.unwrap());
     let history = inbox.history().unwrap();
     let day_ago = clock - 24 * 3_600_000;
-    let (took, hours) = timed(|| history.hourly(day_ago, 24)).await;
+    let (took, hours) = fastest_of_five(|| history.hourly(day_ago, 24)).await;
     let received: u64 = hours.unwrap().iter().map(|hour| hour.received).sum();
     println!("history of 24 h: {took:.2?} ({received} received in them)");
     let page = |after: Option<ListCursor>, state: Option<InboxState>, handler: Option<&str>| {
@@ -791,7 +780,7 @@ async fn measure_operator_reads_on_a_million_entries() {
         ),
     ];
     for (what, after, state, handler) in reads {
-        let (took, listed) = timed(|| page(after.clone(), state, handler)).await;
+        let (took, listed) = fastest_of_five(|| page(after.clone(), state, handler)).await;
         println!("{what}: {took:.2?} ({} listed)", listed.unwrap().len());
     }
 
