@@ -96,8 +96,11 @@ impl Statements {
     /// column: one of an app of an earlier version, which a tool does not migrate, lists none.
     fn new(database: &Database, has_reruns: bool) -> Self {
         const OWNED: &str = "event_id = $1 AND owner = $2 AND state = 'running'";
+        // The signature's time lives with the body: a list reads it by the body's key for the
+        // rows it returns, not a join of the whole body table.
         let columns = format!(
-            "{COLUMNS}, {}",
+            "{COLUMNS}, {}, (SELECT b.signed_at FROM {{schema}}.nextgen_inbox_bodies b
+                             WHERE b.event_id = nextgen_inbox.event_id)",
             if has_reruns { "reruns" } else { "NULL::text" }
         );
         let list = [
@@ -635,8 +638,8 @@ fn record(row: &PgRow) -> Result<InboxRecord, sqlx::Error> {
         state,
         attempts,
         received_at_ms: to_u64(row.try_get(4)?),
-        // The signature's time lives with the body; lists leave the body table alone.
-        signed_at: 0,
+        // An entry without a body row (buried as unreadable) has no signature time.
+        signed_at: row.try_get::<Option<i64>, _>(10)?.map_or(0, to_u64),
         due_at_ms: if waiting {
             Some(to_u64(row.try_get(5)?))
         } else {
@@ -843,7 +846,7 @@ impl InboxOperator for PgInbox {
             let read = |error: sqlx::Error| self.database.failed("inbox show", &error);
             let mut record = record(&row).map_err(read)?;
             if with_body {
-                let body: Option<Vec<u8>> = row.try_get(10).map_err(read)?;
+                let body: Option<Vec<u8>> = row.try_get(11).map_err(read)?;
                 record.body = body.map(|body| String::from_utf8_lossy(&body).into_owned());
             }
             Ok(Some(record))

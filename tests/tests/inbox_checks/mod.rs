@@ -376,6 +376,7 @@ pub async fn payload_drift_is_kept<I: Inbox + InboxOperator + Clone>(setup: &Set
 }
 
 pub async fn list_show_stats_and_replay<I: Inbox + InboxOperator + Clone>(setup: &Setup<I>) {
+    let signed_from = now();
     for n in 0..3 {
         let id = format!("evt_inbox_list_{n}");
         assert_eq!(setup.deliver(&id, 2000.into()).await.status, 200);
@@ -389,6 +390,13 @@ pub async fn list_show_stats_and_replay<I: Inbox + InboxOperator + Clone>(setup:
     setup
         .until(drift, |record| record.state == InboxState::Retrying)
         .await;
+    // Every way of reading an entry gives the time its signature was made, kept from intake.
+    let signed = signed_from..=now();
+    let listed = setup.inbox.list(ListFilter::default()).await.unwrap();
+    assert_eq!(listed.len(), 4);
+    for record in &listed {
+        assert!(signed.contains(&record.signed_at), "listed {record:?}");
+    }
     let ids = |records: Vec<InboxRecord>| -> Vec<String> {
         records.into_iter().map(|record| record.event_id).collect()
     };
@@ -442,6 +450,7 @@ pub async fn list_show_stats_and_replay<I: Inbox + InboxOperator + Clone>(setup:
         .unwrap()
         .unwrap();
     assert_eq!(shown.received_at_ms, START_MS + 1_000);
+    assert!(signed.contains(&shown.signed_at), "shown {shown:?}");
     assert_eq!(shown.event_type, "charge.succeeded");
     assert_eq!(shown.attempts, 1);
     assert_eq!(shown.due_at_ms, None);
