@@ -149,4 +149,25 @@ fn postgres_inbox_with_two_replicas_under_sigkill_books_each_event_exactly_once(
         stdout.contains("rows: lost 0, duplicated 0 (1000 rows for 1000 events"),
         "{stdout}"
     );
+    // A run that passed leaves nothing behind in the database it was given.
+    let schema = stdout
+        .split(" events in ")
+        .nth(1)
+        .and_then(|rest| rest.split('.').next())
+        .unwrap_or_else(|| panic!("no schema named in {stdout}"));
+    assert!(schema.starts_with("chaos_"), "{schema}");
+    let left = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use nextgen_events::postgres::sqlx::{self, Connection as _};
+            let mut connection = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_namespace WHERE nspname = $1")
+                .bind(schema)
+                .fetch_one(&mut connection)
+                .await
+                .unwrap()
+        });
+    assert_eq!(left, 0, "the run's schema {schema} is still there");
 }

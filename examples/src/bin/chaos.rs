@@ -9,7 +9,8 @@
 //! replicas of the server sharing it, stopped one at a time. A Redis run keeps its keys under
 //! a prefix of its own, a PostgreSQL run its tables in a schema of its own
 //! (`chaos_<pid>_<unix ms>`, in the database `--postgres-url` names), so that runs never see
-//! each other's entries.
+//! each other's entries. A PostgreSQL run that passed drops its schema; one that failed keeps
+//! it, and names it, for a look.
 //!
 //! On PostgreSQL the deliveries are `charge.captured` events (`chaos.delivered` otherwise),
 //! which the server's exactly-once handler books, one row per event, in the table
@@ -167,6 +168,27 @@ impl Postgres {
             '?'
         };
         format!("{}{separator}schema={}", self.database, self.schema)
+    }
+
+    /// Drops the run's schema, its inbox and its booked rows with it.
+    #[cfg(feature = "postgres")]
+    fn drop_schema(&self, observer: &Observer) -> Result<(), String> {
+        use nextgen_events::postgres::sqlx::{self, Connection as _};
+
+        let sql = format!("DROP SCHEMA \"{}\" CASCADE", self.schema);
+        observer
+            .runtime
+            .block_on(async {
+                let mut connection = sqlx::PgConnection::connect(&self.database).await?;
+                sqlx::query(&sql).execute(&mut connection).await?;
+                connection.close().await
+            })
+            .map_err(|error| format!("dropping the schema {}: {error}", self.schema))
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn drop_schema(&self, _: &Observer) -> Result<(), String> {
+        Ok(())
     }
 }
 
@@ -492,6 +514,9 @@ fn run(args: &Args) -> Result<bool, String> {
         println!("chaos: passed");
         if !keep_dir {
             let _ = std::fs::remove_dir_all(&dir);
+        }
+        if let Some(postgres) = &postgres {
+            postgres.drop_schema(&observer)?;
         }
         Ok(true)
     } else {
