@@ -20,8 +20,9 @@
 #
 # Every other argument goes to the chaos binary (`--help` lists them). --store redis needs a
 # running redis-server, --store postgres a running PostgreSQL (its URL names the database, no
-# schema: each run makes `chaos_<pid>_<ms>` there, so runs never see each other's entries; the
-# URL may also come from NEXTGEN_TEST_POSTGRES_URL): the script starts neither.
+# schema: each run makes `chaos_<pid>_<ms>` there, so runs never see each other's entries, and
+# drops it when it passed; the URL may also come from NEXTGEN_TEST_POSTGRES_URL): the script
+# starts neither.
 # `scripts/postgres.sh start DIR` starts a throwaway PostgreSQL and prints its URL.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
