@@ -7,6 +7,7 @@
 //! run in parallel threads only ever look at their own calls.
 
 pub mod contract;
+pub mod hooked;
 pub mod services;
 
 use std::sync::{Mutex, PoisonError};

@@ -25,16 +25,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use nextgen_events::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
-use nextgen_events::inbox::{
-    Appended, Finish, Inbox, InboxEntry, InboxOperator, InboxStats, Recovered, RetryPolicy, Taken,
-    WorkersLock,
-};
+use nextgen_events::inbox::{Inbox, InboxEntry, InboxOperator, InboxStats, RetryPolicy};
 use nextgen_events::metrics::{INBOX_ENTRIES, INBOX_OLDEST_PENDING, INBOX_WORKERS_ALIVE};
 use nextgen_events::prelude::*;
 use nextgen_events::sqlite::SqliteInbox;
 use nextgen_events::{ConfigError, Endpoint, LockHealth, StoreHealth, WebhookConfig};
 use nextgen_tests::contract::unique;
+use nextgen_tests::hooked::HookedInbox;
 use nextgen_tests::services::TempFile;
 use support::{SECRET, delivery};
 
@@ -393,58 +390,13 @@ async fn a_stop_does_not_wait_for_the_next_refresh() {
     );
 }
 
-/// An inbox without an operator view: its store is not read, so the endpoint reports the
-/// workers gauge only, and its health does not judge the store.
-struct NoOperator(SqliteInbox);
-
-impl Inbox for NoOperator {
-    fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
-        self.0.append(entry)
-    }
-    fn take(&self, lease: Duration) -> StoreFuture<'_, Option<Taken>> {
-        self.0.take(lease)
-    }
-    fn renew<'a>(
-        &'a self,
-        event_id: &'a str,
-        token: OwnerToken,
-        lease: Duration,
-    ) -> StoreFuture<'a, bool> {
-        self.0.renew(event_id, token, lease)
-    }
-    fn finish<'a>(
-        &'a self,
-        event_id: &'a str,
-        token: OwnerToken,
-        finish: Finish,
-    ) -> StoreFuture<'a, bool> {
-        self.0.finish(event_id, token, finish)
-    }
-    fn recover(&self) -> StoreFuture<'_, Recovered> {
-        self.0.recover()
-    }
-    fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {
-        self.0.lock_workers()
-    }
-    fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64> {
-        self.0.prune(before_ms)
-    }
-    fn retention(&self) -> Duration {
-        self.0.retention()
-    }
-    fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
-        self.0.idempotency_store()
-    }
-    fn now_ms(&self) -> u64 {
-        self.0.now_ms()
-    }
-}
-
 #[actix_rt::test]
 async fn an_inbox_without_an_operator_view_has_the_workers_gauge_only() {
     let (inbox, _clock, _file) = sqlite_on_clock("no-operator");
     let name = "sqlite-no-operator";
-    let endpoint = Endpoint::new(config(NoOperator(inbox), name, 2)).unwrap();
+    // Without an operator view, its store is not read: the endpoint reports the workers gauge
+    // only, and its health does not judge the store.
+    let endpoint = Endpoint::new(config(HookedInbox::new(inbox), name, 2)).unwrap();
     // Not read, so not waited for: ready from the start.
     let health = endpoint.health();
     assert_eq!(health.store, StoreHealth::NotChecked);

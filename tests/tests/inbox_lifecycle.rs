@@ -12,13 +12,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nextgen_events::idempotency::{Claim, IdempotencyStore, OwnerToken, StoreError, StoreFuture};
-use nextgen_events::inbox::{
-    Appended, Finish, Inbox, InboxEntry, InboxOperator, InboxState, Recovered, Taken, WorkersLock,
-};
+use nextgen_events::idempotency::{Claim, IdempotencyStore, OwnerToken, StoreError};
+use nextgen_events::inbox::{Finish, Inbox, InboxOperator, InboxState, Recovered};
 use nextgen_events::prelude::*;
 use nextgen_events::sqlite::SqliteInbox;
 use nextgen_events::{ConfigError, Endpoint, WebhookConfig};
+use nextgen_tests::hooked::HookedInbox;
 use nextgen_tests::services::TempFile;
 
 const HANDLER: &str = "lifecycle.record";
@@ -69,62 +68,17 @@ fn config(inbox: impl Inbox, workers: usize) -> WebhookConfig {
 }
 
 /// An inbox whose recovery takes its time, as one on a slow disk or a large file does (the
-/// other workers have all of it to take deliveries, unless they wait for it), and which counts
+/// other workers have all of it to take deliveries, unless they wait for it), and the count of
 /// the workers' looks for a due delivery.
-#[derive(Clone)]
-struct SlowRecovery<I>(I, Arc<AtomicU64>);
-
-impl<I> SlowRecovery<I> {
-    fn new(inbox: I) -> Self {
-        SlowRecovery(inbox, Arc::default())
-    }
-}
-
-impl<I: Inbox> Inbox for SlowRecovery<I> {
-    fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
-        self.0.append(entry)
-    }
-    fn take(&self, lease: Duration) -> StoreFuture<'_, Option<Taken>> {
-        self.1.fetch_add(1, Ordering::SeqCst);
-        self.0.take(lease)
-    }
-    fn renew<'a>(
-        &'a self,
-        event_id: &'a str,
-        token: OwnerToken,
-        lease: Duration,
-    ) -> StoreFuture<'a, bool> {
-        self.0.renew(event_id, token, lease)
-    }
-    fn finish<'a>(
-        &'a self,
-        event_id: &'a str,
-        token: OwnerToken,
-        finish: Finish,
-    ) -> StoreFuture<'a, bool> {
-        self.0.finish(event_id, token, finish)
-    }
-    fn recover(&self) -> StoreFuture<'_, Recovered> {
-        Box::pin(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            self.0.recover().await
+fn slow_recovery<I: Inbox>(inbox: I) -> (HookedInbox<I>, Arc<AtomicU64>) {
+    let looks = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&looks);
+    let inbox = HookedInbox::new(inbox)
+        .before_take(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
         })
-    }
-    fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {
-        self.0.lock_workers()
-    }
-    fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64> {
-        self.0.prune(before_ms)
-    }
-    fn retention(&self) -> Duration {
-        self.0.retention()
-    }
-    fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
-        self.0.idempotency_store()
-    }
-    fn now_ms(&self) -> u64 {
-        self.0.now_ms()
-    }
+        .recovering_for(Duration::from_millis(300));
+    (inbox, looks)
 }
 
 fn wait_until(what: &str, patience: Duration, done: impl Fn() -> bool) {
@@ -235,7 +189,7 @@ fn recovery_resets_only_an_earlier_runs_work_before_any_worker_takes_a_delivery(
             .unwrap();
     }
 
-    let config = config(SlowRecovery::new(inbox.clone()), 4);
+    let config = config(slow_recovery(inbox.clone()).0, 4);
     let config = Endpoint::new(config).unwrap();
     wait_until("four handlers run", Duration::from_secs(10), || {
         runs_of("evt_race_").len() == 4
@@ -500,8 +454,7 @@ fn an_inbox_retention_the_file_cannot_hold_is_refused_before_its_workers_lock_th
 #[test]
 fn an_idle_worker_waits_instead_of_polling_an_empty_inbox() {
     let file = TempFile::new("idle");
-    let inbox = SlowRecovery::new(SqliteInbox::open(&file.0).unwrap());
-    let looks = Arc::clone(&inbox.1);
+    let (inbox, looks) = slow_recovery(SqliteInbox::open(&file.0).unwrap());
     let endpoint =
         Endpoint::new(config(inbox, 1).with_inbox_poll(Duration::from_secs(3600))).unwrap();
     wait_until("the worker looks once", Duration::from_secs(10), || {
@@ -646,8 +599,7 @@ fn a_shutdown_shorter_than_a_running_handler_names_the_delivery_left() {
 #[test]
 fn an_idle_worker_with_an_hour_poll_stops_within_a_second_of_shutdown() {
     let file = TempFile::new("idle-stop");
-    let inbox = SlowRecovery::new(SqliteInbox::open(&file.0).unwrap());
-    let looks = Arc::clone(&inbox.1);
+    let (inbox, looks) = slow_recovery(SqliteInbox::open(&file.0).unwrap());
     let endpoint =
         Endpoint::new(config(inbox, 2).with_inbox_poll(Duration::from_secs(3600))).unwrap();
     wait_until("both workers look once", Duration::from_secs(10), || {
@@ -667,63 +619,6 @@ fn an_idle_worker_with_an_hour_poll_stops_within_a_second_of_shutdown() {
     assert_eq!(again.health().workers_alive, 1);
 }
 
-/// An inbox that panics once in `take` (outside any delivery) and once in `finish` (while a
-/// worker handles a delivery), as a store with a bug would.
-struct PanicsOnce<I> {
-    inner: I,
-    in_take: AtomicBool,
-    in_finish: AtomicBool,
-}
-
-impl<I: Inbox> Inbox for PanicsOnce<I> {
-    fn append(&self, entry: InboxEntry) -> StoreFuture<'_, Appended> {
-        self.inner.append(entry)
-    }
-    fn take(&self, lease: Duration) -> StoreFuture<'_, Option<Taken>> {
-        if self.in_take.swap(false, Ordering::SeqCst) {
-            panic!("a bug in take");
-        }
-        self.inner.take(lease)
-    }
-    fn renew<'a>(
-        &'a self,
-        event_id: &'a str,
-        token: OwnerToken,
-        lease: Duration,
-    ) -> StoreFuture<'a, bool> {
-        self.inner.renew(event_id, token, lease)
-    }
-    fn finish<'a>(
-        &'a self,
-        event_id: &'a str,
-        token: OwnerToken,
-        finish: Finish,
-    ) -> StoreFuture<'a, bool> {
-        if self.in_finish.swap(false, Ordering::SeqCst) {
-            panic!("a bug in finish");
-        }
-        self.inner.finish(event_id, token, finish)
-    }
-    fn recover(&self) -> StoreFuture<'_, Recovered> {
-        self.inner.recover()
-    }
-    fn lock_workers(&self) -> Result<Option<WorkersLock>, StoreError> {
-        self.inner.lock_workers()
-    }
-    fn prune(&self, before_ms: u64) -> StoreFuture<'_, u64> {
-        self.inner.prune(before_ms)
-    }
-    fn retention(&self) -> Duration {
-        self.inner.retention()
-    }
-    fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
-        self.inner.idempotency_store()
-    }
-    fn now_ms(&self) -> u64 {
-        self.inner.now_ms()
-    }
-}
-
 /// A panic while a worker handles a delivery is recorded on that delivery as a failed
 /// attempt (retried later), and a panic outside any delivery restarts the worker, counted in
 /// the endpoint's health: no panic ends the workers while intake goes on answering 200.
@@ -735,11 +630,21 @@ fn a_panic_in_a_worker_is_recorded_on_the_delivery_and_the_worker_goes_on() {
     system
         .block_on(inbox.append(support::charge_entry("evt_panic_1", 1_000, SECRET)))
         .unwrap();
-    let faulty = PanicsOnce {
-        inner: inbox.clone(),
-        in_take: AtomicBool::new(true),
-        in_finish: AtomicBool::new(true),
-    };
+    // Panics once in `take` (outside any delivery) and once in `finish` (while a worker
+    // handles a delivery), as a store with a bug would.
+    let in_take = AtomicBool::new(true);
+    let in_finish = AtomicBool::new(true);
+    let faulty = HookedInbox::new(inbox.clone())
+        .before_take(move || {
+            if in_take.swap(false, Ordering::SeqCst) {
+                panic!("a bug in take");
+            }
+        })
+        .before_finish(move || {
+            if in_finish.swap(false, Ordering::SeqCst) {
+                panic!("a bug in finish");
+            }
+        });
     let endpoint = Endpoint::new(config(faulty, 1)).unwrap();
     wait_until(
         "the panicked attempt is recorded",
