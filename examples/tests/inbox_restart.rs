@@ -7,7 +7,7 @@
 mod support;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nextgen_events::inbox::InboxOperator;
 use nextgen_events::sqlite::SqliteInbox;
@@ -29,6 +29,20 @@ fn stats(path: &Path) -> nextgen_events::inbox::InboxStats {
     actix_web::rt::System::new()
         .block_on(inbox.stats())
         .unwrap()
+}
+
+/// Waits (up to 20 s) until the file says `count` deliveries are handled: their handlers have
+/// all returned, and printed what they print, before their outcome is written.
+fn until_handled(path: &Path, count: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats = stats(path);
+        if stats.handled >= count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never all handled: {stats:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -53,7 +67,7 @@ fn acknowledged_deliveries_survive_sigkill_and_are_handled_once_after_the_restar
     server.collect_until(&mut lines, |lines| {
         audits(lines, &ids).values().all(|runs| *runs >= 1)
     });
-    std::thread::sleep(Duration::from_millis(300));
+    until_handled(&file.0, 40);
     lines.extend(server.kill());
     let runs = audits(&lines, &ids);
     assert!(runs.values().all(|runs| *runs == 1), "{runs:?}");
@@ -80,7 +94,7 @@ fn a_kill_while_handling_loses_nothing() {
     server.collect_until(&mut lines, |lines| {
         audits(lines, &ids).values().all(|runs| *runs >= 1)
     });
-    std::thread::sleep(Duration::from_millis(300));
+    until_handled(&file.0, 60);
     lines.extend(server.kill());
     assert_eq!(stats(&file.0).handled, 60, "at the kill: {at_kill:?}");
     // A handler the kill interrupted after it ran, but before its success was committed, runs
@@ -136,9 +150,9 @@ fn a_stop_shorter_than_a_running_handler_names_it_and_the_restart_runs_it_once()
     assert_eq!(logged_runs(&log.0, id), 0, "the handler had not finished");
 
     let server = start("0");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while logged_runs(&log.0, id) == 0 {
-        assert!(std::time::Instant::now() < deadline, "never ran again");
+        assert!(Instant::now() < deadline, "never ran again");
         std::thread::sleep(Duration::from_millis(20));
     }
     let lines = server.terminate();

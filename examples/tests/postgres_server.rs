@@ -333,11 +333,15 @@ fn a_replica_killed_while_holding_entries_is_finished_by_another_after_the_lease
     std::thread::sleep(Duration::from_millis(LEASE_MS + LEASE_MS / 2));
     assert_eq!(inbox.ids(InboxState::Running), held, "{:?}", inbox.stats());
 
-    victim_lines.extend(victim.kill());
+    // The clock read before the kill, so a slow kill cannot make a takeover look early.
     let killed = Instant::now();
+    victim_lines.extend(victim.kill());
     // Not taken again at once: the lease the victim last renewed runs out first.
     std::thread::sleep(Duration::from_millis(LEASE_MS / 4));
-    assert_eq!(inbox.ids(InboxState::Running), held, "{:?}", inbox.stats());
+    let running = inbox.ids(InboxState::Running);
+    if killed.elapsed() < Duration::from_millis(LEASE_MS) {
+        assert_eq!(running, held, "{:?}", inbox.stats());
+    }
     inbox.until_handled(ids.len() as u64, Duration::from_secs(30));
     let taken_over = killed.elapsed();
     assert!(

@@ -5,13 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nextgen_events::idempotency::{IdempotencyStore, OwnerToken, StoreError, StoreFuture};
-use nextgen_events::inbox::{Appended, Finish, Inbox, InboxEntry, Recovered, Taken, WorkersLock};
+use nextgen_events::inbox::{
+    Appended, Arrivals, ArrivalsWatch, Finish, Inbox, InboxEntry, Recovered, Taken, WorkersLock,
+};
 
 /// A hook: called before the call it stands in front of.
 type Hook = Arc<dyn Fn() + Send + Sync>;
 
-/// `inner`, with hooks before `take` and `finish` and a pause before `recover`. It offers no
-/// operator view, so an endpoint on it reads no counts from the store.
+/// `inner`, with hooks before `take` and `finish` and a pause before `recover`; everything else
+/// as `inner` does it, but it offers no operator view, so an endpoint on it reads no counts
+/// from the store.
 #[derive(Clone)]
 pub struct HookedInbox<I> {
     inner: I,
@@ -101,5 +104,11 @@ impl<I: Inbox> Inbox for HookedInbox<I> {
     }
     fn now_ms(&self) -> u64 {
         self.inner.now_ms()
+    }
+    fn check_settings(&self) -> Result<(), StoreError> {
+        self.inner.check_settings()
+    }
+    fn watch_arrivals(&self, arrivals: Arrivals) -> Option<ArrivalsWatch> {
+        self.inner.watch_arrivals(arrivals)
     }
 }

@@ -18,11 +18,13 @@ use nextgen_events::{WebhookConfig, WebhookError};
 use support::{SECRET, TestServer, now, post, ran, raw, read_head, runs, status_of};
 use tokio::sync::Notify;
 
-/// How long the slow handler takes; the lease in that test is a quarter of it.
-const SLOW: Duration = Duration::from_millis(1200);
+/// The lease of the slow handler's test: the handler runs for three and a half of them.
+const SLOW_LEASE: Duration = Duration::from_secs(1);
 
 static SLOW_RUNNING: AtomicUsize = AtomicUsize::new(0);
 static SLOW_MOST_AT_ONCE: AtomicUsize = AtomicUsize::new(0);
+static SLOW_ENTERED: Notify = Notify::const_new();
+static SLOW_RELEASED: Notify = Notify::const_new();
 
 #[nextgen_event("charge.succeeded")]
 async fn a_book_charge(event: Event<Charge>) {
@@ -34,7 +36,9 @@ async fn b_slow_charge(event: Event<Charge>) {
     let running = SLOW_RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
     SLOW_MOST_AT_ONCE.fetch_max(running, Ordering::SeqCst);
     ran(&event.id, "b_slow_charge");
-    tokio::time::sleep(SLOW).await;
+    // Runs until the test has seen what it looks for, not for a time a slow machine overruns.
+    SLOW_ENTERED.notify_one();
+    SLOW_RELEASED.notified().await;
     SLOW_RUNNING.fetch_sub(1, Ordering::SeqCst);
 }
 
@@ -92,12 +96,12 @@ fn spawn_post(
 
 #[actix_rt::test]
 async fn a_handler_slower_than_its_lease_never_runs_twice_at_once() {
-    // Two replicas sharing one store, with a lease a quarter of the slow handler's time.
+    // Two replicas sharing one store; the slow handler runs for several of its leases.
     let store = MemoryStore::default();
     let replica = || {
         WebhookConfig::new(SECRET)
             .with_idempotency_store(store.clone())
-            .with_lease(SLOW / 4)
+            .with_lease(SLOW_LEASE)
     };
     let a = TestServer::start(replica(), |_| {});
     let b = TestServer::start(replica(), |_| {});
@@ -105,8 +109,9 @@ async fn a_handler_slower_than_its_lease_never_runs_twice_at_once() {
     let (body, signature) = charge_delivery(id, "charge.succeeded");
 
     let first = spawn_post(&a.url("/webhook"), &body, &signature);
-    // Mid-way, past several leases: the other replica finds the slow handler held.
-    tokio::time::sleep(SLOW / 2 + SLOW / 8).await;
+    SLOW_ENTERED.notified().await;
+    // Past several leases, renewed: the other replica finds the slow handler held.
+    tokio::time::sleep(SLOW_LEASE * 7 / 2).await;
     let other_replica = post(&b.url("/webhook"), body.clone(), Some(&signature)).await;
     assert_eq!(
         (other_replica.status, other_replica.code()),
@@ -115,7 +120,10 @@ async fn a_handler_slower_than_its_lease_never_runs_twice_at_once() {
         other_replica.body
     );
     // The same replica waits for the running delivery, then finds everything done.
-    let same_replica = post(&a.url("/webhook"), body.clone(), Some(&signature)).await;
+    let same_replica = spawn_post(&a.url("/webhook"), &body, &signature);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    SLOW_RELEASED.notify_one();
+    let same_replica = same_replica.await.unwrap();
     assert_eq!(same_replica.status, 200, "{:?}", same_replica.body);
     assert_eq!(first.await.unwrap().status, 200);
 

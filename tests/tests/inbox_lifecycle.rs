@@ -28,8 +28,9 @@ static RUNS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// Lets the start-up race test's handlers finish.
 static RACE_RELEASED: AtomicBool = AtomicBool::new(false);
 
-/// Records the run; `evt_race_*` waits until released, `evt_stuck_*` takes a second,
-/// `evt_stop_*` a while.
+/// Records the run; `evt_race_*` waits until released, `evt_stuck_*` and `evt_stop_*` take a
+/// second (long enough that a stop made once four have started, on a slow machine too, comes
+/// before the rest start), the rest a moment.
 #[nextgen_event("charge.succeeded", name = "lifecycle.record")]
 async fn record(event: Event<Charge>) {
     RUNS.lock().unwrap().push(event.id.clone());
@@ -37,7 +38,7 @@ async fn record(event: Event<Charge>) {
         while !RACE_RELEASED.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-    } else if event.id.starts_with("evt_stuck_") {
+    } else if event.id.starts_with("evt_stuck_") || event.id.starts_with("evt_stop_") {
         tokio::time::sleep(Duration::from_secs(1)).await;
     } else {
         tokio::time::sleep(Duration::from_millis(150)).await;

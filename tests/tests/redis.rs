@@ -221,14 +221,19 @@ async fn a_handler_that_failed_on_one_replica_succeeds_on_redelivery_to_another(
     assert_eq!(runs(&id, "steady"), 1);
 }
 
-/// The Redis store under the shared contract: short real leases, so time passes by waiting.
+/// The Redis store under the shared contract: real leases (Redis expires the keys), so time
+/// passes by waiting. They are seconds long, not milliseconds: a check holds a claim across
+/// several round trips and renews it a third of a lease before it lapses, which a loaded
+/// machine must manage within the lease. The retention outlasts the longest run of leases a
+/// check waits out after a success (about three). The checks run at once, so the suite waits
+/// about one retention and a half.
 struct RedisHarness {
     store: RedisIdempotencyStore,
 }
 
 impl RedisHarness {
-    const LEASE: Duration = Duration::from_millis(400);
-    const RETENTION: Duration = Duration::from_millis(1500);
+    const LEASE: Duration = Duration::from_secs(2);
+    const RETENTION: Duration = Duration::from_secs(8);
 
     async fn connect() -> Option<Self> {
         let url = redis_url("the Redis store")?;

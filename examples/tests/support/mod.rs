@@ -125,7 +125,18 @@ impl Server {
     pub fn kill(mut self) -> Vec<String> {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
-        self.lines.try_iter().collect()
+        self.rest()
+    }
+
+    /// The output lines not read yet, once the process has exited: every one up to its
+    /// stdout's end, where the reader thread stops (a line it had not passed on yet is not
+    /// left behind).
+    fn rest(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            lines.push(line);
+        }
+        lines
     }
 }
 
@@ -146,12 +157,7 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        // The reader thread ends with the process's stdout.
-        let mut lines = Vec::new();
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            lines.push(line);
-        }
-        lines
+        self.rest()
     }
 }
 
