@@ -247,6 +247,150 @@ async fn an_entry_lists_the_handlers_run_again() {
 }
 
 #[actix_rt::test]
+async fn a_handler_that_succeeded_runs_once_more_after_a_confirmation() {
+    use nextgen_events::idempotency::{Claim, IdempotencyStore as _};
+
+    let inbox = FilledInbox::new(0).await;
+    let handler = "app::book_charge";
+    let store = inbox.inbox.store();
+    let lease = std::time::Duration::from_secs(60);
+    let Claim::Claimed(token) = store.claim("evt_handled", handler, lease).await.unwrap() else {
+        panic!("a fresh claim");
+    };
+    assert!(store.complete("evt_handled", handler, token).await.unwrap());
+    let server = inbox.serve();
+
+    // The entry offers the form to full access only.
+    let entry = get(&server, Some("admin"), "/entry?id=evt_handled").await;
+    assert!(entry.body.contains("<form id=\"rerun\""), "{}", entry.body);
+    let viewed = get(&server, Some("viewer"), "/entry?id=evt_handled").await;
+    assert!(!viewed.body.contains("rerun"), "{}", viewed.body);
+    let missing = get(
+        &server,
+        Some("admin"),
+        "/confirm?action=rerun&id=evt_handled",
+    )
+    .await;
+    assert_eq!(missing.status, 400, "{}", missing.body);
+    assert!(
+        missing.body.contains("Name the handler"),
+        "{}",
+        missing.body
+    );
+
+    // A name that has not succeeded changes nothing, and is answered with the ones that have.
+    let confirm = get(
+        &server,
+        Some("admin"),
+        "/confirm?action=rerun&id=evt_handled&handler=app%3A%3Abook_chrage",
+    )
+    .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(
+        confirm.body.contains("Confirm the re-run"),
+        "{}",
+        confirm.body
+    );
+    let cookie = confirm.cookie();
+    let token = confirm.token();
+    let origin = format!("http://{}", server.addr);
+    let admin = [
+        ("x-user", "admin"),
+        ("cookie", cookie.as_str()),
+        ("origin", origin.as_str()),
+    ];
+    let mistyped = post(
+        &server,
+        &admin,
+        "/rerun",
+        &[
+            ("token", &token),
+            ("id", "evt_handled"),
+            ("handler", "app::book_chrage"),
+        ],
+    )
+    .await;
+    assert_eq!(mistyped.status, 409, "{}", mistyped.body);
+    assert!(
+        mistyped.body.contains("has not succeeded"),
+        "{}",
+        mistyped.body
+    );
+    assert!(
+        mistyped
+            .body
+            .contains("/confirm?action=rerun&amp;id=evt_handled&amp;handler=app%3A%3Abook_charge"),
+        "{}",
+        mistyped.body
+    );
+    let unchanged = inbox
+        .inbox
+        .show("evt_handled", false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged.state, InboxState::Handled);
+    assert!(unchanged.reruns.is_empty());
+
+    // Read-only access, or a form without this browser's token, is refused.
+    let viewer = [
+        ("x-user", "viewer"),
+        ("cookie", cookie.as_str()),
+        ("origin", origin.as_str()),
+    ];
+    let form = [
+        ("token", token.as_str()),
+        ("id", "evt_handled"),
+        ("handler", handler),
+    ];
+    assert_eq!(post(&server, &viewer, "/rerun", &form).await.status, 403);
+    let tokenless = post(&server, &admin, "/rerun", &form[1..]).await;
+    assert_eq!(tokenless.status, 403, "{}", tokenless.body);
+    assert!(
+        inbox
+            .inbox
+            .show("evt_handled", false)
+            .await
+            .unwrap()
+            .unwrap()
+            .reruns
+            .is_empty()
+    );
+
+    // Confirmed: the marker is gone and the entry is pending again, recording the re-run.
+    let done = post(&server, &admin, "/rerun", &form).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("runs once more"), "{}", done.body);
+    assert!(done.body.contains("state pending"), "{}", done.body);
+    let put_back = inbox
+        .inbox
+        .show("evt_handled", false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(put_back.state, InboxState::Pending);
+    assert_eq!(put_back.reruns.len(), 1, "{put_back:?}");
+    assert_eq!(put_back.reruns[0].handler, handler);
+    assert!(matches!(
+        store.claim("evt_handled", handler, lease).await.unwrap(),
+        Claim::Claimed(_)
+    ));
+    // An entry nobody has is a 404 that changes nothing.
+    let unknown = post(
+        &server,
+        &admin,
+        "/rerun",
+        &[
+            ("token", &token),
+            ("id", "evt_nobody"),
+            ("handler", handler),
+        ],
+    )
+    .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+}
+
+#[actix_rt::test]
 async fn read_only_access_shows_no_form_and_every_action_is_refused() {
     let inbox = FilledInbox::new(1).await;
     let server = inbox.serve();

@@ -54,8 +54,11 @@
 //!
 //! With [`PageAccess::Full`]: replay one entry, the selected ones, or every dead letter since a
 //! time. A replay puts entries back to pending, due now; handlers that succeeded for them stay
-//! skipped. Each action asks for a confirmation, then shows what it did, and is logged
-//! (`tracing`, at `INFO`) with the `who` the access function gave.
+//! skipped. An entry's page also runs one handler that succeeded once more
+//! ([`InboxOperator::rerun`](crate::inbox::InboxOperator::rerun)), when its effect was lost or
+//! wrong: a name that has not succeeded is answered with the names that have. Each action asks
+//! for a confirmation, then shows what it did, and is logged (`tracing`, at `INFO`) with the
+//! `who` the access function gave.
 //!
 //! # Security
 //!

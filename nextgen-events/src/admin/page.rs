@@ -10,7 +10,7 @@ use super::views::{self, CONTENT_SECURITY_POLICY, Listing, Overview};
 use crate::backend::OpenedInbox;
 use crate::endpoint::Endpoint;
 use crate::idempotency::StoreError;
-use crate::inbox::{InboxOperator, InboxRecord, InboxState, ListCursor, ListFilter};
+use crate::inbox::{InboxOperator, InboxRecord, InboxState, ListCursor, ListFilter, Rerun};
 use crate::text::Escaped;
 
 /// How many entries a list page shows.
@@ -148,7 +148,7 @@ impl InboxPage {
             (Method::Get, "/entries") => self.list(request, access).await,
             (Method::Get, "/entry") => self.entry(request, access).await,
             (Method::Get, "/confirm") if access.may_act() => Ok(self.confirm(request, who, nonce)),
-            (Method::Post, "/replay" | "/replay-dead") => {
+            (Method::Post, "/replay" | "/replay-dead" | "/rerun") => {
                 if !access.may_act() {
                     tracing::warn!(who = %Escaped(who.unwrap_or_default()), path = request.path, "inbox page: an action was refused: read-only access");
                     return (
@@ -375,12 +375,20 @@ impl InboxPage {
                 ),
                 None => (200, views::confirm_replay_dead(mount, who, token, None)),
             },
+            Some("rerun") => {
+                match rerun_of(request.query_value("id"), request.query_value("handler")) {
+                    Ok((id, handler)) => {
+                        (200, views::confirm_rerun(mount, who, token, &id, &handler))
+                    }
+                    Err(refusal) => refusal(mount),
+                }
+            }
             _ => (
                 400,
                 views::message(
                     mount,
                     "Unknown action",
-                    "The page's actions are `replay` and `replay-dead`.",
+                    "The page's actions are `replay`, `replay-dead` and `rerun`.",
                 ),
             ),
         }
@@ -393,6 +401,9 @@ impl InboxPage {
     ) -> Result<(u16, String), StoreError> {
         let mount = self.mount.as_str();
         let who_logged = Escaped(who.unwrap_or_default());
+        if request.path == "/rerun" {
+            return self.rerun(request, who).await;
+        }
         let (replayed, unknown) = if request.path == "/replay" {
             let mut ids = request.form_values("id");
             ids.retain(|id| !id.is_empty());
@@ -445,6 +456,69 @@ impl InboxPage {
         }
         let more = replayed.len().saturating_sub(SHOWN_AFTER);
         Ok((200, views::replayed(mount, who, &now, more, &unknown)))
+    }
+
+    /// Runs the handler the form names once more for its entry, and shows what the inbox
+    /// answered.
+    async fn rerun(
+        &self,
+        request: &PageRequest<'_>,
+        who: Option<&str>,
+    ) -> Result<(u16, String), StoreError> {
+        let mount = self.mount.as_str();
+        let (id, handler) = match rerun_of(request.form_value("id"), request.form_value("handler"))
+        {
+            Ok(named) => named,
+            Err(refusal) => return Ok(refusal(mount)),
+        };
+        let rerun = self.operator.rerun(&id, &handler).await?;
+        tracing::info!(who = %Escaped(who.unwrap_or_default()), event_id = %Escaped(&id), handler = %Escaped(&handler), outcome = ?rerun, "inbox page: asked to run a handler again");
+        let now = match rerun {
+            Rerun::PutBack => self.operator.show(&id, false).await?,
+            _ => None,
+        };
+        Ok(views::rerun_result(
+            mount,
+            who,
+            &id,
+            &handler,
+            &rerun,
+            now.as_ref(),
+        ))
+    }
+}
+
+/// What a refused request to re-run is answered with.
+type Refusal = fn(&str) -> (u16, String);
+
+/// The event id and the handler a re-run names, both required.
+fn rerun_of(id: Option<String>, handler: Option<String>) -> Result<(String, String), Refusal> {
+    let id = id.filter(|id| !id.is_empty());
+    let handler = handler
+        .map(|handler| handler.trim().to_owned())
+        .filter(|handler| !handler.is_empty());
+    match (id, handler) {
+        (Some(id), Some(handler)) => Ok((id, handler)),
+        (None, _) => Err(|mount| {
+            (
+                400,
+                views::message(
+                    mount,
+                    "No event id",
+                    "A re-run names its entry: start from the entry's page.",
+                ),
+            )
+        }),
+        (Some(_), None) => Err(|mount| {
+            (
+                400,
+                views::message(
+                    mount,
+                    "No handler",
+                    "Name the handler to run again by its full name, as the entry's re-runs and `nextgen inbox` print it (such as `app::send_receipt`).",
+                ),
+            )
+        }),
     }
 }
 

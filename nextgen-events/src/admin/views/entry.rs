@@ -1,14 +1,16 @@
 //! One entry: its fields, attempts and times, each failing handler's last error, the handlers
-//! run again on purpose, its body on request, and (with full access) a replay button.
+//! run again on purpose, its body on request, and (with full access) a replay button and a
+//! form to run a handler that succeeded once more.
 
 use maud::html;
 
 use super::layout::page;
 use super::text::{Exact, body, shown, time};
 use crate::admin::request::encoded;
-use crate::inbox::InboxRecord;
+use crate::inbox::{InboxRecord, InboxState};
 
-/// The entry page; with `may_act`, a replay button.
+/// The entry page; with `may_act`, a replay button and, unless a worker holds the entry, the
+/// re-run form.
 pub(crate) fn entry(mount: &str, who: Option<&str>, may_act: bool, record: &InboxRecord) -> String {
     let id = encoded(&record.event_id);
     let optional_time = |at: Option<u64>| at.map_or_else(|| "—".to_owned(), time);
@@ -31,6 +33,18 @@ pub(crate) fn entry(mount: &str, who: Option<&str>, may_act: bool, record: &Inbo
                 input type="hidden" name="action" value="replay";
                 input type="hidden" name="id" value=(Exact(&record.event_id));
                 p { button type="submit" { "Replay…" } }
+            }
+            @if record.state != InboxState::Running {
+                form #rerun method="get" action={ (mount) "/confirm" } {
+                    input type="hidden" name="action" value="rerun";
+                    input type="hidden" name="id" value=(Exact(&record.event_id));
+                    p {
+                        label for="rerun-handler" { "Run a handler that succeeded once more: " }
+                        input #rerun-handler type="text" name="handler" required placeholder="app::send_receipt";
+                        " "
+                        button type="submit" { "Re-run…" }
+                    }
+                }
             }
         }
         h2 { "Last errors" }
