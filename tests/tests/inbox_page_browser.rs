@@ -27,6 +27,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt as _;
 use hyper_util::client::legacy::connect::HttpConnector;
 use nextgen_events::admin::PageAccess;
+use nextgen_events::idempotency::{Claim, IdempotencyStore as _};
 use nextgen_events::inbox::{InboxOperator as _, InboxState};
 use page::FilledInbox;
 
@@ -81,7 +82,7 @@ async fn an_operator_reads_the_counts_and_replays_a_dead_letter_in_chromium() {
 }
 
 /// The operator's walk: overview, dead letters, the entry, replay, confirm, the result, the
-/// entry again.
+/// entry again; then a handled entry's handler run once more.
 async fn walk(client: &Client, inbox: &FilledInbox, server: &support::TestServer) {
     let shots = screenshots_dir();
 
@@ -178,6 +179,46 @@ async fn walk(client: &Client, inbox: &FilledInbox, server: &support::TestServer
         .unwrap()
         .expect("evt_dead in the inbox");
     assert_eq!(record.state, InboxState::Pending);
+
+    // A handler that succeeded for the handled entry, run once more from the entry's form.
+    let handler = "app::book_charge";
+    let store = inbox.inbox.store();
+    let lease = Duration::from_secs(60);
+    let Claim::Claimed(token) = store.claim("evt_handled", handler, lease).await.unwrap() else {
+        panic!("a fresh claim");
+    };
+    assert!(store.complete("evt_handled", handler, token).await.unwrap());
+    client
+        .goto(&server.url(&format!("{BASE}/entry?id=evt_handled")))
+        .await
+        .unwrap();
+    let field = arrive(client, Locator::Id("rerun-handler")).await;
+    field.send_keys(handler).await.unwrap();
+    client
+        .find(Locator::Css("form#rerun button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let confirm = arrive(client, Locator::Css("form#confirm button[type=submit]")).await;
+    assert_eq!(confirm.text().await.unwrap(), "Confirm the re-run");
+    confirm.click().await.unwrap();
+    let result = arrive(client, Locator::Id("result")).await;
+    let said = result.text().await.unwrap();
+    assert!(
+        said.starts_with("app::book_charge runs once more for evt_handled"),
+        "{said}"
+    );
+    screenshot(client, &shots.join("rerun.png")).await;
+    let record = inbox
+        .inbox
+        .show("evt_handled", false)
+        .await
+        .unwrap()
+        .expect("evt_handled in the inbox");
+    assert_eq!(record.state, InboxState::Pending);
+    assert_eq!(record.reruns.len(), 1, "{record:?}");
 }
 
 /// Waits (WebDriver polling the page) until the page that `locator` finds has loaded; when it
