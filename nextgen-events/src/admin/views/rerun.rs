@@ -53,7 +53,7 @@ pub(crate) fn rerun_result(
             html! {
                 h1 { "Re-run" }
                 p.notice #result {
-                    code { (shown(handler)) } " runs once more for " code { (shown(event_id)) } ": the entry is back to pending"
+                    code { (shown(handler)) } " runs once more for " code { (shown(event_id)) } ": the entry is back in the queue"
                     @if let Some(record) = now { " (" span class={ "state " (record.state.as_str()) } { (record.state.as_str()) } " now)" }
                     "."
                 }
