@@ -263,6 +263,8 @@ async fn a_handler_that_succeeded_runs_once_more_after_a_confirmation() {
     // The entry offers the form to full access only.
     let entry = get(&server, Some("admin"), "/entry?id=evt_handled").await;
     assert!(entry.body.contains("<form id=\"rerun\""), "{}", entry.body);
+    // Mounted on the inbox alone, the page does not know the app's handlers: any name goes.
+    assert!(!entry.body.contains("datalist"), "{}", entry.body);
     let viewed = get(&server, Some("viewer"), "/entry?id=evt_handled").await;
     assert!(!viewed.body.contains("rerun"), "{}", viewed.body);
     let missing = get(
@@ -657,7 +659,27 @@ async fn an_endpoint_in_inbox_mode_gives_the_page_its_inbox() {
         "{}",
         reply.body
     );
+    // The endpoint knows its handlers: the re-run form offers the entry's event type's.
+    let entry = get(&server, Some("admin"), "/entry?id=evt_handled").await;
+    let start = entry
+        .body
+        .find("<datalist id=\"handler-names\">")
+        .expect(&entry.body);
+    let names = &entry.body[start..];
+    let names = &names[..names.find("</datalist>").unwrap()];
+    let charge_handler = format!("{}::record_charge", module_path!());
+    assert!(
+        names.contains(&format!("<option value=\"{charge_handler}\">")),
+        "{names}"
+    );
+    assert!(!names.contains("welcome_customer"), "{names}");
     endpoint.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+/// The handler the app of these tests runs for charges (the page's tests run no worker).
+#[nextgen_events::nextgen_event("charge.succeeded")]
+async fn record_charge(charge: nextgen_events::payloads::Charge) {
+    let _ = charge;
 }
 
 fn support_encode(text: &str) -> String {

@@ -56,7 +56,8 @@
 //! time. A replay puts entries back to pending, due now; handlers that succeeded for them stay
 //! skipped. An entry's page also runs one handler that succeeded once more
 //! ([`InboxOperator::rerun`](crate::inbox::InboxOperator::rerun)), when its effect was lost or
-//! wrong: a name that has not succeeded is answered with the names that have. Each action asks
+//! wrong: mounted on an [`Endpoint`](crate::Endpoint), its form offers the event type's handler
+//! names; a name that has not succeeded is answered with the names that have. Each action asks
 //! for a confirmation, then shows what it did, and is logged (`tracing`, at `INFO`) with the
 //! `who` the access function gave.
 //!

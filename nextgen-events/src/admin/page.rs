@@ -1,5 +1,6 @@
 //! `InboxPage`: one request to the page in, one answer out, whichever framework carried it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,8 +10,10 @@ use super::request::{Method, PageRequest, PageResponse};
 use super::views::{self, CONTENT_SECURITY_POLICY, Listing, Overview};
 use crate::backend::OpenedInbox;
 use crate::endpoint::Endpoint;
+use crate::handler::Handler;
 use crate::idempotency::StoreError;
 use crate::inbox::{InboxOperator, InboxRecord, InboxState, ListCursor, ListFilter, Rerun};
+use crate::registry::Registry;
 use crate::text::Escaped;
 
 /// How many entries a list page shows.
@@ -52,11 +55,23 @@ pub trait PageSource {
     ///
     /// [`PageError::NoInbox`] or [`PageError::NoOperatorView`] for an endpoint without one.
     fn into_operator(self) -> Result<Arc<dyn InboxOperator>, PageError>;
+
+    /// The handlers the app runs, where the source knows them (an [`Endpoint`] does): an
+    /// entry's re-run form then offers its event type's handler names. `None` (the default):
+    /// the form takes any name, and a name that did not succeed is answered with those that
+    /// did.
+    fn registry(&self) -> Option<&Registry> {
+        None
+    }
 }
 
 impl PageSource for Endpoint {
     fn into_operator(self) -> Result<Arc<dyn InboxOperator>, PageError> {
         (&self).into_operator()
+    }
+
+    fn registry(&self) -> Option<&Registry> {
+        Some(self.config().registry())
     }
 }
 
@@ -66,6 +81,10 @@ impl PageSource for &Endpoint {
             return Err(PageError::NoInbox);
         }
         self.inbox_operator().ok_or(PageError::NoOperatorView)
+    }
+
+    fn registry(&self) -> Option<&Registry> {
+        Some(self.config().registry())
     }
 }
 
@@ -87,6 +106,36 @@ pub(crate) struct InboxPage {
     operator: Arc<dyn InboxOperator>,
     /// The path it is mounted at, without a trailing `/` (`""` at the root).
     mount: String,
+    /// The app's handler names, where the source knew them.
+    handlers: Option<Arc<HandlerNames>>,
+}
+
+/// The names of an app's handlers, as an entry's re-run form offers them.
+struct HandlerNames {
+    by_event: HashMap<&'static str, Vec<&'static str>>,
+    wildcard: Vec<&'static str>,
+}
+
+impl HandlerNames {
+    fn of(registry: &Registry) -> Self {
+        let names = |handlers: &[&'static Handler]| -> Vec<&'static str> {
+            handlers.iter().map(|handler| handler.name()).collect()
+        };
+        HandlerNames {
+            by_event: registry
+                .event_types()
+                .into_iter()
+                .map(|event_type| (event_type, names(registry.handlers_for(event_type))))
+                .collect(),
+            wildcard: names(registry.wildcard_handlers()),
+        }
+    }
+
+    /// The handlers that run for `event_type`, its own then the `*` ones.
+    fn for_event(&self, event_type: &str) -> Vec<&'static str> {
+        let own = self.by_event.get(event_type).map_or(&[][..], Vec::as_slice);
+        own.iter().chain(&self.wildcard).copied().collect()
+    }
 }
 
 impl InboxPage {
@@ -95,9 +144,13 @@ impl InboxPage {
         if !path.starts_with('/') || path.contains(['?', '#']) {
             return Err(PageError::BadPath(path.to_owned()));
         }
+        let handlers = source
+            .registry()
+            .map(|registry| Arc::new(HandlerNames::of(registry)));
         Ok(InboxPage {
             operator: source.into_operator()?,
             mount: path.trim_end_matches('/').to_owned(),
+            handlers,
         })
     }
 
@@ -317,10 +370,17 @@ impl InboxPage {
         };
         let with_body = request.query_value("body").is_some();
         match self.operator.show(&id, with_body).await? {
-            Some(record) => Ok((
-                200,
-                views::entry(mount, access.who(), access.may_act(), &record),
-            )),
+            Some(record) => {
+                let handlers = self
+                    .handlers
+                    .as_ref()
+                    .map(|names| names.for_event(&record.event_type))
+                    .unwrap_or_default();
+                Ok((
+                    200,
+                    views::entry(mount, access.who(), access.may_act(), &record, &handlers),
+                ))
+            }
             None => Ok((
                 404,
                 views::message(

@@ -10,8 +10,14 @@ use crate::admin::request::encoded;
 use crate::inbox::{InboxRecord, InboxState};
 
 /// The entry page; with `may_act`, a replay button and, unless a worker holds the entry, the
-/// re-run form.
-pub(crate) fn entry(mount: &str, who: Option<&str>, may_act: bool, record: &InboxRecord) -> String {
+/// re-run form, offering `handlers` (the app's for this event type, where the page knows them).
+pub(crate) fn entry(
+    mount: &str,
+    who: Option<&str>,
+    may_act: bool,
+    record: &InboxRecord,
+    handlers: &[&str],
+) -> String {
     let id = encoded(&record.event_id);
     let optional_time = |at: Option<u64>| at.map_or_else(|| "—".to_owned(), time);
     let content = html! {
@@ -40,7 +46,10 @@ pub(crate) fn entry(mount: &str, who: Option<&str>, may_act: bool, record: &Inbo
                     input type="hidden" name="id" value=(Exact(&record.event_id));
                     p {
                         label for="rerun-handler" { "Run a handler that succeeded once more: " }
-                        input #rerun-handler type="text" name="handler" required placeholder="app::send_receipt";
+                        input #rerun-handler type="text" name="handler" required list=[(!handlers.is_empty()).then_some("handler-names")] placeholder="app::send_receipt";
+                        @if !handlers.is_empty() {
+                            datalist #handler-names { @for name in handlers { option value=(name) {} } }
+                        }
                         " "
                         button type="submit" { "Re-run…" }
                     }
