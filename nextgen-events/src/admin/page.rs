@@ -459,11 +459,11 @@ impl InboxPage {
         request: &PageRequest<'_>,
         who: Option<&str>,
     ) -> Result<(u16, String), StoreError> {
-        let mount = self.mount.as_str();
-        let who_logged = Escaped(who.unwrap_or_default());
         if request.path == "/rerun" {
             return self.rerun(request, who).await;
         }
+        let mount = self.mount.as_str();
+        let who_logged = Escaped(who.unwrap_or_default());
         let (replayed, unknown) = if request.path == "/replay" {
             let mut ids = request.form_values("id");
             ids.retain(|id| !id.is_empty());
