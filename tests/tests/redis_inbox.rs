@@ -565,7 +565,9 @@ async fn the_prune_forgets_consumers_silent_for_the_expiry_with_nothing_pending(
         return;
     };
     let prefix = unique_prefix("consumers");
-    let expiry = Duration::from_secs(1);
+    // Seconds: `recent` must be heard from within the expiry before the prune, a few round
+    // trips later, on a machine that may be slow.
+    let expiry = Duration::from_secs(3);
     let lease = Duration::from_secs(60);
     let connect = || RedisInbox::connect(&url, prefix.clone());
     let pruner = connect().await.unwrap().with_consumer_expiry(expiry);
@@ -598,7 +600,7 @@ async fn the_prune_forgets_consumers_silent_for_the_expiry_with_nothing_pending(
     take_one(&holding, 0, false).await;
     take_one(&stopped, 1, true).await;
     take_one(&pruner, 2, true).await;
-    tokio::time::sleep(expiry + Duration::from_millis(200)).await;
+    tokio::time::sleep(expiry + Duration::from_millis(500)).await;
     // Heard from after that silence, less than an expiry before the prune.
     take_one(&recent, 3, true).await;
     let mut all = vec![
