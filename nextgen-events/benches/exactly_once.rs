@@ -402,11 +402,7 @@ async fn one(bench: &Bench, variant: Variant, id: &str) {
     match variant {
         Variant::Bare => {
             let mut transaction = bench.pool.begin().await.unwrap();
-            sqlx::query(INSERT.get().unwrap())
-                .bind(id)
-                .execute(&mut *transaction)
-                .await
-                .unwrap();
+            insert_row(&mut transaction, id).await;
             transaction.commit().await.unwrap();
         }
         Variant::Transactional | Variant::Plain => {
@@ -442,11 +438,7 @@ async fn one(bench: &Bench, variant: Variant, id: &str) {
                 .await
                 .unwrap();
             assert_eq!(row.get::<String, _>(0), "claimed");
-            sqlx::query(INSERT.get().unwrap())
-                .bind(id)
-                .execute(&mut *transaction)
-                .await
-                .unwrap();
+            insert_row(&mut transaction, id).await;
             let done = sqlx::query(&bench.complete)
                 .bind(id)
                 .bind("bench.by_hand")
@@ -473,11 +465,7 @@ async fn one(bench: &Bench, variant: Variant, id: &str) {
                 .await
                 .unwrap();
             assert_eq!(row.get::<String, _>(1), owner);
-            sqlx::query(INSERT.get().unwrap())
-                .bind(id)
-                .execute(&mut *transaction)
-                .await
-                .unwrap();
+            insert_row(&mut transaction, id).await;
             transaction.commit().await.unwrap();
         }
         Variant::Function => {
@@ -498,11 +486,7 @@ async fn one(bench: &Bench, variant: Variant, id: &str) {
             let mut transaction = sqlx::Connection::begin_with(&mut *connection, begin)
                 .await
                 .unwrap();
-            sqlx::query(INSERT.get().unwrap())
-                .bind(id)
-                .execute(&mut *transaction)
-                .await
-                .unwrap();
+            insert_row(&mut transaction, id).await;
             transaction.commit().await.unwrap();
         }
         Variant::Unprepared => {
@@ -539,17 +523,22 @@ async fn one(bench: &Bench, variant: Variant, id: &str) {
 
 /// `BEGIN` and the claim in one simple query (`claim`, checked to be `owner`'s), the app's
 /// `INSERT`, `COMMIT`: three round trips.
+/// The app's one-row insert, on `connection` (inside the transaction begun there).
+async fn insert_row(connection: &mut PgConnection, id: &str) {
+    sqlx::query(INSERT.get().unwrap())
+        .bind(id)
+        .execute(connection)
+        .await
+        .unwrap();
+}
+
 async fn claim_insert_commit(connection: &mut PgConnection, claim: &str, owner: &str, id: &str) {
     let row = sqlx::raw_sql(claim)
         .fetch_one(&mut *connection)
         .await
         .unwrap();
     assert_eq!(row.get::<String, _>(1), owner);
-    sqlx::query(INSERT.get().unwrap())
-        .bind(id)
-        .execute(&mut *connection)
-        .await
-        .unwrap();
+    insert_row(connection, id).await;
     sqlx::raw_sql("COMMIT")
         .execute(&mut *connection)
         .await
