@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use nextgen_events::inbox::InboxOperator;
 use nextgen_events::sqlite::SqliteInbox;
 use nextgen_tests::services::TempFile;
-use support::{Server, audits, deliver};
+use support::{Server, audits, deliver, until_handled};
 
 /// The example server in inbox mode on `path` with `workers` workers.
 fn start(path: &Path, workers: usize) -> Server {
@@ -29,20 +29,6 @@ fn stats(path: &Path) -> nextgen_events::inbox::InboxStats {
     actix_web::rt::System::new()
         .block_on(inbox.stats())
         .unwrap()
-}
-
-/// Waits (up to 20 s) until the file says `count` deliveries are handled: their handlers have
-/// all returned, and printed what they print, before their outcome is written.
-fn until_handled(path: &Path, count: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let stats = stats(path);
-        if stats.handled >= count {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never all handled: {stats:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -67,7 +53,7 @@ fn acknowledged_deliveries_survive_sigkill_and_are_handled_once_after_the_restar
     server.collect_until(&mut lines, |lines| {
         audits(lines, &ids).values().all(|runs| *runs >= 1)
     });
-    until_handled(&file.0, 40);
+    until_handled(40, Duration::from_secs(20), || stats(&file.0));
     lines.extend(server.kill());
     let runs = audits(&lines, &ids);
     assert!(runs.values().all(|runs| *runs == 1), "{runs:?}");
@@ -94,7 +80,7 @@ fn a_kill_while_handling_loses_nothing() {
     server.collect_until(&mut lines, |lines| {
         audits(lines, &ids).values().all(|runs| *runs >= 1)
     });
-    until_handled(&file.0, 60);
+    until_handled(60, Duration::from_secs(20), || stats(&file.0));
     lines.extend(server.kill());
     assert_eq!(stats(&file.0).handled, 60, "at the kill: {at_kill:?}");
     // A handler the kill interrupted after it ran, but before its success was committed, runs

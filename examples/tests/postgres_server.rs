@@ -35,7 +35,7 @@ use nextgen_events::sign;
 use nextgen_events::testing::sample;
 use nextgen_examples::TEST_SECRET;
 use nextgen_tests::services::{TempFile, postgres_url, unique_schema};
-use support::Server;
+use support::{Server, until_handled};
 
 /// How many senders deliver at once.
 const SENDERS: usize = 12;
@@ -85,26 +85,6 @@ impl Looker {
     fn attempts(&self, id: &str) -> u32 {
         let record = self.runtime.block_on(self.inbox.show(id, false));
         record.unwrap().unwrap().attempts
-    }
-
-    /// Waits (up to `within`) until `count` entries are handled and nothing else is left.
-    fn until_handled(&self, count: u64, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let stats = self.stats();
-            if stats.handled == count {
-                assert_eq!(
-                    stats,
-                    InboxStats {
-                        handled: count,
-                        ..InboxStats::default()
-                    }
-                );
-                return;
-            }
-            assert!(Instant::now() < deadline, "not all handled: {stats:?}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 }
 
@@ -237,7 +217,7 @@ fn three_replicas_share_one_inbox_and_every_handler_runs_once_per_event() {
     let delivered = started.elapsed();
 
     let inbox = Looker::new(&url);
-    inbox.until_handled(500, Duration::from_secs(60));
+    until_handled(500, Duration::from_secs(60), || inbox.stats());
     let handled = started.elapsed();
 
     // Stopped gracefully, so that every output line is read.
@@ -342,7 +322,7 @@ fn a_replica_killed_while_holding_entries_is_finished_by_another_after_the_lease
     if killed.elapsed() < Duration::from_millis(LEASE_MS) {
         assert_eq!(running, held, "{:?}", inbox.stats());
     }
-    inbox.until_handled(ids.len() as u64, Duration::from_secs(30));
+    until_handled(ids.len() as u64, Duration::from_secs(30), || inbox.stats());
     let taken_over = killed.elapsed();
     assert!(
         taken_over >= Duration::from_millis(LEASE_MS / 2),

@@ -13,12 +13,12 @@
 
 mod support;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nextgen_events::inbox::{InboxOperator, InboxStats};
 use nextgen_events::redis::RedisInbox;
 use nextgen_tests::services::redis_url;
-use support::{Server, audits, deliver};
+use support::{Server, audits, deliver, until_handled};
 
 /// A key prefix no other test or run uses.
 fn unique_prefix(test: &str) -> String {
@@ -50,26 +50,6 @@ fn stats(url: &str, prefix: &str) -> InboxStats {
     })
 }
 
-/// Waits (up to 20 s) until every one of `count` deliveries is handled.
-fn until_handled(url: &str, prefix: &str, count: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let stats = stats(url, prefix);
-        if stats.handled == count {
-            assert_eq!(
-                stats,
-                InboxStats {
-                    handled: count,
-                    ..InboxStats::default()
-                }
-            );
-            return;
-        }
-        assert!(Instant::now() < deadline, "not all handled: {stats:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn replicas_share_the_inbox_and_one_killed_after_the_200_loses_nothing() {
     let Some(redis) = redis_url("the example server on a Redis inbox") else {
@@ -90,13 +70,13 @@ fn replicas_share_the_inbox_and_one_killed_after_the_200_loses_nothing() {
     // either adds nothing.
     let a = start(&redis, &prefix, 2);
     let b = start(&redis, &prefix, 2);
-    until_handled(&redis, &prefix, 30);
+    until_handled(30, Duration::from_secs(20), || stats(&redis, &prefix));
     for id in &ids[..5] {
         deliver(&a.url, id);
         deliver(&b.url, id);
     }
     std::thread::sleep(Duration::from_millis(300));
-    until_handled(&redis, &prefix, 30);
+    until_handled(30, Duration::from_secs(20), || stats(&redis, &prefix));
     lines.extend(a.kill());
     lines.extend(b.kill());
     let runs = audits(&lines, &ids);

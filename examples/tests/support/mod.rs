@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use nextgen_events::inbox::InboxStats;
 use nextgen_events::sign;
 use nextgen_events::testing::sample;
 use nextgen_examples::TEST_SECRET;
@@ -195,4 +196,26 @@ pub fn audits(lines: &[String], ids: &[String]) -> HashMap<String, usize> {
             (id.clone(), runs)
         })
         .collect()
+}
+
+/// Waits (up to `within`) until `stats` reads `count` entries handled and nothing else left:
+/// every handler of every delivery has returned, and printed what it prints, before its
+/// outcome is written.
+pub fn until_handled(count: u64, within: Duration, stats: impl Fn() -> InboxStats) {
+    let deadline = Instant::now() + within;
+    loop {
+        let stats = stats();
+        if stats.handled == count {
+            assert_eq!(
+                stats,
+                InboxStats {
+                    handled: count,
+                    ..InboxStats::default()
+                }
+            );
+            return;
+        }
+        assert!(Instant::now() < deadline, "not all handled: {stats:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
