@@ -175,6 +175,11 @@ impl PgStore {
         }
     }
 
+    /// A claim statement's error: the claim that was not this delivery's, or the failure.
+    fn refused_claim(&self, error: &sqlx::Error) -> Result<Claim, StoreError> {
+        not_claimed(error).ok_or_else(|| self.database.failed("claim", error))
+    }
+
     /// Prepares the claim on `connection`, outside any transaction; on failure, gives up on
     /// it (the transactions begin in two round trips from then on).
     async fn prepare_on(&self, connection: &mut PgConnection) {
@@ -215,10 +220,7 @@ impl PgStore {
                 self.missed();
                 Pipelined::Unprepared
             }
-            Err(error) => Pipelined::Began(match not_claimed(&error) {
-                Some(claim) => Ok(Err(claim)),
-                None => Err(self.database.failed("claim", &error)),
-            }),
+            Err(error) => Pipelined::Began(self.refused_claim(&error).map(Err)),
         }
     }
 
@@ -239,10 +241,7 @@ impl PgStore {
             .fetch_one(&mut *transaction);
         let claim = match on_backend_runtime(claimed).await {
             Ok(row) => self.claim_from(&row, values.token, &values.owner),
-            Err(error) => match not_claimed(&error) {
-                Some(claim) => Ok(claim),
-                None => Err(self.database.failed("claim", &error)),
-            },
+            Err(error) => self.refused_claim(&error),
         };
         match claim {
             Ok(Claim::Claimed(_)) => Ok(Ok(transaction)),
