@@ -436,11 +436,15 @@ impl InboxPage {
                 None => (200, views::confirm_replay_dead(mount, who, token, None)),
             },
             Some("rerun") => {
-                match rerun_of(request.query_value("id"), request.query_value("handler")) {
+                match rerun_of(
+                    mount,
+                    request.query_value("id"),
+                    request.query_value("handler"),
+                ) {
                     Ok((id, handler)) => {
                         (200, views::confirm_rerun(mount, who, token, &id, &handler))
                     }
-                    Err(refusal) => refusal(mount),
+                    Err(refused) => refused,
                 }
             }
             _ => (
@@ -526,10 +530,13 @@ impl InboxPage {
         who: Option<&str>,
     ) -> Result<(u16, String), StoreError> {
         let mount = self.mount.as_str();
-        let (id, handler) = match rerun_of(request.form_value("id"), request.form_value("handler"))
-        {
+        let (id, handler) = match rerun_of(
+            mount,
+            request.form_value("id"),
+            request.form_value("handler"),
+        ) {
             Ok(named) => named,
-            Err(refusal) => return Ok(refusal(mount)),
+            Err(refused) => return Ok(refused),
         };
         let rerun = self.operator.rerun(&id, &handler).await?;
         tracing::info!(who = %Escaped(who.unwrap_or_default()), event_id = %Escaped(&id), handler = %Escaped(&handler), outcome = ?rerun, "inbox page: asked to run a handler again");
@@ -548,37 +555,34 @@ impl InboxPage {
     }
 }
 
-/// What a refused request to re-run is answered with.
-type Refusal = fn(&str) -> (u16, String);
-
-/// The event id and the handler a re-run names, both required.
-fn rerun_of(id: Option<String>, handler: Option<String>) -> Result<(String, String), Refusal> {
+/// The event id and the handler a re-run names, both required; the 400 page for one missing.
+fn rerun_of(
+    mount: &str,
+    id: Option<String>,
+    handler: Option<String>,
+) -> Result<(String, String), (u16, String)> {
     let id = id.filter(|id| !id.is_empty());
     let handler = handler
         .map(|handler| handler.trim().to_owned())
         .filter(|handler| !handler.is_empty());
     match (id, handler) {
         (Some(id), Some(handler)) => Ok((id, handler)),
-        (None, _) => Err(|mount| {
-            (
-                400,
-                views::message(
-                    mount,
-                    "No event id",
-                    "A re-run names its entry: start from the entry's page.",
-                ),
-            )
-        }),
-        (Some(_), None) => Err(|mount| {
-            (
-                400,
-                views::message(
-                    mount,
-                    "No handler",
-                    "Name the handler to run again by its full name, as the entry's re-runs and `nextgen inbox` print it (such as `app::send_receipt`).",
-                ),
-            )
-        }),
+        (None, _) => Err((
+            400,
+            views::message(
+                mount,
+                "No event id",
+                "A re-run names its entry: start from the entry's page.",
+            ),
+        )),
+        (Some(_), None) => Err((
+            400,
+            views::message(
+                mount,
+                "No handler",
+                "Name the handler to run again by its full name, as the entry's re-runs and `nextgen inbox` print it (such as `app::send_receipt`).",
+            ),
+        )),
     }
 }
 
